@@ -1,0 +1,102 @@
+# ngx_http_asyncx_module: build, demo and tests against Debian 12's nginx.
+#
+#   make deps    install the Debian packages everything below needs
+#   make         build build/nginx/objs/ngx_http_asyncx_module.so
+#   make run     serve the demo on 127.0.0.1:$(PORT) in the foreground
+#   make test    unit tests + every t/*.t suite (+ the browser test)
+
+SHELL        := /bin/bash
+BUILD        ?= build
+PORT         ?= 8000
+NGINX        ?= /usr/sbin/nginx
+NGINX_SRC    ?= /usr/share/nginx/src
+TEST_PORT    ?= 1984
+PROVE_FLAGS  ?=
+
+ROOT         := $(CURDIR)
+NGX_BUILD    := $(BUILD)/nginx
+MODULE_SO    := $(NGX_BUILD)/objs/ngx_http_asyncx_module.so
+MODULE_SRCS  := ngx_http_asyncx_module.c $(wildcard src/*.c src/*.h)
+DEMO_PREFIX  := $(BUILD)/demo
+
+# Everything the build, the demo, the tests and the benchmarks use.
+DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
+                gcc make pkg-config libcmocka-dev perl libtest-base-perl \
+                libtext-diff-perl libwww-perl libhttp-message-perl \
+                liburi-perl libtest-longstring-perl libjson-pp-perl \
+                curl jq wrk chromium
+
+.PHONY: all deps build run test unit test-nginx test-browser clean distclean
+
+all: build
+
+deps: $(BUILD)/.deps
+
+# Idempotent: only calls apt-get when a package is missing.
+$(BUILD)/.deps: Makefile
+	@mkdir -p $(BUILD)
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	        || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "deps: installing$$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then echo "deps: run as root" >&2; exit 1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+build: $(MODULE_SO)
+
+# configure runs once per `config` change; afterwards `make modules` is
+# incremental and recompiles only the module sources that changed.
+$(NGX_BUILD)/objs/Makefile: config | $(BUILD)/.deps
+	rm -rf $(NGX_BUILD) && mkdir -p $(NGX_BUILD)
+	cp -a $(NGINX_SRC)/. $(NGX_BUILD)/
+	cd $(NGX_BUILD) && source ./conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="-g -O2 -fstack-protector-strong -fPIC -D_FORTIFY_SOURCE=2 $(EXTRA_CC_OPT)" \
+	    --with-ld-opt="-Wl,-z,relro -Wl,-z,now -fPIC $(EXTRA_LD_OPT)" \
+	    --add-dynamic-module=$(ROOT) > configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) config
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+
+run: build
+	@ROOT=$(ROOT) PORT=$(PORT) NGINX_BIN=$(NGINX) MODULE_SO=$(ROOT)/$(MODULE_SO) \
+	    PREFIX=$(ROOT)/$(DEMO_PREFIX) ./docs/examples/run-demo.sh
+
+# Pure-logic unit tests (cmocka) compiled against the nginx headers.
+UNIT_CFLAGS := -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
+               -I$(NGX_BUILD)/src/core -I$(NGX_BUILD)/src/event \
+               -I$(NGX_BUILD)/src/event/modules -I$(NGX_BUILD)/src/os/unix \
+               -I$(NGX_BUILD)/src/http -I$(NGX_BUILD)/src/http/modules \
+               -I$(NGX_BUILD)/src/http/v2 -I$(NGX_BUILD)/objs -Isrc
+UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/test_*.c))
+
+# The pure-logic sources: they use nginx's types and macros but call no
+# function from nginx's .c files, so they link without an nginx binary.
+PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c
+
+$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/objs/Makefile
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lm
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "unit: $$t"; $$t; done
+
+test-nginx: build
+	cd $(ROOT) && TEST_NGINX_BINARY=$(NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(MODULE_SO) \
+	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
+	    prove -I t/lib $(PROVE_FLAGS) -r t/
+
+test: deps build unit test-nginx
+
+clean:
+	rm -rf $(NGX_BUILD)/objs/addon $(MODULE_SO) $(BUILD)/unit
+
+distclean:
+	rm -rf $(BUILD) t/servroot*

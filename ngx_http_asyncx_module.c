@@ -1,0 +1,192 @@
+
+/*
+ * Copyright (C) asyncx authors
+ *
+ * ngx_http_asyncx_module: staged subrequest pipelines, thread-pool
+ * offload, a shared-zone limiter and Server-Sent Events streams.
+ * This file holds the module definition and the whole directive table;
+ * each subsystem lives in its own src/ngx_http_asyncx_*.c pair.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_asyncx.h"
+
+
+static void *ngx_http_asyncx_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_asyncx_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_asyncx_init(ngx_conf_t *cf);
+
+
+static ngx_command_t  ngx_http_asyncx_commands[] = {
+
+    /* status */
+
+    { ngx_string("asyncx_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_asyncx_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* executor */
+
+    { ngx_string("asyncx_thread_pools"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_asyncx_thread_pools,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* pipeline: staged subrequests */
+
+
+    /* end of pipeline */
+
+    /* offload: file, hash, json and regex handlers */
+
+
+    /* end of offload */
+
+    /* limit: shared-zone token bucket and concurrency cap */
+
+
+    /* end of limit */
+
+    /* sse: Server-Sent Events streams */
+
+
+    /* end of sse */
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_asyncx_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_asyncx_init,                  /* postconfiguration */
+
+    ngx_http_asyncx_create_main_conf,      /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_asyncx_create_loc_conf,       /* create location configuration */
+    ngx_http_asyncx_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_asyncx_module = {
+    NGX_MODULE_V1,
+    &ngx_http_asyncx_module_ctx,           /* module context */
+    ngx_http_asyncx_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+ngx_http_asyncx_ctx_t *
+ngx_http_asyncx_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_asyncx_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_asyncx_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_asyncx_module);
+    }
+
+    return ctx;
+}
+
+
+static void *
+ngx_http_asyncx_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_asyncx_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_asyncx_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_asyncx_status_init_main_conf(cf, &amcf->status) != NGX_OK) {
+        return NULL;
+    }
+
+    return amcf;
+}
+
+
+static void *
+ngx_http_asyncx_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_asyncx_loc_conf_t  *alcf;
+
+    alcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_asyncx_loc_conf_t));
+    if (alcf == NULL) {
+        return NULL;
+    }
+
+    ngx_http_asyncx_executor_init_conf(&alcf->executor);
+    ngx_http_asyncx_pipeline_init_conf(&alcf->pipeline);
+    ngx_http_asyncx_offload_init_conf(&alcf->offload);
+    ngx_http_asyncx_limit_init_conf(&alcf->limit);
+    ngx_http_asyncx_sse_init_conf(&alcf->sse);
+
+    return alcf;
+}
+
+
+static char *
+ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_asyncx_loc_conf_t *prev = parent;
+    ngx_http_asyncx_loc_conf_t *conf = child;
+
+    if (ngx_http_asyncx_executor_merge_conf(cf, &prev->executor,
+                                            &conf->executor)
+        != NGX_CONF_OK
+        || ngx_http_asyncx_pipeline_merge_conf(cf, &prev->pipeline,
+                                               &conf->pipeline)
+           != NGX_CONF_OK
+        || ngx_http_asyncx_offload_merge_conf(cf, &prev->offload,
+                                              &conf->offload)
+           != NGX_CONF_OK
+        || ngx_http_asyncx_limit_merge_conf(cf, &prev->limit, &conf->limit)
+           != NGX_CONF_OK
+        || ngx_http_asyncx_sse_merge_conf(cf, &prev->sse, &conf->sse)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_init(ngx_conf_t *cf)
+{
+    /* phase handlers (the limiter) are registered here as they land */
+
+    return NGX_OK;
+}

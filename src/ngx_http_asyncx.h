@@ -1,0 +1,69 @@
+
+/*
+ * Copyright (C) asyncx authors
+ */
+
+
+#ifndef _NGX_HTTP_ASYNCX_H_INCLUDED_
+#define _NGX_HTTP_ASYNCX_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_http.h"
+#include "ngx_http_asyncx_dataset.h"
+#include "ngx_http_asyncx_executor.h"
+#include "ngx_http_asyncx_status.h"
+#include "ngx_http_asyncx_pipeline.h"
+#include "ngx_http_asyncx_offload.h"
+#include "ngx_http_asyncx_limit.h"
+#include "ngx_http_asyncx_sse.h"
+
+
+#define NGX_HTTP_ASYNCX_VERSION  "0.1.0"
+
+
+/*
+ * One struct per subsystem, embedded the way proxy embeds its upstream
+ * conf: each subsystem owns its init/merge helper.
+ */
+
+typedef struct {
+    ngx_http_asyncx_status_main_conf_t    status;
+    ngx_http_asyncx_executor_main_conf_t  executor;
+    ngx_http_asyncx_limit_main_conf_t     limit;
+} ngx_http_asyncx_main_conf_t;
+
+
+typedef struct {
+    ngx_http_asyncx_executor_conf_t       executor;
+    ngx_http_asyncx_pipeline_conf_t       pipeline;
+    ngx_http_asyncx_offload_conf_t        offload;
+    ngx_http_asyncx_limit_conf_t          limit;
+    ngx_http_asyncx_sse_conf_t            sse;
+} ngx_http_asyncx_loc_conf_t;
+
+
+/*
+ * A request may be limited and then served by a handler, so the one
+ * module ctx slot holds one pointer per subsystem.
+ */
+
+typedef struct {
+    ngx_http_asyncx_pipeline_ctx_t       *pipeline;
+    ngx_http_asyncx_offload_ctx_t        *offload;
+    ngx_http_asyncx_limit_ctx_t          *limit;
+    ngx_http_asyncx_sse_ctx_t            *sse;
+} ngx_http_asyncx_ctx_t;
+
+
+ngx_http_asyncx_ctx_t *ngx_http_asyncx_get_ctx(ngx_http_request_t *r);
+
+
+extern ngx_module_t  ngx_http_asyncx_module;
+
+
+#endif /* _NGX_HTTP_ASYNCX_H_INCLUDED_ */

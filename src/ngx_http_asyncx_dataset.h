@@ -1,0 +1,32 @@
+
+/*
+ * Copyright (C) asyncx authors
+ */
+
+
+#ifndef _NGX_HTTP_ASYNCX_DATASET_H_INCLUDED_
+#define _NGX_HTTP_ASYNCX_DATASET_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+/*
+ * The deterministic synthetic data set of shared/DATASET.md: record i is
+ * "record <i>: w1 w2 w3 w4 w5 w6" with words drawn from a xorshift32
+ * sequence seeded from i.  Pure code: safe to call from thread tasks.
+ */
+
+/* "record " + 20 digits + ": " + 6 * (longest word 11 + space) */
+#define NGX_HTTP_ASYNCX_RECORD_MAX       128
+
+/* {"id": i, "content": "...", "score": n, "tags": ["a", "b"]} */
+#define NGX_HTTP_ASYNCX_JSON_ITEM_MAX    (NGX_HTTP_ASYNCX_RECORD_MAX + 96)
+
+
+size_t ngx_http_asyncx_dataset_record(uint64_t i, u_char *buf);
+size_t ngx_http_asyncx_dataset_json_item(uint64_t i, u_char *buf);
+
+
+#endif /* _NGX_HTTP_ASYNCX_DATASET_H_INCLUDED_ */

@@ -1,0 +1,352 @@
+
+/*
+ * Copyright (C) asyncx authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_asyncx.h"
+
+
+#if !(NGX_THREADS)
+#error ngx_http_asyncx_module needs nginx built --with-threads
+#endif
+
+
+static void ngx_http_asyncx_job_handler(void *data, ngx_log_t *log);
+static void ngx_http_asyncx_job_done(ngx_event_t *ev);
+
+
+void
+ngx_http_asyncx_executor_init_conf(ngx_http_asyncx_executor_conf_t *conf)
+{
+    /* ngx_pcalloc() zeroed the names: "unset" */
+    conf->io = NGX_CONF_UNSET_PTR;
+    conf->cpu = NGX_CONF_UNSET_PTR;
+}
+
+
+char *
+ngx_http_asyncx_executor_merge_conf(ngx_conf_t *cf,
+    ngx_http_asyncx_executor_conf_t *prev,
+    ngx_http_asyncx_executor_conf_t *conf)
+{
+    ngx_http_asyncx_main_conf_t  *amcf;
+
+    ngx_conf_merge_str_value(conf->io_name, prev->io_name, "default");
+    ngx_conf_merge_str_value(conf->cpu_name, prev->cpu_name, "default");
+
+    /*
+     * Pools are looked up only where a handler runs jobs, so loading the
+     * module never starts threads by itself.  ngx_thread_pool_add()
+     * returns the pool a "thread_pool" directive declares; nginx creates
+     * "default" (32 threads, max_queue=65536) when nobody declares it and
+     * refuses any other undeclared name at start-up.
+     */
+
+    if (!conf->required) {
+        conf->io = NULL;
+        conf->cpu = NULL;
+        return NGX_CONF_OK;
+    }
+
+    conf->io = ngx_thread_pool_add(cf, &conf->io_name);
+    if (conf->io == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->cpu = ngx_thread_pool_add(cf, &conf->cpu_name);
+    if (conf->cpu == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+
+    conf->io_index = ngx_http_asyncx_status_add_pool(cf, &amcf->status,
+                                                     &conf->io_name);
+    conf->cpu_index = ngx_http_asyncx_status_add_pool(cf, &amcf->status,
+                                                      &conf->cpu_name);
+
+    if (conf->io_index == (ngx_uint_t) NGX_ERROR
+        || conf->cpu_index == (ngx_uint_t) NGX_ERROR)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* asyncx_thread_pools io=name cpu=name; */
+
+char *
+ngx_http_asyncx_thread_pools(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_str_t   *value, *name;
+    ngx_uint_t   i;
+
+    if (alcf->executor.io_name.data != NULL
+        || alcf->executor.cpu_name.data != NULL)
+    {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "io=", 3) == 0) {
+            name = &alcf->executor.io_name;
+            value[i].data += 3;
+            value[i].len -= 3;
+
+        } else if (ngx_strncmp(value[i].data, "cpu=", 4) == 0) {
+            name = &alcf->executor.cpu_name;
+            value[i].data += 4;
+            value[i].len -= 4;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (value[i].len == 0
+            || value[i].len >= NGX_HTTP_ASYNCX_POOL_NAME_LEN)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid thread pool name \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (name->data != NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* handler directives call this: their location runs jobs */
+
+void
+ngx_http_asyncx_executor_require(ngx_http_asyncx_executor_conf_t *conf)
+{
+    conf->required = 1;
+}
+
+
+/*
+ * One job per request and role, reused for every post (an SSE stream
+ * posts thousands of batches without growing its pool).
+ */
+
+ngx_http_asyncx_job_t *
+ngx_http_asyncx_job_create(ngx_http_request_t *r,
+    ngx_http_asyncx_pool_role_e role)
+{
+    ngx_uint_t                    index, slot;
+    ngx_thread_task_t            *task;
+    ngx_http_asyncx_job_t        *job;
+    ngx_http_asyncx_stats_t      *sh;
+    ngx_http_asyncx_loc_conf_t   *alcf;
+    ngx_http_asyncx_main_conf_t  *amcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
+
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_asyncx_job_t));
+    if (task == NULL) {
+        return NULL;
+    }
+
+    job = task->ctx;
+    job->request = r;
+    job->task = task;
+
+    if (role == NGX_HTTP_ASYNCX_POOL_IO) {
+        job->pool = alcf->executor.io;
+        index = alcf->executor.io_index;
+
+    } else {
+        job->pool = alcf->executor.cpu;
+        index = alcf->executor.cpu_index;
+    }
+
+    sh = amcf->status.sh;
+    slot = amcf->status.pool_slot[index];
+    job->stats = &sh->pools[slot];
+
+    task->handler = ngx_http_asyncx_job_handler;
+    task->event.handler = ngx_http_asyncx_job_done;
+    task->event.data = job;
+
+    return job;
+}
+
+
+/*
+ * NGX_OK: posted; the request is blocked until the job is done, and then
+ * r->write_event_handler runs (set it before posting).  NGX_BUSY: the
+ * pool's queue is full (nginx logged it); answer 503.
+ */
+
+ngx_int_t
+ngx_http_asyncx_job_post(ngx_http_asyncx_job_t *job,
+    ngx_http_asyncx_job_run_pt run, void *data)
+{
+    ngx_http_request_t  *r;
+
+    r = job->request;
+
+    job->run = run;
+    job->data = data;
+    job->rc = NGX_ERROR;
+    job->posted_at = ngx_http_asyncx_now_usec();
+    job->started_at = 0;
+    job->finished_at = 0;
+
+    if (ngx_thread_task_post(job->pool, job->task) != NGX_OK) {
+        (void) ngx_atomic_fetch_add(&job->stats->rejected, 1);
+        return NGX_BUSY;
+    }
+
+    (void) ngx_atomic_fetch_add(&job->stats->posted, 1);
+
+    job->running = 1;
+    r->main->blocked++;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "asyncx executor: job %p posted to pool \"%s\"",
+                   job, job->stats->name);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_asyncx_job_reject(ngx_http_request_t *r)
+{
+    if (ngx_http_asyncx_set_retry_after(r, 1) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_asyncx_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      NGX_LOG_WARN,
+                                      "thread pool queue is full");
+}
+
+
+static void
+ngx_http_asyncx_job_handler(void *data, ngx_log_t *log)
+{
+    ngx_http_asyncx_job_t  *job = data;
+
+    (void) ngx_atomic_fetch_add(&job->stats->started, 1);
+
+    job->started_at = ngx_http_asyncx_now_usec();
+    job->rc = job->run(job->data);
+    job->finished_at = ngx_http_asyncx_now_usec();
+}
+
+
+static void
+ngx_http_asyncx_job_done(ngx_event_t *ev)
+{
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_asyncx_job_t  *job;
+
+    job = ev->data;
+    r = job->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "asyncx executor: job %p done, rc=%i", job, job->rc);
+
+    if (job->rc == NGX_OK) {
+        (void) ngx_atomic_fetch_add(&job->stats->completed, 1);
+
+    } else {
+        (void) ngx_atomic_fetch_add(&job->stats->failed, 1);
+    }
+
+    job->running = 0;
+    r->main->blocked--;
+
+    /*
+     * If the client went away meanwhile, nginx replaced the handler with
+     * its finalizer, which now frees the request; the job's results go
+     * with the request pool.
+     */
+
+    if (r->done) {
+        c->write->handler(c->write);
+
+    } else {
+        r->write_event_handler(r);
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+ngx_int_t
+ngx_http_asyncx_executor_status(ngx_http_request_t *r, cJSON *root)
+{
+    cJSON                         *pools, *p;
+    ngx_uint_t                     i;
+    ngx_atomic_uint_t              posted, started, done, failed;
+    ngx_http_asyncx_stats_t       *sh;
+    ngx_http_asyncx_pool_stats_t  *ps;
+
+    sh = ngx_http_asyncx_stats();
+
+    pools = cJSON_AddObjectToObject(root, "pools");
+    if (pools == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_ASYNCX_MAX_POOLS; i++) {
+        ps = &sh->pools[i];
+
+        if (ps->name[0] == '\0') {
+            continue;
+        }
+
+        /* read once: the numbers move while we look */
+        posted = ps->posted;
+        started = ps->started;
+        done = ps->completed;
+        failed = ps->failed;
+
+        p = cJSON_AddObjectToObject(pools, (char *) ps->name);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_AddNumberToObject(p, "posted", (double) posted);
+        cJSON_AddNumberToObject(p, "queued",
+                                posted > started ? (double) (posted - started)
+                                                 : 0);
+        cJSON_AddNumberToObject(p, "running",
+                                started > done + failed
+                                ? (double) (started - done - failed) : 0);
+        cJSON_AddNumberToObject(p, "completed", (double) done);
+        cJSON_AddNumberToObject(p, "failed", (double) failed);
+        cJSON_AddNumberToObject(p, "rejected", (double) ps->rejected);
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,83 @@
+
+/*
+ * Copyright (C) asyncx authors
+ */
+
+
+#ifndef _NGX_HTTP_ASYNCX_EXECUTOR_H_INCLUDED_
+#define _NGX_HTTP_ASYNCX_EXECUTOR_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <cjson/cJSON.h>
+
+#include "ngx_http_asyncx_status.h"
+
+
+/*
+ * The executor hands blocking or CPU-heavy work to nginx thread pools.
+ * Two roles, as the exercise's AsyncExecutor has: an I/O pool
+ * (ThreadPoolExecutor) and a CPU pool (ProcessPoolExecutor).
+ */
+
+typedef enum {
+    NGX_HTTP_ASYNCX_POOL_IO = 0,
+    NGX_HTTP_ASYNCX_POOL_CPU
+} ngx_http_asyncx_pool_role_e;
+
+
+/* runs in a pool thread: library calls only, no nginx pools or logs */
+typedef ngx_int_t (*ngx_http_asyncx_job_run_pt)(void *data);
+
+
+typedef struct {
+    ngx_http_request_t            *request;
+    ngx_thread_task_t             *task;
+    ngx_thread_pool_t             *pool;
+    ngx_http_asyncx_pool_stats_t  *stats;
+    ngx_http_asyncx_job_run_pt     run;
+    void                          *data;
+    ngx_int_t                      rc;          /* what run() returned */
+    uint64_t                       posted_at;   /* usec, monotonic */
+    uint64_t                       started_at;
+    uint64_t                       finished_at;
+    unsigned                       running:1;
+} ngx_http_asyncx_job_t;
+
+
+typedef struct {
+    ngx_str_t                      io_name;
+    ngx_str_t                      cpu_name;
+    ngx_thread_pool_t             *io;
+    ngx_thread_pool_t             *cpu;
+    ngx_uint_t                     io_index;
+    ngx_uint_t                     cpu_index;
+    ngx_uint_t                     required;
+} ngx_http_asyncx_executor_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                     unused;
+} ngx_http_asyncx_executor_main_conf_t;
+
+
+void ngx_http_asyncx_executor_init_conf(ngx_http_asyncx_executor_conf_t *conf);
+char *ngx_http_asyncx_executor_merge_conf(ngx_conf_t *cf,
+    ngx_http_asyncx_executor_conf_t *prev,
+    ngx_http_asyncx_executor_conf_t *conf);
+void ngx_http_asyncx_executor_require(ngx_http_asyncx_executor_conf_t *conf);
+char *ngx_http_asyncx_thread_pools(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+ngx_http_asyncx_job_t *ngx_http_asyncx_job_create(ngx_http_request_t *r,
+    ngx_http_asyncx_pool_role_e role);
+ngx_int_t ngx_http_asyncx_job_post(ngx_http_asyncx_job_t *job,
+    ngx_http_asyncx_job_run_pt run, void *data);
+ngx_int_t ngx_http_asyncx_job_reject(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_asyncx_executor_status(ngx_http_request_t *r, cJSON *root);
+
+
+#endif /* _NGX_HTTP_ASYNCX_EXECUTOR_H_INCLUDED_ */

@@ -1,0 +1,346 @@
+
+/*
+ * Copyright (C) asyncx authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_asyncx.h"
+
+
+#define NGX_HTTP_ASYNCX_ERROR_MAX  1024
+
+
+ngx_int_t
+ngx_http_asyncx_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (r->header_sent) {
+        /* too late to change the status: the caller streams already */
+        return NGX_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len + 1;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->pos, data, len);
+    *b->last++ = '\n';
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_asyncx_send_cjson(ngx_http_request_t *r, ngx_uint_t status,
+    cJSON *root)
+{
+    char       *text;
+    ngx_int_t   rc;
+
+    text = cJSON_PrintUnformatted(root);
+    if (text == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "asyncx: cannot serialize JSON response");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* send_json copies into r->pool before anything can fail */
+    rc = ngx_http_asyncx_send_json(r, status, (u_char *) text,
+                                   ngx_strlen(text));
+    cJSON_free(text);
+
+    return rc;
+}
+
+
+/*
+ * The one error shape of the module: {"error": "...", "status": N},
+ * logged at the level the caller chose, with the request in context.
+ */
+
+ngx_int_t
+ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_uint_t level, const char *fmt, ...)
+{
+    u_char    msg[NGX_HTTP_ASYNCX_ERROR_MAX], *p, *json, *last;
+    size_t    len;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    va_end(args);
+
+    len = p - msg;
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "asyncx: %*s (status %ui)", len, msg, status);
+
+    if (r->header_sent) {
+        return NGX_ERROR;
+    }
+
+    json = ngx_pnalloc(r->pool, sizeof("{\"error\": \"\", \"status\": }") - 1
+                                + len + ngx_http_asyncx_json_escape_len(msg, len)
+                                + NGX_INT_T_LEN);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_cpymem(json, "{\"error\": \"", sizeof("{\"error\": \"") - 1);
+    last = ngx_http_asyncx_json_escape(last, msg, len);
+    last = ngx_sprintf(last, "\", \"status\": %ui}", status);
+
+    if (r == r->main && ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    return ngx_http_asyncx_send_json(r, status, json, last - json);
+}
+
+
+ngx_int_t
+ngx_http_asyncx_set_retry_after(ngx_http_request_t *r, time_t seconds)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (h->value.data == NULL) {
+        h->hash = 0;
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.len = ngx_sprintf(h->value.data, "%T", seconds) - h->value.data;
+    h->lowcase_key = (u_char *) "retry-after";
+
+    return NGX_OK;
+}
+
+
+/* a query argument, percent-decoded into r->pool; NGX_DECLINED if absent */
+
+ngx_int_t
+ngx_http_asyncx_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    dst = ngx_pnalloc(r->pool, raw.len + 1);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = dst;
+    src = raw.data;
+
+    /* '+' means space in a query string; unescape does not know that */
+    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+    value->len = dst - value->data;
+
+    for (dst = value->data; dst < value->data + value->len; dst++) {
+        if (*dst == '+') {
+            *dst = ' ';
+        }
+    }
+
+    value->data[value->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK with *value set, NGX_DECLINED when absent (value untouched),
+ * NGX_ERROR when present but not a decimal within [min, max].
+ */
+
+ngx_int_t
+ngx_http_asyncx_arg_uint(ngx_http_request_t *r, const char *name,
+    uint64_t min, uint64_t max, uint64_t *value)
+{
+    uint64_t   v;
+    ngx_str_t  s;
+
+    if (ngx_http_asyncx_arg(r, name, &s) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_asyncx_parse_uint(s.data, s.len, max, &v) != NGX_OK
+        || v < min)
+    {
+        return NGX_ERROR;
+    }
+
+    *value = v;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The read request body as one contiguous buffer in r->pool.  In-memory
+ * parts are copied here; parts nginx spilled to a temp file are left for
+ * ngx_http_asyncx_body_read_files(), which a thread task runs, so the
+ * event loop never reads a file.  Returns NGX_OK (complete), NGX_AGAIN
+ * (file parts pending), NGX_DECLINED (larger than max) or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_asyncx_body_copy(ngx_http_request_t *r, ngx_str_t *body, size_t max)
+{
+    u_char       *p;
+    off_t         len;
+    ngx_buf_t    *b;
+    ngx_uint_t    in_file;
+    ngx_chain_t  *cl;
+
+    body->len = 0;
+    body->data = (u_char *) "";
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    if ((size_t) len > max) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    in_file = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            in_file = 1;
+            p += b->file_last - b->file_pos;
+
+        } else {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    body->len = p - body->data;
+    *p = '\0';
+
+    return in_file ? NGX_AGAIN : NGX_OK;
+}
+
+
+/*
+ * Thread side of ngx_http_asyncx_body_copy(): fills the holes left for
+ * temp-file parts with pread().  No nginx logging or pools here.
+ * Returns 0 or an errno value.
+ */
+
+ngx_err_t
+ngx_http_asyncx_body_read_files(ngx_chain_t *bufs, u_char *dst)
+{
+    off_t       off;
+    size_t      size;
+    ssize_t     n;
+    ngx_buf_t  *b;
+
+    for ( /* void */ ; bufs; bufs = bufs->next) {
+        b = bufs->buf;
+
+        if (!b->in_file) {
+            dst += b->last - b->pos;
+            continue;
+        }
+
+        off = b->file_pos;
+        size = (size_t) (b->file_last - b->file_pos);
+
+        while (size) {
+            n = pread(b->file->fd, dst, size, off);
+
+            if (n == -1) {
+                if (ngx_errno == NGX_EINTR) {
+                    continue;
+                }
+
+                return ngx_errno;
+            }
+
+            if (n == 0) {
+                return EIO;
+            }
+
+            dst += n;
+            off += n;
+            size -= n;
+        }
+    }
+
+    return 0;
+}
+
+
+cJSON *
+ngx_http_asyncx_cjson_add_seconds(cJSON *obj, const char *name, uint64_t usec,
+    ngx_uint_t decimals)
+{
+    u_char  buf[NGX_HTTP_ASYNCX_SECONDS_LEN];
+
+    if (ngx_http_asyncx_format_seconds(buf, sizeof(buf), usec, decimals) == 0) {
+        return NULL;
+    }
+
+    return cJSON_AddStringToObject(obj, name, (char *) buf);
+}

@@ -1,0 +1,234 @@
+
+/*
+ * Copyright (C) asyncx authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_asyncx.h"
+
+
+#define NGX_HTTP_ASYNCX_STATS_ZONE_SIZE  (64 * 1024)
+
+
+static ngx_int_t ngx_http_asyncx_status_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_asyncx_status_handler(ngx_http_request_t *r);
+
+
+static ngx_str_t  ngx_http_asyncx_stats_zone_name =
+    ngx_string("asyncx_stats");
+
+
+ngx_int_t
+ngx_http_asyncx_status_init_main_conf(ngx_conf_t *cf,
+    ngx_http_asyncx_status_main_conf_t *smcf)
+{
+    if (ngx_array_init(&smcf->pool_names, cf->pool, 4, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    smcf->zone = ngx_shared_memory_add(cf, &ngx_http_asyncx_stats_zone_name,
+                                       NGX_HTTP_ASYNCX_STATS_ZONE_SIZE,
+                                       &ngx_http_asyncx_module);
+    if (smcf->zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    smcf->zone->init = ngx_http_asyncx_status_init_zone;
+    smcf->zone->data = smcf;
+
+    return NGX_OK;
+}
+
+
+/* the index of a pool name in smcf->pool_names, added if new */
+
+ngx_int_t
+ngx_http_asyncx_status_add_pool(ngx_conf_t *cf,
+    ngx_http_asyncx_status_main_conf_t *smcf, ngx_str_t *name)
+{
+    ngx_str_t   *names, *n;
+    ngx_uint_t   i;
+
+    names = smcf->pool_names.elts;
+
+    for (i = 0; i < smcf->pool_names.nelts; i++) {
+        if (names[i].len == name->len
+            && ngx_strncmp(names[i].data, name->data, name->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    if (smcf->pool_names.nelts == NGX_HTTP_ASYNCX_MAX_POOLS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "asyncx supports at most %d thread pools",
+                           NGX_HTTP_ASYNCX_MAX_POOLS);
+        return NGX_ERROR;
+    }
+
+    n = ngx_array_push(&smcf->pool_names);
+    if (n == NULL) {
+        return NGX_ERROR;
+    }
+
+    *n = *name;
+
+    return smcf->pool_names.nelts - 1;
+}
+
+
+/*
+ * Counters survive reloads: the zone is reused when nginx keeps it, and
+ * pools are matched to their slots by name, not by declaration order.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_asyncx_status_main_conf_t  *osmcf = data;
+
+    size_t                               len;
+    ngx_str_t                           *names;
+    ngx_uint_t                           i, s;
+    ngx_slab_pool_t                     *shpool;
+    ngx_http_asyncx_stats_t             *sh;
+    ngx_http_asyncx_status_main_conf_t  *smcf;
+
+    smcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (osmcf) {
+        sh = osmcf->sh;
+
+    } else if (shm_zone->shm.exists) {
+        sh = shpool->data;
+
+    } else {
+        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_asyncx_stats_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = sh;
+    }
+
+    smcf->sh = sh;
+    names = smcf->pool_names.elts;
+
+    for (i = 0; i < smcf->pool_names.nelts; i++) {
+        len = names[i].len;
+
+        for (s = 0; s < NGX_HTTP_ASYNCX_MAX_POOLS; s++) {
+            if (ngx_strlen(sh->pools[s].name) == len
+                && ngx_strncmp(sh->pools[s].name, names[i].data, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (s == NGX_HTTP_ASYNCX_MAX_POOLS) {
+            for (s = 0; s < NGX_HTTP_ASYNCX_MAX_POOLS; s++) {
+                if (sh->pools[s].name[0] == '\0') {
+                    break;
+                }
+            }
+
+            if (s == NGX_HTTP_ASYNCX_MAX_POOLS) {
+                /* reloads renamed pools past the limit: start over */
+                ngx_memzero(sh->pools, sizeof(sh->pools));
+                s = 0;
+            }
+
+            ngx_memzero(&sh->pools[s], sizeof(ngx_http_asyncx_pool_stats_t));
+            ngx_memcpy(sh->pools[s].name, names[i].data, len);
+        }
+
+        smcf->pool_slot[i] = s;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_http_asyncx_stats_t *
+ngx_http_asyncx_stats(void)
+{
+    ngx_http_asyncx_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_asyncx_module);
+
+    return amcf->status.sh;
+}
+
+
+void
+ngx_http_asyncx_stat_add(ngx_uint_t counter, ngx_atomic_int_t delta)
+{
+    (void) ngx_atomic_fetch_add(&ngx_http_asyncx_stats()->counters[counter],
+                                delta);
+}
+
+
+char *
+ngx_http_asyncx_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate: the location already has a content handler";
+    }
+
+    clcf->handler = ngx_http_asyncx_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_status_handler(ngx_http_request_t *r)
+{
+    cJSON      *root;
+    ngx_int_t   rc;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                          NGX_LOG_INFO,
+                                          "method not allowed, use GET");
+    }
+
+    root = cJSON_CreateObject();
+    if (root == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (cJSON_AddStringToObject(root, "module", "ngx_http_asyncx_module")
+        == NULL
+        || cJSON_AddStringToObject(root, "version", NGX_HTTP_ASYNCX_VERSION)
+           == NULL
+        || cJSON_AddStringToObject(root, "nginx_version", NGINX_VERSION)
+           == NULL
+        || cJSON_AddNumberToObject(root, "pid", (double) ngx_pid) == NULL
+        || ngx_http_asyncx_executor_status(r, root) != NGX_OK
+        || ngx_http_asyncx_pipeline_status(r, root) != NGX_OK
+        || ngx_http_asyncx_limit_status_all(r, root) != NGX_OK
+        || ngx_http_asyncx_sse_status(r, root) != NGX_OK)
+    {
+        cJSON_Delete(root);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_asyncx_send_cjson(r, NGX_HTTP_OK, root);
+    cJSON_Delete(root);
+
+    return rc;
+}

@@ -1,0 +1,196 @@
+/*
+ * Unit tests for the pure helpers: duration formatting, strict integer
+ * parsing, relative path checks, JSON escaping, UTF-8 validation and
+ * the synthetic data set's check values (shared/DATASET.md).
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_dataset.h"
+
+
+#define S(s)  (u_char *) s, sizeof(s) - 1
+
+
+static void
+test_format_seconds(void **state)
+{
+    u_char  buf[NGX_HTTP_ASYNCX_SECONDS_LEN];
+    size_t  n;
+
+    n = ngx_http_asyncx_format_seconds(buf, sizeof(buf), 1903000, 1);
+    assert_int_equal(n, strlen("1.9\xEC\xB4\x88"));
+    assert_memory_equal(buf, "1.9\xEC\xB4\x88", n);
+
+    n = ngx_http_asyncx_format_seconds(buf, sizeof(buf), 51000, 2);
+    assert_memory_equal(buf, "0.05\xEC\xB4\x88", n);
+
+    n = ngx_http_asyncx_format_seconds(buf, sizeof(buf), 1234567, 2);
+    assert_memory_equal(buf, "1.23\xEC\xB4\x88", n);
+
+    /* too small a buffer is refused, not truncated */
+    assert_int_equal(ngx_http_asyncx_format_seconds(buf, 4, 1000000, 1), 0);
+}
+
+
+static void
+test_now_is_monotonic(void **state)
+{
+    uint64_t  a, b;
+
+    a = ngx_http_asyncx_now_usec();
+    b = ngx_http_asyncx_now_usec();
+    assert_true(b >= a);
+    assert_true(a > 0);
+}
+
+
+static void
+test_parse_uint(void **state)
+{
+    uint64_t  v;
+
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("10000"), 1000000, &v),
+                     NGX_OK);
+    assert_int_equal(v, 10000);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("0"), 10, &v), NGX_OK);
+    assert_int_equal(v, 0);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S(""), 10, &v), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("-1"), 10, &v), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("1e3"), 10000, &v),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S(" 1"), 10, &v), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("11"), 10, &v),
+                     NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("99999999999999999999"),
+                                                UINT64_MAX, &v),
+                     NGX_DECLINED);
+}
+
+
+static void
+test_check_rel_path(void **state)
+{
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("test.txt")), NGX_OK);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("./test.txt")), NGX_OK);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("a/b/c.txt")), NGX_OK);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("a/..b")), NGX_OK);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("")), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("/etc/passwd")),
+                     NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("..")), NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("../x")), NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("a/../../x")),
+                     NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("a/..")), NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("a\0b")), NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_check_rel_path(S("a\\..\\b")),
+                     NGX_DECLINED);
+}
+
+
+static void
+test_json_escape(void **state)
+{
+    u_char  out[64], *last;
+    u_char  in[] = "a\"b\\c\nd\x01";
+    size_t  len = sizeof(in) - 1;
+
+    assert_int_equal(ngx_http_asyncx_json_escape_len(in, len), 1 + 1 + 1 + 5);
+
+    last = ngx_http_asyncx_json_escape(out, in, len);
+    assert_int_equal(last - out, len + 8);
+    assert_memory_equal(out, "a\\\"b\\\\c\\nd\\u0001", last - out);
+}
+
+
+static void
+test_utf8_valid(void **state)
+{
+    assert_int_equal(ngx_http_asyncx_utf8_valid(S("plain")), NGX_OK);
+    assert_int_equal(ngx_http_asyncx_utf8_valid(S("\xEB\xB0\xB0\xEC\x86\xA1")),
+                     NGX_OK);
+    assert_int_equal(ngx_http_asyncx_utf8_valid(S("\xff")), NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_utf8_valid(S("\xEB\xB0")), NGX_DECLINED);
+    /* overlong "/" and a UTF-16 surrogate */
+    assert_int_equal(ngx_http_asyncx_utf8_valid(S("\xC0\xAF")), NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_utf8_valid(S("\xED\xA0\x80")),
+                     NGX_DECLINED);
+}
+
+
+static void
+test_dataset_check_values(void **state)
+{
+    u_char    buf[NGX_HTTP_ASYNCX_RECORD_MAX];
+    size_t    n;
+    uint64_t  i, hits;
+
+    n = ngx_http_asyncx_dataset_record(0, buf);
+    assert_int_equal(n, strlen("record 0: matrix coroutine worker thread "
+                               "json worker"));
+    assert_memory_equal(buf, "record 0: matrix coroutine worker thread "
+                             "json worker", n);
+
+    hits = 0;
+
+    for (i = 0; i < 100000; i++) {
+        n = ngx_http_asyncx_dataset_record(i, buf);
+        buf[n] = '\0';
+
+        if (strstr((char *) buf, "python")) {
+            hits++;
+        }
+
+        if (i == 9999) {
+            assert_int_equal(hits, 72);
+        }
+    }
+
+    assert_int_equal(hits, 622);
+}
+
+
+static void
+test_dataset_json_item(void **state)
+{
+    u_char  buf[NGX_HTTP_ASYNCX_JSON_ITEM_MAX];
+    size_t  n;
+    char    expect[] = "{\"id\": 0, \"content\": \"record 0: matrix coroutine "
+                       "worker thread json worker\", \"score\": 0, "
+                       "\"tags\": [\"a\", \"b\"]}";
+
+    n = ngx_http_asyncx_dataset_json_item(0, buf);
+    assert_int_equal(n, strlen(expect));
+    assert_memory_equal(buf, expect, n);
+
+    n = ngx_http_asyncx_dataset_json_item(3, buf);
+    buf[n] = '\0';
+    assert_non_null(strstr((char *) buf, "\"score\": 10,"));
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_format_seconds),
+        cmocka_unit_test(test_now_is_monotonic),
+        cmocka_unit_test(test_parse_uint),
+        cmocka_unit_test(test_check_rel_path),
+        cmocka_unit_test(test_json_escape),
+        cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_dataset_check_values),
+        cmocka_unit_test(test_dataset_json_item),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
