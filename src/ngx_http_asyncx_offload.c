@@ -634,6 +634,12 @@ ngx_http_asyncx_offload_done(ngx_http_request_t *r)
         level = (ctx->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
                                                                 : NGX_LOG_INFO;
 
+        if (ctx->status == 422) {
+            /* nginx 1.22 knows no reason phrase for 422 */
+            ngx_str_set(&r->headers_out.status_line,
+                        "422 Unprocessable Entity");
+        }
+
         if (ctx->msg_len == 0) {
             ctx->msg_len = ngx_cpymem(ctx->msg, "internal error", 14)
                            - ctx->msg;
@@ -659,6 +665,11 @@ ngx_http_asyncx_offload_cleanup(void *data)
     ngx_http_asyncx_offload_ctx_t  *ctx = data;
 
     /* the request pool goes only after the task is done (blocked) */
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "asyncx offload: cleanup, %s, %uz result bytes freed",
+                   ctx->job && ctx->job->running ? "task running" : "idle",
+                   ctx->out ? ctx->out_len : 0);
 
     if (ctx->out) {
         cJSON_free(ctx->out);

@@ -694,6 +694,7 @@ ngx_http_asyncx_offload_regex_run(void *data)
 
     ngx_memzero(&re, sizeof(ngx_http_asyncx_regex_t));
     json = NULL;
+    list = NULL;
     texts = NULL;
     count = 0;
     first = 0;
@@ -720,11 +721,8 @@ ngx_http_asyncx_offload_regex_run(void *data)
     list = cJSON_CreateArray();
 
     if (json == NULL || list == NULL) {
-        cJSON_Delete(list);
         goto nomem;
     }
-
-    cJSON_AddItemToObject(json, "first_matches", list);
 
     limit = ctx->conf->regex_time_limit * 1000;
     matched = 0;
@@ -834,8 +832,16 @@ ngx_http_asyncx_offload_regex_run(void *data)
     if (cJSON_AddStringToObject(json, "pattern", pattern->valuestring) == NULL
         || cJSON_AddNumberToObject(json, "match_count", (double) matched)
            == NULL
-        || cJSON_AddNumberToObject(json, "total", (double) count) == NULL
-        || ngx_http_asyncx_cjson_add_seconds(json, "match_time", usec, 3)
+        || cJSON_AddNumberToObject(json, "total", (double) count) == NULL)
+    {
+        goto nomem;
+    }
+
+    /* json owns the list from here on */
+    cJSON_AddItemToObject(json, "first_matches", list);
+    list = NULL;
+
+    if (ngx_http_asyncx_cjson_add_seconds(json, "match_time", usec, 3)
            == NULL
         || cJSON_AddNumberToObject(json, "match_ms",
                                    ngx_http_asyncx_offload_ms(usec)) == NULL
@@ -866,6 +872,7 @@ nomem:
 failed:
 
     ngx_http_asyncx_regex_free(&re);
+    cJSON_Delete(list);
     cJSON_Delete(json);
     cJSON_Delete(root);
 

@@ -69,6 +69,7 @@ ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,
 
     case ENOSPC:
     case EDQUOT:
+    case EFBIG:
         return ngx_http_asyncx_offload_fail(ctx, 507, err,
                                             "%s \"%*s\": no space", what, n, p);
 
