@@ -206,6 +206,11 @@ ngx_http_asyncx_status_handler(ngx_http_request_t *r)
                                           "method not allowed, use GET");
     }
 
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     root = cJSON_CreateObject();
     if (root == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
