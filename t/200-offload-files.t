@@ -4,14 +4,13 @@
 
 use lib 't/lib';
 use Test::Nginx::Socket;
-use Cwd qw(cwd);
-use File::Path qw(make_path remove_tree);
+use File::Path qw(make_path);
+use File::Temp qw(tempdir);
 use POSIX qw(mkfifo);
 
-# A fixture tree outside servroot (Test::Nginx wipes servroot per block).
-my $files = ($ENV{TEST_NGINX_SERVROOT} || cwd() . '/t/servroot')
-            . '-offload-files';
-remove_tree($files);
+# A fixture tree outside servroot (Test::Nginx wipes servroot per block)
+# and outside t/ (its symlinks lead out of the tree: prove -r follows them).
+my $files = tempdir('asyncx-offload-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 make_path("$files/sub");
 
 sub put { my ($name, $data) = @_; open my $fh, '>:raw', "$files/$name" or die "$name: $!"; print $fh $data; close $fh }

@@ -5,12 +5,10 @@
 
 use lib 't/lib';
 use Test::Nginx::Socket;
-use Cwd qw(cwd);
-use File::Path qw(make_path remove_tree);
+use File::Path qw(make_path);
+use File::Temp qw(tempdir);
 
-my $w = ($ENV{TEST_NGINX_SERVROOT} || cwd() . '/t/servroot')
-        . '-offload-write';
-remove_tree($w);
+my $w = tempdir('asyncx-offload-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 make_path("$w/sub/dir");
 
 sub put { my ($name, $data) = @_; open my $fh, '>:raw', "$w/$name" or die "$name: $!"; print $fh $data; close $fh }

@@ -13,8 +13,8 @@ use strict;
 use warnings;
 
 use Test::More;
-use Cwd qw(cwd);
 use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
@@ -24,8 +24,8 @@ plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set' unless $so;
 
 my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my $port = $ENV{TEST_NGINX_OFFLOAD_PORT} || ($ENV{TEST_NGINX_PORT} || 1984) + 1;
-my $dir = ($ENV{TEST_NGINX_SERVROOT} || cwd() . '/t/servroot')
-          . '-offload-conc';
+my $dir = tempdir('asyncx-offload-conc-XXXXXX', TMPDIR => 1,
+                  CLEANUP => !$ENV{TEST_NGINX_NO_CLEAN});
 my $files = "$dir/files";
 
 my $pid;
@@ -218,7 +218,6 @@ sub spawn {
 }
 
 
-remove_tree($dir);
 start_nginx();
 
 
