@@ -6,8 +6,10 @@
 #   3. a write that fails half way (RLIMIT_FSIZE) leaves the old file;
 #   4. a burst of slow hashes into threads=1 max_queue=1: 503 +
 #      Retry-After for the overflow, 200 for the rest, and a cheap
-#      location stays fast meanwhile (the event loop is not blocked).
-# It runs its own nginx (daemon off, master off) on TEST_NGINX_PORT + 1.
+#      location stays fast meanwhile (the event loop is not blocked);
+#   5. a reload or a graceful quit while a task runs: the old worker
+#      stays until the task is done and the client gets its answer.
+# It runs its own nginx (daemon off) on TEST_NGINX_PORT + 1.
 
 use strict;
 use warnings;
@@ -31,9 +33,16 @@ my $files = "$dir/files";
 my $pid;
 
 sub conf {
+    my (%opt) = @_;
+
+    my $master = $opt{master} ? 'on' : 'off';
+    my $user = $> == 0 ? 'user root;' : '';
+
     return <<"EOF";
 daemon off;
-master_process off;
+master_process $master;
+worker_processes 1;
+$user
 error_log $dir/logs/error.log info;
 pid $dir/logs/nginx.pid;
 load_module $so;
@@ -92,7 +101,7 @@ sub start_nginx {
     make_path("$dir/logs", "$dir/conf", "$dir/temp", $files);
 
     open my $fh, '>', "$dir/conf/nginx.conf" or die $!;
-    print $fh conf();
+    print $fh conf(%opt);
     close $fh;
 
     $pid = fork // die "fork: $!";
@@ -365,5 +374,42 @@ stop_nginx();
 
 @bad = log_lines(qr/\[(alert|crit|emerg)\]/);
 is(scalar(@bad), 0, 'no alert in the error log') or diag(join "\n", @bad);
+
+
+# 5. reload and graceful quit while a hash runs (master process on)
+
+start_nginx(master => 1);
+
+for my $sig (qw(HUP QUIT)) {
+    my $client = spawn(sub {
+        my ($st, undef, $body) = http('POST', '/auth/hash',
+                                      '{"password": "in flight"}');
+        print "$st $body\n";
+    });
+
+    # the hash takes ~0.3 s here: the signal comes while it runs
+    sleep 0.1;
+    kill $sig, $pid;
+
+    my $got = readline $client;
+    close $client;
+
+    like($got, qr/^200 \{"hash":"pbkdf2_sha256\$1000000\$/,
+         "SIG$sig while a task runs: the client still gets its answer");
+}
+
+for (1 .. 100) {
+    last if waitpid($pid, WNOHANG) == $pid;
+    sleep 0.05;
+}
+
+ok(!kill(0, $pid), 'nginx exited after the task (graceful quit)');
+undef $pid;
+
+@bad = log_lines(qr/\[(alert|crit|emerg)\]/);
+is(scalar(@bad), 0, 'no "open socket left" or other alert')
+    or diag(join "\n", @bad);
+ok(scalar(log_lines(qr/gracefully shutting down/)) >= 2,
+   'workers did shut down gracefully twice');
 
 done_testing();
