@@ -34,6 +34,8 @@ typedef struct {
 static ngx_int_t ngx_http_asyncx_offload_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_offload_path(ngx_http_request_t *r,
     ngx_http_asyncx_offload_ctx_t *ctx, ngx_int_t *rc);
+static size_t ngx_http_asyncx_offload_body_max(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx);
 static void ngx_http_asyncx_offload_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_offload_post(ngx_http_request_t *r,
     ngx_http_asyncx_offload_ctx_t *ctx);
@@ -297,6 +299,7 @@ ngx_http_asyncx_offload_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t
 ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
 {
+    size_t                               max;
     ngx_int_t                            rc;
     uint64_t                             items;
     ngx_pool_cleanup_t                  *cln;
@@ -398,6 +401,19 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    /* refuse a declared oversized body before reading any of it */
+    max = ngx_http_asyncx_offload_body_max(r, ctx);
+
+    if (r->headers_in.content_length_n > 0
+        && (uint64_t) r->headers_in.content_length_n > (uint64_t) max)
+    {
+        return ngx_http_asyncx_send_error(r,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          NGX_LOG_INFO,
+                                          "request body is larger than %uz "
+                                          "bytes", max);
+    }
+
     rc = ngx_http_read_client_request_body(r,
                                        ngx_http_asyncx_offload_body_handler);
 
@@ -489,35 +505,43 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
 }
 
 
+static size_t
+ngx_http_asyncx_offload_body_max(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    switch (ctx->conf->kind) {
+
+    case NGX_HTTP_ASYNCX_OFFLOAD_FILE_WRITE:
+        return ctx->conf->file_max_size;
+
+    case NGX_HTTP_ASYNCX_OFFLOAD_HASH:
+    case NGX_HTTP_ASYNCX_OFFLOAD_VERIFY:
+        return NGX_HTTP_ASYNCX_OFFLOAD_AUTH_BODY_MAX;
+
+    default:
+        /* client_max_body_size already caps what nginx accepts */
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        return clcf->client_max_body_size ? (size_t) clcf->client_max_body_size
+                                          : NGX_MAX_SIZE_T_VALUE;
+    }
+}
+
+
 static void
 ngx_http_asyncx_offload_body_handler(ngx_http_request_t *r)
 {
     size_t                           max;
     ngx_int_t                        rc;
     ngx_http_asyncx_ctx_t           *actx;
-    ngx_http_core_loc_conf_t        *clcf;
     ngx_http_asyncx_offload_ctx_t   *ctx;
 
     actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
     ctx = actx->offload;
 
-    switch (ctx->conf->kind) {
-
-    case NGX_HTTP_ASYNCX_OFFLOAD_FILE_WRITE:
-        max = ctx->conf->file_max_size;
-        break;
-
-    case NGX_HTTP_ASYNCX_OFFLOAD_HASH:
-    case NGX_HTTP_ASYNCX_OFFLOAD_VERIFY:
-        max = NGX_HTTP_ASYNCX_OFFLOAD_AUTH_BODY_MAX;
-        break;
-
-    default:
-        /* client_max_body_size already capped what nginx accepted */
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-        max = clcf->client_max_body_size ? (size_t) clcf->client_max_body_size
-                                         : NGX_MAX_SIZE_T_VALUE;
-    }
+    max = ngx_http_asyncx_offload_body_max(r, ctx);
 
     rc = ngx_http_asyncx_body_copy(r, &ctx->body, max);
 

@@ -646,9 +646,9 @@ ngx_http_asyncx_regex_subjects(ngx_http_asyncx_offload_ctx_t *ctx,
             || l->valuedouble != (double) (uint64_t) l->valuedouble)
         {
             return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
-                                                "\"limit\" must be an integer "
-                                                "from 0 to %d",
-                                                NGX_HTTP_ASYNCX_REGEX_FIRST_MAX);
+                                          "\"limit\" must be an integer "
+                                          "from 0 to %d",
+                                          NGX_HTTP_ASYNCX_REGEX_FIRST_MAX);
         }
 
         *first = (uint64_t) l->valuedouble;

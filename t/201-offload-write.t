@@ -21,7 +21,7 @@ $ENV{TEST_NGINX_OFFLOAD_WRITE} = $w;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 73;
+plan tests => repeat_each() * 76;
 
 no_shuffle();
 no_long_string();
@@ -73,7 +73,7 @@ __DATA__
 
 
 
-=== TEST 3: a refused write (over asyncx_file_max_size) leaves the old file intact
+=== TEST 3: a refused write (over asyncx_file_max_size, declared or chunked) leaves the old file intact
 --- config
     location = /files/write {
         asyncx_file_root $TEST_NGINX_OFFLOAD_WRITE;
@@ -86,11 +86,15 @@ __DATA__
     }
 --- request eval
 ["POST /files/write?path=keep.txt\n12345678901234567",
+ "POST /files/write?path=keep.txt\n11\r\n12345678901234567\r\n0\r\n\r\n",
  "GET /files/read?path=keep.txt"]
+--- more_headers eval
+["", "Transfer-Encoding: chunked", ""]
 --- error_code eval
-[413, 200]
+[413, 413, 200]
 --- response_body eval
 ["{\"error\": \"request body is larger than 16 bytes\", \"status\": 413}\n",
+ "{\"error\": \"request body is larger than 16 bytes\", \"status\": 413}\n",
  "{\"content\":\"original\\n\",\"size\":9,\"encoding\":\"utf-8\",\"async\":true}\n"]
 --- no_error_log
 [error]

@@ -5,7 +5,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket;
 
-repeat_each(1);
+repeat_each(2);
 
 plan tests => repeat_each() * 65;
 

@@ -175,7 +175,8 @@ test_pbkdf2_parse_refusals(void **state)
 #undef REFUSED
 
     assert_int_equal(ngx_http_asyncx_pbkdf2_parse(
-                         S("pbkdf2_sha256$2000000$AAAA$AAAAAAAAAAAAAAAAAAAAAA=="),
+                         S("pbkdf2_sha256$2000000$AAAA$"
+                           "AAAAAAAAAAAAAAAAAAAAAA=="),
                          2000000, &h, &reason),
                      NGX_OK);
     assert_int_equal(h.iterations, 2000000);
