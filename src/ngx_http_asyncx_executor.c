@@ -16,6 +16,15 @@
 #endif
 
 
+/*
+ * A non-cancelable timer per running job: a gracefully exiting worker
+ * (reload, "nginx -s quit") waits for timers like this one, so it stays
+ * until the task is done and the client gets its answer, as nginx 1.25.4
+ * does for its own thread tasks.  It only logs when it fires.
+ */
+#define NGX_HTTP_ASYNCX_JOB_WATCHDOG  60000
+
+
 static void ngx_http_asyncx_job_handler(void *data, ngx_log_t *log);
 static void ngx_http_asyncx_job_done(ngx_event_t *ev);
 
@@ -190,6 +199,7 @@ ngx_http_asyncx_job_create(ngx_http_request_t *r,
     task->handler = ngx_http_asyncx_job_handler;
     task->event.handler = ngx_http_asyncx_job_done;
     task->event.data = job;
+    task->event.log = r->connection->log;
 
     return job;
 }
@@ -225,6 +235,8 @@ ngx_http_asyncx_job_post(ngx_http_asyncx_job_t *job,
 
     job->running = 1;
     r->main->blocked++;
+
+    ngx_add_timer(&job->task->event, NGX_HTTP_ASYNCX_JOB_WATCHDOG);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "asyncx executor: job %p posted to pool \"%s\"",
@@ -272,6 +284,25 @@ ngx_http_asyncx_job_done(ngx_event_t *ev)
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+
+        if (job->running) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "asyncx executor: thread task still running after "
+                          "%M ms in pool \"%s\"",
+                          (ngx_msec_t) (ngx_http_asyncx_now_usec()
+                                        - job->posted_at) / 1000,
+                          job->stats->name);
+            ngx_add_timer(ev, NGX_HTTP_ASYNCX_JOB_WATCHDOG);
+            return;
+        }
+    }
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "asyncx executor: job %p done, rc=%i", job, job->rc);

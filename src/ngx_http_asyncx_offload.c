@@ -1,6 +1,13 @@
 
 /*
  * Copyright (C) asyncx authors
+ *
+ * Offload handlers (exercise problem 2): file read/write, PBKDF2 hash and
+ * verify, large JSON parsing and bulk regex matching.  This file holds
+ * the loop side shared by all of them: directives, argument checks, the
+ * non-blocking body read, posting the job, and answering when it is done.
+ * The thread tasks live in ngx_http_asyncx_offload_file.c (I/O pool) and
+ * ngx_http_asyncx_offload_cpu.c (CPU pool).
  */
 
 
@@ -9,16 +16,87 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_offload_util.h"
 
 
-struct ngx_http_asyncx_offload_ctx_s {
-    ngx_uint_t  unused;
+/* {"password": ...} or {"password": ..., "hash": ...}, escapes included */
+#define NGX_HTTP_ASYNCX_OFFLOAD_AUTH_BODY_MAX  (64 * 1024)
+
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     method;
+    ngx_http_asyncx_pool_role_e    role;
+    ngx_http_asyncx_job_run_pt     run;
+} ngx_http_asyncx_offload_op_t;
+
+
+static ngx_int_t ngx_http_asyncx_offload_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_offload_path(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx, ngx_int_t *rc);
+static size_t ngx_http_asyncx_offload_body_max(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx);
+static void ngx_http_asyncx_offload_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_offload_post(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx);
+static void ngx_http_asyncx_offload_done(ngx_http_request_t *r);
+static void ngx_http_asyncx_offload_cleanup(void *data);
+
+
+static const ngx_http_asyncx_offload_op_t  ngx_http_asyncx_offload_ops[] = {
+    { ngx_null_string, 0, 0, NULL },
+
+    { ngx_string("file read"), NGX_HTTP_GET, NGX_HTTP_ASYNCX_POOL_IO,
+      ngx_http_asyncx_offload_file_read_run },
+
+    { ngx_string("file write"), NGX_HTTP_POST, NGX_HTTP_ASYNCX_POOL_IO,
+      ngx_http_asyncx_offload_file_write_run },
+
+    { ngx_string("password hash"), NGX_HTTP_POST, NGX_HTTP_ASYNCX_POOL_CPU,
+      ngx_http_asyncx_offload_hash_run },
+
+    { ngx_string("password verify"), NGX_HTTP_POST, NGX_HTTP_ASYNCX_POOL_CPU,
+      ngx_http_asyncx_offload_verify_run },
+
+    { ngx_string("json parse"), NGX_HTTP_POST, NGX_HTTP_ASYNCX_POOL_CPU,
+      ngx_http_asyncx_offload_json_run },
+
+    { ngx_string("regex match"), NGX_HTTP_POST, NGX_HTTP_ASYNCX_POOL_CPU,
+      ngx_http_asyncx_offload_regex_run }
 };
+
+
+/* ranges of the numeric directives, checked by set_bounded */
+
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_size_bounds =
+    { 1, 1024 * 1024 * 1024, 1 };
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_iter_bounds =
+    { 1, NGX_MAX_INT32_VALUE, 0 };
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_pw_bounds =
+    { 1, 4096, 1 };
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_items_bounds =
+    { 1, 1000000, 0 };
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_limit_bounds =
+    { 1, NGX_MAX_UINT32_VALUE, 0 };
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_count_bounds =
+    { 1, 10000000, 0 };
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_time_bounds =
+    { 1, 3600000, 2 };
 
 
 void
 ngx_http_asyncx_offload_init_conf(ngx_http_asyncx_offload_conf_t *conf)
 {
+    /* ngx_pcalloc() zeroed kind and file_root */
+    conf->file_max_size = NGX_CONF_UNSET_SIZE;
+    conf->pbkdf2_iterations = NGX_CONF_UNSET_UINT;
+    conf->pbkdf2_max_iterations = NGX_CONF_UNSET_UINT;
+    conf->password_max_length = NGX_CONF_UNSET_SIZE;
+    conf->json_max_items = NGX_CONF_UNSET_UINT;
+    conf->regex_match_limit = NGX_CONF_UNSET_UINT;
+    conf->regex_depth_limit = NGX_CONF_UNSET_UINT;
+    conf->regex_max_subjects = NGX_CONF_UNSET_UINT;
+    conf->regex_time_limit = NGX_CONF_UNSET_MSEC;
 }
 
 
@@ -26,8 +104,725 @@ char *
 ngx_http_asyncx_offload_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_offload_conf_t *prev, ngx_http_asyncx_offload_conf_t *conf)
 {
+    ngx_conf_merge_str_value(conf->file_root, prev->file_root, "");
+    ngx_conf_merge_size_value(conf->file_max_size, prev->file_max_size,
+                              1024 * 1024);
+
+    /* OWASP Password Storage Cheat Sheet (2023): PBKDF2-HMAC-SHA256 */
+    ngx_conf_merge_uint_value(conf->pbkdf2_iterations,
+                              prev->pbkdf2_iterations, 600000);
+    ngx_conf_merge_uint_value(conf->pbkdf2_max_iterations,
+                              prev->pbkdf2_max_iterations, 2000000);
+    ngx_conf_merge_size_value(conf->password_max_length,
+                              prev->password_max_length, 1024);
+
+    ngx_conf_merge_uint_value(conf->json_max_items, prev->json_max_items,
+                              100000);
+
+    ngx_conf_merge_uint_value(conf->regex_match_limit,
+                              prev->regex_match_limit, 1000000);
+    ngx_conf_merge_uint_value(conf->regex_depth_limit,
+                              prev->regex_depth_limit, 10000);
+    ngx_conf_merge_uint_value(conf->regex_max_subjects,
+                              prev->regex_max_subjects, 1000000);
+    ngx_conf_merge_msec_value(conf->regex_time_limit,
+                              prev->regex_time_limit, 5000);
+
+    if (conf->pbkdf2_max_iterations < conf->pbkdf2_iterations) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "asyncx_pbkdf2_max_iterations %ui is below "
+                           "asyncx_pbkdf2_iterations %ui: hashes made here "
+                           "could not be verified",
+                           conf->pbkdf2_max_iterations,
+                           conf->pbkdf2_iterations);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((conf->kind == NGX_HTTP_ASYNCX_OFFLOAD_FILE_READ
+         || conf->kind == NGX_HTTP_ASYNCX_OFFLOAD_FILE_WRITE)
+        && conf->file_root.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" needs \"asyncx_file_root\"",
+                           conf->kind == NGX_HTTP_ASYNCX_OFFLOAD_FILE_READ
+                           ? "asyncx_file_read" : "asyncx_file_write");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
 
+/* asyncx_file_read; asyncx_password_hash; ...: the kind is cmd->offset */
 
+char *
+ngx_http_asyncx_offload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (alcf->offload.kind != NGX_HTTP_ASYNCX_OFFLOAD_NONE
+        || clcf->handler != NULL)
+    {
+        return "is duplicate: the location already has a content handler";
+    }
+
+    alcf->offload.kind = cmd->offset;
+    clcf->handler = ngx_http_asyncx_offload_handler;
+
+    ngx_http_asyncx_executor_require(&alcf->executor);
+
+    return NGX_CONF_OK;
+}
+
+
+/* asyncx_file_root path; relative to the prefix, like "root" */
+
+char *
+ngx_http_asyncx_offload_file_root(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    u_char     *p;
+    ngx_str_t  *value, root;
+
+    if (alcf->offload.file_root.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    root = value[1];
+
+    if (root.len == 0 || ngx_strlen(root.data) != root.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid file root \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &root, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* "/srv/files/" and "/srv/files" are the same root */
+    while (root.len > 1 && root.data[root.len - 1] == '/') {
+        root.len--;
+    }
+
+    p = ngx_pnalloc(cf->pool, root.len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(p, root.data, root.len);
+    p[root.len] = '\0';
+
+    alcf->offload.file_root.data = p;
+    alcf->offload.file_root.len = root.len;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Numbers and sizes with their range in the error message:
+ * 'invalid value "0" in "asyncx_pbkdf2_iterations", expected 1..2147483647'.
+ */
+
+char *
+ngx_http_asyncx_offload_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    off_t                              size;
+    uint64_t                           v;
+    ngx_int_t                          ms;
+    ngx_str_t                         *value;
+    ngx_uint_t                        *field;
+    ngx_http_asyncx_offload_bounds_t  *b;
+
+    b = cmd->post;
+    value = cf->args->elts;
+
+    /*
+     * ngx_uint_t, size_t and ngx_msec_t are one machine word on every
+     * nginx target, and each is "unset" as all ones.
+     */
+
+    field = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*field != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    v = (uint64_t) -1;
+
+    if (b->type == 1) {
+        size = ngx_parse_offset(&value[1]);
+        if (size != NGX_ERROR) {
+            v = (uint64_t) size;
+        }
+
+    } else if (b->type == 2) {
+        ms = ngx_parse_time(&value[1], 0);
+        if (ms != NGX_ERROR) {
+            v = (uint64_t) ms;
+        }
+
+    } else if (ngx_http_asyncx_parse_uint(value[1].data, value[1].len,
+                                          NGX_MAX_UINT32_VALUE, &v)
+               != NGX_OK)
+    {
+        v = (uint64_t) -1;
+    }
+
+    if (v < b->min || v > b->max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\", "
+                           "expected %uL..%uL%s",
+                           &value[1], &cmd->name, b->min, b->max,
+                           b->type == 1 ? " bytes"
+                           : (b->type == 2 ? " ms" : ""));
+        return NGX_CONF_ERROR;
+    }
+
+    *field = (ngx_uint_t) v;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
+{
+    size_t                               max;
+    ngx_int_t                            rc;
+    uint64_t                             items;
+    ngx_pool_cleanup_t                  *cln;
+    ngx_http_asyncx_ctx_t               *actx;
+    ngx_http_asyncx_loc_conf_t          *alcf;
+    ngx_http_asyncx_offload_ctx_t       *ctx;
+    const ngx_http_asyncx_offload_op_t  *op;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
+    op = &ngx_http_asyncx_offload_ops[alcf->offload.kind];
+
+    if (!(r->method & op->method)) {
+        return ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                          NGX_LOG_INFO,
+                                          "%V: method not allowed, use %s",
+                                          &op->name,
+                                          op->method == NGX_HTTP_GET
+                                          ? "GET" : "POST");
+    }
+
+    actx = ngx_http_asyncx_get_ctx(r);
+    if (actx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (actx->offload != NULL) {
+        /* an internal redirect back here: never post twice */
+        return ngx_http_asyncx_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          NGX_LOG_ERR,
+                                          "%V: request already offloaded",
+                                          &op->name);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_asyncx_offload_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* freed last with the pool: the thread's output, on every path */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_asyncx_offload_cleanup;
+    cln->data = ctx;
+
+    ctx->conf = &alcf->offload;
+    ctx->request = r;
+    ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ctx->body.data = (u_char *) "";
+
+    actx->offload = ctx;
+
+    switch (alcf->offload.kind) {
+
+    case NGX_HTTP_ASYNCX_OFFLOAD_FILE_READ:
+    case NGX_HTTP_ASYNCX_OFFLOAD_FILE_WRITE:
+        if (ngx_http_asyncx_offload_path(r, ctx, &rc) != NGX_OK) {
+            return rc;
+        }
+
+        break;
+
+    case NGX_HTTP_ASYNCX_OFFLOAD_JSON:
+        items = 10000;
+
+        rc = ngx_http_asyncx_arg_uint(r, "items", 1,
+                                      alcf->offload.json_max_items, &items);
+        if (rc == NGX_ERROR) {
+            return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              NGX_LOG_INFO,
+                                              "%V: \"items\" must be an "
+                                              "integer from 1 to %ui",
+                                              &op->name,
+                                              alcf->offload.json_max_items);
+        }
+
+        ctx->items = (ngx_uint_t) items;
+        break;
+
+    default:
+        break;
+    }
+
+    if (op->method == NGX_HTTP_GET) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_asyncx_offload_post(r, ctx);
+
+        if (rc == NGX_DONE) {
+            /* the job's completion finalizes the request */
+            r->main->count++;
+        }
+
+        return rc;
+    }
+
+    /* refuse a declared oversized body before reading any of it */
+    max = ngx_http_asyncx_offload_body_max(r, ctx);
+
+    if (r->headers_in.content_length_n > 0
+        && (uint64_t) r->headers_in.content_length_n > (uint64_t) max)
+    {
+        return ngx_http_asyncx_send_error(r,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          NGX_LOG_INFO,
+                                          "request body is larger than %uz "
+                                          "bytes", max);
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                       ngx_http_asyncx_offload_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * ?path=...: a relative path below asyncx_file_root, checked lexically.
+ * NGX_DECLINED when refused, with *rc what the refusal's answer returned.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_offload_path(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx, ngx_int_t *rc)
+{
+    u_char     *p;
+    size_t      dir_len, n;
+    ngx_str_t  *root;
+
+    switch (ngx_http_asyncx_arg(r, "path", &ctx->path)) {
+
+    case NGX_ERROR:
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+
+    case NGX_DECLINED:
+        ctx->path.len = 0;
+        break;
+    }
+
+    if (ctx->path.len == 0) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                         "the \"path\" argument is required");
+        return NGX_DECLINED;
+    }
+
+    /* the path may hold any byte: messages quote at most 200 of them */
+    n = ngx_min(ctx->path.len, 200);
+
+    if (ngx_http_asyncx_check_rel_path(ctx->path.data, ctx->path.len)
+        != NGX_OK)
+    {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_FORBIDDEN, NGX_LOG_INFO,
+                                         "path \"%*s\" is not allowed: "
+                                         "absolute paths, \"..\", NUL bytes "
+                                         "and backslashes are refused",
+                                         n, ctx->path.data);
+        return NGX_DECLINED;
+    }
+
+    if (ctx->conf->kind == NGX_HTTP_ASYNCX_OFFLOAD_FILE_WRITE
+        && ngx_http_asyncx_path_split(ctx->path.data, ctx->path.len,
+                                      &dir_len)
+           != NGX_OK)
+    {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                         "path \"%*s\" does not name a file",
+                                         n, ctx->path.data);
+        return NGX_DECLINED;
+    }
+
+    root = &ctx->conf->file_root;
+
+    if (root->len + 1 + ctx->path.len >= PATH_MAX) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                         "path is too long");
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, root->len + 1 + ctx->path.len + 1);
+    if (p == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    ctx->full.data = p;
+    p = ngx_cpymem(p, root->data, root->len);
+    *p++ = '/';
+    p = ngx_cpymem(p, ctx->path.data, ctx->path.len);
+    *p = '\0';
+    ctx->full.len = p - ctx->full.data;
+
+    return NGX_OK;
+}
+
+
+static size_t
+ngx_http_asyncx_offload_body_max(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    switch (ctx->conf->kind) {
+
+    case NGX_HTTP_ASYNCX_OFFLOAD_FILE_WRITE:
+        return ctx->conf->file_max_size;
+
+    case NGX_HTTP_ASYNCX_OFFLOAD_HASH:
+    case NGX_HTTP_ASYNCX_OFFLOAD_VERIFY:
+        return NGX_HTTP_ASYNCX_OFFLOAD_AUTH_BODY_MAX;
+
+    default:
+        /* client_max_body_size already caps what nginx accepts */
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        return clcf->client_max_body_size ? (size_t) clcf->client_max_body_size
+                                          : NGX_MAX_SIZE_T_VALUE;
+    }
+}
+
+
+static void
+ngx_http_asyncx_offload_body_handler(ngx_http_request_t *r)
+{
+    size_t                           max;
+    ngx_int_t                        rc;
+    ngx_http_asyncx_ctx_t           *actx;
+    ngx_http_asyncx_offload_ctx_t   *ctx;
+
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx->offload;
+
+    max = ngx_http_asyncx_offload_body_max(r, ctx);
+
+    rc = ngx_http_asyncx_body_copy(r, &ctx->body, max);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r,
+            ngx_http_asyncx_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       NGX_LOG_INFO,
+                                       "request body is larger than %uz bytes",
+                                       max));
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_AGAIN) {
+        /* parts in temp files: the task reads them, not the loop */
+        ctx->body_files = r->request_body->bufs;
+    }
+
+    rc = ngx_http_asyncx_offload_post(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/* NGX_DONE when posted; otherwise what to finalize the request with */
+
+static ngx_int_t
+ngx_http_asyncx_offload_post(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx)
+{
+    ngx_int_t                            rc;
+    ngx_http_asyncx_job_t               *job;
+    const ngx_http_asyncx_offload_op_t  *op;
+
+    op = &ngx_http_asyncx_offload_ops[ctx->conf->kind];
+
+    job = ngx_http_asyncx_job_create(r, op->role);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->job = job;
+
+    r->write_event_handler = ngx_http_asyncx_offload_done;
+
+    rc = ngx_http_asyncx_job_post(job, op->run, ctx);
+
+    if (rc == NGX_BUSY) {
+        r->write_event_handler = ngx_http_request_empty_handler;
+        return ngx_http_asyncx_job_reject(r);
+    }
+
+    if (rc != NGX_OK) {
+        r->write_event_handler = ngx_http_request_empty_handler;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * Notice a client that goes away while the task runs: nginx then
+     * terminates the request, which stays allocated (r->main->blocked)
+     * until the task is done.
+     */
+
+    if (!r->discard_body) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "asyncx offload: %V posted, body %uz bytes",
+                   &op->name, ctx->body.len);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_asyncx_offload_done(ngx_http_request_t *r)
+{
+    ngx_int_t                            rc;
+    ngx_uint_t                           level;
+    ngx_http_asyncx_ctx_t               *actx;
+    ngx_http_asyncx_offload_ctx_t       *ctx;
+    const ngx_http_asyncx_offload_op_t  *op;
+
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx->offload;
+
+    if (ctx->job->running) {
+        /* a write event of the connection, not the job: keep waiting */
+        return;
+    }
+
+    op = &ngx_http_asyncx_offload_ops[ctx->conf->kind];
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "asyncx offload: %V done, status %ui, queued %uL us, "
+                   "ran %uL us", &op->name, ctx->status,
+                   ctx->job->started_at - ctx->job->posted_at,
+                   ctx->job->finished_at - ctx->job->started_at);
+
+    if (ctx->status == NGX_HTTP_OK && ctx->out != NULL) {
+        rc = ngx_http_asyncx_send_json(r, NGX_HTTP_OK, ctx->out, ctx->out_len);
+
+    } else {
+        level = (ctx->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
+                                                                : NGX_LOG_INFO;
+
+        if (ctx->status == 422) {
+            /* nginx 1.22 knows no reason phrase for 422 */
+            ngx_str_set(&r->headers_out.status_line,
+                        "422 Unprocessable Entity");
+        }
+
+        if (ctx->msg_len == 0) {
+            ctx->msg_len = ngx_cpymem(ctx->msg, "internal error", 14)
+                           - ctx->msg;
+        }
+
+        rc = ngx_http_asyncx_send_error(r, ctx->status, level, "%V: %*s",
+                                        &op->name, ctx->msg_len, ctx->msg);
+    }
+
+    /* send_json() copied it into r->pool */
+    if (ctx->out) {
+        cJSON_free(ctx->out);
+        ctx->out = NULL;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_asyncx_offload_cleanup(void *data)
+{
+    ngx_http_asyncx_offload_ctx_t  *ctx = data;
+
+    /* the request pool goes only after the task is done (blocked) */
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "asyncx offload: cleanup, %s, %uz result bytes freed",
+                   ctx->job && ctx->job->running ? "task running" : "idle",
+                   ctx->out ? ctx->out_len : 0);
+
+    if (ctx->out) {
+        cJSON_free(ctx->out);
+        ctx->out = NULL;
+    }
+}
+
+
+/* thread side helpers: no nginx pools, no logging */
+
+ngx_int_t
+ngx_http_asyncx_offload_fail(ngx_http_asyncx_offload_ctx_t *ctx,
+    ngx_uint_t status, ngx_err_t err, const char *fmt, ...)
+{
+    u_char   *p, *last;
+    va_list   args;
+
+    last = ctx->msg + sizeof(ctx->msg);
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(ctx->msg, last, fmt, args);
+    va_end(args);
+
+    if (err) {
+        p = ngx_slprintf(p, last, " (%d: ", err);
+        p = ngx_strerror(err, p, last - p);
+        p = ngx_slprintf(p, last, ")");
+    }
+
+    ctx->msg_len = p - ctx->msg;
+    ctx->status = status;
+    ctx->err = err;
+
+    return NGX_ERROR;
+}
+
+
+/* completes ctx->body from the request body's temp file parts */
+
+ngx_int_t
+ngx_http_asyncx_offload_body(ngx_http_asyncx_offload_ctx_t *ctx)
+{
+    ngx_err_t  err;
+
+    if (ctx->body_files == NULL) {
+        return NGX_OK;
+    }
+
+    err = ngx_http_asyncx_body_read_files(ctx->body_files, ctx->body.data);
+
+    if (err) {
+        return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            err, "cannot read the request "
+                                            "body from its temp file");
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
+    cJSON *root)
+{
+    char  *text;
+
+    text = cJSON_PrintUnformatted(root);
+    if (text == NULL) {
+        return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            0, "out of memory");
+    }
+
+    ctx->out = (u_char *) text;
+    ctx->out_len = ngx_strlen(text);
+    ctx->status = NGX_HTTP_OK;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The body as one JSON document.  cJSON keeps its last error in a
+ * static, which threads would race on, so the error offset comes from
+ * return_parse_end only.  Data after the document is refused too.
+ */
+
+cJSON *
+ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
+    const char *what)
+{
+    cJSON       *root;
+    const char  *end, *p, *last;
+
+    p = (const char *) ctx->body.data;
+    last = p + ctx->body.len;
+
+    if (ctx->body.len == 0) {
+        (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "request body is empty, expected "
+                                            "%s", what);
+        return NULL;
+    }
+
+    end = NULL;
+    root = cJSON_ParseWithLengthOpts(p, ctx->body.len, &end, 0);
+
+    if (root == NULL) {
+        (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "invalid JSON at byte %uz",
+                                            end ? (size_t) (end - p) : 0);
+        return NULL;
+    }
+
+    while (end < last
+           && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+    {
+        end++;
+    }
+
+    if (end < last) {
+        cJSON_Delete(root);
+        (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "invalid JSON at byte %uz: data "
+                                            "after the document",
+                                            (size_t) (end - p));
+        return NULL;
+    }
+
+    return root;
+}

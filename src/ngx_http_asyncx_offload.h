@@ -13,19 +13,112 @@
 #include <ngx_http.h>
 #include <cjson/cJSON.h>
 
+#include "ngx_http_asyncx_executor.h"
+
 
 typedef struct ngx_http_asyncx_offload_ctx_s  ngx_http_asyncx_offload_ctx_t;
 
 
+typedef enum {
+    NGX_HTTP_ASYNCX_OFFLOAD_NONE = 0,
+    NGX_HTTP_ASYNCX_OFFLOAD_FILE_READ,
+    NGX_HTTP_ASYNCX_OFFLOAD_FILE_WRITE,
+    NGX_HTTP_ASYNCX_OFFLOAD_HASH,
+    NGX_HTTP_ASYNCX_OFFLOAD_VERIFY,
+    NGX_HTTP_ASYNCX_OFFLOAD_JSON,
+    NGX_HTTP_ASYNCX_OFFLOAD_REGEX
+} ngx_http_asyncx_offload_kind_e;
+
+
 typedef struct {
-    ngx_uint_t                     unused;
+    ngx_uint_t                     kind;       /* this location's handler */
+    ngx_str_t                      file_root;
+    size_t                         file_max_size;
+    ngx_uint_t                     pbkdf2_iterations;
+    ngx_uint_t                     pbkdf2_max_iterations;
+    size_t                         password_max_length;
+    ngx_uint_t                     json_max_items;
+    ngx_uint_t                     regex_match_limit;
+    ngx_uint_t                     regex_depth_limit;
+    ngx_uint_t                     regex_max_subjects;
+    ngx_msec_t                     regex_time_limit;
 } ngx_http_asyncx_offload_conf_t;
+
+
+/* ranges of the numeric directives (cmd->post of set_bounded) */
+
+typedef struct {
+    uint64_t                       min;
+    uint64_t                       max;
+    ngx_uint_t                     type;     /* 0 number, 1 size, 2 time */
+} ngx_http_asyncx_offload_bounds_t;
+
+
+extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_size_bounds;
+extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_iter_bounds;
+extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_pw_bounds;
+extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_items_bounds;
+extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_limit_bounds;
+extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_count_bounds;
+extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_time_bounds;
+
+
+/*
+ * One per request.  The loop fills the inputs before posting; the thread
+ * task reads them and writes only the results; the loop reads the
+ * results after the job's completion event.  "out" is malloc()ed by the
+ * thread and freed by an r->pool cleanup, so a client abort cannot leak.
+ */
+
+#define NGX_HTTP_ASYNCX_OFFLOAD_MSG_LEN  512
+
+struct ngx_http_asyncx_offload_ctx_s {
+    ngx_http_asyncx_offload_conf_t  *conf;
+    ngx_http_asyncx_job_t           *job;
+    ngx_http_request_t              *request;   /* loop side only */
+
+    /* inputs */
+    ngx_str_t                        path;      /* client's, NUL-terminated */
+    ngx_str_t                        full;      /* root + "/" + path */
+    ngx_str_t                        body;      /* NUL-terminated */
+    ngx_chain_t                     *body_files;   /* parts in temp files */
+    ngx_uint_t                       items;     /* /parse/json generator */
+
+    /* results */
+    ngx_uint_t                       status;    /* NGX_HTTP_OK or an error */
+    ngx_err_t                        err;       /* errno behind a 5xx */
+    u_char                          *out;       /* malloc()ed JSON */
+    size_t                           out_len;
+    size_t                           msg_len;
+    u_char                           msg[NGX_HTTP_ASYNCX_OFFLOAD_MSG_LEN];
+};
 
 
 void ngx_http_asyncx_offload_init_conf(ngx_http_asyncx_offload_conf_t *conf);
 char *ngx_http_asyncx_offload_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_offload_conf_t *prev, ngx_http_asyncx_offload_conf_t *conf);
+char *ngx_http_asyncx_offload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_asyncx_offload_file_root(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_asyncx_offload_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
+/* thread side helpers shared by the file and CPU task files */
+ngx_int_t ngx_http_asyncx_offload_fail(ngx_http_asyncx_offload_ctx_t *ctx,
+    ngx_uint_t status, ngx_err_t err, const char *fmt, ...);
+ngx_int_t ngx_http_asyncx_offload_body(ngx_http_asyncx_offload_ctx_t *ctx);
+ngx_int_t ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
+    cJSON *root);
+cJSON *ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
+    const char *what);
+
+/* thread tasks (ngx_http_asyncx_job_run_pt) */
+ngx_int_t ngx_http_asyncx_offload_file_read_run(void *data);
+ngx_int_t ngx_http_asyncx_offload_file_write_run(void *data);
+ngx_int_t ngx_http_asyncx_offload_hash_run(void *data);
+ngx_int_t ngx_http_asyncx_offload_verify_run(void *data);
+ngx_int_t ngx_http_asyncx_offload_json_run(void *data);
+ngx_int_t ngx_http_asyncx_offload_regex_run(void *data);
 
 
 #endif /* _NGX_HTTP_ASYNCX_OFFLOAD_H_INCLUDED_ */

@@ -14,6 +14,8 @@ sed -e "s|@PORT@|$PORT|g" -e "s|@MODULE_SO@|$MODULE_SO|g" \
 [ -f "$PREFIX/files/test.txt" ] || \
     printf 'Hello from asyncx: this file was read in a thread pool.\n' \
         > "$PREFIX/files/test.txt"
+# workers of a root master run as "nobody": let them write (/files/write)
+[ "$(id -u)" != 0 ] || chown -R nobody "$PREFIX/files"
 
 "$NGINX_BIN" -t -q -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf"
 echo "asyncx demo: http://127.0.0.1:$PORT/asyncx/status (Ctrl-C stops)"

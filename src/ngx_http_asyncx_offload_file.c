@@ -1,0 +1,498 @@
+
+/*
+ * Copyright (C) asyncx authors
+ *
+ * File read and atomic file write: thread tasks of the I/O pool.  Every
+ * syscall that can block (realpath, open, fstat, read, write, fsync,
+ * rename) runs here, never in the event loop.  No nginx pools or logs:
+ * results and errors go into the request's offload ctx.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_offload_util.h"
+
+
+/* the client's path, as far as messages quote it */
+#define NGX_HTTP_ASYNCX_PATH_QUOTE  200
+
+
+static ngx_int_t ngx_http_asyncx_offload_errno(
+    ngx_http_asyncx_offload_ctx_t *ctx, ngx_err_t err, const char *what);
+static ngx_int_t ngx_http_asyncx_offload_real_root(
+    ngx_http_asyncx_offload_ctx_t *ctx, char *buf);
+static ngx_int_t ngx_http_asyncx_offload_read_fd(
+    ngx_http_asyncx_offload_ctx_t *ctx, ngx_fd_t fd, size_t size);
+static ngx_int_t ngx_http_asyncx_offload_write_tmp(
+    ngx_http_asyncx_offload_ctx_t *ctx, int dfd, const char *tmp,
+    mode_t mode);
+
+
+/* a failed syscall on the client's path, as an HTTP status */
+
+static ngx_int_t
+ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,
+    ngx_err_t err, const char *what)
+{
+    size_t   n;
+    u_char  *p;
+
+    p = ctx->path.data;
+    n = ngx_min(ctx->path.len, NGX_HTTP_ASYNCX_PATH_QUOTE);
+
+    switch (err) {
+
+    case ENOENT:
+    case ENOTDIR:
+        return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_NOT_FOUND, 0,
+                                            "\"%*s\" not found", n, p);
+
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
+                                            "%s \"%*s\": permission denied",
+                                            what, n, p);
+
+    case ELOOP:
+        /* O_NOFOLLOW met a symlink that appeared after realpath() */
+        return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
+                                            "\"%*s\" is a symlink", n, p);
+
+    case ENAMETOOLONG:
+        return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "path is too long");
+
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+        return ngx_http_asyncx_offload_fail(ctx, 507, err,
+                                            "%s \"%*s\": no space", what, n, p);
+
+    default:
+        return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            err, "%s \"%*s\" failed",
+                                            what, n, p);
+    }
+}
+
+
+/* the root as the kernel sees it now: symlinked roots are fine */
+
+static ngx_int_t
+ngx_http_asyncx_offload_real_root(ngx_http_asyncx_offload_ctx_t *ctx,
+    char *buf)
+{
+    if (realpath((char *) ctx->conf->file_root.data, buf) == NULL) {
+        return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            ngx_errno, "file root \"%V\" is "
+                                            "not available",
+                                            &ctx->conf->file_root);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * GET ?path=...: realpath() resolves every symlink, the result must stay
+ * below the resolved root, and the file is opened by that resolved name
+ * with O_NOFOLLOW.  O_NONBLOCK keeps a FIFO from hanging the thread.
+ */
+
+ngx_int_t
+ngx_http_asyncx_offload_file_read_run(void *data)
+{
+    ngx_http_asyncx_offload_ctx_t  *ctx = data;
+
+    char             root[PATH_MAX], real[PATH_MAX];
+    ngx_fd_t         fd;
+    ngx_int_t        rc;
+    struct stat      st;
+
+    if (ngx_http_asyncx_offload_real_root(ctx, root) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (realpath((char *) ctx->full.data, real) == NULL) {
+        return ngx_http_asyncx_offload_errno(ctx, ngx_errno, "resolve");
+    }
+
+    if (ngx_http_asyncx_path_within((u_char *) root, ngx_strlen(root),
+                                    (u_char *) real, ngx_strlen(real))
+        != NGX_OK)
+    {
+        return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
+                                            "\"%*s\" resolves outside the "
+                                            "file root",
+                                            ngx_min(ctx->path.len,
+                                                    NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                            ctx->path.data);
+    }
+
+    fd = open(real, O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY|O_CLOEXEC);
+
+    if (fd == NGX_INVALID_FILE) {
+        return ngx_http_asyncx_offload_errno(ctx, ngx_errno, "open");
+    }
+
+    if (fstat(fd, &st) == -1) {
+        rc = ngx_http_asyncx_offload_errno(ctx, ngx_errno, "fstat");
+        (void) close(fd);
+        return rc;
+    }
+
+    if (S_ISDIR(st.st_mode)) {
+        (void) close(fd);
+        return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "\"%*s\" is a directory",
+                                            ngx_min(ctx->path.len,
+                                                    NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                            ctx->path.data);
+    }
+
+    if (!S_ISREG(st.st_mode)) {
+        (void) close(fd);
+        return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "\"%*s\" is not a regular file",
+                                            ngx_min(ctx->path.len,
+                                                    NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                            ctx->path.data);
+    }
+
+    if (st.st_size > (off_t) ctx->conf->file_max_size) {
+        (void) close(fd);
+        return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                            0, "file is %O bytes, larger "
+                                            "than asyncx_file_max_size %uz",
+                                            st.st_size,
+                                            ctx->conf->file_max_size);
+    }
+
+    rc = ngx_http_asyncx_offload_read_fd(ctx, fd, (size_t) st.st_size);
+
+    (void) close(fd);
+
+    return rc;
+}
+
+
+/*
+ * Reads the file and builds the whole answer here, so the loop only
+ * copies bytes: {"content": "...", "size": N, "encoding": "utf-8",
+ * "async": true}, or base64 content with "encoding": "base64".
+ */
+
+static ngx_int_t
+ngx_http_asyncx_offload_read_fd(ngx_http_asyncx_offload_ctx_t *ctx,
+    ngx_fd_t fd, size_t size)
+{
+    u_char     *buf, *out, *p;
+    size_t      n, len;
+    ssize_t     got;
+    ngx_err_t   err;
+    ngx_uint_t  utf8;
+
+    buf = cJSON_malloc(size + 1);
+    if (buf == NULL) {
+        return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            0, "out of memory");
+    }
+
+    /* a file that shrank meanwhile is answered as it is now */
+
+    for (n = 0; n < size; n += got) {
+        got = pread(fd, buf + n, size - n, (off_t) n);
+
+        if (got == -1) {
+            err = ngx_errno;
+
+            if (err == NGX_EINTR) {
+                got = 0;
+                continue;
+            }
+
+            cJSON_free(buf);
+            return ngx_http_asyncx_offload_errno(ctx, err, "read");
+        }
+
+        if (got == 0) {
+            break;
+        }
+    }
+
+    utf8 = (ngx_http_asyncx_utf8_valid(buf, n) == NGX_OK);
+
+    len = sizeof("{\"content\":\"\",\"size\":,\"encoding\":\"base64\","
+                 "\"async\":true}") - 1 + NGX_SIZE_T_LEN
+          + (utf8 ? n + ngx_http_asyncx_json_escape_len(buf, n)
+                  : ngx_http_asyncx_b64_len(n));
+
+    out = cJSON_malloc(len);
+    if (out == NULL) {
+        cJSON_free(buf);
+        return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            0, "out of memory");
+    }
+
+    p = ngx_cpymem(out, "{\"content\":\"", sizeof("{\"content\":\"") - 1);
+
+    if (utf8) {
+        p = ngx_http_asyncx_json_escape(p, buf, n);
+
+    } else {
+        p = ngx_http_asyncx_b64_encode(p, buf, n);
+    }
+
+    p = ngx_slprintf(p, out + len,
+                     "\",\"size\":%uz,\"encoding\":\"%s\",\"async\":true}",
+                     n, utf8 ? "utf-8" : "base64");
+
+    cJSON_free(buf);
+
+    ctx->out = out;
+    ctx->out_len = p - out;
+    ctx->status = NGX_HTTP_OK;
+
+    return NGX_OK;
+}
+
+
+/*
+ * POST ?path=... with the content as body.  The directory must resolve
+ * inside the root; the new content goes to a temp file in that same
+ * directory (so rename() is atomic), is fsync()ed, then renamed over the
+ * target, and the directory is fsync()ed.  Any failure before the rename
+ * removes the temp file and leaves the old file untouched.
+ */
+
+ngx_int_t
+ngx_http_asyncx_offload_file_write_run(void *data)
+{
+    ngx_http_asyncx_offload_ctx_t  *ctx = data;
+
+    int               dfd;
+    char              root[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
+    char              tmp[NAME_MAX + 1];
+    u_char           *base, *p;
+    mode_t            mode;
+    size_t            dir_len, n, root_len;
+    cJSON            *json;
+    ngx_err_t         err;
+    ngx_int_t         rc;
+    ngx_uint_t        i;
+    struct stat       st;
+
+    if (ngx_http_asyncx_offload_body(ctx) != NGX_OK
+        || ngx_http_asyncx_offload_real_root(ctx, root) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* checked in the loop already: the last segment names a file */
+    (void) ngx_http_asyncx_path_split(ctx->path.data, ctx->path.len,
+                                      &dir_len);
+
+    root_len = ctx->conf->file_root.len;
+    n = dir_len ? root_len + 1 + dir_len : root_len;
+
+    ngx_memcpy(dir, ctx->full.data, n);
+    dir[n] = '\0';
+
+    base = dir_len ? ctx->path.data + dir_len + 1 : ctx->path.data;
+
+    if (realpath(dir, real) == NULL) {
+        return ngx_http_asyncx_offload_errno(ctx, ngx_errno, "resolve");
+    }
+
+    if (ngx_http_asyncx_path_within((u_char *) root, ngx_strlen(root),
+                                    (u_char *) real, ngx_strlen(real))
+        != NGX_OK)
+    {
+        return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
+                                            "the directory of \"%*s\" "
+                                            "resolves outside the file root",
+                                            ngx_min(ctx->path.len,
+                                                    NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                            ctx->path.data);
+    }
+
+    dfd = open(real, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+
+    if (dfd == -1) {
+        return ngx_http_asyncx_offload_errno(ctx, ngx_errno, "open directory");
+    }
+
+    mode = 0644;
+
+    if (fstatat(dfd, (char *) base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+
+        if (S_ISLNK(st.st_mode)) {
+            /* rename() would replace the link, not what it points to */
+            (void) close(dfd);
+            return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
+                                                "\"%*s\" is a symlink",
+                                                ngx_min(ctx->path.len,
+                                                   NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                                ctx->path.data);
+        }
+
+        if (!S_ISREG(st.st_mode)) {
+            (void) close(dfd);
+            return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                                "\"%*s\" is not a regular "
+                                                "file",
+                                                ngx_min(ctx->path.len,
+                                                   NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                                ctx->path.data);
+        }
+
+        mode = st.st_mode & 07777;
+
+    } else if (ngx_errno != ENOENT) {
+        rc = ngx_http_asyncx_offload_errno(ctx, ngx_errno, "stat");
+        (void) close(dfd);
+        return rc;
+    }
+
+    /*
+     * A dot file next to the target: unique per process, task and
+     * attempt; O_EXCL never reuses a name some other writer holds.
+     */
+
+    rc = NGX_ERROR;
+    err = EEXIST;
+
+    for (i = 0; i < 8 && err == EEXIST; i++) {
+        p = ngx_snprintf((u_char *) tmp, sizeof(tmp) - 1,
+                         ".%*s.asyncx-%P-%xL-%ui.tmp",
+                         ngx_min(ngx_strlen(base), 160), base, ngx_pid,
+                         (uint64_t) (uintptr_t) ctx
+                         ^ ngx_http_asyncx_now_usec(), i);
+        *p = '\0';
+
+        rc = ngx_http_asyncx_offload_write_tmp(ctx, dfd, tmp, mode);
+        err = (rc == NGX_DECLINED) ? EEXIST : 0;
+    }
+
+    if (rc != NGX_OK) {
+        (void) close(dfd);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            EEXIST, "no free temp file name");
+        }
+
+        return NGX_ERROR;
+    }
+
+    if (renameat(dfd, tmp, dfd, (char *) base) == -1) {
+        err = ngx_errno;
+        (void) unlinkat(dfd, tmp, 0);
+        (void) close(dfd);
+        return ngx_http_asyncx_offload_errno(ctx, err, "rename");
+    }
+
+    /* makes the rename itself durable */
+    if (fsync(dfd) == -1) {
+        err = ngx_errno;
+        (void) close(dfd);
+        return ngx_http_asyncx_offload_errno(ctx, err, "fsync directory of");
+    }
+
+    (void) close(dfd);
+
+    json = cJSON_CreateObject();
+    if (json == NULL
+        || cJSON_AddNumberToObject(json, "written", (double) ctx->body.len)
+           == NULL
+        || cJSON_AddStringToObject(json, "path", (char *) ctx->path.data)
+           == NULL
+        || cJSON_AddTrueToObject(json, "async") == NULL)
+    {
+        cJSON_Delete(json);
+        return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            0, "out of memory");
+    }
+
+    rc = ngx_http_asyncx_offload_set_json(ctx, json);
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+/* NGX_OK: written and synced; NGX_DECLINED: name taken; NGX_ERROR */
+
+static ngx_int_t
+ngx_http_asyncx_offload_write_tmp(ngx_http_asyncx_offload_ctx_t *ctx,
+    int dfd, const char *tmp, mode_t mode)
+{
+    int         fd;
+    u_char     *p, *last;
+    ssize_t     n;
+    ngx_err_t   err;
+
+    fd = openat(dfd, tmp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600);
+
+    if (fd == -1) {
+        err = ngx_errno;
+
+        if (err == EEXIST) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_asyncx_offload_errno(ctx, err, "create temp file for");
+    }
+
+    p = ctx->body.data;
+    last = p + ctx->body.len;
+
+    while (p < last) {
+        n = write(fd, p, last - p);
+
+        if (n == -1) {
+            err = ngx_errno;
+
+            if (err == NGX_EINTR) {
+                continue;
+            }
+
+            goto failed;
+        }
+
+        p += n;
+    }
+
+    /* umask does not apply: the new file keeps the old file's mode */
+    if (fchmod(fd, mode) == -1 || fsync(fd) == -1) {
+        err = ngx_errno;
+        goto failed;
+    }
+
+    if (close(fd) == -1) {
+        err = ngx_errno;
+        (void) unlinkat(dfd, tmp, 0);
+        return ngx_http_asyncx_offload_errno(ctx, err, "close temp file for");
+    }
+
+    return NGX_OK;
+
+failed:
+
+    (void) close(fd);
+    (void) unlinkat(dfd, tmp, 0);
+
+    return ngx_http_asyncx_offload_errno(ctx, err, "write");
+}

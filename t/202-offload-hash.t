@@ -1,0 +1,271 @@
+# PBKDF2-HMAC-SHA256 hashing and verification in the CPU pool:
+# asyncx_password_hash, asyncx_password_verify and their refusals.
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+
+repeat_each(2);
+
+plan tests => repeat_each() * 88;
+
+no_shuffle();
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: hash: the exercise's shape, PBKDF2 with a 16-byte salt and 32-byte digest
+--- config
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 1000;
+        asyncx_password_hash;
+    }
+--- request
+POST /auth/hash
+{"password": "mypassword"}
+--- response_body_like chomp
+^\{"hash":"pbkdf2_sha256\$1000\$[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=","method":"pbkdf2","algorithm":"pbkdf2_sha256","iterations":1000,"hash_time":"\d+\.\d\d\xEC\xB4\x88","hash_ms":[\d.]+,"async":true\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: hash: the default iteration count is OWASP's 600000
+--- config
+    location = /auth/hash {
+        asyncx_password_hash;
+    }
+--- request
+POST /auth/hash
+{"password": "mypassword"}
+--- response_body_like chomp
+^\{"hash":"pbkdf2_sha256\$600000\$[^"]+","method":"pbkdf2","algorithm":"pbkdf2_sha256","iterations":600000,
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: hash: two hashes of one password differ (random salt)
+--- config
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 1000;
+        asyncx_password_hash;
+    }
+--- request eval
+["POST /auth/hash\n{\"password\": \"same\"}", "POST /auth/hash\n{\"password\": \"same\"}"]
+--- response_body_filters eval
+sub { my ($h) = $_[0] =~ /"hash":"(pbkdf2_sha256\$1000\$[^"]+)"/; !$h ? "no hash" : $main::seen{$h}++ ? "repeated" : "new" }
+--- response_body eval
+["new", "new"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: verify: a hash made elsewhere (Python hashlib) verifies
+--- config
+    location = /auth/verify {
+        asyncx_password_verify;
+    }
+--- request
+POST /auth/verify
+{"password": "mypassword", "hash": "pbkdf2_sha256$1000$YXN5bmN4LXNhbHQtMDAwMQ==$bE0EF8vZYU5ZZuZi1lomXIvWxnYcOlp16qGHTNtKZPE="}
+--- response_body_like chomp
+^\{"valid":true,"method":"pbkdf2","iterations":1000,"verify_ms":[\d.]+,"async":true\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: verify: a wrong password is not valid
+--- config
+    location = /auth/verify {
+        asyncx_password_verify;
+    }
+--- request
+POST /auth/verify
+{"password": "mypassword!", "hash": "pbkdf2_sha256$1000$YXN5bmN4LXNhbHQtMDAwMQ==$bE0EF8vZYU5ZZuZi1lomXIvWxnYcOlp16qGHTNtKZPE="}
+--- response_body_like chomp
+^\{"valid":false,"method":"pbkdf2","iterations":1000,
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: verify: the hash's own iteration count is used, not the location's
+--- config
+    location = /auth/verify {
+        asyncx_pbkdf2_iterations 5000;
+        asyncx_password_verify;
+    }
+--- request
+POST /auth/verify
+{"password": "mypassword", "hash": "pbkdf2_sha256$600000$YXN5bmN4LXNhbHQtMDAwMQ==$FrUCM/UF+GnMl1HPEfI14m6FEGaeJN3ZPtQ6hBXXSM8="}
+--- response_body_like chomp
+^\{"valid":true,"method":"pbkdf2","iterations":600000,
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: verify: UTF-8 passwords and shorter (16-byte) digests
+--- config
+    location = /auth/verify {
+        asyncx_password_verify;
+    }
+--- request eval
+["POST /auth/verify\n{\"password\": \"\xEB\xB9\x84\xEB\xB0\x80\xEB\xB2\x88\xED\x98\xB8\", \"hash\": \"pbkdf2_sha256\$1000\$MDEyMzQ1Njc4OWFiY2RlZg==\$wY9cNT2GOutd3890EWdJcMNfrd9ifYB98TTtrO3faNs=\"}",
+ "POST /auth/verify\n{\"password\": \"mypassword\", \"hash\": \"pbkdf2_sha256\$1000\$YXN5bmN4LXNhbHQtMDAwMQ==\$bE0EF8vZYU5ZZuZi1lomXA==\"}"]
+--- response_body_like eval
+[qr/^\{"valid":true,/, qr/^\{"valid":true,/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: hash: missing, empty, non-string and oversized passwords are 400
+--- config
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 1000;
+        asyncx_password_max_length 8;
+        asyncx_password_hash;
+    }
+--- request eval
+["POST /auth/hash\n{\"pass\": \"x\"}",
+ "POST /auth/hash\n{\"password\": \"\"}",
+ "POST /auth/hash\n{\"password\": 12345}",
+ "POST /auth/hash\n{\"password\": \"123456789\"}",
+ "POST /auth/hash\n[\"password\"]",
+ "POST /auth/hash\n{\"password\": \"12345678\"}"]
+--- error_code eval
+[400, 400, 400, 400, 400, 200]
+--- response_body_like eval
+[qr/^\{"error": "password hash: \\"password\\" \(a string\) is required", "status": 400\}$/,
+ qr/^\{"error": "password hash: \\"password\\" is empty", "status": 400\}$/,
+ qr/^\{"error": "password hash: \\"password\\" \(a string\) is required", "status": 400\}$/,
+ qr/^\{"error": "password hash: \\"password\\" is longer than 8 bytes", "status": 400\}$/,
+ qr/^\{"error": "password hash: expected a JSON object", "status": 400\}$/,
+ qr/^\{"hash":"pbkdf2_sha256\$1000\$/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: hash: malformed JSON names the byte offset; an empty body is refused
+--- config
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 1000;
+        asyncx_password_hash;
+    }
+--- request eval
+["POST /auth/hash\n{\"password\": \"abc\",}",
+ "POST /auth/hash\n{\"password\": \"abc\"} {}",
+ "POST /auth/hash\n"]
+--- error_code eval
+[400, 400, 400]
+--- response_body eval
+["{\"error\": \"password hash: invalid JSON at byte 19\", \"status\": 400}\n",
+ "{\"error\": \"password hash: invalid JSON at byte 20: data after the document\", \"status\": 400}\n",
+ "{\"error\": \"password hash: request body is empty, expected {\\\"password\\\": \\\"...\\\"}\", \"status\": 400}\n"]
+--- error_log
+(status 400)
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: verify: malformed hashes and excessive iteration counts are 400
+--- config
+    location = /auth/verify {
+        asyncx_pbkdf2_max_iterations 700000;
+        asyncx_password_verify;
+    }
+--- request eval
+["POST /auth/verify\n{\"password\": \"x\"}",
+ "POST /auth/verify\n{\"password\": \"x\", \"hash\": \"md5\$abc\"}",
+ "POST /auth/verify\n{\"password\": \"x\", \"hash\": \"pbkdf2_sha256\$1000\$YXN5\"}",
+ "POST /auth/verify\n{\"password\": \"x\", \"hash\": \"pbkdf2_sha256\$1000\$!!!!\$bE0EF8vZYU5ZZuZi1lomXA==\"}",
+ "POST /auth/verify\n{\"password\": \"x\", \"hash\": \"pbkdf2_sha256\$900000000\$YXN5\$bE0EF8vZYU5ZZuZi1lomXA==\"}"]
+--- error_code eval
+[400, 400, 400, 400, 400]
+--- response_body_like eval
+[qr/"password verify: \\"hash\\" \(a string\) is required"/,
+ qr/"password verify: malformed \\"hash\\": unsupported algorithm/,
+ qr/"password verify: malformed \\"hash\\": expected 4 fields/,
+ qr/"password verify: malformed \\"hash\\": invalid salt encoding/,
+ qr/"password verify: malformed \\"hash\\": invalid or too large iteration count \(at most 700000 iterations\)"/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: hash: GET is 405; a body over 64 KiB is 413
+--- config
+    location = /auth/hash {
+        asyncx_password_hash;
+    }
+--- request eval
+["GET /auth/hash", "POST /auth/hash\n{\"password\": \"" . ("x" x 70000) . "\"}"]
+--- error_code eval
+[405, 413]
+--- response_body eval
+["{\"error\": \"password hash: method not allowed, use POST\", \"status\": 405}\n",
+ "{\"error\": \"request body is larger than 65536 bytes\", \"status\": 413}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: hash: a body nginx buffered to a temp file is read in the thread
+--- config
+    client_body_buffer_size 128;
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 1000;
+        asyncx_password_max_length 4096;
+        asyncx_password_hash;
+    }
+--- request eval
+"POST /auth/hash\n{\"password\": \"" . ("p" x 3000) . "\"}"
+--- response_body_like chomp
+^\{"hash":"pbkdf2_sha256\$1000\$
+--- error_log
+a client request body is buffered to a temporary file
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: nginx -t: iteration counts are checked
+--- config
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 0;
+        asyncx_password_hash;
+    }
+--- must_die
+--- error_log
+invalid value "0" in "asyncx_pbkdf2_iterations", expected 1..2147483647
+
+
+
+=== TEST 14: nginx -t: a max below the iteration count could never verify
+--- config
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 600000;
+        asyncx_pbkdf2_max_iterations 1000;
+        asyncx_password_hash;
+    }
+--- must_die
+--- error_log
+asyncx_pbkdf2_max_iterations 1000 is below asyncx_pbkdf2_iterations 600000
+
+
+
+=== TEST 15: nginx -t: one content handler per location
+--- config
+    location = /auth/hash {
+        asyncx_password_hash;
+        asyncx_password_verify;
+    }
+--- must_die
+--- error_log
+"asyncx_password_verify" directive is duplicate: the location already has a content handler

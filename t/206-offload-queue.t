@@ -1,0 +1,111 @@
+# A full thread pool queue answers 503 with Retry-After at once; it never
+# blocks or drops the request.  nginx's own mirror + proxy make the
+# concurrent load: two slow hashes occupy a pool of threads=1
+# max_queue=1 (one running, one queued) before the client's own request,
+# whose body arrives 0.2 s later, is posted.
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+
+repeat_each(1);
+
+plan tests => repeat_each() * 13;
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: queue full: 503 + Retry-After, then the status counters show it
+--- main_config
+    thread_pool tiny threads=1 max_queue=1;
+--- config
+    asyncx_thread_pools io=tiny cpu=tiny;
+
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 3000000;
+        asyncx_pbkdf2_max_iterations 3000000;
+        asyncx_password_hash;
+    }
+
+    location = /burst {
+        mirror /slow;
+        mirror /slow;
+        mirror_request_body off;
+        asyncx_pbkdf2_iterations 1000;
+        asyncx_password_hash;
+    }
+
+    location = /slow {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/auth/hash;
+        proxy_method POST;
+        proxy_set_body '{"password": "slow"}';
+    }
+
+    location = /status {
+        asyncx_status;
+    }
+--- request eval
+[["POST /burst\n", { value => "{\"password\": \"fast\"}", delay_before => 0.2 }]]
+--- more_headers
+Content-Length: 20
+--- timeout: 6
+--- error_code eval
+[503]
+--- response_headers eval
+["Retry-After: 1"]
+--- response_body eval
+["{\"error\": \"thread pool queue is full\", \"status\": 503}\n"]
+--- error_log
+thread pool "tiny" queue overflow: 1 tasks waiting
+asyncx: thread pool queue is full (status 503)
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 2: ... the pool's counters: two slow hashes completed, one rejected
+--- request
+GET /status
+--- response_body_like chomp
+"pools":\{"tiny":\{"posted":2,"queued":0,"running":0,"completed":2,"failed":0,"rejected":1\}\}
+
+
+
+=== TEST 3: with room in the queue the same burst is served (no false 503)
+--- main_config
+    thread_pool tiny threads=1 max_queue=4;
+--- config
+    asyncx_thread_pools io=tiny cpu=tiny;
+
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 200000;
+        asyncx_password_hash;
+    }
+
+    location = /burst {
+        mirror /slow;
+        mirror /slow;
+        mirror_request_body off;
+        asyncx_pbkdf2_iterations 1000;
+        asyncx_password_hash;
+    }
+
+    location = /slow {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/auth/hash;
+        proxy_method POST;
+        proxy_set_body '{"password": "slow"}';
+    }
+--- request eval
+[["POST /burst\n", { value => "{\"password\": \"fast\"}", delay_before => 0.1 }]]
+--- more_headers
+Content-Length: 20
+--- timeout: 6
+--- response_body_like eval
+[qr/^\{"hash":"pbkdf2_sha256\$1000\$/]
+--- no_error_log
+[error]
+queue overflow
