@@ -45,6 +45,48 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     /* pipeline: staged subrequests */
 
+    { ngx_string("asyncx_pipeline"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_asyncx_pipeline,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_stage"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_asyncx_stage,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_call_optional"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_asyncx_call_optional,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_call_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.call_timeout),
+      NULL },
+
+    { ngx_string("asyncx_pipeline_error_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.error_status),
+      &ngx_http_asyncx_pipeline_error_status_bounds },
+
+    { ngx_string("asyncx_pipeline_pass_args"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.pass_args),
+      NULL },
+
     { ngx_string("asyncx_mock_service"),
       NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
       ngx_http_asyncx_mock_service,

@@ -15,6 +15,7 @@
 
 #include "ngx_http_asyncx_pipeline_util.h"
 #include "ngx_http_asyncx_mock.h"
+#include "ngx_http_asyncx_pipeline_conf.h"
 
 
 typedef struct ngx_http_asyncx_pipeline_ctx_s  ngx_http_asyncx_pipeline_ctx_t;
@@ -61,9 +62,6 @@ char *ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root);
 
 char *ngx_http_asyncx_pipeline(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 

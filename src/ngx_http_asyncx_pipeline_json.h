@@ -1,0 +1,81 @@
+
+/*
+ * Copyright (C) asyncx authors
+ */
+
+
+#ifndef _NGX_HTTP_ASYNCX_PIPELINE_JSON_H_INCLUDED_
+#define _NGX_HTTP_ASYNCX_PIPELINE_JSON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <cjson/cJSON.h>
+
+#include "ngx_http_asyncx_pipeline.h"
+
+
+/* the run-time state of one pipeline request, shared by its files */
+
+#define NGX_HTTP_ASYNCX_PIPELINE_MAX_CALLS   64
+#define NGX_HTTP_ASYNCX_PIPELINE_DECIMALS    1
+#define NGX_HTTP_ASYNCX_PIPELINE_TEXT_LEN    2048
+
+#define NGX_HTTP_ASYNCX_CALL_IDLE            0
+#define NGX_HTTP_ASYNCX_CALL_PENDING         1
+#define NGX_HTTP_ASYNCX_CALL_DONE            2
+
+
+/* the exercise's keys */
+#define NGX_HTTP_ASYNCX_KEY_SEQ_ESTIMATE   "순차_실행_예상시간"
+#define NGX_HTTP_ASYNCX_KEY_SEQ_MEASURED   "순차_실행_시간"
+#define NGX_HTTP_ASYNCX_KEY_OPT_MEASURED   "최적화_실행_시간"
+#define NGX_HTTP_ASYNCX_KEY_OPT_ESTIMATE   "최적화_실행_예상시간"
+#define NGX_HTTP_ASYNCX_KEY_STAGES         "단계별_결과"
+#define NGX_HTTP_ASYNCX_KEY_ELAPSED        "소요시간"
+#define NGX_HTTP_ASYNCX_KEY_CALL_TIMES     "호출별_소요시간_ms"
+
+
+typedef struct {
+    ngx_http_asyncx_pipeline_ctx_t        *ctx;
+    ngx_http_asyncx_pipeline_call_conf_t  *conf;
+    ngx_http_post_subrequest_t             ps;
+    ngx_event_t                            timer;
+    cJSON                                 *value;    /* owned */
+    uint64_t                               start;
+    uint64_t                               end;
+    ngx_uint_t                             status;
+    ngx_http_asyncx_call_kind_e            kind;
+    unsigned                               state:2;
+    unsigned                               failed:1;
+} ngx_http_asyncx_pipeline_call_t;
+
+
+struct ngx_http_asyncx_pipeline_ctx_s {
+    ngx_http_request_t                    *request;
+    ngx_http_asyncx_pipeline_conf_t       *conf;
+    ngx_http_asyncx_pipeline_call_t       *calls;
+    uint64_t                              *stage_usec;
+    cJSON                                 *body;     /* owned, or NULL */
+    uint64_t                               start;
+    uint64_t                               end;
+    uint64_t                               stage_start;
+    ngx_uint_t                             stage;
+    ngx_uint_t                             next;     /* within the stage */
+    ngx_uint_t                             pending;
+    ngx_http_asyncx_pipeline_call_t       *first_failed;  /* required */
+    unsigned                               sequential:1;
+    unsigned                               active:1;
+    unsigned                               finished:1;
+};
+
+
+ngx_int_t ngx_http_asyncx_pipeline_document(
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
+    ngx_str_t *text);
+cJSON *ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx);
+double ngx_http_asyncx_pipeline_ms(uint64_t usec);
+
+
+#endif /* _NGX_HTTP_ASYNCX_PIPELINE_JSON_H_INCLUDED_ */
