@@ -781,7 +781,8 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
 
         cJSON_AddItemToObject(err, "fallback", fallback);
 
-    } else if (ctx->first_failed == NULL) {
+    } else if (ctx->first_failed == NULL || call < ctx->first_failed) {
+        /* the first in configuration order, not in time: deterministic */
         ctx->first_failed = call;
     }
 
@@ -794,7 +795,9 @@ nomem:
     /* the slot stays without a value; the response still says "failed" */
     cJSON_Delete(err);
 
-    if (!call->conf->optional && ctx->first_failed == NULL) {
+    if (!call->conf->optional
+        && (ctx->first_failed == NULL || call < ctx->first_failed))
+    {
         ctx->first_failed = call;
     }
 

@@ -18,11 +18,6 @@ static ngx_int_t ngx_http_asyncx_pipeline_strz(ngx_conf_t *cf, ngx_str_t *dst,
     u_char *src, size_t len);
 
 
-ngx_conf_num_bounds_t  ngx_http_asyncx_pipeline_error_status_bounds = {
-    ngx_conf_check_num_bounds, 400, 599
-};
-
-
 ngx_int_t
 ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root)
 {
@@ -367,6 +362,35 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         opt->fallback = value[2];
     }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_asyncx_pipeline_error_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (alcf->pipeline.error_status != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < 400 || n > 599) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid error status \"%V\", use 400..599",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->pipeline.error_status = n;
 
     return NGX_CONF_OK;
 }

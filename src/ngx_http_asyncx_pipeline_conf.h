@@ -14,10 +14,10 @@
 
 /* directive handlers of the pipeline (the table is in the module file) */
 
-extern ngx_conf_num_bounds_t  ngx_http_asyncx_pipeline_error_status_bounds;
-
 char *ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_asyncx_pipeline_error_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 

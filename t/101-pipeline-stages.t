@@ -1,0 +1,336 @@
+# asyncx_pipeline: stages of concurrent calls, timing, result passing,
+# the exercise's response shape, sequential mode, proxy_pass calls.
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+
+require './t/pipeline.pl';
+
+repeat_each(2);
+
+plan tests => repeat_each() * (3 * blocks() + 3);
+
+no_long_string();
+
+# five mock services with short delays: stage 1 takes max(200, 100, 150)
+config_preamble(<<'_EOC_');
+        location = /svc/user {
+            internal;
+            asyncx_mock_service name=사용자 delay=200ms
+                                'json={"user_id": 42, "grade": "VIP"}';
+        }
+        location = /svc/inventory {
+            internal;
+            asyncx_mock_service name=재고 delay=100ms 'json={"in_stock": true}';
+        }
+        location = /svc/price {
+            internal;
+            asyncx_mock_service name=가격 delay=150ms 'json={"price": 10000}';
+        }
+        location = /svc/shipping {
+            internal;
+            asyncx_mock_service name=배송 delay=100ms 'json={"fee": 3000}';
+        }
+        location = /svc/payment {
+            internal;
+            asyncx_mock_service name=결제 delay=50ms 'json={"approved": true}';
+        }
+_EOC_
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: three stages: the exercise's shape, stage time = slowest call
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user 재고=/svc/inventory 가격=/svc/price;
+        asyncx_stage 2단계 배송=/svc/shipping;
+        asyncx_stage 3단계 결제=/svc/payment;
+    }
+--- request
+POST /orders/process
+{"order_id": 1001}
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    my $s = $d->{"단계별_결과"};
+    my @st = map { $s->{$_}{"소요시간_ms"} } qw(1단계 2단계 3단계);
+    pl_shape($d)
+    . pl_within("stage 1 (calls 200, 100, 150 ms)", $st[0], 195, 380)
+    . pl_within("stage 2", $st[1], 95, 280)
+    . pl_within("stage 3", $st[2], 45, 230)
+    . pl_within("total", $d->{"최적화_실행_시간_ms"}, 345, 800)
+    . pl_within("total minus stages", $d->{"최적화_실행_시간_ms"}
+                                   - $st[0] - $st[1] - $st[2], 0, 60)
+    . pl_within("sequential estimate", $d->{"순차_실행_예상시간_ms"}, 595, 1100)
+    . pl_within("user call", $d->{"호출별_소요시간_ms"}{"사용자"}, 195, 380)
+    . pl_within("inventory call", $d->{"호출별_소요시간_ms"}{"재고"}, 95, 280)
+}
+--- response_body
+{"mode":"parallel","단계별_결과":{"1단계":{"가격":{"delay_ms":"N","price":10000,"received":{"bytes":88,"call":"가격","method":"POST","results":[],"stage":"1단계"},"service":"가격"},"사용자":{"delay_ms":"N","grade":"VIP","received":{"bytes":91,"call":"사용자","method":"POST","results":[],"stage":"1단계"},"service":"사용자","user_id":42},"소요시간":"S초","소요시간_ms":"N","재고":{"delay_ms":"N","in_stock":true,"received":{"bytes":88,"call":"재고","method":"POST","results":[],"stage":"1단계"},"service":"재고"}},"2단계":{"배송":{"delay_ms":"N","fee":3000,"received":{"bytes":549,"call":"배송","method":"POST","results":["사용자","재고","가격"],"stage":"2단계"},"service":"배송"},"소요시간":"S초","소요시간_ms":"N"},"3단계":{"결제":{"approved":true,"delay_ms":"N","received":{"bytes":722,"call":"결제","method":"POST","results":["사용자","재고","가격","배송"],"stage":"3단계"},"service":"결제"},"소요시간":"S초","소요시간_ms":"N"}},"순차_실행_예상시간":"S초","순차_실행_예상시간_ms":"N","최적화_실행_시간":"S초 (1단계 S초 + 2단계 S초 + 3단계 S초)","최적화_실행_시간_ms":"N","호출별_소요시간_ms":{"가격":"N","결제":"N","배송":"N","사용자":"N","재고":"N"}}
+stage 1 (calls 200, 100, 150 ms) ok
+stage 2 ok
+stage 3 ok
+total ok
+total minus stages ok
+sequential estimate ok
+user call ok
+inventory call ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: key order follows the exercise: estimates, measured time, stages
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user 재고=/svc/inventory;
+        asyncx_stage 2단계 배송=/svc/shipping;
+    }
+--- request
+POST /orders/process
+--- response_body_like: ^\{"순차_실행_예상시간":"0\.\d초","순차_실행_예상시간_ms":[\d.]+,"최적화_실행_시간":"0\.\d초 \(1단계 0\.\d초 \+ 2단계 0\.\d초\)","최적화_실행_시간_ms":[\d.]+,"단계별_결과":\{"1단계":\{"사용자":\{"service":"사용자",.*\},"재고":\{"service":"재고",.*\},"소요시간":"0\.\d초","소요시간_ms":[\d.]+\},"2단계":\{"배송":\{"service":"배송",.*\},"소요시간":"0\.\d초","소요시간_ms":[\d.]+\}\},"호출별_소요시간_ms":\{"사용자":[\d.]+,"재고":[\d.]+,"배송":[\d.]+\},"mode":"parallel"\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a later call receives the client body and every earlier result
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user 재고=/svc/inventory;
+        asyncx_stage 2단계 배송=/echo;
+    }
+    location = /echo {
+        internal;
+        asyncx_mock_service name=배송 echo=body;
+    }
+--- request
+POST /orders/process
+{"order_id": 7, "items": ["책", "펜"]}
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    my $rcv = $d->{"단계별_결과"}{"2단계"}{"배송"}{"received"};
+    my $body = $rcv->{body};
+    pl_shape($body)
+    . "method " . $rcv->{method} . "\n"
+    . "bytes match " . ($rcv->{bytes} == length($J->encode($body)) ? 1 : 0)
+    . "\n"
+    . "stage 1 answers passed unchanged "
+    . ($J->encode($body->{results}{"사용자"})
+       eq $J->encode($d->{"단계별_결과"}{"1단계"}{"사용자"}) ? 1 : 0) . "\n"
+}
+--- response_body
+{"call":"배송","failed":[],"request":{"items":["책","펜"],"order_id":7},"results":{"사용자":{"delay_ms":"N","grade":"VIP","received":{"bytes":110,"call":"사용자","method":"POST","results":[],"stage":"1단계"},"service":"사용자","user_id":42},"재고":{"delay_ms":"N","in_stock":true,"received":{"bytes":107,"call":"재고","method":"POST","results":[],"stage":"1단계"},"service":"재고"}},"stage":"2단계"}
+method POST
+bytes match 1
+stage 1 answers passed unchanged 1
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: without a body the document's request is null; GET works
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage only 배송=/echo;
+    }
+    location = /echo {
+        internal;
+        asyncx_mock_service name=배송 echo=body;
+    }
+--- request
+GET /orders/process
+--- response_body_filters eval
+sub { pl_shape(pl_dec($_[0])->{"단계별_결과"}{"only"}{"배송"}{"received"}) }
+--- response_body
+{"args":"","body":{"call":"배송","failed":[],"request":null,"results":{},"stage":"only"},"bytes":72,"method":"POST"}
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: a body that is not JSON is refused with 400
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- request
+POST /orders/process
+{"order_id": 
+--- error_code: 400
+--- response_body
+{"error": "request body is not valid JSON", "status": 400}
+--- error_log
+asyncx: request body is not valid JSON (status 400)
+
+
+
+=== TEST 6: ?mode=sequential really runs the calls one after another
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user 재고=/svc/inventory 가격=/svc/price;
+        asyncx_stage 2단계 배송=/svc/shipping;
+    }
+--- request
+POST /orders/process?mode=sequential
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    my $s = $d->{"단계별_결과"};
+    my $c = $d->{"호출별_소요시간_ms"};
+    CORE::join("", map { "$_\n" } grep { !/단계별_결과/ } sort keys %$d)
+    . $d->{"순차_실행_시간"} =~ s/\d+\.\d+/S/gr . "\n"
+    . $d->{"최적화_실행_예상시간"} =~ s/\d+\.\d+/S/gr . "\n"
+    . pl_within("measured total (200+100+150+100)", $d->{"순차_실행_시간_ms"},
+             545, 1000)
+    . pl_within("stage 1 is the sum of its calls", $s->{"1단계"}{"소요시간_ms"}
+             - $c->{"사용자"} - $c->{"재고"} - $c->{"가격"}, 0, 40)
+    . pl_within("parallel estimate (200+100)", $d->{"최적화_실행_예상시간_ms"},
+             295, 560)
+}
+--- response_body
+mode
+순차_실행_시간
+순차_실행_시간_ms
+최적화_실행_예상시간
+최적화_실행_예상시간_ms
+호출별_소요시간_ms
+S초 (사용자 S초 + 재고 S초 + 가격 S초 + 배송 S초)
+S초 (1단계 S초 + 2단계 S초)
+measured total (200+100+150+100) ok
+stage 1 is the sum of its calls ok
+parallel estimate (200+100) ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: an unknown mode is a 400
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- request
+POST /orders/process?mode=fast
+--- error_code: 400
+--- response_body
+{"error": "invalid mode \"fast\", use parallel or sequential", "status": 400}
+--- error_log
+asyncx: invalid mode "fast"
+
+
+
+=== TEST 8: calls through proxy_pass to a real upstream server get a proper POST
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /backend/shipping {
+            asyncx_mock_service name=배송 delay=50ms echo=body;
+        }
+        location = /backend/static {
+            default_type application/json;
+            return 200 '{"static": true}';
+        }
+    }
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user 정적=/up/static;
+        asyncx_stage 2단계 배송=/up/shipping?via=proxy;
+    }
+    location /up/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/backend/;
+    }
+--- request
+POST /orders/process?x=1
+{"order_id": 5}
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    my $rcv = $d->{"단계별_결과"}{"2단계"}{"배송"}{"received"};
+    "static: " . $J->encode($d->{"단계별_결과"}{"1단계"}{"정적"}) . "\n"
+    . "method: $rcv->{method}\n"
+    . "args: $rcv->{args}\n"
+    . "results: " . CORE::join(",", sort keys %{$rcv->{body}{results}}) . "\n"
+    . "request: " . $J->encode($rcv->{body}{request}) . "\n"
+    . "bytes = Content-Length of the document: "
+    . ($rcv->{bytes} == length($J->encode($rcv->{body})) ? 1 : 0) . "\n"
+}
+--- response_body
+static: {"static":true}
+method: POST
+args: via=proxy&x=1
+results: 사용자,정적
+request: {"order_id":5}
+bytes = Content-Length of the document: 1
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: asyncx_pipeline_pass_args off keeps the client's arguments out
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_pipeline_pass_args off;
+        asyncx_stage 1단계 a=/echo?fixed=1;
+    }
+    location = /echo {
+        internal;
+        asyncx_mock_service echo=body;
+    }
+--- request
+POST /orders/process?fail=*
+--- response_body_filters eval
+sub { pl_dec($_[0])->{"단계별_결과"}{"1단계"}{"a"}{"received"}{"args"} . "\n" }
+--- response_body
+fixed=1
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: the status endpoint counts pipelines and calls
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user 재고=/svc/inventory;
+    }
+    location = /asyncx/status {
+        asyncx_status;
+    }
+--- request eval
+["POST /orders/process?delay=10ms", "GET /asyncx/status"]
+--- response_body_like eval
+[qr/"mode":"parallel"/,
+ qr/"pipelines":\{"active":0,"total":[12],"failed":0,"aborted":0,"calls":[24],"call_errors":0,"mock":\{"active":0,"total":[24]\}\}/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: methods other than GET, HEAD and POST are refused
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- request
+PUT /orders/process
+{}
+--- error_code: 405
+--- response_body
+{"error": "method not allowed, use POST or GET", "status": 405}
+--- no_error_log
+[error]

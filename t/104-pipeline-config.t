@@ -1,0 +1,206 @@
+# asyncx_pipeline configuration: what nginx -t refuses, with the
+# directive and the bad value named; and what it accepts.
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+
+repeat_each(1);
+
+plan tests => repeat_each() * (2 * blocks() + 1);
+
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: an empty stage
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage 1단계;
+    }
+--- must_die
+--- error_log
+stage "1단계" has no calls, use name=/uri ...
+
+
+
+=== TEST 2: duplicate call names, also across stages
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/a;
+        asyncx_stage 2단계 사용자=/b;
+    }
+--- must_die
+--- error_log
+duplicate call name "사용자"
+
+
+
+=== TEST 3: duplicate stage names
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/a;
+        asyncx_stage s b=/b;
+    }
+--- must_die
+--- error_log
+duplicate stage name "s"
+
+
+
+=== TEST 4: a URI that is not an absolute path
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=svc/user;
+    }
+--- must_die
+--- error_log
+invalid URI "svc/user" of call "a"
+
+
+
+=== TEST 5: a URI with a dot segment
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/svc/../secret;
+    }
+--- must_die
+--- error_log
+invalid URI "/svc/../secret" of call "a"
+
+
+
+=== TEST 6: a call without name=
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s /svc/user;
+    }
+--- must_die
+--- error_log
+invalid call "/svc/user", use name=/uri
+
+
+
+=== TEST 7: a reserved call name
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s 소요시간=/a;
+    }
+--- must_die
+--- error_log
+invalid call name "소요시간"
+
+
+
+=== TEST 8: asyncx_pipeline without stages
+--- config
+    location = /p {
+        asyncx_pipeline;
+    }
+--- must_die
+--- error_log
+"asyncx_pipeline" needs at least one "asyncx_stage"
+
+
+
+=== TEST 9: stages without asyncx_pipeline
+--- config
+    location = /p {
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+"asyncx_stage" and "asyncx_call_optional" need "asyncx_pipeline" in the same location
+
+
+
+=== TEST 10: an optional call that does not exist
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/a;
+        asyncx_call_optional b;
+    }
+--- must_die
+--- error_log
+"asyncx_call_optional" names unknown call "b"
+
+
+
+=== TEST 11: a fallback that is not JSON
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/a;
+        asyncx_call_optional a '{"x":';
+    }
+--- must_die
+--- error_log
+invalid fallback "{"x":" of call "a": not JSON
+
+
+
+=== TEST 12: an error status out of range
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_error_status 200;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid error status "200", use 400..599
+
+
+
+=== TEST 13: a second content handler in the location
+--- config
+    location = /p {
+        asyncx_mock_service;
+        asyncx_pipeline;
+    }
+--- must_die
+--- error_log
+"asyncx_pipeline" directive is duplicate: the location already has a content handler
+
+
+
+=== TEST 14: an invalid stage name
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage "a b" a=/a;
+    }
+--- must_die
+--- error_log
+invalid stage name "a b"
+
+
+
+=== TEST 15: accepted: optional before its stage, args in a call URI, inherited timeout
+--- config
+    asyncx_call_timeout 1s;
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_optional b '[1, 2]';
+        asyncx_stage 1 a=/a?x=1&y=2;
+        asyncx_stage 2 b=/b;
+    }
+    location = /a {
+        return 200 '{"a": 1}';
+    }
+    location = /b {
+        return 500;
+    }
+--- request
+GET /p
+--- response_body_like: "2":\{"b":\{"error":"service answered 500","kind":"status","status":500,"elapsed_ms":[\d.]+,"optional":true,"fallback":\[1,2\]\}
+--- no_error_log
+[error]

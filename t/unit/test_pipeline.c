@@ -1,0 +1,211 @@
+/*
+ * Unit tests for the pipeline's pure helpers: the "1.9초 (1단계 0.5초 +
+ * ...)" breakdown, name and URI checks, fail lists, the classification
+ * of a call's outcome.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_pipeline_util.h"
+
+
+#define S(s)  (u_char *) s, sizeof(s) - 1
+
+
+static void
+test_breakdown_exercise(void **state)
+{
+    u_char      buf[256];
+    size_t      n;
+    ngx_str_t   names[3] = {
+        ngx_string("1단계"), ngx_string("2단계"), ngx_string("3단계")
+    };
+    uint64_t    usec[3] = { 500400, 600900, 801600 };
+    const char *want = "1.9초 (1단계 0.5초 + 2단계 0.6초 + 3단계 0.8초)";
+
+    n = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), 1903200,
+                                                  names, usec, 3, 1);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(buf, want, n);
+    assert_int_equal(buf[n], '\0');
+}
+
+
+static void
+test_breakdown_total_only(void **state)
+{
+    u_char  buf[64];
+    size_t  n;
+
+    n = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), 2604000,
+                                                  NULL, NULL, 0, 1);
+    assert_int_equal(n, strlen("2.6초"));
+    assert_memory_equal(buf, "2.6초", n);
+}
+
+
+static void
+test_breakdown_rounding_and_two_decimals(void **state)
+{
+    u_char      buf[128];
+    size_t      n;
+    ngx_str_t   names[2] = { ngx_string("a"), ngx_string("b") };
+    uint64_t    usec[2] = { 49999, 150000 };
+    const char *want = "0.20초 (a 0.05초 + b 0.15초)";
+
+    n = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), 199999,
+                                                  names, usec, 2, 2);
+    assert_memory_equal(buf, want, strlen(want));
+    assert_int_equal(n, strlen(want));
+}
+
+
+static void
+test_breakdown_too_small(void **state)
+{
+    u_char      buf[20];
+    ngx_str_t   names[3] = {
+        ngx_string("1단계"), ngx_string("2단계"), ngx_string("3단계")
+    };
+    uint64_t    usec[3] = { 500000, 600000, 800000 };
+
+    /* refused, never truncated */
+    assert_int_equal(ngx_http_asyncx_pipeline_format_breakdown(buf,
+                         sizeof(buf), 1900000, names, usec, 3, 1), 0);
+    assert_int_equal(ngx_http_asyncx_pipeline_format_breakdown(buf, 4,
+                         1900000, NULL, NULL, 0, 1), 0);
+}
+
+
+static void
+test_check_name(void **state)
+{
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("사용자")), NGX_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("user_1-x.y")),
+                     NGX_OK);
+
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("")), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a b")), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a,b")), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a=b")), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a/b")), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a\"b")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a%20")),
+                     NGX_ERROR);
+    /* broken UTF-8 */
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("\xec\x82")),
+                     NGX_ERROR);
+    /* too long */
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S(
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+        NGX_ERROR);
+}
+
+
+static void
+test_check_uri(void **state)
+{
+    size_t  path;
+
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/svc/user"),
+                                                        &path), NGX_OK);
+    assert_int_equal(path, 9);
+
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a?x=1&y=/../"),
+                                                        &path), NGX_OK);
+    assert_int_equal(path, 2);
+
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/..a/.b/c."),
+                                                        &path), NGX_OK);
+
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("svc"), &path),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S(""), &path),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a/../b"), &path),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a/.."), &path),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/./a"), &path),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a b"), &path),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a#f"), &path),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a\x01"), &path),
+                     NGX_ERROR);
+}
+
+
+static void
+test_in_list(void **state)
+{
+    assert_true(ngx_http_asyncx_pipeline_in_list(S("배송"), S("배송")));
+    assert_true(ngx_http_asyncx_pipeline_in_list(S("가격,배송"), S("배송")));
+    assert_true(ngx_http_asyncx_pipeline_in_list(S("x,*"), S("배송")));
+    assert_false(ngx_http_asyncx_pipeline_in_list(S("배송비"), S("배송")));
+    assert_false(ngx_http_asyncx_pipeline_in_list(S("배"), S("배송")));
+    assert_false(ngx_http_asyncx_pipeline_in_list(S(""), S("배송")));
+    assert_false(ngx_http_asyncx_pipeline_in_list(S(",,"), S("배송")));
+    assert_false(ngx_http_asyncx_pipeline_in_list(S("**"), S("배송")));
+}
+
+
+static void
+test_classify(void **state)
+{
+    assert_int_equal(ngx_http_asyncx_pipeline_classify(NGX_OK, 200, 0),
+                     NGX_HTTP_ASYNCX_CALL_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_classify(NGX_OK, 204, 0),
+                     NGX_HTTP_ASYNCX_CALL_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_classify(NGX_OK, 500, 0),
+                     NGX_HTTP_ASYNCX_CALL_STATUS);
+    assert_int_equal(ngx_http_asyncx_pipeline_classify(NGX_OK, 302, 0),
+                     NGX_HTTP_ASYNCX_CALL_STATUS);
+    /* nginx answered itself: "return 404", no location */
+    assert_int_equal(ngx_http_asyncx_pipeline_classify(404, 0, 0),
+                     NGX_HTTP_ASYNCX_CALL_STATUS);
+    assert_int_equal(ngx_http_asyncx_pipeline_classify(NGX_ERROR, 200, 1),
+                     NGX_HTTP_ASYNCX_CALL_TOO_LARGE);
+    assert_int_equal(ngx_http_asyncx_pipeline_classify(NGX_OK, 200, 1),
+                     NGX_HTTP_ASYNCX_CALL_TOO_LARGE);
+    assert_int_equal(ngx_http_asyncx_pipeline_classify(NGX_ERROR, 200, 0),
+                     NGX_HTTP_ASYNCX_CALL_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_classify(NGX_OK, 0, 0),
+                     NGX_HTTP_ASYNCX_CALL_ERROR);
+
+    assert_string_equal(ngx_http_asyncx_pipeline_kind_name(
+                            NGX_HTTP_ASYNCX_CALL_TIMEOUT), "timeout");
+    assert_string_equal(ngx_http_asyncx_pipeline_kind_name(
+                            NGX_HTTP_ASYNCX_CALL_INVALID_JSON),
+                        "invalid_json");
+    assert_string_equal(ngx_http_asyncx_pipeline_kind_name(
+                            (ngx_http_asyncx_call_kind_e) 99), "error");
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_breakdown_exercise),
+        cmocka_unit_test(test_breakdown_total_only),
+        cmocka_unit_test(test_breakdown_rounding_and_two_decimals),
+        cmocka_unit_test(test_breakdown_too_small),
+        cmocka_unit_test(test_check_name),
+        cmocka_unit_test(test_check_uri),
+        cmocka_unit_test(test_in_list),
+        cmocka_unit_test(test_classify),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
