@@ -45,6 +45,12 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     /* pipeline: staged subrequests */
 
+    { ngx_string("asyncx_mock_service"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_http_asyncx_mock_service,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     /* end of pipeline */
 

@@ -1,0 +1,871 @@
+
+/*
+ * Copyright (C) asyncx authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_asyncx.h"
+
+
+#define NGX_HTTP_ASYNCX_MOCK_MAX_DELAY     60000
+#define NGX_HTTP_ASYNCX_MOCK_FAIL_DELAY    10000
+#define NGX_HTTP_ASYNCX_MOCK_BIG_DEFAULT   65536
+#define NGX_HTTP_ASYNCX_MOCK_BIG_MAX       (16 * 1024 * 1024)
+/* bodies up to this size are parsed to describe what was received */
+#define NGX_HTTP_ASYNCX_MOCK_PARSE_MAX     (64 * 1024)
+
+
+typedef enum {
+    NGX_HTTP_ASYNCX_MOCK_FAIL_NONE = 0,
+    NGX_HTTP_ASYNCX_MOCK_FAIL_STATUS,
+    NGX_HTTP_ASYNCX_MOCK_FAIL_SLOW,
+    NGX_HTTP_ASYNCX_MOCK_FAIL_TEXT,
+    NGX_HTTP_ASYNCX_MOCK_FAIL_BIG
+} ngx_http_asyncx_mock_fail_e;
+
+
+typedef struct {
+    ngx_http_request_t            *request;
+    ngx_http_asyncx_mock_conf_t   *conf;
+    ngx_event_t                    timer;
+    ngx_msec_t                     delay;
+    ngx_http_asyncx_mock_fail_e    fail;
+    ngx_uint_t                     fail_status;
+    size_t                         big;
+    unsigned                       active:1;
+} ngx_http_asyncx_mock_ctx_t;
+
+
+static ngx_int_t ngx_http_asyncx_mock_handler(ngx_http_request_t *r);
+static void ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
+    ngx_http_asyncx_mock_ctx_t *ctx);
+static void ngx_http_asyncx_mock_timer_handler(ngx_event_t *ev);
+static void ngx_http_asyncx_mock_cleanup(void *data);
+static ngx_int_t ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx);
+static cJSON *ngx_http_asyncx_mock_received(ngx_http_request_t *r,
+    ngx_uint_t echo);
+static ngx_int_t ngx_http_asyncx_mock_send_text(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *data, size_t len);
+
+
+static ngx_str_t  ngx_http_asyncx_mock_fail_modes[] = {
+    ngx_null_string,
+    ngx_string("status"),
+    ngx_string("slow"),
+    ngx_string("text"),
+    ngx_string("big")
+};
+
+
+char *
+ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    u_char                       *p;
+    cJSON                        *json;
+    ngx_int_t                     n;
+    ngx_str_t                    *value, s;
+    ngx_uint_t                    i;
+    const char                   *end;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_asyncx_mock_conf_t  *mcf;
+
+    mcf = &alcf->pipeline.mock;
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate: the location already has a content handler";
+    }
+
+    /* the last path segment of the location names the service */
+    p = clcf->name.data + clcf->name.len;
+    while (p > clcf->name.data && p[-1] != '/') {
+        p--;
+    }
+
+    mcf->name.data = p;
+    mcf->name.len = clcf->name.data + clcf->name.len - p;
+
+    if (ngx_http_asyncx_pipeline_check_name(mcf->name.data, mcf->name.len)
+        != NGX_OK)
+    {
+        ngx_str_set(&mcf->name, "mock");
+    }
+
+    mcf->delay = 0;
+    mcf->max_delay = NGX_HTTP_ASYNCX_MOCK_MAX_DELAY;
+    mcf->status = NGX_HTTP_OK;
+    mcf->fail_status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    mcf->echo = NGX_HTTP_ASYNCX_MOCK_ECHO_SUMMARY;
+    ngx_str_null(&mcf->json);
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            if (ngx_http_asyncx_pipeline_check_name(s.data, s.len) != NGX_OK) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid service name \"%V\"", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            mcf->name = s;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "delay=", 6) == 0
+            || ngx_strncmp(value[i].data, "max_delay=", 10) == 0)
+        {
+            p = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.data = p;
+            s.len = value[i].data + value[i].len - p;
+
+            n = ngx_parse_time(&s, 0);
+            if (n == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid delay \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (value[i].data[0] == 'd') {
+                mcf->delay = (ngx_msec_t) n;
+
+            } else {
+                mcf->max_delay = (ngx_msec_t) n;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "status=", 7) == 0
+            || ngx_strncmp(value[i].data, "fail_status=", 12) == 0)
+        {
+            p = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            n = ngx_atoi(p, value[i].data + value[i].len - p);
+
+            if (value[i].data[0] == 's') {
+                if (n < 200 || n > 599) {
+                    goto invalid_status;
+                }
+
+                mcf->status = n;
+
+            } else {
+                if (n < 400 || n > 599) {
+                    goto invalid_status;
+                }
+
+                mcf->fail_status = n;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "json=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            json = cJSON_ParseWithLengthOpts((char *) s.data, s.len, &end, 0);
+
+            if (json == NULL || !cJSON_IsObject(json)
+                || end != (char *) s.data + s.len)
+            {
+                cJSON_Delete(json);
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"json\": \"%V\" is not "
+                                   "a JSON object", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            cJSON_Delete(json);
+            mcf->json = s;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "echo=summary") == 0) {
+            mcf->echo = NGX_HTTP_ASYNCX_MOCK_ECHO_SUMMARY;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "echo=body") == 0) {
+            mcf->echo = NGX_HTTP_ASYNCX_MOCK_ECHO_BODY;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "echo=off") == 0) {
+            mcf->echo = NGX_HTTP_ASYNCX_MOCK_ECHO_OFF;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* cJSON and log lines want it NUL-terminated */
+    p = ngx_pnalloc(cf->pool, mcf->name.len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(p, mcf->name.data, mcf->name.len);
+    p[mcf->name.len] = '\0';
+    mcf->name.data = p;
+
+    if (mcf->delay > mcf->max_delay) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "delay %M ms exceeds max_delay %M ms",
+                           mcf->delay, mcf->max_delay);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = ngx_http_asyncx_mock_handler;
+
+    return NGX_CONF_OK;
+
+invalid_status:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid status \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * Works as a main request and as a subrequest (in memory or not): a
+ * subrequest's "body" is whatever its parent attached, and reading it
+ * returns at once.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_mock_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_asyncx_mock_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_asyncx_loc_conf_t   *alcf;
+    ngx_http_asyncx_mock_ctx_t   *ctx;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_asyncx_mock_ctx_t));
+    if (ctx == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->request = r;
+    ctx->conf = &alcf->pipeline.mock;
+
+    rc = ngx_http_asyncx_mock_parse_args(r, ctx);
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ctx->delay == 0) {
+        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL, 1);
+        ngx_http_finalize_request(r, ngx_http_asyncx_mock_respond(ctx));
+        return;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cln->handler = ngx_http_asyncx_mock_cleanup;
+    cln->data = ctx;
+
+    ctx->timer.handler = ngx_http_asyncx_mock_timer_handler;
+    ctx->timer.data = ctx;
+    ctx->timer.log = r->connection->log;
+
+    ngx_add_timer(&ctx->timer, ctx->delay);
+
+    ctx->active = 1;
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_ACTIVE, 1);
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL, 1);
+
+    if (r == r->main) {
+        /* a client that leaves during the delay ends the request */
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "asyncx mock: \"%V\" answers in %M ms, fail mode %ui",
+                   &ctx->conf->name, ctx->delay, (ngx_uint_t) ctx->fail);
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
+    ngx_http_asyncx_mock_ctx_t *ctx)
+{
+    uint64_t                      v;
+    ngx_int_t                     n, rc;
+    ngx_str_t                     s;
+    ngx_uint_t                    i;
+    ngx_msec_t                    extra;
+    ngx_http_asyncx_mock_conf_t  *mcf;
+
+    mcf = ctx->conf;
+
+    ctx->delay = mcf->delay;
+    ctx->fail_status = mcf->fail_status;
+    ctx->big = NGX_HTTP_ASYNCX_MOCK_BIG_DEFAULT;
+    extra = NGX_HTTP_ASYNCX_MOCK_FAIL_DELAY;
+
+    rc = ngx_http_asyncx_arg(r, "delay", &s);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        n = ngx_parse_time(&s, 0);
+
+        if (n == NGX_ERROR) {
+            return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              NGX_LOG_INFO,
+                                              "invalid delay \"%V\"", &s);
+        }
+
+        if ((ngx_msec_t) n > mcf->max_delay) {
+            return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              NGX_LOG_INFO,
+                                              "delay \"%V\" exceeds the "
+                                              "maximum of %M ms",
+                                              &s, mcf->max_delay);
+        }
+
+        ctx->delay = (ngx_msec_t) n;
+    }
+
+    rc = ngx_http_asyncx_arg(r, "fail", &s);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED
+        || !ngx_http_asyncx_pipeline_in_list(s.data, s.len, mcf->name.data,
+                                             mcf->name.len))
+    {
+        return NGX_OK;
+    }
+
+    /* this service is told to fail: how */
+
+    ctx->fail = NGX_HTTP_ASYNCX_MOCK_FAIL_STATUS;
+
+    rc = ngx_http_asyncx_arg(r, "fail_mode", &s);
+
+    if (rc == NGX_OK) {
+        for (i = 1; i < sizeof(ngx_http_asyncx_mock_fail_modes)
+                        / sizeof(ngx_str_t); i++)
+        {
+            if (s.len == ngx_http_asyncx_mock_fail_modes[i].len
+                && ngx_strncmp(s.data, ngx_http_asyncx_mock_fail_modes[i].data,
+                               s.len) == 0)
+            {
+                ctx->fail = i;
+                break;
+            }
+        }
+
+        if (i == sizeof(ngx_http_asyncx_mock_fail_modes) / sizeof(ngx_str_t))
+        {
+            return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              NGX_LOG_INFO,
+                                              "invalid fail_mode \"%V\", use "
+                                              "status, slow, text or big",
+                                              &s);
+        }
+    }
+
+    rc = ngx_http_asyncx_arg_uint(r, "fail_status", 400, 599, &v);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          NGX_LOG_INFO,
+                                          "invalid fail_status, use a number "
+                                          "from 400 to 599");
+    }
+
+    if (rc == NGX_OK) {
+        ctx->fail_status = (ngx_uint_t) v;
+    }
+
+    rc = ngx_http_asyncx_arg_uint(r, "big", 1, NGX_HTTP_ASYNCX_MOCK_BIG_MAX,
+                                  &v);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          NGX_LOG_INFO,
+                                          "invalid big, use a byte count "
+                                          "from 1 to %d",
+                                          NGX_HTTP_ASYNCX_MOCK_BIG_MAX);
+    }
+
+    if (rc == NGX_OK) {
+        ctx->big = (size_t) v;
+    }
+
+    if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_SLOW) {
+        rc = ngx_http_asyncx_arg(r, "fail_delay", &s);
+
+        if (rc == NGX_OK) {
+            n = ngx_parse_time(&s, 0);
+
+            if (n == NGX_ERROR) {
+                return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  NGX_LOG_INFO,
+                                                  "invalid fail_delay \"%V\"",
+                                                  &s);
+            }
+
+            extra = (ngx_msec_t) n;
+        }
+
+        /* slow, but bounded: never longer than max_delay in total */
+        ctx->delay += extra;
+
+        if (ctx->delay > mcf->max_delay) {
+            ctx->delay = mcf->max_delay;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_asyncx_mock_timer_handler(ngx_event_t *ev)
+{
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r;
+    ngx_http_asyncx_mock_ctx_t  *ctx;
+
+    ctx = ev->data;
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_http_finalize_request(r, ngx_http_asyncx_mock_respond(ctx));
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request pool is going away: on abort the timer is still armed */
+
+static void
+ngx_http_asyncx_mock_cleanup(void *data)
+{
+    ngx_http_asyncx_mock_ctx_t  *ctx = data;
+
+    if (ctx->timer.timer_set) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->timer.log, 0,
+                       "asyncx mock: \"%V\" ended before its delay, "
+                       "timer deleted", &ctx->conf->name);
+        ngx_del_timer(&ctx->timer);
+    }
+
+    if (ctx->active) {
+        ctx->active = 0;
+        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_ACTIVE,
+                                 -1);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
+{
+    u_char                       *p, *data;
+    cJSON                        *root, *conf, *item, *received;
+    size_t                        len;
+    ngx_int_t                     rc;
+    ngx_uint_t                    status;
+    ngx_http_request_t           *r;
+    ngx_http_asyncx_mock_conf_t  *mcf;
+
+    r = ctx->request;
+    mcf = ctx->conf;
+
+    if (ctx->active) {
+        ctx->active = 0;
+        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_ACTIVE,
+                                 -1);
+    }
+
+    if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_TEXT) {
+        len = sizeof("simulated non-JSON answer from ") - 1 + mcf->name.len;
+
+        data = ngx_pnalloc(r->pool, len);
+        if (data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_cpymem(data, "simulated non-JSON answer from ",
+                       sizeof("simulated non-JSON answer from ") - 1);
+        p = ngx_cpymem(p, mcf->name.data, mcf->name.len);
+
+        return ngx_http_asyncx_mock_send_text(r, NGX_HTTP_OK, data, len);
+    }
+
+    if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_BIG) {
+        /* {"service":"<name>","padding":"xxx..."}: exactly ctx->big bytes
+         * when big is large enough, plus send_json's newline */
+        len = sizeof("{\"service\":\"\",\"padding\":\"\"}") - 1
+              + mcf->name.len;
+        len = ngx_max(len, ctx->big);
+
+        data = ngx_pnalloc(r->pool, len);
+        if (data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_sprintf(data, "{\"service\":\"%V\",\"padding\":\"",
+                        &mcf->name);
+        ngx_memset(p, 'x', data + len - 2 - p);
+        data[len - 2] = '"';
+        data[len - 1] = '}';
+
+        return ngx_http_asyncx_send_json(r, NGX_HTTP_OK, data, len);
+    }
+
+    root = cJSON_CreateObject();
+    if (root == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the conf copied the name NUL-terminated */
+    if (cJSON_AddStringToObject(root, "service", (char *) mcf->name.data)
+        == NULL)
+    {
+        goto failed;
+    }
+
+    if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_STATUS) {
+        status = ctx->fail_status;
+
+        if (cJSON_AddStringToObject(root, "error", "simulated failure")
+            == NULL
+            || cJSON_AddNumberToObject(root, "status", (double) status)
+               == NULL)
+        {
+            goto failed;
+        }
+
+    } else {
+        status = mcf->status;
+
+        if (mcf->json.len) {
+            conf = cJSON_ParseWithLength((char *) mcf->json.data,
+                                         mcf->json.len);
+            if (conf == NULL) {
+                goto failed;
+            }
+
+            while (conf->child) {
+                item = cJSON_DetachItemViaPointer(conf, conf->child);
+
+                /* the key is copied before the old one is freed */
+                if (!cJSON_AddItemToObject(root, item->string, item)) {
+                    cJSON_Delete(item);
+                    cJSON_Delete(conf);
+                    goto failed;
+                }
+            }
+
+            cJSON_Delete(conf);
+        }
+    }
+
+    if (cJSON_AddNumberToObject(root, "delay_ms", (double) ctx->delay)
+        == NULL)
+    {
+        goto failed;
+    }
+
+    if (mcf->echo != NGX_HTTP_ASYNCX_MOCK_ECHO_OFF) {
+        received = ngx_http_asyncx_mock_received(r, mcf->echo);
+        if (received == NULL) {
+            goto failed;
+        }
+
+        cJSON_AddItemToObject(root, "received", received);
+    }
+
+    rc = ngx_http_asyncx_send_cjson(r, status, root);
+    cJSON_Delete(root);
+
+    return rc;
+
+failed:
+
+    cJSON_Delete(root);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static cJSON *
+ngx_http_asyncx_mock_add_str(ngx_http_request_t *r, cJSON *obj,
+    const char *key, ngx_str_t *s)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+
+    return cJSON_AddStringToObject(obj, key, (char *) p);
+}
+
+
+/* the names of an object's members, as a JSON array */
+
+static cJSON *
+ngx_http_asyncx_mock_keys(cJSON *obj)
+{
+    cJSON  *keys, *item, *name;
+
+    keys = cJSON_CreateArray();
+    if (keys == NULL) {
+        return NULL;
+    }
+
+    cJSON_ArrayForEach(item, obj) {
+        name = cJSON_CreateString(item->string);
+        if (name == NULL) {
+            cJSON_Delete(keys);
+            return NULL;
+        }
+
+        cJSON_AddItemToArray(keys, name);
+    }
+
+    return keys;
+}
+
+
+/*
+ * What the service received.  "summary" lists the pipeline document's
+ * stage, call and earlier results by name (a later stage's answer would
+ * otherwise nest every earlier answer); "body" returns the body itself.
+ */
+
+static cJSON *
+ngx_http_asyncx_mock_received(ngx_http_request_t *r, ngx_uint_t echo)
+{
+    off_t        bytes;
+    cJSON       *rcv, *body, *item, *keys;
+    ngx_int_t    rc;
+    ngx_str_t    text;
+    ngx_chain_t *cl;
+
+    rcv = cJSON_CreateObject();
+    if (rcv == NULL) {
+        return NULL;
+    }
+
+    bytes = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            bytes += ngx_buf_size(cl->buf);
+        }
+    }
+
+    if (ngx_http_asyncx_mock_add_str(r, rcv, "method", &r->method_name)
+        == NULL
+        || cJSON_AddNumberToObject(rcv, "bytes", (double) bytes) == NULL)
+    {
+        goto failed;
+    }
+
+    body = NULL;
+
+    rc = ngx_http_asyncx_body_copy(r, &text, NGX_HTTP_ASYNCX_MOCK_PARSE_MAX);
+
+    if (rc == NGX_ERROR) {
+        goto failed;
+    }
+
+    if (rc == NGX_OK && text.len) {
+        body = cJSON_ParseWithLength((char *) text.data, text.len);
+    }
+
+    if (echo == NGX_HTTP_ASYNCX_MOCK_ECHO_BODY) {
+        if (ngx_http_asyncx_mock_add_str(r, rcv, "args", &r->args) == NULL) {
+            goto failed_body;
+        }
+
+        if (body == NULL && rc == NGX_OK && text.len) {
+            /* not JSON: returned as a string */
+            if (cJSON_AddStringToObject(rcv, "body", (char *) text.data)
+                == NULL)
+            {
+                goto failed;
+            }
+
+        } else if (body == NULL) {
+            if (cJSON_AddNullToObject(rcv, "body") == NULL) {
+                goto failed;
+            }
+
+        } else {
+            cJSON_AddItemToObject(rcv, "body", body);
+        }
+
+        return rcv;
+    }
+
+    if (body == NULL) {
+        if (rc == NGX_OK && text.len
+            && cJSON_AddFalseToObject(rcv, "json") == NULL)
+        {
+            goto failed;
+        }
+
+        return rcv;
+    }
+
+    if (cJSON_IsObject(body)) {
+        item = cJSON_GetObjectItemCaseSensitive(body, "stage");
+        if (cJSON_IsString(item)
+            && cJSON_AddStringToObject(rcv, "stage", item->valuestring)
+               == NULL)
+        {
+            goto failed_body;
+        }
+
+        item = cJSON_GetObjectItemCaseSensitive(body, "call");
+        if (cJSON_IsString(item)
+            && cJSON_AddStringToObject(rcv, "call", item->valuestring)
+               == NULL)
+        {
+            goto failed_body;
+        }
+
+        item = cJSON_GetObjectItemCaseSensitive(body, "results");
+
+        keys = ngx_http_asyncx_mock_keys(cJSON_IsObject(item) ? item : body);
+        if (keys == NULL) {
+            goto failed_body;
+        }
+
+        cJSON_AddItemToObject(rcv, cJSON_IsObject(item) ? "results" : "keys",
+                              keys);
+    }
+
+    cJSON_Delete(body);
+
+    return rcv;
+
+failed_body:
+
+    cJSON_Delete(body);
+
+failed:
+
+    cJSON_Delete(rcv);
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_mock_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "text/plain");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_asyncx_mock_status(cJSON *pipelines)
+{
+    cJSON                    *mock;
+    ngx_http_asyncx_stats_t  *sh;
+
+    sh = ngx_http_asyncx_stats();
+
+    mock = cJSON_AddObjectToObject(pipelines, "mock");
+    if (mock == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (cJSON_AddNumberToObject(mock, "active", (double)
+            sh->counters[NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_ACTIVE]) == NULL
+        || cJSON_AddNumberToObject(mock, "total", (double)
+            sh->counters[NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL]) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,324 @@
+# asyncx_mock_service: the slow JSON "external API" of the demos and tests.
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+
+repeat_each(2);
+
+plan tests => repeat_each() * (3 * blocks() + 3);
+
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: defaults: named after the location, answers at once, summary echo
+--- config
+    location = /svc/user {
+        asyncx_mock_service;
+    }
+--- request
+GET /svc/user
+--- response_body
+{"service":"user","delay_ms":0,"received":{"method":"GET","bytes":0}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: name, configured JSON fields and status; a JSON body is summarized
+--- config
+    location = /api {
+        asyncx_mock_service name=가격 status=201
+                            'json={"할인율": 10, "tags": ["a", "b"]}';
+    }
+--- request
+POST /api
+{"order": 1, "items": [1, 2]}
+--- error_code: 201
+--- response_body
+{"service":"가격","할인율":10,"tags":["a","b"],"delay_ms":0,"received":{"method":"POST","bytes":29,"keys":["order","items"]}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: echo=body returns the body and the arguments it received
+--- config
+    location = /echo {
+        asyncx_mock_service echo=body;
+    }
+--- request
+POST /echo?a=1&b=x
+{"x": [true, null]}
+--- response_body
+{"service":"echo","delay_ms":0,"received":{"method":"POST","bytes":19,"args":"a=1&b=x","body":{"x":[true,null]}}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: a non-JSON body is echoed as a string, or flagged in the summary
+--- config
+    location = /echo {
+        asyncx_mock_service echo=body;
+    }
+--- request
+POST /echo
+plain text
+--- response_body
+{"service":"echo","delay_ms":0,"received":{"method":"POST","bytes":10,"args":"","body":"plain text"}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: the configured delay is kept by a timer (about 200 ms)
+--- config
+    location = /slow {
+        asyncx_mock_service delay=200ms echo=off;
+        add_header X-Time $request_time always;
+    }
+--- request
+GET /slow
+--- response_headers_like
+X-Time: 0\.(2\d\d|3[0-4]\d)
+--- response_body
+{"service":"slow","delay_ms":200}
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: ?delay= overrides the configured delay
+--- config
+    location = /slow {
+        asyncx_mock_service delay=2s echo=off;
+        add_header X-Time $request_time always;
+    }
+--- request
+GET /slow?delay=50ms
+--- response_headers_like
+X-Time: 0\.(0[5-9]\d|1[0-4]\d)
+--- response_body
+{"service":"slow","delay_ms":50}
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: an invalid delay is a 400 in the shared error shape
+--- config
+    location = /slow {
+        asyncx_mock_service;
+    }
+--- request
+GET /slow?delay=soon
+--- error_code: 400
+--- response_body
+{"error": "invalid delay \"soon\"", "status": 400}
+--- error_log
+asyncx: invalid delay "soon" (status 400)
+
+
+
+=== TEST 8: a delay above max_delay is refused
+--- config
+    location = /slow {
+        asyncx_mock_service max_delay=1s;
+    }
+--- request
+GET /slow?delay=2s
+--- error_code: 400
+--- response_body
+{"error": "delay \"2s\" exceeds the maximum of 1000 ms", "status": 400}
+--- error_log
+asyncx: delay "2s" exceeds the maximum of 1000 ms (status 400)
+
+
+
+=== TEST 9: fail=<its name> makes it fail with fail_status
+--- config
+    location = /svc/shipping {
+        asyncx_mock_service name=배송 fail_status=503 echo=off;
+    }
+--- request
+GET /svc/shipping?fail=%EB%B0%B0%EC%86%A1
+--- error_code: 503
+--- response_body
+{"service":"배송","error":"simulated failure","status":503,"delay_ms":0}
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: the failure status can come from the request; "*" matches all
+--- config
+    location = /svc/shipping {
+        asyncx_mock_service name=배송 echo=off;
+    }
+--- request
+GET /svc/shipping?fail=x,*&fail_status=429
+--- error_code: 429
+--- response_body
+{"service":"배송","error":"simulated failure","status":429,"delay_ms":0}
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: a fail list without its name leaves it working
+--- config
+    location = /svc/shipping {
+        asyncx_mock_service name=배송 echo=off;
+    }
+--- request
+GET /svc/shipping?fail=%EA%B0%80%EA%B2%A9,%EC%82%AC%EC%9A%A9%EC%9E%90
+--- response_body
+{"service":"배송","delay_ms":0}
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: fail_mode=text answers 200 with a body that is not JSON
+--- config
+    location = /svc/price {
+        asyncx_mock_service name=가격;
+    }
+--- request
+GET /svc/price?fail=가격&fail_mode=text
+--- response_headers
+Content-Type: text/plain
+--- response_body chomp
+simulated non-JSON answer from 가격
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: fail_mode=big answers a JSON body of the requested size
+--- config
+    location = /svc/price {
+        asyncx_mock_service name=p;
+    }
+--- request
+GET /svc/price?fail=p&fail_mode=big&big=5000
+--- response_body_filters
+length
+--- response_body chomp
+5001
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: fail_mode=slow adds fail_delay to the delay
+--- config
+    location = /svc/price {
+        asyncx_mock_service name=p delay=50ms echo=off;
+        add_header X-Time $request_time always;
+    }
+--- request
+GET /svc/price?fail=p&fail_mode=slow&fail_delay=150ms
+--- response_headers_like
+X-Time: 0\.(2\d\d|3[0-4]\d)
+--- response_body
+{"service":"p","delay_ms":200}
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: an unknown fail_mode is a 400
+--- config
+    location = /svc/price {
+        asyncx_mock_service name=p;
+    }
+--- request
+GET /svc/price?fail=p&fail_mode=explode
+--- error_code: 400
+--- response_body
+{"error": "invalid fail_mode \"explode\", use status, slow, text or big", "status": 400}
+--- error_log
+asyncx: invalid fail_mode "explode"
+
+
+
+=== TEST 16: a client that leaves during the delay frees the request and its timer
+--- config
+    location = /slow {
+        asyncx_mock_service delay=2s;
+    }
+--- request
+GET /slow
+--- timeout: 0.2
+--- abort
+--- ignore_response
+--- wait: 0.2
+--- error_log
+client prematurely closed connection
+asyncx mock: "slow" ended before its delay, timer deleted
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: the status endpoint counts mock requests
+--- config
+    location = /svc/a {
+        asyncx_mock_service;
+    }
+    location = /asyncx/status {
+        asyncx_status;
+    }
+--- request eval
+["GET /svc/a", "GET /asyncx/status"]
+--- response_body_like eval
+[qr/^\{"service":"a"/, qr/"mock":\{"active":0,"total":[1-9]\d*\}/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: invalid JSON in the configuration is refused by nginx -t
+--- config
+    location = /svc/a {
+        asyncx_mock_service 'json={"a": 1';
+    }
+--- must_die
+--- error_log
+invalid "json": "{"a": 1" is not a JSON object
+
+
+
+=== TEST 19: invalid delay, status and parameters are refused by nginx -t
+--- config
+    location = /svc/a {
+        asyncx_mock_service delay=fast;
+    }
+--- must_die
+--- error_log
+invalid delay "delay=fast"
+
+
+
+=== TEST 20: an out-of-range status is refused
+--- config
+    location = /svc/a {
+        asyncx_mock_service fail_status=200;
+    }
+--- must_die
+--- error_log
+invalid status "fail_status=200"
+
+
+
+=== TEST 21: an unknown parameter is refused
+--- config
+    location = /svc/a {
+        asyncx_mock_service speed=3;
+    }
+--- must_die
+--- error_log
+invalid parameter "speed=3"
