@@ -16,6 +16,11 @@
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_offload_util.h"
 
+#if (NGX_LINUX)
+#include <sys/syscall.h>
+#include <linux/openat2.h>
+#endif
+
 
 /* the client's path, as far as messages quote it */
 #define NGX_HTTP_ASYNCX_PATH_QUOTE  200
@@ -25,6 +30,8 @@ static ngx_int_t ngx_http_asyncx_offload_errno(
     ngx_http_asyncx_offload_ctx_t *ctx, ngx_err_t err, const char *what);
 static ngx_int_t ngx_http_asyncx_offload_real_root(
     ngx_http_asyncx_offload_ctx_t *ctx, char *buf);
+static int ngx_http_asyncx_offload_open_beneath(const char *root,
+    const char *real, int flags);
 static ngx_int_t ngx_http_asyncx_offload_read_fd(
     ngx_http_asyncx_offload_ctx_t *ctx, ngx_fd_t fd, size_t size);
 static ngx_int_t ngx_http_asyncx_offload_write_tmp(
@@ -59,7 +66,8 @@ ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,
                                             what, n, p);
 
     case ELOOP:
-        /* O_NOFOLLOW met a symlink that appeared after realpath() */
+    case EXDEV:
+        /* a symlink that appeared after realpath(): see open_beneath */
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
                                             "\"%*s\" is a symlink", n, p);
 
@@ -101,9 +109,65 @@ ngx_http_asyncx_offload_real_root(ngx_http_asyncx_offload_ctx_t *ctx,
 
 
 /*
+ * Opens "real", a realpath() result inside "root" (also resolved), so
+ * that no component can have been swapped for a symlink since
+ * realpath() ran: openat2() from the root directory with the remaining,
+ * symlink-free relative path, RESOLVE_NO_SYMLINKS and RESOLVE_BENEATH.
+ * A swap then fails with ELOOP or EXDEV.  Kernels without openat2()
+ * (before 5.6) get open() with O_NOFOLLOW on the last component only.
+ */
+
+static int
+ngx_http_asyncx_offload_open_beneath(const char *root, const char *real,
+    int flags)
+{
+#if (NGX_LINUX && defined SYS_openat2)
+    int               rfd, fd;
+    size_t            len;
+    ngx_err_t         err;
+    const char       *rel;
+    struct open_how   how;
+
+    len = ngx_strlen(root);
+    rel = real + len;
+
+    while (*rel == '/') {
+        rel++;
+    }
+
+    if (*rel == '\0') {
+        rel = ".";
+    }
+
+    rfd = open(root, O_PATH|O_DIRECTORY|O_CLOEXEC);
+    if (rfd == -1) {
+        return -1;
+    }
+
+    ngx_memzero(&how, sizeof(struct open_how));
+    how.flags = (uint64_t) (flags|O_CLOEXEC);
+    how.resolve = RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS;
+
+    fd = (int) syscall(SYS_openat2, rfd, rel, &how, sizeof(struct open_how));
+
+    err = ngx_errno;
+    (void) close(rfd);
+
+    if (fd != -1 || err != ENOSYS) {
+        ngx_set_errno(err);
+        return fd;
+    }
+#endif
+
+    return open(real, flags|O_NOFOLLOW|O_CLOEXEC);
+}
+
+
+/*
  * GET ?path=...: realpath() resolves every symlink, the result must stay
  * below the resolved root, and the file is opened by that resolved name
- * with O_NOFOLLOW.  O_NONBLOCK keeps a FIFO from hanging the thread.
+ * with no symlink allowed on the way (open_beneath).  O_NONBLOCK keeps a
+ * FIFO from hanging the thread.
  */
 
 ngx_int_t
@@ -136,7 +200,8 @@ ngx_http_asyncx_offload_file_read_run(void *data)
                                             ctx->path.data);
     }
 
-    fd = open(real, O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY|O_CLOEXEC);
+    fd = ngx_http_asyncx_offload_open_beneath(root, real,
+                                              O_RDONLY|O_NONBLOCK|O_NOCTTY);
 
     if (fd == NGX_INVALID_FILE) {
         return ngx_http_asyncx_offload_errno(ctx, ngx_errno, "open");
@@ -326,7 +391,8 @@ ngx_http_asyncx_offload_file_write_run(void *data)
                                             ctx->path.data);
     }
 
-    dfd = open(real, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+    dfd = ngx_http_asyncx_offload_open_beneath(root, real,
+                                               O_RDONLY|O_DIRECTORY);
 
     if (dfd == -1) {
         return ngx_http_asyncx_offload_errno(ctx, ngx_errno, "open directory");
