@@ -37,6 +37,7 @@ typedef struct {
     ngx_uint_t                     fail_status;
     size_t                         big;
     unsigned                       active:1;
+    unsigned                       error_sent:1;
 } ngx_http_asyncx_mock_ctx_t;
 
 
@@ -283,7 +284,8 @@ ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
     ctx->conf = &alcf->pipeline.mock;
 
     rc = ngx_http_asyncx_mock_parse_args(r, ctx);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || ctx->error_sent) {
+        /* a 400 was sent already: rc is what sending it returned */
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -352,12 +354,14 @@ ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
         n = ngx_parse_time(&s, 0);
 
         if (n == NGX_ERROR) {
+            ctx->error_sent = 1;
             return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                               NGX_LOG_INFO,
                                               "invalid delay \"%V\"", &s);
         }
 
         if ((ngx_msec_t) n > mcf->max_delay) {
+            ctx->error_sent = 1;
             return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                               NGX_LOG_INFO,
                                               "delay \"%V\" exceeds the "
@@ -402,6 +406,7 @@ ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
 
         if (i == sizeof(ngx_http_asyncx_mock_fail_modes) / sizeof(ngx_str_t))
         {
+            ctx->error_sent = 1;
             return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                               NGX_LOG_INFO,
                                               "invalid fail_mode \"%V\", use "
@@ -413,6 +418,7 @@ ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
     rc = ngx_http_asyncx_arg_uint(r, "fail_status", 400, 599, &v);
 
     if (rc == NGX_ERROR) {
+        ctx->error_sent = 1;
         return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                           NGX_LOG_INFO,
                                           "invalid fail_status, use a number "
@@ -427,6 +433,7 @@ ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
                                   &v);
 
     if (rc == NGX_ERROR) {
+        ctx->error_sent = 1;
         return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                           NGX_LOG_INFO,
                                           "invalid big, use a byte count "
@@ -445,6 +452,7 @@ ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
             n = ngx_parse_time(&s, 0);
 
             if (n == NGX_ERROR) {
+                ctx->error_sent = 1;
                 return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                                   NGX_LOG_INFO,
                                                   "invalid fail_delay \"%V\"",

@@ -20,7 +20,7 @@
 static ngx_int_t ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
-    ngx_http_asyncx_pipeline_ctx_t *ctx);
+    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len);
 static void ngx_http_asyncx_pipeline_wake(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
@@ -139,6 +139,7 @@ ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r)
 static void
 ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
 {
+    size_t                                len;
     ngx_int_t                             rc;
     ngx_uint_t                            i, nstages;
     ngx_pool_cleanup_t                   *cln;
@@ -150,9 +151,26 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     ctx = ngx_http_asyncx_get_ctx(r)->pipeline;
     pcf = ctx->conf;
 
-    rc = ngx_http_asyncx_pipeline_read_body(r, ctx);
+    rc = ngx_http_asyncx_pipeline_read_body(r, ctx, &len);
+
+    if (rc == NGX_HTTP_BAD_REQUEST) {
+        ngx_http_finalize_request(r,
+            ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                       "request body is not valid JSON"));
+        return;
+    }
+
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        ngx_http_finalize_request(r,
+            ngx_http_asyncx_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       NGX_LOG_INFO,
+                                       "request body of %uz bytes does not "
+                                       "fit client_body_buffer_size", len));
+        return;
+    }
+
     if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, rc);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -208,12 +226,13 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
 
 /*
  * The client's body must be JSON (or empty) and in memory: every call
- * receives it inside its document.
+ * receives it inside its document.  Returns NGX_OK, NGX_ERROR, or the
+ * status to answer with (400, 413; *len is the body size).
  */
 
 static ngx_int_t
 ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
-    ngx_http_asyncx_pipeline_ctx_t *ctx)
+    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len)
 {
     u_char      *p, *last;
     ngx_int_t    rc;
@@ -223,16 +242,13 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
     rc = ngx_http_asyncx_body_copy(r, &body, NGX_MAX_SIZE_T_VALUE);
 
     if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
+    *len = body.len;
+
     if (rc == NGX_AGAIN) {
-        return ngx_http_asyncx_send_error(r,
-                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                          NGX_LOG_INFO,
-                                          "request body of %uz bytes does "
-                                          "not fit client_body_buffer_size",
-                                          body.len);
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
     p = body.data;
@@ -262,9 +278,7 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
         cJSON_Delete(ctx->body);
         ctx->body = NULL;
 
-        return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                          NGX_LOG_INFO,
-                                          "request body is not valid JSON");
+        return NGX_HTTP_BAD_REQUEST;
     }
 
     return NGX_OK;

@@ -5,7 +5,7 @@ use Test::Nginx::Socket;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 3);
+plan tests => repeat_each() * (3 * blocks() + 6);
 
 no_long_string();
 run_tests();
@@ -119,6 +119,8 @@ GET /slow?delay=soon
 {"error": "invalid delay \"soon\"", "status": 400}
 --- error_log
 asyncx: invalid delay "soon" (status 400)
+--- no_error_log
+http finalize request: -1
 
 
 
@@ -134,6 +136,8 @@ GET /slow?delay=2s
 {"error": "delay \"2s\" exceeds the maximum of 1000 ms", "status": 400}
 --- error_log
 asyncx: delay "2s" exceeds the maximum of 1000 ms (status 400)
+--- no_error_log
+http finalize request: -1
 
 
 
@@ -242,6 +246,8 @@ GET /svc/price?fail=p&fail_mode=explode
 {"error": "invalid fail_mode \"explode\", use status, slow, text or big", "status": 400}
 --- error_log
 asyncx: invalid fail_mode "explode"
+--- no_error_log
+http finalize request: -1
 
 
 

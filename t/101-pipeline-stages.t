@@ -8,7 +8,7 @@ require './t/pipeline.pl';
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 3);
+plan tests => repeat_each() * (3 * blocks() + 4);
 
 no_long_string();
 
@@ -170,6 +170,8 @@ POST /orders/process
 {"error": "request body is not valid JSON", "status": 400}
 --- error_log
 asyncx: request body is not valid JSON (status 400)
+--- no_error_log
+asyncx pipeline: start
 
 
 
@@ -334,3 +336,20 @@ PUT /orders/process
 {"error": "method not allowed, use POST or GET", "status": 405}
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: a body that nginx had to buffer to a file is refused with 413
+--- config
+    location = /orders/process {
+        client_body_buffer_size 1k;
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- request eval
+"POST /orders/process\n" . '{"pad": "' . ("x" x 3000) . '"}'
+--- error_code: 413
+--- response_body
+{"error": "request body of 3011 bytes does not fit client_body_buffer_size", "status": 413}
+--- no_error_log
+asyncx pipeline: start

@@ -8,7 +8,7 @@ require './t/pipeline.pl';
 
 repeat_each(2);
 
-plan tests => repeat_each() * (4 * blocks() - 7);
+plan tests => repeat_each() * (4 * blocks() - 8);
 
 no_long_string();
 
@@ -308,3 +308,21 @@ POST /orders/process?fail=*&fail_mode=slow&fail_delay=200ms
 asyncx pipeline: late answer of "사용자" ignored
 --- no_error_log
 [alert]
+
+
+
+=== TEST 12: a call answering 400 (the mock refusing delay=abc) is a status failure
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- request
+POST /orders/process?delay=abc
+--- error_code: 502
+--- response_body_filters eval
+sub { pl_shape(pl_dec($_[0])->{"단계별_결과"}{"1단계"}{"사용자"}) }
+--- response_body
+{"elapsed_ms":"N","error":"service answered 400","kind":"status","response":{"error":"invalid delay \"abc\"","status":400},"status":400}
+--- error_log
+asyncx: invalid delay "abc" (status 400)
