@@ -71,7 +71,8 @@ ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf)
 
 char *
 ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
-    ngx_http_asyncx_pipeline_conf_t *prev, ngx_http_asyncx_pipeline_conf_t *conf)
+    ngx_http_asyncx_pipeline_conf_t *prev,
+    ngx_http_asyncx_pipeline_conf_t *conf)
 {
     ngx_uint_t                             i, j;
     ngx_http_asyncx_pipeline_optional_t   *opt;
@@ -195,9 +196,9 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (pcf->stages == NULL) {
         pcf->stages = ngx_array_create(cf->pool, 4,
-                                   sizeof(ngx_http_asyncx_pipeline_stage_conf_t));
+                              sizeof(ngx_http_asyncx_pipeline_stage_conf_t));
         pcf->calls = ngx_array_create(cf->pool, 8,
-                                  sizeof(ngx_http_asyncx_pipeline_call_conf_t));
+                              sizeof(ngx_http_asyncx_pipeline_call_conf_t));
         if (pcf->stages == NULL || pcf->calls == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -334,7 +335,7 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (pcf->optional == NULL) {
         pcf->optional = ngx_array_create(cf->pool, 2,
-                                    sizeof(ngx_http_asyncx_pipeline_optional_t));
+                                sizeof(ngx_http_asyncx_pipeline_optional_t));
         if (pcf->optional == NULL) {
             return NGX_CONF_ERROR;
         }

@@ -155,8 +155,8 @@ ngx_http_asyncx_pipeline_add_seconds(cJSON *obj, const char *key,
     size_t    len;
 
     len = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), usec,
-                                                    names, parts, n,
-                                               NGX_HTTP_ASYNCX_PIPELINE_DECIMALS);
+                                     names, parts, n,
+                                     NGX_HTTP_ASYNCX_PIPELINE_DECIMALS);
     if (len == 0) {
         /* too many parts to spell out: the total alone */
         len = ngx_http_asyncx_format_seconds(buf, sizeof(buf), usec,
