@@ -69,7 +69,9 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
     u_char                       *p;
+    char                         *text;
     cJSON                        *json;
+    size_t                        len;
     ngx_int_t                     n;
     ngx_str_t                    *value, s;
     ngx_uint_t                    i;
@@ -188,8 +190,26 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+            /* kept as the members' text, spliced into every answer */
+            text = cJSON_PrintUnformatted(json);
             cJSON_Delete(json);
-            mcf->json = s;
+
+            if (text == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            len = ngx_strlen(text);
+
+            mcf->json.len = len - 2;
+            mcf->json.data = ngx_pnalloc(cf->pool, len);
+
+            if (mcf->json.data == NULL) {
+                cJSON_free(text);
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(mcf->json.data, text + 1, len - 2);
+            cJSON_free(text);
             continue;
         }
 
@@ -517,10 +537,11 @@ ngx_http_asyncx_mock_cleanup(void *data)
 static ngx_int_t
 ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
 {
-    u_char                       *p, *data;
-    cJSON                        *root, *conf, *item, *received;
+    u_char                       *p, *data, *last;
+    char                         *text;
+    cJSON                        *received;
     size_t                        len;
-    ngx_int_t                     rc;
+    ngx_str_t                     rcv;
     ngx_uint_t                    status;
     ngx_http_request_t           *r;
     ngx_http_asyncx_mock_conf_t  *mcf;
@@ -570,79 +591,73 @@ ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
         return ngx_http_asyncx_send_json(r, NGX_HTTP_OK, data, len);
     }
 
-    root = cJSON_CreateObject();
-    if (root == NULL) {
+    rcv.len = 0;
+
+    if (mcf->echo != NGX_HTTP_ASYNCX_MOCK_ECHO_OFF) {
+        received = ngx_http_asyncx_mock_received(r, mcf->echo);
+        if (received == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        text = cJSON_PrintUnformatted(received);
+        cJSON_Delete(received);
+
+        if (text == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rcv.len = ngx_strlen(text);
+        rcv.data = ngx_pnalloc(r->pool, rcv.len);
+
+        if (rcv.data == NULL) {
+            cJSON_free(text);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(rcv.data, text, rcv.len);
+        cJSON_free(text);
+    }
+
+    /*
+     * {"service":"<name>",<configured members>,"delay_ms":N,"received":{}}
+     * or, failing, {"service":..,"error":"simulated failure","status":N,
+     * "delay_ms":N,"received":{}}: names need no escaping (checked).
+     */
+
+    len = sizeof("{\"service\":\"\",\"error\":\"simulated failure\","
+                 "\"status\":,\"delay_ms\":,\"received\":}") - 1
+          + mcf->name.len + mcf->json.len + rcv.len + 2 * NGX_INT_T_LEN;
+
+    data = ngx_pnalloc(r->pool, len);
+    if (data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the conf copied the name NUL-terminated */
-    if (cJSON_AddStringToObject(root, "service", (char *) mcf->name.data)
-        == NULL)
-    {
-        goto failed;
-    }
+    last = data + len;
+    p = ngx_slprintf(data, last, "{\"service\":\"%V\"", &mcf->name);
 
     if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_STATUS) {
         status = ctx->fail_status;
-
-        if (cJSON_AddStringToObject(root, "error", "simulated failure")
-            == NULL
-            || cJSON_AddNumberToObject(root, "status", (double) status)
-               == NULL)
-        {
-            goto failed;
-        }
+        p = ngx_slprintf(p, last, ",\"error\":\"simulated failure\","
+                         "\"status\":%ui", status);
 
     } else {
         status = mcf->status;
 
         if (mcf->json.len) {
-            conf = cJSON_ParseWithLength((char *) mcf->json.data,
-                                         mcf->json.len);
-            if (conf == NULL) {
-                goto failed;
-            }
-
-            while (conf->child) {
-                item = cJSON_DetachItemViaPointer(conf, conf->child);
-
-                /* the key is copied before the old one is freed */
-                if (!cJSON_AddItemToObject(root, item->string, item)) {
-                    cJSON_Delete(item);
-                    cJSON_Delete(conf);
-                    goto failed;
-                }
-            }
-
-            cJSON_Delete(conf);
+            p = ngx_slprintf(p, last, ",%V", &mcf->json);
         }
     }
 
-    if (cJSON_AddNumberToObject(root, "delay_ms", (double) ctx->delay)
-        == NULL)
-    {
-        goto failed;
+    p = ngx_slprintf(p, last, ",\"delay_ms\":%M", ctx->delay);
+
+    if (rcv.len) {
+        p = ngx_slprintf(p, last, ",\"received\":%V", &rcv);
     }
 
-    if (mcf->echo != NGX_HTTP_ASYNCX_MOCK_ECHO_OFF) {
-        received = ngx_http_asyncx_mock_received(r, mcf->echo);
-        if (received == NULL) {
-            goto failed;
-        }
+    p = ngx_slprintf(p, last, "}");
 
-        cJSON_AddItemToObject(root, "received", received);
-    }
-
-    rc = ngx_http_asyncx_send_cjson(r, status, root);
-    cJSON_Delete(root);
-
-    return rc;
-
-failed:
-
-    cJSON_Delete(root);
-
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return ngx_http_asyncx_send_json(r, status, data, p - data);
 }
 
 

@@ -32,7 +32,7 @@ static ngx_int_t ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr,
 static void ngx_http_asyncx_pipeline_call_timeout(ngx_event_t *ev);
 static void ngx_http_asyncx_pipeline_record(
     ngx_http_asyncx_pipeline_call_t *call, ngx_http_asyncx_call_kind_e kind,
-    ngx_uint_t status, cJSON *value, cJSON *response);
+    ngx_uint_t status, ngx_str_t *answer);
 static void ngx_http_asyncx_pipeline_finish(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_cleanup(void *data);
@@ -183,12 +183,11 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
     if (ctx->calls == NULL || ctx->stage_usec == NULL || cln == NULL) {
-        cJSON_Delete(ctx->body);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    /* from here on the cleanup owns every cJSON value and every timer */
+    /* from here on the cleanup owns every timer and the counters */
     cln->handler = ngx_http_asyncx_pipeline_cleanup;
     cln->data = ctx;
 
@@ -234,10 +233,9 @@ static ngx_int_t
 ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
     ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len)
 {
-    u_char      *p, *last;
-    ngx_int_t    rc;
-    ngx_str_t    body;
-    const char  *end;
+    u_char     *p, *start, *end;
+    ngx_int_t   rc;
+    ngx_str_t   body;
 
     rc = ngx_http_asyncx_body_copy(r, &body, NGX_MAX_SIZE_T_VALUE);
 
@@ -251,35 +249,22 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
-    p = body.data;
-    last = body.data + body.len;
-
-    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    if (ngx_http_asyncx_json_check(body.data, body.len, &start, &end)
+        == NGX_OK)
     {
-        p++;
-    }
-
-    if (p == last) {
-        ctx->body = NULL;
+        ctx->body.data = start;
+        ctx->body.len = end - start;
         return NGX_OK;
     }
 
-    ctx->body = cJSON_ParseWithLengthOpts((char *) p, last - p, &end, 0);
-
-    if (ctx->body != NULL) {
-        for (p = (u_char *) end; p < last; p++) {
-            if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-                break;
-            }
+    for (p = body.data; p < body.data + body.len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            return NGX_HTTP_BAD_REQUEST;
         }
     }
 
-    if (ctx->body == NULL || p != last) {
-        cJSON_Delete(ctx->body);
-        ctx->body = NULL;
-
-        return NGX_HTTP_BAD_REQUEST;
-    }
+    /* no body, or only whitespace */
+    ngx_str_set(&ctx->body, "null");
 
     return NGX_OK;
 }
@@ -441,8 +426,7 @@ failed:
 
     /* recorded while not pending: the wave's count is not touched */
     ngx_http_asyncx_pipeline_record(call, NGX_HTTP_ASYNCX_CALL_ERROR,
-                                    NGX_HTTP_INTERNAL_SERVER_ERROR, NULL,
-                                    NULL);
+                                    NGX_HTTP_INTERNAL_SERVER_ERROR, NULL);
     call->state = NGX_HTTP_ASYNCX_CALL_DONE;
 }
 
@@ -593,7 +577,8 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_asyncx_pipeline_call_t *call = data;
 
-    cJSON                           *value, *response;
+    u_char                          *start, *end;
+    ngx_str_t                        answer;
     ngx_buf_t                       *b;
     ngx_uint_t                       status, overflow, output_failed;
     ngx_http_core_loc_conf_t        *clcf;
@@ -640,27 +625,23 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 
     kind = ngx_http_asyncx_pipeline_classify(rc, status, overflow);
 
-    value = NULL;
-    response = NULL;
+    answer.len = 0;
 
-    if (b && b->last > b->pos
-        && (kind == NGX_HTTP_ASYNCX_CALL_OK
-            || kind == NGX_HTTP_ASYNCX_CALL_STATUS))
+    if (b && (kind == NGX_HTTP_ASYNCX_CALL_OK
+              || kind == NGX_HTTP_ASYNCX_CALL_STATUS)
+        && ngx_http_asyncx_json_check(b->pos, b->last - b->pos, &start, &end)
+           == NGX_OK)
     {
-        value = cJSON_ParseWithLength((char *) b->pos, b->last - b->pos);
+        /* the captured answer lives in the request pool: keep the text */
+        answer.data = start;
+        answer.len = end - start;
     }
 
-    if (kind == NGX_HTTP_ASYNCX_CALL_OK && value == NULL) {
+    if (kind == NGX_HTTP_ASYNCX_CALL_OK && answer.len == 0) {
         kind = NGX_HTTP_ASYNCX_CALL_INVALID_JSON;
     }
 
-    if (kind != NGX_HTTP_ASYNCX_CALL_OK) {
-        /* an error answer's own JSON is kept next to the error */
-        response = value;
-        value = NULL;
-    }
-
-    ngx_http_asyncx_pipeline_record(call, kind, status, value, response);
+    ngx_http_asyncx_pipeline_record(call, kind, status, &answer);
 
     return NGX_OK;
 }
@@ -687,28 +668,30 @@ ngx_http_asyncx_pipeline_call_timeout(ngx_event_t *ev)
      */
 
     ngx_http_asyncx_pipeline_record(call, NGX_HTTP_ASYNCX_CALL_TIMEOUT,
-                                    NGX_HTTP_GATEWAY_TIME_OUT, NULL, NULL);
+                                    NGX_HTTP_GATEWAY_TIME_OUT, NULL);
 
     ngx_http_run_posted_requests(c);
 }
 
 
 /*
- * Records a call's outcome (takes ownership of value and response) and
- * wakes the parent when the wave is over.
+ * Records a call's outcome and wakes the parent when the wave is over.
+ * answer: the call's answer as checked JSON text (a failed call's own
+ * answer is kept inside its error object), or NULL.
  */
 
 static void
 ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
-    ngx_http_asyncx_call_kind_e kind, ngx_uint_t status, cJSON *value,
-    cJSON *response)
+    ngx_http_asyncx_call_kind_e kind, ngx_uint_t status, ngx_str_t *answer)
 {
-    u_char                           msg[128], *last;
-    cJSON                           *err, *fallback;
-    ngx_http_request_t              *r;
-    ngx_http_asyncx_pipeline_ctx_t  *ctx;
+    u_char                               *p, *last, msg[128];
+    size_t                                len, msg_len;
+    ngx_http_request_t                   *r;
+    ngx_http_asyncx_pipeline_ctx_t       *ctx;
+    ngx_http_asyncx_pipeline_call_conf_t *ccf;
 
     ctx = call->ctx;
+    ccf = call->conf;
     r = ctx->request;
 
     if (call->timer.timer_set) {
@@ -720,100 +703,91 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
     call->status = status;
 
     if (kind == NGX_HTTP_ASYNCX_CALL_OK) {
-        call->value = value;
+        call->value = *answer;
+        call->passed = *answer;
         goto done;
     }
-
-    cJSON_Delete(value);
 
     switch (kind) {
 
     case NGX_HTTP_ASYNCX_CALL_STATUS:
-        last = ngx_sprintf(msg, "service answered %ui", status);
+        p = ngx_snprintf(msg, sizeof(msg), "service answered %ui", status);
         break;
 
     case NGX_HTTP_ASYNCX_CALL_TIMEOUT:
-        last = ngx_sprintf(msg, "no answer within %M ms",
-                           ctx->conf->call_timeout);
+        p = ngx_snprintf(msg, sizeof(msg), "no answer within %M ms",
+                         ctx->conf->call_timeout);
         break;
 
     case NGX_HTTP_ASYNCX_CALL_INVALID_JSON:
-        last = ngx_sprintf(msg, "answer is not valid JSON");
+        p = ngx_snprintf(msg, sizeof(msg), "answer is not valid JSON");
         break;
 
     case NGX_HTTP_ASYNCX_CALL_TOO_LARGE:
-        last = ngx_sprintf(msg, "answer larger than the capture buffer "
-                           "(subrequest_output_buffer_size)");
+        p = ngx_snprintf(msg, sizeof(msg), "answer larger than the capture "
+                         "buffer (subrequest_output_buffer_size)");
         break;
 
     default: /* NGX_HTTP_ASYNCX_CALL_ERROR */
-        last = ngx_sprintf(msg, "call failed");
+        p = ngx_snprintf(msg, sizeof(msg), "call failed");
         break;
     }
 
-    *last = '\0';
+    msg_len = p - msg;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "asyncx pipeline: call \"%V\" failed: %*s (%s)%s",
+                  &ccf->name, msg_len, msg,
+                  ngx_http_asyncx_pipeline_kind_name(kind),
+                  ccf->optional ? ", fallback used" : "");
 
     call->failed = 1;
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_CALL_ERRORS, 1);
 
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "asyncx pipeline: call \"%V\" failed: %s (%s)%s",
-                  &call->conf->name, msg,
-                  ngx_http_asyncx_pipeline_kind_name(kind),
-                  call->conf->optional ? ", fallback used" : "");
-
-    err = cJSON_CreateObject();
-
-    if (err == NULL
-        || cJSON_AddStringToObject(err, "error", (char *) msg) == NULL
-        || cJSON_AddStringToObject(err, "kind",
-                                 ngx_http_asyncx_pipeline_kind_name(kind))
-           == NULL
-        || cJSON_AddNumberToObject(err, "status", (double) status) == NULL
-        || cJSON_AddNumberToObject(err, "elapsed_ms",
-                          ngx_http_asyncx_pipeline_ms(call->end - call->start))
-           == NULL)
-    {
-        cJSON_Delete(response);
-        goto nomem;
-    }
-
-    if (response) {
-        cJSON_AddItemToObject(err, "response", response);
-    }
-
-    if (call->conf->optional) {
-        fallback = cJSON_ParseWithLength((char *) call->conf->fallback.data,
-                                         call->conf->fallback.len);
-
-        if (cJSON_AddTrueToObject(err, "optional") == NULL
-            || fallback == NULL)
-        {
-            cJSON_Delete(fallback);
-            goto nomem;
-        }
-
-        cJSON_AddItemToObject(err, "fallback", fallback);
+    if (ccf->optional) {
+        call->passed = ccf->fallback;
 
     } else if (ctx->first_failed == NULL || call < ctx->first_failed) {
         /* the first in configuration order, not in time: deterministic */
         ctx->first_failed = call;
     }
 
-    call->value = err;
+    /*
+     * {"error":"..","kind":"..","status":N,"elapsed_ms":N.NN,
+     *  "response":<its answer>,"optional":true,"fallback":<value>}
+     */
 
-    goto done;
+    len = sizeof("{\"error\":\"\",\"kind\":\"\",\"status\":,\"elapsed_ms\":"
+                 ",\"response\":,\"optional\":true,\"fallback\":}") - 1
+          + msg_len + 16 + 3 * NGX_INT_T_LEN
+          + (answer ? answer->len : 0) + ccf->fallback.len;
 
-nomem:
-
-    /* the slot stays without a value; the response still says "failed" */
-    cJSON_Delete(err);
-
-    if (!call->conf->optional
-        && (ctx->first_failed == NULL || call < ctx->first_failed))
-    {
-        ctx->first_failed = call;
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        ngx_str_set(&call->value, "null");
+        goto done;
     }
+
+    call->value.data = p;
+    last = p + len;
+
+    p = ngx_slprintf(p, last, "{\"error\":\"%*s\",\"kind\":\"%s\","
+                     "\"status\":%ui,\"elapsed_ms\":",
+                     msg_len, msg, ngx_http_asyncx_pipeline_kind_name(kind),
+                     status);
+    p = ngx_http_asyncx_pipeline_ms(p, last, call->end - call->start);
+
+    if (answer && answer->len) {
+        p = ngx_slprintf(p, last, ",\"response\":%V", answer);
+    }
+
+    if (ccf->optional) {
+        p = ngx_slprintf(p, last, ",\"optional\":true,\"fallback\":%V",
+                         &ccf->fallback);
+    }
+
+    p = ngx_slprintf(p, last, "}");
+    call->value.len = p - call->value.data;
 
 done:
 
@@ -831,7 +805,7 @@ done:
 static void
 ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 {
-    cJSON               *root;
+    ngx_str_t            text;
     ngx_int_t            rc;
     ngx_uint_t           status;
     ngx_http_request_t  *r;
@@ -860,14 +834,12 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 
     r->read_event_handler = ngx_http_block_reading;
 
-    root = ngx_http_asyncx_pipeline_response(ctx);
-    if (root == NULL) {
+    if (ngx_http_asyncx_pipeline_response(ctx, &text) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    rc = ngx_http_asyncx_send_cjson(r, status, root);
-    cJSON_Delete(root);
+    rc = ngx_http_asyncx_send_json(r, status, text.data, text.len);
 
     ngx_http_finalize_request(r, rc);
 }
@@ -876,8 +848,8 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 /*
  * The request pool is going away: on success, on every error, and when
  * the client aborted (then calls may still be in flight: their
- * subrequests die with this pool, their upstreams were released by the
- * request's cleanups, their timers are deleted here).
+ * subrequests and every JSON text die with this pool, their upstreams
+ * were released by the request's cleanups, their timers go here).
  */
 
 static void
@@ -897,13 +869,7 @@ ngx_http_asyncx_pipeline_cleanup(void *data)
             ngx_del_timer(&call->timer);
             inflight++;
         }
-
-        cJSON_Delete(call->value);
-        call->value = NULL;
     }
-
-    cJSON_Delete(ctx->body);
-    ctx->body = NULL;
 
     if (ctx->active) {
         ctx->active = 0;

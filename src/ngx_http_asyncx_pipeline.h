@@ -58,7 +58,8 @@ typedef struct {
 
 void ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf);
 char *ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
-    ngx_http_asyncx_pipeline_conf_t *prev, ngx_http_asyncx_pipeline_conf_t *conf);
+    ngx_http_asyncx_pipeline_conf_t *prev,
+    ngx_http_asyncx_pipeline_conf_t *conf);
 ngx_int_t ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root);
 
 char *ngx_http_asyncx_pipeline(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -71,7 +71,8 @@ ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf)
 
 char *
 ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
-    ngx_http_asyncx_pipeline_conf_t *prev, ngx_http_asyncx_pipeline_conf_t *conf)
+    ngx_http_asyncx_pipeline_conf_t *prev,
+    ngx_http_asyncx_pipeline_conf_t *conf)
 {
     ngx_uint_t                             i, j;
     ngx_http_asyncx_pipeline_optional_t   *opt;
@@ -195,9 +196,9 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (pcf->stages == NULL) {
         pcf->stages = ngx_array_create(cf->pool, 4,
-                                   sizeof(ngx_http_asyncx_pipeline_stage_conf_t));
+                              sizeof(ngx_http_asyncx_pipeline_stage_conf_t));
         pcf->calls = ngx_array_create(cf->pool, 8,
-                                  sizeof(ngx_http_asyncx_pipeline_call_conf_t));
+                              sizeof(ngx_http_asyncx_pipeline_call_conf_t));
         if (pcf->stages == NULL || pcf->calls == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -323,9 +324,8 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
-    cJSON                                *json;
+    u_char                               *start, *end;
     ngx_str_t                            *value;
-    const char                           *end;
     ngx_http_asyncx_pipeline_conf_t      *pcf;
     ngx_http_asyncx_pipeline_optional_t  *opt;
 
@@ -334,7 +334,7 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (pcf->optional == NULL) {
         pcf->optional = ngx_array_create(cf->pool, 2,
-                                    sizeof(ngx_http_asyncx_pipeline_optional_t));
+                                sizeof(ngx_http_asyncx_pipeline_optional_t));
         if (pcf->optional == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -349,18 +349,19 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_set(&opt->fallback, "null");
 
     if (cf->args->nelts == 3) {
-        json = cJSON_ParseWithLengthOpts((char *) value[2].data, value[2].len,
-                                         &end, 0);
-        cJSON_Delete(json);
-
-        if (json == NULL || end != (char *) value[2].data + value[2].len) {
+        if (ngx_http_asyncx_json_check(value[2].data, value[2].len, &start,
+                                       &end)
+            != NGX_OK)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid fallback \"%V\" of call \"%V\": "
                                "not JSON", &value[2], &value[1]);
             return NGX_CONF_ERROR;
         }
 
-        opt->fallback = value[2];
+        /* spliced as is into error objects and call documents */
+        opt->fallback.data = start;
+        opt->fallback.len = end - start;
     }
 
     return NGX_CONF_OK;

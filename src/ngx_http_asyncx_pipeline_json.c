@@ -2,8 +2,11 @@
 /*
  * Copyright (C) asyncx authors
  *
- * The pipeline's JSON: the document each call receives and the
- * response in the exercise's shape.
+ * The pipeline's JSON: the document each call receives and the answer in
+ * the exercise's shape.  Both are spliced from checked JSON texts (the
+ * client's body, the calls' answers, error objects, fallbacks) and from
+ * names that need no escaping (ngx_http_asyncx_pipeline_check_name), so
+ * nothing is parsed or re-printed per request.
  */
 
 
@@ -15,11 +18,26 @@
 #include "ngx_http_asyncx_pipeline_json.h"
 
 
-static cJSON *ngx_http_asyncx_pipeline_passed(
-    ngx_http_asyncx_pipeline_call_t *call);
-static ngx_int_t ngx_http_asyncx_pipeline_add_seconds(cJSON *obj,
+#define NGX_HTTP_ASYNCX_PIPELINE_KEY(key)  "\"" key "\":"
+
+
+static u_char *ngx_http_asyncx_pipeline_seconds(u_char *p, u_char *last,
     const char *key, uint64_t usec, ngx_str_t *names, uint64_t *parts,
     ngx_uint_t n);
+
+
+/* "500.61": milliseconds with two decimals, a JSON number */
+
+u_char *
+ngx_http_asyncx_pipeline_ms(u_char *p, u_char *last, uint64_t usec)
+{
+    uint64_t  hundredths;
+
+    hundredths = (usec + 5) / 10;
+
+    return ngx_slprintf(p, last, "%uL.%02uL", hundredths / 100,
+                        hundredths % 100);
+}
 
 
 /*
@@ -35,167 +53,112 @@ ngx_int_t
 ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
     ngx_http_asyncx_pipeline_call_t *call, ngx_str_t *text)
 {
-    char                                   *s;
-    cJSON                                  *doc, *results, *failed, *value;
-    ngx_uint_t                              i;
+    u_char                                 *p, *last;
+    size_t                                  len;
+    ngx_uint_t                              i, first, n;
     ngx_http_asyncx_pipeline_call_t        *c;
     ngx_http_asyncx_pipeline_stage_conf_t  *st;
 
     st = ctx->conf->stages->elts;
+    first = st[call->conf->stage].first;
 
-    doc = cJSON_CreateObject();
-    if (doc == NULL) {
+    len = sizeof("{\"request\":,\"results\":{},\"failed\":[],\"stage\":\"\","
+                 "\"call\":\"\"}") - 1
+          + ctx->body.len + st[call->conf->stage].name.len
+          + call->conf->name.len;
+
+    for (i = 0; i < first; i++) {
+        c = &ctx->calls[i];
+        len += 2 * c->conf->name.len + sizeof("\"\":,\"\",") - 1
+               + c->passed.len;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, len);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    if (ctx->body) {
-        if (!cJSON_AddItemReferenceToObject(doc, "request", ctx->body)) {
-            goto failed;
-        }
+    text->data = p;
+    last = p + len;
 
-    } else if (cJSON_AddNullToObject(doc, "request") == NULL) {
-        goto failed;
-    }
+    p = ngx_slprintf(p, last, "{\"request\":%V,\"results\":{", &ctx->body);
 
-    results = cJSON_AddObjectToObject(doc, "results");
-    failed = cJSON_AddArrayToObject(doc, "failed");
-
-    if (results == NULL || failed == NULL) {
-        goto failed;
-    }
-
-    for (i = 0; i < st[call->conf->stage].first; i++) {
+    for (i = 0, n = 0; i < first; i++) {
         c = &ctx->calls[i];
 
-        value = ngx_http_asyncx_pipeline_passed(c);
-
-        if (value && !cJSON_AddItemReferenceToObject(results,
-                                                 (char *) c->conf->name.data,
-                                                 value))
-        {
-            goto failed;
+        if (c->passed.len == 0) {
+            continue;
         }
 
-        if (c->failed
-            && !cJSON_AddItemToArray(failed,
-                               cJSON_CreateString((char *) c->conf->name.data)))
-        {
-            goto failed;
+        p = ngx_slprintf(p, last, "%s\"%V\":%V", n++ ? "," : "",
+                         &c->conf->name, &c->passed);
+    }
+
+    p = ngx_slprintf(p, last, "},\"failed\":[");
+
+    for (i = 0, n = 0; i < first; i++) {
+        c = &ctx->calls[i];
+
+        if (c->failed) {
+            p = ngx_slprintf(p, last, "%s\"%V\"", n++ ? "," : "",
+                             &c->conf->name);
         }
     }
 
-    if (cJSON_AddStringToObject(doc, "stage",
-                                (char *) st[call->conf->stage].name.data)
-        == NULL
-        || cJSON_AddStringToObject(doc, "call", (char *) call->conf->name.data)
-           == NULL)
-    {
-        goto failed;
-    }
+    p = ngx_slprintf(p, last, "],\"stage\":\"%V\",\"call\":\"%V\"}",
+                     &st[call->conf->stage].name, &call->conf->name);
 
-    s = cJSON_PrintUnformatted(doc);
-    cJSON_Delete(doc);
-
-    if (s == NULL) {
-        return NGX_ERROR;
-    }
-
-    text->len = ngx_strlen(s);
-    text->data = ngx_pnalloc(ctx->request->pool, text->len);
-
-    if (text->data == NULL) {
-        cJSON_free(s);
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(text->data, s, text->len);
-    cJSON_free(s);
+    text->len = p - text->data;
 
     return NGX_OK;
-
-failed:
-
-    cJSON_Delete(doc);
-
-    return NGX_ERROR;
 }
 
 
-/* what later stages see of a recorded call: its result or its fallback */
+/* "key":"1.9초 (1단계 0.5초 + ...)","key_ms":1902.55 */
 
-static cJSON *
-ngx_http_asyncx_pipeline_passed(ngx_http_asyncx_pipeline_call_t *call)
-{
-    if (call->state != NGX_HTTP_ASYNCX_CALL_DONE || call->value == NULL) {
-        return NULL;
-    }
-
-    if (!call->failed) {
-        return call->value;
-    }
-
-    return cJSON_GetObjectItemCaseSensitive(call->value, "fallback");
-}
-
-
-double
-ngx_http_asyncx_pipeline_ms(uint64_t usec)
-{
-    /* two decimals: 500.61 */
-    return (double) ((usec + 5) / 10) / 100.0;
-}
-
-
-static ngx_int_t
-ngx_http_asyncx_pipeline_add_seconds(cJSON *obj, const char *key,
+static u_char *
+ngx_http_asyncx_pipeline_seconds(u_char *p, u_char *last, const char *key,
     uint64_t usec, ngx_str_t *names, uint64_t *parts, ngx_uint_t n)
 {
-    u_char    buf[NGX_HTTP_ASYNCX_PIPELINE_TEXT_LEN];
-    u_char    key_ms[64];
-    size_t    len;
+    u_char  buf[NGX_HTTP_ASYNCX_PIPELINE_TEXT_LEN];
+    size_t  len;
 
     len = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), usec,
-                                                    names, parts, n,
-                                               NGX_HTTP_ASYNCX_PIPELINE_DECIMALS);
+                                     names, parts, n,
+                                     NGX_HTTP_ASYNCX_PIPELINE_DECIMALS);
     if (len == 0) {
         /* too many parts to spell out: the total alone */
         len = ngx_http_asyncx_format_seconds(buf, sizeof(buf), usec,
                                              NGX_HTTP_ASYNCX_PIPELINE_DECIMALS);
     }
 
-    *ngx_snprintf(key_ms, sizeof(key_ms) - 1, "%s_ms", key) = '\0';
+    p = ngx_slprintf(p, last, "\"%s\":\"%*s\",\"%s_ms\":", key, len, buf,
+                     key);
 
-    if (len == 0
-        || cJSON_AddStringToObject(obj, key, (char *) buf) == NULL
-        || cJSON_AddNumberToObject(obj, (char *) key_ms,
-                                   ngx_http_asyncx_pipeline_ms(usec))
-           == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_asyncx_pipeline_ms(p, last, usec);
 }
 
 
 /*
- * The exercise's answer:
+ * The exercise's answer, keys in this order:
  *   {"순차_실행_예상시간": "2.6초", "최적화_실행_시간": "1.9초 (1단계 ...)",
  *    "단계별_결과": {"1단계": {"사용자": {...}, "소요시간": "0.5초"}, ...}}
- * plus *_ms numbers, per-call times, the mode, and on failures
- * failed_calls / skipped_calls / warnings / error / status.
+ * each time followed by its *_ms number; then per-call times, the mode,
+ * and on failures failed_calls / skipped_calls / warnings / error /
+ * status.  Sequential mode measures 순차_실행_시간 and estimates
+ * 최적화_실행_예상시간 instead.
  */
 
-cJSON *
-ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx)
+ngx_int_t
+ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx,
+    ngx_str_t *text)
 {
-    u_char                                  buf[256], *last;
-    cJSON                                  *root, *stages, *so, *item, *times;
-    cJSON                                  *failed, *skipped, *warnings;
+    u_char                                 *p, *last;
+    size_t                                  len;
     uint64_t                                sum, est, m;
     uint64_t                               *est_stage, *call_usec;
-    ngx_str_t                              *stage_names, *call_names;
-    ngx_uint_t                              i, j, nstages, nrun, ncalls;
+    ngx_str_t                              *stage_names, *call_names, *ff;
+    ngx_uint_t                              i, j, n, nstages, nrun, ncalls;
     ngx_http_request_t                     *r;
     ngx_http_asyncx_pipeline_call_t        *call;
     ngx_http_asyncx_pipeline_stage_conf_t  *st;
@@ -203,6 +166,7 @@ ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx)
     r = ctx->request;
     st = ctx->conf->stages->elts;
     nstages = ctx->conf->stages->nelts;
+    ff = ctx->first_failed ? &ctx->first_failed->conf->name : NULL;
 
     stage_names = ngx_palloc(r->pool, nstages * sizeof(ngx_str_t));
     est_stage = ngx_palloc(r->pool, nstages * sizeof(uint64_t));
@@ -214,10 +178,10 @@ ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx)
     if (stage_names == NULL || est_stage == NULL || call_names == NULL
         || call_usec == NULL)
     {
-        return NULL;
+        return NGX_ERROR;
     }
 
-    /* stages that ran: measured times and the critical-path estimate */
+    /* the stages that ran: measured times and the critical-path estimate */
 
     nrun = ctx->stage;
     ncalls = 0;
@@ -242,201 +206,163 @@ ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx)
         est += est_stage[i];
     }
 
-    root = cJSON_CreateObject();
-    if (root == NULL) {
-        return NULL;
+    /* an upper bound: fixed text, two breakdowns, per stage, per call */
+
+    len = 1024 + 2 * NGX_HTTP_ASYNCX_PIPELINE_TEXT_LEN
+          + (ff ? 2 * ff->len : 0);
+
+    for (i = 0; i < nstages; i++) {
+        len += st[i].name.len + 128;
     }
 
+    for (i = 0; i < ctx->conf->calls->nelts; i++) {
+        call = &ctx->calls[i];
+        len += call->value.len + 4 * call->conf->name.len + 192
+               + (ff ? ff->len : 0);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    text->data = p;
+    last = p + len;
+
+    *p++ = '{';
+
     if (ctx->sequential) {
-        if (ngx_http_asyncx_pipeline_add_seconds(root,
+        p = ngx_http_asyncx_pipeline_seconds(p, last,
                                              NGX_HTTP_ASYNCX_KEY_SEQ_MEASURED,
                                              ctx->end - ctx->start,
-                                             call_names, call_usec, ncalls)
-            != NGX_OK
-            || ngx_http_asyncx_pipeline_add_seconds(root,
+                                             call_names, call_usec, ncalls);
+        p = ngx_slprintf(p, last, ",");
+        p = ngx_http_asyncx_pipeline_seconds(p, last,
                                              NGX_HTTP_ASYNCX_KEY_OPT_ESTIMATE,
                                              est, stage_names, est_stage,
-                                             nrun)
-               != NGX_OK)
-        {
-            goto failed;
-        }
+                                             nrun);
 
     } else {
-        if (ngx_http_asyncx_pipeline_add_seconds(root,
+        p = ngx_http_asyncx_pipeline_seconds(p, last,
                                              NGX_HTTP_ASYNCX_KEY_SEQ_ESTIMATE,
-                                             sum, NULL, NULL, 0)
-            != NGX_OK
-            || ngx_http_asyncx_pipeline_add_seconds(root,
+                                             sum, NULL, NULL, 0);
+        p = ngx_slprintf(p, last, ",");
+        p = ngx_http_asyncx_pipeline_seconds(p, last,
                                              NGX_HTTP_ASYNCX_KEY_OPT_MEASURED,
                                              ctx->end - ctx->start,
                                              stage_names, ctx->stage_usec,
-                                             nrun)
-               != NGX_OK)
-        {
-            goto failed;
-        }
+                                             nrun);
     }
 
-    stages = cJSON_AddObjectToObject(root, NGX_HTTP_ASYNCX_KEY_STAGES);
-    times = cJSON_CreateObject();
-    failed = cJSON_CreateArray();
-    skipped = cJSON_CreateArray();
-    warnings = cJSON_CreateArray();
-
-    if (stages == NULL || times == NULL || failed == NULL || skipped == NULL
-        || warnings == NULL)
-    {
-        cJSON_Delete(times);
-        cJSON_Delete(failed);
-        cJSON_Delete(skipped);
-        cJSON_Delete(warnings);
-        goto failed;
-    }
-
-    cJSON_AddItemToObject(root, NGX_HTTP_ASYNCX_KEY_CALL_TIMES, times);
-
-    if (cJSON_AddStringToObject(root, "mode",
-                                ctx->sequential ? "sequential" : "parallel")
-        == NULL)
-    {
-        cJSON_Delete(failed);
-        cJSON_Delete(skipped);
-        cJSON_Delete(warnings);
-        goto failed;
-    }
-
-    /* owned by root from here, removed again below when empty */
-    cJSON_AddItemToObject(root, "failed_calls", failed);
-    cJSON_AddItemToObject(root, "skipped_calls", skipped);
-    cJSON_AddItemToObject(root, "warnings", warnings);
+    p = ngx_slprintf(p, last, "," NGX_HTTP_ASYNCX_PIPELINE_KEY(
+                                         NGX_HTTP_ASYNCX_KEY_STAGES) "{");
 
     for (i = 0; i < nstages; i++) {
-        so = cJSON_AddObjectToObject(stages, (char *) st[i].name.data);
-        if (so == NULL) {
-            goto failed;
-        }
+        p = ngx_slprintf(p, last, "%s\"%V\":{", i ? "," : "", &st[i].name);
 
         for (j = 0; j < st[i].ncalls; j++) {
             call = &ctx->calls[st[i].first + j];
 
             if (call->state != NGX_HTTP_ASYNCX_CALL_DONE) {
-                item = cJSON_AddObjectToObject(so,
-                                               (char *) call->conf->name.data);
-                if (ctx->first_failed) {
-                    last = ngx_snprintf(buf, sizeof(buf) - 1,
-                                        "required call \"%V\" failed",
-                                        &ctx->first_failed->conf->name);
+                p = ngx_slprintf(p, last, "\"%V\":{\"skipped\":true,"
+                                 "\"reason\":\"", &call->conf->name);
+
+                if (ff) {
+                    p = ngx_slprintf(p, last,
+                                     "required call \\\"%V\\\" failed\"},",
+                                     ff);
                 } else {
-                    last = ngx_snprintf(buf, sizeof(buf) - 1, "not run");
-                }
-
-                *last = '\0';
-
-                if (item == NULL
-                    || cJSON_AddTrueToObject(item, "skipped") == NULL
-                    || cJSON_AddStringToObject(item, "reason", (char *) buf)
-                       == NULL
-                    || !cJSON_AddItemToArray(skipped,
-                           cJSON_CreateString((char *) call->conf->name.data)))
-                {
-                    goto failed;
+                    p = ngx_slprintf(p, last, "not run\"},");
                 }
 
                 continue;
             }
 
-            if (cJSON_AddNumberToObject(times, (char *) call->conf->name.data,
-                          ngx_http_asyncx_pipeline_ms(call->end - call->start))
-                == NULL)
-            {
-                goto failed;
-            }
-
-            if (call->value == NULL) {
-                item = cJSON_AddNullToObject(so,
-                                             (char *) call->conf->name.data);
-
-            } else {
-                item = cJSON_AddItemReferenceToObject(so,
-                                              (char *) call->conf->name.data,
-                                              call->value)
-                       ? call->value : NULL;
-            }
-
-            if (item == NULL) {
-                goto failed;
-            }
-
-            if (!call->failed) {
-                continue;
-            }
-
-            if (!cJSON_AddItemToArray(failed,
-                           cJSON_CreateString((char *) call->conf->name.data)))
-            {
-                goto failed;
-            }
-
-            if (call->conf->optional) {
-                last = ngx_snprintf(buf, sizeof(buf) - 1,
-                                    "optional call \"%V\" failed (%s), "
-                                    "its fallback was used",
-                                    &call->conf->name,
-                                    ngx_http_asyncx_pipeline_kind_name(
-                                                                call->kind));
-                *last = '\0';
-
-                if (!cJSON_AddItemToArray(warnings,
-                                          cJSON_CreateString((char *) buf)))
-                {
-                    goto failed;
-                }
-            }
+            p = ngx_slprintf(p, last, "\"%V\":%V,", &call->conf->name,
+                             &call->value);
         }
 
-        if (ngx_http_asyncx_pipeline_add_seconds(so,
+        p = ngx_http_asyncx_pipeline_seconds(p, last,
                                              NGX_HTTP_ASYNCX_KEY_ELAPSED,
-                                             i < nrun ? ctx->stage_usec[i] : 0,
-                                             NULL, NULL, 0)
-            != NGX_OK)
-        {
-            goto failed;
+                                             i < nrun ? ctx->stage_usec[i]
+                                                      : 0,
+                                             NULL, NULL, 0);
+        p = ngx_slprintf(p, last, "}");
+    }
+
+    p = ngx_slprintf(p, last, "}," NGX_HTTP_ASYNCX_PIPELINE_KEY(
+                                     NGX_HTTP_ASYNCX_KEY_CALL_TIMES) "{");
+
+    for (i = 0; i < ncalls; i++) {
+        p = ngx_slprintf(p, last, "%s\"%V\":", i ? "," : "", &call_names[i]);
+        p = ngx_http_asyncx_pipeline_ms(p, last, call_usec[i]);
+    }
+
+    p = ngx_slprintf(p, last, "},\"mode\":\"%s\"",
+                     ctx->sequential ? "sequential" : "parallel");
+
+    /* failed_calls, skipped_calls, warnings: only when not empty */
+
+    for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
+        call = &ctx->calls[i];
+
+        if (call->failed) {
+            p = ngx_slprintf(p, last, "%s\"%V\"",
+                             n++ ? "," : ",\"failed_calls\":[",
+                             &call->conf->name);
         }
     }
 
-    if (ctx->first_failed) {
-        last = ngx_snprintf(buf, sizeof(buf) - 1,
-                            "required call \"%V\" failed",
-                            &ctx->first_failed->conf->name);
-        *last = '\0';
+    if (n) {
+        p = ngx_slprintf(p, last, "]");
+    }
 
-        if (cJSON_AddStringToObject(root, "error", (char *) buf) == NULL
-            || cJSON_AddNumberToObject(root, "status",
-                                       (double) ctx->conf->error_status)
-               == NULL)
-        {
-            goto failed;
+    for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
+        call = &ctx->calls[i];
+
+        if (call->state != NGX_HTTP_ASYNCX_CALL_DONE) {
+            p = ngx_slprintf(p, last, "%s\"%V\"",
+                             n++ ? "," : ",\"skipped_calls\":[",
+                             &call->conf->name);
         }
     }
 
-    if (cJSON_GetArraySize(failed) == 0) {
-        cJSON_DeleteItemFromObjectCaseSensitive(root, "failed_calls");
+    if (n) {
+        p = ngx_slprintf(p, last, "]");
     }
 
-    if (cJSON_GetArraySize(skipped) == 0) {
-        cJSON_DeleteItemFromObjectCaseSensitive(root, "skipped_calls");
+    for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
+        call = &ctx->calls[i];
+
+        if (call->failed && call->conf->optional) {
+            p = ngx_slprintf(p, last, "%s\"optional call \\\"%V\\\" failed "
+                             "(%s), its fallback was used\"",
+                             n++ ? "," : ",\"warnings\":[",
+                             &call->conf->name,
+                             ngx_http_asyncx_pipeline_kind_name(call->kind));
+        }
     }
 
-    if (cJSON_GetArraySize(warnings) == 0) {
-        cJSON_DeleteItemFromObjectCaseSensitive(root, "warnings");
+    if (n) {
+        p = ngx_slprintf(p, last, "]");
     }
 
-    return root;
+    if (ff) {
+        p = ngx_slprintf(p, last, ",\"error\":\"required call \\\"%V\\\" "
+                         "failed\",\"status\":%ui", ff,
+                         ctx->conf->error_status);
+    }
 
-failed:
+    if (p == last) {
+        /* cannot happen with the bound above; never send a cut answer */
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "asyncx pipeline: answer buffer of %uz bytes too small",
+                      len);
+        return NGX_ERROR;
+    }
 
-    cJSON_Delete(root);
+    *p++ = '}';
+    text->len = p - text->data;
 
-    return NULL;
+    return NGX_OK;
 }

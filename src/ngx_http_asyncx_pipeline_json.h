@@ -16,7 +16,12 @@
 #include "ngx_http_asyncx_pipeline.h"
 
 
-/* the run-time state of one pipeline request, shared by its files */
+/*
+ * The run-time state of one pipeline request, shared by its files.
+ * JSON is kept as text: the client's body, each answer and each error
+ * object are checked once (ngx_http_asyncx_json_check) and then only
+ * spliced into documents and into the answer, all in the request pool.
+ */
 
 #define NGX_HTTP_ASYNCX_PIPELINE_MAX_CALLS   64
 #define NGX_HTTP_ASYNCX_PIPELINE_DECIMALS    1
@@ -42,7 +47,8 @@ typedef struct {
     ngx_http_asyncx_pipeline_call_conf_t  *conf;
     ngx_http_post_subrequest_t             ps;
     ngx_event_t                            timer;
-    cJSON                                 *value;    /* owned */
+    ngx_str_t                              value;    /* its slot */
+    ngx_str_t                              passed;   /* to later calls */
     uint64_t                               start;
     uint64_t                               end;
     ngx_uint_t                             status;
@@ -57,7 +63,7 @@ struct ngx_http_asyncx_pipeline_ctx_s {
     ngx_http_asyncx_pipeline_conf_t       *conf;
     ngx_http_asyncx_pipeline_call_t       *calls;
     uint64_t                              *stage_usec;
-    cJSON                                 *body;     /* owned, or NULL */
+    ngx_str_t                              body;     /* JSON text */
     uint64_t                               start;
     uint64_t                               end;
     uint64_t                               stage_start;
@@ -74,8 +80,9 @@ struct ngx_http_asyncx_pipeline_ctx_s {
 ngx_int_t ngx_http_asyncx_pipeline_document(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
     ngx_str_t *text);
-cJSON *ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx);
-double ngx_http_asyncx_pipeline_ms(uint64_t usec);
+ngx_int_t ngx_http_asyncx_pipeline_response(
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_str_t *text);
+u_char *ngx_http_asyncx_pipeline_ms(u_char *p, u_char *last, uint64_t usec);
 
 
 #endif /* _NGX_HTTP_ASYNCX_PIPELINE_JSON_H_INCLUDED_ */

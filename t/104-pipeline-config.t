@@ -201,6 +201,6 @@ invalid stage name "a b"
     }
 --- request
 GET /p
---- response_body_like: "2":\{"b":\{"error":"service answered 500","kind":"status","status":500,"elapsed_ms":[\d.]+,"optional":true,"fallback":\[1,2\]\}
+--- response_body_like: "2":\{"b":\{"error":"service answered 500","kind":"status","status":500,"elapsed_ms":[\d.]+,"optional":true,"fallback":\[1, 2\]\}
 --- no_error_log
 [error]

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Pipeline benchmark (docs/benchmarks/pipeline.md).  127.0.0.1 only,
+# a private prefix under build/, port $PORT; a fresh nginx (one worker,
+# pinned to CPU 0) per run; wrk (one thread) pinned to CPU 1.
+#   bench/pipeline/run.sh [concurrency ...]     (default: 1 100 1000 2000)
+#   DUR=20 PORT=20500 RUNS="calib quiet" bench/pipeline/run.sh 10000
+# Runs per level (RUNS): calib  = /calib, one 1.9 s timer (the client's
+#                                 and nginx's own floor)
+#                        demo   = /orders/process as in the demo (mocks
+#                                 echo=summary: they parse what they get)
+#                        quiet  = /orders/process, mocks echo=off (the
+#                                 "external" services cost ~nothing)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE=$ROOT/bench/pipeline
+PORT=${PORT:-20500}
+DUR=${DUR:-20}
+NGINX=${NGINX:-/usr/sbin/nginx}
+SO=$ROOT/build/nginx/objs/ngx_http_asyncx_module.so
+PREFIX=$ROOT/build/bench-pipeline
+B=http://127.0.0.1:$PORT
+RUNS=${RUNS:-calib demo quiet}
+LEVELS=("$@")
+[ ${#LEVELS[@]} -gt 0 ] || LEVELS=(1 100 1000 2000)
+
+[ -f "$SO" ] || { echo "build the module first: make" >&2; exit 1; }
+ulimit -n 20000
+
+NGINX_PID=
+stop() {
+    [ -n "$NGINX_PID" ] || return 0
+    kill -QUIT "$NGINX_PID" 2>/dev/null || true
+    wait "$NGINX_PID" 2>/dev/null || true
+    NGINX_PID=
+}
+trap stop EXIT
+
+start() {
+    rm -rf "$PREFIX"
+    mkdir -p "$PREFIX"/{conf,logs,temp}
+    sed -e "s|@MODULE_SO@|$SO|" -e "s|@PORT@|$PORT|" -e "$1" \
+        "$HERE/nginx.conf.in" > "$PREFIX/conf/nginx.conf"
+    taskset -c 0 "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
+        -g 'daemon off;' &
+    NGINX_PID=$!
+    for _ in $(seq 50); do
+        curl -sf "$B/asyncx/status" >/dev/null && break
+        sleep 0.1
+    done
+    WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+}
+
+kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$WORKER/status"; }
+
+echo "== machine"
+date
+echo "nproc=$(nproc) kernel=$(uname -r)"
+grep -m1 'model name' /proc/cpuinfo || true
+uptime
+
+for c in "${LEVELS[@]}"; do
+    for run in $RUNS; do
+        case $run in
+        calib) target=calib; edit='' ;;
+        demo)  target=orders/process; edit='' ;;
+        quiet) target=orders/process
+               edit="s/^\(.*asyncx_mock_service .*\)'json=/\1echo=off 'json=/" ;;
+        *)     echo "unknown run $run" >&2; exit 1 ;;
+        esac
+        start "$edit"
+        rss0=$(kb VmRSS)
+        cpu0=$(awk '{ print $14 + $15 }' "/proc/$WORKER/stat")
+        echo
+        echo "== $c concurrent, $run (/$target), wrk -t1 -c$c -d${DUR}s"
+        taskset -c 1 wrk -t1 -c"$c" -d"${DUR}s" --timeout 10s \
+            -s "$HERE/order.lua" "$B/$target" | grep RESULT
+        cpu1=$(awk '{ print $14 + $15 }' "/proc/$WORKER/stat")
+        hwm=$(kb VmHWM)
+        echo "MEM worker_rss_idle_kb=$rss0 worker_rss_peak_kb=$hwm" \
+             "per_inflight_kb=$(( (hwm - rss0) / c ))" \
+             "worker_cpu_ms=$(( (cpu1 - cpu0) * 1000 / $(getconf CLK_TCK) ))"
+        sleep 1
+        curl -s "$B/asyncx/status" | grep -o '"pipelines":{[^}]*}' || true
+        echo "error_log_lines=$(grep -cE '\[(error|alert|crit)\]' \
+                                "$PREFIX/logs/error.log" || true)"
+        stop
+    done
+done
