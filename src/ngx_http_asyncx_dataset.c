@@ -118,3 +118,43 @@ ngx_http_asyncx_dataset_json_item(uint64_t i, u_char *buf)
 
     return p - buf;
 }
+
+
+
+/*
+ * The index of record i's first word: 0..63 for the vocabulary, 64 for
+ * "python".  The aggregate endpoint uses it as the record's category.
+ */
+
+ngx_uint_t
+ngx_http_asyncx_dataset_first_word(uint64_t i)
+{
+    uint32_t  x, r;
+
+    x = (uint32_t) ((i + 1) * 2654435761ULL);
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    r = x % 1000;
+
+    return (r == 0) ? 64 : r % 64;
+}
+
+
+const u_char *
+ngx_http_asyncx_dataset_word(ngx_uint_t n, size_t *len)
+{
+    const ngx_http_asyncx_word_t  *w;
+
+    w = (n >= 64) ? &ngx_http_asyncx_python : &ngx_http_asyncx_vocab[n];
+    *len = w->len;
+
+    return (const u_char *) w->data;
+}
+
+
+ngx_uint_t
+ngx_http_asyncx_dataset_score(uint64_t i)
+{
+    return (ngx_uint_t) ((i * 37) % 101);
+}

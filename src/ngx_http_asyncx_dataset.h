@@ -27,6 +27,12 @@
 
 size_t ngx_http_asyncx_dataset_record(uint64_t i, u_char *buf);
 size_t ngx_http_asyncx_dataset_json_item(uint64_t i, u_char *buf);
+ngx_uint_t ngx_http_asyncx_dataset_first_word(uint64_t i);
+const u_char *ngx_http_asyncx_dataset_word(ngx_uint_t n, size_t *len);
+
+/* first words: the 64 of the vocabulary + "python" */
+#define NGX_HTTP_ASYNCX_DATASET_WORDS  65
+ngx_uint_t ngx_http_asyncx_dataset_score(uint64_t i);
 
 
 #endif /* _NGX_HTTP_ASYNCX_DATASET_H_INCLUDED_ */

@@ -1,6 +1,17 @@
 
 /*
  * Copyright (C) asyncx authors
+ *
+ * Server-Sent Events streams (exercise problem 4): search, transform and
+ * aggregate over the synthetic data set, one batch at a time.  Each batch
+ * is a job in the CPU pool; the event loop only formats its events and
+ * sends them.  The next batch is posted only once everything before it
+ * has left for the socket, so memory per stream stays bounded however
+ * many records the client asks for.
+ *
+ * Event ids are positions in the data: 2 * records done for progress,
+ * batch and stage events, 2 * record + 1 for a match, 2 * total + 1 for
+ * "complete".  A reconnect with Last-Event-ID resumes right after it.
  */
 
 
@@ -9,16 +20,88 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_sse_kernel.h"
+
+
+/* the longest match, progress, batch or stage event, id line included */
+#define NGX_HTTP_ASYNCX_SSE_EVENT_MAX   (NGX_HTTP_ASYNCX_RECORD_MAX + 256)
+
+/* "complete" of the aggregate: one object per category */
+#define NGX_HTTP_ASYNCX_SSE_AGG_MAX                                          \
+    (NGX_HTTP_ASYNCX_SSE_CATEGORIES * 128 + 512)
+
+#define NGX_HTTP_ASYNCX_SSE_KEYWORD_MAX   64
+#define NGX_HTTP_ASYNCX_SSE_BATCH_MAX     100000
 
 
 struct ngx_http_asyncx_sse_ctx_s {
-    ngx_uint_t  unused;
+    ngx_http_request_t            *request;
+    ngx_http_asyncx_job_t         *job;
+    ngx_uint_t                     mode;
+
+    /* owned by the thread while the job runs */
+    ngx_http_asyncx_sse_batch_t    batch;
+    ngx_http_asyncx_sse_agg_t      categories[NGX_HTTP_ASYNCX_SSE_CATEGORIES];
+    ngx_http_asyncx_sse_agg_t      overall;
+    u_char                         sample[NGX_HTTP_ASYNCX_RECORD_MAX];
+
+    ngx_str_t                      keyword;
+    uint64_t                       total;
+    uint64_t                       next;         /* first record not done */
+    uint64_t                       fail_at;      /* 0: no injected error */
+    uint64_t                       matches;
+    ngx_uint_t                     batch_size;
+    ngx_uint_t                     events;
+    uint64_t                       started_at;
+
+    /* one output buffer, reused: it is free whenever a batch is posted */
+    ngx_buf_t                      out;
+    ngx_chain_t                    out_cl;
+    size_t                         out_size;
+
+    ngx_buf_t                      ping;
+    ngx_chain_t                    ping_cl;
+    ngx_event_t                    heartbeat;
+    ngx_msec_t                     heartbeat_interval;
+
+    unsigned                       prefix:1;     /* resume: state only */
+    unsigned                       batch_done:1; /* results to send */
+    unsigned                       failing:1;
+    unsigned                       done:1;       /* last event formatted */
+};
+
+
+static ngx_int_t ngx_http_asyncx_sse_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_sse_args(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_ctx_t *ctx, ngx_http_asyncx_sse_conf_t *scf,
+    ngx_int_t *rc);
+static ngx_int_t ngx_http_asyncx_sse_send_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_sse_post(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_run(void *data);
+static void ngx_http_asyncx_sse_write_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_sse_format(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_ctx_t *ctx);
+static u_char *ngx_http_asyncx_sse_agg(u_char *p,
+    ngx_http_asyncx_sse_agg_t *a);
+static void ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev);
+static void ngx_http_asyncx_sse_cleanup(void *data);
+
+
+static ngx_conf_enum_t  ngx_http_asyncx_sse_modes[] = {
+    { ngx_string("search"), NGX_HTTP_ASYNCX_SSE_SEARCH },
+    { ngx_string("transform"), NGX_HTTP_ASYNCX_SSE_TRANSFORM },
+    { ngx_string("aggregate"), NGX_HTTP_ASYNCX_SSE_AGGREGATE },
+    { ngx_null_string, 0 }
 };
 
 
 void
 ngx_http_asyncx_sse_init_conf(ngx_http_asyncx_sse_conf_t *conf)
 {
+    conf->heartbeat = NGX_CONF_UNSET_MSEC;
+    conf->batch_size = NGX_CONF_UNSET_UINT;
+    conf->max_data_size = NGX_CONF_UNSET_UINT;
 }
 
 
@@ -26,12 +109,841 @@ char *
 ngx_http_asyncx_sse_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_sse_conf_t *prev, ngx_http_asyncx_sse_conf_t *conf)
 {
+    ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 15000);
+    ngx_conf_merge_uint_value(conf->batch_size, prev->batch_size, 1000);
+    ngx_conf_merge_uint_value(conf->max_data_size, prev->max_data_size,
+                              10000000);
+
+    if (conf->batch_size == 0
+        || conf->batch_size > NGX_HTTP_ASYNCX_SSE_BATCH_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"asyncx_sse_batch_size\" must be between 1 and "
+                           "%d, not %ui", NGX_HTTP_ASYNCX_SSE_BATCH_MAX,
+                           conf->batch_size);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->max_data_size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"asyncx_sse_max_data_size\" must not be 0");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/* asyncx_sse search | transform | aggregate; */
+
+char *
+ngx_http_asyncx_sse(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (alcf->sse.mode != NGX_HTTP_ASYNCX_SSE_OFF) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; ngx_http_asyncx_sse_modes[i].name.len; i++) {
+        if (ngx_strcmp(value[1].data, ngx_http_asyncx_sse_modes[i].name.data)
+            == 0)
+        {
+            alcf->sse.mode = ngx_http_asyncx_sse_modes[i].value;
+            break;
+        }
+    }
+
+    if (alcf->sse.mode == NGX_HTTP_ASYNCX_SSE_OFF) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", expected \"search\", "
+                           "\"transform\" or \"aggregate\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate: the location already has a content handler";
+    }
+
+    clcf->handler = ngx_http_asyncx_sse_handler;
+    ngx_http_asyncx_executor_require(&alcf->executor);
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_asyncx_ctx_t       *actx;
+    ngx_http_asyncx_sse_ctx_t   *ctx;
+    ngx_http_asyncx_loc_conf_t  *alcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                          NGX_LOG_INFO,
+                                          "method not allowed, use GET");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
+
+    actx = ngx_http_asyncx_get_ctx(r);
+    if (actx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_asyncx_sse_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    actx->sse = ctx;
+    ctx->request = r;
+    ctx->mode = alcf->sse.mode;
+    ctx->started_at = ngx_http_asyncx_now_usec();
+    ctx->heartbeat_interval = alcf->sse.heartbeat;
+
+    if (ngx_http_asyncx_sse_args(r, ctx, &alcf->sse, &rc) != NGX_OK) {
+        /* refused before any stream starts: rc is the JSON error's */
+        return rc;
+    }
+
+    if (ctx->next > ctx->total) {
+        /* the client saw "complete": 204 tells EventSource to stop */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "asyncx sse: Last-Event-ID past the end of the stream, "
+                      "answering 204");
+        r->header_only = 1;
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->headers_out.content_length_n = 0;
+        return ngx_http_send_header(r);
+    }
+
+    ctx->batch.keyword = ctx->keyword.data;
+    ctx->batch.keyword_len = ctx->keyword.len;
+    ctx->batch.categories = ctx->categories;
+    ctx->batch.overall = &ctx->overall;
+    ctx->batch.sample = ctx->sample;
+
+    if (ctx->mode == NGX_HTTP_ASYNCX_SSE_SEARCH) {
+        ctx->batch.match_ids = ngx_palloc(r->pool,
+                                          ctx->batch_size * sizeof(uint64_t));
+        if (ctx->batch.match_ids == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ctx->job = ngx_http_asyncx_job_create(r, NGX_HTTP_ASYNCX_POOL_CPU);
+    if (ctx->job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a resumed search or aggregate first rebuilds its totals silently */
+    ctx->prefix = (ctx->next > 0 && ctx->mode != NGX_HTTP_ASYNCX_SSE_TRANSFORM);
+
+    if (r->method == NGX_HTTP_HEAD) {
+        return ngx_http_asyncx_sse_send_header(r);
+    }
+
+    r->write_event_handler = ngx_http_asyncx_sse_write_handler;
+
+    /* posted before the header goes out: a full queue is still a 503 */
+    rc = ngx_http_asyncx_sse_post(r, ctx);
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_asyncx_job_reject(r);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_asyncx_sse_cleanup;
+    cln->data = ctx;
+
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE, 1);
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
+
+    ctx->heartbeat.handler = ngx_http_asyncx_sse_heartbeat_handler;
+    ctx->heartbeat.data = r;
+    ctx->heartbeat.log = r->connection->log;
+    ctx->heartbeat.cancelable = 1;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "asyncx sse: stream mode %ui, records %uL..%uL, batch %ui",
+                   ctx->mode, ctx->next, ctx->total, ctx->batch_size);
+
+    rc = ngx_http_asyncx_sse_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        /* the job still holds the request; nginx frees it afterwards */
+        return rc;
+    }
+
+    ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
+
+    /* a client that goes away is noticed while the stream waits */
+    r->read_event_handler = ngx_http_test_reading;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_sse_args(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx,
+    ngx_http_asyncx_sse_conf_t *scf, ngx_int_t *rc)
+{
+    uint64_t          data_size, batch_size, fail_at, last_id;
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    data_size = (ctx->mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM) ? 1000 : 10000;
+
+    if (data_size > scf->max_data_size) {
+        data_size = scf->max_data_size;
+    }
+
+    n = ngx_http_asyncx_arg_uint(r, "data_size", 1, scf->max_data_size,
+                                  &data_size);
+    if (n == NGX_ERROR) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          NGX_LOG_INFO,
+                                          "data_size must be an integer "
+                                          "between 1 and %ui",
+                                          scf->max_data_size);
+        return NGX_ERROR;
+    }
+
+    batch_size = (ctx->mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM)
+                 ? 100 : scf->batch_size;
+
+    n = ngx_http_asyncx_arg_uint(r, "batch_size", 1,
+                                  NGX_HTTP_ASYNCX_SSE_BATCH_MAX, &batch_size);
+    if (n == NGX_ERROR) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          NGX_LOG_INFO,
+                                          "batch_size must be an integer "
+                                          "between 1 and %d",
+                                          NGX_HTTP_ASYNCX_SSE_BATCH_MAX);
+        return NGX_ERROR;
+    }
+
+    fail_at = 0;
+
+    n = ngx_http_asyncx_arg_uint(r, "fail_at", 1, data_size - 1, &fail_at);
+    if (n == NGX_ERROR || (n == NGX_OK && data_size < 2)) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          NGX_LOG_INFO,
+                                          "fail_at must be an integer "
+                                          "between 1 and data_size - 1");
+        return NGX_ERROR;
+    }
+
+    if (ctx->mode == NGX_HTTP_ASYNCX_SSE_SEARCH) {
+        if (ngx_http_asyncx_arg(r, "keyword", &ctx->keyword) != NGX_OK
+            || ctx->keyword.len == 0)
+        {
+            *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              NGX_LOG_INFO,
+                                              "keyword is required");
+            return NGX_ERROR;
+        }
+
+        if (ctx->keyword.len > NGX_HTTP_ASYNCX_SSE_KEYWORD_MAX) {
+            *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              NGX_LOG_INFO,
+                                              "keyword is longer than %d "
+                                              "bytes",
+                                              NGX_HTTP_ASYNCX_SSE_KEYWORD_MAX);
+            return NGX_ERROR;
+        }
+    }
+
+    ctx->total = data_size;
+    ctx->batch_size = (ngx_uint_t) batch_size;
+    ctx->fail_at = fail_at;
+
+    /* Last-Event-ID is no standard nginx header: walk the list */
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Last-Event-ID") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
+                               sizeof("Last-Event-ID") - 1)
+               != 0)
+        {
+            continue;
+        }
+
+        if (ngx_http_asyncx_sse_parse_last_event_id(h[i].value.data,
+                                                    h[i].value.len, &last_id)
+            != NGX_OK)
+        {
+            *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              NGX_LOG_INFO,
+                                              "invalid Last-Event-ID \"%V\"",
+                                              &h[i].value);
+            return NGX_ERROR;
+        }
+
+        /* progress 2P resumes at P, match 2m+1 at m+1, complete past end */
+        ctx->next = (last_id + 1) / 2;
+        ctx->events = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_sse_send_header(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* no length: the chunked filter frames every event as it goes */
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-cache");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a proxy in front (nginx itself, say) must not buffer the stream */
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Accel-Buffering");
+    ngx_str_set(&h->value, "no");
+
+    return ngx_http_send_header(r);
+}
+
+
+/* hands the next batch (or the resume prefix) to the CPU pool */
+
+static ngx_int_t
+ngx_http_asyncx_sse_post(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
+{
+    uint64_t                      end;
+    ngx_http_asyncx_sse_batch_t  *b;
+
+    b = &ctx->batch;
+
+    if (ctx->prefix) {
+        b->start = 0;
+        b->end = ctx->next;
+        b->record_matches = 0;
+
+    } else {
+        /* batches stay aligned to batch_size even after a resume */
+        end = (ctx->next / ctx->batch_size + 1) * ctx->batch_size;
+
+        if (end > ctx->total) {
+            end = ctx->total;
+        }
+
+        if (ctx->fail_at && ctx->fail_at >= ctx->next && ctx->fail_at < end) {
+            end = ctx->fail_at;
+            ctx->failing = 1;
+        }
+
+        b->start = ctx->next;
+        b->end = end;
+        b->record_matches = 1;
+    }
+
+    return ngx_http_asyncx_job_post(ctx->job, ngx_http_asyncx_sse_run, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_sse_run(void *data)
+{
+    ngx_http_asyncx_sse_ctx_t *ctx = data;
+
+    switch (ctx->mode) {
+
+    case NGX_HTTP_ASYNCX_SSE_SEARCH:
+        ngx_http_asyncx_sse_search_batch(&ctx->batch);
+        break;
+
+    case NGX_HTTP_ASYNCX_SSE_TRANSFORM:
+        ngx_http_asyncx_sse_transform_batch(&ctx->batch);
+        break;
+
+    default: /* NGX_HTTP_ASYNCX_SSE_AGGREGATE */
+        ngx_http_asyncx_sse_aggregate_batch(&ctx->batch);
+        break;
+    }
+
+    ctx->batch_done = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The stream's one state machine.  It runs when a batch job is done and
+ * when the socket becomes writable again: it sends what the batch found,
+ * waits until the output has drained (backpressure), then posts the next
+ * batch or ends the stream.
+ */
+
+static void
+ngx_http_asyncx_sse_write_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_event_t                *wev;
+    ngx_connection_t           *c;
+    ngx_http_asyncx_ctx_t      *actx;
+    ngx_http_asyncx_sse_ctx_t  *ctx;
+    ngx_http_core_loc_conf_t   *clcf;
+
+    c = r->connection;
+    wev = c->write;
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx->sse;
+
+    if (ctx->job->running) {
+        /* a socket event while the thread works: nothing to do yet */
+        return;
+    }
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "asyncx sse: client timed out reading the stream");
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    if (c->error) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+        return;
+    }
+
+    if (ctx->batch_done) {
+        ctx->batch_done = 0;
+
+        rc = ngx_http_asyncx_sse_format(r, ctx);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        if (rc == NGX_DECLINED) {
+            /* nothing to send: the resume prefix only rebuilt totals */
+            goto next;
+        }
+
+        if (ctx->done) {
+            /* the last buffer went out; nginx finishes sending it */
+            ngx_del_timer(&ctx->heartbeat);
+            ngx_http_finalize_request(r, ngx_http_output_filter(r,
+                                                                &ctx->out_cl));
+            return;
+        }
+
+        rc = ngx_http_output_filter(r, &ctx->out_cl);
+
+    } else {
+        rc = ngx_http_output_filter(r, NULL);
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->out || c->buffered) {
+        /* the client reads slower than we produce: no new batch */
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+next:
+
+    rc = ngx_http_asyncx_sse_post(r, ctx);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "asyncx sse: cannot post the next batch, %s",
+                      rc == NGX_BUSY ? "thread pool queue is full"
+                                     : "task error");
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+}
+
+
+/*
+ * Formats the events of the batch just done into the stream's buffer.
+ * NGX_OK, NGX_DECLINED (nothing to send) or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_format(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_ctx_t *ctx)
+{
+    u_char                        rec[NGX_HTTP_ASYNCX_RECORD_MAX];
+    u_char                        took[NGX_HTTP_ASYNCX_SECONDS_LEN];
+    u_char                       *p, *start;
+    size_t                        need, len, wlen;
+    const u_char                 *word;
+    uint64_t                      usec, m;
+    ngx_buf_t                    *b;
+    ngx_uint_t                    i, nevents;
+    ngx_http_asyncx_sse_batch_t  *bt;
+
+    bt = &ctx->batch;
+
+    if (ctx->prefix) {
+        ctx->prefix = 0;
+        ctx->matches = bt->nmatches;
+        return NGX_DECLINED;
+    }
+
+    ctx->next = bt->end;
+
+    need = (bt->nmatches + 3) * NGX_HTTP_ASYNCX_SSE_EVENT_MAX;
+
+    if (ctx->mode == NGX_HTTP_ASYNCX_SSE_AGGREGATE) {
+        need += NGX_HTTP_ASYNCX_SSE_AGG_MAX;
+    }
+
+    b = &ctx->out;
+
+    /* grow only for a larger batch: total memory stays under 2 * need */
+    if (need > ctx->out_size) {
+        len = ngx_max(need, 2 * ctx->out_size);
+
+        start = ngx_palloc(r->pool, len);
+        if (start == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->out_size = len;
+        b->start = start;
+        b->end = start + len;
+    }
+
+    p = b->start;
+    nevents = 0;
+
+    switch (ctx->mode) {
+
+    case NGX_HTTP_ASYNCX_SSE_SEARCH:
+
+        for (i = 0; i < bt->nmatches; i++) {
+            m = bt->match_ids[i];
+            len = ngx_http_asyncx_dataset_record(m, rec);
+
+            p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"match\", "
+                            "\"item\": {\"id\": %uL, \"content\": \"%*s\"}}"
+                            "\n\n", 2 * m + 1, m, len, rec);
+            nevents++;
+        }
+
+        ctx->matches += bt->nmatches;
+
+        if (!ctx->failing) {
+            p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"progress\", "
+                            "\"processed\": %uL, \"total\": %uL, "
+                            "\"matches\": %uL}\n\n",
+                            2 * bt->end, bt->end, ctx->total, ctx->matches);
+            nevents++;
+        }
+
+        break;
+
+    case NGX_HTTP_ASYNCX_SSE_TRANSFORM:
+
+        if (bt->end > bt->start) {
+            p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"batch\", "
+                            "\"batch_num\": %uL, \"items_processed\": %uL, "
+                            "\"checksum\": \"%08xD\", \"sample\": \"%*s\"}"
+                            "\n\n", 2 * bt->end,
+                            (bt->end + ctx->batch_size - 1) / ctx->batch_size,
+                            bt->end, bt->checksum, bt->sample_len,
+                            bt->sample);
+            nevents++;
+        }
+
+        break;
+
+    default: /* NGX_HTTP_ASYNCX_SSE_AGGREGATE */
+
+        if (bt->end > bt->start) {
+            p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"stage\", "
+                            "\"stage\": %uL, \"processed\": %uL, "
+                            "\"total\": %uL, \"partial\": ",
+                            2 * bt->end,
+                            (bt->end + ctx->batch_size - 1) / ctx->batch_size,
+                            bt->end, ctx->total);
+            p = ngx_http_asyncx_sse_agg(p, &ctx->overall);
+            p = ngx_sprintf(p, "}\n\n");
+            nevents++;
+        }
+
+        break;
+    }
+
+    if (ctx->failing) {
+        p = ngx_sprintf(p, "data: {\"type\": \"error\", \"message\": "
+                        "\"injected failure at record %uL\"}\n\n",
+                        ctx->fail_at);
+        nevents++;
+        ctx->done = 1;
+
+        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "asyncx sse: injected failure at record %uL, "
+                      "stream ends with an error event", ctx->fail_at);
+
+    } else if (bt->end == ctx->total) {
+        usec = ngx_http_asyncx_now_usec() - ctx->started_at;
+        len = ngx_http_asyncx_format_seconds(took, sizeof(took), usec, 2);
+
+        p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"complete\", ",
+                        2 * ctx->total + 1);
+
+        switch (ctx->mode) {
+
+        case NGX_HTTP_ASYNCX_SSE_SEARCH:
+            p = ngx_sprintf(p, "\"total_matches\": %uL, ", ctx->matches);
+            break;
+
+        case NGX_HTTP_ASYNCX_SSE_TRANSFORM:
+            p = ngx_sprintf(p, "\"total_processed\": %uL, ", ctx->total);
+            break;
+
+        default:
+            p = ngx_sprintf(p, "\"total_processed\": %uL, \"result\": ",
+                            ctx->total);
+            p = ngx_http_asyncx_sse_agg(p, &ctx->overall);
+            p = ngx_sprintf(p, ", \"by_category\": {");
+
+            for (i = 0; i < NGX_HTTP_ASYNCX_SSE_CATEGORIES; i++) {
+                if (ctx->categories[i].count == 0) {
+                    continue;
+                }
+
+                word = ngx_http_asyncx_dataset_word(i, &wlen);
+                p = ngx_sprintf(p, "%s\"%*s\": ", p[-1] == '{' ? "" : ", ",
+                                wlen, word);
+                p = ngx_http_asyncx_sse_agg(p, &ctx->categories[i]);
+            }
+
+            p = ngx_sprintf(p, "}, ");
+            break;
+        }
+
+        p = ngx_sprintf(p, "\"total_time\": \"%*s\", \"total_time_ms\": %.3f}"
+                        "\n\n", len, took, ngx_http_asyncx_usec_to_ms(usec));
+        nevents++;
+        ctx->done = 1;
+
+        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
+    }
+
+    if (nevents == 0 && !ctx->done) {
+        return NGX_DECLINED;
+    }
+
+    ctx->events += nevents;
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_EVENTS, nevents);
+
+    b->pos = b->start;
+    b->last = p;
+    b->temporary = 1;
+    b->flush = 1;
+    b->last_buf = ctx->done;
+    b->last_in_chain = 1;
+
+    ctx->out_cl.buf = b;
+    ctx->out_cl.next = NULL;
+
+    /* the stream is alive: the heartbeat waits a full interval again */
+    ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_asyncx_sse_agg(u_char *p, ngx_http_asyncx_sse_agg_t *a)
+{
+    return ngx_sprintf(p, "{\"count\": %uL, \"sum\": %uL, \"avg\": %.2f, "
+                       "\"min\": %ui, \"max\": %ui}",
+                       a->count, a->sum,
+                       a->count ? (double) a->sum / a->count : 0.0,
+                       a->min, a->max);
+}
+
+
+/* ": keepalive" while nothing else goes out, so proxies keep the stream */
+
+static void
+ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev)
+{
+    ngx_int_t                   rc;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_asyncx_ctx_t      *actx;
+    ngx_http_asyncx_sse_ctx_t  *ctx;
+
+    static u_char  ping[] = ": keepalive\n\n";
+
+    r = ev->data;
+    c = r->connection;
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx->sse;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (ctx->done || c->error) {
+        return;
+    }
+
+    ngx_add_timer(ev, ctx->heartbeat_interval);
+
+    if (r->out || c->buffered) {
+        /* the client is not even reading what it has */
+        return;
+    }
+
+    ctx->ping.pos = ping;
+    ctx->ping.last = ping + sizeof(ping) - 1;
+    ctx->ping.memory = 1;
+    ctx->ping.flush = 1;
+    ctx->ping_cl.buf = &ctx->ping;
+    ctx->ping_cl.next = NULL;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "asyncx sse: keepalive");
+
+    rc = ngx_http_output_filter(r, &ctx->ping_cl);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_asyncx_sse_cleanup(void *data)
+{
+    ngx_http_asyncx_sse_ctx_t *ctx = data;
+
+    if (ctx->heartbeat.timer_set) {
+        ngx_del_timer(&ctx->heartbeat);
+    }
+
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE, -1);
+
+    if (!ctx->done) {
+        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
+
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "asyncx sse: client closed the stream after %ui "
+                      "events, %uL of %uL records done, remaining work "
+                      "cancelled", ctx->events, ctx->next, ctx->total);
+    }
 }
 
 
 ngx_int_t
 ngx_http_asyncx_sse_status(ngx_http_request_t *r, cJSON *root)
 {
+    cJSON                    *s;
+    ngx_http_asyncx_stats_t  *sh;
+
+    sh = ngx_http_asyncx_stats();
+
+    s = cJSON_AddObjectToObject(root, "streams");
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+#define ngx_http_asyncx_sse_counter(name, n)                                 \
+    if (cJSON_AddNumberToObject(s, name, (double) sh->counters[n]) == NULL) { \
+        return NGX_ERROR;                                                    \
+    }
+
+    ngx_http_asyncx_sse_counter("active", NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE);
+    ngx_http_asyncx_sse_counter("total", NGX_HTTP_ASYNCX_STAT_SSE_TOTAL);
+    ngx_http_asyncx_sse_counter("completed",
+                                NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED);
+    ngx_http_asyncx_sse_counter("aborted", NGX_HTTP_ASYNCX_STAT_SSE_ABORTED);
+    ngx_http_asyncx_sse_counter("errors", NGX_HTTP_ASYNCX_STAT_SSE_ERRORS);
+    ngx_http_asyncx_sse_counter("events", NGX_HTTP_ASYNCX_STAT_SSE_EVENTS);
+
+#undef ngx_http_asyncx_sse_counter
+
     return NGX_OK;
 }

@@ -17,14 +17,26 @@
 typedef struct ngx_http_asyncx_sse_ctx_s  ngx_http_asyncx_sse_ctx_t;
 
 
+typedef enum {
+    NGX_HTTP_ASYNCX_SSE_OFF = 0,
+    NGX_HTTP_ASYNCX_SSE_SEARCH,
+    NGX_HTTP_ASYNCX_SSE_TRANSFORM,
+    NGX_HTTP_ASYNCX_SSE_AGGREGATE
+} ngx_http_asyncx_sse_mode_e;
+
+
 typedef struct {
-    ngx_uint_t                     unused;
+    ngx_uint_t                     mode;
+    ngx_msec_t                     heartbeat;
+    ngx_uint_t                     batch_size;
+    ngx_uint_t                     max_data_size;
 } ngx_http_asyncx_sse_conf_t;
 
 
 void ngx_http_asyncx_sse_init_conf(ngx_http_asyncx_sse_conf_t *conf);
 char *ngx_http_asyncx_sse_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_sse_conf_t *prev, ngx_http_asyncx_sse_conf_t *conf);
+char *ngx_http_asyncx_sse(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_asyncx_sse_status(ngx_http_request_t *r, cJSON *root);
 
 

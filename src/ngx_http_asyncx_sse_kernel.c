@@ -1,0 +1,130 @@
+
+/*
+ * Copyright (C) asyncx authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <string.h>
+
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_sse_kernel.h"
+
+
+void
+ngx_http_asyncx_sse_search_batch(ngx_http_asyncx_sse_batch_t *b)
+{
+    u_char    rec[NGX_HTTP_ASYNCX_RECORD_MAX];
+    size_t    len;
+    uint64_t  i;
+
+    b->nmatches = 0;
+
+    for (i = b->start; i < b->end; i++) {
+        len = ngx_http_asyncx_dataset_record(i, rec);
+
+        if (memmem(rec, len, b->keyword, b->keyword_len) == NULL) {
+            continue;
+        }
+
+        if (b->record_matches) {
+            b->match_ids[b->nmatches] = i;
+        }
+
+        b->nmatches++;
+    }
+}
+
+
+/*
+ * The transform: upper-case every record and fold it into an FNV-1a
+ * checksum, so that the work is real and its result checkable.
+ */
+
+void
+ngx_http_asyncx_sse_transform_batch(ngx_http_asyncx_sse_batch_t *b)
+{
+    u_char    rec[NGX_HTTP_ASYNCX_RECORD_MAX];
+    size_t    len, k;
+    uint32_t  h;
+    uint64_t  i;
+
+    h = 2166136261u;
+    b->sample_len = 0;
+
+    for (i = b->start; i < b->end; i++) {
+        len = ngx_http_asyncx_dataset_record(i, rec);
+
+        for (k = 0; k < len; k++) {
+            rec[k] = ngx_toupper(rec[k]);
+            h = (h ^ rec[k]) * 16777619u;
+        }
+
+        if (i == b->start && b->sample) {
+            ngx_memcpy(b->sample, rec, len);
+            b->sample_len = len;
+        }
+    }
+
+    b->checksum = h;
+}
+
+
+static void
+ngx_http_asyncx_sse_agg_add(ngx_http_asyncx_sse_agg_t *a, ngx_uint_t v)
+{
+    if (a->count == 0 || v < a->min) {
+        a->min = v;
+    }
+
+    if (a->count == 0 || v > a->max) {
+        a->max = v;
+    }
+
+    a->count++;
+    a->sum += v;
+}
+
+
+/* score of each record, grouped by its first word */
+
+void
+ngx_http_asyncx_sse_aggregate_batch(ngx_http_asyncx_sse_batch_t *b)
+{
+    uint64_t    i;
+    ngx_uint_t  score;
+
+    for (i = b->start; i < b->end; i++) {
+        score = ngx_http_asyncx_dataset_score(i);
+
+        ngx_http_asyncx_sse_agg_add(
+            &b->categories[ngx_http_asyncx_dataset_first_word(i)], score);
+        ngx_http_asyncx_sse_agg_add(b->overall, score);
+    }
+}
+
+
+/*
+ * Last-Event-ID as this module writes it: a decimal event position.
+ * NGX_OK, or NGX_ERROR for anything else (the caller answers 400).
+ */
+
+ngx_int_t
+ngx_http_asyncx_sse_parse_last_event_id(const u_char *p, size_t len,
+    uint64_t *position)
+{
+    /* browsers send the id back verbatim; tolerate surrounding spaces */
+    while (len && (*p == ' ' || *p == '\t')) {
+        p++;
+        len--;
+    }
+
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
+        len--;
+    }
+
+    return ngx_http_asyncx_parse_uint((u_char *) p, len,
+                                      (uint64_t) 1 << 62, position)
+           == NGX_OK ? NGX_OK : NGX_ERROR;
+}

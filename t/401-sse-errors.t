@@ -1,0 +1,154 @@
+# SSE refusals before a stream starts, configuration errors, client abort.
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+
+repeat_each(2);
+
+plan tests => repeat_each() * (3 * blocks() + 16);
+
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a search without keyword is refused with the shared JSON error
+--- main_config
+    thread_pool cpu threads=1;
+--- config
+    asyncx_thread_pools io=cpu cpu=cpu;
+    location = /stream/search { asyncx_sse search; }
+--- request
+GET /stream/search?data_size=10
+--- error_code: 400
+--- response_body
+{"error": "keyword is required", "status": 400}
+--- error_log
+asyncx: keyword is required (status 400)
+
+
+
+=== TEST 2: data_size must be a number within the configured maximum
+--- main_config
+    thread_pool cpu threads=1;
+--- config
+    asyncx_thread_pools io=cpu cpu=cpu;
+    location = /stream/search {
+        asyncx_sse search;
+        asyncx_sse_max_data_size 1000;
+    }
+--- request eval
+["GET /stream/search?keyword=a&data_size=abc",
+ "GET /stream/search?keyword=a&data_size=1001",
+ "GET /stream/search?keyword=a&data_size=0",
+ "GET /stream/search?keyword=a&data_size=-5"]
+--- error_code eval
+[400, 400, 400, 400]
+--- response_body eval
+[("{\"error\": \"data_size must be an integer between 1 and 1000\", \"status\": 400}\n") x 4]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: batch_size, fail_at and keyword length are checked
+--- main_config
+    thread_pool cpu threads=1;
+--- config
+    asyncx_thread_pools io=cpu cpu=cpu;
+    location = /stream/search { asyncx_sse search; }
+    location = /stream/transform { asyncx_sse transform; }
+--- request eval
+["GET /stream/transform?batch_size=0",
+ "GET /stream/transform?batch_size=100001",
+ "GET /stream/search?keyword=a&data_size=100&fail_at=100",
+ "GET /stream/search?keyword=" . ("k" x 65)]
+--- error_code eval
+[400, 400, 400, 400]
+--- response_body eval
+["{\"error\": \"batch_size must be an integer between 1 and 100000\", \"status\": 400}\n",
+ "{\"error\": \"batch_size must be an integer between 1 and 100000\", \"status\": 400}\n",
+ "{\"error\": \"fail_at must be an integer between 1 and data_size - 1\", \"status\": 400}\n",
+ "{\"error\": \"keyword is longer than 64 bytes\", \"status\": 400}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: a Last-Event-ID that this module did not write is refused
+--- main_config
+    thread_pool cpu threads=1;
+--- config
+    asyncx_thread_pools io=cpu cpu=cpu;
+    location = /stream/search { asyncx_sse search; }
+--- request
+GET /stream/search?keyword=python
+--- more_headers
+Last-Event-ID: abc
+--- error_code: 400
+--- response_body
+{"error": "invalid Last-Event-ID \"abc\"", "status": 400}
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: streams are GET only
+--- main_config
+    thread_pool cpu threads=1;
+--- config
+    asyncx_thread_pools io=cpu cpu=cpu;
+    location = /stream/search { asyncx_sse search; }
+--- request
+POST /stream/search?keyword=python
+x
+--- error_code: 405
+--- response_body
+{"error": "method not allowed, use GET", "status": 405}
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: client abort while a batch runs: work stops, info line, clean log
+Resuming at record 5,000,000 first rebuilds the match count in one long
+silent job, so the client's 0.2 s idle timeout fires while it runs.
+--- main_config
+    thread_pool cpu threads=1;
+--- config
+    asyncx_thread_pools io=cpu cpu=cpu;
+    location = /stream/search {
+        asyncx_sse search;
+        asyncx_sse_batch_size 100;
+    }
+--- request
+GET /stream/search?keyword=python&data_size=10000000
+--- more_headers
+Last-Event-ID: 10000000
+--- timeout: 0.2
+--- abort
+--- ignore_response
+--- error_log eval
+qr/\[info\] .*asyncx sse: client closed the stream after \d+ events, \d+ of 10000000 records done, remaining work cancelled/
+--- wait: 1.5
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 7: an unknown mode names the value
+--- config
+    location = /s { asyncx_sse find; }
+--- must_die
+--- error_log
+invalid value "find", expected "search", "transform" or "aggregate"
+
+
+
+=== TEST 8: a batch size of 0 is refused at start-up
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_batch_size 0; }
+--- must_die
+--- error_log
+"asyncx_sse_batch_size" must be between 1 and 100000, not 0
