@@ -214,6 +214,34 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     /* limit: shared-zone token bucket and concurrency cap */
 
+    { ngx_string("asyncx_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_asyncx_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_limit_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_limit_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_limit_test"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_asyncx_limit_test,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
 
     /* end of limit */
 
@@ -373,7 +401,5 @@ ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_asyncx_init(ngx_conf_t *cf)
 {
-    /* phase handlers (the limiter) are registered here as they land */
-
-    return NGX_OK;
+    return ngx_http_asyncx_limit_init(cf);
 }

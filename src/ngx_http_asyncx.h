@@ -56,6 +56,7 @@ typedef struct {
     ngx_http_asyncx_pipeline_ctx_t       *pipeline;
     ngx_http_asyncx_offload_ctx_t        *offload;
     ngx_http_asyncx_limit_ctx_t          *limit;
+    ngx_http_asyncx_limit_test_ctx_t     *limit_test;
     ngx_http_asyncx_sse_ctx_t            *sse;
 } ngx_http_asyncx_ctx_t;
 

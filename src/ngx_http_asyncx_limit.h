@@ -15,21 +15,37 @@
 
 
 typedef struct ngx_http_asyncx_limit_ctx_s  ngx_http_asyncx_limit_ctx_t;
+typedef struct ngx_http_asyncx_limit_test_ctx_s
+    ngx_http_asyncx_limit_test_ctx_t;
+typedef struct ngx_http_asyncx_limit_test_conf_s
+    ngx_http_asyncx_limit_test_conf_t;
 
 
 typedef struct {
-    ngx_uint_t                     unused;
+    ngx_shm_zone_t                *zone;        /* asyncx_limit */
+    ngx_http_asyncx_limit_test_conf_t  *test;   /* _status and _test */
 } ngx_http_asyncx_limit_conf_t;
 
 
 typedef struct {
-    ngx_uint_t                     unused;
+    ngx_array_t                    zones;       /* ngx_shm_zone_t *, declared */
+    ngx_array_t                    refs;        /* ngx_shm_zone_t *, used */
 } ngx_http_asyncx_limit_main_conf_t;
 
 
 void ngx_http_asyncx_limit_init_conf(ngx_http_asyncx_limit_conf_t *conf);
 char *ngx_http_asyncx_limit_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_limit_conf_t *prev, ngx_http_asyncx_limit_conf_t *conf);
+ngx_int_t ngx_http_asyncx_limit_init(ngx_conf_t *cf);
+
+char *ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_asyncx_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_asyncx_limit_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_asyncx_limit_test(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 ngx_int_t ngx_http_asyncx_limit_status_all(ngx_http_request_t *r, cJSON *root);
 
 
