@@ -1087,8 +1087,9 @@ ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
 
     lz = ctx->zone;
 
+    /* one token takes 1000 / rate seconds (rate in milli-r/s), rounded up */
     if (ngx_http_asyncx_set_retry_after(r,
-            (time_t) ngx_max(1, 1000 / (lz->rate ? lz->rate : 1000)))
+                                  (time_t) ((1000 + lz->rate - 1) / lz->rate))
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -1,0 +1,308 @@
+# The limiter: status and test endpoint shapes, queue full (429), wait
+# timeout (503), per-key isolation, release after client aborts, and
+# nginx -t refusals.  Multi-worker behaviour is in t/390-limit-workers.t.
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+use JSON::PP ();
+
+repeat_each(1);    # bucket state carries over between repeats
+
+plan tests => repeat_each() * (3 * blocks() + 25);
+
+no_shuffle();
+no_long_string();
+
+# one line per fact a block checks, from the /rate-limit-test answer
+sub limit_test_summary {
+    my $j = JSON::PP::decode_json(shift);
+    my @r = @{ $j->{results} };
+
+    # the most calls running at once, from their start and end offsets
+    my @ev;
+    for my $c (grep { defined $_->{start_ms} } @r) {
+        push @ev, [$c->{start_ms}, 1], [$c->{end_ms}, -1];
+    }
+    my ($cur, $max) = (0, 0);
+    for my $e (sort { $a->[0] <=> $b->[0] || $a->[1] <=> $b->[1] } @ev) {
+        $cur += $e->[1];
+        $max = $cur if $cur > $max;
+    }
+
+    # the most admissions in any 1 s window
+    my @starts = sort { $a <=> $b } map { $_->{start_ms} }
+                 grep { defined $_->{start_ms} } @r;
+    my $win = 0;
+    for my $i (0 .. $#starts) {
+        my $n = grep { $_ >= $starts[$i] && $_ < $starts[$i] + 1000 } @starts;
+        $win = $n if $n > $win;
+    }
+
+    my $t = $j->{total_time_ms};
+    return "total=$j->{total_requests} max_concurrent=$j->{max_concurrent} "
+         . "max_per_second=$j->{max_per_second}\n"
+         . "statuses=" . join(",", map { $_->{status} } @r) . "\n"
+         . "seen_concurrency=$max\n"
+         . "window_ok=" . ($win <= $ENV{LIMIT_WINDOW_MAX} ? 1 : "no($win)")
+         . "\n"
+         . "time_ok=" . ($t > $ENV{LIMIT_MIN_MS} && $t < $ENV{LIMIT_MAX_MS}
+                         ? 1 : "no($t)") . "\n"
+         . "keys=" . CORE::join(",", map { my $k = $_; utf8::encode($k); $k }
+                                      sort keys %$j) . "\n";
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the status endpoint has the exercise's shape
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s concurrency=3 burst=5;
+--- config
+    location = /rate-limiter/status { asyncx_limit_status api; }
+--- request
+GET /rate-limiter/status
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"concurrent":{"current":0,"max":3},"rate":{"current_rps":0,"max_rps":5},"waiting":0}
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: ten concurrent calls: at most 3 at once, 5/s plus the burst
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s concurrency=3 burst=5;
+--- config
+    location = /rate-limit-test { asyncx_limit_test api /external/call; }
+    location /external/ {
+        asyncx_limit api;
+        asyncx_mock_service name=external delay=500ms;
+    }
+--- request
+GET /rate-limit-test?requests=10
+--- response_body_filters eval
+sub { local $ENV{LIMIT_MIN_MS} = 1900; local $ENV{LIMIT_MAX_MS} = 3500;
+      local $ENV{LIMIT_WINDOW_MAX} = 10;
+      main::limit_test_summary($_[0]) }
+--- response_body
+total=10 max_concurrent=3 max_per_second=5
+statuses=200,200,200,200,200,200,200,200,200,200
+seen_concurrency=3
+window_ok=1
+time_ok=1
+keys=max_concurrent,max_per_second,results,total_requests,total_time,total_time_ms,설명
+--- timeout: 10
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: the rate binds when concurrency does not: 12 quick calls at 5r/s
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s concurrency=100 burst=2;
+--- config
+    location = /rate-limit-test { asyncx_limit_test api /external/call; }
+    location /external/ {
+        asyncx_limit api;
+        asyncx_mock_service name=external;
+    }
+--- request
+GET /rate-limit-test?requests=12
+--- response_body_filters eval
+sub { local $ENV{LIMIT_MIN_MS} = 1800; local $ENV{LIMIT_MAX_MS} = 3500;
+      local $ENV{LIMIT_WINDOW_MAX} = 7;
+      my $s = main::limit_test_summary($_[0]);
+      $s =~ s/^keys=.*\n//m; $s =~ s/^seen_concurrency=.*\n//m; $s }
+--- response_body
+total=12 max_concurrent=100 max_per_second=5
+statuses=200,200,200,200,200,200,200,200,200,200,200,200
+window_ok=1
+time_ok=1
+--- timeout: 10
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: requests outside 1..100 are refused
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s concurrency=3;
+--- config
+    location = /rate-limit-test { asyncx_limit_test api /external/call; }
+--- request eval
+["GET /rate-limit-test?requests=0", "GET /rate-limit-test?requests=101",
+ "GET /rate-limit-test?requests=ten"]
+--- error_code eval
+[400, 400, 400]
+--- response_body eval
+[("{\"error\": \"requests must be an integer between 1 and 100\", \"status\": 400}\n") x 3]
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: a full queue answers 429 at once, with Retry-After
+(1r/m: the next token is about 59 s away)
+--- http_config
+    asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=0;
+--- config
+    location = /t {
+        asyncx_limit one;
+        asyncx_mock_service name=in echo=off;
+    }
+--- request eval
+["GET /t", "GET /t"]
+--- error_code eval
+[200, 429]
+--- response_headers eval
+["Retry-After:", "Retry-After: 59"]
+--- response_body_like eval
+['"service":"in"', qr/^\{"error": "limited by zone \\"one\\": queue is full", "status": 429\}\n\z/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: a wait longer than timeout answers 503, with Retry-After
+--- http_config
+    asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=5 timeout=300ms;
+--- config
+    location = /t {
+        asyncx_limit one;
+        asyncx_mock_service name=in echo=off;
+    }
+--- request eval
+["GET /t", "GET /t"]
+--- error_code eval
+[200, 503]
+--- response_headers eval
+["Retry-After:", "Retry-After: 59"]
+--- response_body_like eval
+['"service":"in"', qr/^\{"error": "limited by zone \\"one\\": waited longer than the timeout", "status": 503\}\n\z/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: with key=, every key has its own bucket
+--- http_config
+    asyncx_limit_zone zone=per:1m rate=1r/m burst=1 queue=0 key=$arg_k;
+--- config
+    location = /t {
+        asyncx_limit per;
+        asyncx_mock_service name=in echo=off;
+    }
+--- request eval
+["GET /t?k=a", "GET /t?k=a", "GET /t?k=b", "GET /t?k=b"]
+--- error_code eval
+[200, 429, 200, 429]
+--- response_body_like eval
+['"service":"in"', "queue is full", '"service":"in"', "queue is full"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: a queued call and a full queue inside one test run
+--- http_config
+    asyncx_limit_zone zone=tiny:64k rate=10r/s concurrency=1 burst=1 queue=1 timeout=5s;
+--- config
+    location = /rate-limit-test { asyncx_limit_test tiny /slow; }
+    location = /slow {
+        asyncx_limit tiny;
+        asyncx_mock_service name=slow delay=300ms;
+    }
+--- request
+GET /rate-limit-test?requests=3
+--- response_body_filters eval
+sub { my $j = JSON::PP::decode_json($_[0]);
+      CORE::join(",", map { $_->{status} } @{ $j->{results} }) . "\n" }
+--- response_body
+200,200,429
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: a client that leaves frees its slot and its place in the queue
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=100r/s concurrency=1 queue=10;
+--- config
+    location = /rate-limit-test { asyncx_limit_test api /slow; }
+    location = /slow {
+        asyncx_limit api;
+        asyncx_mock_service name=slow delay=2s;
+    }
+    location = /rate-limiter/status { asyncx_limit_status api; }
+--- request eval
+["GET /rate-limit-test?requests=5",
+ [{ value => "GET /rate-limiter/status HTTP/1.0\r\nHost: localhost\r\n\r\n",
+    delay_before => 0.5 }]]
+--- timeout: 0.3
+--- abort
+--- error_code eval
+["", 200]
+--- response_body eval
+["", "{\"concurrent\":{\"current\":0,\"max\":1},\"rate\":{\"current_rps\":1,\"max_rps\":100},\"waiting\":0}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: asyncx_status lists every zone
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s concurrency=3 burst=5;
+    asyncx_limit_zone zone=per:1m rate=30r/m key=$binary_remote_addr;
+--- config
+    location = /asyncx/status { asyncx_status; }
+--- request
+GET /asyncx/status
+--- response_body_filters eval
+sub { my $z = JSON::PP::decode_json($_[0])->{limit_zones};
+      CORE::join("\n", map { "$_: max=$z->{$_}{concurrent}{max} rps=$z->{$_}{rate}{max_rps} burst=$z->{$_}{burst} queue=$z->{$_}{queue}" } sort keys %$z) . "\n" }
+--- response_body
+api: max=3 rps=5 burst=5 queue=100
+per: max=0 rps=0.5 burst=1 queue=100
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: nginx -t: rate=0 is refused, naming the value
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=0r/s;
+--- config
+--- must_die
+--- error_log
+invalid rate "rate=0r/s", expected a positive number of r/s or r/m
+
+
+
+=== TEST 12: nginx -t: an unknown zone is refused
+--- config
+    location = /t { asyncx_limit nope; return 200; }
+--- must_die
+--- error_log
+unknown asyncx_limit_zone "nope"
+
+
+
+=== TEST 13: nginx -t: a zone smaller than 8 pages is refused
+--- http_config
+    asyncx_limit_zone zone=api:4k rate=5r/s;
+--- config
+--- must_die
+--- error_log
+zone "api" is too small: 4k, at least 32k
+
+
+
+=== TEST 14: nginx -t: unknown parameters name themselves
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s speed=9;
+--- config
+--- must_die
+--- error_log
+invalid parameter "speed=9"
