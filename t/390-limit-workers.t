@@ -1,0 +1,221 @@
+# The limiter across two workers, which the one-request-at-a-time
+# Test::Nginx client cannot drive:
+#   1. 30 concurrent clients: in-flight never above concurrency, any 1 s
+#      window never above rate + burst, and both workers served;
+#   2. afterwards the zone is back to 0 in flight and 0 waiting;
+#   3. a worker killed with SIGKILL while holding the only slot: the
+#      slot is reclaimed, the next request gets in;
+#   4. nginx -s reload keeps the zone's state.
+# It runs its own nginx (master + 2 workers) on TEST_NGINX_PORT + 2.
+
+use strict;
+use warnings;
+
+use Test::More;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+use JSON::PP ();
+
+my ($so) = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
+plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set' unless $so;
+
+my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+my $port = ($ENV{TEST_NGINX_PORT} || 1984) + 2;
+my $dir = tempdir('asyncx-limit-XXXXXX', TMPDIR => 1,
+                  CLEANUP => !$ENV{TEST_NGINX_NO_CLEAN});
+mkdir "$dir/$_" for qw(logs temp);
+
+my $user = $> == 0 ? 'user root;' : '';
+
+open my $fh, '>', "$dir/nginx.conf" or die $!;
+print $fh <<"CONF";
+daemon off;
+master_process on;
+worker_processes 2;
+$user
+error_log $dir/logs/error.log info;
+pid $dir/logs/nginx.pid;
+load_module $so;
+events { worker_connections 256; }
+http {
+    client_body_temp_path $dir/temp;
+    proxy_temp_path $dir/temp;
+    fastcgi_temp_path $dir/temp;
+    uwsgi_temp_path $dir/temp;
+    scgi_temp_path $dir/temp;
+    log_format admitted '\$msec \$pid \$status';
+
+    asyncx_limit_zone zone=api:1m rate=10r/s burst=5 concurrency=3 queue=1000 timeout=30s;
+    asyncx_limit_zone zone=one:64k rate=100r/s concurrency=1 queue=10 timeout=10s;
+    asyncx_limit_zone zone=keep:64k rate=1r/m burst=1 queue=0;
+
+    server {
+        listen 127.0.0.1:$port reuseport;
+        access_log off;
+
+        location = /p {
+            access_log $dir/logs/p.log admitted;
+            asyncx_limit api;
+            asyncx_mock_service name=p delay=50ms echo=off;
+        }
+        location = /slow {
+            asyncx_limit one;
+            asyncx_mock_service name=slow delay=30s echo=off;
+        }
+        location = /fast { asyncx_limit one; asyncx_mock_service name=fast echo=off; }
+        location = /keep { asyncx_limit keep; asyncx_mock_service name=keep echo=off; }
+        location = /status/api { asyncx_limit_status api; }
+        location = /status/one { asyncx_limit_status one; }
+        location = /asyncx/status { asyncx_status; }
+    }
+}
+CONF
+close $fh;
+
+my $master = fork // die;
+if ($master == 0) {
+    exec $nginx, '-p', "$dir/", '-c', "$dir/nginx.conf";
+    die "exec: $!";
+}
+
+sub get {
+    my ($path, $timeout) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Timeout => 2) or return (0, '');
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    my $t0 = time;
+    my $res = '';
+    $s->blocking(0);
+    while (time - $t0 < ($timeout || 10)) {
+        my $n = sysread($s, my $buf, 65536);
+        last if defined $n && $n == 0;
+        if (defined $n) { $res .= $buf } else { sleep 0.01 }
+    }
+    my ($code) = $res =~ m{^HTTP/1\.\d (\d+)};
+    my ($body) = $res =~ /\r\n\r\n(.*)\z/s;
+    return ($code || 0, $body // '');
+}
+
+sub workers {
+    return grep { /^\d+$/ } split ' ', `ps -o pid= --ppid $master 2>/dev/null`;
+}
+
+sub wait_new_workers {
+    my @old = @_;
+    for (1 .. 200) {
+        my @now = workers();
+        my %old = map { $_ => 1 } @old;
+        return if @now == 2 && !grep { $old{$_} } @now;
+        sleep 0.05;
+    }
+}
+
+for (1 .. 100) { last if (get('/status/api', 1))[0] == 200; sleep 0.05 }
+is((get('/status/api'))[0], 200, 'nginx is up');
+
+# 1. 30 concurrent clients
+my @kids;
+for my $i (1 .. 30) {
+    my $pid = fork // die;
+    if ($pid == 0) { my ($c) = get('/p', 20); exit($c == 200 ? 0 : 1) }
+    push @kids, $pid;
+}
+my $failed = 0;
+for (@kids) { waitpid($_, 0); $failed++ if $? }
+is($failed, 0, 'all 30 limited requests answered 200');
+
+open my $log, '<', "$dir/logs/p.log" or die $!;
+my @rows = map { [split ' '] } <$log>;
+close $log;
+is(scalar @rows, 30, '30 requests logged');
+
+# the mock answers 50 ms after admission: [admitted, ended]
+my @iv = map { [$_->[0] - 0.050, $_->[0]] } @rows;
+my ($cur, $max) = (0, 0);
+for my $e (sort { $a->[0] <=> $b->[0] || $a->[1] <=> $b->[1] }
+           map { ([$_->[0] + 0.003, 1], [$_->[1], -1]) } @iv)
+{
+    $cur += $e->[1];
+    $max = $cur if $cur > $max;
+}
+cmp_ok($max, '<=', 3, "in-flight maximum ($max) never exceeds concurrency=3");
+
+my @starts = sort { $a <=> $b } map { $_->[0] } @iv;
+my $win = 0;
+for my $s (@starts) {
+    my $n = grep { $_ >= $s && $_ < $s + 1.0 } @starts;
+    $win = $n if $n > $win;
+}
+cmp_ok($win, '<=', 15, "admissions in any 1 s window ($win) <= rate + burst");
+
+my %pids = map { $_->[1] => 1 } @rows;
+cmp_ok(scalar keys %pids, '>=', 2, 'both workers served limited requests');
+
+# 2. back to idle
+my ($code, $body) = get('/status/api');
+my $st = JSON::PP::decode_json($body);
+is("$st->{concurrent}{current}/$st->{waiting}", '0/0',
+   'status is back to 0 in flight, 0 waiting');
+
+# 3. SIGKILL the workers while one holds the only slot of zone "one"
+my $holder = fork // die;
+if ($holder == 0) { get('/slow', 40); exit 0 }
+my $in = 0;
+for (1 .. 100) {
+    ($code, $body) = get('/status/one');
+    $in = eval { JSON::PP::decode_json($body)->{concurrent}{current} } // 0;
+    last if $in == 1;
+    sleep 0.05;
+}
+is($in, 1, 'a slow request holds the only slot');
+
+my @before = workers();
+kill 'KILL', @before;
+wait_new_workers(@before);
+kill 'KILL', $holder;
+waitpid($holder, 0);
+
+($code, $body) = get('/status/one');
+is(eval { JSON::PP::decode_json($body)->{concurrent}{current} }, 1,
+   'the dead worker\'s slot still counts until somebody needs it');
+
+my $t0 = time;
+($code) = get('/fast', 5);
+my $took = time - $t0;
+is($code, 200, 'the next request gets the slot of the killed worker');
+cmp_ok($took, '<', 2, sprintf('without waiting for it (%.2f s)', $took));
+
+open my $el, '<', "$dir/logs/error.log" or die $!;
+my @el = <$el>;
+close $el;
+ok((grep { /asyncx limit: zone "one" reclaims a slot of exited worker/ } @el),
+   'the reclaim is logged');
+
+# 4. reload keeps the zone
+($code) = get('/keep');
+is($code, 200, 'first request to zone "keep" takes its only token');
+
+my @old = workers();
+kill 'HUP', $master;
+wait_new_workers(@old);
+
+($code) = get('/keep');
+is($code, 429, 'after a reload the bucket is still empty: 429');
+
+($code, $body) = get('/asyncx/status');
+my $z = JSON::PP::decode_json($body)->{limit_zones};
+cmp_ok($z->{api}{admitted}, '>=', 30, 'zone counters survive the reload');
+
+open $el, '<', "$dir/logs/error.log" or die $!;
+my @bad = grep { /\[(alert|crit|emerg)\]/
+                 && !/worker process \d+ exited on signal 9/ } <$el>;
+close $el;
+is(scalar @bad, 0, 'no alert, crit or emerg lines besides the kills')
+    or diag @bad;
+
+kill 'QUIT', $master;
+for (1 .. 100) { last if waitpid($master, WNOHANG) == $master; sleep 0.05 }
+
+done_testing();
