@@ -326,3 +326,32 @@ sub { pl_shape(pl_dec($_[0])->{"단계별_결과"}{"1단계"}{"사용자"}) }
 {"elapsed_ms":"N","error":"service answered 400","kind":"status","response":{"error":"invalid delay \"abc\"","status":400},"status":400}
 --- error_log
 asyncx: invalid delay "abc" (status 400)
+
+
+
+=== TEST 13: an upstream that is down: nginx's 502 for the call, the order goes on
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user 추천=/down;
+        asyncx_call_optional 추천 [];
+    }
+    location = /down {
+        internal;
+        proxy_connect_timeout 1s;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/none;
+    }
+--- request
+POST /orders/process
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    pl_shape($d->{"단계별_결과"}{"1단계"}{"추천"})
+    . $J->encode($d->{warnings}) . "\n"
+}
+--- response_body
+{"elapsed_ms":"N","error":"service answered 502","fallback":[],"kind":"status","optional":true,"status":502}
+["optional call \"추천\" failed (status), its fallback was used"]
+--- error_log
+connect() failed (111: Connection refused)
+asyncx pipeline: call "추천" failed: service answered 502 (status), fallback used
