@@ -51,7 +51,7 @@ build: $(MODULE_SO)
 
 # configure runs once per `config` change; afterwards `make modules` is
 # incremental and recompiles only the module sources that changed.
-$(NGX_BUILD)/objs/Makefile: config | $(BUILD)/.deps
+$(NGX_BUILD)/.configured: config | $(BUILD)/.deps
 	rm -rf $(NGX_BUILD) && mkdir -p $(NGX_BUILD)
 	cp -a $(NGINX_SRC)/. $(NGX_BUILD)/
 	cd $(NGX_BUILD) && source ./conf_flags && ./configure \
@@ -60,8 +60,10 @@ $(NGX_BUILD)/objs/Makefile: config | $(BUILD)/.deps
 	    --with-ld-opt="-Wl,-z,relro -Wl,-z,now -fPIC $(EXTRA_LD_OPT)" \
 	    --add-dynamic-module=$(ROOT) > configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
+	@# the stamp, not objs/Makefile: an interrupted configure reruns
+	touch $@
 
-$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) config
+$(MODULE_SO): $(NGX_BUILD)/.configured $(MODULE_SRCS) config
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 
 run: build
@@ -82,7 +84,7 @@ PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_
                src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
                src/ngx_http_asyncx_limit_bucket.c
 
-$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/objs/Makefile
+$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lm
 
