@@ -1603,12 +1603,25 @@ ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
     cJSON_AddNumberToObject(root, "total_time_ms",
                             ngx_http_asyncx_usec_to_ms(now - tctx->start_us));
 
+    /* "동시 3개 제한 + 초당 5개 제한으로 약 2.0초 소요" */
     p = ngx_snprintf(text, sizeof(text) - 1,
                      "\xeb\x8f\x99\xec\x8b\x9c %ui\xea\xb0\x9c \xec\xa0\x9c"
-                     "\xed\x95\x9c + \xec\xb4\x88\xeb\x8b\xb9 %.1f\xea\xb0\x9c "
-                     "\xec\xa0\x9c\xed\x95\x9c\xec\x9c\xbc\xeb\xa1\x9c \xec\x95"
-                     "\xbd %.1f\xec\xb4\x88 \xec\x86\x8c\xec\x9a\x94",
-                     lz->concurrency, (double) lz->rate / 1000,
+                     "\xed\x95\x9c + \xec\xb4\x88\xeb\x8b\xb9 ",
+                     lz->concurrency);
+
+    if (lz->rate % 1000 == 0) {
+        p = ngx_snprintf(p, text + sizeof(text) - 1 - p, "%uL",
+                         lz->rate / 1000);
+
+    } else {
+        p = ngx_snprintf(p, text + sizeof(text) - 1 - p, "%.1f",
+                         (double) lz->rate / 1000);
+    }
+
+    p = ngx_snprintf(p, text + sizeof(text) - 1 - p,
+                     "\xea\xb0\x9c \xec\xa0\x9c\xed\x95\x9c\xec\x9c\xbc"
+                     "\xeb\xa1\x9c \xec\x95\xbd %.1f\xec\xb4\x88 \xec\x86"
+                     "\x8c\xec\x9a\x94",
                      (double) (now - tctx->start_us) / 1000000);
     *p = '\0';
 
