@@ -1,0 +1,119 @@
+# A real browser consumes /stream/search with EventSource: headless
+# Chromium (Debian's package) loads a page that counts and parses every
+# event and writes the result into the DOM, which --dump-dom prints.
+# It runs its own nginx (daemon off) on TEST_NGINX_PORT + 3.
+
+use strict;
+use warnings;
+
+use Test::More;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep);
+
+my ($so) = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
+plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set' unless $so;
+
+my ($chromium) = grep { -x } ($ENV{CHROMIUM} // (), '/usr/bin/chromium');
+plan skip_all => 'chromium is not installed (make deps installs it)'
+    unless $chromium;
+
+my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+my $port = ($ENV{TEST_NGINX_PORT} || 1984) + 3;
+my $dir = tempdir('asyncx-browser-XXXXXX', TMPDIR => 1,
+                  CLEANUP => !$ENV{TEST_NGINX_NO_CLEAN});
+mkdir "$dir/$_" for qw(logs html profile);
+
+my $user = $> == 0 ? 'user root;' : '';
+
+open my $fh, '>', "$dir/nginx.conf" or die $!;
+print $fh <<"CONF";
+daemon off;
+master_process off;
+$user
+error_log $dir/logs/error.log info;
+pid $dir/logs/nginx.pid;
+load_module $so;
+thread_pool sse_cpu threads=2;
+events { worker_connections 64; }
+http {
+    access_log off;
+    types { text/html html; }
+    asyncx_thread_pools io=sse_cpu cpu=sse_cpu;
+    server {
+        listen 127.0.0.1:$port;
+        root $dir/html;
+        location = /favicon.ico { return 204; }
+        location = /stream/search { asyncx_sse search; }
+    }
+}
+CONF
+close $fh;
+
+open $fh, '>', "$dir/html/sse.html" or die $!;
+print $fh <<'HTML';
+<!doctype html>
+<html><head><meta charset="utf-8"><title>asyncx SSE</title></head>
+<body><pre id="out">pending</pre>
+<script>
+var counts = {}, parsed = 0, bad = 0, ids = [];
+var es = new EventSource('/stream/search?keyword=python&data_size=10000');
+es.onmessage = function (e) {
+  var d;
+  try { d = JSON.parse(e.data); parsed++; } catch (x) { bad++; return; }
+  counts[d.type] = (counts[d.type] || 0) + 1;
+  ids.push(+e.lastEventId);
+  if (d.type === 'complete' || d.type === 'error') {
+    es.close();   /* or EventSource reconnects when the stream ends */
+    var inc = ids.every(function (v, i) { return i === 0 || v > ids[i - 1]; });
+    document.getElementById('out').textContent =
+      'done parsed=' + parsed + ' bad=' + bad + ' match=' + (counts.match || 0) +
+      ' progress=' + (counts.progress || 0) + ' complete=' +
+      (counts.complete || 0) + ' total_matches=' + d.total_matches +
+      ' ids_increasing=' + inc;
+  }
+};
+es.onerror = function () {
+  var out = document.getElementById('out');
+  if (out.textContent === 'pending') {
+    out.textContent = 'error readyState=' + es.readyState;
+  }
+};
+</script></body></html>
+HTML
+close $fh;
+
+my $pid = fork // die;
+if ($pid == 0) {
+    exec $nginx, '-p', "$dir/", '-c', "$dir/nginx.conf";
+    die "exec: $!";
+}
+
+for (1 .. 100) {
+    last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+    sleep 0.05;
+}
+
+# the flags the machine's closed network needs (no background fetches)
+my @flags = qw(--headless --no-sandbox --disable-gpu --disable-quic
+               --no-first-run --disable-background-networking
+               --disable-component-update --disable-sync
+               --virtual-time-budget=20000 --dump-dom);
+
+my $dom = `timeout 90 $chromium @flags --user-data-dir=$dir/profile http://127.0.0.1:$port/sse.html 2>/dev/null`;
+my ($out) = $dom =~ m{<pre id="out">([^<]*)</pre>};
+
+is($out, 'done parsed=83 bad=0 match=72 progress=10 complete=1 '
+         . 'total_matches=72 ids_increasing=true',
+   'Chromium received and parsed every event of the stream');
+
+kill 'QUIT', $pid;
+for (1 .. 100) { last if waitpid($pid, WNOHANG) == $pid; sleep 0.05 }
+
+open my $el, '<', "$dir/logs/error.log" or die $!;
+my @bad = grep { /\[(error|alert|crit|emerg)\]/ } <$el>;
+close $el;
+is(scalar @bad, 0, 'no error lines in the log') or diag @bad;
+
+done_testing();
