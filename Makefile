@@ -104,3 +104,64 @@ clean:
 
 distclean:
 	rm -rf $(BUILD) t/servroot*
+
+# --- sanitizers (issue 7, first part) --------------------------------
+# nginx itself and the module built with AddressSanitizer and UBSan from
+# Debian's nginx source package (nginx-dev ships headers only), then the
+# whole Test::Nginx suite against that binary.  Any sanitizer report
+# fails the run.
+
+ASAN_DIR     := $(BUILD)/asan
+ASAN_SRC     := $(ASAN_DIR)/nginx-1.22.1
+ASAN_NGINX   := $(ASAN_SRC)/objs/nginx
+ASAN_SO      := $(ASAN_SRC)/objs/ngx_http_asyncx_module.so
+ASAN_APT     := -o Dir::Etc::SourceList=$(ROOT)/$(ASAN_DIR)/apt/empty.list \
+                -o Dir::Etc::SourceParts=$(ROOT)/$(ASAN_DIR)/apt/parts \
+                -o Dir::State::Lists=$(ROOT)/$(ASAN_DIR)/apt/lists
+
+.PHONY: test-asan
+
+$(ASAN_DIR)/.source: | $(BUILD)/.deps
+	mkdir -p $(ASAN_DIR)/apt/parts $(ASAN_DIR)/apt/lists/partial
+	: > $(ASAN_DIR)/apt/empty.list
+	@# a private deb-src list: the system's apt configuration is untouched
+	sed 's/^Types: deb$$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+	    > $(ASAN_DIR)/apt/parts/src.sources
+	apt-get $(ASAN_APT) update -qq
+	@# the security suite's .dsc may be missing; the orig tarball is enough
+	cd $(ASAN_DIR) && { apt-get $(ASAN_APT) source --download-only nginx \
+	    > apt-source.log 2>&1 || true; }
+	test -f $(ASAN_DIR)/nginx_1.22.1.orig.tar.gz
+	cd $(ASAN_DIR) && rm -rf nginx-1.22.1 && tar xzf nginx_1.22.1.orig.tar.gz
+	touch $@
+
+$(ASAN_DIR)/.configured: $(ASAN_DIR)/.source config
+	cd $(ASAN_SRC) && source $(NGINX_SRC)/conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -DNGX_DEBUG_PALLOC=1" \
+	    --with-ld-opt="-fsanitize=address,undefined" \
+	    --add-dynamic-module=$(ROOT) > configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+	touch $@
+
+$(ASAN_NGINX): $(ASAN_DIR)/.configured $(MODULE_SRCS)
+	$(MAKE) -s -C $(ASAN_SRC) -f objs/Makefile -j2 binary modules
+
+test-asan: $(ASAN_NGINX)
+	rm -rf $(ASAN_DIR)/reports && mkdir -p $(ASAN_DIR)/reports
+	cd $(ROOT) && TEST_NGINX_BINARY=$(ROOT)/$(ASAN_NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(ASAN_SO) \
+	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
+	    TEST_NGINX_TIMEOUT=10 \
+	    ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=0:log_path=$(ROOT)/$(ASAN_DIR)/reports/asan \
+	    UBSAN_OPTIONS=print_stacktrace=1:suppressions=$(ROOT)/t/ubsan.supp:log_path=$(ROOT)/$(ASAN_DIR)/reports/ubsan \
+	    prove -I t/lib $(PROVE_FLAGS) -r t/ 2>&1 | tee $(ASAN_DIR)/prove.log; \
+	rc=$${PIPESTATUS[0]}; \
+	if ls $(ASAN_DIR)/reports/* >/dev/null 2>&1 \
+	   || grep -q 'runtime error:\|AddressSanitizer' $(ASAN_DIR)/prove.log; then \
+	    echo "test-asan: sanitizer reports:"; \
+	    head -50 $(ASAN_DIR)/reports/* 2>/dev/null; \
+	    grep -A10 'runtime error:\|AddressSanitizer' $(ASAN_DIR)/prove.log | head -50; \
+	    exit 1; \
+	fi; \
+	exit $$rc

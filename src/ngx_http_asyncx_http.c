@@ -344,3 +344,23 @@ ngx_http_asyncx_cjson_add_seconds(cJSON *obj, const char *name, uint64_t usec,
 
     return cJSON_AddStringToObject(obj, name, (char *) buf);
 }
+
+
+/*
+ * For read-only handlers: NGX_OK to go on (GET or HEAD, any body
+ * discarded), or NGX_DECLINED with *rc set to what the handler returns.
+ */
+
+ngx_int_t
+ngx_http_asyncx_get_only(ngx_http_request_t *r, ngx_int_t *rc)
+{
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED, NGX_LOG_INFO,
+                                         "method not allowed, use GET");
+        return NGX_DECLINED;
+    }
+
+    *rc = ngx_http_discard_request_body(r);
+
+    return (*rc == NGX_OK) ? NGX_OK : NGX_DECLINED;
+}

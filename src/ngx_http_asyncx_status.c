@@ -200,14 +200,7 @@ ngx_http_asyncx_status_handler(ngx_http_request_t *r)
     cJSON      *root;
     ngx_int_t   rc;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                          NGX_LOG_INFO,
-                                          "method not allowed, use GET");
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    if (ngx_http_asyncx_get_only(r, &rc) != NGX_OK) {
         return rc;
     }
 

@@ -64,7 +64,7 @@ sub {
     . pl_within("total", $d->{"최적화_실행_시간_ms"}, 345, 800)
     . pl_within("total minus stages", $d->{"최적화_실행_시간_ms"}
                                    - $st[0] - $st[1] - $st[2], 0, 60)
-    . pl_within("sequential estimate", $d->{"순차_실행_예상시간_ms"}, 595, 1100)
+    . pl_within("sequential estimate", $d->{"순차_실행_예상시간_ms"}, 570, 1100)
     . pl_within("user call", $d->{"호출별_소요시간_ms"}{"사용자"}, 195, 380)
     . pl_within("inventory call", $d->{"호출별_소요시간_ms"}{"재고"}, 95, 280)
 }

@@ -27,7 +27,7 @@ POST /auth/hash
 --- timeout: 0.2
 --- abort
 --- ignore_response
---- wait: 2
+--- wait: 4
 --- error_log
 asyncx offload: password hash posted
 client prematurely closed connection

@@ -8,7 +8,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 25);
+plan tests => repeat_each() * (3 * blocks() + 31);
 
 no_shuffle();
 no_long_string();
@@ -251,7 +251,27 @@ sub { my $j = JSON::PP::decode_json($_[0]);
 
 
 
-=== TEST 10: asyncx_status lists every zone
+=== TEST 10: an upstream error releases the slot too
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=100r/s concurrency=1 queue=0;
+--- config
+    location = /bad {
+        asyncx_limit api;
+        proxy_pass http://127.0.0.1:1/;
+    }
+    location = /rate-limiter/status { asyncx_limit_status api; }
+--- request eval
+["GET /bad", "GET /bad", "GET /rate-limiter/status"]
+--- error_code eval
+[502, 502, 200]
+--- response_body_like eval
+["502 Bad Gateway", "502 Bad Gateway", '^\{"concurrent":\{"current":0,"max":1\},.*"waiting":0\}\n\z']
+--- no_error_log
+[alert]
+
+
+
+=== TEST 11: asyncx_status lists every zone
 --- http_config
     asyncx_limit_zone zone=api:1m rate=5r/s concurrency=3 burst=5;
     asyncx_limit_zone zone=per:1m rate=30r/m key=$binary_remote_addr;
@@ -270,7 +290,7 @@ per: max=0 rps=0.5 burst=1 queue=100
 
 
 
-=== TEST 11: nginx -t: rate=0 is refused, naming the value
+=== TEST 12: nginx -t: rate=0 is refused, naming the value
 --- http_config
     asyncx_limit_zone zone=api:1m rate=0r/s;
 --- config
@@ -280,7 +300,7 @@ invalid rate "rate=0r/s", expected a positive number of r/s or r/m
 
 
 
-=== TEST 12: nginx -t: an unknown zone is refused
+=== TEST 13: nginx -t: an unknown zone is refused
 --- config
     location = /t { asyncx_limit nope; return 200; }
 --- must_die
@@ -289,7 +309,7 @@ unknown asyncx_limit_zone "nope"
 
 
 
-=== TEST 13: nginx -t: a zone smaller than 8 pages is refused
+=== TEST 14: nginx -t: a zone smaller than 8 pages is refused
 --- http_config
     asyncx_limit_zone zone=api:4k rate=5r/s;
 --- config
@@ -299,7 +319,7 @@ zone "api" is too small: 4k, at least 32k
 
 
 
-=== TEST 14: nginx -t: unknown parameters name themselves
+=== TEST 15: nginx -t: unknown parameters name themselves
 --- http_config
     asyncx_limit_zone zone=api:1m rate=5r/s speed=9;
 --- config

@@ -142,10 +142,12 @@ for my $e (sort { $a->[0] <=> $b->[0] || $a->[1] <=> $b->[1] }
 }
 cmp_ok($max, '<=', 3, "in-flight maximum ($max) never exceeds concurrency=3");
 
+# admission times are estimated (end minus the 50 ms delay, whose timer
+# may run a few ms early or late), so the window is 20 ms shorter than 1 s
 my @starts = sort { $a <=> $b } map { $_->[0] } @iv;
 my $win = 0;
 for my $s (@starts) {
-    my $n = grep { $_ >= $s && $_ < $s + 1.0 } @starts;
+    my $n = grep { $_ >= $s && $_ < $s + 0.98 } @starts;
     $win = $n if $n > $win;
 }
 cmp_ok($win, '<=', 15, "admissions in any 1 s window ($win) <= rate + burst");
