@@ -1,0 +1,474 @@
+
+/*
+ * Copyright (C) asyncx authors
+ *
+ * The limiter's reporting endpoints: asyncx_limit_status (the live state
+ * of a zone, in the exercise's shape), the limit_zones section of
+ * asyncx_status, and asyncx_limit_test (N concurrent subrequests through
+ * a zone, timed).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_limit_zone.h"
+
+
+static ngx_int_t ngx_http_asyncx_limit_status_handler(ngx_http_request_t *r);
+static cJSON *ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
+    ngx_uint_t full);
+static ngx_int_t ngx_http_asyncx_limit_test_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_limit_test_call_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static void ngx_http_asyncx_limit_test_done(ngx_http_request_t *r);
+
+
+/* asyncx_limit_status name; */
+
+char *
+ngx_http_asyncx_limit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t                          *value;
+    ngx_http_core_loc_conf_t           *clcf;
+    ngx_http_asyncx_limit_test_conf_t  *tcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate: the location already has a content handler";
+    }
+
+    value = cf->args->elts;
+
+    tcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_asyncx_limit_test_conf_t));
+    if (tcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tcf->zone = ngx_http_asyncx_limit_ref(cf, &value[1]);
+    if (tcf->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        tcf->uri = value[2];
+
+        if (tcf->uri.len == 0 || tcf->uri.data[0] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid uri \"%V\", expected a location "
+                               "path starting with \"/\"", &tcf->uri);
+            return NGX_CONF_ERROR;
+        }
+
+        clcf->handler = ngx_http_asyncx_limit_test_handler;
+
+    } else {
+        clcf->handler = ngx_http_asyncx_limit_status_handler;
+    }
+
+    /* the content handler finds its zone through the location's conf */
+    ((ngx_http_asyncx_loc_conf_t *) conf)->limit.test = tcf;
+    (void) cmd;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_asyncx_limit_test(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_asyncx_limit_status(cf, cmd, conf);
+}
+
+
+/* one zone's live numbers, copied under the lock, formatted after it */
+
+static cJSON *
+ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
+    ngx_uint_t full)
+{
+    cJSON                          *root, *o;
+    double                          rps;
+    uint64_t                        admitted, rejected, timed_out, reclaimed;
+    ngx_uint_t                      active, waiting, keys;
+    ngx_queue_t                    *q;
+    ngx_msec_t                      now;
+    ngx_http_asyncx_limit_node_t   *ln;
+
+    now = ngx_current_msec;
+    active = 0;
+    waiting = 0;
+    rps = 0;
+
+    ngx_shmtx_lock(&lz->shpool->mutex);
+
+    for (q = ngx_queue_head(&lz->sh->lru);
+         q != ngx_queue_sentinel(&lz->sh->lru);
+         q = ngx_queue_next(q))
+    {
+        ln = ngx_queue_data(q, ngx_http_asyncx_limit_node_t, queue);
+        active += ln->active;
+        waiting += ln->waiting;
+        rps += ngx_http_asyncx_limit_rps(ln, now);
+    }
+
+    keys = lz->sh->nodes;
+    admitted = lz->sh->admitted;
+    rejected = lz->sh->rejected;
+    timed_out = lz->sh->timed_out;
+    reclaimed = lz->sh->reclaimed;
+
+    ngx_shmtx_unlock(&lz->shpool->mutex);
+
+    root = cJSON_CreateObject();
+    if (root == NULL) {
+        return NULL;
+    }
+
+    o = cJSON_AddObjectToObject(root, "concurrent");
+    if (o == NULL
+        || cJSON_AddNumberToObject(o, "current", (double) active) == NULL
+        || cJSON_AddNumberToObject(o, "max", (double) lz->concurrency) == NULL)
+    {
+        goto failed;
+    }
+
+    o = cJSON_AddObjectToObject(root, "rate");
+    if (o == NULL
+        || cJSON_AddNumberToObject(o, "current_rps", rps) == NULL
+        || cJSON_AddNumberToObject(o, "max_rps", (double) lz->rate / 1000)
+           == NULL
+        || cJSON_AddNumberToObject(root, "waiting", (double) waiting) == NULL)
+    {
+        goto failed;
+    }
+
+    if (full
+        && (cJSON_AddNumberToObject(root, "burst", (double) lz->burst) == NULL
+            || cJSON_AddNumberToObject(root, "queue", (double) lz->queue)
+               == NULL
+            || cJSON_AddNumberToObject(root, "keys", (double) keys) == NULL
+            || cJSON_AddNumberToObject(root, "admitted", (double) admitted)
+               == NULL
+            || cJSON_AddNumberToObject(root, "rejected", (double) rejected)
+               == NULL
+            || cJSON_AddNumberToObject(root, "timed_out", (double) timed_out)
+               == NULL
+            || cJSON_AddNumberToObject(root, "reclaimed", (double) reclaimed)
+               == NULL))
+    {
+        goto failed;
+    }
+
+    return root;
+
+failed:
+
+    cJSON_Delete(root);
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_limit_status_handler(ngx_http_request_t *r)
+{
+    cJSON                       *root;
+    ngx_int_t                    rc;
+    ngx_http_asyncx_loc_conf_t  *alcf;
+
+    if (ngx_http_asyncx_get_only(r, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
+
+    root = ngx_http_asyncx_limit_zone_json(alcf->limit.test->zone->data, 0);
+    if (root == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_asyncx_send_cjson(r, NGX_HTTP_OK, root);
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_asyncx_limit_status_all(ngx_http_request_t *r, cJSON *root)
+{
+    u_char                         name[256];
+    cJSON                         *zones, *z;
+    ngx_uint_t                     i;
+    ngx_shm_zone_t               **zp;
+    ngx_http_asyncx_main_conf_t   *amcf;
+    ngx_http_asyncx_limit_zone_t  *lz;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
+
+    zones = cJSON_AddObjectToObject(root, "limit_zones");
+    if (zones == NULL) {
+        return NGX_ERROR;
+    }
+
+    zp = amcf->limit.zones.elts;
+
+    for (i = 0; i < amcf->limit.zones.nelts; i++) {
+        lz = zp[i]->data;
+
+        z = ngx_http_asyncx_limit_zone_json(lz, 1);
+        if (z == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* the zone name is not NUL-terminated in the configuration */
+        ngx_cpystrn(name, lz->name.data,
+                    ngx_min(lz->name.len + 1, sizeof(name)));
+        cJSON_AddItemToObject(zones, (char *) name, z);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * GET /rate-limit-test?requests=N: N subrequests at once through the
+ * zone, each recording when it was admitted and when it ended.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_limit_test_handler(ngx_http_request_t *r)
+{
+    u_char                            *p;
+    uint64_t                           n;
+    ngx_int_t                          rc;
+    ngx_str_t                          args;
+    ngx_uint_t                         i;
+    ngx_http_request_t                *sr;
+    ngx_http_asyncx_ctx_t             *actx;
+    ngx_http_asyncx_loc_conf_t        *alcf;
+    ngx_http_post_subrequest_t        *ps;
+    ngx_http_asyncx_limit_test_ctx_t  *tctx;
+
+    if (ngx_http_asyncx_get_only(r, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    n = 10;
+
+    if (ngx_http_asyncx_arg_uint(r, "requests", 1,
+                                 NGX_HTTP_ASYNCX_LIMIT_TEST_MAX, &n)
+        == NGX_ERROR)
+    {
+        return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          NGX_LOG_INFO,
+                                          "requests must be an integer "
+                                          "between 1 and %d",
+                                          NGX_HTTP_ASYNCX_LIMIT_TEST_MAX);
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
+
+    tctx = ngx_pcalloc(r->pool, sizeof(ngx_http_asyncx_limit_test_ctx_t));
+    if (tctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tctx->calls = ngx_pcalloc(r->pool,
+                              n * sizeof(ngx_http_asyncx_limit_call_t));
+    if (tctx->calls == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tctx->zone = alcf->limit.test->zone->data;
+    tctx->n = (ngx_uint_t) n;
+    tctx->start_us = ngx_http_asyncx_now_usec();
+
+    actx = ngx_http_asyncx_get_ctx(r);
+    if (actx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    actx->limit_test = tctx;
+
+    for (i = 0; i < tctx->n; i++) {
+        ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+        if (ps == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ps->handler = ngx_http_asyncx_limit_test_call_done;
+        ps->data = &tctx->calls[i];
+
+        p = ngx_pnalloc(r->pool, sizeof("id=") + NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        args.data = p;
+        args.len = ngx_sprintf(p, "id=%ui", i + 1) - p;
+
+        tctx->calls[i].id = i + 1;
+
+        if (ngx_http_subrequest(r, &alcf->limit.test->uri, &args, &sr, ps,
+                                NGX_HTTP_SUBREQUEST_IN_MEMORY
+                                |NGX_HTTP_SUBREQUEST_WAITED)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        tctx->calls[i].sr = sr;
+        tctx->pending++;
+
+        /* whichever call is active sees the client leave */
+        sr->read_event_handler = ngx_http_test_reading;
+    }
+
+    r->write_event_handler = ngx_http_asyncx_limit_test_done;
+
+    /* a client that leaves ends every call: their cleanups free slots */
+    r->read_event_handler = ngx_http_test_reading;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_limit_test_call_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_asyncx_limit_call_t *call = data;
+
+    ngx_http_asyncx_ctx_t             *actx;
+    ngx_http_asyncx_limit_test_ctx_t  *tctx;
+
+    if (call->end_us) {
+        return rc;
+    }
+
+    call->end_us = ngx_http_asyncx_now_usec();
+    call->status = sr->headers_out.status ? (ngx_int_t) sr->headers_out.status
+                                          : rc;
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE && call->status < 300) {
+        call->status = rc;
+    }
+
+    actx = ngx_http_get_module_ctx(sr->parent, ngx_http_asyncx_module);
+    tctx = actx->limit_test;
+    tctx->pending--;
+
+    return rc;
+}
+
+
+static void
+ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
+{
+    u_char                             text[256], *p;
+    cJSON                             *root, *results, *o;
+    uint64_t                           now, start;
+    ngx_int_t                          rc;
+    ngx_uint_t                         i;
+    ngx_http_asyncx_ctx_t             *actx;
+    ngx_http_asyncx_limit_ctx_t       *lctx;
+    ngx_http_asyncx_limit_test_ctx_t  *tctx;
+    ngx_http_asyncx_limit_zone_t      *lz;
+
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    tctx = actx->limit_test;
+
+    if (tctx->pending) {
+        return;
+    }
+
+    now = ngx_http_asyncx_now_usec();
+    lz = tctx->zone;
+
+    root = cJSON_CreateObject();
+    if (root == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cJSON_AddNumberToObject(root, "total_requests", (double) tctx->n);
+    cJSON_AddNumberToObject(root, "max_concurrent", (double) lz->concurrency);
+    cJSON_AddNumberToObject(root, "max_per_second", (double) lz->rate / 1000);
+
+    results = cJSON_AddArrayToObject(root, "results");
+
+    for (i = 0; results && i < tctx->n; i++) {
+        o = cJSON_CreateObject();
+        if (o == NULL) {
+            break;
+        }
+
+        cJSON_AddItemToArray(results, o);
+        cJSON_AddNumberToObject(o, "id", (double) tctx->calls[i].id);
+        cJSON_AddNumberToObject(o, "status", (double) tctx->calls[i].status);
+
+        actx = ngx_http_get_module_ctx(tctx->calls[i].sr,
+                                       ngx_http_asyncx_module);
+        lctx = actx ? actx->limit : NULL;
+
+        if (lctx && lctx->admitted_us) {
+            start = lctx->admitted_us - tctx->start_us;
+            ngx_http_asyncx_cjson_add_seconds(o, "waited",
+                                    lctx->admitted_us - lctx->arrived_us, 2);
+            cJSON_AddNumberToObject(o, "waited_ms",
+                ngx_http_asyncx_usec_to_ms(lctx->admitted_us
+                                           - lctx->arrived_us));
+            ngx_http_asyncx_cjson_add_seconds(o, "start", start, 2);
+            cJSON_AddNumberToObject(o, "start_ms",
+                                    ngx_http_asyncx_usec_to_ms(start));
+
+        } else {
+            cJSON_AddNullToObject(o, "waited");
+            cJSON_AddNullToObject(o, "start");
+        }
+
+        ngx_http_asyncx_cjson_add_seconds(o, "end",
+                                    tctx->calls[i].end_us - tctx->start_us, 2);
+        cJSON_AddNumberToObject(o, "end_ms",
+            ngx_http_asyncx_usec_to_ms(tctx->calls[i].end_us - tctx->start_us));
+    }
+
+    ngx_http_asyncx_cjson_add_seconds(root, "total_time",
+                                      now - tctx->start_us, 1);
+    cJSON_AddNumberToObject(root, "total_time_ms",
+                            ngx_http_asyncx_usec_to_ms(now - tctx->start_us));
+
+    /* "동시 3개 제한 + 초당 5개 제한으로 약 2.0초 소요" */
+    p = ngx_snprintf(text, sizeof(text) - 1,
+                     "\xeb\x8f\x99\xec\x8b\x9c %ui\xea\xb0\x9c \xec\xa0\x9c"
+                     "\xed\x95\x9c + \xec\xb4\x88\xeb\x8b\xb9 ",
+                     lz->concurrency);
+
+    if (lz->rate % 1000 == 0) {
+        p = ngx_snprintf(p, text + sizeof(text) - 1 - p, "%uL",
+                         lz->rate / 1000);
+
+    } else {
+        p = ngx_snprintf(p, text + sizeof(text) - 1 - p, "%.1f",
+                         (double) lz->rate / 1000);
+    }
+
+    p = ngx_snprintf(p, text + sizeof(text) - 1 - p,
+                     "\xea\xb0\x9c \xec\xa0\x9c\xed\x95\x9c\xec\x9c\xbc"
+                     "\xeb\xa1\x9c \xec\x95\xbd %.1f\xec\xb4\x88 \xec\x86"
+                     "\x8c\xec\x9a\x94",
+                     (double) (now - tctx->start_us) / 1000000);
+    *p = '\0';
+
+    cJSON_AddStringToObject(root, "\xec\x84\xa4\xeb\xaa\x85", (char *) text);
+
+    rc = ngx_http_asyncx_send_cjson(r, NGX_HTTP_OK, root);
+    cJSON_Delete(root);
+
+    ngx_http_finalize_request(r, rc);
+}
