@@ -165,3 +165,37 @@ test-asan: $(ASAN_NGINX)
 	    exit 1; \
 	fi; \
 	exit $$rc
+
+# --- fuzzing (issue 7, second part) ------------------------------------
+# libFuzzer targets (clang, Debian's libclang-rt-14-dev) over every pure
+# parser that sees client bytes; each runs FUZZ_SECONDS.  A crash leaves
+# its input in build/fuzz/ and fails the run.
+
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined $(filter -I%,$(UNIT_CFLAGS))
+
+.PHONY: fuzz deps-fuzz
+
+deps-fuzz: | $(BUILD)/.deps
+	@for p in clang libclang-rt-14-dev; do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	        || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; \
+	done
+
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz_common.h $(PURE_SRCS) $(NGX_BUILD)/.configured | deps-fuzz
+	@mkdir -p $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(PURE_SRCS)
+
+fuzz: $(FUZZ_TARGETS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $$t.corpus; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    if ! (cd $(BUILD)/fuzz && ./$$(basename $$t) \
+	          -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	          $$(basename $$t).corpus > $$(basename $$t).log 2>&1); then \
+	        tail -40 $$t.log; echo "fuzz: $$t crashed"; exit 1; \
+	    fi; \
+	    grep -E 'stat::number_of_executed_runs|stat::new_units_added' $$t.log; \
+	done
