@@ -199,3 +199,25 @@ fuzz: $(FUZZ_TARGETS)
 	    fi; \
 	    grep -E 'stat::number_of_executed_runs|stat::new_units_added' $$t.log; \
 	done
+
+# --- valgrind (issue 7) -------------------------------------------------
+# The suite under memcheck (upstream's TEST_NGINX_USE_VALGRIND convention,
+# implemented by t/lib): fails on invalid accesses and on definite leaks
+# through module code.  Slow: VALGRIND_TESTS narrows it (default: all).
+
+VALGRIND_TESTS ?= t/
+
+.PHONY: test-valgrind
+
+test-valgrind: build
+	@dpkg-query -W -f='$${Status}' valgrind 2>/dev/null | grep -q 'ok installed' \
+	    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind
+	rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
+	cd $(ROOT) && TEST_NGINX_USE_VALGRIND=1 \
+	    TEST_NGINX_VALGRIND_LOG_DIR=$(ROOT)/$(BUILD)/valgrind \
+	    TEST_NGINX_TIMEOUT=15 TEST_NGINX_BINARY=$(NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(MODULE_SO) \
+	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
+	    prove -I t/lib $(PROVE_FLAGS) -r $(VALGRIND_TESTS); rc=$$?; \
+	perl t/lib/valgrind-check.pl $(BUILD)/valgrind/valgrind.* || exit 1; \
+	exit $$rc

@@ -331,6 +331,18 @@ sub start_nginx {
 
     my @cmd = ($NginxBinary, '-e', $ErrLogFile, '-p', "$ServRoot/",
                '-c', "$ConfDir/nginx.conf");
+
+    # upstream's TEST_NGINX_USE_VALGRIND: memcheck under every nginx; the
+    # reports go to TEST_NGINX_VALGRIND_LOG_DIR (one file per process)
+    if ($ENV{TEST_NGINX_USE_VALGRIND}) {
+        my $dir = $ENV{TEST_NGINX_VALGRIND_LOG_DIR} || "$ServRoot/..";
+        my @supp = -f 't/valgrind.supp' ? ('--suppressions=t/valgrind.supp')
+                                        : ();
+        unshift @cmd, 'valgrind', '-q', '--tool=memcheck',
+                      '--leak-check=full', '--errors-for-leak-kinds=definite',
+                      '--show-leak-kinds=definite', '--num-callers=30',
+                      "--log-file=$dir/valgrind.%p", @supp;
+    }
     warn "starting nginx: @cmd\n" if $Verbose;
     my $errfile = "$LogDir/nginx-stderr.log";
     my $pid = fork // bail_out("$name - fork() failed: $!");
@@ -348,7 +360,8 @@ sub start_nginx {
     return ($status, $stderr) if $status != 0;
 
     sleep $TestNginxSleep;
-    for (1 .. 200) {        # the daemon writes the pid file after forking
+    my $tries = $ENV{TEST_NGINX_USE_VALGRIND} ? 2000 : 200;
+    for (1 .. $tries) {     # the daemon writes the pid file after forking
         if (open my $in, '<', $PidFile) {
             my $p = <$in>;
             if (defined $p && $p =~ /^(\d+)/) { $NginxPid = $1; last }
