@@ -82,6 +82,8 @@ static ngx_int_t ngx_http_asyncx_sse_run(void *data);
 static void ngx_http_asyncx_sse_write_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_sse_format(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_fail(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_ctx_t *ctx);
 static u_char *ngx_http_asyncx_sse_agg(u_char *p,
     ngx_http_asyncx_sse_agg_t *a);
 static void ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev);
@@ -623,13 +625,49 @@ next:
 
     rc = ngx_http_asyncx_sse_post(r, ctx);
 
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "asyncx sse: cannot post the next batch, %s",
-                      rc == NGX_BUSY ? "thread pool queue is full"
-                                     : "task error");
-        ngx_http_finalize_request(r, NGX_ERROR);
+    if (rc == NGX_OK) {
+        return;
     }
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "asyncx sse: cannot post the next batch, %s",
+                  rc == NGX_BUSY ? "thread pool queue is full" : "task error");
+
+    /* the header is out: the client learns it from an error event */
+    ngx_http_finalize_request(r, ngx_http_asyncx_sse_fail(r, ctx));
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_sse_fail(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
+{
+    ngx_buf_t  *b;
+
+    static u_char  busy[] = "data: {\"type\": \"error\", \"message\": "
+                            "\"server busy: thread pool queue is full\"}\n\n";
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = busy;
+    b->last = busy + sizeof(busy) - 1;
+    b->memory = 1;
+    b->flush = 1;
+    b->last_buf = 1;
+
+    ctx->done = 1;
+    ctx->out_cl.buf = b;
+    ctx->out_cl.next = NULL;
+
+    if (ctx->heartbeat.timer_set) {
+        ngx_del_timer(&ctx->heartbeat);
+    }
+
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+
+    return ngx_http_output_filter(r, &ctx->out_cl);
 }
 
 
