@@ -1,83 +1,124 @@
 #!/usr/bin/env bash
-# SSE benchmark: items/s and time to first event for 10^4, 10^6, 10^7
-# records; worker memory while streaming 10^7 vs 10^4; many concurrent
-# streams on one worker; the streaming path against a plain C loop.
-# Results: docs/benchmarks/sse.md.
-#
-#   bench/sse/run.sh          (after `make build`; needs curl, taskset)
+# SSE benchmark (docs/benchmarks/sse.md).  127.0.0.1 only, a private
+# prefix under build/, port $PORT; nginx (1 worker, thread_pool cpu
+# threads=2) in the foreground, stopped by PID; a fresh nginx per part so
+# the worker's VmHWM belongs to that part.  Nothing is pinned (the batch
+# threads, the worker and the client share the 2 cores).
+#   bench/sse/run.sh                          (after `make build`)
+#   PORT=25200 STREAMS="200 1000" bench/sse/run.sh
+# 1. one stream of /stream/search?keyword=python&data_size=10^4, 10^6, 10^7
+#    (REPEAT times each): time to the first "data:" line, items/s; worker
+#    VmRSS polled every 10 ms and VmHWM;
+# 2. the same search as a plain C loop (plain_search.c, built like the unit
+#    tests) over 10^6 and 10^7 records, in the same run;
+# 3. STREAMS streams of data_size=10^4 opened at once on the one worker.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SO=$ROOT/build/nginx/objs/ngx_http_asyncx_module.so
+HERE=$ROOT/bench/sse
 PORT=${PORT:-25200}
-STREAMS=${STREAMS:-500}
-DIR=$ROOT/build/bench-sse
+REPEAT=${REPEAT:-3}
+STREAMS=${STREAMS:-200 1000}
 NGINX=${NGINX:-/usr/sbin/nginx}
-N=$ROOT/build/nginx
+SO=$ROOT/build/nginx/objs/ngx_http_asyncx_module.so
+NB=$ROOT/build/nginx
+PREFIX=$ROOT/build/bench-sse
+B=http://127.0.0.1:$PORT
+Q="/stream/search?keyword=python&data_size"
 
-rm -rf "$DIR" && mkdir -p "$DIR/logs" "$DIR/temp"
+[ -f "$SO" ] || { echo "build the module first: make build" >&2; exit 1; }
+ulimit -n 20000
 
-cc -O2 -I"$N/src/core" -I"$N/src/event" -I"$N/src/event/modules" \
-   -I"$N/src/os/unix" -I"$N/objs" -I"$ROOT/src" \
-   -o "$DIR/plain_search" "$ROOT/bench/sse/plain_search.c" \
-   "$ROOT/src/ngx_http_asyncx_dataset.c"
-
-cat > "$DIR/nginx.conf" <<CONF
-daemon on;
-worker_processes 1;
-error_log $DIR/logs/error.log warn;
-pid $DIR/logs/nginx.pid;
-load_module $SO;
-thread_pool sse_cpu threads=1;
-events { worker_connections 8192; }
-http {
-    client_body_temp_path $DIR/temp; proxy_temp_path $DIR/temp;
-    fastcgi_temp_path $DIR/temp; uwsgi_temp_path $DIR/temp; scgi_temp_path $DIR/temp;
-    access_log off;
-    asyncx_thread_pools io=sse_cpu cpu=sse_cpu;
-    server {
-        listen 127.0.0.1:$PORT;
-        location = /stream/search { asyncx_sse search; }
-    }
+NGINX_PID=
+POLL_PID=
+stop() {
+    if [ -n "$POLL_PID" ]; then kill "$POLL_PID" 2>/dev/null || true
+        wait "$POLL_PID" 2>/dev/null || true; POLL_PID=; fi
+    [ -n "$NGINX_PID" ] || return 0
+    kill -QUIT "$NGINX_PID" 2>/dev/null || true
+    wait "$NGINX_PID" 2>/dev/null || true
+    NGINX_PID=
 }
-CONF
+trap stop EXIT
 
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+start() {
+    rm -rf "$PREFIX/conf" "$PREFIX/logs" "$PREFIX/temp"
+    mkdir -p "$PREFIX"/{conf,logs,temp}
+    sed -e "s|@MODULE_SO@|$SO|" -e "s|@PORT@|$PORT|" \
+        "$HERE/nginx.conf.in" > "$PREFIX/conf/nginx.conf"
+    "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" -g 'daemon off;' &
+    NGINX_PID=$!
+    for _ in $(seq 50); do
+        curl -sf "$B/asyncx/status" >/dev/null && break
+        sleep 0.1
+    done
+    WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+}
 
-# nginx (worker + its one thread) on CPU 0, clients on CPU 1
-taskset -c 0 env -u NGINX "$NGINX" -p "$DIR/" -c "$DIR/nginx.conf"
-sleep 0.5
-WORKER=$(pgrep -P "$(cat "$DIR/logs/nginx.pid")")
+kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$WORKER/status"; }
 
-hwm() { awk '/VmHWM/ { print $2 }' "/proc/$WORKER/status"; }
-rss() { awk '/VmRSS/ { print $2 }' "/proc/$WORKER/status"; }
+poll_start() {
+    "$HERE/rsspoll.pl" "$WORKER" > "$PREFIX/rss" &
+    POLL_PID=$!
+    until grep -q ready "$PREFIX/rss" 2>/dev/null; do sleep 0.01; done
+}
+poll_stop() {
+    kill "$POLL_PID"; wait "$POLL_PID" || true; POLL_PID=
+    grep rss_ "$PREFIX/rss"
+}
 
-echo "## one stream, keyword=python"
+streams_status() {
+    curl -s "$B/asyncx/status" | tr -d ' \n' | grep -o '"streams":{[^}]*}' || true
+    echo "error_log warn+ lines: $(grep -c . "$PREFIX/logs/error.log" || true)"
+}
+
+echo "== machine"
+date
+echo "nproc=$(nproc) kernel=$(uname -r)"
+grep -m1 'model name' /proc/cpuinfo || true
+uptime
+
+# the baseline, built like the unit tests (Makefile UNIT_CFLAGS -I flags)
+mkdir -p "$PREFIX"
+cc -O2 -Wall -Wextra -Wno-unused-parameter \
+   -I"$NB/src/core" -I"$NB/src/event" -I"$NB/src/event/modules" \
+   -I"$NB/src/os/unix" -I"$NB/src/http" -I"$NB/src/http/modules" \
+   -I"$NB/src/http/v2" -I"$NB/objs" -I"$ROOT/src" \
+   -o "$PREFIX/plain_search" "$HERE/plain_search.c" \
+   "$ROOT/src/ngx_http_asyncx_dataset.c" "$ROOT/src/ngx_http_asyncx_util.c"
+
 for n in 10000 1000000 10000000; do
-    taskset -c 1 curl -sN -o "$DIR/out" \
-        -w "%{time_starttransfer} %{time_total}\n" \
-        "http://127.0.0.1:$PORT/stream/search?keyword=python&data_size=$n" \
-        > "$DIR/t"
-    read -r first total < "$DIR/t"
-    m=$(grep -o '"total_matches": [0-9]*' "$DIR/out")
-    awk -v n="$n" -v f="$first" -v t="$total" -v m="$m" -v h="$(hwm)" -v r="$(rss)" \
-        'BEGIN { printf "data_size %9d: first event %.2f ms, total %.3f s, %.0f items/s, %s, worker RSS %d kB (peak %d kB)\n", n, f * 1000, t, n / t, m, r, h }'
+    echo
+    echo "== 1. one stream, data_size=$n ($REPEAT runs, fresh nginx)"
+    start
+    echo "worker idle VmRSS_kb=$(kb VmRSS)"
+    poll_start
+    for _ in $(seq "$REPEAT"); do
+        "$HERE/client.pl" one "$PORT" "$Q=$n" |
+            awk -v n="$n" '{ print; split($4, t, "=")
+                             printf "  items_per_s=%.0f\n", n / t[2] }'
+    done
+    poll_stop
+    echo "worker VmHWM_kb=$(kb VmHWM)"
+    streams_status
+    stop
+    if [ "$n" = 1000000 ]; then
+        echo
+        echo "== 2. plain C loop, same search, same run"
+        "$PREFIX/plain_search" 1000000 "$REPEAT"
+        "$PREFIX/plain_search" 10000000 1
+    fi
 done
 
-echo "## plain C loop, same search"
-taskset -c 0 "$DIR/plain_search" 1000000
-taskset -c 0 "$DIR/plain_search" 10000000
-
-echo "## $STREAMS concurrent streams of 10^4 records"
-before=$(rss)
-start=$(date +%s.%N)
-seq "$STREAMS" | taskset -c 1 xargs -P "$STREAMS" -I{} \
-    curl -sN "http://127.0.0.1:$PORT/stream/search?keyword=python&data_size=10000" \
-    -o "$DIR/c{}.out"
-end=$(date +%s.%N)
-done_n=$(grep -l '"type": "complete", "total_matches": 72' "$DIR"/c*.out | wc -l)
-awk -v s="$start" -v e="$end" -v d="$done_n" -v n="$STREAMS" -v h="$(hwm)" -v b="$before" \
-    'BEGIN { printf "%d of %d streams complete with 72 matches in %.2f s; worker peak RSS %d kB (before %d kB)\n", d, n, e - s, h, b }'
-grep -c '\[alert\]\|\[error\]' "$DIR/logs/error.log" | sed 's/^/error.log alert|error lines: /' || true
-
-kill -QUIT "$(cat "$DIR/logs/nginx.pid")"
+for c in $STREAMS; do
+    echo
+    echo "== 3. $c concurrent streams of data_size=10000 on one worker"
+    start
+    echo "worker idle VmRSS_kb=$(kb VmRSS)"
+    poll_start
+    "$HERE/client.pl" many "$PORT" "$Q=10000" "$c"
+    poll_stop
+    echo "worker VmHWM_kb=$(kb VmHWM)"
+    streams_status
+    stop
+done
