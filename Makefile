@@ -3,7 +3,9 @@
 #   make deps    install the Debian packages everything below needs
 #   make         build build/nginx/objs/ngx_http_asyncx_module.so
 #   make run     serve the demo on 127.0.0.1:$(PORT) in the foreground
-#   make test    unit tests + every t/*.t suite (+ the browser test)
+#   make test    unit tests + every t/*.t suite (+ the browser test), then
+#                the same suite against nginx built with ASan/UBSan
+#   make test-fast   the same without the sanitizer pass (about 1 minute)
 
 SHELL        := /bin/bash
 BUILD        ?= build
@@ -26,7 +28,7 @@ DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
                 liburi-perl libtest-longstring-perl libjson-pp-perl \
                 curl jq wrk chromium
 
-.PHONY: all deps build run test unit test-nginx test-browser clean distclean
+.PHONY: all deps build run test test-fast unit test-nginx test-browser clean distclean
 
 all: build
 
@@ -97,10 +99,16 @@ test-nginx: build
 	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
 	    prove -I t/lib $(PROVE_FLAGS) -r t/
 
-test: deps build unit test-nginx
+# CI runs `make test` (.ci/run), so the sanitizer pass is part of it: the
+# ASan build of nginx takes about a minute, once, the suite under it
+# about 1.5 minutes.
+test: deps build unit test-nginx test-asan
+
+test-fast: deps build unit test-nginx
 
 clean:
-	rm -rf $(NGX_BUILD)/objs/addon $(MODULE_SO) $(BUILD)/unit
+	rm -rf $(NGX_BUILD)/objs/addon $(MODULE_SO) $(BUILD)/unit \
+	    $(ASAN_SRC)/objs/addon $(ASAN_SO) $(VG_SRC)/objs/addon $(VG_SO)
 
 distclean:
 	rm -rf $(BUILD) t/servroot*
@@ -207,16 +215,38 @@ fuzz: $(FUZZ_TARGETS)
 
 VALGRIND_TESTS ?= t/
 
+# nginx with its pools made valgrind-friendly: NGX_DEBUG_PALLOC turns
+# every pool allocation into its own malloc(), so memcheck sees a read
+# past one pool object instead of into its neighbour.  Built from the
+# same Debian source as the ASan binary, without sanitizers.
+VG_DIR       := $(BUILD)/vgnginx
+VG_SRC       := $(VG_DIR)/nginx-1.22.1
+VG_NGINX     := $(VG_SRC)/objs/nginx
+VG_SO        := $(VG_SRC)/objs/ngx_http_asyncx_module.so
+
 .PHONY: test-valgrind
 
-test-valgrind: build
+$(VG_DIR)/.configured: $(ASAN_DIR)/.source config
+	rm -rf $(VG_DIR) && mkdir -p $(VG_DIR)
+	tar xzf $(ASAN_DIR)/nginx_1.22.1.orig.tar.gz -C $(VG_DIR)
+	cd $(VG_SRC) && source $(NGINX_SRC)/conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="-g -O1 -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1" \
+	    --add-dynamic-module=$(ROOT) > configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+	touch $@
+
+$(VG_NGINX): $(VG_DIR)/.configured $(MODULE_SRCS)
+	$(MAKE) -s -C $(VG_SRC) -f objs/Makefile -j2 binary modules
+
+test-valgrind: $(VG_NGINX)
 	@dpkg-query -W -f='$${Status}' valgrind 2>/dev/null | grep -q 'ok installed' \
 	    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind
 	rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
 	cd $(ROOT) && TEST_NGINX_USE_VALGRIND=1 \
 	    TEST_NGINX_VALGRIND_LOG_DIR=$(ROOT)/$(BUILD)/valgrind \
-	    TEST_NGINX_TIMEOUT=15 TEST_NGINX_BINARY=$(NGINX) \
-	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(MODULE_SO) \
+	    TEST_NGINX_TIMEOUT=15 TEST_NGINX_BINARY=$(ROOT)/$(VG_NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(VG_SO) \
 	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
 	    prove -I t/lib $(PROVE_FLAGS) -r $(VALGRIND_TESTS); rc=$$?; \
 	perl t/lib/valgrind-check.pl $(BUILD)/valgrind/valgrind.* || exit 1; \

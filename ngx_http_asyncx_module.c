@@ -20,6 +20,7 @@ static void *ngx_http_asyncx_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_asyncx_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_asyncx_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_asyncx_init(ngx_conf_t *cf);
 
 
@@ -283,7 +284,7 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_asyncx_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_asyncx_add_variables,         /* preconfiguration */
     ngx_http_asyncx_init,                  /* postconfiguration */
 
     ngx_http_asyncx_create_main_conf,      /* create main configuration */
@@ -395,6 +396,13 @@ ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_add_variables(ngx_conf_t *cf)
+{
+    return ngx_http_asyncx_limit_add_variables(cf);
 }
 
 

@@ -38,6 +38,10 @@ static void ngx_http_asyncx_limit_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t *ctx, ngx_uint_t status, const char *what);
 static void ngx_http_asyncx_limit_cleanup(void *data);
+static ngx_int_t ngx_http_asyncx_limit_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_asyncx_limit_wait_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
@@ -640,6 +644,7 @@ join:
         owners[ctx->ticket % lz->queue] = (int32_t) ngx_pid;
         node->waiting++;
         ctx->state = NGX_HTTP_ASYNCX_LIMIT_WAITING;
+        ctx->waited = 1;
     }
 
     /* the head moves past tickets of requests gone, or of dead workers */
@@ -759,6 +764,7 @@ ngx_http_asyncx_limit_admit(ngx_http_asyncx_limit_ctx_t *ctx)
 
     ctx->state = NGX_HTTP_ASYNCX_LIMIT_ADMITTED;
     ctx->admitted_us = ngx_http_asyncx_now_usec();
+    ctx->decided_us = ctx->admitted_us;
 }
 
 
@@ -927,6 +933,7 @@ ngx_http_asyncx_limit_wait_handler(ngx_event_t *ev)
         ctx->node->waiting--;
         lz->sh->timed_out++;
         ctx->state = NGX_HTTP_ASYNCX_LIMIT_REFUSED;
+        ctx->timed_out = 1;
         rc = NGX_DECLINED;
     }
 
@@ -970,6 +977,7 @@ ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
     ngx_http_asyncx_limit_zone_t  *lz;
 
     lz = ctx->zone;
+    ctx->decided_us = ngx_http_asyncx_now_usec();
 
     /* one token takes 1000 / rate seconds (rate in milli-r/s), rounded up */
     if (ngx_http_asyncx_set_retry_after(r,
@@ -1035,6 +1043,128 @@ ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx)
     ngx_shmtx_unlock(&lz->shpool->mutex);
 
     ctx->state = NGX_HTTP_ASYNCX_LIMIT_REFUSED;
+}
+
+
+/*
+ * $asyncx_limit_status and $asyncx_limit_wait, for access logs: what the
+ * limiter decided for this request and how long it waited for it.  Not
+ * found when no asyncx_limit applied (or the request left while waiting).
+ */
+
+static ngx_http_variable_t  ngx_http_asyncx_limit_vars[] = {
+
+    { ngx_string("asyncx_limit_status"), NULL,
+      ngx_http_asyncx_limit_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("asyncx_limit_wait"), NULL,
+      ngx_http_asyncx_limit_wait_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_asyncx_limit_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_asyncx_limit_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_asyncx_limit_ctx_t *
+ngx_http_asyncx_limit_decided_ctx(ngx_http_request_t *r)
+{
+    ngx_http_asyncx_ctx_t  *actx;
+
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+
+    if (actx == NULL || actx->limit == NULL || actx->limit->decided_us == 0) {
+        return NULL;
+    }
+
+    return actx->limit;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_limit_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                     status;
+    ngx_http_asyncx_limit_ctx_t  *ctx;
+
+    ctx = ngx_http_asyncx_limit_decided_ctx(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->admitted_us) {
+        ngx_str_set(&status, "PASSED");
+        if (ctx->waited) {
+            ngx_str_set(&status, "DELAYED");
+        }
+
+    } else if (ctx->timed_out) {
+        ngx_str_set(&status, "TIMEOUT");
+
+    } else {
+        ngx_str_set(&status, "REJECTED");
+    }
+
+    v->len = status.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = status.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_limit_wait_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                       *p;
+    uint64_t                      ms;
+    ngx_http_asyncx_limit_ctx_t  *ctx;
+
+    ctx = ngx_http_asyncx_limit_decided_ctx(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* seconds with milliseconds, the format of $request_time */
+    ms = (ctx->decided_us - ctx->arrived_us) / 1000;
+
+    v->len = ngx_sprintf(p, "%uL.%03uL", ms / 1000, ms % 1000) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
 }
 
 

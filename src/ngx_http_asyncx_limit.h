@@ -37,6 +37,7 @@ void ngx_http_asyncx_limit_init_conf(ngx_http_asyncx_limit_conf_t *conf);
 char *ngx_http_asyncx_limit_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_limit_conf_t *prev, ngx_http_asyncx_limit_conf_t *conf);
 ngx_int_t ngx_http_asyncx_limit_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_asyncx_limit_add_variables(ngx_conf_t *cf);
 
 char *ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

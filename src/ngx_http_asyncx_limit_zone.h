@@ -98,7 +98,10 @@ struct ngx_http_asyncx_limit_ctx_s {
     ngx_msec_t                     wait_start;
     uint64_t                       arrived_us;
     uint64_t                       admitted_us;
+    uint64_t                       decided_us;   /* admitted or refused */
     ngx_uint_t                     state;
+    unsigned                       waited:1;
+    unsigned                       timed_out:1;
 };
 
 

@@ -8,7 +8,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 31);
+plan tests => repeat_each() * (3 * blocks() + 49);
 
 no_shuffle();
 no_long_string();
@@ -326,3 +326,31 @@ zone "api" is too small: 4k, at least 32k
 --- must_die
 --- error_log
 invalid parameter "speed=9"
+
+
+
+=== TEST 16: $asyncx_limit_status and $asyncx_limit_wait tell what the limiter did
+(sequential requests: PASSED, then REJECTED (queue=0); DELAYED about 200 ms
+at 5r/s; TIMEOUT after 300 ms; nothing where no limit applies)
+--- http_config
+    asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=0;
+    asyncx_limit_zone zone=slowly:64k rate=5r/s burst=1 queue=5 timeout=5s;
+    asyncx_limit_zone zone=brief:64k rate=1r/m burst=1 queue=5 timeout=300ms;
+--- config
+    add_header X-Limit "$asyncx_limit_status $asyncx_limit_wait" always;
+    location = /one { asyncx_limit one; asyncx_mock_service name=one echo=off; }
+    location = /slowly { asyncx_limit slowly; asyncx_mock_service name=s echo=off; }
+    location = /brief { asyncx_limit brief; asyncx_mock_service name=b echo=off; }
+    location = /free { asyncx_mock_service name=free echo=off; }
+--- request eval
+["GET /one", "GET /one", "GET /slowly", "GET /slowly", "GET /brief",
+ "GET /brief", "GET /free"]
+--- error_code eval
+[200, 429, 200, 200, 200, 503, 200]
+--- raw_response_headers_like eval
+[qr/\r\nX-Limit: PASSED 0\.00\d\r\n/, qr/\r\nX-Limit: REJECTED 0\.00\d\r\n/,
+ qr/\r\nX-Limit: PASSED 0\.00\d\r\n/, qr/\r\nX-Limit: DELAYED 0\.[123]\d\d\r\n/,
+ qr/\r\nX-Limit: PASSED 0\.00\d\r\n/, qr/\r\nX-Limit: TIMEOUT 0\.[345]\d\d\r\n/,
+ qr/\r\nX-Limit:  \r\n|^(?!.*X-Limit)/s]
+--- no_error_log
+[error]

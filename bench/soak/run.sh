@@ -9,20 +9,34 @@
 # Faults: failing / hanging / garbage-answering backends (the mocks'
 # fail_mode=status|slow|text|big through ?fail=), clients aborting
 # mid-pipeline and mid-stream, `nginx -s reload` every 30 s, bursts of
-# slow hashes at the CPU pool.
+# slow hashes at the CPU pool and at a soak-only pool of threads=1
+# max_queue=4 (/soak/hash), which the burst drives full (503s).
+#
+# NGINX= and SO= select other binaries, e.g. the ASan build of
+# `make test-asan`:
+#   NGINX=build/asan/nginx-1.22.1/objs/nginx \
+#   SO=build/asan/nginx-1.22.1/objs/ngx_http_asyncx_module.so bench/soak/run.sh
+#
+# Exit status 0 only when every check at the end holds.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PORT=${PORT:-25500}
 DURATION=${DURATION:-600}
 PREFIX=$ROOT/build/soak
-NGINX=${NGINX:-/usr/sbin/nginx}
-SO=$ROOT/build/nginx/objs/ngx_http_asyncx_module.so
+NGINX=$(realpath "${NGINX:-/usr/sbin/nginx}")
+SO=$(realpath "${SO:-$ROOT/build/nginx/objs/ngx_http_asyncx_module.so}")
+RSS_MARGIN=${RSS_MARGIN:-15}     # percent, see docs/benchmarks/soak.md
 URL=http://127.0.0.1:$PORT
 
 rm -rf "$PREFIX" && mkdir -p "$PREFIX"/{conf,logs,html,temp,files,out}
 sed -e "s|@PORT@|$PORT|g" -e "s|@MODULE_SO@|$SO|g" -e "s|@PREFIX@|$PREFIX|g" \
     -e "s|@ROOT@|$ROOT|g" "$ROOT/docs/examples/demo.conf" > "$PREFIX/conf/nginx.conf"
+# the soak-only pool whose queue the bursts fill: one thread, 4 queued
+perl -0pi -e 's|^(thread_pool asyncx_cpu [^\n]*\n)|$1thread_pool soak_tiny threads=1 max_queue=4;\n|m;
+    s|(location = /auth/hash \{)|location = /soak/hash {\n            asyncx_thread_pools io=soak_tiny cpu=soak_tiny;\n            asyncx_pbkdf2_iterations 100000;\n            asyncx_password_hash;\n        }\n\n        $1|' \
+    "$PREFIX/conf/nginx.conf"
+grep -q soak_tiny "$PREFIX/conf/nginx.conf" || { echo "soak: config edit failed"; exit 1; }
 echo soak > "$PREFIX/files/test.txt"
 [ "$(id -u)" = 0 ] && chown -R nobody "$PREFIX/files"
 
@@ -31,8 +45,17 @@ sleep 1
 MASTER=$(cat "$PREFIX/logs/nginx.pid")
 END=$(( $(date +%s) + DURATION ))
 
-rss() { for w in $(pgrep -P "$MASTER"); do awk '/VmRSS/ { print $2 }' "/proc/$w/status"; done \
-        | awk '{ s += $1 } END { print s + 0 }'; }
+# RSS (kB) of the current generation's workers, summed: old workers that
+# are still draining after a reload ("is shutting down") are left out
+rss_workers() {
+    local s=0 w
+    for w in $(pgrep -P "$MASTER"); do
+        ps -o args= -p "$w" | grep -q 'worker process *$' || continue
+        s=$((s + $(awk '/VmRSS/ { print $2 }' "/proc/$w/status")))
+    done
+    echo "$s"
+}
+rss_master() { awk '/VmRSS/ { print $2 }' "/proc/$MASTER/status"; }
 
 # every client logs "<kind> <http code>" per request
 client() {   # kind, then curl arguments
@@ -86,44 +109,68 @@ client sse_abort --max-time 0.05 "$URL/stream/search?keyword=python&data_size=10
 client order_abort --max-time 0.3 -X POST "$URL/orders/process" &
 client status --max-time 5 "$URL/asyncx/status" &
 
-sleep 20
-RSS_START=$(rss)
-RELOADS=0; BURSTS=0
+RELOADS=0; BURSTS=0; GEN=0
+MASTER_RSS_START=$(rss_master)
 while [ "$(date +%s)" -lt "$END" ]; do
     sleep 30
     [ "$(date +%s)" -ge "$END" ] && break
+    # every generation of workers is measured at the same age (30 s of
+    # traffic, just before it is replaced), so generations compare
+    GEN=$((GEN + 1)); echo "$GEN $(rss_workers)" >> "$PREFIX/out/rss.series"
     kill -HUP "$MASTER" && RELOADS=$((RELOADS + 1))
-    # a burst of hashes at the 2-thread CPU pool
+    # a burst of hashes at the 2-thread CPU pool, and one that overflows
+    # the soak pool (1 running + 4 queued, the rest must be 503 at once)
     for j in $(seq 40); do
         curl -s -o /dev/null -w 'burst %{http_code}\n' --max-time 30 -X POST \
              -d '{"password": "burst"}' "$URL/auth/hash" >> "$PREFIX/out/burst.log" &
+        curl -s -o /dev/null -w 'queue_full %{http_code}\n' --max-time 30 -X POST \
+             -d '{"password": "burst"}' "$URL/soak/hash" >> "$PREFIX/out/queue_full.log" &
     done
     BURSTS=$((BURSTS + 1))
 done
 wait
 sleep 3
-RSS_END=$(rss)
 
 echo "# soak $(date -u '+%Y-%m-%d %H:%M UTC'), ${DURATION}s, $(nproc) cores, $(uname -r)"
 echo "## requests by kind and status"
 cat "$PREFIX"/out/*.log | sort | uniq -c | sort -k2,2 -k1,1nr
 echo "## faults injected"
-echo "reloads $RELOADS, hash bursts $BURSTS x 40, failing-backend orders $(grep -c . "$PREFIX/out/orders.log") (4 in 6 with a fault), aborted streams $(grep -c . "$PREFIX/out/sse_abort.log"), aborted orders $(grep -c . "$PREFIX/out/order_abort.log")"
+echo "reloads $RELOADS, hash bursts $BURSTS x 40 at the CPU pool and $BURSTS x 40 at the 1+4 soak pool, failing-backend orders $(grep -c . "$PREFIX/out/orders.log") (4 in 6 with a fault), aborted streams $(grep -c . "$PREFIX/out/sse_abort.log"), aborted orders $(grep -c . "$PREFIX/out/order_abort.log")"
 echo "## after the traffic"
-curl -s "$URL/rate-limiter/status"; echo
-curl -s "$URL/asyncx/status" | perl -MJSON::PP -0 -ne '
+FAILED=""
+LIMITER=$(curl -s "$URL/rate-limiter/status"); echo "$LIMITER"
+echo "$LIMITER" | grep -q '"concurrent":{"current":0,.*"waiting":0}' || FAILED="$FAILED limiter"
+ACTIVE=$(curl -s "$URL/asyncx/status" | perl -MJSON::PP -0 -ne '
     my $j = decode_json($_);
     my $run = 0; $run += $_->{running} + $_->{queued} for values %{ $j->{pools} };
-    printf "pipelines active %d, streams active %d, pool tasks running+queued %d\n",
-           $j->{pipelines}{active}, $j->{streams}{active}, $run;'
-echo "worker RSS (sum of 2 workers) after warm-up ${RSS_START} kB, at the end ${RSS_END} kB"
+    printf "pipelines active %d, streams active %d, pool tasks running+queued %d, soak pool rejected %d\n",
+           $j->{pipelines}{active}, $j->{streams}{active}, $run,
+           $j->{pools}{soak_tiny}{rejected} // 0;')
+echo "$ACTIVE"
+echo "$ACTIVE" | grep -q '^pipelines active 0, streams active 0, pool tasks running+queued 0,' \
+    || FAILED="$FAILED active"
+grep -q 'queue_full 503' "$PREFIX/out/queue_full.log" || FAILED="$FAILED queue-not-full"
+echo "## worker RSS per generation (kB, both workers, at 30 s of age)"
+tr '\n' ' ' < "$PREFIX/out/rss.series"; echo
+RSS_VERDICT=$(awk -v m="$RSS_MARGIN" 'NR == 1 { first = $2 } { last = $2; min = (NR == 1 || $2 < min) ? $2 : min; max = $2 > max ? $2 : max }
+    END { printf "first %d, last %d, min %d, max %d: last within %s%% of first: %s\n",
+          first, last, min, max, m, (last <= first * (1 + m / 100)) ? "yes" : "NO" }' "$PREFIX/out/rss.series")
+echo "$RSS_VERDICT"; echo "$RSS_VERDICT" | grep -q 'yes$' || FAILED="$FAILED rss"
+echo "master RSS at the start ${MASTER_RSS_START} kB, at the end $(rss_master) kB"
 bad=0
 for f in "$PREFIX"/files/soak-*.txt; do
     size=$(stat -c %s "$f"); kinds=$(tr -d '\n' < "$f" | fold -w1 | sort -u | wc -l)
     if [ "$size" != 65536 ] || [ "$kinds" != 1 ]; then bad=$((bad + 1)); echo "torn file: $f"; fi
 done
 echo "written files checked: $(ls "$PREFIX"/files/soak-*.txt | wc -l), torn: $bad"
-echo "error.log: $(grep -c '\[alert\]' "$PREFIX/logs/error.log") alert, $(grep -c '\[emerg\]' "$PREFIX/logs/error.log") emerg, $(grep -c '\[crit\]' "$PREFIX/logs/error.log") crit lines"
-grep '\[alert\]\|\[emerg\]\|\[crit\]' "$PREFIX/logs/error.log" | head -5
+[ "$bad" = 0 ] || FAILED="$FAILED torn-files"
+LOG=$PREFIX/logs/error.log
+BAD_LINES='\[alert\]\|\[emerg\]\|\[crit\]\|AddressSanitizer\|LeakSanitizer\|runtime error:'
+echo "error.log: $(grep -c '\[alert\]' "$LOG") alert, $(grep -c '\[emerg\]' "$LOG") emerg, $(grep -c '\[crit\]' "$LOG") crit, $(grep -c 'AddressSanitizer\|LeakSanitizer\|runtime error:' "$LOG") sanitizer lines"
+grep "$BAD_LINES" "$LOG" | head -5
+grep -q "$BAD_LINES" "$LOG" && FAILED="$FAILED error-log"
+echo "binary: $NGINX"
 
 kill -QUIT "$MASTER"
+if [ -n "$FAILED" ]; then echo "soak: FAILED:$FAILED"; exit 1; fi
+echo "soak: PASS"
