@@ -347,6 +347,31 @@ ngx_http_asyncx_cjson_add_seconds(cJSON *obj, const char *name, uint64_t usec,
 
 
 /*
+ * While a request waits (thread task, timer, subrequests), a client that
+ * goes away makes nginx terminate it.  With edge-triggered epoll a close
+ * that came before the request was processed has been reported already
+ * (EPOLLRDHUP, rev->pending_eof) and will not be again: post the read
+ * event, so ngx_http_test_reading() sees it as it would a new one.
+ */
+
+void
+ngx_http_asyncx_watch_client(ngx_http_request_t *r)
+{
+    ngx_event_t  *rev;
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    rev = r->connection->read;
+
+    if (rev->pending_eof && !rev->posted) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "asyncx: client closed before the wait, look again");
+        ngx_post_event(rev, &ngx_posted_events);
+    }
+}
+
+
+/*
  * For read-only handlers: NGX_OK to go on (GET or HEAD, any body
  * discarded), or NGX_DECLINED with *rc set to what the handler returns.
  */

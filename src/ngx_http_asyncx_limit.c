@@ -586,7 +586,7 @@ ngx_http_asyncx_limit_handler(ngx_http_request_t *r)
     ngx_add_timer(&ctx->wait, ngx_min(wait, lz->timeout));
 
     /* the client leaving ends the wait (and the main request) */
-    r->read_event_handler = ngx_http_test_reading;
+    ngx_http_asyncx_watch_client(r);
     r->write_event_handler = ngx_http_request_empty_handler;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -331,7 +331,7 @@ ngx_http_asyncx_limit_test_handler(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_asyncx_limit_test_done;
 
     /* a client that leaves ends every call: their cleanups free slots */
-    r->read_event_handler = ngx_http_test_reading;
+    ngx_http_asyncx_watch_client(r);
     r->main->count++;
 
     return NGX_DONE;

@@ -329,6 +329,12 @@ ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
     ctx->timer.data = ctx;
     ctx->timer.log = r->connection->log;
 
+    /*
+     * Timers count from the event loop's cached clock, which is as old as
+     * this iteration: refresh it, so the delay holds against the real
+     * clock the pipeline times its calls with, also in a busy worker.
+     */
+    ngx_time_update();
     ngx_add_timer(&ctx->timer, ctx->delay);
 
     ctx->active = 1;
@@ -337,7 +343,7 @@ ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
 
     if (r == r->main) {
         /* a client that leaves during the delay ends the request */
-        r->read_event_handler = ngx_http_test_reading;
+        ngx_http_asyncx_watch_client(r);
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

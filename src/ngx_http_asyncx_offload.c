@@ -612,7 +612,7 @@ ngx_http_asyncx_offload_post(ngx_http_request_t *r,
      */
 
     if (!r->discard_body) {
-        r->read_event_handler = ngx_http_test_reading;
+        ngx_http_asyncx_watch_client(r);
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

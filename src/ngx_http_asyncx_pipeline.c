@@ -210,7 +210,7 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL, 1);
 
     /* notice a client that goes away while the calls run */
-    r->read_event_handler = ngx_http_test_reading;
+    ngx_http_asyncx_watch_client(r);
     r->write_event_handler = ngx_http_asyncx_pipeline_wake;
 
     ctx->start = ngx_http_asyncx_now_usec();

@@ -298,7 +298,7 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
     ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
 
     /* a client that goes away is noticed while the stream waits */
-    r->read_event_handler = ngx_http_test_reading;
+    ngx_http_asyncx_watch_client(r);
 
     r->main->count++;
 

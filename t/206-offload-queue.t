@@ -3,6 +3,9 @@
 # concurrent load: two slow hashes occupy a pool of threads=1
 # max_queue=1 (one running, one queued) before the client's own request,
 # whose body arrives 0.2 s later, is posted.
+#
+# Under valgrind (`make test-valgrind`) PBKDF2 is about 70 times slower
+# and nginx's own work about 20 times: fewer rounds, longer delays.
 
 use lib 't/lib';
 use Test::Nginx::Socket;
@@ -19,12 +22,13 @@ __DATA__
 === TEST 1: queue full: 503 + Retry-After, then the status counters show it
 --- main_config
     thread_pool tiny threads=1 max_queue=1;
---- config
-    asyncx_thread_pools io=tiny cpu=tiny;
+--- config eval
+my $n = $ENV{TEST_NGINX_USE_VALGRIND} ? 150000 : 3000000;
+"    asyncx_thread_pools io=tiny cpu=tiny;
 
     location = /auth/hash {
-        asyncx_pbkdf2_iterations 3000000;
-        asyncx_pbkdf2_max_iterations 3000000;
+        asyncx_pbkdf2_iterations $n;
+        asyncx_pbkdf2_max_iterations $n;
         asyncx_password_hash;
     }
 
@@ -38,19 +42,20 @@ __DATA__
 
     location = /slow {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/auth/hash;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/auth/hash;
         proxy_method POST;
-        proxy_set_body '{"password": "slow"}';
+        proxy_set_body '{\"password\": \"slow\"}';
     }
 
     location = /status {
         asyncx_status;
-    }
+    }"
 --- request eval
-[["POST /burst\n", { value => "{\"password\": \"fast\"}", delay_before => 0.2 }]]
+[["POST /burst\n", { value => "{\"password\": \"fast\"}",
+                     delay_before => $ENV{TEST_NGINX_USE_VALGRIND} ? 1.5 : 0.2 }]]
 --- more_headers
 Content-Length: 20
---- timeout: 6
+--- timeout eval: $ENV{TEST_NGINX_USE_VALGRIND} ? 30 : 6
 --- error_code eval
 [503]
 --- response_headers eval
@@ -77,11 +82,12 @@ GET /status
 === TEST 3: with room in the queue the same burst is served (no false 503)
 --- main_config
     thread_pool tiny threads=1 max_queue=4;
---- config
-    asyncx_thread_pools io=tiny cpu=tiny;
+--- config eval
+my $n = $ENV{TEST_NGINX_USE_VALGRIND} ? 10000 : 200000;
+"    asyncx_thread_pools io=tiny cpu=tiny;
 
     location = /auth/hash {
-        asyncx_pbkdf2_iterations 200000;
+        asyncx_pbkdf2_iterations $n;
         asyncx_password_hash;
     }
 
@@ -95,15 +101,16 @@ GET /status
 
     location = /slow {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/auth/hash;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/auth/hash;
         proxy_method POST;
-        proxy_set_body '{"password": "slow"}';
-    }
+        proxy_set_body '{\"password\": \"slow\"}';
+    }"
 --- request eval
-[["POST /burst\n", { value => "{\"password\": \"fast\"}", delay_before => 0.1 }]]
+[["POST /burst\n", { value => "{\"password\": \"fast\"}",
+                     delay_before => $ENV{TEST_NGINX_USE_VALGRIND} ? 1 : 0.1 }]]
 --- more_headers
 Content-Length: 20
---- timeout: 6
+--- timeout eval: $ENV{TEST_NGINX_USE_VALGRIND} ? 30 : 6
 --- response_body_like eval
 [qr/^\{"hash":"pbkdf2_sha256\$1000\$/]
 --- no_error_log

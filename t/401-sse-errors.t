@@ -112,7 +112,8 @@ x
 
 === TEST 6: client abort while a batch runs: work stops, info line, clean log
 Resuming at record 5,000,000 first rebuilds the match count in one long
-silent job, so the client's 0.2 s idle timeout fires while it runs.
+silent job, so the client's 0.2 s idle timeout fires while it runs
+(about 20 times longer under valgrind, hence the longer wait there).
 --- main_config
     thread_pool cpu threads=1;
 --- config
@@ -130,7 +131,7 @@ Last-Event-ID: 10000000
 --- ignore_response
 --- error_log eval
 qr/\[info\] .*asyncx sse: client closed the stream after \d+ events, \d+ of 10000000 records done, remaining work cancelled/
---- wait: 1.5
+--- wait eval: $ENV{TEST_NGINX_USE_VALGRIND} ? 30 : 1.5
 --- no_error_log
 [error]
 [alert]

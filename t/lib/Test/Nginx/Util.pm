@@ -340,6 +340,7 @@ sub start_nginx {
                                         : ();
         unshift @cmd, 'valgrind', '-q', '--tool=memcheck',
                       '--leak-check=full', '--errors-for-leak-kinds=definite',
+                      '--fair-sched=yes',
                       '--show-leak-kinds=definite', '--num-callers=30',
                       "--log-file=$dir/valgrind.%p", @supp;
     }
