@@ -40,6 +40,7 @@ static void ngx_http_asyncx_offload_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_offload_post(ngx_http_request_t *r,
     ngx_http_asyncx_offload_ctx_t *ctx);
 static void ngx_http_asyncx_offload_done(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_offload_run(void *data);
 static void ngx_http_asyncx_offload_cleanup(void *data);
 
 
@@ -593,7 +594,7 @@ ngx_http_asyncx_offload_post(ngx_http_request_t *r,
 
     r->write_event_handler = ngx_http_asyncx_offload_done;
 
-    rc = ngx_http_asyncx_job_post(job, op->run, ctx);
+    rc = ngx_http_asyncx_job_post(job, ngx_http_asyncx_offload_run, ctx);
 
     if (rc == NGX_BUSY) {
         r->write_event_handler = ngx_http_request_empty_handler;
@@ -703,6 +704,28 @@ ngx_http_asyncx_offload_cleanup(void *data)
 
 
 /* thread side helpers: no nginx pools, no logging */
+
+/*
+ * A task that answers a client error (400, 403, 404, 422) did its work:
+ * only server-side failures count as "failed" in the pool's counters.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_offload_run(void *data)
+{
+    ngx_http_asyncx_offload_ctx_t *ctx = data;
+
+    ngx_int_t  rc;
+
+    rc = ngx_http_asyncx_offload_ops[ctx->conf->kind].run(ctx);
+
+    if (rc != NGX_OK && ctx->status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        return NGX_OK;
+    }
+
+    return rc;
+}
+
 
 ngx_int_t
 ngx_http_asyncx_offload_fail(ngx_http_asyncx_offload_ctx_t *ctx,

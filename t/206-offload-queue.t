@@ -12,7 +12,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 13;
+plan tests => repeat_each() * 19;
 
 no_shuffle();
 run_tests();
@@ -116,3 +116,21 @@ Content-Length: 20
 --- no_error_log
 [error]
 queue overflow
+
+
+
+=== TEST 4: tasks that answer a client error count as completed, not failed
+--- main_config
+    thread_pool small threads=1;
+--- config
+    asyncx_thread_pools io=small cpu=small;
+    location = /files/read { asyncx_file_root html; asyncx_file_read; }
+    location = /auth/hash { asyncx_password_hash; }
+    location = /status { asyncx_status; }
+--- request eval
+["GET /files/read?path=missing.txt", "POST /auth/hash\n{\"pass\": 1}", "GET /status"]
+--- error_code eval
+[404, 400, 200]
+--- response_body_like eval
+['"status": 404', '"status": 400',
+ qr/"pools":\{"small":\{"posted":2,"queued":0,"running":0,"completed":2,"failed":0,"rejected":0\}\}/]

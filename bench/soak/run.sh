@@ -27,9 +27,16 @@ PREFIX=$ROOT/build/soak
 NGINX=$(realpath "${NGINX:-/usr/sbin/nginx}")
 SO=$(realpath "${SO:-$ROOT/build/nginx/objs/ngx_http_asyncx_module.so}")
 RSS_MARGIN=${RSS_MARGIN:-15}     # percent, see docs/benchmarks/soak.md
+# for an ASan build (ignored by the stock binary): what `make test-asan`
+# uses; nginx sends the workers' stderr, so every report, to error.log
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:detect_odr_violation=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:suppressions=$ROOT/t/ubsan.supp}
 URL=http://127.0.0.1:$PORT
 
 rm -rf "$PREFIX" && mkdir -p "$PREFIX"/{conf,logs,html,temp,files,out}
+# a private copy: every reload re-opens the module, and a rebuild during
+# the soak must not change the code under test
+cp "$SO" "$PREFIX/ngx_http_asyncx_module.so" && SO=$PREFIX/ngx_http_asyncx_module.so
 sed -e "s|@PORT@|$PORT|g" -e "s|@MODULE_SO@|$SO|g" -e "s|@PREFIX@|$PREFIX|g" \
     -e "s|@ROOT@|$ROOT|g" "$ROOT/docs/examples/demo.conf" > "$PREFIX/conf/nginx.conf"
 # the soak-only pool whose queue the bursts fill: one thread, 4 queued
