@@ -47,7 +47,9 @@ static void ngx_http_asyncx_offload_cleanup(void *data);
 static const ngx_http_asyncx_offload_op_t  ngx_http_asyncx_offload_ops[] = {
     { ngx_null_string, 0, 0, NULL },
 
-    { ngx_string("file read"), NGX_HTTP_GET, NGX_HTTP_ASYNCX_POOL_IO,
+    /* HEAD answers the GET's headers, Content-Length included */
+    { ngx_string("file read"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_HTTP_ASYNCX_POOL_IO,
       ngx_http_asyncx_offload_file_read_run },
 
     { ngx_string("file write"), NGX_HTTP_POST, NGX_HTTP_ASYNCX_POOL_IO,
@@ -317,7 +319,7 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
                                           NGX_LOG_INFO,
                                           "%V: method not allowed, use %s",
                                           &op->name,
-                                          op->method == NGX_HTTP_GET
+                                          (op->method & NGX_HTTP_GET)
                                           ? "GET" : "POST");
     }
 
@@ -386,7 +388,7 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
         break;
     }
 
-    if (op->method == NGX_HTTP_GET) {
+    if (op->method & NGX_HTTP_GET) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;

@@ -31,7 +31,7 @@ $ENV{TEST_NGINX_OFFLOAD_FILES} = $files;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 110;
+plan tests => repeat_each() * 115;
 
 no_shuffle();
 no_long_string();
@@ -199,6 +199,24 @@ asyncx offload: file read posted
 --- response_body eval
 ["{\"error\": \"file read: file is 2000 bytes, larger than asyncx_file_max_size 1024\", \"status\": 413}\n",
  "{\"content\":\"Hello, asyncx!\\n\",\"size\":15,\"encoding\":\"utf-8\",\"async\":true}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 8b: HEAD answers the headers of the GET, without a body
+--- config
+    location = /files/read {
+        asyncx_file_root $TEST_NGINX_OFFLOAD_FILES;
+        asyncx_file_read;
+    }
+--- request
+HEAD /files/read?path=test.txt
+--- error_code: 200
+--- response_headers
+Content-Type: application/json
+Content-Length: 73
+--- response_body
 --- no_error_log
 [error]
 
