@@ -8,7 +8,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 49);
+plan tests => repeat_each() * (3 * blocks() + 88);
 
 no_shuffle();
 no_long_string();
@@ -354,3 +354,48 @@ at 5r/s; TIMEOUT after 300 ms; nothing where no limit applies)
  qr/\r\nX-Limit:  \r\n|^(?!.*X-Limit)/s]
 --- no_error_log
 [error]
+
+
+
+=== TEST 17: a zone too small for every key evicts the least recently used idle key
+(concurrency=900 makes a node about 3.7 KB: a 32k zone holds only a few)
+--- http_config
+    asyncx_limit_zone zone=keys:32k rate=1r/m burst=1 concurrency=900 queue=0 key=$arg_k;
+--- config
+    location = /t { asyncx_limit keys; asyncx_mock_service name=t echo=off; }
+--- request eval
+[(map { "GET /t?k=$_" } 1 .. 12), "GET /t?k=12", "GET /t?k=1"]
+--- error_code eval
+[(200) x 12, 429, 200]
+--- no_error_log
+[alert]
+[error]
+
+
+
+=== TEST 18: when every node is in use, a new key is refused with 503 and an alert
+(eight mirrors hold eight keys for 1 s through nginx itself; the zone
+holds about five, so the others find it full)
+--- http_config
+    asyncx_limit_zone zone=keys:32k rate=100r/s concurrency=900 queue=0 key=$arg_k;
+--- config
+    location = /burst {
+        mirror /m1; mirror /m2; mirror /m3; mirror /m4;
+        mirror /m5; mirror /m6; mirror /m7; mirror /m8;
+        asyncx_mock_service name=burst delay=100ms echo=off;
+    }
+    location ~ ^/m(\d)$ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/hold?k=$1;
+    }
+    location = /hold {
+        asyncx_limit keys;
+        asyncx_mock_service name=hold delay=1s echo=off;
+    }
+--- request
+GET /burst
+--- error_code: 200
+--- timeout: 5
+--- error_log eval
+[qr/\[alert\] .*asyncx limit: zone "keys" is full, cannot add key "\d"/,
+ qr/\[warn\] .*asyncx: limited by zone "keys": zone is full \(status 503\)/]
