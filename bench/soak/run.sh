@@ -123,7 +123,7 @@ while [ "$(date +%s)" -lt "$END" ]; do
     [ "$(date +%s)" -ge "$END" ] && break
     # every generation of workers is measured at the same age (30 s of
     # traffic, just before it is replaced), so generations compare
-    GEN=$((GEN + 1)); echo "$GEN $(rss_workers)" >> "$PREFIX/out/rss.series"
+    GEN=$((GEN + 1)); echo "$GEN $(rss_workers) $(rss_master)" >> "$PREFIX/out/rss.series"
     kill -HUP "$MASTER" && RELOADS=$((RELOADS + 1))
     # a burst of hashes at the 2-thread CPU pool, and one that overflows
     # the soak pool (1 running + 4 queued, the rest must be 503 at once)
@@ -158,7 +158,9 @@ echo "$ACTIVE" | grep -q '^pipelines active 0, streams active 0, pool tasks runn
     || FAILED="$FAILED active"
 grep -q 'queue_full 503' "$PREFIX/out/queue_full.log" || FAILED="$FAILED queue-not-full"
 echo "## worker RSS per generation (kB, both workers, at 30 s of age)"
-tr '\n' ' ' < "$PREFIX/out/rss.series"; echo
+awk '{ printf "%s:%s ", $1, $2 } END { print "" }' "$PREFIX/out/rss.series"
+echo "## master RSS (kB) before each reload"
+awk '{ printf "%s:%s ", $1, $3 } END { print "" }' "$PREFIX/out/rss.series"
 RSS_VERDICT=$(awk -v m="$RSS_MARGIN" 'NR == 1 { first = $2 } { last = $2; min = (NR == 1 || $2 < min) ? $2 : min; max = $2 > max ? $2 : max }
     END { printf "first %d, last %d, min %d, max %d: last within %s%% of first: %s\n",
           first, last, min, max, m, (last <= first * (1 + m / 100)) ? "yes" : "NO" }' "$PREFIX/out/rss.series")
