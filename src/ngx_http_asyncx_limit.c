@@ -496,6 +496,25 @@ ngx_http_asyncx_limit_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (actx->limit == NULL) {
+        /*
+         * An internal redirect (try_files, error_page, index) clears the
+         * module context but not the request's pool cleanups: find the
+         * admission this request already holds.  Like limit_req, a
+         * request is limited once, by the first zone it meets; otherwise
+         * it would wait for its own slot.
+         */
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_asyncx_limit_cleanup
+                && ((ngx_http_asyncx_limit_ctx_t *) cln->data)->request == r)
+            {
+                /* keeps $asyncx_limit_* and the slot with the request */
+                actx->limit = cln->data;
+                return NGX_DECLINED;
+            }
+        }
+    }
+
     if (actx->limit) {
         /* resumed after the wait, or a location that matched again */
         return actx->limit->state == NGX_HTTP_ASYNCX_LIMIT_ADMITTED
