@@ -11,52 +11,28 @@
 use strict;
 use warnings;
 
+use lib 't/lib';
 use Test::More;
-use File::Temp qw(tempdir);
-use IO::Socket::INET;
-use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use JSON::PP ();
+use Asyncx::OwnNginx;
 
-my ($so) = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set' unless $so;
+plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
+    unless Asyncx::OwnNginx::module_so();
 
-my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
-my $port = ($ENV{TEST_NGINX_PORT} || 1984) + 2;
-my $dir = tempdir('asyncx-limit-XXXXXX', TMPDIR => 1,
-                  CLEANUP => !$ENV{TEST_NGINX_NO_CLEAN});
-mkdir "$dir/$_" for qw(logs temp);
-
-my $user = $> == 0 ? 'user root;' : '';
-
-open my $fh, '>', "$dir/nginx.conf" or die $!;
-print $fh <<"CONF";
-daemon off;
-master_process on;
-worker_processes 2;
-$user
-error_log $dir/logs/error.log info;
-pid $dir/logs/nginx.pid;
-load_module $so;
-events { worker_connections 256; }
-http {
-    client_body_temp_path $dir/temp;
-    proxy_temp_path $dir/temp;
-    fastcgi_temp_path $dir/temp;
-    uwsgi_temp_path $dir/temp;
-    scgi_temp_path $dir/temp;
-    log_format admitted '\$msec \$pid \$status \$request_time \$asyncx_limit_wait \$asyncx_limit_status';
+my $ngx = Asyncx::OwnNginx->new(offset => 2, name => 'limit', workers => 2,
+                                http => <<'HTTP');
+    log_format admitted '$msec $pid $status $request_time $asyncx_limit_wait $asyncx_limit_status';
 
     asyncx_limit_zone zone=api:1m rate=10r/s burst=5 concurrency=3 queue=1000 timeout=30s;
     asyncx_limit_zone zone=one:64k rate=100r/s concurrency=1 queue=10 timeout=10s;
     asyncx_limit_zone zone=keep:64k rate=1r/m burst=1 queue=0;
 
     server {
-        listen 127.0.0.1:$port reuseport;
-        access_log off;
+        listen 127.0.0.1:$PORT reuseport;
 
         location = /p {
-            access_log $dir/logs/p.log admitted;
+            access_log $DIR/logs/p.log admitted;
             asyncx_limit api;
             asyncx_mock_service name=p delay=50ms echo=off;
         }
@@ -70,33 +46,12 @@ http {
         location = /status/one { asyncx_limit_status one; }
         location = /asyncx/status { asyncx_status; }
     }
-}
-CONF
-close $fh;
+HTTP
 
-my $master = fork // die;
-if ($master == 0) {
-    exec $nginx, '-p', "$dir/", '-c', "$dir/nginx.conf";
-    die "exec: $!";
-}
+my $master = $ngx->pid;
+my $dir = $ngx->dir;
 
-sub get {
-    my ($path, $timeout) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                  Timeout => 2) or return (0, '');
-    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    my $t0 = time;
-    my $res = '';
-    $s->blocking(0);
-    while (time - $t0 < ($timeout || 10)) {
-        my $n = sysread($s, my $buf, 65536);
-        last if defined $n && $n == 0;
-        if (defined $n) { $res .= $buf } else { sleep 0.01 }
-    }
-    my ($code) = $res =~ m{^HTTP/1\.\d (\d+)};
-    my ($body) = $res =~ /\r\n\r\n(.*)\z/s;
-    return ($code || 0, $body // '');
-}
+sub get { $ngx->get(@_) }
 
 sub workers {
     return grep { /^\d+$/ } split ' ', `ps -o pid= --ppid $master 2>/dev/null`;
@@ -192,9 +147,7 @@ my $took = time - $t0;
 is($code, 200, 'the next request gets the slot of the killed worker');
 cmp_ok($took, '<', 2, sprintf('without waiting for it (%.2f s)', $took));
 
-open my $el, '<', "$dir/logs/error.log" or die $!;
-my @el = <$el>;
-close $el;
+my @el = $ngx->error_log;
 ok((grep { /asyncx limit: zone "one" reclaims a slot of exited worker/ } @el),
    'the reclaim is logged');
 
@@ -213,14 +166,11 @@ is($code, 429, 'after a reload the bucket is still empty: 429');
 my $z = JSON::PP::decode_json($body)->{limit_zones};
 cmp_ok($z->{api}{admitted}, '>=', 30, 'zone counters survive the reload');
 
-open $el, '<', "$dir/logs/error.log" or die $!;
 my @bad = grep { /\[(alert|crit|emerg)\]/
-                 && !/worker process \d+ exited on signal 9/ } <$el>;
-close $el;
+                 && !/worker process \d+ exited on signal 9/ } $ngx->error_log;
 is(scalar @bad, 0, 'no alert, crit or emerg lines besides the kills')
     or diag @bad;
 
-kill 'QUIT', $master;
-for (1 .. 100) { last if waitpid($master, WNOHANG) == $master; sleep 0.05 }
+$ngx->stop;
 
 done_testing();

@@ -9,55 +9,32 @@
 #      one waits);
 #   3. the client reads again: nginx flushes, posts the next batch, the
 #      queue is full, and the stream ends with the error event.
-# It runs its own nginx (one worker) on TEST_NGINX_PORT + 4.
+# It runs its own nginx (one worker) on TEST_NGINX_PORT + 4
+# (t/lib/Asyncx/OwnNginx.pm).
 
 use strict;
 use warnings;
 
+use lib 't/lib';
 use Test::More;
-use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use Socket qw(SOL_SOCKET SO_RCVBUF);
-use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use JSON::PP ();
+use Asyncx::OwnNginx;
 
-my ($so) = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set' unless $so;
-
-my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
-my $port = ($ENV{TEST_NGINX_PORT} || 1984) + 4;
-my $dir = tempdir('asyncx-sse-busy-XXXXXX', TMPDIR => 1,
-                  CLEANUP => !$ENV{TEST_NGINX_NO_CLEAN});
-mkdir "$dir/$_" for qw(logs temp);
-
-my $user = $> == 0 ? 'user root;' : '';
+plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
+    unless Asyncx::OwnNginx::module_so();
 
 # about 1.7 s of PBKDF2 per hash natively, far longer than the drain in step 3
 my $rounds = 8000000;
 
-open my $fh, '>', "$dir/nginx.conf" or die $!;
-print $fh <<"CONF";
-daemon off;
-master_process on;
-worker_processes 1;
-$user
-error_log $dir/logs/error.log info;
-pid $dir/logs/nginx.pid;
-load_module $so;
-thread_pool tiny threads=1 max_queue=1;
-events { worker_connections 64; }
-http {
-    client_body_temp_path $dir/temp;
-    proxy_temp_path $dir/temp;
-    fastcgi_temp_path $dir/temp;
-    uwsgi_temp_path $dir/temp;
-    scgi_temp_path $dir/temp;
-    access_log off;
+my $ngx = Asyncx::OwnNginx->new(offset => 4, name => 'sse-busy', workers => 1,
+    main => 'thread_pool tiny threads=1 max_queue=1;', http => <<"HTTP");
     asyncx_thread_pools io=tiny cpu=tiny;
 
     server {
-        listen 127.0.0.1:$port sndbuf=16k;
+        listen 127.0.0.1:\$PORT sndbuf=16k;
 
         location = /stream/search {
             asyncx_sse search;
@@ -70,31 +47,11 @@ http {
         }
         location = /asyncx/status { asyncx_status; }
     }
-}
-CONF
-close $fh;
+HTTP
 
-my $master = fork // die;
-if ($master == 0) {
-    exec $nginx, '-p', "$dir/", '-c', "$dir/nginx.conf";
-    die "exec: $!";
-}
+my $port = $ngx->port;
 
-sub request {
-    my ($raw, $timeout) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                  Timeout => 2) or return '';
-    print $s $raw;
-    my ($t0, $res) = (time, '');
-    $s->blocking(0);
-    while (time - $t0 < ($timeout || 10)) {
-        my $n = sysread($s, my $buf, 65536);
-        last if defined $n && $n == 0;
-        if (defined $n) { $res .= $buf } else { sleep 0.01 }
-    }
-    return $res;
-}
-
+sub request { $ngx->request(@_) }
 sub get { request("GET $_[0] HTTP/1.0\r\nHost: localhost\r\n\r\n", $_[1]) }
 
 for (1 .. 100) { last if get('/asyncx/status', 1) =~ m{^HTTP/1\.1 200}; sleep 0.05 }
@@ -163,14 +120,11 @@ is("$j->{streams}{active}/$j->{streams}{errors}", '0/1',
 is("$j->{pools}{tiny}{running}/$j->{pools}{tiny}{queued}", '0/0',
    'the pool is idle again');
 
-open my $el, '<', "$dir/logs/error.log" or die $!;
-my @el = <$el>;
-close $el;
+my @el = $ngx->error_log;
 ok((grep { /\[error\] .*asyncx sse: cannot post the next batch, thread pool queue is full/ } @el),
    'the error log names the cause');
 is(scalar(grep { /\[(alert|crit|emerg)\]/ } @el), 0, 'no alert, crit or emerg lines');
 
-kill 'QUIT', $master;
-for (1 .. 100) { last if waitpid($master, WNOHANG) == $master; sleep 0.05 }
+$ngx->stop;
 
 done_testing();

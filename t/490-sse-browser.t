@@ -1,56 +1,39 @@
 # A real browser consumes /stream/search with EventSource: headless
 # Chromium (Debian's package) loads a page that counts and parses every
 # event and writes the result into the DOM, which --dump-dom prints.
-# It runs its own nginx (daemon off) on TEST_NGINX_PORT + 3.
+# It runs its own nginx (daemon off) on TEST_NGINX_PORT + 3
+# (t/lib/Asyncx/OwnNginx.pm).
 
 use strict;
 use warnings;
 
+use lib 't/lib';
 use Test::More;
-use File::Temp qw(tempdir);
-use IO::Socket::INET;
-use POSIX qw(WNOHANG);
-use Time::HiRes qw(sleep);
+use Asyncx::OwnNginx;
 
-my ($so) = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set' unless $so;
+plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
+    unless Asyncx::OwnNginx::module_so();
 
 my ($chromium) = grep { -x } ($ENV{CHROMIUM} // (), '/usr/bin/chromium');
 plan skip_all => 'chromium is not installed (make deps installs it)'
     unless $chromium;
 
-my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
-my $port = ($ENV{TEST_NGINX_PORT} || 1984) + 3;
-my $dir = tempdir('asyncx-browser-XXXXXX', TMPDIR => 1,
-                  CLEANUP => !$ENV{TEST_NGINX_NO_CLEAN});
-mkdir "$dir/$_" for qw(logs html profile);
-
-my $user = $> == 0 ? 'user root;' : '';
-
-open my $fh, '>', "$dir/nginx.conf" or die $!;
-print $fh <<"CONF";
-daemon off;
-master_process off;
-$user
-error_log $dir/logs/error.log info;
-pid $dir/logs/nginx.pid;
-load_module $so;
-thread_pool sse_cpu threads=2;
-events { worker_connections 64; }
-http {
-    access_log off;
+my $ngx = Asyncx::OwnNginx->new(offset => 3, name => 'browser',
+    dirs => ['profile'], main => 'thread_pool sse_cpu threads=2;',
+    http => <<'HTTP');
     types { text/html html; }
     asyncx_thread_pools io=sse_cpu cpu=sse_cpu;
     server {
-        listen 127.0.0.1:$port;
-        root $dir/html;
+        listen 127.0.0.1:$PORT;
+        root $DIR/html;
         location = /favicon.ico { return 204; }
         location = /stream/search { asyncx_sse search; }
     }
-}
-CONF
-close $fh;
+HTTP
 
+my ($dir, $port) = ($ngx->dir, $ngx->port);
+
+my $fh;
 open $fh, '>', "$dir/html/sse.html" or die $!;
 print $fh <<'HTML';
 <!doctype html>
@@ -84,17 +67,6 @@ es.onerror = function () {
 HTML
 close $fh;
 
-my $pid = fork // die;
-if ($pid == 0) {
-    exec $nginx, '-p', "$dir/", '-c', "$dir/nginx.conf";
-    die "exec: $!";
-}
-
-for (1 .. 100) {
-    last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
-    sleep 0.05;
-}
-
 # the flags the machine's closed network needs (no background fetches)
 my @flags = qw(--headless --no-sandbox --disable-gpu --disable-quic
                --no-first-run --disable-background-networking
@@ -108,12 +80,9 @@ is($out, 'done parsed=83 bad=0 match=72 progress=10 complete=1 '
          . 'total_matches=72 ids_increasing=true',
    'Chromium received and parsed every event of the stream');
 
-kill 'QUIT', $pid;
-for (1 .. 100) { last if waitpid($pid, WNOHANG) == $pid; sleep 0.05 }
+$ngx->stop;
 
-open my $el, '<', "$dir/logs/error.log" or die $!;
-my @bad = grep { /\[(error|alert|crit|emerg)\]/ } <$el>;
-close $el;
+my @bad = grep { /\[(error|alert|crit|emerg)\]/ } $ngx->error_log;
 is(scalar @bad, 0, 'no error lines in the log') or diag @bad;
 
 done_testing();
