@@ -156,8 +156,11 @@ $(ASAN_NGINX): $(ASAN_DIR)/.configured $(MODULE_SRCS)
 	$(MAKE) -s -C $(ASAN_SRC) -f objs/Makefile -j2 binary modules
 
 test-asan: $(ASAN_NGINX)
-	rm -rf $(ASAN_DIR)/reports && mkdir -p $(ASAN_DIR)/reports
+	rm -rf $(ASAN_DIR)/reports $(ASAN_DIR)/error.log && mkdir -p $(ASAN_DIR)/reports
+	@# the workers' reports go to their stderr, which nginx points at
+	@# error.log: the runner appends every block's error.log to one file
 	cd $(ROOT) && TEST_NGINX_BINARY=$(ROOT)/$(ASAN_NGINX) \
+	    TEST_NGINX_ERROR_LOG=$(ROOT)/$(ASAN_DIR)/error.log \
 	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(ASAN_SO) \
 	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
 	    TEST_NGINX_TIMEOUT=10 \
@@ -166,12 +169,16 @@ test-asan: $(ASAN_NGINX)
 	    prove -I t/lib $(PROVE_FLAGS) -r t/ 2>&1 | tee $(ASAN_DIR)/prove.log; \
 	rc=$${PIPESTATUS[0]}; \
 	if ls $(ASAN_DIR)/reports/* >/dev/null 2>&1 \
-	   || grep -q 'runtime error:\|AddressSanitizer' $(ASAN_DIR)/prove.log; then \
+	   || grep -q 'runtime error:\|AddressSanitizer\|LeakSanitizer' \
+	          $(ASAN_DIR)/prove.log $(ASAN_DIR)/error.log; then \
 	    echo "test-asan: sanitizer reports:"; \
 	    head -50 $(ASAN_DIR)/reports/* 2>/dev/null; \
-	    grep -A10 'runtime error:\|AddressSanitizer' $(ASAN_DIR)/prove.log | head -50; \
+	    grep -h -A10 'runtime error:\|AddressSanitizer\|LeakSanitizer' \
+	        $(ASAN_DIR)/prove.log $(ASAN_DIR)/error.log | head -60; \
 	    exit 1; \
 	fi; \
+	echo "test-asan: no sanitizer report in $(ASAN_DIR)/error.log" \
+	     "($$(wc -l < $(ASAN_DIR)/error.log) lines) or the suite's output"; \
 	exit $$rc
 
 # --- fuzzing (issue 7, second part) ------------------------------------

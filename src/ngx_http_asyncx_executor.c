@@ -225,6 +225,7 @@ ngx_http_asyncx_job_post(ngx_http_asyncx_job_t *job,
     job->posted_at = ngx_http_asyncx_now_usec();
     job->started_at = 0;
     job->finished_at = 0;
+    job->in_thread = 0;
 
     if (ngx_thread_task_post(job->pool, job->task) != NGX_OK) {
         (void) ngx_atomic_fetch_add(&job->stats->rejected, 1);
@@ -267,6 +268,7 @@ ngx_http_asyncx_job_handler(void *data, ngx_log_t *log)
     (void) ngx_atomic_fetch_add(&job->stats->started, 1);
 
     job->started_at = ngx_http_asyncx_now_usec();
+    (void) ngx_atomic_fetch_add(&job->in_thread, 1);
     job->rc = job->run(job->data);
     job->finished_at = ngx_http_asyncx_now_usec();
 }
@@ -289,12 +291,28 @@ ngx_http_asyncx_job_done(ngx_event_t *ev)
         ev->timedout = 0;
 
         if (job->running) {
-            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                          "asyncx executor: thread task still running after "
-                          "%M ms in pool \"%s\"",
-                          (ngx_msec_t) (ngx_http_asyncx_now_usec()
-                                        - job->posted_at) / 1000,
-                          job->stats->name);
+            /*
+             * A task still queued means an overloaded pool (warn); one
+             * that runs this long may be stuck in a thread (alert).
+             */
+            if (job->in_thread) {
+                ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                              "asyncx executor: thread task still running "
+                              "after %M ms in pool \"%s\"",
+                              (ngx_msec_t) (ngx_http_asyncx_now_usec()
+                                            - job->posted_at) / 1000,
+                              job->stats->name);
+
+            } else {
+                ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                              "asyncx executor: thread task still queued "
+                              "after %M ms in pool \"%s\", the pool is "
+                              "overloaded",
+                              (ngx_msec_t) (ngx_http_asyncx_now_usec()
+                                            - job->posted_at) / 1000,
+                              job->stats->name);
+            }
+
             ngx_add_timer(ev, NGX_HTTP_ASYNCX_JOB_WATCHDOG);
             return;
         }

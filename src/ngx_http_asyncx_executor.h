@@ -43,6 +43,7 @@ typedef struct {
     uint64_t                       posted_at;   /* usec, monotonic */
     uint64_t                       started_at;
     uint64_t                       finished_at;
+    ngx_atomic_t                   in_thread;   /* set by the thread */
     unsigned                       running:1;
 } ngx_http_asyncx_job_t;
 

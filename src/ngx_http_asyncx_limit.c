@@ -863,7 +863,10 @@ ngx_http_asyncx_limit_lookup(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key,
 
     node->key = hash;
     ln->len = (u_short) key->len;
-    ngx_memcpy(ln->data, key->data, key->len);
+    if (key->len) {
+        /* without key= the key is empty and its data NULL (UB for memcpy) */
+        ngx_memcpy(ln->data, key->data, key->len);
+    }
 
     ngx_http_asyncx_bucket_init(&ln->bucket, lz->burst, ngx_current_msec);
 

@@ -678,7 +678,11 @@ ngx_http_asyncx_mock_add_str(ngx_http_request_t *r, cJSON *obj,
         return NULL;
     }
 
-    ngx_memcpy(p, s->data, s->len);
+    if (s->len) {
+        /* an empty ngx_str_t may have a NULL data pointer: UB for memcpy */
+        ngx_memcpy(p, s->data, s->len);
+    }
+
     p[s->len] = '\0';
 
     return cJSON_AddStringToObject(obj, key, (char *) p);

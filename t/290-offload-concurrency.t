@@ -412,4 +412,12 @@ is(scalar(@bad), 0, 'no "open socket left" or other alert')
 ok(scalar(log_lines(qr/gracefully shutting down/)) >= 2,
    'workers did shut down gracefully twice');
 
+# like Test::Nginx's runner: TEST_NGINX_ERROR_LOG collects every error.log
+# (`make test-asan` looks for sanitizer reports there)
+if (my $dst = $ENV{TEST_NGINX_ERROR_LOG}) {
+    if (open my $out, '>>', $dst) {
+        print $out slurp("$dir/logs/$_") // '' for qw(error.log stderr.log);
+    }
+}
+
 done_testing();

@@ -124,9 +124,21 @@ sub stop {
     return if $$ != $self->{owner};
     my $pid = delete $self->{pid} or return;
     kill 'QUIT', $pid;
-    for (1 .. 200) { return if waitpid($pid, WNOHANG) == $pid; sleep 0.05 }
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
+    for (1 .. 200) { last if waitpid($pid, WNOHANG) == $pid; sleep 0.05 }
+    if (kill 0, $pid) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
+    $self->save_error_log;
+}
+
+# like Test::Nginx's runner: TEST_NGINX_ERROR_LOG collects every error.log
+# (`make test-asan` looks for sanitizer reports there)
+sub save_error_log {
+    my ($self) = @_;
+    my $dst = $ENV{TEST_NGINX_ERROR_LOG} or return;
+    open my $out, '>>', $dst or return;
+    print $out $self->error_log;
 }
 
 sub DESTROY { $_[0]->stop }
