@@ -277,6 +277,9 @@ ngx_http_asyncx_job_handler(void *data, ngx_log_t *log)
 static void
 ngx_http_asyncx_job_done(ngx_event_t *ev)
 {
+    uint64_t                now, started;
+    ngx_uint_t              level;
+    ngx_msec_t              queued, ran;
     ngx_connection_t       *c;
     ngx_http_request_t     *r;
     ngx_http_asyncx_job_t  *job;
@@ -291,27 +294,24 @@ ngx_http_asyncx_job_done(ngx_event_t *ev)
         ev->timedout = 0;
 
         if (job->running) {
-            /*
-             * A task still queued means an overloaded pool (warn); one
-             * that runs this long may be stuck in a thread (alert).
-             */
-            if (job->in_thread) {
-                ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                              "asyncx executor: thread task still running "
-                              "after %M ms in pool \"%s\"",
-                              (ngx_msec_t) (ngx_http_asyncx_now_usec()
-                                            - job->posted_at) / 1000,
-                              job->stats->name);
+            now = ngx_http_asyncx_now_usec();
 
-            } else {
-                ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                              "asyncx executor: thread task still queued "
-                              "after %M ms in pool \"%s\", the pool is "
-                              "overloaded",
-                              (ngx_msec_t) (ngx_http_asyncx_now_usec()
-                                            - job->posted_at) / 1000,
-                              job->stats->name);
-            }
+            /* started_at is written by the thread before in_thread */
+            started = job->in_thread ? job->started_at : now;
+            queued = (ngx_msec_t) ((started - job->posted_at) / 1000);
+            ran = (ngx_msec_t) ((now - started) / 1000);
+
+            /*
+             * Long in the queue: the pool is overloaded (warn).  Long in
+             * a thread: the task may be stuck (alert).
+             */
+            level = (ran >= NGX_HTTP_ASYNCX_JOB_WATCHDOG / 2)
+                    ? NGX_LOG_ALERT : NGX_LOG_WARN;
+
+            ngx_log_error(level, c->log, 0,
+                          "asyncx executor: thread task in pool \"%s\" "
+                          "not done after %M ms: queued %M ms, running %M ms",
+                          job->stats->name, queued + ran, queued, ran);
 
             ngx_add_timer(ev, NGX_HTTP_ASYNCX_JOB_WATCHDOG);
             return;
