@@ -38,7 +38,6 @@ static void ngx_http_asyncx_limit_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t *ctx, ngx_uint_t status, const char *what);
 static void ngx_http_asyncx_limit_cleanup(void *data);
-static void ngx_http_asyncx_limit_unwait(ngx_http_asyncx_limit_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_limit_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_asyncx_limit_wait_variable(ngx_http_request_t *r,
@@ -121,8 +120,6 @@ ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (lz == NULL) {
         return NGX_CONF_ERROR;
     }
-
-    ngx_queue_init(&lz->waiters);
 
     lz->burst = NGX_CONF_UNSET_UINT;
     lz->queue = 100;
@@ -607,10 +604,6 @@ ngx_http_asyncx_limit_handler(ngx_http_request_t *r)
 
     ngx_add_timer(&ctx->wait, ngx_min(wait, lz->timeout));
 
-    /* a slot freed in this worker wakes the first waiter at once */
-    ngx_queue_insert_tail(&lz->waiters, &ctx->waiter);
-    ctx->in_waiters = 1;
-
     /* the client leaving ends the wait (and the main request) */
     ngx_http_asyncx_watch_client(r);
     r->write_event_handler = ngx_http_request_empty_handler;
@@ -973,8 +966,6 @@ ngx_http_asyncx_limit_wait_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_asyncx_limit_unwait(ctx);
-
     r->read_event_handler = ngx_http_block_reading;
 
     if (rc == NGX_DECLINED) {
@@ -1031,7 +1022,9 @@ ngx_http_asyncx_limit_cleanup(void *data)
 
     ngx_http_asyncx_limit_zone_t  *lz;
 
-    ngx_http_asyncx_limit_unwait(ctx);
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
 
     lz = ctx->zone;
 
@@ -1052,31 +1045,9 @@ ngx_http_asyncx_limit_cleanup(void *data)
 }
 
 
-/* out of the worker's waiters, with no timer and no posted wake-up left */
-
-static void
-ngx_http_asyncx_limit_unwait(ngx_http_asyncx_limit_ctx_t *ctx)
-{
-    if (ctx->in_waiters) {
-        ngx_queue_remove(&ctx->waiter);
-        ctx->in_waiters = 0;
-    }
-
-    if (ctx->wait.timer_set) {
-        ngx_del_timer(&ctx->wait);
-    }
-
-    if (ctx->wait.posted) {
-        ngx_delete_posted_event(&ctx->wait);
-    }
-}
-
-
 static void
 ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx)
 {
-    ngx_queue_t                   *q;
-    ngx_http_asyncx_limit_ctx_t   *w;
     ngx_http_asyncx_limit_zone_t  *lz;
 
     lz = ctx->zone;
@@ -1094,35 +1065,6 @@ ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx)
     ngx_shmtx_unlock(&lz->shpool->mutex);
 
     ctx->state = NGX_HTTP_ASYNCX_LIMIT_REFUSED;
-
-    /*
-     * Wake this worker's first waiter of the key now instead of at its
-     * next 10 ms look; waiters in other workers still look on their own.
-     */
-    for (q = ngx_queue_head(&lz->waiters);
-         q != ngx_queue_sentinel(&lz->waiters);
-         q = ngx_queue_next(q))
-    {
-        w = ngx_queue_data(q, ngx_http_asyncx_limit_ctx_t, waiter);
-
-        if (w->node != ctx->node) {
-            continue;
-        }
-
-        if (!w->wait.posted) {
-            if (w->wait.timer_set) {
-                ngx_del_timer(&w->wait);
-            }
-
-            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, w->wait.log, 0,
-                           "asyncx limit: zone \"%V\" wakes ticket %uL",
-                           &lz->name, w->ticket);
-
-            ngx_post_event(&w->wait, &ngx_posted_events);
-        }
-
-        break;
-    }
 }
 
 

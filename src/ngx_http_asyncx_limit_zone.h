@@ -77,7 +77,6 @@ typedef struct {
     ngx_uint_t                     queue;
     ngx_msec_t                     timeout;
     ngx_http_complex_value_t      *key;          /* NULL: one bucket */
-    ngx_queue_t                    waiters;      /* this worker's, FIFO */
 } ngx_http_asyncx_limit_zone_t;
 
 
@@ -101,10 +100,8 @@ struct ngx_http_asyncx_limit_ctx_s {
     uint64_t                       admitted_us;
     uint64_t                       decided_us;   /* admitted or refused */
     ngx_uint_t                     state;
-    ngx_queue_t                    waiter;       /* in zone->waiters */
     unsigned                       waited:1;
     unsigned                       timed_out:1;
-    unsigned                       in_waiters:1;
 };
 
 

@@ -8,7 +8,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 97);
+plan tests => repeat_each() * (3 * blocks() + 95);
 
 no_shuffle();
 no_long_string();
@@ -430,31 +430,4 @@ for its own slot until the timeout)
 ['"service":"b"', '"concurrent":\{"current":0,"max":1\}.*"waiting":0']
 --- no_error_log
 [warn]
-[error]
-
-
-
-=== TEST 20: a slot freed in a worker wakes that worker's next waiter at once
-(three calls, concurrency=1: the second and third enter as the one before
-them ends, not at a later periodic look)
---- http_config
-    asyncx_limit_zone zone=one:64k rate=1000r/s concurrency=1 queue=10 timeout=5s;
---- config
-    location = /rate-limit-test { asyncx_limit_test one /slow; }
-    location = /slow {
-        asyncx_limit one;
-        asyncx_mock_service name=slow delay=100ms echo=off;
-    }
---- request
-GET /rate-limit-test?requests=3
---- response_body_filters eval
-sub { my $j = JSON::PP::decode_json($_[0]);
-      my @r = sort { $a->{start_ms} <=> $b->{start_ms} } @{ $j->{results} };
-      CORE::join(",", map { $_->{status} } @r) . "\n" }
---- response_body
-200,200,200
---- error_log eval
-[qr/asyncx limit: zone "one" wakes ticket 0\b/,
- qr/asyncx limit: zone "one" wakes ticket 1\b/]
---- no_error_log
 [error]
