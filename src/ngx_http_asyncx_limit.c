@@ -22,6 +22,10 @@
 #include "ngx_http_asyncx_limit_zone.h"
 
 
+#define NGX_HTTP_ASYNCX_LIMIT_VAR_STATUS  0
+#define NGX_HTTP_ASYNCX_LIMIT_VAR_WAIT    1
+
+
 static ngx_int_t ngx_http_asyncx_limit_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_asyncx_limit_handler(ngx_http_request_t *r);
@@ -38,9 +42,7 @@ static void ngx_http_asyncx_limit_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t *ctx, ngx_uint_t status, const char *what);
 static void ngx_http_asyncx_limit_cleanup(void *data);
-static ngx_int_t ngx_http_asyncx_limit_status_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_asyncx_limit_wait_variable(ngx_http_request_t *r,
+static ngx_int_t ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -1077,10 +1079,12 @@ ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx)
 static ngx_http_variable_t  ngx_http_asyncx_limit_vars[] = {
 
     { ngx_string("asyncx_limit_status"), NULL,
-      ngx_http_asyncx_limit_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      ngx_http_asyncx_limit_variable, NGX_HTTP_ASYNCX_LIMIT_VAR_STATUS,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("asyncx_limit_wait"), NULL,
-      ngx_http_asyncx_limit_wait_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      ngx_http_asyncx_limit_variable, NGX_HTTP_ASYNCX_LIMIT_VAR_WAIT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -1121,44 +1125,7 @@ ngx_http_asyncx_limit_decided_ctx(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_asyncx_limit_status_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_str_t                     status;
-    ngx_http_asyncx_limit_ctx_t  *ctx;
-
-    ctx = ngx_http_asyncx_limit_decided_ctx(r);
-
-    if (ctx == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    if (ctx->admitted_us) {
-        ngx_str_set(&status, "PASSED");
-        if (ctx->waited) {
-            ngx_str_set(&status, "DELAYED");
-        }
-
-    } else if (ctx->timed_out) {
-        ngx_str_set(&status, "TIMEOUT");
-
-    } else {
-        ngx_str_set(&status, "REJECTED");
-    }
-
-    v->len = status.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = status.data;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_asyncx_limit_wait_variable(ngx_http_request_t *r,
+ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     u_char                       *p;
@@ -1172,6 +1139,19 @@ ngx_http_asyncx_limit_wait_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    if (data == NGX_HTTP_ASYNCX_LIMIT_VAR_STATUS) {
+        p = (u_char *) (ctx->admitted_us
+                        ? (ctx->waited ? "DELAYED" : "PASSED")
+                        : (ctx->timed_out ? "TIMEOUT" : "REJECTED"));
+        v->len = ngx_strlen(p);
+        v->data = p;
+        return NGX_OK;
+    }
+
     p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 4);
     if (p == NULL) {
         return NGX_ERROR;
@@ -1181,9 +1161,6 @@ ngx_http_asyncx_limit_wait_variable(ngx_http_request_t *r,
     ms = (ctx->decided_us - ctx->arrived_us) / 1000;
 
     v->len = ngx_sprintf(p, "%uL.%03uL", ms / 1000, ms % 1000) - p;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
     v->data = p;
 
     return NGX_OK;
