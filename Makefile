@@ -203,6 +203,14 @@ $(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz_common.h $(PURE_SRCS) $(NGX_BUILD)/.configur
 	@mkdir -p $(BUILD)/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $< $(PURE_SRCS)
 
+# the CPU handlers' task functions with stand-ins for their loop-side
+# helpers (see the file): request bodies through the real code
+$(BUILD)/fuzz/fuzz_handlers: fuzz/fuzz_handlers.c fuzz/fuzz_common.h $(PURE_SRCS) \
+        src/ngx_http_asyncx_offload_cpu.c $(NGX_BUILD)/.configured | deps-fuzz
+	@mkdir -p $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< src/ngx_http_asyncx_offload_cpu.c \
+	    $(PURE_SRCS) -lcjson -lcrypto -lpcre2-8
+
 fuzz: $(FUZZ_TARGETS)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $$t.corpus; \

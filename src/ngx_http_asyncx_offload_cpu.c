@@ -68,6 +68,58 @@ static ngx_int_t ngx_http_asyncx_regex_subjects(
     uint64_t *count, uint64_t *first);
 
 
+/*
+ * The body as one JSON document.  cJSON keeps its last error in a
+ * static, which threads would race on, so the error offset comes from
+ * return_parse_end only.  Data after the document is refused too.
+ */
+
+cJSON *
+ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
+    const char *what)
+{
+    cJSON       *root;
+    const char  *end, *p, *last;
+
+    p = (const char *) ctx->body.data;
+    last = p + ctx->body.len;
+
+    if (ctx->body.len == 0) {
+        (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "request body is empty, expected "
+                                            "%s", what);
+        return NULL;
+    }
+
+    end = NULL;
+    root = cJSON_ParseWithLengthOpts(p, ctx->body.len, &end, 0);
+
+    if (root == NULL) {
+        (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "invalid JSON at byte %uz",
+                                            end ? (size_t) (end - p) : 0);
+        return NULL;
+    }
+
+    while (end < last
+           && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+    {
+        end++;
+    }
+
+    if (end < last) {
+        cJSON_Delete(root);
+        (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "invalid JSON at byte %uz: data "
+                                            "after the document",
+                                            (size_t) (end - p));
+        return NULL;
+    }
+
+    return root;
+}
+
+
 static ngx_int_t
 ngx_http_asyncx_offload_password(ngx_http_asyncx_offload_ctx_t *ctx,
     cJSON *root, char **pw, size_t *len)
