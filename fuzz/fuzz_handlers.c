@@ -40,23 +40,6 @@ ngx_http_asyncx_offload_body(ngx_http_asyncx_offload_ctx_t *ctx)
 }
 
 
-ngx_int_t
-ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
-    cJSON *root)
-{
-    char  *text;
-
-    text = cJSON_PrintUnformatted(root);
-    fuzz_assert(text != NULL);
-
-    ctx->out = (u_char *) text;
-    ctx->out_len = strlen(text);
-    ctx->status = NGX_HTTP_OK;
-
-    return NGX_OK;
-}
-
-
 cJSON *
 ngx_http_asyncx_cjson_add_seconds(cJSON *obj, const char *name,
     uint64_t usec, ngx_uint_t decimals)

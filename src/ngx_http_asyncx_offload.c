@@ -780,24 +780,3 @@ ngx_http_asyncx_offload_body(ngx_http_asyncx_offload_ctx_t *ctx)
 }
 
 
-ngx_int_t
-ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
-    cJSON *root)
-{
-    char  *text;
-
-    text = cJSON_PrintUnformatted(root);
-    if (text == NULL) {
-        return ngx_http_asyncx_offload_fail(ctx,
-                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                            0, "out of memory");
-    }
-
-    ctx->out = (u_char *) text;
-    ctx->out_len = ngx_strlen(text);
-    ctx->status = NGX_HTTP_OK;
-
-    return NGX_OK;
-}
-
-

@@ -68,6 +68,29 @@ static ngx_int_t ngx_http_asyncx_regex_subjects(
     uint64_t *count, uint64_t *first);
 
 
+/* the task's answer, malloc()ed by cJSON; the file tasks use it too */
+
+ngx_int_t
+ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
+    cJSON *root)
+{
+    char  *text;
+
+    text = cJSON_PrintUnformatted(root);
+    if (text == NULL) {
+        return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            0, "out of memory");
+    }
+
+    ctx->out = (u_char *) text;
+    ctx->out_len = ngx_strlen(text);
+    ctx->status = NGX_HTTP_OK;
+
+    return NGX_OK;
+}
+
+
 /*
  * The body as one JSON document.  cJSON keeps its last error in a
  * static, which threads would race on, so the error offset comes from
