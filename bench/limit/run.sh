@@ -23,17 +23,7 @@ SO=$ROOT/build/nginx/objs/ngx_http_asyncx_module.so
 PREFIX=$ROOT/build/bench-limit
 B=http://127.0.0.1:$PORT
 
-[ -f "$SO" ] || { echo "build the module first: make build" >&2; exit 1; }
-ulimit -n 20000
-
-NGINX_PID=
-stop() {
-    [ -n "$NGINX_PID" ] || return 0
-    kill -QUIT "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-    NGINX_PID=
-}
-trap stop EXIT
+. "$HERE/../lib.sh"
 
 start() {   # $1 workers, $2 cpu list for nginx, $3 part (its own prefix)
     P=$PREFIX/$3
@@ -44,10 +34,7 @@ start() {   # $1 workers, $2 cpu list for nginx, $3 part (its own prefix)
     taskset -c "$2" "$NGINX" -p "$P/" -c "$P/conf/nginx.conf" \
         -g 'daemon off;' &
     NGINX_PID=$!
-    for _ in $(seq 50); do
-        curl -sf "$B/asyncx/status" >/dev/null && break
-        sleep 0.1
-    done
+    wait_up
     echo "nginx master $NGINX_PID, workers $(pgrep -P "$NGINX_PID" | xargs)"
 }
 

@@ -24,17 +24,7 @@ RUNS=${RUNS:-calib demo quiet}
 LEVELS=("$@")
 [ ${#LEVELS[@]} -gt 0 ] || LEVELS=(1 100 1000 2000)
 
-[ -f "$SO" ] || { echo "build the module first: make" >&2; exit 1; }
-ulimit -n 20000
-
-NGINX_PID=
-stop() {
-    [ -n "$NGINX_PID" ] || return 0
-    kill -QUIT "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-    NGINX_PID=
-}
-trap stop EXIT
+. "$HERE/../lib.sh"
 
 start() {
     rm -rf "$PREFIX"
@@ -44,14 +34,8 @@ start() {
     taskset -c 0 "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
         -g 'daemon off;' &
     NGINX_PID=$!
-    for _ in $(seq 50); do
-        curl -sf "$B/asyncx/status" >/dev/null && break
-        sleep 0.1
-    done
-    WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+    wait_up
 }
-
-kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$WORKER/status"; }
 
 echo "== machine"
 date

@@ -26,20 +26,15 @@ PREFIX=$ROOT/build/bench-sse
 B=http://127.0.0.1:$PORT
 Q="/stream/search?keyword=python&data_size"
 
-[ -f "$SO" ] || { echo "build the module first: make build" >&2; exit 1; }
-ulimit -n 20000
-
-NGINX_PID=
 POLL_PID=
-stop() {
-    if [ -n "$POLL_PID" ]; then kill "$POLL_PID" 2>/dev/null || true
-        wait "$POLL_PID" 2>/dev/null || true; POLL_PID=; fi
-    [ -n "$NGINX_PID" ] || return 0
-    kill -QUIT "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-    NGINX_PID=
+poll_stop_all() {
+    [ -n "$POLL_PID" ] || return 0
+    kill "$POLL_PID" 2>/dev/null || true
+    wait "$POLL_PID" 2>/dev/null || true
+    POLL_PID=
 }
-trap stop EXIT
+STOP_HOOK=poll_stop_all
+. "$HERE/../lib.sh"
 
 start() {
     rm -rf "$PREFIX/conf" "$PREFIX/logs" "$PREFIX/temp"
@@ -48,14 +43,8 @@ start() {
         "$HERE/nginx.conf.in" > "$PREFIX/conf/nginx.conf"
     "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" -g 'daemon off;' &
     NGINX_PID=$!
-    for _ in $(seq 50); do
-        curl -sf "$B/asyncx/status" >/dev/null && break
-        sleep 0.1
-    done
-    WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+    wait_up
 }
-
-kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$WORKER/status"; }
 
 poll_start() {
     "$HERE/rsspoll.pl" "$WORKER" > "$PREFIX/rss" &
