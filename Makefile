@@ -119,6 +119,7 @@ distclean:
 # whole Test::Nginx suite against that binary.  Any sanitizer report
 # fails the run.
 
+comma        := ,
 ASAN_DIR     := $(BUILD)/asan
 ASAN_SRC     := $(ASAN_DIR)/nginx-1.22.1
 ASAN_NGINX   := $(ASAN_SRC)/objs/nginx
@@ -143,14 +144,19 @@ $(ASAN_DIR)/.source: | $(BUILD)/.deps
 	cd $(ASAN_DIR) && rm -rf nginx-1.22.1 && tar xzf nginx_1.22.1.orig.tar.gz
 	touch $@
 
-$(ASAN_DIR)/.configured: $(ASAN_DIR)/.source config
-	cd $(ASAN_SRC) && source $(NGINX_SRC)/conf_flags && ./configure \
-	    "$${NGX_CONF_FLAGS[@]}" \
-	    --with-cc-opt="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -DNGX_DEBUG_PALLOC=1" \
-	    --with-ld-opt="-fsanitize=address,undefined" \
+# $(call configure_nginx,<source dir>,<cc opts>,<ld opts>): the whole
+# nginx with Debian's configure flags and the module
+define configure_nginx
+	cd $(1) && source $(NGINX_SRC)/conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" --with-cc-opt="$(2)" --with-ld-opt="$(3)" \
 	    --add-dynamic-module=$(ROOT) > configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
 	touch $@
+endef
+
+$(ASAN_DIR)/.configured: $(ASAN_DIR)/.source config
+	$(call configure_nginx,$(ASAN_SRC),-g -O1 -fno-omit-frame-pointer \
+	    -fsanitize=address$(comma)undefined -DNGX_DEBUG_PALLOC=1,-fsanitize=address$(comma)undefined)
 
 $(ASAN_NGINX): $(ASAN_DIR)/.configured $(MODULE_SRCS)
 	$(MAKE) -s -C $(ASAN_SRC) -f objs/Makefile -j2 binary modules
@@ -244,12 +250,7 @@ VG_SO        := $(VG_SRC)/objs/ngx_http_asyncx_module.so
 $(VG_DIR)/.configured: $(ASAN_DIR)/.source config
 	rm -rf $(VG_DIR) && mkdir -p $(VG_DIR)
 	tar xzf $(ASAN_DIR)/nginx_1.22.1.orig.tar.gz -C $(VG_DIR)
-	cd $(VG_SRC) && source $(NGINX_SRC)/conf_flags && ./configure \
-	    "$${NGX_CONF_FLAGS[@]}" \
-	    --with-cc-opt="-g -O1 -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1" \
-	    --add-dynamic-module=$(ROOT) > configure.log 2>&1 \
-	    || { tail -30 configure.log; exit 1; }
-	touch $@
+	$(call configure_nginx,$(VG_SRC),-g -O1 -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1,)
 
 $(VG_NGINX): $(VG_DIR)/.configured $(MODULE_SRCS)
 	$(MAKE) -s -C $(VG_SRC) -f objs/Makefile -j2 binary modules
