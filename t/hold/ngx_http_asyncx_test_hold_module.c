@@ -6,7 +6,7 @@
  * location whose GET ?fifo=/absolute/path occupies one thread of that
  * thread pool until the test lets it go: the task opens the FIFO for
  * reading, which blocks until the test opens the write end, and then
- * reads until the test closes it.  So a test knows the thread is taken
+ * waits in read() until the test writes or closes it.  So a test knows the thread is taken
  * (its non-blocking open() of the write end succeeds only once the
  * reader is there) and frees it when it wants: no test has to occupy a
  * pool with a computation that races the machine's speed.
@@ -189,23 +189,20 @@ ngx_http_asyncx_test_hold_thread(void *data, ngx_log_t *log)
         return;
     }
 
-    for ( ;; ) {
+    /*
+     * One read: it returns when the test writes (or closes), even if a
+     * child process of the test inherited the write end.
+     */
+
+    do {
         n = read(fd, buf, sizeof(buf));
+    } while (n == -1 && ngx_errno == NGX_EINTR);
 
-        if (n > 0) {
-            ctx->bytes += n;
-            continue;
-        }
+    if (n == -1) {
+        ctx->err = ngx_errno;
 
-        if (n == -1 && ngx_errno == NGX_EINTR) {
-            continue;
-        }
-
-        if (n == -1) {
-            ctx->err = ngx_errno;
-        }
-
-        break;
+    } else {
+        ctx->bytes = n;
     }
 
     (void) close(fd);
