@@ -7,6 +7,7 @@ package Asyncx::OwnNginx;
 #
 #   my $ngx = Asyncx::OwnNginx->new(offset => 2, name => 'limit',
 #                                   workers => 2, main => '...',
+#                                   log_level => 'debug',
 #                                   http => '...');     # inside http { }
 #   my ($code, $body) = $ngx->get('/path');
 #   my $child = $ngx->spawn_request($raw);  # in the background
@@ -67,6 +68,7 @@ sub new {
     my $master = ($opt{workers} // 0) ? 'on' : 'off';
     my $workers = $opt{workers} || 1;
     my $user = $> == 0 ? 'user root;' : '';
+    my $level = $opt{log_level} // 'info';
     my $load = join '', map { "load_module $_;\n" } modules();
     my $main = $opt{main} // '';
     my $http = $opt{http} // '';
@@ -79,7 +81,7 @@ daemon off;
 master_process $master;
 worker_processes $workers;
 $user
-error_log $dir/logs/error.log info;
+error_log $dir/logs/error.log $level;
 pid $dir/logs/nginx.pid;
 $load$main
 events { worker_connections 256; }
