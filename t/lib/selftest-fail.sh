@@ -152,4 +152,40 @@ GET /t
 --- response_body_unlike: ^hello$
 EOF
 
+case_ unexpected_crit 'not ok 2 - .*unexpected \[crit\] line in error\.log' 1 <<'EOF'
+use lib 't/lib'; use Test::Nginx::Socket; plan tests => 2; run_tests();
+__DATA__
+=== TEST 1: a [crit] line the block does not declare fails it
+--- config
+    location = /t { proxy_pass http://unix:/nonexistent/asyncx-selftest.sock:/; }
+--- request
+GET /t
+--- error_code: 502
+EOF
+
+case_ forbidden_crit_once 'not ok 2 - .*pattern "\[crit\]" should not match' 1 <<'EOF'
+use lib 't/lib'; use Test::Nginx::Socket; plan tests => 2; run_tests();
+__DATA__
+=== TEST 1: a line no_error_log forbids is reported once, not twice
+--- config
+    location = /t { proxy_pass http://unix:/nonexistent/asyncx-selftest.sock:/; }
+--- request
+GET /t
+--- error_code: 502
+--- no_error_log
+[crit]
+EOF
+
+case_ missing_log_line_waited 'not ok 2 - .*should match a line in error.log' 1 TEST_NGINX_TIMEOUT=1 <<'EOF'
+use lib 't/lib'; use Test::Nginx::Socket; plan tests => 2; run_tests();
+__DATA__
+=== TEST 1: an error_log pattern that never comes fails after the timeout
+--- config
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- error_log
+no such line, ever
+EOF
+
 exit $bad
