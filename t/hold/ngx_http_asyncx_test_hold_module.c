@@ -6,10 +6,11 @@
  * location whose GET ?fifo=/absolute/path occupies one thread of that
  * thread pool until the test lets it go: the task opens the FIFO for
  * reading, which blocks until the test opens the write end, and then
- * waits in read() until the test writes or closes it.  So a test knows the thread is taken
- * (its non-blocking open() of the write end succeeds only once the
- * reader is there) and frees it when it wants: no test has to occupy a
- * pool with a computation that races the machine's speed.
+ * waits in read() until the test writes or closes it.  So a test knows
+ * the thread is taken (its non-blocking open() of the write end
+ * succeeds only once the reader is there) and frees it when it wants:
+ * no test has to occupy a pool with a computation that races the
+ * machine's speed.
  *
  * The answer is {"held_bytes": N}, N being what the test wrote.
  */

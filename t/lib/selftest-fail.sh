@@ -188,4 +188,65 @@ GET /t
 no such line, ever
 EOF
 
+# the style checker (make style) finds each rule broken once, and passes
+# a clean file
+cat > "$TMP/bad.c" <<'EOF'
+static int
+f(int a)
+{
+    int  b;
+
+    b = a;	/* a tab */
+    // a C++ comment
+    int  c = b;
+
+    for (int i = 0; i < 3; i++) {
+        b += i;
+    }
+
+    return b + c;  /* this line is made longer than eighty columns, on purpose */
+}
+EOF
+cat > "$TMP/good.c" <<'EOF'
+static u_char  s[] = "http://example.com/ // not a comment";
+
+static int
+g(int a)
+{
+    int       b;
+    u_char   *p, *q;
+    void    (*fn)(void);
+
+    b = a;              /* // inside a comment */
+    p = s;
+    q = (u_char *) "{ int x = 1; }";
+
+    if (b) {
+        size_t  n;
+
+        n = 1;
+        b += (int) n;
+    }
+
+    (void) fn;
+    (void) q;
+
+    return b + (p != NULL);
+}
+EOF
+out=$(perl "$ROOT/t/lib/style-check.pl" "$TMP/bad.c")
+want="bad.c:6: a tab character
+bad.c:14: longer than 80 columns (81)
+bad.c:7: a // comment (use /* */)
+bad.c:8: a declaration after a statement (declare at the top of the block)
+bad.c:10: a declaration in a for header"
+if [ "$(echo "$out" | sed "s|^$TMP/||")" = "$want" ] \
+   && perl "$ROOT/t/lib/style-check.pl" "$TMP/good.c"; then
+    echo "PASS style-check"
+else
+    echo "FAIL style-check: got"; echo "$out" | sed 's/^/    /'
+    perl "$ROOT/t/lib/style-check.pl" "$TMP/good.c" | sed 's/^/    good.c: /'
+    bad=1
+fi
+
 exit $bad
