@@ -374,8 +374,8 @@ close $_ for @refused;
 is(join('', @res), "503 1\n" x 5,
    'five more hashes: 503 with Retry-After: 1, while the thread is held');
 
-my ($s4) = http('GET', '/status');
-is($s4, 200, 'a cheap location answers while the pool is held (the loop is free)');
+my ($cheap) = http('GET', '/status');
+is($cheap, 200, 'a cheap location answers while the pool is held (the loop is free)');
 is(cpu_pool()->{rejected}, 5, 'the pool counted five rejections');
 
 $hold->release;
