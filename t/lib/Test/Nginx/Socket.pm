@@ -5,8 +5,8 @@ package Test::Nginx::Socket;
 # it start with `use lib 't/lib'; use Test::Nginx::Socket;` and run unchanged
 # under upstream (PERL5LIB=<test-nginx>/lib plus
 # HARNESS_PERL_SWITCHES=-mTest::Nginx::Socket, see docs/testing.md).
-# The semantics follow shared/TEST_NGINX_FORMAT.md; docs/testing.md
-# lists the supported sections and environment variables.
+# docs/testing.md states the block semantics it keeps and lists the
+# supported sections and environment variables.
 #
 # Deliberate differences from upstream:
 #  1. nginx binds the loopback only: the generated server block says
