@@ -2,9 +2,10 @@
 /*
  * Copyright (C) asyncx authors
  *
- * Test helper, never installed.  "asyncx_test_hold <pool>;" makes a
- * location whose GET ?fifo=/absolute/path occupies one thread of that
- * thread pool until the test lets it go: the task opens the FIFO for
+ * Test helper, never installed.  "asyncx_test_hold <pool> [<fifo>];"
+ * makes a location whose GET (with ?fifo=/absolute/path, or the path
+ * configured) occupies one thread of that thread pool until the test
+ * lets it go: the task opens the FIFO for
  * reading, which blocks until the test opens the write end, and then
  * waits in read() until the test writes or closes it.  So a test knows
  * the thread is taken (its non-blocking open() of the write end
@@ -32,6 +33,7 @@
 
 typedef struct {
     ngx_thread_pool_t    *pool;
+    ngx_str_t             fifo;
 } ngx_http_asyncx_test_hold_loc_conf_t;
 
 
@@ -58,7 +60,7 @@ static char *ngx_http_asyncx_test_hold(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_command_t  ngx_http_asyncx_test_hold_commands[] = {
 
     { ngx_string("asyncx_test_hold"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_asyncx_test_hold,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -118,13 +120,17 @@ ngx_http_asyncx_test_hold_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_http_arg(r, (u_char *) "fifo", 4, &arg) != NGX_OK
-        || arg.len == 0)
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_test_hold_module);
+
+    /* a mirror subrequest carries its parent's arguments: configure it */
+    if (hlcf->fifo.len) {
+        arg = hlcf->fifo;
+
+    } else if (ngx_http_arg(r, (u_char *) "fifo", 4, &arg) != NGX_OK
+               || arg.len == 0)
     {
         return NGX_HTTP_BAD_REQUEST;
     }
-
-    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_test_hold_module);
 
     task = ngx_thread_task_alloc(r->pool,
                                  sizeof(ngx_http_asyncx_test_hold_ctx_t));
@@ -329,6 +335,10 @@ ngx_http_asyncx_test_hold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     hlcf->pool = ngx_thread_pool_add(cf, &value[1]);
     if (hlcf->pool == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        hlcf->fifo = value[2];
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);

@@ -62,6 +62,36 @@ sub release {
     close $fh;
 }
 
+# For Test::Nginx blocks, where the test cannot act between two steps
+# of a request: a child process waits until $count lines of $log (so
+# far) match $re and releases the hold after each one (one per repeat
+# of the block), giving up after $timeout seconds.  Call it from the
+# block's --- init; the FIFO must live outside the servroot.
+sub release_on_log {
+    my ($self, $log, $re, $count, $timeout) = @_;
+
+    my $pid = fork // die "fork: $!";
+    return $pid if $pid;
+
+    my $until = time + ($timeout // 120);
+
+    for my $n (1 .. $count // 1) {
+        my $seen = 0;
+
+        while (time < $until && $seen < $n) {
+            if (open my $in, '<', $log) {
+                $seen = grep { $_ =~ $re } <$in>;
+            }
+            sleep 0.01;
+        }
+
+        last unless $seen >= $n && $self->wait_taken($until - time);
+        $self->release;
+    }
+
+    POSIX::_exit(0);
+}
+
 sub DESTROY { $_[0]->release }
 
 1;
