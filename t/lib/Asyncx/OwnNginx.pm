@@ -33,7 +33,7 @@ use Test::More ();
 use Time::HiRes qw(time sleep);
 
 sub modules { split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '') }
-sub module_so { (modules())[0] }
+sub module_so { my @m = modules(); return $m[0] }
 
 # `plan skip_all => $why unless $ok`, except under ASYNCX_REQUIRE_ALL=1
 sub skip_all_unless {
