@@ -257,24 +257,24 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     { ngx_string("asyncx_sse_heartbeat"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_asyncx_offload_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.heartbeat),
-      NULL },
+      &ngx_http_asyncx_sse_heartbeat_bounds },
 
     { ngx_string("asyncx_sse_batch_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_asyncx_offload_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.batch_size),
-      NULL },
+      &ngx_http_asyncx_sse_batch_bounds },
 
     { ngx_string("asyncx_sse_max_data_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_asyncx_offload_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.max_data_size),
-      NULL },
+      &ngx_http_asyncx_sse_data_size_bounds },
 
 
     /* end of sse */

@@ -86,8 +86,21 @@ static ngx_int_t ngx_http_asyncx_sse_fail(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx);
 static u_char *ngx_http_asyncx_sse_agg(u_char *p,
     ngx_http_asyncx_sse_agg_t *a);
+static void ngx_http_asyncx_sse_arm_heartbeat(ngx_http_asyncx_sse_ctx_t *ctx);
 static void ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev);
 static void ngx_http_asyncx_sse_cleanup(void *data);
+
+
+/*
+ * A day at most: longer timers overflow the int milliseconds epoll_wait()
+ * takes, and a keepalive that rare keeps no proxy open anyway.
+ */
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_heartbeat_bounds =
+    { 0, 86400000, 2 };
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_batch_bounds =
+    { 1, NGX_HTTP_ASYNCX_SSE_BATCH_MAX, 0 };
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_data_size_bounds =
+    { 1, 1000000000, 0 };
 
 
 static ngx_conf_enum_t  ngx_http_asyncx_sse_modes[] = {
@@ -115,22 +128,6 @@ ngx_http_asyncx_sse_merge_conf(ngx_conf_t *cf,
     ngx_conf_merge_uint_value(conf->batch_size, prev->batch_size, 1000);
     ngx_conf_merge_uint_value(conf->max_data_size, prev->max_data_size,
                               10000000);
-
-    if (conf->batch_size == 0
-        || conf->batch_size > NGX_HTTP_ASYNCX_SSE_BATCH_MAX)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"asyncx_sse_batch_size\" must be between 1 and "
-                           "%d, not %ui", NGX_HTTP_ASYNCX_SSE_BATCH_MAX,
-                           conf->batch_size);
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->max_data_size == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"asyncx_sse_max_data_size\" must not be 0");
-        return NGX_CONF_ERROR;
-    }
 
     return NGX_CONF_OK;
 }
@@ -295,7 +292,7 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
+    ngx_http_asyncx_sse_arm_heartbeat(ctx);
 
     /* a client that goes away is noticed while the stream waits */
     ngx_http_asyncx_watch_client(r);
@@ -585,7 +582,10 @@ ngx_http_asyncx_sse_write_handler(ngx_http_request_t *r)
 
         if (ctx->done) {
             /* the last buffer went out; nginx finishes sending it */
-            ngx_del_timer(&ctx->heartbeat);
+            if (ctx->heartbeat.timer_set) {
+                ngx_del_timer(&ctx->heartbeat);
+            }
+
             ngx_http_finalize_request(r, ngx_http_output_filter(r,
                                                                 &ctx->out_cl));
             return;
@@ -859,7 +859,7 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
     ctx->out_cl.next = NULL;
 
     /* the stream is alive: the heartbeat waits a full interval again */
-    ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
+    ngx_http_asyncx_sse_arm_heartbeat(ctx);
 
     return NGX_OK;
 }
@@ -873,6 +873,17 @@ ngx_http_asyncx_sse_agg(u_char *p, ngx_http_asyncx_sse_agg_t *a)
                        a->count, a->sum,
                        a->count ? (double) a->sum / a->count : 0.0,
                        a->min, a->max);
+}
+
+
+/* asyncx_sse_heartbeat 0 is "off": no timer at all */
+
+static void
+ngx_http_asyncx_sse_arm_heartbeat(ngx_http_asyncx_sse_ctx_t *ctx)
+{
+    if (ctx->heartbeat_interval) {
+        ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
+    }
 }
 
 
