@@ -22,6 +22,8 @@ static char *ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_asyncx_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_asyncx_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_asyncx_init_process(ngx_cycle_t *cycle);
+static void ngx_http_asyncx_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_asyncx_commands[] = {
@@ -305,10 +307,10 @@ ngx_module_t  ngx_http_asyncx_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_asyncx_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_asyncx_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -410,4 +412,18 @@ static ngx_int_t
 ngx_http_asyncx_init(ngx_conf_t *cf)
 {
     return ngx_http_asyncx_limit_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_asyncx_status_init_process(cycle);
+}
+
+
+static void
+ngx_http_asyncx_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_asyncx_status_exit_process(cycle);
 }

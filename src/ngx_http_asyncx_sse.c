@@ -288,7 +288,7 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
     cln->handler = ngx_http_asyncx_sse_cleanup;
     cln->data = ctx;
 
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE, 1);
+    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
 
     ctx->heartbeat.handler = ngx_http_asyncx_sse_heartbeat_handler;
@@ -1002,7 +1002,7 @@ ngx_http_asyncx_sse_cleanup(void *data)
         ngx_del_timer(&ctx->heartbeat);
     }
 
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE, -1);
+    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, -1);
 
     if (!ctx->done) {
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
@@ -1033,7 +1033,12 @@ ngx_http_asyncx_sse_status(ngx_http_request_t *r, cJSON *root)
         return NGX_ERROR;                                                    \
     }
 
-    ngx_http_asyncx_sse_counter("active", NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE);
+    if (cJSON_AddNumberToObject(s, "active", (double)
+            ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_STREAMS)) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_http_asyncx_sse_counter("total", NGX_HTTP_ASYNCX_STAT_SSE_TOTAL);
     ngx_http_asyncx_sse_counter("completed",
                                 NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED);
