@@ -54,6 +54,7 @@ struct ngx_http_asyncx_sse_ctx_s {
 
     /* owned by the thread while the job runs */
     ngx_http_asyncx_sse_batch_t    batch;
+    ngx_atomic_t                  *records;      /* done by all streams */
     ngx_http_asyncx_sse_agg_t      categories[NGX_HTTP_ASYNCX_SSE_CATEGORIES];
     ngx_http_asyncx_sse_agg_t      overall;
     u_char                         sample[NGX_HTTP_ASYNCX_RECORD_MAX];
@@ -242,6 +243,8 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
         return ngx_http_send_header(r);
     }
 
+    ctx->records = &ngx_http_asyncx_stats()->counters[
+                                           NGX_HTTP_ASYNCX_STAT_SSE_RECORDS];
     ctx->batch.keyword = ctx->keyword.data;
     ctx->batch.keyword_len = ctx->keyword.len;
     ctx->batch.categories = ctx->categories;
@@ -559,6 +562,10 @@ ngx_http_asyncx_sse_run(void *data)
         ngx_http_asyncx_sse_aggregate_batch(&ctx->batch);
         break;
     }
+
+    /* the work done, even for a client that is gone meanwhile */
+    (void) ngx_atomic_fetch_add(ctx->records,
+                                ctx->batch.scanned - ctx->batch.start);
 
     ctx->batch_done = 1;
 
@@ -1046,6 +1053,7 @@ ngx_http_asyncx_sse_status(ngx_http_request_t *r, cJSON *root)
     ngx_http_asyncx_sse_counter("errors", NGX_HTTP_ASYNCX_STAT_SSE_ERRORS);
     ngx_http_asyncx_sse_counter("events", NGX_HTTP_ASYNCX_STAT_SSE_EVENTS);
     ngx_http_asyncx_sse_counter("jobs", NGX_HTTP_ASYNCX_STAT_SSE_JOBS);
+    ngx_http_asyncx_sse_counter("records", NGX_HTTP_ASYNCX_STAT_SSE_RECORDS);
 
 #undef ngx_http_asyncx_sse_counter
 

@@ -112,10 +112,12 @@ x
 
 
 
-=== TEST 6: client abort while a batch runs: work stops, info line, clean log
-Resuming at record 5,000,000 first rebuilds the match count in one long
-silent job, so the client's 0.2 s idle timeout fires while it runs
+=== TEST 6: client abort while a stream rebuilds: info line, clean log
+Resuming at record 5,000,000 first rebuilds the match count in 50 silent
+jobs, so the client's 0.2 s idle timeout usually fires while they run
 (about 20 times longer under valgrind, hence the longer wait there).
+That the work stops is asserted on the job and record counts in
+t/403-sse-disconnect.t; this block checks the log.
 --- main_config
     thread_pool cpu threads=1;
 --- config
