@@ -126,8 +126,12 @@ ngx_http_asyncx_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     smcf->sh = sh;
 
-    /* until init_process claims a slot of its own */
-    smcf->worker = &sh->workers[NGX_HTTP_ASYNCX_MAX_WORKERS];
+    /*
+     * Until init_process claims a slot of its own.  A single process
+     * (master_process off) reloads without init_process: it keeps its slot.
+     */
+    smcf->worker = osmcf ? osmcf->worker
+                         : &sh->workers[NGX_HTTP_ASYNCX_MAX_WORKERS];
 
     names = smcf->pool_names.elts;
 
@@ -248,7 +252,8 @@ ngx_http_asyncx_status_exit_process(ngx_cycle_t *cycle)
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    amcf->status.worker = &amcf->status.sh->workers[NGX_HTTP_ASYNCX_MAX_WORKERS];
+    amcf->status.worker = &amcf->status.sh->workers[
+                                               NGX_HTTP_ASYNCX_MAX_WORKERS];
 }
 
 

@@ -79,26 +79,26 @@ typedef struct {
 
 /* claimed and dropped under the zone's mutex, counted by its owner only */
 typedef struct {
-    ngx_atomic_t                  pid;        /* 0: free */
-    ngx_atomic_t                  gauges[NGX_HTTP_ASYNCX_GAUGE_N];
+    ngx_atomic_t                     pid;        /* 0: free */
+    ngx_atomic_t                     gauges[NGX_HTTP_ASYNCX_GAUGE_N];
 } ngx_http_asyncx_worker_stats_t;
 
 
 typedef struct {
-    ngx_http_asyncx_pool_stats_t  pools[NGX_HTTP_ASYNCX_MAX_POOLS];
-    ngx_atomic_t                  counters[NGX_HTTP_ASYNCX_MAX_COUNTERS];
+    ngx_http_asyncx_pool_stats_t     pools[NGX_HTTP_ASYNCX_MAX_POOLS];
+    ngx_atomic_t                     counters[NGX_HTTP_ASYNCX_MAX_COUNTERS];
 
     /* the last one is shared by processes that found no free slot */
-    ngx_http_asyncx_worker_stats_t  workers[NGX_HTTP_ASYNCX_MAX_WORKERS + 1];
+    ngx_http_asyncx_worker_stats_t   workers[NGX_HTTP_ASYNCX_MAX_WORKERS + 1];
 } ngx_http_asyncx_stats_t;
 
 
 typedef struct {
-    ngx_shm_zone_t              *zone;
-    ngx_http_asyncx_stats_t     *sh;
+    ngx_shm_zone_t                  *zone;
+    ngx_http_asyncx_stats_t         *sh;
     ngx_http_asyncx_worker_stats_t  *worker;     /* this process's slot */
-    ngx_array_t                  pool_names;     /* ngx_str_t */
-    ngx_uint_t                   pool_slot[NGX_HTTP_ASYNCX_MAX_POOLS];
+    ngx_array_t                      pool_names; /* ngx_str_t */
+    ngx_uint_t                       pool_slot[NGX_HTTP_ASYNCX_MAX_POOLS];
 } ngx_http_asyncx_status_main_conf_t;
 
 
