@@ -157,6 +157,12 @@ for my $round (1, 2) {
     ok($reloaded, "round $round: reloaded");
     is(in_flight($reloaded // {}), $idle,
        "round $round: nothing in flight after the reload");
+
+    # the old generation accepts until it sees the master's signal: the
+    # next round starts once it is gone, or it might take some of it
+    my $t0 = time;
+    sleep 0.05 while kill(0, $new->{pid}) && time - $t0 < 30;
+    ok(!kill(0, $new->{pid}), "round $round: the old worker exited");
 }
 
 my @el = $ngx->error_log;
