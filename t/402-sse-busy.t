@@ -56,6 +56,19 @@ HTTP
 
 my $port = $ngx->port;
 
+# the hashes never end: no worker of this nginx may outlive the test
+# (an orphaned one would hold the test's output open)
+sub kill_workers {
+    my ($master) = @_;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my ($pid, $ppid) = (<$fh> // '') =~ /^(\d+) \(.*\) \S+ (\d+)/ or next;
+        kill 'KILL', $pid if $ppid == $master;
+    }
+}
+
+END { kill_workers($ngx->pid) if $ngx && $ngx->pid }
+
 sub status {
     my ($code, $body) = $ngx->get('/asyncx/status');
     return $code == 200 ? JSON::PP::decode_json($body) : undef;
@@ -154,6 +167,7 @@ ok((grep { /\[error\] .*asyncx sse: cannot post the next batch, thread pool queu
 is(scalar(grep { /\[(alert|crit|emerg)\]/ && !/exited on signal 9/ } @el),
    0, 'no alert, crit or emerg lines but the kill');
 
+kill_workers($ngx->pid);
 $ngx->stop;
 
 done_testing();

@@ -54,6 +54,19 @@ my $ngx = Asyncx::OwnNginx->new(offset => 5, name => 'status-kill',
     }
 HTTP
 
+# the hashes never end: no worker of this nginx may outlive the test
+# (an orphaned one would hold the test's output open)
+sub kill_workers {
+    my ($master) = @_;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my ($pid, $ppid) = (<$fh> // '') =~ /^(\d+) \(.*\) \S+ (\d+)/ or next;
+        kill 'KILL', $pid if $ppid == $master;
+    }
+}
+
+END { kill_workers($ngx->pid) if $ngx && $ngx->pid }
+
 sub status {
     my ($code, $body) = $ngx->get('/asyncx/status');
     return $code == 200 ? JSON::PP::decode_json($body) : undef;
@@ -162,7 +175,8 @@ for my $round (1, 2) {
     # next round starts once it is gone, or it might take some of it
     my $t0 = time;
     sleep 0.05 while kill(0, $new->{pid}) && time - $t0 < 30;
-    ok(!kill(0, $new->{pid}), "round $round: the old worker exited");
+    ok(!kill(0, $new->{pid}), "round $round: the old worker exited")
+        or kill 'KILL', $new->{pid};
 }
 
 my @el = $ngx->error_log;
@@ -174,6 +188,7 @@ is(scalar(grep { /\[(error|crit|emerg)\]/
                  || (/\[alert\]/ && !/exited on signal 9/) } @el),
    0, 'no other error, alert, crit or emerg lines');
 
+kill_workers($ngx->pid);
 $ngx->stop;
 
 done_testing();
