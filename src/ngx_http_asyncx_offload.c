@@ -228,6 +228,10 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
     op = &ngx_http_asyncx_offload_ops[alcf->offload.kind];
 
     if (!(r->method & op->method)) {
+        if (ngx_http_asyncx_set_allow(r, op->method) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                           NGX_LOG_INFO,
                                           "%V: method not allowed, use %s",
