@@ -153,36 +153,28 @@ ngx_http_asyncx_set_retry_after(ngx_http_request_t *r, time_t seconds)
 }
 
 
-/* a query argument, percent-decoded into r->pool; NGX_DECLINED if absent */
+/*
+ * A query argument, percent-decoded once into r->pool and NUL-terminated
+ * (see ngx_http_asyncx_unescape_arg: "+" is a plus sign, not a space);
+ * NGX_DECLINED if absent.
+ */
 
 ngx_int_t
 ngx_http_asyncx_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
 {
-    u_char     *dst, *src;
-    ngx_str_t   raw;
+    ngx_str_t  raw;
 
     if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    dst = ngx_pnalloc(r->pool, raw.len + 1);
-    if (dst == NULL) {
+    value->data = ngx_pnalloc(r->pool, raw.len + 1);
+    if (value->data == NULL) {
         return NGX_ERROR;
     }
 
-    value->data = dst;
-    src = raw.data;
-
-    /* '+' means space in a query string; unescape does not know that */
-    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
-    value->len = dst - value->data;
-
-    for (dst = value->data; dst < value->data + value->len; dst++) {
-        if (*dst == '+') {
-            *dst = ' ';
-        }
-    }
-
+    value->len = ngx_http_asyncx_unescape_arg(value->data, raw.data,
+                                              raw.len);
     value->data[value->len] = '\0';
 
     return NGX_OK;
