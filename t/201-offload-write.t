@@ -14,6 +14,8 @@ make_path("$w/sub/dir");
 sub put { my ($name, $data) = @_; open my $fh, '>:raw', "$w/$name" or die "$name: $!"; print $fh $data; close $fh }
 
 put('keep.txt', "original\n");
+put('readonly.txt', "read-only\n");
+chmod 0444, "$w/readonly.txt" or die $!;
 symlink('keep.txt', "$w/link-in") or die $!;
 symlink('/tmp', "$w/dir-out") or die $!;
 
@@ -21,7 +23,7 @@ $ENV{TEST_NGINX_OFFLOAD_WRITE} = $w;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 94;
+plan tests => repeat_each() * 100;
 
 no_shuffle();
 no_long_string();
@@ -284,3 +286,27 @@ GET /t
 sub { join "|", sort grep { /^(a|notes|c\+|pct)/ } map { s{.*/}{}r } glob("$ENV{TEST_NGINX_OFFLOAD_WRITE}/*") }
 --- response_body chomp
 a+b.txt|c++.txt|notes?secret.txt|pct%41.txt
+
+
+
+=== TEST 13: a read-only (0444) file is not replaced, even by a root worker: 403, content and mode unchanged
+--- config
+    location = /files/write {
+        asyncx_file_root $TEST_NGINX_OFFLOAD_WRITE;
+        asyncx_file_write;
+    }
+    location = /files/read {
+        asyncx_file_root $TEST_NGINX_OFFLOAD_WRITE;
+        asyncx_file_read;
+    }
+--- request eval
+["POST /files/write?path=readonly.txt\nreplaced", "GET /files/read?path=readonly.txt"]
+--- error_code eval
+[403, 200]
+--- response_body eval
+["{\"error\": \"file write: \\\"readonly.txt\\\" is read-only\", \"status\": 403}\n",
+ "{\"content\":\"read-only\\n\",\"size\":10,\"encoding\":\"utf-8\",\"async\":true}\n"]
+--- response_body_filters eval
+sub { $_[0] . (((stat "$ENV{TEST_NGINX_OFFLOAD_WRITE}/readonly.txt")[2] & 07777) == 0444 ? "" : "mode changed") }
+--- no_error_log
+[error]
