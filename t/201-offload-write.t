@@ -283,7 +283,7 @@ same 100000
 --- request
 GET /t
 --- response_body_filters eval
-sub { join "|", sort grep { /^(a|notes|c\+|pct)/ } map { s{.*/}{}r } glob("$ENV{TEST_NGINX_OFFLOAD_WRITE}/*") }
+sub { CORE::join "|", sort grep { /^(a|notes|c\+|pct)/ } map { s{.*/}{}r } glob("$ENV{TEST_NGINX_OFFLOAD_WRITE}/*") }
 --- response_body chomp
 a+b.txt|c++.txt|notes?secret.txt|pct%41.txt
 
