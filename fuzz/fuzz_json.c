@@ -18,6 +18,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     p = fuzz_dup(data, size);
 
+    /* NO_NUL changes only the verdict on valid JSON with U+0000 */
+    if (ngx_http_asyncx_json_check(p, size, NGX_HTTP_ASYNCX_JSON_NO_NUL,
+                                   &info)
+        == NGX_DECLINED)
+    {
+        fuzz_assert(info.nul
+                    && ngx_http_asyncx_json_check(p, size, 0, &info)
+                       == NGX_OK);
+    }
+
     if (ngx_http_asyncx_json_check(p, size, 0, &info) == NGX_OK) {
         fuzz_assert(info.start >= p && info.end <= p + size
                     && info.start <= info.end);
@@ -31,7 +41,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* what the policy passes cJSON parses, and prints back as JSON the
      * policy passes again (strings whole: no NUL to cut them) */
-    root = ngx_http_asyncx_json_parse(p, size, &info);
+    root = ngx_http_asyncx_json_parse(p, size, NGX_HTTP_ASYNCX_JSON_NO_NUL,
+                                      &info);
 
     if (root) {
         text = cJSON_PrintUnformatted(root);

@@ -92,7 +92,7 @@ ngx_int_t ngx_http_asyncx_offload_body(ngx_http_asyncx_offload_ctx_t *ctx);
 ngx_int_t ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
     cJSON *root);
 cJSON *ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
-    const char *what);
+    const char *what, ngx_uint_t flags);
 
 /* thread tasks (ngx_http_asyncx_job_run_pt) */
 ngx_int_t ngx_http_asyncx_offload_file_read_run(void *data);

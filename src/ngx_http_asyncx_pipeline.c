@@ -262,10 +262,11 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
-    /* the policy of every JSON endpoint: see ngx_http_asyncx_json.h */
-    if (ngx_http_asyncx_json_check(body.data, body.len,
-                                   NGX_HTTP_ASYNCX_JSON_NO_NUL, info)
-        == NGX_OK)
+    /*
+     * the policy of every JSON endpoint (ngx_http_asyncx_json.h); the body
+     * is passed on as it came, so "\u0000" is kept whole
+     */
+    if (ngx_http_asyncx_json_check(body.data, body.len, 0, info) == NGX_OK)
     {
         ctx->body.data = info->start;
         ctx->body.len = info->end - info->start;

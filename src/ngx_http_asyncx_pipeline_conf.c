@@ -349,8 +349,8 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_set(&opt->fallback, "null");
 
     if (cf->args->nelts == 3) {
-        if (ngx_http_asyncx_json_check(value[2].data, value[2].len,
-                                       NGX_HTTP_ASYNCX_JSON_NO_NUL, &info)
+        if (ngx_http_asyncx_json_check(value[2].data, value[2].len, 0,
+                                       &info)
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
