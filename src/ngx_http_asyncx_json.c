@@ -231,7 +231,7 @@ ngx_http_asyncx_json_number(u_char *p, u_char *last)
  */
 
 ngx_int_t
-ngx_http_asyncx_json_check(u_char *p, size_t len, ngx_uint_t flags,
+ngx_http_asyncx_json_validate(u_char *p, size_t len, ngx_uint_t flags,
     ngx_http_asyncx_json_info_t *info)
 {
     u_char      *first, *last, *s, *nul;
@@ -409,6 +409,28 @@ failed:
 
 
 /*
+ * The validator's first interface, for text the module splices as it
+ * is: NGX_OK with the value's bounds, or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_asyncx_json_check(u_char *p, size_t len, u_char **start,
+    u_char **end)
+{
+    ngx_http_asyncx_json_info_t  info;
+
+    if (ngx_http_asyncx_json_validate(p, len, 0, &info) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *start = info.start;
+    *end = info.end;
+
+    return NGX_OK;
+}
+
+
+/*
  * The one way a client's JSON becomes a cJSON tree: checked first, so
  * every string in the tree is valid UTF-8, and with
  * NGX_HTTP_ASYNCX_JSON_NO_NUL as long as strlen() says.  NULL with info
@@ -423,7 +445,7 @@ ngx_http_asyncx_json_parse(u_char *p, size_t len, ngx_uint_t flags,
 {
     cJSON  *root;
 
-    if (ngx_http_asyncx_json_check(p, len, flags, info) != NGX_OK) {
+    if (ngx_http_asyncx_json_validate(p, len, flags, info) != NGX_OK) {
         return NULL;
     }
 

@@ -45,8 +45,10 @@ typedef struct {
 } ngx_http_asyncx_json_info_t;
 
 
-ngx_int_t ngx_http_asyncx_json_check(u_char *p, size_t len, ngx_uint_t flags,
-    ngx_http_asyncx_json_info_t *info);
+ngx_int_t ngx_http_asyncx_json_validate(u_char *p, size_t len,
+    ngx_uint_t flags, ngx_http_asyncx_json_info_t *info);
+ngx_int_t ngx_http_asyncx_json_check(u_char *p, size_t len, u_char **start,
+    u_char **end);
 cJSON *ngx_http_asyncx_json_parse(u_char *p, size_t len, ngx_uint_t flags,
     ngx_http_asyncx_json_info_t *info);
 ngx_int_t ngx_http_asyncx_json_member(cJSON *object, const char *name,

@@ -202,7 +202,7 @@ __DATA__
     }
 --- must_die
 --- error_log
-invalid fallback "{"x": "\udc00"}" of call "a": not JSON (byte 7: unpaired UTF-16 surrogate in a string)
+invalid fallback "{"x": "\udc00"}" of call "a": not JSON
 
 
 

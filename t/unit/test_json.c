@@ -26,7 +26,7 @@ check_len(const char *text, size_t len, ngx_uint_t flags, const char *want)
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_asyncx_json_check((u_char *) text, len, flags, &info);
+    rc = ngx_http_asyncx_json_validate((u_char *) text, len, flags, &info);
 
     if (rc == NGX_OK && want) {
         assert_int_equal(info.end - info.start, strlen(want));
@@ -98,6 +98,21 @@ test_json_valid(void **state)
     assert_int_equal(info.nul, 0);
     assert_int_equal(info.offset, 12);
     assert_null(info.reason);
+}
+
+
+static void
+test_json_check_bounds(void **state)
+{
+    u_char  *start, *end;
+
+    /* the first interface: bounds of the value, the policy without NO_NUL */
+    assert_int_equal(ngx_http_asyncx_json_check((u_char *) " [\"\\u0000\"] ",
+                                                12, &start, &end), NGX_OK);
+    assert_memory_equal(start, "[\"\\u0000\"]", end - start);
+    assert_int_equal(end - start, 10);
+    assert_int_equal(ngx_http_asyncx_json_check((u_char *) "[\"\t\"]", 5,
+                                                &start, &end), NGX_ERROR);
 }
 
 
@@ -235,6 +250,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_valid),
+        cmocka_unit_test(test_json_check_bounds),
         cmocka_unit_test(test_json_refused),
         cmocka_unit_test(test_json_depth),
         cmocka_unit_test(test_json_parse),
