@@ -129,10 +129,13 @@ PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_
                src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
                src/ngx_http_asyncx_limit_bucket.c
 
+# the module's JSON policy is pure too; it hands what it passed to cJSON
+PURE_SRCS   += src/ngx_http_asyncx_json.c
+
 $(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured \
                  | deps-test
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lm
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lcjson -lm
 
 unit: $(UNIT_TESTS) | deps-test
 	@set -e; for t in $(UNIT_TESTS); do echo "unit: $$t"; $$t; done
@@ -271,7 +274,7 @@ deps-fuzz: | deps-build
 
 $(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz_common.h $(PURE_SRCS) $(NGX_BUILD)/.configured | deps-fuzz
 	@mkdir -p $(BUILD)/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(PURE_SRCS)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(PURE_SRCS) -lcjson
 
 # the CPU handlers' task functions with stand-ins for their loop-side
 # helpers (see the file): request bodies through the real code
