@@ -26,9 +26,9 @@ DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
                 gcc make pkg-config libcmocka-dev perl libtest-base-perl \
                 libtext-diff-perl libwww-perl libhttp-message-perl \
                 liburi-perl libtest-longstring-perl libjson-pp-perl \
-                curl jq wrk chromium
+                curl jq wrk chromium python3 python3-hypothesis
 
-.PHONY: all deps build run test test-fast unit test-nginx test-browser clean distclean
+.PHONY: all deps build run test test-fast unit test-nginx test-props test-browser clean distclean
 
 all: build
 
@@ -99,12 +99,26 @@ test-nginx: build
 	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
 	    prove -I t/lib $(PROVE_FLAGS) -r t/
 
+# The generated-input layer (t/props): Debian's python3 with
+# hypothesis against an nginx of its own on TEST_PORT + 8, a fixed seed.
+# `make test-props SEED=7 N=500` searches longer; PROPS_ONLY=name runs
+# the properties whose name contains it.
+SEED         ?= 20261124
+N            ?= 40
+PROPS_ONLY   ?=
+
+test-props: build
+	cd $(ROOT) && TEST_PORT=$(TEST_PORT) PROPS_SEED=$(SEED) PROPS_N=$(N) \
+	    TEST_NGINX_BINARY=$(NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(MODULE_SO) \
+	    /usr/bin/python3 t/props/run.py $(if $(PROPS_ONLY),-k $(PROPS_ONLY))
+
 # CI runs `make test` (.ci/run), so the sanitizer pass is part of it: the
 # ASan build of nginx takes about a minute, once, the suite under it
 # about 1.5 minutes.
-test: deps build unit test-nginx test-asan
+test: deps build unit test-nginx test-props test-asan
 
-test-fast: deps build unit test-nginx
+test-fast: deps build unit test-nginx test-props
 
 clean:
 	rm -rf $(NGX_BUILD)/objs/addon $(MODULE_SO) $(BUILD)/unit \
