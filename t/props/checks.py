@@ -56,8 +56,10 @@ def where(resp, what):
         what, resp.status, resp.headers, resp.body[:600])
 
 
-def json_answer(resp, allow_5xx=(), statuses=None):
-    """The body of any answer of a JSON endpoint: parsed, checked."""
+def json_answer(resp, allow_5xx=(), statuses=None, pipeline=False):
+    """The body of any answer of a JSON endpoint: parsed, checked.  A
+    pipeline's failure answer is its full document with "error" and
+    "status" added (docs/directives.md), not the bare error shape."""
     assert resp.status < 500 or resp.status in allow_5xx, \
         where(resp, 'a 5xx the client did not cause')
     if statuses is not None:
@@ -75,7 +77,11 @@ def json_answer(resp, allow_5xx=(), statuses=None):
     except (ValueError, StrictJSONError) as e:
         raise AssertionError(where(resp, 'body is not valid JSON: %s' % e))
     if resp.status >= 400:
-        error_shape(resp, doc)
+        if pipeline and isinstance(doc, dict) and 'mode' in doc:
+            assert doc.get('status') == resp.status and isinstance(
+                doc.get('error'), str), where(resp, 'pipeline failure shape')
+        else:
+            error_shape(resp, doc)
     return doc
 
 

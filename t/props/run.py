@@ -28,6 +28,10 @@ from harness import PORT, SERVER    # noqa: E402
 
 
 class TimedResult(unittest.TextTestResult):
+    def getDescription(self, test):
+        # the name PROPS_ONLY / -k selects, not the docstring
+        return test.id()
+
     def startTest(self, test):
         self._t0 = time.monotonic()
         super().startTest(test)

@@ -243,9 +243,9 @@ class FileStore(RuleBasedStateMachine):
         assert a == b, (a, b)
 
 
+FileStore = seed(SEED)(FileStore)     # the machine carries the seed
 FileStoreTest = FileStore.TestCase
 FileStoreTest.settings = settings(max_examples=max(1, N // 4),
                                   stateful_step_count=12, deadline=None,
                                   database=None,
                                   suppress_health_check=list(HealthCheck))
-FileStoreTest.runTest = seed(SEED)(FileStoreTest.runTest)
