@@ -48,6 +48,21 @@ def fetch(q, last_id=None):
     return get(q, headers=headers)
 
 
+def same_events(got, want, what):
+    """equal event lists, or an error naming the first difference"""
+    got, want = normal(got), normal(want)
+    if got == want:
+        return
+    i = next((k for k, (g, w) in enumerate(zip(got, want)) if g != w),
+             min(len(got), len(want)))
+    raise AssertionError(
+        '%s: %d events, expected %d; first difference at event %d:\n'
+        '  got      %r\n  expected %r\n  (previous: %r)'
+        % (what, len(got), len(want), i, got[i] if i < len(got) else None,
+           want[i] if i < len(want) else None,
+           want[i - 1] if 0 < i <= len(want) else None))
+
+
 def normal(events):
     """events without timing fields, the reference's averages as
     reference.Avg (compares like the module's two decimals)"""
@@ -66,7 +81,7 @@ class SSE(unittest.TestCase):
                           keyword.encode() if keyword else None, fail_at)
         r = fetch(target(*s))
         got = checks.sse_events(r)
-        self.assertEqual(normal(got), normal(want), target(*s))
+        same_events(got, want, target(*s))
         last = got[-1][1]
         if last['type'] == 'complete':
             self.assertRegex(last['total_time'], r'^\d+\.\d\d초$')
@@ -74,6 +89,7 @@ class SSE(unittest.TestCase):
 
     @prop(1.5, s=streams(), pick=st.integers(0, 10 ** 6))
     @example(s=('search', 10000, 1000, 'python', None), pick=-1)
+    @example(s=('search', 30, 10, 'record', None), pick=9)   # id 19
     def test_resume_at_every_event(self, s, pick):
         """Resuming after any event of the stream (the id a browser would
         send back) gives exactly the events after it; after "complete",
@@ -90,8 +106,8 @@ class SSE(unittest.TestCase):
             self.assertEqual(r.status, 204, checks.where(r, 'after complete'))
             return
         want = [(i, d) for i, d in full if i is None or i > last_id]
-        self.assertEqual(normal(checks.sse_events(r)), normal(want),
-                         '%s resumed after %d' % (target(*s), last_id))
+        same_events(checks.sse_events(r), want,
+                    '%s resumed after %d' % (target(*s), last_id))
 
     @prop(1.0, s=streams(), last_id=st.integers(0, 6000))
     def test_resume_at_any_position(self, s, last_id):
@@ -110,8 +126,8 @@ class SSE(unittest.TestCase):
             self.assertEqual(r.status, 204, checks.where(r, 'past the end'))
             return
         want = [(i, d) for i, d in full if i is None or i > last_id]
-        self.assertEqual(normal(checks.sse_events(r)), normal(want),
-                         '%s resumed after %d' % (target(*s), last_id))
+        same_events(checks.sse_events(r), want,
+                    '%s resumed after %d' % (target(*s), last_id))
 
     @prop(1.0, value=st.one_of(
         st.text(st.characters(min_codepoint=0x20, blacklist_categories=(
@@ -165,3 +181,17 @@ class SSE(unittest.TestCase):
             self.assertIn(events[-1][1]['type'], ('complete', 'error'))
         else:
             checks.json_error(r, 400)
+
+    @prop(0.5, keyword=st.sampled_from(['record 1', 'record+1', 'c++',
+                                        'python', 'x%41', 'await?',
+                                        'record 1+', 'py%thon', '%2B']),
+          raw=st.booleans())
+    @example(keyword='record+1', raw=True)
+    def test_keyword_decoding(self, keyword, raw):
+        """The keyword is its query value decoded once, percent-escapes
+        only: "+" is a plus, "?" and "%41" are themselves."""
+        import urllib.parse
+        spelled = urllib.parse.quote(keyword, safe='+?' if raw else '')
+        q = '/stream/search?data_size=300&batch_size=100&keyword=' + spelled
+        want = sse_stream('search', 300, 100, keyword.encode())
+        same_events(checks.sse_events(get(q)), want, q)
