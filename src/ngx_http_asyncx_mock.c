@@ -54,6 +54,11 @@ static ngx_int_t ngx_http_asyncx_mock_send_text(ngx_http_request_t *r,
     ngx_uint_t status, u_char *data, size_t len);
 
 
+/* delay=0 answers at once; max_delay=0 lets no request ask for a delay */
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_mock_delay_bounds =
+    { 0, NGX_HTTP_ASYNCX_CONF_MSEC_MAX, NGX_HTTP_ASYNCX_CONF_MSEC, 0 };
+
+
 static ngx_str_t  ngx_http_asyncx_mock_fail_modes[] = {
     ngx_null_string,
     ngx_string("status"),
@@ -72,6 +77,7 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char                         *text;
     cJSON                        *json;
     size_t                        len;
+    uint64_t                      v;
     ngx_int_t                     n;
     ngx_str_t                    *value, s;
     ngx_uint_t                    i;
@@ -133,18 +139,23 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.data = p;
             s.len = value[i].data + value[i].len - p;
 
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR) {
+            if (ngx_http_asyncx_conf_parse_bounded(&s,
+                                            &ngx_http_asyncx_mock_delay_bounds,
+                                            &v)
+                != NGX_OK)
+            {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid delay \"%V\"", &value[i]);
+                                   "invalid delay \"%V\", expected "
+                                   "0..%uL ms", &value[i],
+                                   ngx_http_asyncx_mock_delay_bounds.max);
                 return NGX_CONF_ERROR;
             }
 
             if (value[i].data[0] == 'd') {
-                mcf->delay = (ngx_msec_t) n;
+                mcf->delay = (ngx_msec_t) v;
 
             } else {
-                mcf->max_delay = (ngx_msec_t) n;
+                mcf->max_delay = (ngx_msec_t) v;
             }
 
             continue;

@@ -45,24 +45,6 @@ typedef struct {
 } ngx_http_asyncx_offload_conf_t;
 
 
-/* ranges of the numeric directives (cmd->post of set_bounded) */
-
-typedef struct {
-    uint64_t                       min;
-    uint64_t                       max;
-    ngx_uint_t                     type;     /* 0 number, 1 size, 2 time */
-} ngx_http_asyncx_offload_bounds_t;
-
-
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_size_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_iter_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_pw_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_items_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_limit_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_count_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_time_bounds;
-
-
 /*
  * One per request.  The loop fills the inputs before posting; the thread
  * task reads them and writes only the results; the loop reads the
@@ -99,8 +81,6 @@ char *ngx_http_asyncx_offload_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_offload_conf_t *prev, ngx_http_asyncx_offload_conf_t *conf);
 char *ngx_http_asyncx_offload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_asyncx_offload_file_root(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_asyncx_offload_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* thread side helpers shared by the file and CPU task files */

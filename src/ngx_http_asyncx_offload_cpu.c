@@ -233,6 +233,7 @@ ngx_http_asyncx_offload_hash_run(void *data)
     ngx_http_asyncx_offload_ctx_t  *ctx = data;
 
     u_char                          buf[NGX_HTTP_ASYNCX_PBKDF2_HASH_MAX];
+    u_char                          rnd[NGX_HTTP_ASYNCX_PBKDF2_SALT_CHARS];
     char                           *pw;
     size_t                          len;
     cJSON                          *root, *json;
@@ -259,13 +260,20 @@ ngx_http_asyncx_offload_hash_run(void *data)
     }
 
     h.iterations = ctx->conf->pbkdf2_iterations;
-    h.salt_len = NGX_HTTP_ASYNCX_PBKDF2_SALT_LEN;
+    h.salt_len = 0;
     h.digest_len = NGX_HTTP_ASYNCX_PBKDF2_DIGEST_LEN;
 
-    if (RAND_bytes(h.salt, (int) h.salt_len) != 1) {
-        OPENSSL_cleanse(pw, len);
-        cJSON_Delete(root);
-        return ngx_http_asyncx_offload_crypto_fail(ctx, "RAND_bytes");
+    /* 22 characters of [a-zA-Z0-9], as Django makes them */
+    while (h.salt_len < NGX_HTTP_ASYNCX_PBKDF2_SALT_CHARS) {
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            OPENSSL_cleanse(pw, len);
+            cJSON_Delete(root);
+            return ngx_http_asyncx_offload_crypto_fail(ctx, "RAND_bytes");
+        }
+
+        h.salt_len += ngx_http_asyncx_pbkdf2_salt(h.salt + h.salt_len,
+                                    NGX_HTTP_ASYNCX_PBKDF2_SALT_CHARS
+                                    - h.salt_len, rnd, sizeof(rnd));
     }
 
     start = ngx_http_asyncx_now_usec();

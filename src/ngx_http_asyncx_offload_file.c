@@ -422,6 +422,27 @@ ngx_http_asyncx_offload_file_write_run(void *data)
                                                 ctx->path.data);
         }
 
+        /*
+         * rename() needs write access to the directory only: refuse to
+         * replace what the worker could not write in place (a file
+         * owned by another user, a read-only file even for root).
+         */
+
+        if ((st.st_mode & 0222) == 0) {
+            (void) close(dfd);
+            return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
+                                                "\"%*s\" is read-only",
+                                                ngx_min(ctx->path.len,
+                                                   NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                                ctx->path.data);
+        }
+
+        if (faccessat(dfd, (char *) base, W_OK, AT_EACCESS) == -1) {
+            err = ngx_errno;
+            (void) close(dfd);
+            return ngx_http_asyncx_offload_errno(ctx, err, "write");
+        }
+
         mode = st.st_mode & 07777;
 
     } else if (ngx_errno != ENOENT) {

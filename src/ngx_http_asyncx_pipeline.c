@@ -79,6 +79,13 @@ ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r)
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
+        if (ngx_http_asyncx_set_allow(r, NGX_HTTP_GET|NGX_HTTP_HEAD
+                                         |NGX_HTTP_POST)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                           NGX_LOG_INFO,
                                           "method not allowed, use POST "

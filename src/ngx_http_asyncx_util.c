@@ -90,6 +90,60 @@ ngx_http_asyncx_parse_uint(u_char *p, size_t len, uint64_t max,
 }
 
 
+static ngx_int_t
+ngx_http_asyncx_hex_value(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/*
+ * A query argument's value, decoded exactly once: "%XX" (two hex digits)
+ * is the byte 0xXX, every other byte is itself.  So "+" stays "+" (the
+ * form-encoding meaning of a space is not applied), "%2B" is "+", "%3F"
+ * is "?" and decoding goes on after it, "%2541" is "%41", and a "%" not
+ * followed by two hex digits is kept as is.  dst may be src.  Returns
+ * the decoded length.
+ */
+
+size_t
+ngx_http_asyncx_unescape_arg(u_char *dst, u_char *src, size_t len)
+{
+    u_char     *start, *last;
+    ngx_int_t   hi, lo;
+
+    start = dst;
+    last = src + len;
+
+    while (src < last) {
+        if (*src == '%' && last - src >= 3) {
+            hi = ngx_http_asyncx_hex_value(src[1]);
+            lo = ngx_http_asyncx_hex_value(src[2]);
+
+            if (hi >= 0 && lo >= 0) {
+                *dst++ = (u_char) (hi << 4 | lo);
+                src += 3;
+                continue;
+            }
+        }
+
+        *dst++ = *src++;
+    }
+
+    return dst - start;
+}
+
+
 /*
  * A client-supplied relative path: NGX_OK if it stays below its root
  * lexically; NGX_DECLINED for absolute paths, NUL bytes, ".." segments

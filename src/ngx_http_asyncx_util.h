@@ -30,6 +30,7 @@ double ngx_http_asyncx_usec_to_ms(uint64_t usec);
 ngx_int_t ngx_http_asyncx_parse_uint(u_char *p, size_t len, uint64_t max,
     uint64_t *value);
 
+size_t ngx_http_asyncx_unescape_arg(u_char *dst, u_char *src, size_t len);
 ngx_int_t ngx_http_asyncx_check_rel_path(u_char *p, size_t len);
 
 size_t ngx_http_asyncx_json_escape_len(u_char *src, size_t size);

@@ -77,6 +77,46 @@ test_parse_uint(void **state)
 
 
 static void
+unescape_is(const char *in, const char *out, size_t out_len)
+{
+    u_char  buf[64];
+    size_t  n;
+
+    n = ngx_http_asyncx_unescape_arg(buf, (u_char *) in, strlen(in));
+    assert_int_equal(n, out_len);
+    assert_memory_equal(buf, out, n);
+}
+
+
+static void
+test_unescape_arg(void **state)
+{
+    u_char  buf[16];
+
+    /* "+" is a plus sign; percent-escapes are decoded, each once */
+    unescape_is("a+b.txt", "a+b.txt", 7);
+    unescape_is("a%2Bb.txt", "a+b.txt", 7);
+    unescape_is("c%2B%2B.txt", "c++.txt", 7);
+    unescape_is("notes%3Fsecret.txt", "notes?secret.txt", 16);
+    unescape_is("%3F%3f%23x", "??#x", 4);
+    unescape_is("%2541", "%41", 3);
+    unescape_is("%EB%B0%B0%EC%86%A1", "\xEB\xB0\xB0\xEC\x86\xA1", 6);
+    unescape_is("a%00b", "a\0b", 3);
+
+    /* an incomplete or non-hex escape stays as it is */
+    unescape_is("100%", "100%", 4);
+    unescape_is("%4", "%4", 2);
+    unescape_is("%zz%4g", "%zz%4g", 6);
+    unescape_is("", "", 0);
+
+    /* in place */
+    memcpy(buf, "x%2By", 5);
+    assert_int_equal(ngx_http_asyncx_unescape_arg(buf, buf, 5), 3);
+    assert_memory_equal(buf, "x+y", 3);
+}
+
+
+static void
 test_check_rel_path(void **state)
 {
     assert_int_equal(ngx_http_asyncx_check_rel_path(S("test.txt")), NGX_OK);
@@ -185,6 +225,7 @@ main(void)
         cmocka_unit_test(test_format_seconds),
         cmocka_unit_test(test_now_is_monotonic),
         cmocka_unit_test(test_parse_uint),
+        cmocka_unit_test(test_unescape_arg),
         cmocka_unit_test(test_check_rel_path),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_utf8_valid),
