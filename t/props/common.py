@@ -9,6 +9,7 @@ import os
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 import checks
+from harness import SERVER
 
 SEED = int(os.environ.get('PROPS_SEED', '20261124'))
 # examples of the cheapest property; others take a share of it
@@ -27,7 +28,13 @@ def prop(weight=1.0, **strategies):
     def deco(f):
         @functools.wraps(f)
         def body(*args, **kwargs):
-            f(*args, **kwargs)
+            try:
+                f(*args, **kwargs)
+            except BaseException:
+                # this example failed already: its log lines must not be
+                # blamed on the next one
+                SERVER.new_log()
+                raise
             checks.log_clean('after %s(%s)' % (
                 f.__name__, ', '.join('%s=%r' % (k, v if len(repr(v)) < 200
                                                  else repr(v)[:200] + '...')

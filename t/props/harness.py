@@ -81,6 +81,13 @@ http {
     server {
         listen 127.0.0.1:%(port)d;
 
+        # docs/directives.md: nginx's own 413 in the module's JSON shape
+        error_page 413 @asyncx_413;
+        location @asyncx_413 {
+            default_type application/json;
+            return 413 '{"error": "request body is larger than client_max_body_size", "status": 413}\n';
+        }
+
         location = /asyncx/status { asyncx_status; }
 
         location = /orders/process {
