@@ -144,7 +144,8 @@ def sse_events(resp):
     return events
 
 
-LOG_LINE = re.compile(rb'^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: ')
+LOG_LINE = re.compile(rb'^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: '
+                      rb'(?:\*\d+ )?(asyncx)?')
 BAD_LEVELS = (b'alert', b'crit', b'emerg')
 
 
@@ -167,7 +168,7 @@ def log_clean(context=''):
                                                line[:300]))
         if b'exited on signal' in line or b'Sanitizer' in line:
             problems.append('worker crash: %r' % line[:300])
-        if b'asyncx' in line:
+        if m.group(2):
             # what the module wrote; nginx appends the request line, a
             # client's raw bytes, after ", client: "
             own = line.rsplit(b', client: ', 1)[0]
