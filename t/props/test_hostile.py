@@ -56,7 +56,8 @@ def check_answer(r, method, path):
     """The answer to anything: JSON error shape or a normal answer."""
     if method == 'HEAD':
         assert not r.body, checks.where(r, 'HEAD with a body')
-        assert r.status < 500, checks.where(r, 'HEAD answered 5xx')
+        assert r.status < 500 or r.status in (502, 503, 504), \
+            checks.where(r, 'HEAD answered a 5xx')
         if r.status == 405:
             assert r.header('allow'), checks.where(r, '405 without Allow')
         return
