@@ -77,6 +77,9 @@ http {
 
     asyncx_limit_zone zone=props:1m rate=1000r/s burst=1000 concurrency=4
                       queue=64 timeout=5s;
+    # a zone where rate and concurrency both bind (test_limit.py)
+    asyncx_limit_zone zone=tight:1m rate=100r/s burst=5 concurrency=3
+                      queue=100 timeout=10s;
 
     server {
         listen 127.0.0.1:%(port)d;
@@ -119,6 +122,13 @@ http {
         location = /rate-limit-test { asyncx_limit_test props /external/call; }
         location = /rate-limiter/status { asyncx_limit_status props; }
 
+        location /tight/ {
+            asyncx_limit tight;
+            asyncx_mock_service name=tight delay=20ms max_delay=1s;
+        }
+        location = /tight-test { asyncx_limit_test tight /tight/call; }
+        location = /tight-status { asyncx_limit_status tight; }
+
         location = /stream/search    { asyncx_sse search; }
         location = /stream/transform { asyncx_sse transform; }
         location = /stream/aggregate { asyncx_sse aggregate; }
@@ -139,6 +149,8 @@ ENDPOINTS = {
     '/external/call': None,        # a mock: any method
     '/rate-limit-test': ('GET', 'HEAD'),
     '/rate-limiter/status': ('GET', 'HEAD'),
+    '/tight-test': ('GET', 'HEAD'),
+    '/tight-status': ('GET', 'HEAD'),
     '/stream/search': ('GET', 'HEAD'),
     '/stream/transform': ('GET', 'HEAD'),
     '/stream/aggregate': ('GET', 'HEAD'),
