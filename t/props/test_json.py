@@ -191,3 +191,26 @@ class JSON(unittest.TestCase):
                     [(m['index'], m['text'], m['match'])
                      for m in doc['first_matches']], [(1, s, s)],
                     checks.where(r, 'pattern %r' % s))
+
+    @prop(0.5, endpoint=st.sampled_from(['/auth/hash', '/auth/verify',
+                                         '/regex/match']),
+          first=st.text(min_size=1, max_size=6),
+          second=st.text(min_size=1, max_size=6))
+    @example(endpoint='/auth/verify', first='right', second='wrong')
+    def test_duplicate_members_the_module_reads(self, endpoint, first,
+                                                second):
+        """A member the module acts on ("password", "hash", "pattern",
+        "texts") given twice is refused with 400: the module reads the
+        first, Python's json and JavaScript the last, so a proxy or a log
+        in front would see another password or pattern than the one used
+        (I-JSON, RFC 7493: names MUST be unique)."""
+        key = {'/auth/hash': 'password', '/auth/verify': 'password',
+               '/regex/match': 'pattern'}[endpoint]
+        rest = {'/auth/hash': '',
+                '/auth/verify': ', "hash": "pbkdf2_sha256$1$s$' + 'A' * 43
+                                + '="',
+                '/regex/match': ', "texts": ["a"]'}[endpoint]
+        data = ('{"%s": %s, "%s": %s%s}' % (key, json.dumps(first), key,
+                                            json.dumps(second), rest))
+        r = post(endpoint, data)
+        checks.json_error(r, 400)
