@@ -52,6 +52,10 @@ class Auth(unittest.TestCase):
 
     @prop(1.0, pw=passwords, ascii_only=st.booleans())
     @example(pw='secret\x00-and-a-long-suffix', ascii_only=True)
+    @example(pw='a' * PASSWORD_MAX, ascii_only=True)          # the limit
+    @example(pw='a' * (PASSWORD_MAX + 1), ascii_only=True)    # one over
+    @example(pw='가' * (PASSWORD_MAX // 3) + 'a', ascii_only=False)
+    @example(pw='\U0001f600' * (PASSWORD_MAX // 4) + 'a', ascii_only=True)
     def test_hash_verifies_in_django(self, pw, ascii_only):
         """/auth/hash of any password: a Django hash that hashlib verifies
         with the whole password, and that a prefix does not verify."""
