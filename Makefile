@@ -84,11 +84,11 @@ UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/test_*.c)
 # function from nginx's .c files, so they link without an nginx binary.
 PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_http_asyncx_offload_util.c \
                src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
-               src/ngx_http_asyncx_limit_bucket.c
+               src/ngx_http_asyncx_limit_bucket.c src/ngx_http_asyncx_json.c
 
 $(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lm
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lcjson -lm
 
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "unit: $$t"; $$t; done
@@ -221,7 +221,7 @@ deps-fuzz: | $(BUILD)/.deps
 
 $(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz_common.h $(PURE_SRCS) $(NGX_BUILD)/.configured | deps-fuzz
 	@mkdir -p $(BUILD)/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(PURE_SRCS)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(PURE_SRCS) -lcjson
 
 # the CPU handlers' task functions with stand-ins for their loop-side
 # helpers (see the file): request bodies through the real code

@@ -92,15 +92,33 @@ ngx_int_t
 ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t level, const char *fmt, ...)
 {
-    u_char    msg[NGX_HTTP_ASYNCX_ERROR_MAX], *p, *json, *last;
+    u_char    buf[NGX_HTTP_ASYNCX_ERROR_MAX], *p, *json, *last, *msg;
     size_t    len;
     va_list   args;
 
     va_start(args, fmt);
-    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
     va_end(args);
 
-    len = p - msg;
+    /* a message cut at the buffer's end does not end inside a character */
+    len = ngx_http_asyncx_utf8_trim(buf, p - buf);
+
+    /*
+     * Messages quote what clients sent (paths, names, patterns): bytes
+     * that are not UTF-8, and control characters that would split a log
+     * line, are written as \xNN, so the log line and the answer are
+     * valid UTF-8.
+     */
+
+    msg = ngx_pnalloc(r->pool,
+                      ngx_http_asyncx_utf8_escape_len(buf, len,
+                                                NGX_HTTP_ASYNCX_UTF8_CONTROLS));
+    if (msg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_http_asyncx_utf8_escape(msg, buf, len,
+                                      NGX_HTTP_ASYNCX_UTF8_CONTROLS) - msg;
 
     ngx_log_error(level, r->connection->log, 0,
                   "asyncx: %*s (status %ui)", len, msg, status);

@@ -375,8 +375,9 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    /* the path may hold any byte: messages quote at most 200 of them */
-    n = ngx_min(ctx->path.len, 200);
+    /* messages quote at most 200 bytes of it, whole characters only */
+    n = ngx_http_asyncx_utf8_cut(ctx->path.data, ctx->path.len,
+                                 NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE);
 
     if (ngx_http_asyncx_check_rel_path(ctx->path.data, ctx->path.len)
         != NGX_OK)
@@ -385,6 +386,18 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
                                          "path \"%*s\" is not allowed: "
                                          "absolute paths, \"..\", NUL bytes "
                                          "and backslashes are refused",
+                                         n, ctx->path.data);
+        return NGX_DECLINED;
+    }
+
+    /*
+     * Names are echoed in JSON answers: they must be text.  Also refuses
+     * overlong forms such as %C0%AE, which some decoders take for ".".
+     */
+
+    if (ngx_http_asyncx_utf8_valid(ctx->path.data, ctx->path.len) != NGX_OK) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                         "path \"%*s\" is not valid UTF-8",
                                          n, ctx->path.data);
         return NGX_DECLINED;
     }
@@ -665,7 +678,8 @@ ngx_http_asyncx_offload_fail(ngx_http_asyncx_offload_ctx_t *ctx,
         p = ngx_slprintf(p, last, ")");
     }
 
-    ctx->msg_len = p - ctx->msg;
+    /* cut at the buffer's end: not inside a character */
+    ctx->msg_len = ngx_http_asyncx_utf8_trim(ctx->msg, p - ctx->msg);
     ctx->status = status;
     ctx->err = err;
 

@@ -52,7 +52,9 @@ typedef struct {
  * thread and freed by an r->pool cleanup, so a client abort cannot leak.
  */
 
-#define NGX_HTTP_ASYNCX_OFFLOAD_MSG_LEN  512
+#define NGX_HTTP_ASYNCX_OFFLOAD_MSG_LEN     512
+/* the client's path, as far as messages quote it */
+#define NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE  200
 
 struct ngx_http_asyncx_offload_ctx_s {
     ngx_http_asyncx_offload_conf_t  *conf;

@@ -20,7 +20,8 @@
 static ngx_int_t ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
-    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len);
+    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len,
+    ngx_http_asyncx_json_info_t *info);
 static void ngx_http_asyncx_pipeline_wake(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
@@ -154,16 +155,19 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     ngx_http_asyncx_pipeline_conf_t      *pcf;
     ngx_http_asyncx_pipeline_call_t      *call;
     ngx_http_asyncx_pipeline_call_conf_t *ccf;
+    ngx_http_asyncx_json_info_t           info;
 
     ctx = ngx_http_asyncx_get_ctx(r)->pipeline;
     pcf = ctx->conf;
 
-    rc = ngx_http_asyncx_pipeline_read_body(r, ctx, &len);
+    rc = ngx_http_asyncx_pipeline_read_body(r, ctx, &len, &info);
 
     if (rc == NGX_HTTP_BAD_REQUEST) {
         ngx_http_finalize_request(r,
             ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
-                                       "request body is not valid JSON"));
+                                       "invalid JSON at byte %uz%s%s",
+                                       info.offset, info.reason ? ": " : "",
+                                       info.reason ? info.reason : ""));
         return;
     }
 
@@ -233,14 +237,16 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
 /*
  * The client's body must be JSON (or empty) and in memory: every call
  * receives it inside its document.  Returns NGX_OK, NGX_ERROR, or the
- * status to answer with (400, 413; *len is the body size).
+ * status to answer with: 400 (*info says why) or 413 (*len is the body
+ * size).
  */
 
 static ngx_int_t
 ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
-    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len)
+    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len,
+    ngx_http_asyncx_json_info_t *info)
 {
-    u_char     *p, *start, *end;
+    u_char     *p;
     ngx_int_t   rc;
     ngx_str_t   body;
 
@@ -256,11 +262,13 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
-    if (ngx_http_asyncx_json_check(body.data, body.len, &start, &end)
+    /* the policy of every JSON endpoint: see ngx_http_asyncx_json.h */
+    if (ngx_http_asyncx_json_check(body.data, body.len,
+                                   NGX_HTTP_ASYNCX_JSON_NO_NUL, info)
         == NGX_OK)
     {
-        ctx->body.data = start;
-        ctx->body.len = end - start;
+        ctx->body.data = info->start;
+        ctx->body.len = info->end - info->start;
         return NGX_OK;
     }
 
@@ -584,13 +592,13 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_asyncx_pipeline_call_t *call = data;
 
-    u_char                          *start, *end;
     ngx_str_t                        answer;
     ngx_buf_t                       *b;
     ngx_uint_t                       status, overflow, output_failed;
     ngx_http_core_loc_conf_t        *clcf;
     ngx_http_asyncx_pipeline_ctx_t  *ctx;
     ngx_http_asyncx_call_kind_e      kind;
+    ngx_http_asyncx_json_info_t      info;
 
     ctx = call->ctx;
 
@@ -636,12 +644,15 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 
     if (b && (kind == NGX_HTTP_ASYNCX_CALL_OK
               || kind == NGX_HTTP_ASYNCX_CALL_STATUS)
-        && ngx_http_asyncx_json_check(b->pos, b->last - b->pos, &start, &end)
+        && ngx_http_asyncx_json_check(b->pos, b->last - b->pos, 0, &info)
            == NGX_OK)
     {
-        /* the captured answer lives in the request pool: keep the text */
-        answer.data = start;
-        answer.len = end - start;
+        /*
+         * the captured answer lives in the request pool: keep the text,
+         * whole (a service's "\u0000" is spliced as it came)
+         */
+        answer.data = info.start;
+        answer.len = info.end - info.start;
     }
 
     if (kind == NGX_HTTP_ASYNCX_CALL_OK && answer.len == 0) {

@@ -167,9 +167,9 @@ POST /orders/process
 {"order_id": 
 --- error_code: 400
 --- response_body
-{"error": "request body is not valid JSON", "status": 400}
+{"error": "invalid JSON at byte 12", "status": 400}
 --- error_log
-asyncx: request body is not valid JSON (status 400)
+asyncx: invalid JSON at byte 12 (status 400)
 --- no_error_log
 asyncx pipeline: start
 

@@ -120,7 +120,7 @@ __DATA__
 --- response_body eval
 ["{\"error\": \"path \\\"../evil.txt\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
  "{\"error\": \"path \\\"/tmp/evil.txt\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
- "{\"error\": \"path \\\"evil\\u0000.txt\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
+ "{\"error\": \"path \\\"evil\\\\x00.txt\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
  "{\"error\": \"path \\\"sub/\\\" does not name a file\", \"status\": 400}\n",
  "{\"error\": \"path \\\"sub/.\\\" does not name a file\", \"status\": 400}\n"]
 --- no_error_log
@@ -283,7 +283,7 @@ same 100000
 --- request
 GET /t
 --- response_body_filters eval
-sub { join "|", sort grep { /^(a|notes|c\+|pct)/ } map { s{.*/}{}r } glob("$ENV{TEST_NGINX_OFFLOAD_WRITE}/*") }
+sub { CORE::join "|", sort grep { /^(a|notes|c\+|pct)/ } map { s{.*/}{}r } glob("$ENV{TEST_NGINX_OFFLOAD_WRITE}/*") }
 --- response_body chomp
 a+b.txt|c++.txt|notes?secret.txt|pct%41.txt
 

@@ -168,6 +168,58 @@ test_utf8_valid(void **state)
 
 
 static void
+escape_is(const char *in, size_t len, ngx_uint_t flags, const char *out)
+{
+    u_char  buf[128], *last;
+
+    assert_int_equal(ngx_http_asyncx_utf8_escape_len((u_char *) in, len,
+                                                     flags),
+                     strlen(out));
+    last = ngx_http_asyncx_utf8_escape(buf, (u_char *) in, len, flags);
+    assert_int_equal(last - buf, strlen(out));
+    assert_memory_equal(buf, out, last - buf);
+    assert_int_equal(ngx_http_asyncx_utf8_valid(buf, last - buf), NGX_OK);
+}
+
+
+static void
+test_utf8_cut_trim_escape(void **state)
+{
+    u_char  name[203];
+
+    /* a 199-byte name and "가": 200 bytes cut before the character */
+    memset(name, 'a', 199);
+    memcpy(name + 199, "\xEA\xB0\x80", 3);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(name, 202, 200), 199);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(name, 202, 201), 199);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(name, 202, 202), 202);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(name, 202, 199), 199);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(name, 202, 198), 198);
+
+    /* invalid bytes are not characters: cut where asked */
+    assert_int_equal(ngx_http_asyncx_utf8_cut(S("ab\x80\x80\x80\x80"), 3), 3);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(S("a\xC3\xA9\x80"), 3), 3);
+
+    /* a character a full buffer cut short is dropped, whole ones stay */
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("ab\xEA\xB0")), 2);
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("ab\xEA")), 2);
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("ab\xEA\xB0\x80")), 5);
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("ab\xF0\x9F\x98")), 2);
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("abc")), 3);
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("")), 0);
+
+    /* invalid bytes become \xNN; controls too when asked */
+    escape_is("\xC0\xAE/\xFF\xFE", 5, 0, "\\xc0\\xae/\\xff\\xfe");
+    escape_is("a\nb\001c", 5, 0, "a\nb\001c");
+    escape_is("a\nb\0c\x7f", 6, NGX_HTTP_ASYNCX_UTF8_CONTROLS,
+              "a\\x0ab\\x00c\\x7f");
+    escape_is("\xEA\xB0\x80\xEA\xB0", 5, NGX_HTTP_ASYNCX_UTF8_CONTROLS,
+              "\xEA\xB0\x80\\xea\\xb0");
+    escape_is("", 0, 0, "");
+}
+
+
+static void
 test_dataset_check_values(void **state)
 {
     u_char    buf[NGX_HTTP_ASYNCX_RECORD_MAX];
@@ -229,6 +281,7 @@ main(void)
         cmocka_unit_test(test_check_rel_path),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_utf8_cut_trim_escape),
         cmocka_unit_test(test_dataset_check_values),
         cmocka_unit_test(test_dataset_json_item),
     };
