@@ -51,6 +51,20 @@ def _walk_strings(v):
             _walk_strings(x)
 
 
+def holds_nul(doc):
+    """True if a string or member name of a parsed document has U+0000:
+    RFC 8259 section 9 lets an implementation limit "the character
+    contents of strings", and the module refuses U+0000 (cJSON would cut
+    the string there), documented in docs/directives.md"""
+    if isinstance(doc, str):
+        return '\x00' in doc
+    if isinstance(doc, list):
+        return any(holds_nul(x) for x in doc)
+    if isinstance(doc, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in doc.items())
+    return False
+
+
 def where(resp, what):
     return '%s\n  status %d, headers %r\n  body %r' % (
         what, resp.status, resp.headers, resp.body[:600])
