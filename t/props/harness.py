@@ -77,6 +77,9 @@ http {
 
     asyncx_limit_zone zone=props:1m rate=1000r/s burst=1000 concurrency=4
                       queue=64 timeout=5s;
+    # one bucket per client-chosen key, small enough to fill (test_limit.py)
+    asyncx_limit_zone zone=keyed:32k rate=1000r/s concurrency=1 queue=1
+                      timeout=5s key=$http_x_props_key;
     # a zone where rate and concurrency both bind (test_limit.py)
     asyncx_limit_zone zone=tight:1m rate=100r/s burst=5 concurrency=3
                       queue=100 timeout=10s;
@@ -127,6 +130,11 @@ http {
             asyncx_mock_service name=tight delay=20ms max_delay=1s;
         }
         location = /tight-test { asyncx_limit_test tight /tight/call; }
+
+        location /keyed/ {
+            asyncx_limit keyed;
+            asyncx_mock_service name=keyed max_delay=2s;
+        }
         location = /tight-status { asyncx_limit_status tight; }
 
         location = /stream/search    { asyncx_sse search; }
@@ -147,6 +155,7 @@ ENDPOINTS = {
     '/parse/json': ('POST',),
     '/regex/match': ('POST',),
     '/external/call': None,        # a mock: any method
+    '/keyed/call': None,
     '/rate-limit-test': ('GET', 'HEAD'),
     '/rate-limiter/status': ('GET', 'HEAD'),
     '/tight-test': ('GET', 'HEAD'),

@@ -7,13 +7,15 @@ first served, every call admitted, and the zone empty again afterwards.
 reported microseconds by a whole event-loop turn on a busy machine, so
 a per-window rate bound here would depend on the machine's speed.)"""
 
+import socket
+import time
 import unittest
 
 from hypothesis import strategies as st
 
 import checks
 from common import prop
-from harness import get
+from harness import PORT, get, request
 
 RATE, CONCURRENCY = 100, 3                # zone "tight" in harness.py
 SLACK_MS = 1.0                            # timer and clock granularity
@@ -43,3 +45,54 @@ class Limit(unittest.TestCase):
         st_ = checks.json_answer(get('/tight-status'), statuses=(200,))
         self.assertEqual((st_['concurrent']['current'], st_['waiting']),
                          (0, 0), st_)
+
+    @prop(0.2, keys=st.lists(st.binary(min_size=1, max_size=40).map(
+        lambda b: bytes(c for c in b if c not in b'\r\n\x00') or b'k'),
+        min_size=1, max_size=4))
+    def test_full_zone_logs_keys_safely(self, keys):
+        """A zone full of keys in use refuses a new key with 503 and a
+        documented alert; the key, chosen by the client, reaches the log
+        escaped: valid UTF-8, no control bytes (no terminal escapes)."""
+        held = []
+        z = checks.json_answer(get('/asyncx/status'))['limit_zones']['keyed']
+        before = z['admitted']
+        try:
+            for i in range(150):         # more keys than 32k can hold
+                s = socket.create_connection(('127.0.0.1', PORT))
+                s.sendall(b'GET /keyed/hold?delay=1s HTTP/1.1\r\nHost: x\r\n'
+                          b'X-Props-Key: hold-%d\r\n\r\n' % i)
+                held.append(s)
+            # every held request decided: admitted (answers in 1 s) or
+            # refused at once (the zone is full)
+            refused = set()
+            deadline = time.monotonic() + 20
+            while True:
+                for i, s in enumerate(held):
+                    if i in refused:
+                        continue
+                    try:
+                        if s.recv(64, socket.MSG_DONTWAIT | socket.MSG_PEEK):
+                            refused.add(i)
+                    except BlockingIOError:
+                        pass
+                z = checks.json_answer(get('/asyncx/status'))[
+                    'limit_zones']['keyed']
+                if z['admitted'] - before + len(refused) >= len(held):
+                    break
+                assert time.monotonic() < deadline, (z, len(refused))
+                time.sleep(0.02)
+            assert refused, 'zone "keyed" never filled: %r' % z
+            for k in keys:
+                r = request('GET', '/keyed/call',
+                            headers=[(b'X-Props-Key', k + b'\xff\x1b[31m')])
+                checks.json_answer(r, statuses=(503,), allow_5xx=(503,))
+        finally:
+            for s in held:
+                s.close()
+        deadline = time.monotonic() + 20  # the held calls end (1 s timers)
+        while checks.json_answer(get('/asyncx/status'))['limit_zones'][
+                'keyed']['concurrent']['current']:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        checks.log_clean('after filling zone "keyed"',
+                         expected_alert=rb'zone "keyed" is full')
