@@ -28,7 +28,7 @@ DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
                 liburi-perl libtest-longstring-perl libjson-pp-perl \
                 curl jq wrk chromium python3 python3-hypothesis
 
-.PHONY: all deps build run test test-fast unit test-nginx test-props test-browser clean distclean
+.PHONY: all deps build run test test-fast unit test-nginx test-props test-props-asan test-browser clean distclean
 
 all: build
 
@@ -116,7 +116,7 @@ test-props: build
 # CI runs `make test` (.ci/run), so the sanitizer pass is part of it: the
 # ASan build of nginx takes about a minute, once, the suite under it
 # about 1.5 minutes.
-test: deps build unit test-nginx test-props test-asan
+test: deps build unit test-nginx test-props test-asan test-props-asan
 
 test-fast: deps build unit test-nginx test-props
 
@@ -142,7 +142,7 @@ ASAN_APT     := -o Dir::Etc::SourceList=$(ROOT)/$(ASAN_DIR)/apt/empty.list \
                 -o Dir::Etc::SourceParts=$(ROOT)/$(ASAN_DIR)/apt/parts \
                 -o Dir::State::Lists=$(ROOT)/$(ASAN_DIR)/apt/lists
 
-.PHONY: test-asan
+.PHONY: test-asan test-props-asan
 
 $(ASAN_DIR)/.source: | $(BUILD)/.deps
 	mkdir -p $(ASAN_DIR)/apt/parts $(ASAN_DIR)/apt/lists/partial
@@ -200,6 +200,19 @@ test-asan: $(ASAN_NGINX)
 	echo "test-asan: no sanitizer report in $(ASAN_DIR)/error.log" \
 	     "($$(wc -l < $(ASAN_DIR)/error.log) lines) or the suite's output"; \
 	exit $$rc
+
+# The same layer against nginx and the module built with ASan/UBSan, with
+# fewer examples: a sanitizer report reaches error.log, which the layer
+# checks after every example.
+PROPS_ASAN_N ?= 10
+
+test-props-asan: $(ASAN_NGINX)
+	cd $(ROOT) && TEST_PORT=$(TEST_PORT) PROPS_SEED=$(SEED) \
+	    PROPS_N=$(PROPS_ASAN_N) TEST_NGINX_BINARY=$(ROOT)/$(ASAN_NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(ASAN_SO) \
+	    ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:suppressions=$(ROOT)/t/ubsan.supp \
+	    /usr/bin/python3 t/props/run.py $(if $(PROPS_ONLY),-k $(PROPS_ONLY))
 
 # --- fuzzing (issue 7, second part) ------------------------------------
 # libFuzzer targets (clang, Debian's libclang-rt-14-dev) over every pure

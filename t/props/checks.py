@@ -173,6 +173,10 @@ def log_clean(context='', expected_alert=None):
     for line in data.split(b'\n'):
         if not line:
             continue
+        if (b'runtime error:' in line or b'Sanitizer' in line
+                or line.startswith(b'==')):
+            problems.append('sanitizer report: %r' % line[:300])
+            continue
         m = LOG_LINE.match(line)
         if not m:
             problems.append('not an nginx log line (forged by a newline in '

@@ -46,7 +46,7 @@ daemon off;
 master_process on;
 worker_processes 2;
 %(user)s
-error_log %(dir)s/logs/error.log info;
+error_log %(dir)s/logs/error.log %(log_level)s;
 pid %(dir)s/logs/nginx.pid;
 load_module %(so)s;
 
@@ -375,7 +375,8 @@ class Nginx(object):
             max_iters=PBKDF2_MAX_ITERATIONS, pw_max=PASSWORD_MAX,
             file_max=FILE_MAX, json_items=JSON_MAX_ITEMS,
             regex_texts=REGEX_MAX_TEXTS, sse_max=SSE_MAX_DATA_SIZE,
-            body_max=BODY_MAX)
+            body_max=BODY_MAX,
+            log_level=os.environ.get('PROPS_LOG_LEVEL', 'info'))
         path = os.path.join(d, 'conf', 'nginx.conf')
         with open(path, 'w') as f:
             f.write(conf)
