@@ -127,9 +127,10 @@ ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_ERROR;
     }
 
-    json = ngx_pnalloc(r->pool, sizeof("{\"error\": \"\", \"status\": }") - 1
-                                + len + ngx_http_asyncx_json_escape_len(msg, len)
-                                + NGX_INT_T_LEN);
+    json = ngx_pnalloc(r->pool,
+                       sizeof("{\"error\": \"\", \"status\": }") - 1
+                       + len + ngx_http_asyncx_json_escape_len(msg, len)
+                       + NGX_INT_T_LEN);
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -440,7 +440,7 @@ ngx_http_asyncx_offload_verify_run(void *data)
 }
 
 
-/* the document of shared/DATASET.md: [{"id": 0, ...}, {"id": 1, ...}] */
+/* the document of docs/dataset.md: [{"id": 0, ...}, {"id": 1, ...}] */
 
 static u_char *
 ngx_http_asyncx_offload_generate(ngx_http_asyncx_offload_ctx_t *ctx,

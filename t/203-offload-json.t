@@ -1,5 +1,5 @@
 # asyncx_json_parse: POST /parse/json parses with cJSON in the CPU pool;
-# an empty body generates the data set document (shared/DATASET.md).
+# an empty body generates the data set document (docs/dataset.md).
 
 use lib 't/lib';
 use Test::Nginx::Socket;

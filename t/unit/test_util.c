@@ -1,7 +1,7 @@
 /*
  * Unit tests for the pure helpers: duration formatting, strict integer
  * parsing, relative path checks, JSON escaping, UTF-8 validation and
- * the synthetic data set's check values (shared/DATASET.md).
+ * the synthetic data set's check values (docs/dataset.md).
  */
 
 #include <stdarg.h>
