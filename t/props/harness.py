@@ -101,6 +101,15 @@ http {
             asyncx_stage s1 user=/svc/user stock=/svc/stock price=/svc/price;
             asyncx_stage s2 ship=/svc/ship;
             asyncx_call_optional price '{"discount": 0}';
+            # fail_mode=slow&fail_delay=1s times a call out (test_model)
+            asyncx_call_timeout 300ms;
+        }
+        # the same calls with the http level's 5 s timeout: for work that
+        # must stay in flight (aborts, reloads, kill -9)
+        location = /orders/slow {
+            asyncx_pipeline;
+            asyncx_stage s1 user=/svc/user stock=/svc/stock price=/svc/price;
+            asyncx_stage s2 ship=/svc/ship;
         }
         location = /svc/user  { internal; asyncx_mock_service name=user
                                 'json={"user_id": 42}'; }
@@ -148,6 +157,7 @@ http {
 ENDPOINTS = {
     '/asyncx/status': ('GET', 'HEAD'),
     '/orders/process': ('POST', 'GET', 'HEAD'),
+    '/orders/slow': ('POST', 'GET', 'HEAD'),
     '/files/read': ('GET', 'HEAD'),
     '/files/write': ('POST',),
     '/auth/hash': ('POST',),

@@ -122,10 +122,13 @@ class StatusModel(RuleBasedStateMachine):
 
     @rule(fails=st.one_of(st.sets(st.sampled_from([c[1] for c in CALLS])),
                           st.just({'*'})),
-          sequential=st.booleans(), body=st.sampled_from(
+          sequential=st.booleans(),
+          mode=st.sampled_from(['status', 'text', 'big', 'slow']),
+          body=st.sampled_from(
               [b'', b'{"order_id": 1}', b'[1, "\\u00e9"]', b'null']))
-    def pipeline(self, fails, sequential, body):
+    def pipeline(self, fails, sequential, mode, body):
         q = '?fail=' + (','.join(sorted(fails)) or 'none')
+        q += '&fail_mode=' + mode + ('&fail_delay=1s' if mode == 'slow' else '')
         if sequential:
             q += '&mode=sequential'
         r = post('/orders/process' + q, body)
@@ -141,6 +144,21 @@ class StatusModel(RuleBasedStateMachine):
         assert doc['mode'] == ('sequential' if sequential else 'parallel')
         if first:
             assert doc['error'] == 'required call "%s" failed' % first
+        # each failed call's slot says how it failed (docs/directives.md)
+        kind, status = {'status': ('status', 500),
+                        'text': ('invalid_json', 200),
+                        'big': ('too_large', 200),
+                        'slow': ('timeout', 504)}[mode]
+        stages = doc['단계별_결과']
+        for stage, name, _ in CALLS:
+            slot = stages[stage][name]
+            if name in failed:
+                assert (slot.get('kind'), slot.get('status')) == (
+                    kind, status), checks.where(r, '%s: %r' % (name, slot))
+            elif name in skipped:
+                assert slot.get('skipped') is True, checks.where(r, name)
+            else:
+                assert 'error' not in slot, checks.where(r, name)
         self.add('pipelines.total')
         self.add('pipelines.failed', 1 if first else 0)
         self.add('pipelines.calls', len(issued))
@@ -207,7 +225,7 @@ class StatusModel(RuleBasedStateMachine):
         certainly counted, however slow the machine"""
         before = counters(status())['pipelines.total']
         s = socket.create_connection(('127.0.0.1', PORT))
-        s.sendall(b'POST /orders/process?delay=1s HTTP/1.1\r\nHost: x\r\n'
+        s.sendall(b'POST /orders/slow?delay=1s HTTP/1.1\r\nHost: x\r\n'
                   b'Content-Length: 0\r\n\r\n')
         deadline = time.monotonic() + IDLE_SECONDS
         while counters(status())['pipelines.total'] == before:
@@ -228,7 +246,7 @@ class StatusModel(RuleBasedStateMachine):
         s = None
         if hold == 'pipeline':
             s = socket.create_connection(('127.0.0.1', PORT))
-            s.sendall(b'POST /orders/process?delay=300ms HTTP/1.1\r\n'
+            s.sendall(b'POST /orders/slow?delay=300ms HTTP/1.1\r\n'
                       b'Host: x\r\nConnection: close\r\n'
                       b'Content-Length: 0\r\n\r\n')
         elif hold == 'stream':

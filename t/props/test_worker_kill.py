@@ -45,7 +45,7 @@ def kill_workers_with_work_in_flight():
     held = [
         send(b'GET /stream/search?keyword=python&data_size=200000&'
              b'batch_size=10 HTTP/1.1\r\nHost: x\r\n\r\n'),
-        send(b'POST /orders/process?delay=1500ms HTTP/1.1\r\nHost: x\r\n'
+        send(b'POST /orders/slow?delay=1500ms HTTP/1.1\r\nHost: x\r\n'
              b'Content-Length: 0\r\n\r\n'),
         send(b'GET /external/hold?delay=1500ms HTTP/1.1\r\nHost: x\r\n\r\n'),
     ]
