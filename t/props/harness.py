@@ -101,7 +101,7 @@ http {
             asyncx_stage s1 user=/svc/user stock=/svc/stock price=/svc/price;
             asyncx_stage s2 ship=/svc/ship;
             asyncx_call_optional price '{"discount": 0}';
-            # fail_mode=slow&fail_delay=1s times a call out (test_model)
+            # fail_mode=slow&fail_delay=400ms times a call out (test_model)
             asyncx_call_timeout 300ms;
         }
         # the same calls with the http level's 5 s timeout: for work that

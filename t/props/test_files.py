@@ -245,7 +245,7 @@ class FileStore(RuleBasedStateMachine):
 
 FileStore = seed(SEED)(FileStore)     # the machine carries the seed
 FileStoreTest = FileStore.TestCase
-FileStoreTest.settings = settings(max_examples=max(1, N // 4),
+FileStoreTest.settings = settings(max_examples=max(5, N),
                                   stateful_step_count=12, deadline=None,
                                   database=None,
                                   suppress_health_check=list(HealthCheck))
