@@ -39,9 +39,9 @@ MODULE_WARNINGS := -Wall -Wextra -Wno-unused-parameter \
 NGX_MAKE      = $(MAKE) -s -C $(1) -f objs/Makefile \
                 --eval='objs/addon/%.o: CFLAGS += $(MODULE_WARNINGS)'
 
-# Debian packages.  The module needs only the build list; the tests, the
-# demo's checks and the benchmarks need the rest, installed by the
-# targets that use them (`make deps` installs both).
+# Debian packages.  The module needs only the build list; the tests and
+# the benchmarks need the rest, installed by the targets that use them
+# (`make deps` installs both).
 BUILD_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
                   gcc make
 TEST_PACKAGES  := libcmocka-dev perl libtest-base-perl libtext-diff-perl \
@@ -130,7 +130,8 @@ PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_
                src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
                src/ngx_http_asyncx_limit_bucket.c src/ngx_http_asyncx_json.c
 
-$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured
+$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured \
+                 | deps-test
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lcjson -lm
 
