@@ -18,7 +18,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     p = fuzz_dup(data, size);
 
-    if (ngx_http_asyncx_json_check(p, size, 0, &info) == NGX_OK) {
+    /* NO_NUL changes only the verdict on valid JSON with U+0000 */
+    if (ngx_http_asyncx_json_validate(p, size, NGX_HTTP_ASYNCX_JSON_NO_NUL,
+                                   &info)
+        == NGX_DECLINED)
+    {
+        fuzz_assert(info.nul
+                    && ngx_http_asyncx_json_validate(p, size, 0, &info)
+                       == NGX_OK);
+    }
+
+    if (ngx_http_asyncx_json_validate(p, size, 0, &info) == NGX_OK) {
         fuzz_assert(info.start >= p && info.end <= p + size
                     && info.start <= info.end);
         fuzz_assert(ngx_http_asyncx_utf8_valid(info.start,
@@ -31,12 +41,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* what the policy passes cJSON parses, and prints back as JSON the
      * policy passes again (strings whole: no NUL to cut them) */
-    root = ngx_http_asyncx_json_parse(p, size, &info);
+    root = ngx_http_asyncx_json_parse(p, size, NGX_HTTP_ASYNCX_JSON_NO_NUL,
+                                      &info);
 
     if (root) {
         text = cJSON_PrintUnformatted(root);
         if (text) {
-            fuzz_assert(ngx_http_asyncx_json_check((u_char *) text,
+            fuzz_assert(ngx_http_asyncx_json_validate((u_char *) text,
                                                    strlen(text),
                                                    NGX_HTTP_ASYNCX_JSON_NO_NUL,
                                                    &info)

@@ -20,7 +20,7 @@
 
 static u_char *ngx_http_asyncx_json_ws(u_char *p, u_char *last);
 static u_char *ngx_http_asyncx_json_string(u_char *p, u_char *last,
-    ngx_uint_t flags, ngx_http_asyncx_json_info_t *info);
+    u_char **nul, ngx_http_asyncx_json_info_t *info);
 static ngx_int_t ngx_http_asyncx_json_hex4(u_char *p, u_char *last,
     uint32_t *cu);
 static u_char *ngx_http_asyncx_json_number(u_char *p, u_char *last);
@@ -73,11 +73,12 @@ ngx_http_asyncx_json_hex4(u_char *p, u_char *last, uint32_t *cu)
 
 /*
  * p is at '"'; returns the position after the closing quote, or NULL
- * with info->offset (and info->reason for a policy refusal) set.
+ * with info->offset (relative to p) and info->reason for a policy
+ * refusal set.  The first "\u0000" seen is noted in *nul.
  */
 
 static u_char *
-ngx_http_asyncx_json_string(u_char *p, u_char *last, ngx_uint_t flags,
+ngx_http_asyncx_json_string(u_char *p, u_char *last, u_char **nul,
     ngx_http_asyncx_json_info_t *info)
 {
     u_char    *start;
@@ -135,9 +136,8 @@ ngx_http_asyncx_json_string(u_char *p, u_char *last, ngx_uint_t flags,
             goto failed;
         }
 
-        if (cu == 0 && (flags & NGX_HTTP_ASYNCX_JSON_NO_NUL)) {
-            info->reason = "U+0000 (\\u0000) in a string";
-            goto failed;
+        if (cu == 0 && *nul == NULL) {
+            *nul = p;
         }
 
         if (cu >= 0xdc00 && cu <= 0xdfff) {
@@ -224,15 +224,18 @@ ngx_http_asyncx_json_number(u_char *p, u_char *last)
  * NGX_OK if p[0..len) is exactly one JSON value under the policy, with
  * info->start and info->end bounding it; NGX_ERROR otherwise, with
  * info->offset at the first byte refused and info->reason set for the
- * policy's own refusals.  It allocates nothing: the pipeline keeps
- * answers as the text they came in and only splices texts together.
+ * policy's own refusals.  With NGX_HTTP_ASYNCX_JSON_NO_NUL, a valid
+ * document with U+0000 in a string is NGX_DECLINED, info->nul set and
+ * info->offset at its "\u0000".  It allocates nothing: the pipeline
+ * keeps answers as the text they came in and only splices texts.
  */
 
 ngx_int_t
-ngx_http_asyncx_json_check(u_char *p, size_t len, ngx_uint_t flags,
+ngx_http_asyncx_json_validate(u_char *p, size_t len, ngx_uint_t flags,
     ngx_http_asyncx_json_info_t *info)
 {
-    u_char      *first, *last, *s, stack[NGX_HTTP_ASYNCX_JSON_MAX_DEPTH];
+    u_char      *first, *last, *s, *nul;
+    u_char       stack[NGX_HTTP_ASYNCX_JSON_MAX_DEPTH];
     ngx_uint_t   depth;
     enum {
         sw_value = 0,
@@ -248,6 +251,9 @@ ngx_http_asyncx_json_check(u_char *p, size_t len, ngx_uint_t flags,
     info->offset = 0;
     info->reason = NULL;
     info->nomem = 0;
+    info->nul = 0;
+
+    nul = NULL;
 
     p = ngx_http_asyncx_json_ws(p, last);
     info->start = p;
@@ -290,7 +296,7 @@ ngx_http_asyncx_json_check(u_char *p, size_t len, ngx_uint_t flags,
 
             case '"':
                 s = p;
-                p = ngx_http_asyncx_json_string(p, last, flags, info);
+                p = ngx_http_asyncx_json_string(p, last, &nul, info);
 
                 if (p == NULL) {
                     p = s + info->offset;
@@ -334,7 +340,7 @@ ngx_http_asyncx_json_check(u_char *p, size_t len, ngx_uint_t flags,
             }
 
             s = p;
-            p = ngx_http_asyncx_json_string(p, last, flags, info);
+            p = ngx_http_asyncx_json_string(p, last, &nul, info);
 
             if (p == NULL) {
                 p = s + info->offset;
@@ -360,6 +366,13 @@ ngx_http_asyncx_json_check(u_char *p, size_t len, ngx_uint_t flags,
                 if (p != last) {
                     info->reason = "data after the document";
                     goto failed;
+                }
+
+                if (nul && (flags & NGX_HTTP_ASYNCX_JSON_NO_NUL)) {
+                    info->offset = nul - first;
+                    info->reason = "U+0000 (\\u0000) in a string";
+                    info->nul = 1;
+                    return NGX_DECLINED;
                 }
 
                 return NGX_OK;
@@ -396,22 +409,43 @@ failed:
 
 
 /*
+ * The validator's first interface, for text the module splices as it
+ * is: NGX_OK with the value's bounds, or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_asyncx_json_check(u_char *p, size_t len, u_char **start,
+    u_char **end)
+{
+    ngx_http_asyncx_json_info_t  info;
+
+    if (ngx_http_asyncx_json_validate(p, len, 0, &info) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *start = info.start;
+    *end = info.end;
+
+    return NGX_OK;
+}
+
+
+/*
  * The one way a client's JSON becomes a cJSON tree: checked first, so
- * every string in the tree is valid UTF-8 and as long as strlen() says.
- * NULL with info set when refused (or info->nomem).  No pools, no
+ * every string in the tree is valid UTF-8, and with
+ * NGX_HTTP_ASYNCX_JSON_NO_NUL as long as strlen() says.  NULL with info
+ * set when refused (info->nul for U+0000, info->nomem).  No pools, no
  * logging: thread tasks call it.  cJSON's own error pointer is a static
  * that threads would race on and is never read.
  */
 
 cJSON *
-ngx_http_asyncx_json_parse(u_char *p, size_t len,
+ngx_http_asyncx_json_parse(u_char *p, size_t len, ngx_uint_t flags,
     ngx_http_asyncx_json_info_t *info)
 {
     cJSON  *root;
 
-    if (ngx_http_asyncx_json_check(p, len, NGX_HTTP_ASYNCX_JSON_NO_NUL, info)
-        != NGX_OK)
-    {
+    if (ngx_http_asyncx_json_validate(p, len, flags, info) != NGX_OK) {
         return NULL;
     }
 

@@ -191,7 +191,10 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.data = value[i].data + 5;
             s.len = value[i].len - 5;
 
-            json = ngx_http_asyncx_json_parse(s.data, s.len, &info);
+            /* printed back by cJSON: no U+0000 to cut a string at */
+            json = ngx_http_asyncx_json_parse(s.data, s.len,
+                                              NGX_HTTP_ASYNCX_JSON_NO_NUL,
+                                              &info);
 
             if (json == NULL || !cJSON_IsObject(json)) {
                 cJSON_Delete(json);
@@ -806,8 +809,12 @@ ngx_http_asyncx_mock_received(ngx_http_request_t *r, ngx_uint_t echo)
     }
 
     if (rc == NGX_OK && text.len) {
-        /* the module's JSON policy: what it refuses is "not JSON" here */
-        body = ngx_http_asyncx_json_parse(text.data, text.len, &info);
+        /*
+         * the module's JSON policy: what it refuses (and U+0000, which
+         * cJSON would cut a string at) is echoed as a string, whole
+         */
+        body = ngx_http_asyncx_json_parse(text.data, text.len,
+                                          NGX_HTTP_ASYNCX_JSON_NO_NUL, &info);
 
         if (body == NULL && info.nomem) {
             goto failed;

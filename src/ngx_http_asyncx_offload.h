@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx_executor.h"
+#include "ngx_http_asyncx_conf.h"
 
 
 typedef struct ngx_http_asyncx_offload_ctx_s  ngx_http_asyncx_offload_ctx_t;
@@ -43,6 +44,14 @@ typedef struct {
     ngx_uint_t                     regex_max_subjects;
     ngx_msec_t                     regex_time_limit;
 } ngx_http_asyncx_offload_conf_t;
+
+
+/*
+ * The old names of ngx_http_asyncx_conf_set_bounded() and its bounds,
+ * which began here: code written against them keeps building.
+ */
+typedef ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_offload_bounds_t;
+#define ngx_http_asyncx_offload_set_bounded  ngx_http_asyncx_conf_set_bounded
 
 
 /*
@@ -92,7 +101,7 @@ ngx_int_t ngx_http_asyncx_offload_body(ngx_http_asyncx_offload_ctx_t *ctx);
 ngx_int_t ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
     cJSON *root);
 cJSON *ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
-    const char *what);
+    const char *what, ngx_uint_t flags);
 
 /* thread tasks (ngx_http_asyncx_job_run_pt) */
 ngx_int_t ngx_http_asyncx_offload_file_read_run(void *data);

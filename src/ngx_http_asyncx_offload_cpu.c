@@ -98,12 +98,12 @@ ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
  * The body as one JSON document, under the module's JSON policy
  * (ngx_http_asyncx_json_parse): every endpoint refuses the same bodies
  * with the same 400, naming the byte and, for the policy's own limits,
- * why.
+ * why.  NGX_HTTP_ASYNCX_JSON_NO_NUL where the handler uses the strings.
  */
 
 cJSON *
 ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
-    const char *what)
+    const char *what, ngx_uint_t flags)
 {
     cJSON                        *root;
     ngx_http_asyncx_json_info_t   info;
@@ -115,9 +115,20 @@ ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
         return NULL;
     }
 
-    root = ngx_http_asyncx_json_parse(ctx->body.data, ctx->body.len, &info);
+    root = ngx_http_asyncx_json_parse(ctx->body.data, ctx->body.len, flags,
+                                      &info);
 
     if (root == NULL) {
+        if (info.nul) {
+            /* valid JSON, but this handler's strings are C strings */
+            (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "U+0000 (\\u0000) in a string "
+                                            "at byte %uz: refused, it would "
+                                            "cut the string short",
+                                            info.offset);
+            return NULL;
+        }
+
         if (info.nomem) {
             (void) ngx_http_asyncx_offload_fail(ctx,
                                             NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -265,7 +276,8 @@ ngx_http_asyncx_offload_hash_run(void *data)
     }
 
     root = ngx_http_asyncx_offload_parse_json(ctx,
-                                              "{\"password\": \"...\"}");
+                                              "{\"password\": \"...\"}",
+                                              NGX_HTTP_ASYNCX_JSON_NO_NUL);
     if (root == NULL) {
         return NGX_ERROR;
     }
@@ -362,7 +374,8 @@ ngx_http_asyncx_offload_verify_run(void *data)
     }
 
     root = ngx_http_asyncx_offload_parse_json(ctx,
-                             "{\"password\": \"...\", \"hash\": \"...\"}");
+                             "{\"password\": \"...\", \"hash\": \"...\"}",
+                             NGX_HTTP_ASYNCX_JSON_NO_NUL);
     if (root == NULL) {
         return NGX_ERROR;
     }
@@ -519,7 +532,8 @@ ngx_http_asyncx_offload_json_run(void *data)
     }
 
     start = ngx_http_asyncx_now_usec();
-    root = ngx_http_asyncx_offload_parse_json(ctx, "a JSON document");
+    /* only counted: strings with U+0000 are JSON like any other */
+    root = ngx_http_asyncx_offload_parse_json(ctx, "a JSON document", 0);
     parse = ngx_http_asyncx_now_usec() - start;
 
     len = ctx->body.len;
@@ -796,7 +810,8 @@ ngx_http_asyncx_offload_regex_run(void *data)
     }
 
     root = ngx_http_asyncx_offload_parse_json(ctx,
-                             "{\"pattern\": \"...\", \"texts\": [...]}");
+                             "{\"pattern\": \"...\", \"texts\": [...]}",
+                             NGX_HTTP_ASYNCX_JSON_NO_NUL);
     if (root == NULL) {
         return NGX_ERROR;
     }

@@ -262,10 +262,11 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
-    /* the policy of every JSON endpoint: see ngx_http_asyncx_json.h */
-    if (ngx_http_asyncx_json_check(body.data, body.len,
-                                   NGX_HTTP_ASYNCX_JSON_NO_NUL, info)
-        == NGX_OK)
+    /*
+     * the policy of every JSON endpoint (ngx_http_asyncx_json.h); the body
+     * is passed on as it came, so "\u0000" is kept whole
+     */
+    if (ngx_http_asyncx_json_validate(body.data, body.len, 0, info) == NGX_OK)
     {
         ctx->body.data = info->start;
         ctx->body.len = info->end - info->start;
@@ -592,13 +593,13 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_asyncx_pipeline_call_t *call = data;
 
+    u_char                          *start, *end;
     ngx_str_t                        answer;
     ngx_buf_t                       *b;
     ngx_uint_t                       status, overflow, output_failed;
     ngx_http_core_loc_conf_t        *clcf;
     ngx_http_asyncx_pipeline_ctx_t  *ctx;
     ngx_http_asyncx_call_kind_e      kind;
-    ngx_http_asyncx_json_info_t      info;
 
     ctx = call->ctx;
 
@@ -644,15 +645,12 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 
     if (b && (kind == NGX_HTTP_ASYNCX_CALL_OK
               || kind == NGX_HTTP_ASYNCX_CALL_STATUS)
-        && ngx_http_asyncx_json_check(b->pos, b->last - b->pos, 0, &info)
+        && ngx_http_asyncx_json_check(b->pos, b->last - b->pos, &start, &end)
            == NGX_OK)
     {
-        /*
-         * the captured answer lives in the request pool: keep the text,
-         * whole (a service's "\u0000" is spliced as it came)
-         */
-        answer.data = info.start;
-        answer.len = info.end - info.start;
+        /* the captured answer lives in the request pool: keep the text */
+        answer.data = start;
+        answer.len = end - start;
     }
 
     if (kind == NGX_HTTP_ASYNCX_CALL_OK && answer.len == 0) {

@@ -328,8 +328,8 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
+    u_char                               *start, *end;
     ngx_str_t                            *value;
-    ngx_http_asyncx_json_info_t           info;
     ngx_http_asyncx_pipeline_conf_t      *pcf;
     ngx_http_asyncx_pipeline_optional_t  *opt;
 
@@ -353,21 +353,19 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_set(&opt->fallback, "null");
 
     if (cf->args->nelts == 3) {
-        if (ngx_http_asyncx_json_check(value[2].data, value[2].len,
-                                       NGX_HTTP_ASYNCX_JSON_NO_NUL, &info)
+        if (ngx_http_asyncx_json_check(value[2].data, value[2].len, &start,
+                                       &end)
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid fallback \"%V\" of call \"%V\": "
-                               "not JSON (byte %uz%s%s)", &value[2], &value[1],
-                               info.offset, info.reason ? ": " : "",
-                               info.reason ? info.reason : "");
+                               "not JSON", &value[2], &value[1]);
             return NGX_CONF_ERROR;
         }
 
         /* spliced as is into error objects and call documents */
-        opt->fallback.data = info.start;
-        opt->fallback.len = info.end - info.start;
+        opt->fallback.data = start;
+        opt->fallback.len = end - start;
     }
 
     return NGX_CONF_OK;

@@ -54,7 +54,7 @@ _PY_
 
 repeat_each(2);
 
-plan tests => repeat_each() * 112;
+plan tests => repeat_each() * 109;
 
 no_shuffle();
 no_long_string();
@@ -86,6 +86,7 @@ POST /auth/hash
 --- request
 POST /auth/hash
 {"password": "mypassword"}
+--- timeout: 60
 --- response_body_like chomp
 ^\{"hash":"pbkdf2_sha256\$600000\$[^"]+","method":"pbkdf2","algorithm":"pbkdf2_sha256","iterations":600000,
 --- no_error_log
@@ -175,18 +176,17 @@ sub { my ($h) = $_[0] =~ /"hash":"(pbkdf2_sha256\$1000\$[^"]+)"/; !$h ? "no hash
 
 
 
-=== TEST 7a: verify: a real Django hash (600000 iterations, Django's salt alphabet) verifies; the wrong password does not
+=== TEST 7a: verify: a real Django hash (600000 iterations, Django's salt alphabet; its digest from hashlib.pbkdf2_hmac) verifies; a wrong password does not
 --- config
     location = /auth/verify {
         asyncx_password_verify;
     }
 --- request eval
 ["POST /auth/verify\n{\"password\": \"mypassword\", \"hash\": \"pbkdf2_sha256\$600000\$abcdefghijklmnopqrstuv\$TSYpOSAhHWot1Z16jPNLQP2jMBk7wsB9wQ08gkXqnNg=\"}",
- "POST /auth/verify\n{\"password\": \"mypassword\", \"hash\": \"" . main::django_hash("mypassword", "abcdefghijklmnopqrstuv", 600000) . "\"}",
  "POST /auth/verify\n{\"password\": \"Mypassword\", \"hash\": \"pbkdf2_sha256\$600000\$abcdefghijklmnopqrstuv\$TSYpOSAhHWot1Z16jPNLQP2jMBk7wsB9wQ08gkXqnNg=\"}"]
+--- timeout: 60
 --- response_body_like eval
 [qr/^\{"valid":true,"method":"pbkdf2","iterations":600000,/,
- qr/^\{"valid":true,"method":"pbkdf2","iterations":600000,/,
  qr/^\{"valid":false,"method":"pbkdf2","iterations":600000,/]
 --- no_error_log
 [error]

@@ -26,7 +26,7 @@ check_len(const char *text, size_t len, ngx_uint_t flags, const char *want)
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_asyncx_json_check((u_char *) text, len, flags, &info);
+    rc = ngx_http_asyncx_json_validate((u_char *) text, len, flags, &info);
 
     if (rc == NGX_OK && want) {
         assert_int_equal(info.end - info.start, strlen(want));
@@ -81,8 +81,38 @@ test_json_valid(void **state)
     assert_int_equal(check("\"\\ud83d\\ude00 \xF0\x9F\x98\x80 \\uffff \x7f\"",
                            NULL), NGX_OK);
 
-    /* U+0000 is JSON; it is refused only under NO_NUL */
+    /* U+0000 is JSON: refused (NGX_DECLINED, not a syntax error) only
+     * under NO_NUL, at its "\u0000"; a syntax error after it wins */
     assert_int_equal(check_len("[\"a\\u0000b\"]", 12, 0, NULL), NGX_OK);
+    assert_int_equal(check("[\"a\\u0000b\", \"\\u0000\"]", NULL),
+                     NGX_DECLINED);
+    assert_int_equal(info.nul, 1);
+    assert_int_equal(info.offset, 3);
+    assert_string_equal(info.reason, "U+0000 (\\u0000) in a string");
+    assert_int_equal(check("{\"password\": \"secret\\u0000-and-a-long-"
+                           "suffix\"}", NULL), NGX_DECLINED);
+    assert_int_equal(info.offset, 20);
+    assert_int_equal(check("{\"a\\u0000b\": 1}", NULL), NGX_DECLINED);
+    assert_int_equal(info.offset, 3);
+    assert_int_equal(check("[\"a\\u0000b\",]", NULL), NGX_ERROR);
+    assert_int_equal(info.nul, 0);
+    assert_int_equal(info.offset, 12);
+    assert_null(info.reason);
+}
+
+
+static void
+test_json_check_bounds(void **state)
+{
+    u_char  *start, *end;
+
+    /* the first interface: bounds of the value, the policy without NO_NUL */
+    assert_int_equal(ngx_http_asyncx_json_check((u_char *) " [\"\\u0000\"] ",
+                                                12, &start, &end), NGX_OK);
+    assert_memory_equal(start, "[\"\\u0000\"]", end - start);
+    assert_int_equal(end - start, 10);
+    assert_int_equal(ngx_http_asyncx_json_check((u_char *) "[\"\t\"]", 5,
+                                                &start, &end), NGX_ERROR);
 }
 
 
@@ -128,11 +158,6 @@ test_json_refused(void **state)
     REFUSED("[\"\xED\xA0\x80\"]", 2, "invalid UTF-8");
     REFUSED("[\"\x80\"]", 2, "invalid UTF-8");
     REFUSED("[\xff]", 1, NULL);
-
-    /* U+0000 would cut a cJSON string short */
-    REFUSED("{\"password\": \"secret\\u0000-and-a-long-suffix\"}", 20,
-            "U+0000 (\\u0000) in a string");
-    REFUSED("{\"a\\u0000b\": 1}", 3, "U+0000 (\\u0000) in a string");
 
     /* unpaired surrogates */
     REFUSED("[\"\\ud800\"]", 2, "unpaired UTF-16 surrogate in a string");
@@ -183,23 +208,32 @@ test_json_parse(void **state)
     /* what the policy passes, cJSON parses, strings whole */
     root = ngx_http_asyncx_json_parse(
                (u_char *) " {\"password\": \"\\u00e9\\ud83d\\ude00x\"} ", 37,
-               &info);
+               NGX_HTTP_ASYNCX_JSON_NO_NUL, &info);
     assert_non_null(root);
     assert_int_equal(ngx_http_asyncx_json_member(root, "password", &item),
                      NGX_OK);
     assert_string_equal(item->valuestring, "\xC3\xA9\xF0\x9F\x98\x80x");
     cJSON_Delete(root);
 
-    /* refused without cJSON: no truncated password */
+    /* refused without cJSON where strings are used: no cut password */
     root = ngx_http_asyncx_json_parse(
-               (u_char *) "{\"password\": \"secret\\u0000x\"}", 30, &info);
+               (u_char *) "{\"password\": \"secret\\u0000x\"}", 29,
+               NGX_HTTP_ASYNCX_JSON_NO_NUL, &info);
     assert_null(root);
     assert_int_equal(info.nomem, 0);
+    assert_int_equal(info.nul, 1);
     assert_int_equal(info.offset, 20);
+
+    /* ... and parsed where the document is only counted */
+    root = ngx_http_asyncx_json_parse(
+               (u_char *) "{\"password\": \"secret\\u0000x\"}", 29, 0,
+               &info);
+    assert_non_null(root);
+    cJSON_Delete(root);
 
     /* a member named twice is reported, once is fine, absent is NULL */
     root = ngx_http_asyncx_json_parse(
-               (u_char *) "{\"a\": 1, \"b\": 2, \"a\": 3}", 24, &info);
+               (u_char *) "{\"a\": 1, \"b\": 2, \"a\": 3}", 24, 0, &info);
     assert_non_null(root);
     assert_int_equal(ngx_http_asyncx_json_member(root, "a", &item),
                      NGX_DECLINED);
@@ -216,6 +250,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_valid),
+        cmocka_unit_test(test_json_check_bounds),
         cmocka_unit_test(test_json_refused),
         cmocka_unit_test(test_json_depth),
         cmocka_unit_test(test_json_parse),
