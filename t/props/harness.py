@@ -21,8 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 NGINX = os.environ.get('TEST_NGINX_BINARY', '/usr/sbin/nginx')
-MODULE_SO = (os.environ.get('TEST_NGINX_LOAD_MODULES')
-             or os.path.join(ROOT, 'build/nginx/objs/ngx_http_asyncx_module.so'))
+MODULE_SO = (os.environ.get('TEST_NGINX_LOAD_MODULES', '').split() or [
+    os.path.join(ROOT, 'build/nginx/objs/ngx_http_asyncx_module.so')])[0]
 PORT = (int(os.environ.get('TEST_PORT', '1984'))
         + int(os.environ.get('PROPS_PORT_OFFSET', '8')))
 
@@ -411,7 +411,8 @@ class Nginx(object):
         raise SystemExit('props: nginx did not listen on %d' % PORT)
 
     def worker_pids(self):
-        out = subprocess.run(['ps', '-o', 'pid=', '--ppid', str(self.proc.pid)],
+        out = subprocess.run(['ps', '-o', 'pid=', '--ppid',
+                              str(self.proc.pid)],
                              capture_output=True, text=True).stdout
         return [int(x) for x in out.split()]
 

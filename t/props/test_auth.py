@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import checks
 from common import prop
-from harness import PASSWORD_MAX, PBKDF2_ITERATIONS, PBKDF2_MAX_ITERATIONS, post
+from harness import (PASSWORD_MAX, PBKDF2_ITERATIONS, PBKDF2_MAX_ITERATIONS,
+                     post)
 from reference import django_hash, django_verify
 
 # any Unicode scalar value (no lone surrogates: they have no UTF-8 form),

@@ -9,7 +9,7 @@ import shutil
 import unittest
 import urllib.parse
 
-from hypothesis import assume, example
+from hypothesis import HealthCheck, assume, example, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize,
                                  invariant, rule)
@@ -18,7 +18,6 @@ import checks
 from common import N, SEED, prop
 from harness import FILE_MAX, SERVER, get, post
 
-from hypothesis import HealthCheck, seed, settings
 
 # the characters whose handling differs between decoders
 TRICKY = ['+', '%', '?', '#', '&', '=', ' ', ';', '"', "'", '*', '~',

@@ -28,7 +28,8 @@ bodies = st.one_of(
     st.sampled_from([b'', b'{}', b'[]', b'null', b'{"password": ""}',
                      b'{"password": 1}', b'{"pattern": "(", "texts": []}',
                      b'{"pattern": "a", "count": 0}', b'\x00' * 10,
-                     b'{"a":' * 50, b'\xff\xfe\xfd', b'{"items": [1, 2,, 3]}']),
+                     b'{"a":' * 50, b'\xff\xfe\xfd',
+                     b'{"items": [1, 2,, 3]}']),
     st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(
         st.sampled_from(['password', 'hash', 'pattern', 'texts', 'count',
                          'limit', 'order_id', 'x']),

@@ -9,7 +9,7 @@ import json
 import re
 import unittest
 
-from hypothesis import assume, example
+from hypothesis import example
 from hypothesis import strategies as st
 
 import checks
