@@ -50,7 +50,8 @@ TEST_PACKAGES  := libcmocka-dev perl libtest-base-perl libtext-diff-perl \
                   chromium stress-ng python3 python3-hypothesis
 
 .PHONY: all deps deps-build deps-test build run test test-fast test-loaded \
-        unit test-nginx style selftest clean distclean
+        unit test-nginx test-props test-props-asan test-browser style \
+        selftest clean distclean
 
 all: build
 
@@ -166,12 +167,27 @@ endef
 test-nginx: build $(HOLD_SO) | deps-test
 	$(call prove_suites,$(NGINX),$(ROOT)/$(MODULE_SO) $(ROOT)/$(HOLD_SO))
 
+# The generated-input layer (t/props): Debian's python3 with
+# hypothesis against an nginx of its own on TEST_PORT + 8, a fixed seed.
+# `make test-props SEED=7 N=500` searches longer; PROPS_ONLY=name runs
+# the properties whose name contains it.
+SEED         ?= 20261124
+N            ?= 40
+PROPS_ONLY   ?=
+
+test-props: build | deps-test
+	cd $(ROOT) && TEST_PORT=$(TEST_PORT) PROPS_SEED=$(SEED) PROPS_N=$(N) \
+	    TEST_NGINX_BINARY=$(NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(MODULE_SO) \
+	    /usr/bin/python3 t/props/run.py $(if $(PROPS_ONLY),-k $(PROPS_ONLY))
+
 # CI runs `make test` (.ci/run), so the sanitizer pass is part of it: the
 # ASan build of nginx takes a few minutes, once, the suites under it
 # about 3.
-test: deps style selftest build unit test-nginx test-asan
+test: deps style selftest build unit test-nginx test-props test-asan \
+      test-props-asan
 
-test-fast: deps style selftest build unit test-nginx
+test-fast: deps style selftest build unit test-nginx test-props
 
 # The whole `make test` with every core kept busy by stress-ng: the
 # suites must not depend on the machine's speed.  The hog is stopped by
@@ -208,7 +224,7 @@ ASAN_APT     := -o Dir::Etc::SourceList=$(ROOT)/$(ASAN_DIR)/apt/empty.list \
                 -o Dir::Etc::SourceParts=$(ROOT)/$(ASAN_DIR)/apt/parts \
                 -o Dir::State::Lists=$(ROOT)/$(ASAN_DIR)/apt/lists
 
-.PHONY: test-asan
+.PHONY: test-asan test-props-asan
 
 $(ASAN_DIR)/.source: | deps-build
 	mkdir -p $(ASAN_DIR)/apt/parts $(ASAN_DIR)/apt/lists/partial
@@ -253,6 +269,19 @@ test-asan: $(ASAN_NGINX) | deps-test
 	echo "test-asan: no sanitizer report in $(ASAN_DIR)/error.log" \
 	     "($$(wc -l < $(ASAN_DIR)/error.log) lines) or the suite's output"; \
 	exit $$rc
+
+# The same layer against nginx and the module built with ASan/UBSan, with
+# fewer examples: a sanitizer report reaches error.log, which the layer
+# checks after every example.
+PROPS_ASAN_N ?= 10
+
+test-props-asan: $(ASAN_NGINX) | deps-test
+	cd $(ROOT) && TEST_PORT=$(TEST_PORT) PROPS_SEED=$(SEED) \
+	    PROPS_N=$(PROPS_ASAN_N) TEST_NGINX_BINARY=$(ROOT)/$(ASAN_NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(ASAN_SO) \
+	    ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:suppressions=$(ROOT)/t/ubsan.supp \
+	    /usr/bin/python3 t/props/run.py $(if $(PROPS_ONLY),-k $(PROPS_ONLY))
 
 # --- fuzzing (issue 7, second part) ------------------------------------
 # libFuzzer targets (clang, Debian's libclang-rt-14-dev) over every pure
