@@ -21,6 +21,10 @@ MODULE_SO    := $(NGX_BUILD)/objs/ngx_http_asyncx_module.so
 MODULE_SRCS  := ngx_http_asyncx_module.c $(wildcard src/*.c src/*.h)
 DEMO_PREFIX  := $(BUILD)/demo
 
+# the one place the version is written (t/600-version.t checks the rest)
+VERSION      := $(shell sed -n 's/^\#define NGX_HTTP_ASYNCX_VERSION *"\(.*\)"/\1/p' \
+                    src/ngx_http_asyncx_version.h)
+
 # Everything the build, the demo, the tests and the benchmarks use.
 DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
                 gcc make pkg-config libcmocka-dev perl libtest-base-perl \
@@ -28,7 +32,8 @@ DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
                 liburi-perl libtest-longstring-perl libjson-pp-perl \
                 curl jq wrk chromium
 
-.PHONY: all deps build run test test-fast unit test-nginx test-browser clean distclean
+.PHONY: all deps build run test test-fast unit test-nginx test-browser clean distclean \
+        print-version print-deb
 
 all: build
 
@@ -109,6 +114,12 @@ test-fast: deps build unit test-nginx
 clean:
 	rm -rf $(NGX_BUILD)/objs/addon $(MODULE_SO) $(BUILD)/unit \
 	    $(ASAN_SRC)/objs/addon $(ASAN_SO) $(VG_SRC)/objs/addon $(VG_SO)
+
+print-version:
+	@echo $(VERSION)
+
+print-deb:
+	@echo $(DEB_FILE)
 
 distclean:
 	rm -rf $(BUILD) t/servroot*
@@ -267,3 +278,50 @@ test-valgrind: $(VG_NGINX)
 	    prove -I t/lib $(PROVE_FLAGS) -r $(VALGRIND_TESTS); rc=$$?; \
 	perl t/lib/valgrind-check.pl $(BUILD)/valgrind/valgrind.* || exit 1; \
 	exit $$rc
+
+# --- Debian package (issue 15) -----------------------------------------
+# libnginx-mod-http-asyncx_<version>_<arch>.deb built as Debian builds its
+# own nginx modules (debian/: dh with nginx-dev's dh-sequence-nginx, i.e.
+# the nginx_mod build system and dh_nginx), from a copy of the tracked
+# files in build/deb so the work tree stays clean; then lintian.
+
+DEB_PACKAGES_BUILD := debhelper dpkg-dev fakeroot lintian nginx-dev \
+                      libcjson-dev libpcre2-dev libssl-dev
+DEB_DIR      := $(BUILD)/deb
+DEB_NAME     := libnginx-mod-http-asyncx
+DEB_SRC      := $(DEB_DIR)/$(DEB_NAME)-$(VERSION)
+# the upstream version and Debian's revision (debian/changelog's "-1")
+DEB_VERSION  := $(shell head -1 debian/changelog | cut -d' ' -f2 | tr -d '()')
+DEB_ARCH     := $(shell dpkg --print-architecture)
+DEB_FILE     := $(DEB_DIR)/$(DEB_NAME)_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_INPUTS   := $(shell git ls-files 2>/dev/null)
+
+.PHONY: deb deps-deb
+
+deps-deb:
+	@missing=""; for p in $(DEB_PACKAGES_BUILD); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	        || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "deb: installing$$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then echo "deb: run as root" >&2; exit 1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends \
+	        -o DPkg::Lock::Timeout=300 $$missing; \
+	fi
+
+deb: $(DEB_FILE)
+
+$(DEB_FILE): $(DEB_INPUTS) | deps-deb
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
+	git ls-files -z | tar --null -T - --ignore-failed-read -cf - \
+	    | tar -xf - -C $(DEB_SRC)
+	@# -b: binary packages only, so no orig tarball is needed
+	cd $(DEB_SRC) && DEB_BUILD_OPTIONS=parallel=2 \
+	    dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
+	    || { tail -40 ../build.log; exit 1; }
+	@# lintian's own exit status: non-zero on any error tag
+	lintian --info --display-info --fail-on error $(DEB_DIR)/*.changes \
+	    | tee $(DEB_DIR)/lintian.log
+	@echo "deb: $(DEB_FILE)"

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_asyncx_version.h"
 #include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_http.h"
 #include "ngx_http_asyncx_dataset.h"
@@ -21,9 +22,6 @@
 #include "ngx_http_asyncx_offload.h"
 #include "ngx_http_asyncx_limit.h"
 #include "ngx_http_asyncx_sse.h"
-
-
-#define NGX_HTTP_ASYNCX_VERSION  "0.1.0"
 
 
 /*
