@@ -107,7 +107,7 @@ test-nginx: build
 # CI runs `make test` (.ci/run), so the sanitizer pass is part of it: the
 # ASan build of nginx takes about a minute, once, the suite under it
 # about 1.5 minutes.
-test: deps build unit test-nginx test-asan
+test: deps build unit test-nginx test-package test-asan
 
 test-fast: deps build unit test-nginx
 
@@ -294,7 +294,9 @@ DEB_SRC      := $(DEB_DIR)/$(DEB_NAME)-$(VERSION)
 DEB_VERSION  := $(shell head -1 debian/changelog | cut -d' ' -f2 | tr -d '()')
 DEB_ARCH     := $(shell dpkg --print-architecture)
 DEB_FILE     := $(DEB_DIR)/$(DEB_NAME)_$(DEB_VERSION)_$(DEB_ARCH).deb
-DEB_INPUTS   := $(shell git ls-files 2>/dev/null)
+# what the package is built from: the module, debian/ and the docs it ships
+DEB_INPUTS   := $(shell git ls-files config ngx_http_asyncx_module.c src \
+                    debian README.md CHANGES LICENSE 2>/dev/null)
 
 .PHONY: deb deps-deb
 
@@ -315,13 +317,21 @@ deb: $(DEB_FILE)
 
 $(DEB_FILE): $(DEB_INPUTS) | deps-deb
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
-	git ls-files -z | tar --null -T - --ignore-failed-read -cf - \
-	    | tar -xf - -C $(DEB_SRC)
+	tar -cf - $(DEB_INPUTS) | tar -xf - -C $(DEB_SRC)
 	@# -b: binary packages only, so no orig tarball is needed
 	cd $(DEB_SRC) && DEB_BUILD_OPTIONS=parallel=2 \
 	    dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
 	    || { tail -40 ../build.log; exit 1; }
 	@# lintian's own exit status: non-zero on any error tag
-	lintian --info --display-info --fail-on error $(DEB_DIR)/*.changes \
+	set -o pipefail; lintian --info --display-info --fail-on error $(DEB_DIR)/*.changes \
 	    | tee $(DEB_DIR)/lintian.log
 	@echo "deb: $(DEB_FILE)"
+
+# The package on this machine (root): dpkg -i, the stock nginx -t with
+# the README's site, a private nginx loading the installed .so, purge,
+# and the system exactly as before (t/610-package.t).
+.PHONY: test-package
+
+test-package: deb
+	cd $(ROOT) && ASYNCX_TEST_DEB=$(ROOT)/$(DEB_FILE) \
+	    TEST_NGINX_PORT=$(TEST_PORT) prove -I t/lib $(PROVE_FLAGS) t/610-package.t
