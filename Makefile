@@ -30,7 +30,7 @@ DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
                 gcc make pkg-config libcmocka-dev perl libtest-base-perl \
                 libtext-diff-perl libwww-perl libhttp-message-perl \
                 liburi-perl libtest-longstring-perl libjson-pp-perl \
-                curl jq wrk chromium
+                curl jq wrk chromium prometheus
 
 .PHONY: all deps build run test test-fast unit test-nginx test-browser clean distclean \
         print-version print-deb
@@ -49,10 +49,20 @@ $(BUILD)/.deps: Makefile
 	if [ -n "$$missing" ]; then \
 	    echo "deps: installing$$missing"; \
 	    if [ "$$(id -u)" != 0 ]; then echo "deps: run as root" >&2; exit 1; fi; \
+	    $(call no_services_begin); \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	        apt-get install -y -qq --no-install-recommends $$missing; \
+	    rc=$$?; $(call no_services_end); exit $$rc; \
 	fi
 	@touch $@
+
+# Packages that ship a service (prometheus for promtool, nginx) must not
+# start it: a policy-rc.d that denies every action while apt runs, unless
+# the machine has its own.
+no_services_begin = policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '\043!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
+	    && chmod 755 /usr/sbin/policy-rc.d && policy=1; fi
+no_services_end = if [ -n "$$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 
 build: $(MODULE_SO)
 
@@ -89,7 +99,7 @@ UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/test_*.c)
 # function from nginx's .c files, so they link without an nginx binary.
 PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_http_asyncx_offload_util.c \
                src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
-               src/ngx_http_asyncx_limit_bucket.c
+               src/ngx_http_asyncx_limit_bucket.c src/ngx_http_asyncx_metrics_util.c
 
 $(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured
 	@mkdir -p $(BUILD)/unit
@@ -308,9 +318,11 @@ deps-deb:
 	if [ -n "$$missing" ]; then \
 	    echo "deb: installing$$missing"; \
 	    if [ "$$(id -u)" != 0 ]; then echo "deb: run as root" >&2; exit 1; fi; \
+	    $(call no_services_begin); \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	        apt-get install -y -qq --no-install-recommends \
 	        -o DPkg::Lock::Timeout=300 $$missing; \
+	    rc=$$?; $(call no_services_end); exit $$rc; \
 	fi
 
 deb: $(DEB_FILE)

@@ -344,7 +344,10 @@ ngx_http_asyncx_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    if (ngx_http_asyncx_status_init_main_conf(cf, &amcf->status) != NGX_OK) {
+    if (ngx_http_asyncx_status_init_main_conf(cf, &amcf->status) != NGX_OK
+        || ngx_http_asyncx_metrics_init_main_conf(cf, &amcf->metrics)
+           != NGX_OK)
+    {
         return NULL;
     }
 
@@ -409,5 +412,10 @@ ngx_http_asyncx_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_asyncx_init(ngx_conf_t *cf)
 {
-    return ngx_http_asyncx_limit_init(cf);
+    if (ngx_http_asyncx_limit_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* last: every pool, pipeline and call has its series by now */
+    return ngx_http_asyncx_metrics_init(cf);
 }

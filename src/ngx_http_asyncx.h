@@ -18,6 +18,7 @@
 #include "ngx_http_asyncx_dataset.h"
 #include "ngx_http_asyncx_executor.h"
 #include "ngx_http_asyncx_status.h"
+#include "ngx_http_asyncx_metrics.h"
 #include "ngx_http_asyncx_pipeline.h"
 #include "ngx_http_asyncx_offload.h"
 #include "ngx_http_asyncx_limit.h"
@@ -33,6 +34,7 @@ typedef struct {
     ngx_http_asyncx_status_main_conf_t    status;
     ngx_http_asyncx_executor_main_conf_t  executor;
     ngx_http_asyncx_limit_main_conf_t     limit;
+    ngx_http_asyncx_metrics_main_conf_t   metrics;
 } ngx_http_asyncx_main_conf_t;
 
 

@@ -278,6 +278,9 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
 
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode,
+                                   NGX_HTTP_ASYNCX_STREAM_STARTED, 1);
 
     ctx->heartbeat.handler = ngx_http_asyncx_sse_heartbeat_handler;
     ctx->heartbeat.data = r;
@@ -666,6 +669,7 @@ ngx_http_asyncx_sse_fail(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
     }
 
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
 
     return ngx_http_output_filter(r, &ctx->out_cl);
 }
@@ -791,6 +795,8 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
         ctx->done = 1;
 
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "asyncx sse: injected failure at record %uL, "
                       "stream ends with an error event", ctx->fail_at);
@@ -839,6 +845,8 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
         ctx->done = 1;
 
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_COMPLETED, 1);
     }
 
     if (nevents == 0 && !ctx->done) {
@@ -847,6 +855,8 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
     ctx->events += nevents;
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_EVENTS, nevents);
+    ngx_http_asyncx_metrics_stream(ctx->mode,
+                                   NGX_HTTP_ASYNCX_STREAM_EVENTS, nevents);
 
     b->pos = b->start;
     b->last = p;
@@ -936,9 +946,12 @@ ngx_http_asyncx_sse_cleanup(void *data)
     }
 
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE, -1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, -1);
 
     if (!ctx->done) {
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_ABORTED, 1);
 
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx sse: client closed the stream after %ui "

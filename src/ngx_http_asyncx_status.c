@@ -198,10 +198,28 @@ static ngx_int_t
 ngx_http_asyncx_status_handler(ngx_http_request_t *r)
 {
     cJSON      *root;
+    ngx_str_t   format;
     ngx_int_t   rc;
 
     if (ngx_http_asyncx_get_only(r, &rc) != NGX_OK) {
         return rc;
+    }
+
+    rc = ngx_http_asyncx_metrics_format(r, &format);
+
+    if (rc == NGX_OK) {
+        return ngx_http_asyncx_metrics_send(r);
+    }
+
+    if (rc == NGX_HTTP_BAD_REQUEST) {
+        return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          NGX_LOG_INFO,
+                                          "invalid format \"%V\", use "
+                                          "json or prometheus", &format);
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     root = cJSON_CreateObject();
@@ -213,8 +231,9 @@ ngx_http_asyncx_status_handler(ngx_http_request_t *r)
         == NULL
         || cJSON_AddStringToObject(root, "version", NGX_HTTP_ASYNCX_VERSION)
            == NULL
-        || cJSON_AddStringToObject(root, "nginx_version", NGINX_VERSION)
-           == NULL
+        || (ngx_http_asyncx_metrics_server_tokens(r)
+            && cJSON_AddStringToObject(root, "nginx_version", NGINX_VERSION)
+               == NULL)
         || cJSON_AddNumberToObject(root, "pid", (double) ngx_pid) == NULL
         || ngx_http_asyncx_executor_status(r, root) != NGX_OK
         || ngx_http_asyncx_pipeline_status(r, root) != NGX_OK
