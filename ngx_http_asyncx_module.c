@@ -35,6 +35,20 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       0,
       NULL },
 
+    { ngx_string("asyncx_status_stream"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_asyncx_status_stream,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_status_page"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_status_page,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     /* executor */
 
     { ngx_string("asyncx_thread_pools"),

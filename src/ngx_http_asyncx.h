@@ -23,6 +23,7 @@
 #include "ngx_http_asyncx_offload.h"
 #include "ngx_http_asyncx_limit.h"
 #include "ngx_http_asyncx_sse.h"
+#include "ngx_http_asyncx_dashboard.h"
 
 
 /*
@@ -44,6 +45,7 @@ typedef struct {
     ngx_http_asyncx_offload_conf_t        offload;
     ngx_http_asyncx_limit_conf_t          limit;
     ngx_http_asyncx_sse_conf_t            sse;
+    ngx_http_asyncx_dashboard_conf_t      dashboard;
 } ngx_http_asyncx_loc_conf_t;
 
 

@@ -75,7 +75,6 @@ static ngx_int_t ngx_http_asyncx_sse_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_sse_args(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx, ngx_http_asyncx_sse_conf_t *scf,
     ngx_int_t *rc);
-static ngx_int_t ngx_http_asyncx_sse_send_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_sse_post(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_run(void *data);
@@ -257,7 +256,7 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
     ctx->prefix = (ctx->next > 0 && ctx->mode != NGX_HTTP_ASYNCX_SSE_TRANSFORM);
 
     if (r->method == NGX_HTTP_HEAD) {
-        return ngx_http_asyncx_sse_send_header(r);
+        return ngx_http_asyncx_send_event_stream_header(r);
     }
 
     r->write_event_handler = ngx_http_asyncx_sse_write_handler;
@@ -291,7 +290,7 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
                    "asyncx sse: stream mode %ui, records %uL..%uL, batch %ui",
                    ctx->mode, ctx->next, ctx->total, ctx->batch_size);
 
-    rc = ngx_http_asyncx_sse_send_header(r);
+    rc = ngx_http_asyncx_send_event_stream_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
         /* the job still holds the request; nginx frees it afterwards */
@@ -427,44 +426,6 @@ ngx_http_asyncx_sse_args(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx,
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_asyncx_sse_send_header(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    /* no length: the chunked filter frames every event as it goes */
-    ngx_http_clear_content_length(r);
-    ngx_http_clear_accept_ranges(r);
-    ngx_http_clear_last_modified(r);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-cache");
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* a proxy in front (nginx itself, say) must not buffer the stream */
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-Accel-Buffering");
-    ngx_str_set(&h->value, "no");
-
-    return ngx_http_send_header(r);
 }
 
 

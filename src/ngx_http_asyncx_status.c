@@ -222,9 +222,28 @@ ngx_http_asyncx_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    root = cJSON_CreateObject();
+    root = ngx_http_asyncx_status_json(r);
     if (root == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_asyncx_send_cjson(r, NGX_HTTP_OK, root);
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+/* the JSON status, also pushed by asyncx_status_stream */
+
+cJSON *
+ngx_http_asyncx_status_json(ngx_http_request_t *r)
+{
+    cJSON  *root;
+
+    root = cJSON_CreateObject();
+    if (root == NULL) {
+        return NULL;
     }
 
     if (cJSON_AddStringToObject(root, "module", "ngx_http_asyncx_module")
@@ -241,11 +260,8 @@ ngx_http_asyncx_status_handler(ngx_http_request_t *r)
         || ngx_http_asyncx_sse_status(r, root) != NGX_OK)
     {
         cJSON_Delete(root);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
-    rc = ngx_http_asyncx_send_cjson(r, NGX_HTTP_OK, root);
-    cJSON_Delete(root);
-
-    return rc;
+    return root;
 }

@@ -78,6 +78,7 @@ ngx_http_asyncx_stats_t *ngx_http_asyncx_stats(void);
 void ngx_http_asyncx_stat_add(ngx_uint_t counter, ngx_atomic_int_t delta);
 
 char *ngx_http_asyncx_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+cJSON *ngx_http_asyncx_status_json(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_ASYNCX_STATUS_H_INCLUDED_ */
