@@ -22,6 +22,7 @@ static char *ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_asyncx_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_asyncx_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_asyncx_init_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_asyncx_commands[] = {
@@ -319,7 +320,7 @@ ngx_module_t  ngx_http_asyncx_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_asyncx_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -432,4 +433,11 @@ ngx_http_asyncx_init(ngx_conf_t *cf)
 
     /* last: every pool, pipeline and call has its series by now */
     return ngx_http_asyncx_metrics_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_asyncx_metrics_init_process(cycle);
 }

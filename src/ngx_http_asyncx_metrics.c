@@ -60,7 +60,8 @@ static void ngx_http_asyncx_prom_pipelines(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_metrics_main_conf_t *mmcf);
 static void ngx_http_asyncx_prom_calls(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_metrics_main_conf_t *mmcf);
-static void ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr);
+static void ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr,
+    ngx_http_asyncx_metrics_main_conf_t *mmcf);
 static void ngx_http_asyncx_prom_streams(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_metrics_main_conf_t *mmcf);
 
@@ -477,8 +478,10 @@ ngx_http_asyncx_metrics_call_end(ngx_http_asyncx_series_t *s, ngx_uint_t kind,
 }
 
 
+/* from a request's arrival to its admission by a limit zone */
+
 void
-ngx_http_asyncx_metrics_limit(ngx_http_asyncx_series_t *s, ngx_uint_t outcome,
+ngx_http_asyncx_metrics_limit_wait(ngx_http_asyncx_series_t *s,
     uint64_t wait_usec)
 {
     ngx_http_asyncx_limit_metrics_t  *m;
@@ -489,14 +492,8 @@ ngx_http_asyncx_metrics_limit(ngx_http_asyncx_series_t *s, ngx_uint_t outcome,
 
     m = s->sh;
 
-    (void) ngx_atomic_fetch_add(&m->outcome[outcome], 1);
-
-    if (outcome == NGX_HTTP_ASYNCX_LIMIT_PASSED
-        || outcome == NGX_HTTP_ASYNCX_LIMIT_DELAYED)
-    {
-        ngx_http_asyncx_hist_observe(&m->wait, NGX_HTTP_ASYNCX_HIST_LIMIT_WAIT,
-                                     wait_usec);
-    }
+    ngx_http_asyncx_hist_observe(&m->wait, NGX_HTTP_ASYNCX_HIST_LIMIT_WAIT,
+                                 wait_usec);
 }
 
 
@@ -522,7 +519,57 @@ ngx_http_asyncx_metrics_stream(ngx_uint_t mode, ngx_uint_t field,
     }
 
     m = s->sh;
+
+    if (field == NGX_HTTP_ASYNCX_STREAM_OPEN) {
+        (void) ngx_atomic_fetch_add(&m->open[ngx_process_slot], delta);
+        return;
+    }
+
     (void) ngx_atomic_fetch_add(&m->field[field], delta);
+}
+
+
+/*
+ * A worker starts in a slot nobody uses: one that was never used, one
+ * whose worker exited (its count is 0), or one whose worker was killed
+ * (its count is stale).  Reset it.
+ */
+
+ngx_int_t
+ngx_http_asyncx_metrics_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                         i;
+    ngx_http_asyncx_series_t          *s;
+    ngx_http_asyncx_main_conf_t       *amcf;
+    ngx_http_asyncx_stream_metrics_t  *m;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asyncx_module);
+
+    if (amcf == NULL) {
+        return NGX_OK;
+    }
+
+    for (i = 1; i < NGX_HTTP_ASYNCX_STREAM_KINDS; i++) {
+        s = amcf->metrics.streams[i];
+
+        if (s == NULL || s->sh == NULL) {
+            continue;
+        }
+
+        m = s->sh;
+
+        if (m->open[ngx_process_slot]) {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "asyncx: %uA %V streams of a previous worker in "
+                          "slot %i no longer counted as open",
+                          m->open[ngx_process_slot], &s->name,
+                          ngx_process_slot);
+        }
+
+        m->open[ngx_process_slot] = 0;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -670,7 +717,7 @@ ngx_http_asyncx_metrics_send(ngx_http_request_t *r)
     ngx_http_asyncx_prom_pools(&pr, mmcf);
     ngx_http_asyncx_prom_pipelines(&pr, mmcf);
     ngx_http_asyncx_prom_calls(&pr, mmcf);
-    ngx_http_asyncx_prom_limits(&pr);
+    ngx_http_asyncx_prom_limits(&pr, mmcf);
     ngx_http_asyncx_prom_streams(&pr, mmcf);
 
     if (pr.failed || pr.buf == NULL) {
@@ -1005,28 +1052,43 @@ ngx_http_asyncx_prom_calls(ngx_http_asyncx_prom_t *pr,
 
 
 /*
- * The limit zones' numbers as the JSON status reads them (under each
- * zone's lock).
- * TODO(limit): passed/delayed and the wait histogram come from
- * ngx_http_asyncx_metrics_limit(), called by the limiter at each
- * decision, once the limiter's rewrite lands.
+ * The limit zones' numbers as the JSON status reads them, under each
+ * zone's lock: the limiter's own counters, not copies.  A family is
+ * written when the limiter reports that number.
  */
 
 static void
-ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr)
+ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr,
+    ngx_http_asyncx_metrics_main_conf_t *mmcf)
 {
-    cJSON                         *root, *zones, *z, *v;
-    ngx_uint_t                     k;
-    ngx_http_asyncx_prom_label_t   label;
+    cJSON                            *root, *zones, *z, *v;
+    ngx_uint_t                        i, k, found;
+    ngx_http_asyncx_series_t        **sp;
+    ngx_http_asyncx_prom_label_t      label;
+    ngx_http_asyncx_limit_metrics_t  *m;
 
+    /* metric, type, help, the JSON member (and the member inside it) */
     static const char  *const names[] = {
         "asyncx_limit_admitted_total", "counter",
         "Requests the zone let in.", "admitted", NULL,
+        "asyncx_limit_passed_total", "counter",
+        "Requests let in without waiting.", "passed", NULL,
+        "asyncx_limit_delayed_total", "counter",
+        "Requests let in after waiting.", "delayed", NULL,
         "asyncx_limit_rejected_total", "counter",
-        "Requests refused at once (429, queue full).", "rejected", NULL,
+        "Requests refused at once (429, the queue was full).",
+        "rejected", NULL,
         "asyncx_limit_timed_out_total", "counter",
         "Requests that waited past the zone's timeout (503).",
         "timed_out", NULL,
+        "asyncx_limit_left_total", "counter",
+        "Requests whose client went away while waiting.", "left", NULL,
+        "asyncx_limit_zone_full_total", "counter",
+        "Requests refused because the zone's memory was full (503).",
+        "zone_full", NULL,
+        "asyncx_limit_reclaimed_total", "counter",
+        "Places and slots taken back from workers that died.",
+        "reclaimed", NULL,
         "asyncx_limit_waiting", "gauge",
         "Requests waiting for their turn.", "waiting", NULL,
         "asyncx_limit_in_flight", "gauge",
@@ -1047,7 +1109,7 @@ ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr)
     label.name = "zone";
 
     for (k = 0; k < sizeof(names) / sizeof(names[0]); k += 5) {
-        ngx_http_asyncx_prom_family(pr, names[k], names[k + 1], names[k + 2]);
+        found = 0;
 
         cJSON_ArrayForEach(z, zones) {
             v = cJSON_GetObjectItemCaseSensitive(z, names[k + 3]);
@@ -1060,6 +1122,11 @@ ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr)
                 continue;
             }
 
+            if (!found++) {
+                ngx_http_asyncx_prom_family(pr, names[k], names[k + 1],
+                                            names[k + 2]);
+            }
+
             label.value.data = (u_char *) z->string;
             label.value.len = ngx_strlen(z->string);
 
@@ -1069,6 +1136,28 @@ ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr)
     }
 
     cJSON_Delete(root);
+
+    sp = mmcf->series.elts;
+    found = 0;
+
+    for (i = 0; i < mmcf->series.nelts; i++) {
+        if (sp[i]->kind != NGX_HTTP_ASYNCX_SERIES_LIMIT || sp[i]->sh == NULL) {
+            continue;
+        }
+
+        if (!found++) {
+            ngx_http_asyncx_prom_family(pr, "asyncx_limit_wait_seconds",
+                                        "histogram",
+                                        "Time from a request's arrival to "
+                                        "its admission.");
+        }
+
+        m = sp[i]->sh;
+        label.value = sp[i]->name;
+
+        ngx_http_asyncx_prom_hist(pr, "asyncx_limit_wait_seconds", &label, 1,
+                                  &m->wait, NGX_HTTP_ASYNCX_HIST_LIMIT_WAIT);
+    }
 }
 
 
@@ -1076,7 +1165,8 @@ static void
 ngx_http_asyncx_prom_streams(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_metrics_main_conf_t *mmcf)
 {
-    ngx_uint_t                         i, field;
+    uint64_t                           value;
+    ngx_uint_t                         i, field, slot;
     ngx_http_asyncx_series_t          *s;
     ngx_http_asyncx_prom_label_t       label;
     ngx_http_asyncx_stream_metrics_t  *m;
@@ -1112,9 +1202,16 @@ ngx_http_asyncx_prom_streams(ngx_http_asyncx_prom_t *pr,
 
             m = s->sh;
             label.value = s->name;
+            value = m->field[field];
+
+            if (field == NGX_HTTP_ASYNCX_STREAM_OPEN) {
+                for (slot = 0; slot < NGX_MAX_PROCESSES; slot++) {
+                    value += m->open[slot];
+                }
+            }
 
             ngx_http_asyncx_prom_uint(pr, names[3 * field], "", &label, 1,
-                                      m->field[field]);
+                                      value);
         }
     }
 }

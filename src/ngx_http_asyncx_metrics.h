@@ -60,23 +60,20 @@ typedef struct {
 } ngx_http_asyncx_call_metrics_t;
 
 
-typedef enum {
-    NGX_HTTP_ASYNCX_LIMIT_PASSED = 0,     /* admitted without waiting */
-    NGX_HTTP_ASYNCX_LIMIT_DELAYED,        /* admitted after waiting */
-    NGX_HTTP_ASYNCX_LIMIT_REJECTED,       /* queue full or zone full */
-    NGX_HTTP_ASYNCX_LIMIT_TIMED_OUT,      /* waited past the timeout */
-    NGX_HTTP_ASYNCX_LIMIT_OUTCOMES
-} ngx_http_asyncx_limit_outcome_e;
-
+/*
+ * A limit zone's counters are the limiter's own (read through its JSON);
+ * the wait histogram is here, fed by ngx_http_asyncx_metrics_limit_wait()
+ * once the limiter registers a series per zone and calls it at each
+ * admission (hook for the limiter's rewrite).
+ */
 
 typedef struct {
-    ngx_atomic_t                   outcome[NGX_HTTP_ASYNCX_LIMIT_OUTCOMES];
     ngx_http_asyncx_hist_t         wait;
 } ngx_http_asyncx_limit_metrics_t;
 
 
 typedef enum {
-    NGX_HTTP_ASYNCX_STREAM_OPEN = 0,      /* a gauge */
+    NGX_HTTP_ASYNCX_STREAM_OPEN = 0,      /* a gauge, kept per worker */
     NGX_HTTP_ASYNCX_STREAM_STARTED,
     NGX_HTTP_ASYNCX_STREAM_COMPLETED,
     NGX_HTTP_ASYNCX_STREAM_ABORTED,
@@ -86,8 +83,15 @@ typedef enum {
 } ngx_http_asyncx_stream_field_e;
 
 
+/*
+ * Open streams are counted per worker process slot: a worker killed
+ * with SIGKILL never closes its streams, and the worker nginx starts in
+ * its slot sets that slot's count back to 0.
+ */
+
 typedef struct {
     ngx_atomic_t                   field[NGX_HTTP_ASYNCX_STREAM_FIELDS];
+    ngx_atomic_t                   open[NGX_MAX_PROCESSES];
 } ngx_http_asyncx_stream_metrics_t;
 
 
@@ -118,6 +122,7 @@ ngx_int_t ngx_http_asyncx_metrics_init_main_conf(ngx_conf_t *cf,
 ngx_http_asyncx_series_t *ngx_http_asyncx_metrics_series(ngx_conf_t *cf,
     ngx_uint_t kind, ngx_str_t *name, ngx_str_t *call);
 ngx_int_t ngx_http_asyncx_metrics_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_asyncx_metrics_init_process(ngx_cycle_t *cycle);
 
 void ngx_http_asyncx_metrics_job(ngx_http_asyncx_series_t *s,
     uint64_t queued_usec, uint64_t run_usec);
@@ -128,8 +133,8 @@ void ngx_http_asyncx_metrics_pipeline_aborted(ngx_http_asyncx_series_t *s);
 void ngx_http_asyncx_metrics_call_start(ngx_http_asyncx_series_t *s);
 void ngx_http_asyncx_metrics_call_end(ngx_http_asyncx_series_t *s,
     ngx_uint_t kind, uint64_t usec);
-void ngx_http_asyncx_metrics_limit(ngx_http_asyncx_series_t *s,
-    ngx_uint_t outcome, uint64_t wait_usec);
+void ngx_http_asyncx_metrics_limit_wait(ngx_http_asyncx_series_t *s,
+    uint64_t wait_usec);
 void ngx_http_asyncx_metrics_stream(ngx_uint_t mode, ngx_uint_t field,
     ngx_atomic_int_t delta);
 

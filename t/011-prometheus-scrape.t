@@ -170,6 +170,20 @@ sub histograms_ok {
     is($bad // '', '', "histograms cumulative, +Inf == _count ($name)");
 }
 
+sub cmdline {
+    open my $fh, '<', "/proc/$_[0]/cmdline" or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub slurp_stat {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return '0 x 0 0';
+    my $line = <$fh> // '0 x 0 0';
+    $line =~ s/^\d+ \(.*\) /0 x /s;    # the name may hold spaces
+    return $line;
+}
+
 sub by_le {
     my ($le) = $_[0] =~ /le="([^"]+)"\}$/;
     return $le eq '+Inf' ? 1e99 : $le;
@@ -324,8 +338,42 @@ is($m2->{'asyncx_limit_in_flight{zone="held"}'}, 0, 'no limited request in');
 cmp_ok($m2->{'asyncx_limit_admitted_total{zone="held"}'}, '>=', 1,
        'the zone admitted the held request');
 
+# -- 3: a reload keeps the numbers; a killed worker's stream is not open -----
+
+kill 'HUP', $ngx->pid;
+wait_for('the new workers after the reload', sub {
+    grep { /reconfiguring/ } $ngx->error_log });
+my ($m3) = scrape();
+is($m3->{'asyncx_pipeline_requests_total{location="/order"}'}, 5,
+   'after a reload: the pipeline count is kept');
+is($m3->{'asyncx_pool_run_seconds_count{pool="prom_hash"}'}, 3,
+   'after a reload: the histogram is kept');
+
+$stream = hold('/stream/search?keyword=python&data_size=10000000&batch_size=1000');
+wait_for('a stream open', sub { $_[0]{streams}{active} >= 1 });
+my ($m4) = scrape();
+is($m4->{'asyncx_streams_open{kind="search"}'}, 1, 'one stream open');
+
+# the master's new workers, by their parent: this test's own processes
+# (an old worker may still be finishing the held requests' work)
+my @workers = grep { (split ' ', slurp_stat($_))[3] == $ngx->pid
+                     && cmdline($_) !~ /shutting down/ }
+              map { m{/proc/(\d+)/stat} ? $1 : () } glob '/proc/[0-9]*/stat';
+is(scalar @workers, 2, 'two workers') or diag(map { "$_: " . cmdline($_) . "\n" } @workers);
+kill 'KILL', @workers;
+close $stream;
+
+wait_for('new workers answering', sub { 1 });
+my ($m5) = scrape();
+is($m5->{'asyncx_streams_open{kind="search"}'}, 0,
+   'the killed worker\'s stream is no longer counted as open');
+is($m5->{'asyncx_streams_started_total{kind="search"}'},
+   $m4->{'asyncx_streams_started_total{kind="search"}'},
+   'the counters are kept');
+
 $ngx->stop;
-my @bad = grep { /\[(alert|crit|emerg)\]/ } $ngx->error_log;
-is("@bad", '', 'no alert in the error log');
+my @bad = grep { /\[(alert|crit|emerg)\]/ && !/exited on signal 9$/ }
+          $ngx->error_log;
+is("@bad", '', 'no alert in the error log but the two workers killed');
 
 done_testing;
