@@ -814,7 +814,7 @@ ngx_http_asyncx_prom_pools(ngx_http_asyncx_prom_t *pr,
     sp = mmcf->series.elts;
     n = 0;
 
-    for (i = 0; i < mmcf->series.nelts; i++) {
+    for (i = 0; i < mmcf->series.nelts && n < NGX_HTTP_ASYNCX_MAX_POOLS; i++) {
         if (sp[i]->kind != NGX_HTTP_ASYNCX_SERIES_POOL || sp[i]->sh == NULL) {
             continue;
         }
