@@ -505,10 +505,19 @@ ngx_http_asyncx_metrics_stream(ngx_uint_t mode, ngx_uint_t field,
     ngx_http_asyncx_main_conf_t       *amcf;
     ngx_http_asyncx_stream_metrics_t  *m;
 
+    if (mode >= NGX_HTTP_ASYNCX_STREAM_KINDS) {
+        return;
+    }
+
+    if (field == NGX_HTTP_ASYNCX_STREAM_OPEN) {
+        ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAM_KIND + mode,
+                                  delta);
+        return;
+    }
+
     amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_asyncx_module);
-
-    if (amcf == NULL || mode >= NGX_HTTP_ASYNCX_STREAM_KINDS) {
+    if (amcf == NULL) {
         return;
     }
 
@@ -519,57 +528,7 @@ ngx_http_asyncx_metrics_stream(ngx_uint_t mode, ngx_uint_t field,
     }
 
     m = s->sh;
-
-    if (field == NGX_HTTP_ASYNCX_STREAM_OPEN) {
-        (void) ngx_atomic_fetch_add(&m->open[ngx_process_slot], delta);
-        return;
-    }
-
     (void) ngx_atomic_fetch_add(&m->field[field], delta);
-}
-
-
-/*
- * A worker starts in a slot nobody uses: one that was never used, one
- * whose worker exited (its count is 0), or one whose worker was killed
- * (its count is stale).  Reset it.
- */
-
-ngx_int_t
-ngx_http_asyncx_metrics_init_process(ngx_cycle_t *cycle)
-{
-    ngx_uint_t                         i;
-    ngx_http_asyncx_series_t          *s;
-    ngx_http_asyncx_main_conf_t       *amcf;
-    ngx_http_asyncx_stream_metrics_t  *m;
-
-    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asyncx_module);
-
-    if (amcf == NULL) {
-        return NGX_OK;
-    }
-
-    for (i = 1; i < NGX_HTTP_ASYNCX_STREAM_KINDS; i++) {
-        s = amcf->metrics.streams[i];
-
-        if (s == NULL || s->sh == NULL) {
-            continue;
-        }
-
-        m = s->sh;
-
-        if (m->open[ngx_process_slot]) {
-            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                          "asyncx: %uA %V streams of a previous worker in "
-                          "slot %i no longer counted as open",
-                          m->open[ngx_process_slot], &s->name,
-                          ngx_process_slot);
-        }
-
-        m->open[ngx_process_slot] = 0;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -709,6 +668,9 @@ ngx_http_asyncx_metrics_send(ngx_http_request_t *r)
     amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
     mmcf = &amcf->metrics;
 
+    /* the gauges count no worker that was killed */
+    ngx_http_asyncx_status_reclaim_dead(r);
+
     ngx_memzero(&pr, sizeof(ngx_http_asyncx_prom_t));
     pr.request = r;
     pr.last = &pr.out;
@@ -785,8 +747,8 @@ static void
 ngx_http_asyncx_prom_pools(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_metrics_main_conf_t *mmcf)
 {
+    uint64_t                        value;
     ngx_uint_t                      i, j, k, n, slot[NGX_HTTP_ASYNCX_MAX_POOLS];
-    ngx_atomic_uint_t               posted, started, done, failed;
     ngx_http_asyncx_stats_t        *sh;
     ngx_http_asyncx_series_t      **sp, *pool[NGX_HTTP_ASYNCX_MAX_POOLS];
     ngx_http_asyncx_prom_label_t    label;
@@ -840,43 +802,37 @@ ngx_http_asyncx_prom_pools(ngx_http_asyncx_prom_t *pr,
             ps = &sh->pools[slot[i]];
             label.value = pool[i]->name;
 
-            /* read once: the numbers move while we look */
-            posted = ps->posted;
-            started = ps->started;
-            done = ps->completed;
-            failed = ps->failed;
-
             switch (k / 3) {
 
             case 0:
-                ngx_http_asyncx_prom_uint(pr, names[k], "", &label, 1,
-                                          posted > started
-                                          ? posted - started : 0);
+                /* in flight: per worker, as the JSON reads them */
+                value = ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_QUEUED
+                                              + slot[i]);
                 break;
 
             case 1:
-                ngx_http_asyncx_prom_uint(pr, names[k], "", &label, 1,
-                                          started > done + failed
-                                          ? started - done - failed : 0);
+                value = ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_RUNNING
+                                              + slot[i]);
                 break;
 
             case 2:
-                ngx_http_asyncx_prom_uint(pr, names[k], "", &label, 1, posted);
+                value = ps->posted;
                 break;
 
             case 3:
-                ngx_http_asyncx_prom_uint(pr, names[k], "", &label, 1, done);
+                value = ps->completed;
                 break;
 
             case 4:
-                ngx_http_asyncx_prom_uint(pr, names[k], "", &label, 1, failed);
+                value = ps->failed;
                 break;
 
             default:
-                ngx_http_asyncx_prom_uint(pr, names[k], "", &label, 1,
-                                          ps->rejected);
+                value = ps->rejected;
                 break;
             }
+
+            ngx_http_asyncx_prom_uint(pr, names[k], "", &label, 1, value);
         }
     }
 
@@ -930,8 +886,8 @@ ngx_http_asyncx_prom_pipelines(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_prom_family(pr, "asyncx_pipelines_active", "gauge",
                                 "Pipeline requests in progress.");
     ngx_http_asyncx_prom_uint(pr, "asyncx_pipelines_active", "", NULL, 0,
-                              ngx_http_asyncx_stats()->counters[
-                                  NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE]);
+                              ngx_http_asyncx_gauge(
+                                  NGX_HTTP_ASYNCX_GAUGE_PIPELINES));
 
     for (k = 0; k < 3; k++) {
         ngx_http_asyncx_prom_family(pr, names[2 * k], "counter",
@@ -1166,7 +1122,7 @@ ngx_http_asyncx_prom_streams(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_metrics_main_conf_t *mmcf)
 {
     uint64_t                           value;
-    ngx_uint_t                         i, field, slot;
+    ngx_uint_t                         i, field;
     ngx_http_asyncx_series_t          *s;
     ngx_http_asyncx_prom_label_t       label;
     ngx_http_asyncx_stream_metrics_t  *m;
@@ -1202,13 +1158,10 @@ ngx_http_asyncx_prom_streams(ngx_http_asyncx_prom_t *pr,
 
             m = s->sh;
             label.value = s->name;
-            value = m->field[field];
-
-            if (field == NGX_HTTP_ASYNCX_STREAM_OPEN) {
-                for (slot = 0; slot < NGX_MAX_PROCESSES; slot++) {
-                    value += m->open[slot];
-                }
-            }
+            value = (field == NGX_HTTP_ASYNCX_STREAM_OPEN)
+                    ? ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_STREAM_KIND
+                                            + i)
+                    : m->field[field];
 
             ngx_http_asyncx_prom_uint(pr, names[3 * field], "", &label, 1,
                                       value);

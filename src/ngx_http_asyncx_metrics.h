@@ -84,14 +84,13 @@ typedef enum {
 
 
 /*
- * Open streams are counted per worker process slot: a worker killed
- * with SIGKILL never closes its streams, and the worker nginx starts in
- * its slot sets that slot's count back to 0.
+ * Open streams are a gauge of asyncx_stats, kept per worker there (a
+ * worker killed with SIGKILL never closes its streams, and its slot is
+ * dropped): field[NGX_HTTP_ASYNCX_STREAM_OPEN] is not used.
  */
 
 typedef struct {
     ngx_atomic_t                   field[NGX_HTTP_ASYNCX_STREAM_FIELDS];
-    ngx_atomic_t                   open[NGX_MAX_PROCESSES];
 } ngx_http_asyncx_stream_metrics_t;
 
 
@@ -122,7 +121,6 @@ ngx_int_t ngx_http_asyncx_metrics_init_main_conf(ngx_conf_t *cf,
 ngx_http_asyncx_series_t *ngx_http_asyncx_metrics_series(ngx_conf_t *cf,
     ngx_uint_t kind, ngx_str_t *name, ngx_str_t *call);
 ngx_int_t ngx_http_asyncx_metrics_init(ngx_conf_t *cf);
-ngx_int_t ngx_http_asyncx_metrics_init_process(ngx_cycle_t *cycle);
 
 void ngx_http_asyncx_metrics_job(ngx_http_asyncx_series_t *s,
     uint64_t queued_usec, uint64_t run_usec);

@@ -207,7 +207,7 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     }
 
     ctx->active = 1;
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE, 1);
+    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL, 1);
     ngx_http_asyncx_metrics_pipeline_start(pcf->metrics);
 
@@ -823,7 +823,7 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 
     if (ctx->active) {
         ctx->active = 0;
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE, -1);
+        ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, -1);
     }
 
     ngx_http_asyncx_metrics_pipeline_end(ctx->conf->metrics,
@@ -883,7 +883,7 @@ ngx_http_asyncx_pipeline_cleanup(void *data)
 
     if (ctx->active) {
         ctx->active = 0;
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE, -1);
+        ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, -1);
     }
 
     if (!ctx->finished) {
