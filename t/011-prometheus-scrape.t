@@ -355,10 +355,16 @@ my ($m4) = scrape();
 is($m4->{'asyncx_streams_open{kind="search"}'}, 1, 'one stream open');
 
 # the master's new workers, by their parent: this test's own processes
-# (an old worker may still be finishing the held requests' work)
-my @workers = grep { (split ' ', slurp_stat($_))[3] == $ngx->pid
-                     && cmdline($_) !~ /shutting down/ }
-              map { m{/proc/(\d+)/stat} ? $1 : () } glob '/proc/[0-9]*/stat';
+# (the old ones are told to shut down, then say so in their title)
+sub new_workers {
+    return grep { (split ' ', slurp_stat($_))[3] == $ngx->pid
+                  && cmdline($_) !~ /shutting down/ }
+           map { m{/proc/(\d+)/stat} ? $1 : () } glob '/proc/[0-9]*/stat';
+}
+my @workers;
+wait_for('the old workers to leave or say they are shutting down', sub {
+    @workers = new_workers();
+    @workers == 2 });
 is(scalar @workers, 2, 'two workers') or diag(map { "$_: " . cmdline($_) . "\n" } @workers);
 kill 'KILL', @workers;
 close $stream;
