@@ -142,7 +142,8 @@ ngx_http_asyncx_metrics_series(ngx_conf_t *cf, ngx_uint_t kind,
             && s->name.len == name->len
             && ngx_strncmp(s->name.data, name->data, name->len) == 0
             && s->call.len == call->len
-            && ngx_strncmp(s->call.data, call->data, call->len) == 0)
+            && (call->len == 0
+                || ngx_strncmp(s->call.data, call->data, call->len) == 0))
         {
             return s;
         }
@@ -330,9 +331,10 @@ ngx_http_asyncx_metrics_find(ngx_queue_t *list, ngx_http_asyncx_series_t *s)
             && node->len == len
             && ngx_memcmp(node->key, s->name.data, s->name.len) == 0
             && node->key[s->name.len] == '\0'
-            && ngx_memcmp(node->key + s->name.len + 1, s->call.data,
-                          s->call.len)
-               == 0)
+            && (s->call.len == 0
+                || ngx_memcmp(node->key + s->name.len + 1, s->call.data,
+                              s->call.len)
+                   == 0))
         {
             return node->data;
         }
@@ -365,7 +367,11 @@ ngx_http_asyncx_metrics_alloc(ngx_slab_pool_t *shpool, ngx_queue_t *list,
     node->len = s->name.len + 1 + s->call.len;
     p = ngx_cpymem(p, s->name.data, s->name.len);
     *p++ = '\0';
-    ngx_memcpy(p, s->call.data, s->call.len);
+
+    if (s->call.len) {
+        /* no call: its data is NULL, which memcpy() must not see */
+        ngx_memcpy(p, s->call.data, s->call.len);
+    }
 
     ngx_queue_insert_tail(list, &node->queue);
 
