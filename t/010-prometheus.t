@@ -156,7 +156,7 @@ Content-Type: text/plain; version=0.0.4; charset=utf-8
     location = /asyncx/status {
         asyncx_status;
     }
---- pipelined_requests eval
+--- request eval
 ["POST /p\"ipe1\n{}", "GET /asyncx/status?format=prometheus"]
 --- error_code eval
 [502, 200]
