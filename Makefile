@@ -7,6 +7,7 @@
 #                t/*.t suite (+ the browser test), then the same suites
 #                against nginx built with ASan/UBSan
 #   make test-fast     the same without the sanitizer pass
+#   make deb     the Debian package libnginx-mod-http-asyncx (and lintian)
 #   make test-loaded   `make test` while stress-ng keeps every core busy
 
 SHELL        := /bin/bash
@@ -85,12 +86,6 @@ define need_packages
 	fi
 endef
 
-deps-build:
-	$(call need_packages,$(BUILD_PACKAGES))
-
-deps-test:
-	$(call need_packages,$(TEST_PACKAGES))
-
 # Packages that ship a service (prometheus for promtool, nginx) must not
 # start it: a policy-rc.d that denies every action while apt runs, unless
 # the machine has its own.
@@ -98,6 +93,12 @@ no_services_begin = policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
 	    printf '\043!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
 	    && chmod 755 /usr/sbin/policy-rc.d && policy=1; fi
 no_services_end = if [ -n "$$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+
+deps-build:
+	$(call need_packages,$(BUILD_PACKAGES))
+
+deps-test:
+	$(call need_packages,$(TEST_PACKAGES))
 
 build: $(MODULE_SO)
 
@@ -126,9 +127,6 @@ $(NGX_BUILD)/.configured: config $(HOLD_DIR)/config | deps-build
 $(MODULE_SO): $(NGX_BUILD)/.configured $(MODULE_SRCS) config | deps-build
 	$(call NGX_MAKE,$(NGX_BUILD)) objs/ngx_http_asyncx_module.so
 
-$(HOLD_SO): $(NGX_BUILD)/.configured $(HOLD_SRCS)
-	$(call NGX_MAKE,$(NGX_BUILD)) objs/ngx_http_asyncx_test_hold_module.so
-
 # asyncx_status_page's HTML as a C string; the header is committed (the
 # Debian build does not run this Makefile) and t/491 checks it is current
 $(DASHBOARD_PAGE): src/ngx_http_asyncx_dashboard.html
@@ -138,6 +136,9 @@ $(DASHBOARD_PAGE): src/ngx_http_asyncx_dashboard.html
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' \
 	      -e 's/$$/\\n"/' $<; \
 	  echo '    ;'; } > $@
+
+$(HOLD_SO): $(NGX_BUILD)/.configured $(HOLD_SRCS)
+	$(call NGX_MAKE,$(NGX_BUILD)) objs/ngx_http_asyncx_test_hold_module.so
 
 run: build
 	@ROOT=$(ROOT) PORT=$(PORT) NGINX_BIN=$(NGINX) MODULE_SO=$(ROOT)/$(MODULE_SO) \
@@ -437,6 +438,6 @@ $(DEB_FILE): $(DEB_INPUTS) | deps-deb
 # and the system exactly as before (t/610-package.t).
 .PHONY: test-package
 
-test-package: deb
-	cd $(ROOT) && ASYNCX_TEST_DEB=$(ROOT)/$(DEB_FILE) \
+test-package: deb | deps-test
+	cd $(ROOT) && ASYNCX_REQUIRE_ALL=1 ASYNCX_TEST_DEB=$(ROOT)/$(DEB_FILE) \
 	    TEST_NGINX_PORT=$(TEST_PORT) prove -I t/lib $(PROVE_FLAGS) t/610-package.t

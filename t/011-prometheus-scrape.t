@@ -24,12 +24,12 @@ use Time::HiRes qw(time sleep);
 use Encode ();
 use Asyncx::OwnNginx;
 
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
-    unless Asyncx::OwnNginx::module_so();
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
 
 my ($promtool) = grep { -x } ($ENV{PROMTOOL} // (), '/usr/bin/promtool');
-BAIL_OUT('promtool is missing: make deps installs Debian\'s prometheus')
-    unless $promtool;
+Asyncx::OwnNginx::skip_all_unless($promtool,
+    'promtool is missing (make deps installs Debian\'s prometheus)');
 
 my $ngx = Asyncx::OwnNginx->new(offset => 5, name => 'prom', workers => 2,
     main => "thread_pool prom_hash threads=1;\nthread_pool prom_sse threads=2;",

@@ -26,7 +26,7 @@ my $deb = $ENV{ASYNCX_TEST_DEB};
 
 plan skip_all => 'run by make test-package (ASYNCX_TEST_DEB names the .deb)'
     unless $deb;
-plan skip_all => 'needs root (dpkg -i)' unless $> == 0;
+Asyncx::OwnNginx::skip_all_unless($> == 0, 'needs root (dpkg -i)');
 
 my $PKG = 'libnginx-mod-http-asyncx';
 my $SO = '/usr/lib/nginx/modules/ngx_http_asyncx_module.so';
