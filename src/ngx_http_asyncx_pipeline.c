@@ -25,8 +25,17 @@ static void ngx_http_asyncx_pipeline_wake(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
     ngx_http_asyncx_pipeline_call_t *call);
+static ngx_int_t ngx_http_asyncx_pipeline_eval_headers(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_pipeline_setup_subrequest(
-    ngx_http_request_t *sr, ngx_str_t *body);
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_request_t *sr,
+    ngx_str_t *body);
+static ngx_uint_t ngx_http_asyncx_pipeline_dropped(
+    ngx_http_asyncx_pipeline_conf_t *pcf, ngx_table_elt_t *h);
+static ngx_int_t ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *sr,
+    ngx_table_elt_t *h, ngx_uint_t client);
+static void ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *sr,
+    ngx_table_elt_t *h);
 static ngx_int_t ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_asyncx_pipeline_call_timeout(ngx_event_t *ev);
@@ -203,6 +212,11 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
         call->timer.handler = ngx_http_asyncx_pipeline_call_timeout;
         call->timer.data = call;
         call->timer.log = r->connection->log;
+    }
+
+    if (ngx_http_asyncx_pipeline_eval_headers(ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
     ctx->active = 1;
@@ -405,7 +419,9 @@ ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
         goto failed;
     }
 
-    if (ngx_http_asyncx_pipeline_setup_subrequest(sr, &body) != NGX_OK) {
+    if (ngx_http_asyncx_pipeline_setup_subrequest(ctx, sr, &body)
+        != NGX_OK)
+    {
         /* the subrequest is posted already: it runs, its answer is not
          * wanted (call_done() ignores calls that are not pending) */
         goto failed;
@@ -432,22 +448,76 @@ failed:
 
 
 /*
- * A subrequest starts as a GET sharing the parent's body and headers.
- * A call is a POST of its own JSON document, with its own header list
- * (the parent's minus the body headers, plus Content-Type and
- * Content-Length), so proxy_pass and fastcgi_pass send it correctly.
+ * asyncx_call_set_header values, evaluated once per pipeline in the
+ * client request's context: every call of the pipeline gets the same.
+ * An empty value sends no header (as with proxy_set_header).
  */
 
 static ngx_int_t
-ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_request_t *sr,
-    ngx_str_t *body)
+ngx_http_asyncx_pipeline_eval_headers(ngx_http_asyncx_pipeline_ctx_t *ctx)
+{
+    ngx_str_t                           value;
+    ngx_uint_t                          i;
+    ngx_table_elt_t                    *h;
+    ngx_http_request_t                 *r;
+    ngx_http_asyncx_pipeline_header_t  *set;
+
+    if (ctx->conf->set_headers == NULL) {
+        return NGX_OK;
+    }
+
+    r = ctx->request;
+    set = ctx->conf->set_headers->elts;
+
+    ctx->headers = ngx_palloc(r->pool, ctx->conf->set_headers->nelts
+                                       * sizeof(ngx_table_elt_t));
+    if (ctx->headers == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ctx->conf->set_headers->nelts; i++) {
+
+        if (ngx_http_complex_value(r, &set[i].value, &value) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (value.len == 0) {
+            continue;
+        }
+
+        h = &ctx->headers[ctx->nheaders++];
+
+        ngx_memzero(h, sizeof(ngx_table_elt_t));
+        h->key = set[i].name;
+        h->value = value;
+        h->lowcase_key = set[i].lowcase.data;
+        h->hash = set[i].hash;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A subrequest starts as a GET sharing the parent's body and headers.
+ * A call is a POST of its own JSON document with its own header list:
+ * the client's headers (asyncx_call_pass_request_headers) minus the
+ * dropped ones (body headers, Accept-Encoding, ranges, conditions,
+ * asyncx_call_hide_header), then asyncx_call_set_header's, then its own
+ * Content-Type and Content-Length, so proxy_pass and fastcgi_pass send
+ * exactly that.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_asyncx_pipeline_ctx_t *ctx,
+    ngx_http_request_t *sr, ngx_str_t *body)
 {
     u_char                   *p;
     ngx_buf_t                *b;
     ngx_uint_t                i;
     ngx_list_part_t          *part;
     ngx_chain_t              *cl;
-    ngx_table_elt_t          *h, *nh;
+    ngx_table_elt_t          *h, nh;
     ngx_http_request_body_t  *rb;
 
     sr->method = NGX_HTTP_POST;
@@ -509,43 +579,39 @@ ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_request_t *sr,
             i = 0;
         }
 
-        if (h[i].hash == 0
-            || (h[i].key.len == sizeof("Content-Length") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Length",
-                                   h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Content-Type") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
-                                   h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Transfer-Encoding") - 1
-                && ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "Transfer-Encoding",
-                                   h[i].key.len) == 0))
-        {
+        if (h[i].hash == 0) {
             continue;
         }
 
-        nh = ngx_list_push(&sr->headers_in.headers);
-        if (nh == NULL) {
-            return NGX_ERROR;
+        if (!ctx->conf->pass_request_headers
+            || ngx_http_asyncx_pipeline_dropped(ctx->conf, &h[i]))
+        {
+            ngx_http_asyncx_pipeline_forget_header(sr, &h[i]);
+            continue;
         }
 
-        *nh = h[i];
+        if (ngx_http_asyncx_pipeline_push_header(sr, &h[i], 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
-    nh = ngx_list_push(&sr->headers_in.headers);
-    if (nh == NULL) {
-        return NGX_ERROR;
+    for (i = 0; i < ctx->nheaders; i++) {
+        if (ngx_http_asyncx_pipeline_push_header(sr, &ctx->headers[i], 0)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     /* the real hash: proxy and fastcgi look their own headers up by it */
-    ngx_str_set(&nh->key, "Content-Type");
-    ngx_str_set(&nh->value, "application/json");
-    nh->lowcase_key = (u_char *) "content-type";
-    nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
-    sr->headers_in.content_type = nh;
 
-    nh = ngx_list_push(&sr->headers_in.headers);
-    if (nh == NULL) {
+    ngx_memzero(&nh, sizeof(ngx_table_elt_t));
+    ngx_str_set(&nh.key, "Content-Type");
+    ngx_str_set(&nh.value, "application/json");
+    nh.lowcase_key = (u_char *) "content-type";
+    nh.hash = ngx_hash_key(nh.lowcase_key, nh.key.len);
+
+    if (ngx_http_asyncx_pipeline_push_header(sr, &nh, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -554,14 +620,155 @@ ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_request_t *sr,
         return NGX_ERROR;
     }
 
-    ngx_str_set(&nh->key, "Content-Length");
-    nh->value.data = p;
-    nh->value.len = ngx_sprintf(p, "%uz", body->len) - p;
-    nh->lowcase_key = (u_char *) "content-length";
-    nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
-    sr->headers_in.content_length = nh;
+    ngx_str_set(&nh.key, "Content-Length");
+    nh.value.data = p;
+    nh.value.len = ngx_sprintf(p, "%uz", body->len) - p;
+    nh.lowcase_key = (u_char *) "content-length";
+    nh.hash = ngx_hash_key(nh.lowcase_key, nh.key.len);
+
+    return ngx_http_asyncx_pipeline_push_header(sr, &nh, 0);
+}
+
+
+static ngx_uint_t
+ngx_http_asyncx_pipeline_dropped(ngx_http_asyncx_pipeline_conf_t *pcf,
+    ngx_table_elt_t *h)
+{
+    ngx_uint_t                        i;
+    ngx_http_asyncx_pipeline_drop_t  *d;
+
+    d = pcf->drop->elts;
+
+    for (i = 0; i < pcf->drop->nelts; i++) {
+        if (h->hash == d[i].hash
+            && h->key.len == d[i].lowcase.len
+            && ngx_strncmp(h->lowcase_key, d[i].lowcase.data, h->key.len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The subrequest's headers_in is a copy of the client's: besides the
+ * list, nginx keeps pointers to well-known headers in it (what $http_*,
+ * $cookie_* and the gzip and proxy modules read).  A header added to the
+ * call's list also takes its well-known slot; a client header that is
+ * not passed loses its slot, so the call's location sees exactly its
+ * own list.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *sr,
+    ngx_table_elt_t *h, ngx_uint_t client)
+{
+    ngx_table_elt_t            *nh, **ph;
+    ngx_http_header_t          *hh;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    nh = ngx_list_push(&sr->headers_in.headers);
+    if (nh == NULL) {
+        return NGX_ERROR;
+    }
+
+    *nh = *h;
+
+    cmcf = ngx_http_get_module_main_conf(sr, ngx_http_core_module);
+
+    hh = ngx_hash_find(&cmcf->headers_in_hash, h->hash, h->lowcase_key,
+                       h->key.len);
+
+    if (hh == NULL || hh->offset == 0) {
+        return NGX_OK;
+    }
+
+#if (nginx_version < 1023000)
+
+    if (hh->offset == offsetof(ngx_http_headers_in_t, cookies)
+#if (NGX_HTTP_X_FORWARDED_FOR)
+        || hh->offset == offsetof(ngx_http_headers_in_t, x_forwarded_for)
+#endif
+       )
+    {
+        ngx_array_t  *a, *pa;
+
+        a = (ngx_array_t *) ((char *) &sr->headers_in + hh->offset);
+        pa = (ngx_array_t *) ((char *) &sr->parent->headers_in + hh->offset);
+
+        if (a->elts == pa->elts) {
+            /* still the client's array: the call gets its own */
+            if (ngx_array_init(a, sr->pool, 1, sizeof(ngx_table_elt_t *))
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        ph = ngx_array_push(a);
+        if (ph == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ph = nh;
+
+        return NGX_OK;
+    }
+
+#endif
+
+    ph = (ngx_table_elt_t **) ((char *) &sr->headers_in + hh->offset);
+
+    /* a client header keeps the slot nginx gave it (the first of its
+     * name); a header of the pipeline's takes it */
+
+    if (!client || *ph == h || *ph == NULL) {
+        *ph = nh;
+    }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *sr,
+    ngx_table_elt_t *h)
+{
+    ngx_table_elt_t            **ph;
+    ngx_http_header_t           *hh;
+    ngx_http_core_main_conf_t   *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(sr, ngx_http_core_module);
+
+    hh = ngx_hash_find(&cmcf->headers_in_hash, h->hash, h->lowcase_key,
+                       h->key.len);
+
+    if (hh == NULL || hh->offset == 0) {
+        return;
+    }
+
+#if (nginx_version < 1023000)
+
+    if (hh->offset == offsetof(ngx_http_headers_in_t, cookies)
+#if (NGX_HTTP_X_FORWARDED_FOR)
+        || hh->offset == offsetof(ngx_http_headers_in_t, x_forwarded_for)
+#endif
+       )
+    {
+        ((ngx_array_t *) ((char *) &sr->headers_in + hh->offset))->nelts = 0;
+        return;
+    }
+
+#endif
+
+    ph = (ngx_table_elt_t **) ((char *) &sr->headers_in + hh->offset);
+
+    if (*ph == h) {
+        *ph = NULL;
+    }
 }
 
 
@@ -638,7 +845,18 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
     }
 
     if (kind == NGX_HTTP_ASYNCX_CALL_OK && answer.len == 0) {
-        kind = NGX_HTTP_ASYNCX_CALL_INVALID_JSON;
+
+        if (status == NGX_HTTP_NO_CONTENT) {
+            /* "done, nothing to say": a success without a value */
+            ngx_str_set(&answer, "null");
+
+        } else {
+            kind = NGX_HTTP_ASYNCX_CALL_INVALID_JSON;
+
+            if (sr->headers_out.content_encoding) {
+                call->encoding = sr->headers_out.content_encoding->value;
+            }
+        }
     }
 
     ngx_http_asyncx_pipeline_record(call, kind, status, &answer);
@@ -721,6 +939,34 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
 
     case NGX_HTTP_ASYNCX_CALL_INVALID_JSON:
         p = ngx_snprintf(msg, sizeof(msg), "answer is not valid JSON");
+
+        if (call->encoding.len == 0) {
+            break;
+        }
+
+        /* a backend that compresses anyway: say so (a token only, the
+         * value is the backend's and ends up in JSON and in the log) */
+
+        if (call->encoding.len == 4
+            && ngx_strncasecmp(call->encoding.data, (u_char *) "gzip", 4)
+               == 0)
+        {
+            p = ngx_snprintf(p, msg + sizeof(msg) - p,
+                             " (Content-Encoding: gzip, \"gunzip on\" "
+                             "in the call's location decodes it)");
+
+        } else if (ngx_http_asyncx_pipeline_check_token(call->encoding.data,
+                                                        call->encoding.len)
+                   == NGX_OK)
+        {
+            p = ngx_snprintf(p, msg + sizeof(msg) - p,
+                             " (Content-Encoding: %V)", &call->encoding);
+
+        } else {
+            p = ngx_snprintf(p, msg + sizeof(msg) - p,
+                             " (compressed: Content-Encoding)");
+        }
+
         break;
 
     case NGX_HTTP_ASYNCX_CALL_TOO_LARGE:
@@ -759,7 +1005,8 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
 
     len = sizeof("{\"error\":\"\",\"kind\":\"\",\"status\":,\"elapsed_ms\":"
                  ",\"response\":,\"optional\":true,\"fallback\":}") - 1
-          + msg_len + 16 + 3 * NGX_INT_T_LEN
+          + msg_len + ngx_http_asyncx_json_escape_len(msg, msg_len)
+          + 16 + 3 * NGX_INT_T_LEN
           + (answer ? answer->len : 0) + ccf->fallback.len;
 
     p = ngx_pnalloc(r->pool, len);
@@ -771,10 +1018,11 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
     call->value.data = p;
     last = p + len;
 
-    p = ngx_slprintf(p, last, "{\"error\":\"%*s\",\"kind\":\"%s\","
-                     "\"status\":%ui,\"elapsed_ms\":",
-                     msg_len, msg, ngx_http_asyncx_pipeline_kind_name(kind),
-                     status);
+    p = ngx_cpymem(p, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = ngx_http_asyncx_json_escape(p, msg, msg_len);
+    p = ngx_slprintf(p, last, "\",\"kind\":\"%s\",\"status\":%ui,"
+                     "\"elapsed_ms\":",
+                     ngx_http_asyncx_pipeline_kind_name(kind), status);
     p = ngx_http_asyncx_pipeline_ms(p, last, call->end - call->start);
 
     if (answer && answer->len) {

@@ -44,13 +44,35 @@ typedef struct {
 } ngx_http_asyncx_pipeline_optional_t;
 
 
+/* asyncx_call_set_header: a header every call gets (value may be empty) */
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_str_t                      lowcase;
+    ngx_uint_t                     hash;
+    ngx_http_complex_value_t       value;
+} ngx_http_asyncx_pipeline_header_t;
+
+
+/* a client header that calls do not get: lowercase name and its hash */
+
+typedef struct {
+    ngx_str_t                      lowcase;
+    ngx_uint_t                     hash;
+} ngx_http_asyncx_pipeline_drop_t;
+
+
 typedef struct {
     ngx_array_t                   *stages;      /* stage_conf_t */
     ngx_array_t                   *calls;       /* call_conf_t */
     ngx_array_t                   *optional;    /* optional_t, until merge */
+    ngx_array_t                   *set_headers; /* header_t */
+    ngx_array_t                   *hide_headers; /* drop_t */
+    ngx_array_t                   *drop;        /* drop_t, built at merge */
     ngx_msec_t                     call_timeout;
     ngx_uint_t                     error_status;
     ngx_flag_t                     pass_args;
+    ngx_flag_t                     pass_request_headers;
     ngx_uint_t                     enabled;     /* asyncx_pipeline seen */
     ngx_http_asyncx_mock_conf_t    mock;
 } ngx_http_asyncx_pipeline_conf_t;

@@ -16,6 +16,36 @@
 
 static ngx_int_t ngx_http_asyncx_pipeline_strz(ngx_conf_t *cf, ngx_str_t *dst,
     u_char *src, size_t len);
+static ngx_int_t ngx_http_asyncx_pipeline_header_name(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *lowcase, ngx_uint_t *hash);
+static char *ngx_http_asyncx_pipeline_merge_headers(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf);
+
+
+/*
+ * Client headers that never reach a call as they are: the body headers
+ * (a call has its own body), and what would change the shape of a call's
+ * answer: compression (the answer must be JSON text), ranges and
+ * conditions (they are about the client's answer, not the calls').
+ * asyncx_call_set_header puts any of the last ones back.
+ */
+
+static ngx_str_t  ngx_http_asyncx_pipeline_dropped[] = {
+    ngx_string("content-length"),
+    ngx_string("content-type"),
+    ngx_string("transfer-encoding"),
+    ngx_string("accept-encoding"),
+    ngx_string("range"),
+    ngx_string("if-range"),
+    ngx_string("if-match"),
+    ngx_string("if-none-match"),
+    ngx_string("if-modified-since"),
+    ngx_string("if-unmodified-since"),
+    ngx_null_string
+};
+
+/* the first three: a call's own body headers, not settable */
+#define NGX_HTTP_ASYNCX_PIPELINE_BODY_HEADERS  3
 
 
 ngx_int_t
@@ -66,6 +96,7 @@ ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf)
     conf->call_timeout = NGX_CONF_UNSET_MSEC;
     conf->error_status = NGX_CONF_UNSET_UINT;
     conf->pass_args = NGX_CONF_UNSET;
+    conf->pass_request_headers = NGX_CONF_UNSET;
 }
 
 
@@ -82,6 +113,16 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     ngx_conf_merge_uint_value(conf->error_status, prev->error_status,
                               NGX_HTTP_BAD_GATEWAY);
     ngx_conf_merge_value(conf->pass_args, prev->pass_args, 1);
+    ngx_conf_merge_value(conf->pass_request_headers,
+                         prev->pass_request_headers, 1);
+
+    if (conf->set_headers == NULL) {
+        conf->set_headers = prev->set_headers;
+    }
+
+    if (conf->hide_headers == NULL) {
+        conf->hide_headers = prev->hide_headers;
+    }
 
     if (!conf->enabled) {
         if (conf->stages || conf->optional) {
@@ -99,6 +140,12 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"asyncx_pipeline\" needs at least one "
                            "\"asyncx_stage\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_asyncx_pipeline_merge_headers(cf, conf)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -138,6 +185,225 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
 
         calls[j].optional = 1;
         calls[j].fallback = opt[i].fallback;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The list of client headers a call does not get as they are: the
+ * built-in ones, those asyncx_call_set_header replaces and those
+ * asyncx_call_hide_header names.  Built for pipeline locations only.
+ */
+
+static char *
+ngx_http_asyncx_pipeline_merge_headers(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf)
+{
+    ngx_str_t                          *name;
+    ngx_uint_t                          i;
+    ngx_http_asyncx_pipeline_drop_t    *d, *hide;
+    ngx_http_asyncx_pipeline_header_t  *set;
+
+    conf->drop = ngx_array_create(cf->pool, 16,
+                                  sizeof(ngx_http_asyncx_pipeline_drop_t));
+    if (conf->drop == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (name = ngx_http_asyncx_pipeline_dropped; name->len; name++) {
+        d = ngx_array_push(conf->drop);
+        if (d == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        d->lowcase = *name;
+        d->hash = ngx_hash_key(name->data, name->len);
+    }
+
+    if (conf->set_headers) {
+        set = conf->set_headers->elts;
+
+        for (i = 0; i < conf->set_headers->nelts; i++) {
+            d = ngx_array_push(conf->drop);
+            if (d == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            d->lowcase = set[i].lowcase;
+            d->hash = set[i].hash;
+        }
+    }
+
+    if (conf->hide_headers) {
+        hide = conf->hide_headers->elts;
+
+        for (i = 0; i < conf->hide_headers->nelts; i++) {
+            d = ngx_array_push(conf->drop);
+            if (d == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *d = hide[i];
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A header field name (RFC 7230 token): its lowercase copy and the hash
+ * nginx gives a request header of that name (over the lowercase key).
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_header_name(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *lowcase, ngx_uint_t *hash)
+{
+    if (ngx_http_asyncx_pipeline_check_token(name->data, name->len)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    lowcase->data = ngx_pnalloc(cf->pool, name->len);
+    if (lowcase->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    lowcase->len = name->len;
+    *hash = ngx_hash_strlow(lowcase->data, name->data, name->len);
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_asyncx_call_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_int_t                           rc;
+    ngx_str_t                          *value, *body;
+    ngx_uint_t                          i;
+    ngx_http_asyncx_pipeline_conf_t    *pcf;
+    ngx_http_asyncx_pipeline_header_t  *h, *set;
+    ngx_http_compile_complex_value_t    ccv;
+
+    pcf = &alcf->pipeline;
+    value = cf->args->elts;
+
+    if (pcf->set_headers == NULL) {
+        pcf->set_headers = ngx_array_create(cf->pool, 4,
+                                 sizeof(ngx_http_asyncx_pipeline_header_t));
+        if (pcf->set_headers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    h = ngx_array_push(pcf->set_headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    h->name = value[1];
+
+    rc = ngx_http_asyncx_pipeline_header_name(cf, &h->name, &h->lowcase,
+                                              &h->hash);
+    if (rc == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid header name \"%V\" in "
+                           "\"asyncx_call_set_header\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    body = ngx_http_asyncx_pipeline_dropped;
+
+    for (i = 0; i < NGX_HTTP_ASYNCX_PIPELINE_BODY_HEADERS; i++) {
+        if (h->lowcase.len == body[i].len
+            && ngx_strncmp(h->lowcase.data, body[i].data, body[i].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "header \"%V\" in \"asyncx_call_set_header\" "
+                               "is set by the pipeline for the call's own "
+                               "body", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    set = pcf->set_headers->elts;
+
+    for (i = 0; i + 1 < pcf->set_headers->nelts; i++) {
+        if (set[i].lowcase.len == h->lowcase.len
+            && ngx_strncmp(set[i].lowcase.data, h->lowcase.data,
+                           h->lowcase.len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate header \"%V\" in "
+                               "\"asyncx_call_set_header\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = &h->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_asyncx_call_hide_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_int_t                         rc;
+    ngx_str_t                        *value;
+    ngx_http_asyncx_pipeline_conf_t  *pcf;
+    ngx_http_asyncx_pipeline_drop_t  *d;
+
+    pcf = &alcf->pipeline;
+    value = cf->args->elts;
+
+    if (pcf->hide_headers == NULL) {
+        pcf->hide_headers = ngx_array_create(cf->pool, 4,
+                                   sizeof(ngx_http_asyncx_pipeline_drop_t));
+        if (pcf->hide_headers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    d = ngx_array_push(pcf->hide_headers);
+    if (d == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rc = ngx_http_asyncx_pipeline_header_name(cf, &value[1], &d->lowcase,
+                                              &d->hash);
+    if (rc == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid header name \"%V\" in "
+                           "\"asyncx_call_hide_header\"", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -49,6 +49,7 @@ typedef struct {
     ngx_event_t                            timer;
     ngx_str_t                              value;    /* its slot */
     ngx_str_t                              passed;   /* to later calls */
+    ngx_str_t                              encoding; /* Content-Encoding */
     uint64_t                               start;
     uint64_t                               end;
     ngx_uint_t                             status;
@@ -64,6 +65,8 @@ struct ngx_http_asyncx_pipeline_ctx_s {
     ngx_http_asyncx_pipeline_call_t       *calls;
     uint64_t                              *stage_usec;
     ngx_str_t                              body;     /* JSON text */
+    ngx_table_elt_t                       *headers;  /* set_header values */
+    ngx_uint_t                             nheaders;
     uint64_t                               start;
     uint64_t                               end;
     uint64_t                               stage_start;

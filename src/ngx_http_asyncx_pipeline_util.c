@@ -92,6 +92,40 @@ ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len, size_t *path_len)
 }
 
 
+/* an RFC 7230 token (header names, Server-Timing metric names) */
+
+ngx_int_t
+ngx_http_asyncx_pipeline_check_token(u_char *p, size_t len)
+{
+    u_char  ch;
+
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
+    while (len--) {
+        ch = *p++;
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+            || (ch >= '0' && ch <= '9'))
+        {
+            continue;
+        }
+
+        switch (ch) {
+        case '!': case '#': case '$': case '%': case '&': case '\'':
+        case '*': case '+': case '-': case '.': case '^': case '_':
+        case '`': case '|': case '~':
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* "a,b,c" contains name; "*" matches every name */
 
 ngx_int_t

@@ -36,6 +36,7 @@ typedef enum {
 ngx_int_t ngx_http_asyncx_pipeline_check_name(u_char *p, size_t len);
 ngx_int_t ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len,
     size_t *path_len);
+ngx_int_t ngx_http_asyncx_pipeline_check_token(u_char *p, size_t len);
 ngx_int_t ngx_http_asyncx_pipeline_in_list(u_char *list, size_t len,
     u_char *name, size_t name_len);
 

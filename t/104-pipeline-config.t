@@ -184,6 +184,72 @@ invalid stage name "a b"
 
 
 
+=== TEST 16: asyncx_call_set_header: a header name that is not a token
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_set_header "X Tenant" 1;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid header name "X Tenant" in "asyncx_call_set_header"
+
+
+
+=== TEST 17: asyncx_call_set_header cannot set a call's body headers
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_set_header content-length 10;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+header "content-length" in "asyncx_call_set_header" is set by the pipeline for the call's own body
+
+
+
+=== TEST 18: asyncx_call_set_header: the same header twice
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_set_header X-Tenant a;
+        asyncx_call_set_header x-tenant b;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+duplicate header "x-tenant" in "asyncx_call_set_header"
+
+
+
+=== TEST 19: asyncx_call_hide_header: a header name that is not a token
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_hide_header "Cookie:";
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid header name "Cookie:" in "asyncx_call_hide_header"
+
+
+
+=== TEST 20: asyncx_call_pass_request_headers takes on or off
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_pass_request_headers maybe;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid value "maybe" in "asyncx_call_pass_request_headers" directive, it must be "on" or "off"
+
+
+
 === TEST 15: accepted: optional before its stage, args in a call URI, inherited timeout
 --- config
     asyncx_call_timeout 1s;

@@ -57,9 +57,18 @@ sub pl_at {
     return $v;
 }
 
+# a call's slot in the answer, whatever its stage: pl_call($d, "user")
+sub pl_call {
+    my ($d, $name) = @_;
+    for my $st (values %{ $d->{"단계별_결과"} // {} }) {
+        return $st->{$name} if exists $st->{$name};
+    }
+    return "no call $name";
+}
+
 # The eval'd sections run in package Test::Base::Filter: alias there.
 # (Test::Base also takes main:: subs named like its filters, hence pl_.)
-for my $f (qw(pl_norm pl_dec pl_shape pl_within pl_at)) {
+for my $f (qw(pl_norm pl_dec pl_shape pl_within pl_at pl_call)) {
     no strict 'refs';
     *{"Test::Base::Filter::$f"} = \&{"main::$f"};
 }

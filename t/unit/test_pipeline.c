@@ -147,6 +147,28 @@ test_check_uri(void **state)
 
 
 static void
+test_check_token(void **state)
+{
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("X-Tenant")),
+                     NGX_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(
+                         S("a!#$%&'*+-.^_`|~9")),
+                     NGX_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("")), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("a b")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("Cookie:")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("a\"b")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("배송")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("a(b)")),
+                     NGX_ERROR);
+}
+
+
+static void
 test_in_list(void **state)
 {
     assert_true(ngx_http_asyncx_pipeline_in_list(S("배송"), S("배송")));
@@ -287,6 +309,7 @@ main(void)
         cmocka_unit_test(test_breakdown_too_small),
         cmocka_unit_test(test_check_name),
         cmocka_unit_test(test_check_uri),
+        cmocka_unit_test(test_check_token),
         cmocka_unit_test(test_in_list),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_json_check_valid),
