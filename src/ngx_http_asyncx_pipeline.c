@@ -109,7 +109,9 @@ ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->conf = &alcf->pipeline;
 
-    rc = ngx_http_asyncx_arg(r, "mode", &mode);
+    /* the client chooses the mode only where the operator allows it */
+    rc = ctx->conf->mode_arg ? ngx_http_asyncx_arg(r, "mode", &mode)
+                             : NGX_DECLINED;
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -72,6 +72,7 @@ typedef struct {
     ngx_msec_t                     call_timeout;
     ngx_uint_t                     error_status;
     ngx_flag_t                     pass_args;
+    ngx_flag_t                     mode_arg;
     ngx_flag_t                     pass_request_headers;
     ngx_uint_t                     enabled;     /* asyncx_pipeline seen */
     ngx_http_asyncx_mock_conf_t    mock;

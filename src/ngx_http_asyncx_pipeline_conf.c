@@ -96,6 +96,7 @@ ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf)
     conf->call_timeout = NGX_CONF_UNSET_MSEC;
     conf->error_status = NGX_CONF_UNSET_UINT;
     conf->pass_args = NGX_CONF_UNSET;
+    conf->mode_arg = NGX_CONF_UNSET;
     conf->pass_request_headers = NGX_CONF_UNSET;
 }
 
@@ -112,7 +113,8 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     ngx_conf_merge_msec_value(conf->call_timeout, prev->call_timeout, 5000);
     ngx_conf_merge_uint_value(conf->error_status, prev->error_status,
                               NGX_HTTP_BAD_GATEWAY);
-    ngx_conf_merge_value(conf->pass_args, prev->pass_args, 1);
+    ngx_conf_merge_value(conf->pass_args, prev->pass_args, 0);
+    ngx_conf_merge_value(conf->mode_arg, prev->mode_arg, 0);
     ngx_conf_merge_value(conf->pass_request_headers,
                          prev->pass_request_headers, 1);
 

@@ -13,7 +13,10 @@ plan tests => repeat_each() * (3 * blocks() + 4);
 no_long_string();
 
 # five mock services with short delays: stage 1 takes max(200, 100, 150)
+# the demo's argument policy: mocks read fail= and delay=, ?mode= works
 config_preamble(<<'_EOC_');
+        asyncx_pipeline_pass_args on;
+        asyncx_pipeline_mode_arg on;
         location = /svc/user {
             internal;
             asyncx_mock_service name=사용자 delay=200ms

@@ -15,7 +15,7 @@ $ENV{TEST_NGINX_BACKEND_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 1;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 3);
+plan tests => repeat_each() * (3 * blocks() + 4);
 
 no_long_string();
 
@@ -346,3 +346,67 @@ sub { $J->encode(pl_call(pl_dec($_[0]), "a")) . "\n" }
 {"accept":"application/json","ae":"","cookie":"","session":"","ua":"pipeline"}
 --- no_error_log
 [warn]
+
+
+
+=== TEST 13: by default the client's query string stays out of the calls, ?mode= is not read
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers?fixed=1;
+    }
+--- request
+POST /p?admin=1&mode=sequential
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    pl_call($d, "h")->{args} . " " . $d->{mode} . "\n"
+}
+--- response_body
+fixed=1 parallel
+--- no_error_log
+[warn]
+
+
+
+=== TEST 14: asyncx_pipeline_pass_args on and asyncx_pipeline_mode_arg on
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_pass_args on;
+        asyncx_pipeline_mode_arg on;
+        asyncx_stage s h=/backend/headers?fixed=1;
+    }
+--- request
+POST /p?admin=1&mode=sequential
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    pl_call($d, "h")->{args} . " " . $d->{mode} . "\n"
+}
+--- response_body
+fixed=1&admin=1&mode=sequential sequential
+--- no_error_log
+[warn]
+
+
+
+=== TEST 15: an unknown mode is a 400 only where the mode argument is read
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers;
+    }
+    location = /q {
+        asyncx_pipeline;
+        asyncx_pipeline_mode_arg on;
+        asyncx_stage s h=/backend/headers;
+    }
+--- request eval
+["POST /p?mode=fast", "POST /q?mode=fast"]
+--- error_code eval
+[200, 400]
+--- response_body_filters eval
+sub { my $d = pl_dec($_[0]); ($d->{mode} // $d->{error}) . "\n" }
+--- response_body eval
+["parallel\n", "invalid mode \"fast\", use parallel or sequential\n"]
