@@ -421,6 +421,9 @@ ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
         goto failed;
     }
 
+    /* until call_done(): the subrequest holds a reference on r */
+    call->running = 1;
+
     if (ngx_http_asyncx_pipeline_setup_subrequest(ctx, sr, &body)
         != NGX_OK)
     {
@@ -795,6 +798,7 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
     ngx_http_asyncx_call_kind_e      kind;
 
     ctx = call->ctx;
+    call->running = 0;
 
     if (call->state != NGX_HTTP_ASYNCX_CALL_PENDING || ctx->finished) {
         /* timed out earlier, or the answer is no longer wanted */
@@ -1057,10 +1061,16 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 {
     ngx_str_t            text;
     ngx_int_t            rc;
-    ngx_uint_t           status;
+    ngx_uint_t           i, status, abandoned;
     ngx_http_request_t  *r;
 
     r = ctx->request;
+
+    abandoned = 0;
+
+    for (i = 0; i < ctx->conf->calls->nelts; i++) {
+        abandoned += ctx->calls[i].running;
+    }
 
     ctx->finished = 1;
     ctx->end = ngx_http_asyncx_now_usec();
@@ -1089,8 +1099,37 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
         return;
     }
 
+    if (abandoned) {
+        /*
+         * A subrequest cannot be cancelled, and nginx keeps the client's
+         * connection until every subrequest is finished: its next
+         * request would wait for the abandoned calls.  The answer says
+         * "Connection: close", and once it is sent the request is
+         * terminated, which ends the abandoned calls (their upstream
+         * connections close, their timers go with the pool).
+         */
+        r->keepalive = 0;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "asyncx pipeline: %ui abandoned call%s still running, "
+                      "ended with the request", abandoned,
+                      abandoned == 1 ? "" : "s");
+    }
+
     rc = ngx_http_asyncx_send_json(r, status, text.data, text.len);
 
+    if (abandoned && rc == NGX_OK && !r->buffered
+        && !r->connection->buffered)
+    {
+        /* all sent: NGX_ERROR terminates the request (cleanups, close) */
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    /*
+     * Otherwise the rest of the answer goes out first; the connection
+     * is closed when the abandoned calls end (keepalive is off).
+     */
     ngx_http_finalize_request(r, rc);
 }
 

@@ -56,6 +56,7 @@ typedef struct {
     ngx_http_asyncx_call_kind_e            kind;
     unsigned                               state:2;
     unsigned                               failed:1;
+    unsigned                               running:1; /* its subrequest */
 } ngx_http_asyncx_pipeline_call_t;
 
 

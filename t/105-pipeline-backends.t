@@ -10,8 +10,8 @@ use Test::Nginx::Socket;
 
 require './t/pipeline.pl';
 
-# the backend server: the next port of this suite's range
-$ENV{TEST_NGINX_BACKEND_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 1;
+# the backend server: TEST_NGINX_PORT + 5 (+1..+4 belong to other suites)
+$ENV{TEST_NGINX_BACKEND_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 5;
 
 repeat_each(2);
 
