@@ -25,6 +25,9 @@ static void ngx_http_asyncx_pipeline_wake(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
     ngx_http_asyncx_pipeline_call_t *call);
+static ngx_int_t ngx_http_asyncx_pipeline_eval_uri(
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
+    ngx_str_t *uri, ngx_str_t *args);
 static ngx_int_t ngx_http_asyncx_pipeline_eval_headers(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_pipeline_setup_subrequest(
@@ -372,8 +375,9 @@ static void
 ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
     ngx_http_asyncx_pipeline_call_t *call)
 {
-    u_char                                *p;
-    ngx_str_t                              body, args;
+    u_char                                *p, *q;
+    ngx_int_t                              rc;
+    ngx_str_t                              body, uri, args;
     ngx_http_request_t                    *r, *sr;
     ngx_http_asyncx_pipeline_call_conf_t  *ccf;
 
@@ -387,23 +391,41 @@ ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
         goto failed;
     }
 
+    uri = ccf->uri;
     args = ccf->args;
+
+    if (ccf->uri_cv || ccf->args_cv) {
+        rc = ngx_http_asyncx_pipeline_eval_uri(ctx, call, &uri, &args);
+
+        if (rc == NGX_ERROR) {
+            goto failed;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_http_asyncx_pipeline_record(call,
+                                            NGX_HTTP_ASYNCX_CALL_INVALID_URI,
+                                            NGX_HTTP_BAD_REQUEST, NULL);
+            call->state = NGX_HTTP_ASYNCX_CALL_DONE;
+            return;
+        }
+    }
 
     if (ctx->conf->pass_args && r->args.len) {
         if (args.len == 0) {
             args = r->args;
 
         } else {
-            p = ngx_pnalloc(r->pool, ccf->args.len + 1 + r->args.len);
+            p = ngx_pnalloc(r->pool, args.len + 1 + r->args.len);
             if (p == NULL) {
                 goto failed;
             }
 
-            args.data = p;
-            p = ngx_cpymem(p, ccf->args.data, ccf->args.len);
+            q = p;
+            p = ngx_cpymem(p, args.data, args.len);
             *p++ = '&';
             p = ngx_cpymem(p, r->args.data, r->args.len);
-            args.len = p - args.data;
+            args.data = q;
+            args.len = p - q;
         }
     }
 
@@ -413,7 +435,7 @@ ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
      * wave is over.  In memory: the answer is captured, never sent.
      */
 
-    if (ngx_http_subrequest(r, &ccf->uri, &args, &sr, &call->ps,
+    if (ngx_http_subrequest(r, &uri, &args, &sr, &call->ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY
                             |NGX_HTTP_SUBREQUEST_BACKGROUND)
         != NGX_OK)
@@ -439,7 +461,7 @@ ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "asyncx pipeline: call \"%V\" \"%V?%V\", %uz bytes",
-                   &ccf->name, &ccf->uri, &args, body.len);
+                   &ccf->name, &uri, &args, body.len);
 
     return;
 
@@ -449,6 +471,80 @@ failed:
     ngx_http_asyncx_pipeline_record(call, NGX_HTTP_ASYNCX_CALL_ERROR,
                                     NGX_HTTP_INTERNAL_SERVER_ERROR, NULL);
     call->state = NGX_HTTP_ASYNCX_CALL_DONE;
+}
+
+
+/*
+ * A call URI with variables, evaluated in the client request.  The path
+ * and the arguments are evaluated apart, so a variable in the path
+ * cannot add arguments; the path is percent-decoded and checked for dot
+ * segments as nginx does for SSI includes.  NGX_DECLINED: unsafe (the
+ * URI is kept in call->detail for the message).
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_eval_uri(ngx_http_asyncx_pipeline_ctx_t *ctx,
+    ngx_http_asyncx_pipeline_call_t *call, ngx_str_t *uri, ngx_str_t *args)
+{
+    u_char                                *p;
+    ngx_str_t                              split, raw;
+    ngx_uint_t                             flags;
+    ngx_http_request_t                    *r;
+    ngx_http_asyncx_pipeline_call_conf_t  *ccf;
+
+    r = ctx->request;
+    ccf = call->conf;
+
+    if (ccf->uri_cv
+        && ngx_http_complex_value(r, ccf->uri_cv, uri) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ccf->args_cv
+        && ngx_http_complex_value(r, ccf->args_cv, args) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_asyncx_pipeline_check_uri_value(uri->data, uri->len, 1)
+           != NGX_OK
+        || ngx_http_asyncx_pipeline_check_uri_value(args->data, args->len, 0)
+           != NGX_OK)
+    {
+        goto invalid;
+    }
+
+    ngx_str_null(&split);
+    flags = 0;
+    raw = *uri;
+
+    if (ngx_http_parse_unsafe_uri(r, uri, &split, &flags) != NGX_OK
+        || split.len)
+    {
+        *uri = raw;
+        goto invalid;
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    /* the URI as evaluated, for the call's error and the log */
+    call->detail.len = uri->len + (args->len ? 1 + args->len : 0);
+    call->detail.data = ngx_pnalloc(r->pool, call->detail.len);
+    if (call->detail.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(call->detail.data, uri->data, uri->len);
+
+    if (args->len) {
+        *p++ = '?';
+        ngx_memcpy(p, args->data, args->len);
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -860,7 +956,7 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
             kind = NGX_HTTP_ASYNCX_CALL_INVALID_JSON;
 
             if (sr->headers_out.content_encoding) {
-                call->encoding = sr->headers_out.content_encoding->value;
+                call->detail = sr->headers_out.content_encoding->value;
             }
         }
     }
@@ -908,7 +1004,7 @@ static void
 ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
     ngx_http_asyncx_call_kind_e kind, ngx_uint_t status, ngx_str_t *answer)
 {
-    u_char                               *p, *last, msg[128];
+    u_char                               *p, *last, msg[384];
     size_t                                len, msg_len;
     ngx_http_request_t                   *r;
     ngx_http_asyncx_pipeline_ctx_t       *ctx;
@@ -946,27 +1042,27 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
     case NGX_HTTP_ASYNCX_CALL_INVALID_JSON:
         p = ngx_snprintf(msg, sizeof(msg), "answer is not valid JSON");
 
-        if (call->encoding.len == 0) {
+        if (call->detail.len == 0) {
             break;
         }
 
         /* a backend that compresses anyway: say so (a token only, the
          * value is the backend's and ends up in JSON and in the log) */
 
-        if (call->encoding.len == 4
-            && ngx_strncasecmp(call->encoding.data, (u_char *) "gzip", 4)
+        if (call->detail.len == 4
+            && ngx_strncasecmp(call->detail.data, (u_char *) "gzip", 4)
                == 0)
         {
             p = ngx_snprintf(p, msg + sizeof(msg) - p,
                              " (Content-Encoding: gzip, \"gunzip on\" "
                              "in the call's location decodes it)");
 
-        } else if (ngx_http_asyncx_pipeline_check_token(call->encoding.data,
-                                                        call->encoding.len)
+        } else if (ngx_http_asyncx_pipeline_check_token(call->detail.data,
+                                                        call->detail.len)
                    == NGX_OK)
         {
             p = ngx_snprintf(p, msg + sizeof(msg) - p,
-                             " (Content-Encoding: %V)", &call->encoding);
+                             " (Content-Encoding: %V)", &call->detail);
 
         } else {
             p = ngx_snprintf(p, msg + sizeof(msg) - p,
@@ -978,6 +1074,22 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
     case NGX_HTTP_ASYNCX_CALL_TOO_LARGE:
         p = ngx_snprintf(msg, sizeof(msg), "answer larger than the capture "
                          "buffer (subrequest_output_buffer_size)");
+        break;
+
+    case NGX_HTTP_ASYNCX_CALL_INVALID_URI:
+        /* the URI has the client's bytes: shown if short and UTF-8 */
+        if (call->detail.len <= 256
+            && ngx_http_asyncx_utf8_valid(call->detail.data, call->detail.len)
+               == NGX_OK)
+        {
+            p = ngx_snprintf(msg, sizeof(msg), "invalid URI \"%V\"",
+                             &call->detail);
+
+        } else {
+            p = ngx_snprintf(msg, sizeof(msg), "invalid URI of %uz bytes",
+                             call->detail.len);
+        }
+
         break;
 
     default: /* NGX_HTTP_ASYNCX_CALL_ERROR */
@@ -1083,7 +1195,9 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
     status = NGX_HTTP_OK;
 
     if (ctx->first_failed) {
-        status = ctx->conf->error_status;
+        /* a URI made unsafe by the client's own input is its error */
+        status = (ctx->first_failed->kind == NGX_HTTP_ASYNCX_CALL_INVALID_URI)
+                 ? NGX_HTTP_BAD_REQUEST : ctx->conf->error_status;
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_FAILED, 1);
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1092,6 +1206,7 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
                       &ctx->first_failed->conf->name, status);
     }
 
+    ctx->status = status;
     r->read_event_handler = ngx_http_block_reading;
 
     if (ngx_http_asyncx_pipeline_response(ctx, &text) != NGX_OK) {

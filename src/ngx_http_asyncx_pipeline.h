@@ -25,6 +25,8 @@ typedef struct {
     ngx_str_t                      name;        /* NUL-terminated */
     ngx_str_t                      uri;         /* path part */
     ngx_str_t                      args;        /* after '?', may be empty */
+    ngx_http_complex_value_t      *uri_cv;      /* path with variables */
+    ngx_http_complex_value_t      *args_cv;     /* arguments with variables */
     ngx_str_t                      fallback;    /* JSON text if optional */
     ngx_uint_t                     stage;
     unsigned                       optional:1;

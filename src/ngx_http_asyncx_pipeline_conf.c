@@ -16,6 +16,8 @@
 
 static ngx_int_t ngx_http_asyncx_pipeline_strz(ngx_conf_t *cf, ngx_str_t *dst,
     u_char *src, size_t len);
+static ngx_int_t ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_call_conf_t *call);
 static ngx_int_t ngx_http_asyncx_pipeline_header_name(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *lowcase, ngx_uint_t *hash);
 static char *ngx_http_asyncx_pipeline_merge_headers(ngx_conf_t *cf,
@@ -431,6 +433,48 @@ ngx_http_asyncx_pipeline_strz(ngx_conf_t *cf, ngx_str_t *dst, u_char *src,
 }
 
 
+/* the parts of a call URI that have variables become complex values */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_call_conf_t *call)
+{
+    ngx_str_t                         *part[2];
+    ngx_uint_t                         i;
+    ngx_http_complex_value_t         **cv[2];
+    ngx_http_compile_complex_value_t   ccv;
+
+    part[0] = &call->uri;
+    part[1] = &call->args;
+    cv[0] = &call->uri_cv;
+    cv[1] = &call->args_cv;
+
+    for (i = 0; i < 2; i++) {
+
+        if (ngx_http_script_variables_count(part[i]) == 0) {
+            continue;
+        }
+
+        *cv[i] = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (*cv[i] == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = part[i];
+        ccv.complex_value = *cv[i];
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 char *
 ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -439,7 +483,7 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char                                 *eq;
     size_t                                  path_len;
     ngx_str_t                              *value, name, uri;
-    ngx_uint_t                              i, j;
+    ngx_uint_t                              i, j, vars;
     ngx_http_asyncx_pipeline_conf_t        *pcf;
     ngx_http_asyncx_pipeline_call_conf_t   *call, *calls;
     ngx_http_asyncx_pipeline_stage_conf_t  *stage, *stages;
@@ -529,7 +573,12 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_http_asyncx_pipeline_check_uri(uri.data, uri.len, &path_len)
+        vars = ngx_http_script_variables_count(&uri);
+
+        if ((vars ? ngx_http_asyncx_pipeline_check_uri_template(uri.data,
+                                                       uri.len, &path_len)
+                  : ngx_http_asyncx_pipeline_check_uri(uri.data, uri.len,
+                                                       &path_len))
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -577,6 +626,12 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (path_len < uri.len) {
             call->args.data = uri.data + path_len + 1;
             call->args.len = uri.len - path_len - 1;
+        }
+
+        if (vars
+            && ngx_http_asyncx_pipeline_compile_uri(cf, call) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
         }
 
         call->stage = pcf->stages->nelts - 1;

@@ -350,7 +350,7 @@ ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx,
     if (ff) {
         p = ngx_slprintf(p, last, ",\"error\":\"required call \\\"%V\\\" "
                          "failed\",\"status\":%ui", ff,
-                         ctx->conf->error_status);
+                         ctx->status);
     }
 
     if (p == last) {

@@ -49,7 +49,7 @@ typedef struct {
     ngx_event_t                            timer;
     ngx_str_t                              value;    /* its slot */
     ngx_str_t                              passed;   /* to later calls */
-    ngx_str_t                              encoding; /* Content-Encoding */
+    ngx_str_t                              detail;   /* for the message */
     uint64_t                               start;
     uint64_t                               end;
     ngx_uint_t                             status;
@@ -75,6 +75,7 @@ struct ngx_http_asyncx_pipeline_ctx_s {
     ngx_uint_t                             next;     /* within the stage */
     ngx_uint_t                             pending;
     ngx_http_asyncx_pipeline_call_t       *first_failed;  /* required */
+    ngx_uint_t                             status;   /* of the answer */
     unsigned                               sequential:1;
     unsigned                               active:1;
     unsigned                               finished:1;

@@ -92,6 +92,91 @@ ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len, size_t *path_len)
 }
 
 
+/*
+ * A call target with variables ("/users/$arg_id?x=$arg_x"), at
+ * configuration time: it starts with "/" or with a variable, has no
+ * spaces, controls or fragment, and no "." or ".." segment made of
+ * fixed text (a segment with a variable is checked when evaluated).
+ * *path_len is the length before the first '?'.
+ */
+
+ngx_int_t
+ngx_http_asyncx_pipeline_check_uri_template(u_char *p, size_t len,
+    size_t *path_len)
+{
+    size_t      i, seg;
+    ngx_uint_t  var;
+
+    if (len == 0 || (p[0] != '/' && p[0] != '$')) {
+        return NGX_ERROR;
+    }
+
+    *path_len = len;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] <= 0x20 || p[i] == 0x7f || p[i] == '#') {
+            return NGX_ERROR;
+        }
+
+        if (p[i] == '?' && *path_len == len) {
+            *path_len = i;
+        }
+    }
+
+    seg = 0;
+    var = 0;
+
+    for (i = 0; i <= *path_len; i++) {
+
+        if (i < *path_len && p[i] != '/') {
+            var |= (p[i] == '$');
+            continue;
+        }
+
+        if (!var
+            && ((i - seg == 2 && p[seg + 1] == '.')
+                || (i - seg == 3 && p[seg + 1] == '.' && p[seg + 2] == '.')))
+        {
+            return NGX_ERROR;
+        }
+
+        seg = i;
+        var = 0;
+    }
+
+    return ngx_http_asyncx_utf8_valid(p, len) == NGX_OK ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * An evaluated call target, path or arguments part: no spaces, controls
+ * or fragment; a path starts with "/" and has no '?' of its own (a
+ * variable must not add arguments).  Dot segments and NUL bytes after
+ * percent-decoding are ngx_http_parse_unsafe_uri()'s.
+ */
+
+ngx_int_t
+ngx_http_asyncx_pipeline_check_uri_value(u_char *p, size_t len,
+    ngx_uint_t path)
+{
+    size_t  i;
+
+    if (path && (len == 0 || p[0] != '/')) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] <= 0x20 || p[i] == 0x7f || p[i] == '#'
+            || (path && p[i] == '?'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 /* an RFC 7230 token (header names, Server-Timing metric names) */
 
 ngx_int_t
@@ -191,7 +276,8 @@ const char *
 ngx_http_asyncx_pipeline_kind_name(ngx_http_asyncx_call_kind_e kind)
 {
     static const char  *names[] = {
-        "ok", "status", "timeout", "invalid_json", "too_large", "error"
+        "ok", "status", "timeout", "invalid_json", "too_large", "error",
+        "invalid_uri"
     };
 
     if ((ngx_uint_t) kind >= sizeof(names) / sizeof(names[0])) {

@@ -29,13 +29,18 @@ typedef enum {
     NGX_HTTP_ASYNCX_CALL_TIMEOUT,         /* per-call timer fired first */
     NGX_HTTP_ASYNCX_CALL_INVALID_JSON,    /* 2xx, body is not JSON */
     NGX_HTTP_ASYNCX_CALL_TOO_LARGE,       /* over the capture buffer */
-    NGX_HTTP_ASYNCX_CALL_ERROR            /* the subrequest itself failed */
+    NGX_HTTP_ASYNCX_CALL_ERROR,           /* the subrequest itself failed */
+    NGX_HTTP_ASYNCX_CALL_INVALID_URI      /* its URI, evaluated, is unsafe */
 } ngx_http_asyncx_call_kind_e;
 
 
 ngx_int_t ngx_http_asyncx_pipeline_check_name(u_char *p, size_t len);
 ngx_int_t ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len,
     size_t *path_len);
+ngx_int_t ngx_http_asyncx_pipeline_check_uri_template(u_char *p, size_t len,
+    size_t *path_len);
+ngx_int_t ngx_http_asyncx_pipeline_check_uri_value(u_char *p, size_t len,
+    ngx_uint_t path);
 ngx_int_t ngx_http_asyncx_pipeline_check_token(u_char *p, size_t len);
 ngx_int_t ngx_http_asyncx_pipeline_in_list(u_char *list, size_t len,
     u_char *name, size_t name_len);

@@ -250,6 +250,42 @@ invalid value "maybe" in "asyncx_call_pass_request_headers" directive, it must b
 
 
 
+=== TEST 21: a URI with variables is still checked where it can be
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/users/../$arg_id;
+    }
+--- must_die
+--- error_log
+invalid URI "/users/../$arg_id" of call "a"
+
+
+
+=== TEST 22: a URI with variables must start with "/" or a variable
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=users/$arg_id;
+    }
+--- must_die
+--- error_log
+invalid URI "users/$arg_id" of call "a"
+
+
+
+=== TEST 23: an unknown variable in a call URI
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/users/$no_such_variable;
+    }
+--- must_die
+--- error_log
+unknown "no_such_variable" variable
+
+
+
 === TEST 15: accepted: optional before its stage, args in a call URI, inherited timeout
 --- config
     asyncx_call_timeout 1s;

@@ -15,7 +15,7 @@ $ENV{TEST_NGINX_BACKEND_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 5;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 4);
+plan tests => repeat_each() * (3 * blocks() + 9);
 
 no_long_string();
 
@@ -410,3 +410,48 @@ fixed=1&admin=1&mode=sequential sequential
 sub { my $d = pl_dec($_[0]); ($d->{mode} // $d->{error}) . "\n" }
 --- response_body eval
 ["parallel\n", "invalid mode \"fast\", use parallel or sequential\n"]
+
+
+
+=== TEST 16: variables in call URIs: the path and the arguments
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers?id=$arg_user_id&fixed=1 u=/$arg_kind/user;
+    }
+--- request
+POST /p?user_id=42&kind=backend
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    pl_call($d, "h")->{args} . " " . pl_call($d, "u")->{user_id} . "\n"
+}
+--- response_body
+id=42&fixed=1 42
+--- no_error_log
+[warn]
+
+
+
+=== TEST 17: an evaluated URI that leaves its path, or smuggles arguments, fails the call (400)
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s u=/backend/$arg_who;
+    }
+--- request eval
+["POST /p?who=..%2Fsecret", "POST /p?who=user?admin=1", "POST /p?who=", "POST /p?who=user"]
+--- error_code eval
+[400, 400, 502, 200]
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    my $u = pl_call($d, "u");
+    ref $u eq 'HASH' && exists $u->{kind} ? "$u->{kind} $u->{status} $u->{error}\n"
+                                          : "ok $u->{user_id}\n"
+}
+--- response_body eval
+["invalid_uri 400 invalid URI \"/backend/..%2Fsecret\"\n",
+ "invalid_uri 400 invalid URI \"/backend/user?admin=1\"\n",
+ "status 405 service answered 405\n",
+ "ok 42\n"]

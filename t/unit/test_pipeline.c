@@ -147,6 +147,52 @@ test_check_uri(void **state)
 
 
 static void
+test_check_uri_template(void **state)
+{
+    size_t  n;
+
+#define TPL(s)  ngx_http_asyncx_pipeline_check_uri_template(S(s), &n)
+
+    assert_int_equal(TPL("/users/$arg_id"), NGX_OK);
+    assert_int_equal(n, sizeof("/users/$arg_id") - 1);
+    assert_int_equal(TPL("/u/$arg_id?x=$arg_x&y=1"), NGX_OK);
+    assert_int_equal(n, sizeof("/u/$arg_id") - 1);
+    assert_int_equal(TPL("$backend_uri"), NGX_OK);
+    assert_int_equal(TPL("/a/.$x/b"), NGX_OK);
+    assert_int_equal(TPL("/$x/../b"), NGX_ERROR);
+    assert_int_equal(TPL("/a/./$x"), NGX_ERROR);
+    assert_int_equal(TPL("/a/$x/.."), NGX_ERROR);
+    assert_int_equal(TPL("users/$x"), NGX_ERROR);
+    assert_int_equal(TPL("/u/$x y"), NGX_ERROR);
+    assert_int_equal(TPL("/u/$x#f"), NGX_ERROR);
+    assert_int_equal(TPL(""), NGX_ERROR);
+
+#undef TPL
+}
+
+
+static void
+test_check_uri_value(void **state)
+{
+#define VAL(s, path)  ngx_http_asyncx_pipeline_check_uri_value(S(s), path)
+
+    assert_int_equal(VAL("/users/42", 1), NGX_OK);
+    assert_int_equal(VAL("/users/%2e%2e", 1), NGX_OK);  /* decoded later */
+    assert_int_equal(VAL("/users/42?admin=1", 1), NGX_ERROR);
+    assert_int_equal(VAL("users/42", 1), NGX_ERROR);
+    assert_int_equal(VAL("", 1), NGX_ERROR);
+    assert_int_equal(VAL("/a b", 1), NGX_ERROR);
+    assert_int_equal(VAL("/a\r\nX: y", 1), NGX_ERROR);
+    assert_int_equal(VAL("id=1&x=?", 0), NGX_OK);
+    assert_int_equal(VAL("", 0), NGX_OK);
+    assert_int_equal(VAL("id=1 2", 0), NGX_ERROR);
+    assert_int_equal(VAL("id=1#x", 0), NGX_ERROR);
+
+#undef VAL
+}
+
+
+static void
 test_check_token(void **state)
 {
     assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("X-Tenant")),
@@ -309,6 +355,8 @@ main(void)
         cmocka_unit_test(test_breakdown_too_small),
         cmocka_unit_test(test_check_name),
         cmocka_unit_test(test_check_uri),
+        cmocka_unit_test(test_check_uri_template),
+        cmocka_unit_test(test_check_uri_value),
         cmocka_unit_test(test_check_token),
         cmocka_unit_test(test_in_list),
         cmocka_unit_test(test_classify),
