@@ -18,7 +18,7 @@ PROVE_FLAGS  ?=
 ROOT         := $(CURDIR)
 NGX_BUILD    := $(BUILD)/nginx
 MODULE_SO    := $(NGX_BUILD)/objs/ngx_http_asyncx_module.so
-MODULE_SRCS  := ngx_http_asyncx_module.c $(wildcard src/*.c src/*.h)
+MODULE_SRCS  := ngx_http_asyncx_module.c $(wildcard src/*.c src/*.h src/demo/*.c src/demo/*.h)
 DEMO_PREFIX  := $(BUILD)/demo
 
 # Everything the build, the demo, the tests and the benchmarks use.
@@ -77,16 +77,17 @@ UNIT_CFLAGS := -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
                -I$(NGX_BUILD)/src/core -I$(NGX_BUILD)/src/event \
                -I$(NGX_BUILD)/src/event/modules -I$(NGX_BUILD)/src/os/unix \
                -I$(NGX_BUILD)/src/http -I$(NGX_BUILD)/src/http/modules \
-               -I$(NGX_BUILD)/src/http/v2 -I$(NGX_BUILD)/objs -Isrc
+               -I$(NGX_BUILD)/src/http/v2 -I$(NGX_BUILD)/objs -Isrc -Isrc/demo
 UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/test_*.c))
 
 # The pure-logic sources: they use nginx's types and macros but call no
 # function from nginx's .c files, so they link without an nginx binary.
 PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_http_asyncx_offload_util.c \
                src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
-               src/ngx_http_asyncx_limit_bucket.c
+               src/ngx_http_asyncx_limit_bucket.c \
+               src/demo/ngx_http_asyncx_exercise_format.c
 
-$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured
+$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h src/demo/*.h) $(NGX_BUILD)/.configured
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lm
 

@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_exercise_answer.h"
 
 
 static void *ngx_http_asyncx_create_main_conf(ngx_conf_t *cf);
@@ -86,6 +87,13 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, pipeline.pass_args),
+      NULL },
+
+    { ngx_string("asyncx_pipeline_answer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_pipeline_answer,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("asyncx_pipeline_mode_arg"),
@@ -430,6 +438,11 @@ ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_asyncx_add_variables(ngx_conf_t *cf)
 {
+    /* the demo's answer format, before "asyncx_pipeline_answer" is read */
+    if (ngx_http_asyncx_exercise_answer_add(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_asyncx_limit_add_variables(cf);
 }
 

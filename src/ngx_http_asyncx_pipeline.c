@@ -1004,8 +1004,8 @@ static void
 ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
     ngx_http_asyncx_call_kind_e kind, ngx_uint_t status, ngx_str_t *answer)
 {
-    u_char                               *p, *last, msg[384];
-    size_t                                len, msg_len;
+    u_char                               *p, msg[384];
+    size_t                                msg_len;
     ngx_http_request_t                   *r;
     ngx_http_asyncx_pipeline_ctx_t       *ctx;
     ngx_http_asyncx_pipeline_call_conf_t *ccf;
@@ -1023,7 +1023,7 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
     call->status = status;
 
     if (kind == NGX_HTTP_ASYNCX_CALL_OK) {
-        call->value = *answer;
+        call->answer = *answer;
         call->passed = *answer;
         goto done;
     }
@@ -1116,44 +1116,17 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
         ctx->first_failed = call;
     }
 
-    /*
-     * {"error":"..","kind":"..","status":N,"elapsed_ms":N.NN,
-     *  "response":<its answer>,"optional":true,"fallback":<value>}
-     */
+    /* the answers show the message; a failed call's own JSON answer too */
 
-    len = sizeof("{\"error\":\"\",\"kind\":\"\",\"status\":,\"elapsed_ms\":"
-                 ",\"response\":,\"optional\":true,\"fallback\":}") - 1
-          + msg_len + ngx_http_asyncx_json_escape_len(msg, msg_len)
-          + 16 + 3 * NGX_INT_T_LEN
-          + (answer ? answer->len : 0) + ccf->fallback.len;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        ngx_str_set(&call->value, "null");
-        goto done;
+    call->msg.data = ngx_pnalloc(r->pool, msg_len);
+    if (call->msg.data) {
+        ngx_memcpy(call->msg.data, msg, msg_len);
+        call->msg.len = msg_len;
     }
 
-    call->value.data = p;
-    last = p + len;
-
-    p = ngx_cpymem(p, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    p = ngx_http_asyncx_json_escape(p, msg, msg_len);
-    p = ngx_slprintf(p, last, "\",\"kind\":\"%s\",\"status\":%ui,"
-                     "\"elapsed_ms\":",
-                     ngx_http_asyncx_pipeline_kind_name(kind), status);
-    p = ngx_http_asyncx_pipeline_ms(p, last, call->end - call->start);
-
-    if (answer && answer->len) {
-        p = ngx_slprintf(p, last, ",\"response\":%V", answer);
+    if (answer) {
+        call->answer = *answer;
     }
-
-    if (ccf->optional) {
-        p = ngx_slprintf(p, last, ",\"optional\":true,\"fallback\":%V",
-                         &ccf->fallback);
-    }
-
-    p = ngx_slprintf(p, last, "}");
-    call->value.len = p - call->value.data;
 
 done:
 
@@ -1209,7 +1182,7 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
     ctx->status = status;
     r->read_event_handler = ngx_http_block_reading;
 
-    if (ngx_http_asyncx_pipeline_response(ctx, &text) != NGX_OK) {
+    if (ctx->conf->answer->render(ctx, &text) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

@@ -19,6 +19,8 @@
 
 
 typedef struct ngx_http_asyncx_pipeline_ctx_s  ngx_http_asyncx_pipeline_ctx_t;
+typedef struct ngx_http_asyncx_pipeline_answer_s
+    ngx_http_asyncx_pipeline_answer_t;
 
 
 typedef struct {
@@ -76,9 +78,17 @@ typedef struct {
     ngx_flag_t                     pass_args;
     ngx_flag_t                     mode_arg;
     ngx_flag_t                     pass_request_headers;
+    ngx_http_asyncx_pipeline_answer_t  *answer;
     ngx_uint_t                     enabled;     /* asyncx_pipeline seen */
     ngx_http_asyncx_mock_conf_t    mock;
 } ngx_http_asyncx_pipeline_conf_t;
+
+
+/* the answer formats known to asyncx_pipeline_answer */
+
+typedef struct {
+    ngx_array_t                   *answers;     /* answer_t * */
+} ngx_http_asyncx_pipeline_main_conf_t;
 
 
 void ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf);

@@ -16,6 +16,8 @@
 
 static ngx_int_t ngx_http_asyncx_pipeline_strz(ngx_conf_t *cf, ngx_str_t *dst,
     u_char *src, size_t len);
+static ngx_int_t ngx_http_asyncx_pipeline_check_reserved(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf);
 static ngx_int_t ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_call_conf_t *call);
 static ngx_int_t ngx_http_asyncx_pipeline_header_name(ngx_conf_t *cf,
@@ -128,6 +130,11 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
         conf->hide_headers = prev->hide_headers;
     }
 
+    if (conf->answer == NULL) {
+        conf->answer = prev->answer ? prev->answer
+                                    : &ngx_http_asyncx_pipeline_standard;
+    }
+
     if (!conf->enabled) {
         if (conf->stages || conf->optional) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -150,6 +157,10 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     if (ngx_http_asyncx_pipeline_merge_headers(cf, conf)
         != NGX_CONF_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_asyncx_pipeline_check_reserved(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -433,6 +444,98 @@ ngx_http_asyncx_pipeline_strz(ngx_conf_t *cf, ngx_str_t *dst, u_char *src,
 }
 
 
+/* a call name the answer format uses as a key of its own */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_check_reserved(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf)
+{
+    ngx_str_t                             *res;
+    ngx_uint_t                             i;
+    ngx_http_asyncx_pipeline_call_conf_t  *calls;
+
+    if (conf->answer->reserved == NULL) {
+        return NGX_OK;
+    }
+
+    calls = conf->calls->elts;
+
+    for (i = 0; i < conf->calls->nelts; i++) {
+        for (res = conf->answer->reserved; res->len; res++) {
+            if (calls[i].name.len == res->len
+                && ngx_strncmp(calls[i].name.data, res->data, res->len) == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid call name \"%V\": the \"%V\" "
+                                   "answer uses it as a key",
+                                   &calls[i].name, &conf->answer->name);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_asyncx_pipeline_answer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    u_char                              *p, buf[256];
+    ngx_str_t                           *value;
+    ngx_uint_t                           i;
+    ngx_http_asyncx_main_conf_t         *amcf;
+    ngx_http_asyncx_pipeline_answer_t  **a, *found;
+
+    if (alcf->pipeline.answer) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+
+    found = NULL;
+    a = amcf->pipeline.answers ? amcf->pipeline.answers->elts : NULL;
+
+    if (value[1].len == ngx_http_asyncx_pipeline_standard.name.len
+        && ngx_strncmp(value[1].data, ngx_http_asyncx_pipeline_standard.name.data,
+                       value[1].len) == 0)
+    {
+        found = &ngx_http_asyncx_pipeline_standard;
+    }
+
+    for (i = 0; found == NULL && a && i < amcf->pipeline.answers->nelts; i++) {
+        if (value[1].len == a[i]->name.len
+            && ngx_strncmp(value[1].data, a[i]->name.data, value[1].len) == 0)
+        {
+            found = a[i];
+        }
+    }
+
+    if (found == NULL) {
+        p = ngx_slprintf(buf, buf + sizeof(buf), "%V",
+                         &ngx_http_asyncx_pipeline_standard.name);
+
+        for (i = 0; a && i < amcf->pipeline.answers->nelts; i++) {
+            p = ngx_slprintf(p, buf + sizeof(buf), ", %V", &a[i]->name);
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown answer format \"%V\" in "
+                           "\"asyncx_pipeline_answer\", use %*s",
+                           &value[1], p - buf, buf);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->pipeline.answer = found;
+
+    return NGX_CONF_OK;
+}
+
+
 /* the parts of a call URI that have variables become complex values */
 
 static ngx_int_t
@@ -560,13 +663,8 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         uri.data = eq + 1;
         uri.len = value[i].data + value[i].len - uri.data;
 
-        if (ngx_http_asyncx_pipeline_check_name(name.data, name.len) != NGX_OK
-            || (name.len == sizeof(NGX_HTTP_ASYNCX_KEY_ELAPSED) - 1
-                && ngx_strncmp(name.data, NGX_HTTP_ASYNCX_KEY_ELAPSED,
-                               name.len) == 0)
-            || (name.len == sizeof(NGX_HTTP_ASYNCX_KEY_ELAPSED "_ms") - 1
-                && ngx_strncmp(name.data, NGX_HTTP_ASYNCX_KEY_ELAPSED "_ms",
-                               name.len) == 0))
+        if (ngx_http_asyncx_pipeline_check_name(name.data, name.len)
+            != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid call name \"%V\"", &name);

@@ -24,22 +24,10 @@
  */
 
 #define NGX_HTTP_ASYNCX_PIPELINE_MAX_CALLS   64
-#define NGX_HTTP_ASYNCX_PIPELINE_DECIMALS    1
-#define NGX_HTTP_ASYNCX_PIPELINE_TEXT_LEN    2048
 
 #define NGX_HTTP_ASYNCX_CALL_IDLE            0
 #define NGX_HTTP_ASYNCX_CALL_PENDING         1
 #define NGX_HTTP_ASYNCX_CALL_DONE            2
-
-
-/* the exercise's keys */
-#define NGX_HTTP_ASYNCX_KEY_SEQ_ESTIMATE   "순차_실행_예상시간"
-#define NGX_HTTP_ASYNCX_KEY_SEQ_MEASURED   "순차_실행_시간"
-#define NGX_HTTP_ASYNCX_KEY_OPT_MEASURED   "최적화_실행_시간"
-#define NGX_HTTP_ASYNCX_KEY_OPT_ESTIMATE   "최적화_실행_예상시간"
-#define NGX_HTTP_ASYNCX_KEY_STAGES         "단계별_결과"
-#define NGX_HTTP_ASYNCX_KEY_ELAPSED        "소요시간"
-#define NGX_HTTP_ASYNCX_KEY_CALL_TIMES     "호출별_소요시간_ms"
 
 
 typedef struct {
@@ -47,8 +35,9 @@ typedef struct {
     ngx_http_asyncx_pipeline_call_conf_t  *conf;
     ngx_http_post_subrequest_t             ps;
     ngx_event_t                            timer;
-    ngx_str_t                              value;    /* its slot */
+    ngx_str_t                              answer;   /* checked JSON */
     ngx_str_t                              passed;   /* to later calls */
+    ngx_str_t                              msg;      /* why it failed */
     ngx_str_t                              detail;   /* for the message */
     uint64_t                               start;
     uint64_t                               end;
@@ -85,9 +74,36 @@ struct ngx_http_asyncx_pipeline_ctx_s {
 ngx_int_t ngx_http_asyncx_pipeline_document(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
     ngx_str_t *text);
-ngx_int_t ngx_http_asyncx_pipeline_response(
-    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_str_t *text);
 u_char *ngx_http_asyncx_pipeline_ms(u_char *p, u_char *last, uint64_t usec);
+size_t ngx_http_asyncx_pipeline_error_len(ngx_http_asyncx_pipeline_ctx_t *ctx);
+u_char *ngx_http_asyncx_pipeline_error(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+u_char *ngx_http_asyncx_pipeline_json_string(u_char *p, u_char *last,
+    ngx_str_t *s);
+
+
+/*
+ * An answer format (asyncx_pipeline_answer): renders a finished
+ * pipeline into one JSON text in the request pool.  "standard" is built
+ * in; others (the exercise's, under src/demo/) are added at
+ * preconfiguration with ngx_http_asyncx_pipeline_add_answer().
+ * reserved: call names the format cannot show (NULL-terminated), or NULL.
+ */
+
+typedef ngx_int_t (*ngx_http_asyncx_pipeline_render_pt)(
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_str_t *text);
+
+struct ngx_http_asyncx_pipeline_answer_s {
+    ngx_str_t                              name;
+    ngx_http_asyncx_pipeline_render_pt     render;
+    ngx_str_t                             *reserved;
+};
+
+
+ngx_int_t ngx_http_asyncx_pipeline_add_answer(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_answer_t *answer);
+
+extern ngx_http_asyncx_pipeline_answer_t  ngx_http_asyncx_pipeline_standard;
 
 
 #endif /* _NGX_HTTP_ASYNCX_PIPELINE_JSON_H_INCLUDED_ */

@@ -13,9 +13,9 @@
 
 
 /*
- * Pure pieces of the pipeline and of the mock service: name and URI
- * checks, the failure classification and the "1.9초 (1단계 0.5초 + ...)"
- * formatting.  No nginx .c function is called: t/unit links them alone.
+ * Pure pieces of the pipeline and of the mock service: name, URI and
+ * token checks, the failure classification, the JSON checker.  No nginx
+ * .c function is called: t/unit links them alone.
  */
 
 
@@ -53,9 +53,6 @@ const char *ngx_http_asyncx_pipeline_kind_name(
 ngx_int_t ngx_http_asyncx_json_check(u_char *p, size_t len, u_char **start,
     u_char **end);
 
-size_t ngx_http_asyncx_pipeline_format_breakdown(u_char *buf, size_t size,
-    uint64_t total, ngx_str_t *names, uint64_t *usec, ngx_uint_t n,
-    ngx_uint_t decimals);
 
 
 #endif /* _NGX_HTTP_ASYNCX_PIPELINE_UTIL_H_INCLUDED_ */

@@ -12,8 +12,10 @@ plan tests => repeat_each() * (4 * blocks() - 8);
 
 no_long_string();
 
-# the demo's argument policy: mocks read fail= and delay=, ?mode= works
+# the demo's answer and argument policy: the exercise's keys, mocks read
+# fail= and delay=, ?mode= works
 config_preamble(<<'_EOC_');
+        asyncx_pipeline_answer exercise;
         asyncx_pipeline_pass_args on;
         asyncx_pipeline_mode_arg on;
         location = /svc/user {

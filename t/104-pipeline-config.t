@@ -87,15 +87,16 @@ invalid call "/svc/user", use name=/uri
 
 
 
-=== TEST 7: a reserved call name
+=== TEST 7: a call name the exercise's answer uses as a key
 --- config
     location = /p {
         asyncx_pipeline;
+        asyncx_pipeline_answer exercise;
         asyncx_stage s 소요시간=/a;
     }
 --- must_die
 --- error_log
-invalid call name "소요시간"
+invalid call name "소요시간": the "exercise" answer uses it as a key
 
 
 
@@ -286,9 +287,23 @@ unknown "no_such_variable" variable
 
 
 
+=== TEST 24: an unknown answer format
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_answer xml;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+unknown answer format "xml" in "asyncx_pipeline_answer", use standard, exercise
+
+
+
 === TEST 15: accepted: optional before its stage, args in a call URI, inherited timeout
 --- config
     asyncx_call_timeout 1s;
+    asyncx_pipeline_answer exercise;
     location = /p {
         asyncx_pipeline;
         asyncx_call_optional b '[1, 2]';

@@ -69,6 +69,7 @@ _EOC_
 
 # (the preamble is not expanded by the runner: perl fills the port in)
 config_preamble(<<"_EOC_");
+        asyncx_pipeline_answer exercise;
         location /backend/ {
             internal;
             proxy_http_version 1.1;

@@ -34,6 +34,7 @@ my $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'keepalive',
 
     server {
         listen 127.0.0.1:\$PORT;
+        asyncx_pipeline_answer exercise;
 
         location = /abandon {
             asyncx_pipeline;

@@ -15,6 +15,7 @@
 
 #include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_pipeline_util.h"
+#include "ngx_http_asyncx_exercise_format.h"
 
 
 #define S(s)  (u_char *) s, sizeof(s) - 1
@@ -31,7 +32,7 @@ test_breakdown_exercise(void **state)
     uint64_t    usec[3] = { 500400, 600900, 801600 };
     const char *want = "1.9초 (1단계 0.5초 + 2단계 0.6초 + 3단계 0.8초)";
 
-    n = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), 1903200,
+    n = ngx_http_asyncx_exercise_format_breakdown(buf, sizeof(buf), 1903200,
                                                   names, usec, 3, 1);
     assert_int_equal(n, strlen(want));
     assert_memory_equal(buf, want, n);
@@ -45,7 +46,7 @@ test_breakdown_total_only(void **state)
     u_char  buf[64];
     size_t  n;
 
-    n = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), 2604000,
+    n = ngx_http_asyncx_exercise_format_breakdown(buf, sizeof(buf), 2604000,
                                                   NULL, NULL, 0, 1);
     assert_int_equal(n, strlen("2.6초"));
     assert_memory_equal(buf, "2.6초", n);
@@ -61,7 +62,7 @@ test_breakdown_rounding_and_two_decimals(void **state)
     uint64_t    usec[2] = { 49999, 150000 };
     const char *want = "0.20초 (a 0.05초 + b 0.15초)";
 
-    n = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), 199999,
+    n = ngx_http_asyncx_exercise_format_breakdown(buf, sizeof(buf), 199999,
                                                   names, usec, 2, 2);
     assert_memory_equal(buf, want, strlen(want));
     assert_int_equal(n, strlen(want));
@@ -78,9 +79,9 @@ test_breakdown_too_small(void **state)
     uint64_t    usec[3] = { 500000, 600000, 800000 };
 
     /* refused, never truncated */
-    assert_int_equal(ngx_http_asyncx_pipeline_format_breakdown(buf,
+    assert_int_equal(ngx_http_asyncx_exercise_format_breakdown(buf,
                          sizeof(buf), 1900000, names, usec, 3, 1), 0);
-    assert_int_equal(ngx_http_asyncx_pipeline_format_breakdown(buf, 4,
+    assert_int_equal(ngx_http_asyncx_exercise_format_breakdown(buf, 4,
                          1900000, NULL, NULL, 0, 1), 0);
 }
 
