@@ -96,6 +96,13 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       0,
       NULL },
 
+    { ngx_string("asyncx_pipeline_server_timing"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.server_timing),
+      NULL },
+
     { ngx_string("asyncx_pipeline_mode_arg"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,

@@ -47,6 +47,8 @@ static void ngx_http_asyncx_pipeline_record(
     ngx_uint_t status, ngx_str_t *answer);
 static void ngx_http_asyncx_pipeline_finish(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_pipeline_server_timing(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_cleanup(void *data);
 
 
@@ -1204,6 +1206,13 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
                       abandoned == 1 ? "" : "s");
     }
 
+    if (ctx->conf->server_timing
+        && ngx_http_asyncx_pipeline_server_timing(ctx) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     rc = ngx_http_asyncx_send_json(r, status, text.data, text.len);
 
     if (abandoned && rc == NGX_OK && !r->buffered
@@ -1219,6 +1228,99 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
      * is closed when the abandoned calls end (keepalive is off).
      */
     ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * Server-Timing: one entry per call that ran, in configuration order,
+ * then the total, for the browser's devtools:
+ *   user;dur=500.21, call-2;desc="가격";dur=400.10, total;dur=1902.55
+ * A call name that is not a token (or is "total") is shown in desc;
+ * a failed call's desc says how it failed.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_server_timing(ngx_http_asyncx_pipeline_ctx_t *ctx)
+{
+    u_char                           *p, *last;
+    size_t                            len;
+    ngx_str_t                        *name;
+    ngx_uint_t                        i, token;
+    ngx_table_elt_t                  *h;
+    ngx_http_request_t               *r;
+    ngx_http_asyncx_pipeline_call_t  *call;
+
+    r = ctx->request;
+    len = sizeof("total;dur=") - 1 + 32;
+
+    for (i = 0; i < ctx->conf->calls->nelts; i++) {
+        len += 2 * ctx->calls[i].conf->name.len + 96;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Server-Timing");
+    h->value.data = p;
+    last = p + len;
+
+    for (i = 0; i < ctx->conf->calls->nelts; i++) {
+        call = &ctx->calls[i];
+        name = &call->conf->name;
+
+        if (call->state != NGX_HTTP_ASYNCX_CALL_DONE) {
+            continue;
+        }
+
+        token = ngx_http_asyncx_pipeline_check_token(name->data, name->len)
+                    == NGX_OK
+                && !(name->len == 5
+                     && ngx_strncmp(name->data, "total", 5) == 0);
+
+        if (token) {
+            p = ngx_slprintf(p, last, "%V", name);
+
+        } else {
+            /* names are UTF-8 without quotes or backslashes */
+            p = ngx_slprintf(p, last, "call-%ui;desc=\"%V", i + 1, name);
+        }
+
+        if (call->failed) {
+            p = ngx_slprintf(p, last, "%s", token ? ";desc=\"" : " (");
+
+            if (call->kind == NGX_HTTP_ASYNCX_CALL_STATUS) {
+                p = ngx_slprintf(p, last, "status %ui", call->status);
+
+            } else {
+                p = ngx_slprintf(p, last, "%s",
+                              ngx_http_asyncx_pipeline_kind_name(call->kind));
+            }
+
+            p = ngx_slprintf(p, last, "%s", token ? "\"" : ")\"");
+
+        } else if (!token) {
+            p = ngx_slprintf(p, last, "\"");
+        }
+
+        p = ngx_slprintf(p, last, ";dur=");
+        p = ngx_http_asyncx_pipeline_ms(p, last, call->end - call->start);
+        p = ngx_slprintf(p, last, ", ");
+    }
+
+    p = ngx_slprintf(p, last, "total;dur=");
+    p = ngx_http_asyncx_pipeline_ms(p, last, ctx->end - ctx->start);
+
+    h->value.len = p - h->value.data;
+
+    return NGX_OK;
 }
 
 

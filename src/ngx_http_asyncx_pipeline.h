@@ -77,6 +77,7 @@ typedef struct {
     ngx_uint_t                     error_status;
     ngx_flag_t                     pass_args;
     ngx_flag_t                     mode_arg;
+    ngx_flag_t                     server_timing;
     ngx_flag_t                     pass_request_headers;
     ngx_http_asyncx_pipeline_answer_t  *answer;
     ngx_uint_t                     enabled;     /* asyncx_pipeline seen */

@@ -101,6 +101,7 @@ ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf)
     conf->error_status = NGX_CONF_UNSET_UINT;
     conf->pass_args = NGX_CONF_UNSET;
     conf->mode_arg = NGX_CONF_UNSET;
+    conf->server_timing = NGX_CONF_UNSET;
     conf->pass_request_headers = NGX_CONF_UNSET;
 }
 
@@ -119,6 +120,7 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
                               NGX_HTTP_BAD_GATEWAY);
     ngx_conf_merge_value(conf->pass_args, prev->pass_args, 0);
     ngx_conf_merge_value(conf->mode_arg, prev->mode_arg, 0);
+    ngx_conf_merge_value(conf->server_timing, prev->server_timing, 0);
     ngx_conf_merge_value(conf->pass_request_headers,
                          prev->pass_request_headers, 1);
 

@@ -10,7 +10,7 @@ $ENV{TEST_NGINX_BACKEND_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 5;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 2);
+plan tests => repeat_each() * (3 * blocks() + 5);
 
 no_long_string();
 
@@ -216,3 +216,49 @@ stage one is the sum (50 + 20) ok
 critical path is the slowest ok
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: Server-Timing: one entry per call that ran, then the total (dur in ms)
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_server_timing on;
+        asyncx_call_timeout 100ms;
+        asyncx_stage one user=/svc/user 가격=/svc/price slow=/svc/slow;
+        asyncx_stage two total=/svc/shipping;
+        asyncx_call_optional slow;
+    }
+--- request
+POST /p
+--- response_headers_like
+Server-Timing: user;dur=\d+\.\d\d, call-2;desc="가격";dur=\d+\.\d\d, slow;desc="timeout";dur=1\d\d\.\d\d, call-4;desc="total";dur=\d+\.\d\d, total;dur=\d+\.\d\d
+--- response_body_filters eval
+sub { pl_dec($_[0])->{outcome} . "\n" }
+--- response_body
+ok
+
+
+
+=== TEST 8: no Server-Timing header by default; skipped calls have no entry
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage one user=/svc/user;
+    }
+    location = /q {
+        asyncx_pipeline;
+        asyncx_pipeline_server_timing on;
+        asyncx_stage one broken=/svc/broken;
+        asyncx_stage two user=/svc/user;
+    }
+--- request eval
+["POST /p", "POST /q"]
+--- error_code eval
+[200, 502]
+--- raw_response_headers_like eval
+["^(?!.*Server-Timing)", "Server-Timing: broken;desc=\"status 500\";dur=\\d+\\.\\d\\d, total;dur=\\d+\\.\\d\\d\r\n"]
+--- response_body_filters eval
+sub { pl_dec($_[0])->{outcome} . "\n" }
+--- response_body eval
+["ok\n", "failed\n"]
