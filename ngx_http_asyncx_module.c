@@ -68,6 +68,20 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       0,
       NULL },
 
+    { ngx_string("asyncx_call_idempotent"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_asyncx_call_idempotent,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_pipeline_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.pipeline_timeout),
+      NULL },
+
     { ngx_string("asyncx_call_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,

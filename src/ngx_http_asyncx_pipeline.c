@@ -23,28 +23,7 @@ static ngx_int_t ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
     ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len);
 static void ngx_http_asyncx_pipeline_wake(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx);
-static void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
-    ngx_http_asyncx_pipeline_call_t *call);
-static ngx_int_t ngx_http_asyncx_pipeline_eval_uri(
-    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
-    ngx_str_t *uri, ngx_str_t *args);
-static ngx_int_t ngx_http_asyncx_pipeline_eval_headers(
-    ngx_http_asyncx_pipeline_ctx_t *ctx);
-static ngx_int_t ngx_http_asyncx_pipeline_setup_subrequest(
-    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_request_t *sr,
-    ngx_str_t *body);
-static ngx_uint_t ngx_http_asyncx_pipeline_dropped(
-    ngx_http_asyncx_pipeline_conf_t *pcf, ngx_table_elt_t *h);
-static ngx_int_t ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *sr,
-    ngx_table_elt_t *h, ngx_uint_t client);
-static void ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *sr,
-    ngx_table_elt_t *h);
-static ngx_int_t ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr,
-    void *data, ngx_int_t rc);
-static void ngx_http_asyncx_pipeline_call_timeout(ngx_event_t *ev);
-static void ngx_http_asyncx_pipeline_record(
-    ngx_http_asyncx_pipeline_call_t *call, ngx_http_asyncx_call_kind_e kind,
-    ngx_uint_t status, ngx_str_t *answer);
+static void ngx_http_asyncx_pipeline_timeout(ngx_event_t *ev);
 static void ngx_http_asyncx_pipeline_finish(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_pipeline_server_timing(
@@ -157,12 +136,10 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
 {
     size_t                                len;
     ngx_int_t                             rc;
-    ngx_uint_t                            i, nstages;
+    ngx_uint_t                            nstages;
     ngx_pool_cleanup_t                   *cln;
     ngx_http_asyncx_pipeline_ctx_t       *ctx;
     ngx_http_asyncx_pipeline_conf_t      *pcf;
-    ngx_http_asyncx_pipeline_call_t      *call;
-    ngx_http_asyncx_pipeline_call_conf_t *ccf;
 
     ctx = ngx_http_asyncx_get_ctx(r)->pipeline;
     pcf = ctx->conf;
@@ -192,13 +169,17 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
 
     nstages = pcf->stages->nelts;
 
-    ctx->calls = ngx_pcalloc(r->pool, pcf->calls->nelts
-                                   * sizeof(ngx_http_asyncx_pipeline_call_t));
     ctx->stage_usec = ngx_pcalloc(r->pool, nstages * sizeof(uint64_t));
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (ctx->stage_usec == NULL
+        || ngx_http_asyncx_pipeline_init_calls(ctx) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
-    if (ctx->calls == NULL || ctx->stage_usec == NULL || cln == NULL) {
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -206,20 +187,6 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     /* from here on the cleanup owns every timer and the counters */
     cln->handler = ngx_http_asyncx_pipeline_cleanup;
     cln->data = ctx;
-
-    ccf = pcf->calls->elts;
-
-    for (i = 0; i < pcf->calls->nelts; i++) {
-        call = &ctx->calls[i];
-
-        call->ctx = ctx;
-        call->conf = &ccf[i];
-        call->ps.handler = ngx_http_asyncx_pipeline_call_done;
-        call->ps.data = call;
-        call->timer.handler = ngx_http_asyncx_pipeline_call_timeout;
-        call->timer.data = call;
-        call->timer.log = r->connection->log;
-    }
 
     if (ngx_http_asyncx_pipeline_eval_headers(ctx) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -235,6 +202,13 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_asyncx_pipeline_wake;
 
     ctx->start = ngx_http_asyncx_now_usec();
+
+    if (pcf->pipeline_timeout) {
+        ctx->deadline.handler = ngx_http_asyncx_pipeline_timeout;
+        ctx->deadline.data = ctx;
+        ctx->deadline.log = r->connection->log;
+        ngx_add_timer(&ctx->deadline, pcf->pipeline_timeout);
+    }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "asyncx pipeline: start, %ui stages, %s",
@@ -325,6 +299,18 @@ ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx)
     st = ctx->conf->stages->elts;
     nstages = ctx->conf->stages->nelts;
 
+    if (ctx->timed_out && !ctx->finished) {
+        /* the stage in progress, cut short, is shown with its time */
+        if (ctx->stage < nstages && ctx->next) {
+            ctx->stage_usec[ctx->stage] = ngx_http_asyncx_now_usec()
+                                          - ctx->stage_start;
+            ctx->stage++;
+        }
+
+        ngx_http_asyncx_pipeline_finish(ctx);
+        return;
+    }
+
     while (!ctx->finished && ctx->pending == 0) {
 
         if (ctx->stage < nstages && ctx->next == st[ctx->stage].ncalls) {
@@ -373,773 +359,70 @@ ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx)
 }
 
 
-static void
-ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
-    ngx_http_asyncx_pipeline_call_t *call)
-{
-    u_char                                *p, *q;
-    ngx_int_t                              rc;
-    ngx_str_t                              body, uri, args;
-    ngx_http_request_t                    *r, *sr;
-    ngx_http_asyncx_pipeline_call_conf_t  *ccf;
 
-    r = ctx->request;
-    ccf = call->conf;
 
-    call->start = ngx_http_asyncx_now_usec();
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_CALLS, 1);
 
-    if (ngx_http_asyncx_pipeline_document(ctx, call, &body) != NGX_OK) {
-        goto failed;
-    }
 
-    uri = ccf->uri;
-    args = ccf->args;
 
-    if (ccf->uri_cv || ccf->args_cv) {
-        rc = ngx_http_asyncx_pipeline_eval_uri(ctx, call, &uri, &args);
 
-        if (rc == NGX_ERROR) {
-            goto failed;
-        }
 
-        if (rc == NGX_DECLINED) {
-            ngx_http_asyncx_pipeline_record(call,
-                                            NGX_HTTP_ASYNCX_CALL_INVALID_URI,
-                                            NGX_HTTP_BAD_REQUEST, NULL);
-            call->state = NGX_HTTP_ASYNCX_CALL_DONE;
-            return;
-        }
-    }
 
-    if (ctx->conf->pass_args && r->args.len) {
-        if (args.len == 0) {
-            args = r->args;
 
-        } else {
-            p = ngx_pnalloc(r->pool, args.len + 1 + r->args.len);
-            if (p == NULL) {
-                goto failed;
-            }
 
-            q = p;
-            p = ngx_cpymem(p, args.data, args.len);
-            *p++ = '&';
-            p = ngx_cpymem(p, r->args.data, r->args.len);
-            args.data = q;
-            args.len = p - q;
-        }
-    }
 
-    /*
-     * Background: the calls neither wait for each other in the parent's
-     * postponed list nor wake it; call_done() wakes the parent when the
-     * wave is over.  In memory: the answer is captured, never sent.
-     */
 
-    if (ngx_http_subrequest(r, &uri, &args, &sr, &call->ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
-        != NGX_OK)
-    {
-        goto failed;
-    }
 
-    /* until call_done(): the subrequest holds a reference on r */
-    call->running = 1;
 
-    if (ngx_http_asyncx_pipeline_setup_subrequest(ctx, sr, &body)
-        != NGX_OK)
-    {
-        /* the subrequest is posted already: it runs, its answer is not
-         * wanted (call_done() ignores calls that are not pending) */
-        goto failed;
-    }
 
-    call->state = NGX_HTTP_ASYNCX_CALL_PENDING;
-    ctx->pending++;
 
-    ngx_add_timer(&call->timer, ctx->conf->call_timeout);
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "asyncx pipeline: call \"%V\" \"%V?%V\", %uz bytes",
-                   &ccf->name, &uri, &args, body.len);
 
-    return;
-
-failed:
-
-    /* recorded while not pending: the wave's count is not touched */
-    ngx_http_asyncx_pipeline_record(call, NGX_HTTP_ASYNCX_CALL_ERROR,
-                                    NGX_HTTP_INTERNAL_SERVER_ERROR, NULL);
-    call->state = NGX_HTTP_ASYNCX_CALL_DONE;
-}
 
 
 /*
- * A call URI with variables, evaluated in the client request.  The path
- * and the arguments are evaluated apart, so a variable in the path
- * cannot add arguments; the path is percent-decoded and checked for dot
- * segments as nginx does for SSI includes.  NGX_DECLINED: unsafe (the
- * URI is kept in call->detail for the message).
+ * asyncx_pipeline_timeout: the calls in flight are abandoned (they end
+ * with the request, see finish), the calls not issued yet are skipped,
+ * the answer says which.
  */
-
-static ngx_int_t
-ngx_http_asyncx_pipeline_eval_uri(ngx_http_asyncx_pipeline_ctx_t *ctx,
-    ngx_http_asyncx_pipeline_call_t *call, ngx_str_t *uri, ngx_str_t *args)
-{
-    u_char                                *p;
-    ngx_str_t                              split, raw;
-    ngx_uint_t                             flags;
-    ngx_http_request_t                    *r;
-    ngx_http_asyncx_pipeline_call_conf_t  *ccf;
-
-    r = ctx->request;
-    ccf = call->conf;
-
-    if (ccf->uri_cv
-        && ngx_http_complex_value(r, ccf->uri_cv, uri) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ccf->args_cv
-        && ngx_http_complex_value(r, ccf->args_cv, args) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_asyncx_pipeline_check_uri_value(uri->data, uri->len, 1)
-           != NGX_OK
-        || ngx_http_asyncx_pipeline_check_uri_value(args->data, args->len, 0)
-           != NGX_OK)
-    {
-        goto invalid;
-    }
-
-    ngx_str_null(&split);
-    flags = 0;
-    raw = *uri;
-
-    if (ngx_http_parse_unsafe_uri(r, uri, &split, &flags) != NGX_OK
-        || split.len)
-    {
-        *uri = raw;
-        goto invalid;
-    }
-
-    return NGX_OK;
-
-invalid:
-
-    /* the URI as evaluated, for the call's error and the log */
-    call->detail.len = uri->len + (args->len ? 1 + args->len : 0);
-    call->detail.data = ngx_pnalloc(r->pool, call->detail.len);
-    if (call->detail.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(call->detail.data, uri->data, uri->len);
-
-    if (args->len) {
-        *p++ = '?';
-        ngx_memcpy(p, args->data, args->len);
-    }
-
-    return NGX_DECLINED;
-}
-
-
-/*
- * asyncx_call_set_header values, evaluated once per pipeline in the
- * client request's context: every call of the pipeline gets the same.
- * An empty value sends no header (as with proxy_set_header).
- */
-
-static ngx_int_t
-ngx_http_asyncx_pipeline_eval_headers(ngx_http_asyncx_pipeline_ctx_t *ctx)
-{
-    ngx_str_t                           value;
-    ngx_uint_t                          i;
-    ngx_table_elt_t                    *h;
-    ngx_http_request_t                 *r;
-    ngx_http_asyncx_pipeline_header_t  *set;
-
-    if (ctx->conf->set_headers == NULL) {
-        return NGX_OK;
-    }
-
-    r = ctx->request;
-    set = ctx->conf->set_headers->elts;
-
-    ctx->headers = ngx_palloc(r->pool, ctx->conf->set_headers->nelts
-                                       * sizeof(ngx_table_elt_t));
-    if (ctx->headers == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < ctx->conf->set_headers->nelts; i++) {
-
-        if (ngx_http_complex_value(r, &set[i].value, &value) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (value.len == 0) {
-            continue;
-        }
-
-        h = &ctx->headers[ctx->nheaders++];
-
-        ngx_memzero(h, sizeof(ngx_table_elt_t));
-        h->key = set[i].name;
-        h->value = value;
-        h->lowcase_key = set[i].lowcase.data;
-        h->hash = set[i].hash;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * A subrequest starts as a GET sharing the parent's body and headers.
- * A call is a POST of its own JSON document with its own header list:
- * the client's headers (asyncx_call_pass_request_headers) minus the
- * dropped ones (body headers, Accept-Encoding, ranges, conditions,
- * asyncx_call_hide_header), then asyncx_call_set_header's, then its own
- * Content-Type and Content-Length, so proxy_pass and fastcgi_pass send
- * exactly that.
- */
-
-static ngx_int_t
-ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_asyncx_pipeline_ctx_t *ctx,
-    ngx_http_request_t *sr, ngx_str_t *body)
-{
-    u_char                   *p;
-    ngx_buf_t                *b;
-    ngx_uint_t                i;
-    ngx_list_part_t          *part;
-    ngx_chain_t              *cl;
-    ngx_table_elt_t          *h, nh;
-    ngx_http_request_body_t  *rb;
-
-    sr->method = NGX_HTTP_POST;
-    ngx_str_set(&sr->method_name, "POST");
-
-    rb = ngx_pcalloc(sr->pool, sizeof(ngx_http_request_body_t));
-    b = ngx_calloc_buf(sr->pool);
-    cl = ngx_alloc_chain_link(sr->pool);
-
-    if (rb == NULL || b == NULL || cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->start = body->data;
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->end = b->last;
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    rb->bufs = cl;
-    rb->buf = b;
-    rb->rest = 0;
-    rb->received = body->len;
-
-    sr->request_body = rb;
-    sr->reading_body = 0;
-    sr->request_body_no_buffering = 0;
-
-    sr->headers_in.content_length_n = body->len;
-    sr->headers_in.chunked = 0;
-    sr->headers_in.transfer_encoding = NULL;
-    sr->headers_in.content_length = NULL;
-    sr->headers_in.content_type = NULL;
-
-    if (ngx_list_init(&sr->headers_in.headers, sr->pool, 16,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    part = &sr->parent->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        if (!ctx->conf->pass_request_headers
-            || ngx_http_asyncx_pipeline_dropped(ctx->conf, &h[i]))
-        {
-            ngx_http_asyncx_pipeline_forget_header(sr, &h[i]);
-            continue;
-        }
-
-        if (ngx_http_asyncx_pipeline_push_header(sr, &h[i], 1) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    for (i = 0; i < ctx->nheaders; i++) {
-        if (ngx_http_asyncx_pipeline_push_header(sr, &ctx->headers[i], 0)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    /* the real hash: proxy and fastcgi look their own headers up by it */
-
-    ngx_memzero(&nh, sizeof(ngx_table_elt_t));
-    ngx_str_set(&nh.key, "Content-Type");
-    ngx_str_set(&nh.value, "application/json");
-    nh.lowcase_key = (u_char *) "content-type";
-    nh.hash = ngx_hash_key(nh.lowcase_key, nh.key.len);
-
-    if (ngx_http_asyncx_pipeline_push_header(sr, &nh, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_pnalloc(sr->pool, NGX_OFF_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&nh.key, "Content-Length");
-    nh.value.data = p;
-    nh.value.len = ngx_sprintf(p, "%uz", body->len) - p;
-    nh.lowcase_key = (u_char *) "content-length";
-    nh.hash = ngx_hash_key(nh.lowcase_key, nh.key.len);
-
-    return ngx_http_asyncx_pipeline_push_header(sr, &nh, 0);
-}
-
-
-static ngx_uint_t
-ngx_http_asyncx_pipeline_dropped(ngx_http_asyncx_pipeline_conf_t *pcf,
-    ngx_table_elt_t *h)
-{
-    ngx_uint_t                        i;
-    ngx_http_asyncx_pipeline_drop_t  *d;
-
-    d = pcf->drop->elts;
-
-    for (i = 0; i < pcf->drop->nelts; i++) {
-        if (h->hash == d[i].hash
-            && h->key.len == d[i].lowcase.len
-            && ngx_strncmp(h->lowcase_key, d[i].lowcase.data, h->key.len)
-               == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/*
- * The subrequest's headers_in is a copy of the client's: besides the
- * list, nginx keeps pointers to well-known headers in it (what $http_*,
- * $cookie_* and the gzip and proxy modules read).  A header added to the
- * call's list also takes its well-known slot; a client header that is
- * not passed loses its slot, so the call's location sees exactly its
- * own list.
- */
-
-static ngx_int_t
-ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *sr,
-    ngx_table_elt_t *h, ngx_uint_t client)
-{
-    ngx_table_elt_t            *nh, **ph;
-    ngx_http_header_t          *hh;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    nh = ngx_list_push(&sr->headers_in.headers);
-    if (nh == NULL) {
-        return NGX_ERROR;
-    }
-
-    *nh = *h;
-
-    cmcf = ngx_http_get_module_main_conf(sr, ngx_http_core_module);
-
-    hh = ngx_hash_find(&cmcf->headers_in_hash, h->hash, h->lowcase_key,
-                       h->key.len);
-
-    if (hh == NULL || hh->offset == 0) {
-        return NGX_OK;
-    }
-
-#if (nginx_version < 1023000)
-
-    if (hh->offset == offsetof(ngx_http_headers_in_t, cookies)
-#if (NGX_HTTP_X_FORWARDED_FOR)
-        || hh->offset == offsetof(ngx_http_headers_in_t, x_forwarded_for)
-#endif
-       )
-    {
-        ngx_array_t  *a, *pa;
-
-        a = (ngx_array_t *) ((char *) &sr->headers_in + hh->offset);
-        pa = (ngx_array_t *) ((char *) &sr->parent->headers_in + hh->offset);
-
-        if (a->elts == pa->elts) {
-            /* still the client's array: the call gets its own */
-            if (ngx_array_init(a, sr->pool, 1, sizeof(ngx_table_elt_t *))
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        ph = ngx_array_push(a);
-        if (ph == NULL) {
-            return NGX_ERROR;
-        }
-
-        *ph = nh;
-
-        return NGX_OK;
-    }
-
-#endif
-
-    ph = (ngx_table_elt_t **) ((char *) &sr->headers_in + hh->offset);
-
-    /* a client header keeps the slot nginx gave it (the first of its
-     * name); a header of the pipeline's takes it */
-
-    if (!client || *ph == h || *ph == NULL) {
-        *ph = nh;
-    }
-
-    return NGX_OK;
-}
-
 
 static void
-ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *sr,
-    ngx_table_elt_t *h)
+ngx_http_asyncx_pipeline_timeout(ngx_event_t *ev)
 {
-    ngx_table_elt_t            **ph;
-    ngx_http_header_t           *hh;
-    ngx_http_core_main_conf_t   *cmcf;
-
-    cmcf = ngx_http_get_module_main_conf(sr, ngx_http_core_module);
-
-    hh = ngx_hash_find(&cmcf->headers_in_hash, h->hash, h->lowcase_key,
-                       h->key.len);
-
-    if (hh == NULL || hh->offset == 0) {
-        return;
-    }
-
-#if (nginx_version < 1023000)
-
-    if (hh->offset == offsetof(ngx_http_headers_in_t, cookies)
-#if (NGX_HTTP_X_FORWARDED_FOR)
-        || hh->offset == offsetof(ngx_http_headers_in_t, x_forwarded_for)
-#endif
-       )
-    {
-        ((ngx_array_t *) ((char *) &sr->headers_in + hh->offset))->nelts = 0;
-        return;
-    }
-
-#endif
-
-    ph = (ngx_table_elt_t **) ((char *) &sr->headers_in + hh->offset);
-
-    if (*ph == h) {
-        *ph = NULL;
-    }
-}
-
-
-/*
- * post_subrequest handler: records, never finalizes the parent.  It
- * returns NGX_OK whatever the call did, because an NGX_ERROR returned
- * here would terminate the whole client request.
- */
-
-static ngx_int_t
-ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
-    ngx_int_t rc)
-{
-    ngx_http_asyncx_pipeline_call_t *call = data;
-
-    u_char                          *start, *end;
-    ngx_str_t                        answer;
-    ngx_buf_t                       *b;
-    ngx_uint_t                       status, overflow, output_failed;
-    ngx_http_core_loc_conf_t        *clcf;
-    ngx_http_asyncx_pipeline_ctx_t  *ctx;
-    ngx_http_asyncx_call_kind_e      kind;
-
-    ctx = call->ctx;
-    call->running = 0;
-
-    if (call->state != NGX_HTTP_ASYNCX_CALL_PENDING || ctx->finished) {
-        /* timed out earlier, or the answer is no longer wanted */
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
-                       "asyncx pipeline: late answer of \"%V\" ignored, "
-                       "rc %i", &call->conf->name, rc);
-        return NGX_OK;
-    }
-
-    /*
-     * ngx_http_output_filter() marks the client connection failed on any
-     * filter error, and the in-memory capture refuses an answer larger
-     * than subrequest_output_buffer_size (of the call's location) with
-     * such an error.  Nothing was sent to the client yet, so the error is
-     * this call's alone: clear it, or nginx would close the client
-     * connection, and record the call as too large.
-     */
-
-    output_failed = 0;
-
-    if (sr->connection->error && !ctx->request->header_sent) {
-        sr->connection->error = 0;
-        output_failed = 1;
-    }
-
-    status = (rc >= NGX_HTTP_SPECIAL_RESPONSE) ? (ngx_uint_t) rc
-                                               : sr->headers_out.status;
-
-    clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
-    b = sr->out ? sr->out->buf : NULL;
-
-    overflow = status >= 200 && status < 300
-               && (output_failed
-                   || (rc == NGX_ERROR
-                       && sr->headers_out.content_length_n
-                          > (off_t) clcf->subrequest_output_buffer_size));
-
-    kind = ngx_http_asyncx_pipeline_classify(rc, status, overflow);
-
-    answer.len = 0;
-
-    if (b && (kind == NGX_HTTP_ASYNCX_CALL_OK
-              || kind == NGX_HTTP_ASYNCX_CALL_STATUS)
-        && ngx_http_asyncx_json_check(b->pos, b->last - b->pos, &start, &end)
-           == NGX_OK)
-    {
-        /* the captured answer lives in the request pool: keep the text */
-        answer.data = start;
-        answer.len = end - start;
-    }
-
-    if (kind == NGX_HTTP_ASYNCX_CALL_OK && answer.len == 0) {
-
-        if (status == NGX_HTTP_NO_CONTENT) {
-            /* "done, nothing to say": a success without a value */
-            ngx_str_set(&answer, "null");
-
-        } else {
-            kind = NGX_HTTP_ASYNCX_CALL_INVALID_JSON;
-
-            if (sr->headers_out.content_encoding) {
-                call->detail = sr->headers_out.content_encoding->value;
-            }
-        }
-    }
-
-    ngx_http_asyncx_pipeline_record(call, kind, status, &answer);
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_asyncx_pipeline_call_timeout(ngx_event_t *ev)
-{
+    ngx_uint_t                        i, abandoned;
     ngx_connection_t                 *c;
     ngx_http_request_t               *r;
-    ngx_http_asyncx_pipeline_call_t  *call;
+    ngx_http_asyncx_pipeline_ctx_t   *ctx;
 
-    call = ev->data;
-    r = call->ctx->request;
+    ctx = ev->data;
+    r = ctx->request;
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
 
-    /*
-     * The subrequest cannot be cancelled: it is abandoned and its answer
-     * ignored.  It still holds a reference on the client request, which
-     * is released when its location finishes it (proxy timeouts, the
-     * mock's max_delay) or when the client connection closes.
-     */
+    if (ctx->finished) {
+        return;
+    }
 
-    ngx_http_asyncx_pipeline_record(call, NGX_HTTP_ASYNCX_CALL_TIMEOUT,
-                                    NGX_HTTP_GATEWAY_TIME_OUT, NULL);
+    ctx->timed_out = 1;
+    abandoned = ctx->pending;
+
+    for (i = 0; i < ctx->conf->calls->nelts; i++) {
+        ngx_http_asyncx_pipeline_abandon(&ctx->calls[i]);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "asyncx pipeline: timeout of %M ms in stage %ui of %ui, "
+                  "%ui call%s abandoned",
+                  ctx->conf->pipeline_timeout, ctx->stage + 1,
+                  ctx->conf->stages->nelts, abandoned,
+                  abandoned == 1 ? "" : "s");
+
+    if (abandoned == 0) {
+        /* between two waves: the parent was posted already, or is now */
+        (void) ngx_http_post_request(r, NULL);
+    }
 
     ngx_http_run_posted_requests(c);
-}
-
-
-/*
- * Records a call's outcome and wakes the parent when the wave is over.
- * answer: the call's answer as checked JSON text (a failed call's own
- * answer is kept inside its error object), or NULL.
- */
-
-static void
-ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
-    ngx_http_asyncx_call_kind_e kind, ngx_uint_t status, ngx_str_t *answer)
-{
-    u_char                               *p, msg[384];
-    size_t                                msg_len;
-    ngx_http_request_t                   *r;
-    ngx_http_asyncx_pipeline_ctx_t       *ctx;
-    ngx_http_asyncx_pipeline_call_conf_t *ccf;
-
-    ctx = call->ctx;
-    ccf = call->conf;
-    r = ctx->request;
-
-    if (call->timer.timer_set) {
-        ngx_del_timer(&call->timer);
-    }
-
-    call->end = ngx_http_asyncx_now_usec();
-    call->kind = kind;
-    call->status = status;
-
-    if (kind == NGX_HTTP_ASYNCX_CALL_OK) {
-        call->answer = *answer;
-        call->passed = *answer;
-        goto done;
-    }
-
-    switch (kind) {
-
-    case NGX_HTTP_ASYNCX_CALL_STATUS:
-        p = ngx_snprintf(msg, sizeof(msg), "service answered %ui", status);
-        break;
-
-    case NGX_HTTP_ASYNCX_CALL_TIMEOUT:
-        p = ngx_snprintf(msg, sizeof(msg), "no answer within %M ms",
-                         ctx->conf->call_timeout);
-        break;
-
-    case NGX_HTTP_ASYNCX_CALL_INVALID_JSON:
-        p = ngx_snprintf(msg, sizeof(msg), "answer is not valid JSON");
-
-        if (call->detail.len == 0) {
-            break;
-        }
-
-        /* a backend that compresses anyway: say so (a token only, the
-         * value is the backend's and ends up in JSON and in the log) */
-
-        if (call->detail.len == 4
-            && ngx_strncasecmp(call->detail.data, (u_char *) "gzip", 4)
-               == 0)
-        {
-            p = ngx_snprintf(p, msg + sizeof(msg) - p,
-                             " (Content-Encoding: gzip, \"gunzip on\" "
-                             "in the call's location decodes it)");
-
-        } else if (ngx_http_asyncx_pipeline_check_token(call->detail.data,
-                                                        call->detail.len)
-                   == NGX_OK)
-        {
-            p = ngx_snprintf(p, msg + sizeof(msg) - p,
-                             " (Content-Encoding: %V)", &call->detail);
-
-        } else {
-            p = ngx_snprintf(p, msg + sizeof(msg) - p,
-                             " (compressed: Content-Encoding)");
-        }
-
-        break;
-
-    case NGX_HTTP_ASYNCX_CALL_TOO_LARGE:
-        p = ngx_snprintf(msg, sizeof(msg), "answer larger than the capture "
-                         "buffer (subrequest_output_buffer_size)");
-        break;
-
-    case NGX_HTTP_ASYNCX_CALL_INVALID_URI:
-        /* the URI has the client's bytes: shown if short and UTF-8 */
-        if (call->detail.len <= 256
-            && ngx_http_asyncx_utf8_valid(call->detail.data, call->detail.len)
-               == NGX_OK)
-        {
-            p = ngx_snprintf(msg, sizeof(msg), "invalid URI \"%V\"",
-                             &call->detail);
-
-        } else {
-            p = ngx_snprintf(msg, sizeof(msg), "invalid URI of %uz bytes",
-                             call->detail.len);
-        }
-
-        break;
-
-    default: /* NGX_HTTP_ASYNCX_CALL_ERROR */
-        p = ngx_snprintf(msg, sizeof(msg), "call failed");
-        break;
-    }
-
-    msg_len = p - msg;
-
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "asyncx pipeline: call \"%V\" failed: %*s (%s)%s",
-                  &ccf->name, msg_len, msg,
-                  ngx_http_asyncx_pipeline_kind_name(kind),
-                  ccf->optional ? ", fallback used" : "");
-
-    call->failed = 1;
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_CALL_ERRORS, 1);
-
-    if (ccf->optional) {
-        call->passed = ccf->fallback;
-
-    } else if (ctx->first_failed == NULL || call < ctx->first_failed) {
-        /* the first in configuration order, not in time: deterministic */
-        ctx->first_failed = call;
-    }
-
-    /* the answers show the message; a failed call's own JSON answer too */
-
-    call->msg.data = ngx_pnalloc(r->pool, msg_len);
-    if (call->msg.data) {
-        ngx_memcpy(call->msg.data, msg, msg_len);
-        call->msg.len = msg_len;
-    }
-
-    if (answer) {
-        call->answer = *answer;
-    }
-
-done:
-
-    if (call->state == NGX_HTTP_ASYNCX_CALL_PENDING) {
-        call->state = NGX_HTTP_ASYNCX_CALL_DONE;
-
-        if (ctx->pending && --ctx->pending == 0 && !ctx->finished) {
-            /* the parent runs the next wave from its own context */
-            (void) ngx_http_post_request(r, NULL);
-        }
-    }
 }
 
 
@@ -1148,15 +431,15 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 {
     ngx_str_t            text;
     ngx_int_t            rc;
-    ngx_uint_t           i, status, abandoned;
+    ngx_uint_t           status, abandoned;
     ngx_http_request_t  *r;
 
     r = ctx->request;
 
-    abandoned = 0;
+    abandoned = ngx_http_asyncx_pipeline_running(ctx);
 
-    for (i = 0; i < ctx->conf->calls->nelts; i++) {
-        abandoned += ctx->calls[i].running;
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
     }
 
     ctx->finished = 1;
@@ -1169,7 +452,11 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 
     status = NGX_HTTP_OK;
 
-    if (ctx->first_failed) {
+    if (ctx->timed_out) {
+        status = NGX_HTTP_GATEWAY_TIME_OUT;
+        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_TIMED_OUT, 1);
+
+    } else if (ctx->first_failed) {
         /* a URI made unsafe by the client's own input is its error */
         status = (ctx->first_failed->kind == NGX_HTTP_ASYNCX_CALL_INVALID_URI)
                  ? NGX_HTTP_BAD_REQUEST : ctx->conf->error_status;
@@ -1348,6 +635,10 @@ ngx_http_asyncx_pipeline_cleanup(void *data)
             ngx_del_timer(&call->timer);
             inflight++;
         }
+    }
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
     }
 
     if (ctx->active) {

@@ -31,6 +31,8 @@ typedef struct {
     ngx_http_complex_value_t      *args_cv;     /* arguments with variables */
     ngx_str_t                      fallback;    /* JSON text if optional */
     ngx_uint_t                     stage;
+    ngx_uint_t                     retries;     /* idempotent calls */
+    ngx_msec_t                     attempt_timeout;  /* 0: none */
     unsigned                       optional:1;
 } ngx_http_asyncx_pipeline_call_conf_t;
 
@@ -46,6 +48,13 @@ typedef struct {
     ngx_str_t                      name;
     ngx_str_t                      fallback;
 } ngx_http_asyncx_pipeline_optional_t;
+
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     retries;
+    ngx_msec_t                     attempt_timeout;
+} ngx_http_asyncx_pipeline_idempotent_t;
 
 
 /* asyncx_call_set_header: a header every call gets (value may be empty) */
@@ -70,16 +79,19 @@ typedef struct {
     ngx_array_t                   *stages;      /* stage_conf_t */
     ngx_array_t                   *calls;       /* call_conf_t */
     ngx_array_t                   *optional;    /* optional_t, until merge */
+    ngx_array_t                   *idempotent;  /* idempotent_t, same */
+    ngx_uint_t                     nattempts;   /* most, all calls */
     ngx_array_t                   *set_headers; /* header_t */
     ngx_array_t                   *hide_headers; /* drop_t */
     ngx_array_t                   *drop;        /* drop_t, built at merge */
     ngx_msec_t                     call_timeout;
+    ngx_msec_t                     pipeline_timeout;  /* 0: none */
     ngx_uint_t                     error_status;
     ngx_flag_t                     pass_args;
     ngx_flag_t                     mode_arg;
     ngx_flag_t                     server_timing;
     ngx_flag_t                     pass_request_headers;
-    ngx_http_asyncx_pipeline_answer_t  *answer;
+    ngx_http_asyncx_pipeline_answer_t *answer;
     ngx_uint_t                     enabled;     /* asyncx_pipeline seen */
     ngx_http_asyncx_mock_conf_t    mock;
 } ngx_http_asyncx_pipeline_conf_t;

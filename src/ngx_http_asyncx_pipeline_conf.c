@@ -16,6 +16,10 @@
 
 static ngx_int_t ngx_http_asyncx_pipeline_strz(ngx_conf_t *cf, ngx_str_t *dst,
     u_char *src, size_t len);
+static ngx_int_t ngx_http_asyncx_pipeline_merge_idempotent(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf);
+static ngx_int_t ngx_http_asyncx_pipeline_find_call(
+    ngx_http_asyncx_pipeline_conf_t *conf, ngx_str_t *name);
 static ngx_int_t ngx_http_asyncx_pipeline_check_reserved(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_conf_t *conf);
 static ngx_int_t ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
@@ -84,6 +88,10 @@ ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root)
                                      NGX_HTTP_ASYNCX_STAT_PIPELINE_CALLS);
     ngx_http_asyncx_pipeline_counter("call_errors",
                                      NGX_HTTP_ASYNCX_STAT_PIPELINE_CALL_ERRORS);
+    ngx_http_asyncx_pipeline_counter("retries",
+                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_RETRIES);
+    ngx_http_asyncx_pipeline_counter("timed_out",
+                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_TIMED_OUT);
 
 #undef ngx_http_asyncx_pipeline_counter
 
@@ -98,6 +106,7 @@ void
 ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf)
 {
     conf->call_timeout = NGX_CONF_UNSET_MSEC;
+    conf->pipeline_timeout = NGX_CONF_UNSET_MSEC;
     conf->error_status = NGX_CONF_UNSET_UINT;
     conf->pass_args = NGX_CONF_UNSET;
     conf->mode_arg = NGX_CONF_UNSET;
@@ -116,6 +125,8 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_call_conf_t  *calls;
 
     ngx_conf_merge_msec_value(conf->call_timeout, prev->call_timeout, 5000);
+    ngx_conf_merge_msec_value(conf->pipeline_timeout, prev->pipeline_timeout,
+                              0);
     ngx_conf_merge_uint_value(conf->error_status, prev->error_status,
                               NGX_HTTP_BAD_GATEWAY);
     ngx_conf_merge_value(conf->pass_args, prev->pass_args, 0);
@@ -138,11 +149,11 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     }
 
     if (!conf->enabled) {
-        if (conf->stages || conf->optional) {
+        if (conf->stages || conf->optional || conf->idempotent) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"asyncx_stage\" and \"asyncx_call_optional\" "
-                               "need \"asyncx_pipeline\" in the same "
-                               "location");
+                               "\"asyncx_stage\", \"asyncx_call_optional\" "
+                               "and \"asyncx_call_idempotent\" need "
+                               "\"asyncx_pipeline\" in the same location");
             return NGX_CONF_ERROR;
         }
 
@@ -163,6 +174,10 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     }
 
     if (ngx_http_asyncx_pipeline_check_reserved(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_asyncx_pipeline_merge_idempotent(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -443,6 +458,165 @@ ngx_http_asyncx_pipeline_strz(ngx_conf_t *cf, ngx_str_t *dst, u_char *src,
     dst->len = len;
 
     return NGX_OK;
+}
+
+
+/* the index of a call by name, or NGX_ERROR */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_find_call(ngx_http_asyncx_pipeline_conf_t *conf,
+    ngx_str_t *name)
+{
+    ngx_uint_t                             i;
+    ngx_http_asyncx_pipeline_call_conf_t  *calls;
+
+    calls = conf->calls->elts;
+
+    for (i = 0; i < conf->calls->nelts; i++) {
+        if (calls[i].name.len == name->len
+            && ngx_strncmp(calls[i].name.data, name->data, name->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * asyncx_call_idempotent may come before the stage naming the call;
+ * nattempts sizes the attempts of one request (1 + retries per call).
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_merge_idempotent(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf)
+{
+    ngx_int_t                               n;
+    ngx_uint_t                              i;
+    ngx_http_asyncx_pipeline_call_conf_t   *calls;
+    ngx_http_asyncx_pipeline_idempotent_t  *idem;
+
+    calls = conf->calls->elts;
+
+    if (conf->idempotent) {
+        idem = conf->idempotent->elts;
+
+        for (i = 0; i < conf->idempotent->nelts; i++) {
+            n = ngx_http_asyncx_pipeline_find_call(conf, &idem[i].name);
+
+            if (n == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"asyncx_call_idempotent\" names "
+                                   "unknown call \"%V\"", &idem[i].name);
+                return NGX_ERROR;
+            }
+
+            if (calls[n].retries) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "call \"%V\" is already idempotent",
+                                   &idem[i].name);
+                return NGX_ERROR;
+            }
+
+            calls[n].retries = idem[i].retries;
+            calls[n].attempt_timeout = idem[i].attempt_timeout;
+        }
+    }
+
+    conf->nattempts = 0;
+
+    for (i = 0; i < conf->calls->nelts; i++) {
+        conf->nattempts += 1 + calls[i].retries;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * asyncx_call_idempotent call [retries=N] [attempt_timeout=time]
+ */
+
+char *
+ngx_http_asyncx_call_idempotent(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_int_t                               n;
+    ngx_str_t                              *value, s;
+    ngx_uint_t                              i;
+    ngx_msec_t                              ms;
+    ngx_http_asyncx_pipeline_conf_t        *pcf;
+    ngx_http_asyncx_pipeline_idempotent_t  *idem;
+
+    pcf = &alcf->pipeline;
+    value = cf->args->elts;
+
+    if (pcf->idempotent == NULL) {
+        pcf->idempotent = ngx_array_create(cf->pool, 2,
+                              sizeof(ngx_http_asyncx_pipeline_idempotent_t));
+        if (pcf->idempotent == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    idem = ngx_array_push(pcf->idempotent);
+    if (idem == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    idem->name = value[1];
+    idem->retries = 1;
+    idem->attempt_timeout = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "retries=", 8) == 0) {
+            n = ngx_atoi(value[i].data + 8, value[i].len - 8);
+
+            if (n < 1 || n > NGX_HTTP_ASYNCX_PIPELINE_MAX_RETRIES) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" of call \"%V\" in "
+                                   "\"asyncx_call_idempotent\", use 1..%d",
+                                   &value[i], &value[1],
+                                   NGX_HTTP_ASYNCX_PIPELINE_MAX_RETRIES);
+                return NGX_CONF_ERROR;
+            }
+
+            idem->retries = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "attempt_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+
+            ms = ngx_parse_time(&s, 0);
+
+            if (ms == (ngx_msec_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" of call \"%V\" in "
+                                   "\"asyncx_call_idempotent\"",
+                                   &value[i], &value[1]);
+                return NGX_CONF_ERROR;
+            }
+
+            /* 0: no limit of its own, the call's deadline alone */
+            idem->attempt_timeout = ms;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in "
+                           "\"asyncx_call_idempotent\", use retries=N or "
+                           "attempt_timeout=time", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -146,6 +146,10 @@ ngx_http_asyncx_pipeline_json_string(u_char *p, u_char *last, ngx_str_t *s)
 size_t
 ngx_http_asyncx_pipeline_error_len(ngx_http_asyncx_pipeline_ctx_t *ctx)
 {
+    if (ctx->timed_out) {
+        return sizeof("pipeline timeout of  ms reached") - 1 + NGX_INT_T_LEN;
+    }
+
     if (ctx->first_failed == NULL) {
         return 0;
     }
@@ -159,12 +163,66 @@ u_char *
 ngx_http_asyncx_pipeline_error(u_char *p, u_char *last,
     ngx_http_asyncx_pipeline_ctx_t *ctx)
 {
+    if (ctx->timed_out) {
+        return ngx_slprintf(p, last, "pipeline timeout of %M ms reached",
+                            ctx->conf->pipeline_timeout);
+    }
+
     if (ctx->first_failed == NULL) {
         return p;
     }
 
     return ngx_slprintf(p, last, "required call \\\"%V\\\" failed",
                         &ctx->first_failed->conf->name);
+}
+
+
+/*
+ * Every attempt of a call:
+ *   [{"outcome":"status","status":503,"ms":1.25},{"outcome":"ok",...}]
+ */
+
+size_t
+ngx_http_asyncx_pipeline_tries_len(ngx_http_asyncx_pipeline_call_t *call)
+{
+    return 2 + call->nattempts
+               * (sizeof("{\"outcome\":\"invalid_json\",\"status\":,"
+                         "\"ms\":},") - 1 + 2 * NGX_INT_T_LEN + 3);
+}
+
+
+u_char *
+ngx_http_asyncx_pipeline_tries(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_call_t *call)
+{
+    ngx_uint_t                           i;
+    ngx_http_asyncx_pipeline_attempt_t  *a;
+
+    p = ngx_slprintf(p, last, "[");
+
+    for (i = 0; i < call->nattempts; i++) {
+        a = &call->attempts[i];
+
+        if (i + 1 == call->nattempts) {
+            /* the last attempt ended with the call (or is abandoned) */
+            p = ngx_slprintf(p, last, "{\"outcome\":\"%s\",\"status\":%ui,"
+                             "\"ms\":",
+                             ngx_http_asyncx_pipeline_kind_name(call->kind),
+                             call->status);
+            p = ngx_http_asyncx_pipeline_ms(p, last, call->end - a->start);
+
+        } else {
+            p = ngx_slprintf(p, last, "{\"outcome\":\"%s\",\"status\":%ui,"
+                             "\"ms\":",
+                             ngx_http_asyncx_pipeline_kind_name(a->kind),
+                             a->status);
+            p = ngx_http_asyncx_pipeline_ms(p, last, a->end - a->start);
+        }
+
+        p = ngx_slprintf(p, last, "}%s", i + 1 < call->nattempts ? "," : "");
+    }
+
+    return ngx_slprintf(p, last, "]");
 }
 
 
@@ -238,6 +296,7 @@ ngx_http_asyncx_pipeline_render_standard(ngx_http_asyncx_pipeline_ctx_t *ctx,
         len += 3 * call->conf->name.len + st[call->conf->stage].name.len
                + 6 * call->msg.len + call->answer.len
                + call->conf->fallback.len
+               + ngx_http_asyncx_pipeline_tries_len(call)
                + 2 * ngx_http_asyncx_pipeline_error_len(ctx) + 256;
     }
 
@@ -301,8 +360,9 @@ ngx_http_asyncx_pipeline_render_standard(ngx_http_asyncx_pipeline_ctx_t *ctx,
     p = ngx_slprintf(p, last, ",\"critical_path_ms\":");
     p = ngx_http_asyncx_pipeline_ms(p, last, critical);
 
-    if (ctx->first_failed) {
-        p = ngx_slprintf(p, last, "},\"outcome\":\"failed\",\"error\":\"");
+    if (ctx->first_failed || ctx->timed_out) {
+        p = ngx_slprintf(p, last, "},\"outcome\":\"%s\",\"error\":\"",
+                         ctx->timed_out ? "timeout" : "failed");
         p = ngx_http_asyncx_pipeline_error(p, last, ctx);
         p = ngx_slprintf(p, last, "\"");
 
@@ -353,7 +413,12 @@ ngx_http_asyncx_pipeline_standard_call(u_char *p, u_char *last,
                      ngx_http_asyncx_pipeline_kind_name(call->kind),
                      call->status);
     p = ngx_http_asyncx_pipeline_ms(p, last, call->end - call->start);
-    p = ngx_slprintf(p, last, ",\"attempts\":1");
+    p = ngx_slprintf(p, last, ",\"attempts\":%ui", call->nattempts);
+
+    if (call->nattempts > 1) {
+        p = ngx_slprintf(p, last, ",\"tries\":");
+        p = ngx_http_asyncx_pipeline_tries(p, last, call);
+    }
 
     if (call->failed) {
         p = ngx_slprintf(p, last, ",\"error\":");

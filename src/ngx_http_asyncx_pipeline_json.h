@@ -24,29 +24,52 @@
  */
 
 #define NGX_HTTP_ASYNCX_PIPELINE_MAX_CALLS   64
+#define NGX_HTTP_ASYNCX_PIPELINE_MAX_RETRIES 10
 
 #define NGX_HTTP_ASYNCX_CALL_IDLE            0
 #define NGX_HTTP_ASYNCX_CALL_PENDING         1
 #define NGX_HTTP_ASYNCX_CALL_DONE            2
 
 
+typedef struct ngx_http_asyncx_pipeline_call_s
+    ngx_http_asyncx_pipeline_call_t;
+
+
+/* one subrequest of a call: the first, or a retry */
+
 typedef struct {
+    ngx_http_asyncx_pipeline_call_t       *call;
+    ngx_http_post_subrequest_t             ps;
+    uint64_t                               start;
+    uint64_t                               end;
+    ngx_msec_t                             timeout;  /* its timer */
+    ngx_uint_t                             status;
+    ngx_http_asyncx_call_kind_e            kind;
+    unsigned                               running:1; /* its subrequest */
+} ngx_http_asyncx_pipeline_attempt_t;
+
+
+struct ngx_http_asyncx_pipeline_call_s {
     ngx_http_asyncx_pipeline_ctx_t        *ctx;
     ngx_http_asyncx_pipeline_call_conf_t  *conf;
-    ngx_http_post_subrequest_t             ps;
-    ngx_event_t                            timer;
+    ngx_http_asyncx_pipeline_attempt_t    *attempts; /* 1 + retries */
+    ngx_uint_t                             nattempts; /* issued */
+    ngx_event_t                            timer;    /* the attempt's */
+    ngx_str_t                              doc;      /* what it sends */
+    ngx_str_t                              uri;
+    ngx_str_t                              args;
     ngx_str_t                              answer;   /* checked JSON */
     ngx_str_t                              passed;   /* to later calls */
     ngx_str_t                              msg;      /* why it failed */
     ngx_str_t                              detail;   /* for the message */
     uint64_t                               start;
     uint64_t                               end;
+    uint64_t                               deadline; /* start + timeout */
     ngx_uint_t                             status;
     ngx_http_asyncx_call_kind_e            kind;
     unsigned                               state:2;
     unsigned                               failed:1;
-    unsigned                               running:1; /* its subrequest */
-} ngx_http_asyncx_pipeline_call_t;
+};
 
 
 struct ngx_http_asyncx_pipeline_ctx_s {
@@ -57,6 +80,7 @@ struct ngx_http_asyncx_pipeline_ctx_s {
     ngx_str_t                              body;     /* JSON text */
     ngx_table_elt_t                       *headers;  /* set_header values */
     ngx_uint_t                             nheaders;
+    ngx_event_t                            deadline; /* pipeline timeout */
     uint64_t                               start;
     uint64_t                               end;
     uint64_t                               stage_start;
@@ -68,8 +92,23 @@ struct ngx_http_asyncx_pipeline_ctx_s {
     unsigned                               sequential:1;
     unsigned                               active:1;
     unsigned                               finished:1;
+    unsigned                               timed_out:1;
 };
 
+
+/* the calls (ngx_http_asyncx_pipeline_call.c) */
+
+ngx_int_t ngx_http_asyncx_pipeline_init_calls(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+ngx_int_t ngx_http_asyncx_pipeline_eval_headers(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
+    ngx_http_asyncx_pipeline_call_t *call);
+void ngx_http_asyncx_pipeline_abandon(ngx_http_asyncx_pipeline_call_t *call);
+ngx_uint_t ngx_http_asyncx_pipeline_running(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+
+/* the JSON texts (ngx_http_asyncx_pipeline_json.c) */
 
 ngx_int_t ngx_http_asyncx_pipeline_document(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
@@ -80,6 +119,10 @@ u_char *ngx_http_asyncx_pipeline_error(u_char *p, u_char *last,
     ngx_http_asyncx_pipeline_ctx_t *ctx);
 u_char *ngx_http_asyncx_pipeline_json_string(u_char *p, u_char *last,
     ngx_str_t *s);
+size_t ngx_http_asyncx_pipeline_tries_len(
+    ngx_http_asyncx_pipeline_call_t *call);
+u_char *ngx_http_asyncx_pipeline_tries(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_call_t *call);
 
 
 /*

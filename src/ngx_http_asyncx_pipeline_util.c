@@ -272,12 +272,37 @@ ngx_http_asyncx_pipeline_classify(ngx_int_t rc, ngx_uint_t status,
 }
 
 
+/*
+ * Failures an idempotent call is tried again for: the backend did not
+ * answer in time, did not answer at all (connect error), or answered
+ * 5xx (nginx's own 502/504 for an upstream that is down, too).
+ */
+
+ngx_uint_t
+ngx_http_asyncx_pipeline_retryable(ngx_http_asyncx_call_kind_e kind,
+    ngx_uint_t status)
+{
+    switch (kind) {
+
+    case NGX_HTTP_ASYNCX_CALL_TIMEOUT:
+    case NGX_HTTP_ASYNCX_CALL_ERROR:
+        return 1;
+
+    case NGX_HTTP_ASYNCX_CALL_STATUS:
+        return status >= 500 && status <= 599;
+
+    default:
+        return 0;
+    }
+}
+
+
 const char *
 ngx_http_asyncx_pipeline_kind_name(ngx_http_asyncx_call_kind_e kind)
 {
     static const char  *names[] = {
         "ok", "status", "timeout", "invalid_json", "too_large", "error",
-        "invalid_uri"
+        "invalid_uri", "abandoned"
     };
 
     if ((ngx_uint_t) kind >= sizeof(names) / sizeof(names[0])) {

@@ -30,7 +30,9 @@ typedef enum {
     NGX_HTTP_ASYNCX_CALL_INVALID_JSON,    /* 2xx, body is not JSON */
     NGX_HTTP_ASYNCX_CALL_TOO_LARGE,       /* over the capture buffer */
     NGX_HTTP_ASYNCX_CALL_ERROR,           /* the subrequest itself failed */
-    NGX_HTTP_ASYNCX_CALL_INVALID_URI      /* its URI, evaluated, is unsafe */
+    NGX_HTTP_ASYNCX_CALL_INVALID_URI,     /* its URI, evaluated, is unsafe */
+    NGX_HTTP_ASYNCX_CALL_ABANDONED        /* in flight at the pipeline's
+                                             timeout */
 } ngx_http_asyncx_call_kind_e;
 
 
@@ -47,6 +49,8 @@ ngx_int_t ngx_http_asyncx_pipeline_in_list(u_char *list, size_t len,
 
 ngx_http_asyncx_call_kind_e ngx_http_asyncx_pipeline_classify(ngx_int_t rc,
     ngx_uint_t status, ngx_uint_t overflow);
+ngx_uint_t ngx_http_asyncx_pipeline_retryable(ngx_http_asyncx_call_kind_e kind,
+    ngx_uint_t status);
 const char *ngx_http_asyncx_pipeline_kind_name(
     ngx_http_asyncx_call_kind_e kind);
 

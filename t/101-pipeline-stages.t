@@ -321,7 +321,7 @@ fixed=1
 ["POST /orders/process?delay=10ms", "GET /asyncx/status"]
 --- response_body_like eval
 [qr/"mode":"parallel"/,
- qr/"pipelines":\{"active":0,"total":[12],"failed":0,"aborted":0,"calls":[24],"call_errors":0,"mock":\{"active":0,"total":[24]\}\}/]
+ qr/"pipelines":\{"active":0,"total":[12],"failed":0,"aborted":0,"calls":[24],"call_errors":0,"retries":0,"timed_out":0,"mock":\{"active":0,"total":[24]\}\}/]
 --- no_error_log
 [error]
 

@@ -118,7 +118,7 @@ invalid call name "소요시간": the "exercise" answer uses it as a key
     }
 --- must_die
 --- error_log
-"asyncx_stage" and "asyncx_call_optional" need "asyncx_pipeline" in the same location
+"asyncx_stage", "asyncx_call_optional" and "asyncx_call_idempotent" need "asyncx_pipeline" in the same location
 
 
 

@@ -35,11 +35,37 @@
 #define NGX_HTTP_ASYNCX_KEY_CALL_TIMES     "호출별_소요시간_ms"
 
 
+/* the times the exercise's answer shows, from the stages that ran */
+
+typedef struct {
+    ngx_str_t                             *stage_names;
+    uint64_t                              *est_stage;  /* slowest call */
+    ngx_str_t                             *call_names;
+    uint64_t                              *call_usec;
+    ngx_uint_t                             nrun;
+    ngx_uint_t                             ncalls;
+    uint64_t                               sum;        /* of call times */
+    uint64_t                               est;        /* of est_stage */
+} ngx_http_asyncx_exercise_times_t;
+
+
 static ngx_int_t ngx_http_asyncx_exercise_render(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_str_t *text);
 static u_char *ngx_http_asyncx_exercise_seconds(u_char *p, u_char *last,
     const char *key, uint64_t usec, ngx_str_t *names, uint64_t *parts,
     ngx_uint_t n);
+static ngx_int_t ngx_http_asyncx_exercise_times(
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_exercise_times_t *t);
+static size_t ngx_http_asyncx_exercise_len(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+static u_char *ngx_http_asyncx_exercise_headline(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_exercise_times_t *t);
+static u_char *ngx_http_asyncx_exercise_stages(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+static u_char *ngx_http_asyncx_exercise_call_times(u_char *p, u_char *last,
+    ngx_http_asyncx_exercise_times_t *t);
+static u_char *ngx_http_asyncx_exercise_lists(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
 static size_t ngx_http_asyncx_exercise_slot_len(
     ngx_http_asyncx_pipeline_call_t *call);
 static u_char *ngx_http_asyncx_exercise_slot(u_char *p, u_char *last,
@@ -108,75 +134,17 @@ static ngx_int_t
 ngx_http_asyncx_exercise_render(ngx_http_asyncx_pipeline_ctx_t *ctx,
     ngx_str_t *text)
 {
-    u_char                                 *p, *last;
-    size_t                                  len;
-    uint64_t                                sum, est, m;
-    uint64_t                               *est_stage, *call_usec;
-    ngx_str_t                              *stage_names, *call_names, *ff;
-    ngx_uint_t                              i, j, n, nstages, nrun, ncalls;
-    ngx_http_request_t                     *r;
-    ngx_http_asyncx_pipeline_call_t        *call;
-    ngx_http_asyncx_pipeline_stage_conf_t  *st;
+    u_char                            *p, *last;
+    size_t                             len;
+    ngx_http_asyncx_exercise_times_t   t;
 
-    r = ctx->request;
-    st = ctx->conf->stages->elts;
-    nstages = ctx->conf->stages->nelts;
-    ff = ctx->first_failed ? &ctx->first_failed->conf->name : NULL;
-
-    stage_names = ngx_palloc(r->pool, nstages * sizeof(ngx_str_t));
-    est_stage = ngx_palloc(r->pool, nstages * sizeof(uint64_t));
-    call_names = ngx_palloc(r->pool,
-                            ctx->conf->calls->nelts * sizeof(ngx_str_t));
-    call_usec = ngx_palloc(r->pool,
-                           ctx->conf->calls->nelts * sizeof(uint64_t));
-
-    if (stage_names == NULL || est_stage == NULL || call_names == NULL
-        || call_usec == NULL)
-    {
+    if (ngx_http_asyncx_exercise_times(ctx, &t) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    /* the stages that ran: measured times and the critical-path estimate */
+    len = ngx_http_asyncx_exercise_len(ctx);
 
-    nrun = ctx->stage;
-    ncalls = 0;
-    sum = 0;
-    est = 0;
-
-    for (i = 0; i < nrun; i++) {
-        stage_names[i] = st[i].name;
-        est_stage[i] = 0;
-
-        for (j = 0; j < st[i].ncalls; j++) {
-            call = &ctx->calls[st[i].first + j];
-            m = call->end - call->start;
-
-            call_names[ncalls] = call->conf->name;
-            call_usec[ncalls++] = m;
-
-            sum += m;
-            est_stage[i] = ngx_max(est_stage[i], m);
-        }
-
-        est += est_stage[i];
-    }
-
-    /* an upper bound: fixed text, two breakdowns, per stage, per call */
-
-    len = 1024 + 2 * NGX_HTTP_ASYNCX_EXERCISE_TEXT_LEN
-          + (ff ? 2 * ff->len : 0);
-
-    for (i = 0; i < nstages; i++) {
-        len += st[i].name.len + 128;
-    }
-
-    for (i = 0; i < ctx->conf->calls->nelts; i++) {
-        call = &ctx->calls[i];
-        len += ngx_http_asyncx_exercise_slot_len(call)
-               + 4 * call->conf->name.len + 192 + (ff ? ff->len : 0);
-    }
-
-    p = ngx_pnalloc(r->pool, len);
+    p = ngx_pnalloc(ctx->request->pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -186,92 +154,253 @@ ngx_http_asyncx_exercise_render(ngx_http_asyncx_pipeline_ctx_t *ctx,
 
     *p++ = '{';
 
-    if (ctx->sequential) {
-        p = ngx_http_asyncx_exercise_seconds(p, last,
-                                             NGX_HTTP_ASYNCX_KEY_SEQ_MEASURED,
-                                             ctx->end - ctx->start,
-                                             call_names, call_usec, ncalls);
-        p = ngx_slprintf(p, last, ",");
-        p = ngx_http_asyncx_exercise_seconds(p, last,
-                                             NGX_HTTP_ASYNCX_KEY_OPT_ESTIMATE,
-                                             est, stage_names, est_stage,
-                                             nrun);
+    p = ngx_http_asyncx_exercise_headline(p, last, ctx, &t);
+    p = ngx_http_asyncx_exercise_stages(p, last, ctx);
+    p = ngx_http_asyncx_exercise_call_times(p, last, &t);
 
-    } else {
-        p = ngx_http_asyncx_exercise_seconds(p, last,
-                                             NGX_HTTP_ASYNCX_KEY_SEQ_ESTIMATE,
-                                             sum, NULL, NULL, 0);
-        p = ngx_slprintf(p, last, ",");
-        p = ngx_http_asyncx_exercise_seconds(p, last,
-                                             NGX_HTTP_ASYNCX_KEY_OPT_MEASURED,
-                                             ctx->end - ctx->start,
-                                             stage_names, ctx->stage_usec,
-                                             nrun);
+    p = ngx_slprintf(p, last, ",\"mode\":\"%s\"",
+                     ctx->sequential ? "sequential" : "parallel");
+
+    p = ngx_http_asyncx_exercise_lists(p, last, ctx);
+
+    if (ctx->first_failed || ctx->timed_out) {
+        p = ngx_slprintf(p, last, ",\"error\":\"");
+        p = ngx_http_asyncx_pipeline_error(p, last, ctx);
+        p = ngx_slprintf(p, last, "\",\"status\":%ui", ctx->status);
     }
 
-    p = ngx_slprintf(p, last, "," NGX_HTTP_ASYNCX_EXERCISE_KEY(
-                                         NGX_HTTP_ASYNCX_KEY_STAGES) "{");
+    if (p == last) {
+        /* cannot happen with the bound above; never send a cut answer */
+        ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
+                      "asyncx pipeline: answer buffer of %uz bytes too small",
+                      len);
+        return NGX_ERROR;
+    }
 
-    for (i = 0; i < nstages; i++) {
-        p = ngx_slprintf(p, last, "%s\"%V\":{", i ? "," : "", &st[i].name);
+    *p++ = '}';
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_exercise_times(ngx_http_asyncx_pipeline_ctx_t *ctx,
+    ngx_http_asyncx_exercise_times_t *t)
+{
+    uint64_t                                m;
+    ngx_uint_t                              i, j, nstages, ncalls;
+    ngx_pool_t                             *pool;
+    ngx_http_asyncx_pipeline_call_t        *call;
+    ngx_http_asyncx_pipeline_stage_conf_t  *st;
+
+    pool = ctx->request->pool;
+    st = ctx->conf->stages->elts;
+    nstages = ctx->conf->stages->nelts;
+    ncalls = ctx->conf->calls->nelts;
+
+    t->stage_names = ngx_palloc(pool, nstages * sizeof(ngx_str_t));
+    t->est_stage = ngx_palloc(pool, nstages * sizeof(uint64_t));
+    t->call_names = ngx_palloc(pool, ncalls * sizeof(ngx_str_t));
+    t->call_usec = ngx_palloc(pool, ncalls * sizeof(uint64_t));
+
+    if (t->stage_names == NULL || t->est_stage == NULL
+        || t->call_names == NULL || t->call_usec == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    t->nrun = ctx->stage;
+    t->ncalls = 0;
+    t->sum = 0;
+    t->est = 0;
+
+    for (i = 0; i < t->nrun; i++) {
+        t->stage_names[i] = st[i].name;
+        t->est_stage[i] = 0;
 
         for (j = 0; j < st[i].ncalls; j++) {
             call = &ctx->calls[st[i].first + j];
 
             if (call->state != NGX_HTTP_ASYNCX_CALL_DONE) {
-                p = ngx_slprintf(p, last, "\"%V\":{\"skipped\":true,"
-                                 "\"reason\":\"", &call->conf->name);
-
-                if (ff) {
-                    p = ngx_slprintf(p, last,
-                                     "required call \\\"%V\\\" failed\"},",
-                                     ff);
-                } else {
-                    p = ngx_slprintf(p, last, "not run\"},");
-                }
-
+                /* not issued before the pipeline's timeout */
                 continue;
             }
 
+            m = call->end - call->start;
+
+            t->call_names[t->ncalls] = call->conf->name;
+            t->call_usec[t->ncalls++] = m;
+
+            t->sum += m;
+            t->est_stage[i] = ngx_max(t->est_stage[i], m);
+        }
+
+        t->est += t->est_stage[i];
+    }
+
+    return NGX_OK;
+}
+
+
+/* an upper bound: fixed text, two breakdowns, per stage, per call */
+
+static size_t
+ngx_http_asyncx_exercise_len(ngx_http_asyncx_pipeline_ctx_t *ctx)
+{
+    size_t                                  len, err;
+    ngx_uint_t                              i;
+    ngx_http_asyncx_pipeline_call_t        *call;
+    ngx_http_asyncx_pipeline_stage_conf_t  *st;
+
+    st = ctx->conf->stages->elts;
+    err = ngx_http_asyncx_pipeline_error_len(ctx);
+
+    len = 1024 + 2 * NGX_HTTP_ASYNCX_EXERCISE_TEXT_LEN + 2 * err;
+
+    for (i = 0; i < ctx->conf->stages->nelts; i++) {
+        len += st[i].name.len + 128;
+    }
+
+    for (i = 0; i < ctx->conf->calls->nelts; i++) {
+        call = &ctx->calls[i];
+        len += ngx_http_asyncx_exercise_slot_len(call)
+               + 2 * ngx_http_asyncx_pipeline_tries_len(call)
+               + 6 * call->conf->name.len + 256 + err;
+    }
+
+    return len;
+}
+
+
+/* the two times first: measured and estimated, by mode */
+
+static u_char *
+ngx_http_asyncx_exercise_headline(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_exercise_times_t *t)
+{
+    if (ctx->sequential) {
+        p = ngx_http_asyncx_exercise_seconds(p, last,
+                                             NGX_HTTP_ASYNCX_KEY_SEQ_MEASURED,
+                                             ctx->end - ctx->start,
+                                             t->call_names, t->call_usec,
+                                             t->ncalls);
+        p = ngx_slprintf(p, last, ",");
+
+        return ngx_http_asyncx_exercise_seconds(p, last,
+                                             NGX_HTTP_ASYNCX_KEY_OPT_ESTIMATE,
+                                             t->est, t->stage_names,
+                                             t->est_stage, t->nrun);
+    }
+
+    p = ngx_http_asyncx_exercise_seconds(p, last,
+                                         NGX_HTTP_ASYNCX_KEY_SEQ_ESTIMATE,
+                                         t->sum, NULL, NULL, 0);
+    p = ngx_slprintf(p, last, ",");
+
+    return ngx_http_asyncx_exercise_seconds(p, last,
+                                            NGX_HTTP_ASYNCX_KEY_OPT_MEASURED,
+                                            ctx->end - ctx->start,
+                                            t->stage_names, ctx->stage_usec,
+                                            t->nrun);
+}
+
+
+/* "단계별_결과": every stage, its calls' slots and its time */
+
+static u_char *
+ngx_http_asyncx_exercise_stages(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx)
+{
+    ngx_uint_t                              i, j;
+    ngx_http_asyncx_pipeline_call_t        *call;
+    ngx_http_asyncx_pipeline_stage_conf_t  *st;
+
+    st = ctx->conf->stages->elts;
+
+    p = ngx_slprintf(p, last, "," NGX_HTTP_ASYNCX_EXERCISE_KEY(
+                                         NGX_HTTP_ASYNCX_KEY_STAGES) "{");
+
+    for (i = 0; i < ctx->conf->stages->nelts; i++) {
+        p = ngx_slprintf(p, last, "%s\"%V\":{", i ? "," : "", &st[i].name);
+
+        for (j = 0; j < st[i].ncalls; j++) {
+            call = &ctx->calls[st[i].first + j];
+
             p = ngx_slprintf(p, last, "\"%V\":", &call->conf->name);
+
+            if (call->state != NGX_HTTP_ASYNCX_CALL_DONE) {
+                p = ngx_slprintf(p, last, "{\"skipped\":true,\"reason\":\"");
+
+                if (ctx->first_failed || ctx->timed_out) {
+                    p = ngx_http_asyncx_pipeline_error(p, last, ctx);
+
+                } else {
+                    p = ngx_slprintf(p, last, "not run");
+                }
+
+                p = ngx_slprintf(p, last, "\"},");
+                continue;
+            }
+
             p = ngx_http_asyncx_exercise_slot(p, last, call);
             p = ngx_slprintf(p, last, ",");
         }
 
         p = ngx_http_asyncx_exercise_seconds(p, last,
                                              NGX_HTTP_ASYNCX_KEY_ELAPSED,
-                                             i < nrun ? ctx->stage_usec[i]
-                                                      : 0,
+                                             i < ctx->stage
+                                             ? ctx->stage_usec[i] : 0,
                                              NULL, NULL, 0);
         p = ngx_slprintf(p, last, "}");
     }
 
-    p = ngx_slprintf(p, last, "}," NGX_HTTP_ASYNCX_EXERCISE_KEY(
+    return ngx_slprintf(p, last, "}");
+}
+
+
+static u_char *
+ngx_http_asyncx_exercise_call_times(u_char *p, u_char *last,
+    ngx_http_asyncx_exercise_times_t *t)
+{
+    ngx_uint_t  i;
+
+    p = ngx_slprintf(p, last, "," NGX_HTTP_ASYNCX_EXERCISE_KEY(
                                      NGX_HTTP_ASYNCX_KEY_CALL_TIMES) "{");
 
-    for (i = 0; i < ncalls; i++) {
-        p = ngx_slprintf(p, last, "%s\"%V\":", i ? "," : "", &call_names[i]);
-        p = ngx_http_asyncx_pipeline_ms(p, last, call_usec[i]);
+    for (i = 0; i < t->ncalls; i++) {
+        p = ngx_slprintf(p, last, "%s\"%V\":", i ? "," : "",
+                         &t->call_names[i]);
+        p = ngx_http_asyncx_pipeline_ms(p, last, t->call_usec[i]);
     }
 
-    p = ngx_slprintf(p, last, "},\"mode\":\"%s\"",
-                     ctx->sequential ? "sequential" : "parallel");
+    return ngx_slprintf(p, last, "}");
+}
 
-    /* failed_calls, skipped_calls, warnings: only when not empty */
+
+/*
+ * failed_calls, skipped_calls, abandoned_calls, warnings and retries:
+ * each only when not empty.
+ */
+
+static u_char *
+ngx_http_asyncx_exercise_lists(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx)
+{
+    ngx_uint_t                        i, n;
+    ngx_http_asyncx_pipeline_call_t  *call;
 
     for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
         call = &ctx->calls[i];
 
-        if (call->failed) {
+        if (call->failed && call->kind != NGX_HTTP_ASYNCX_CALL_ABANDONED) {
             p = ngx_slprintf(p, last, "%s\"%V\"",
                              n++ ? "," : ",\"failed_calls\":[",
                              &call->conf->name);
         }
     }
 
-    if (n) {
-        p = ngx_slprintf(p, last, "]");
-    }
+    p = ngx_slprintf(p, last, "%s", n ? "]" : "");
 
     for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
         call = &ctx->calls[i];
@@ -283,14 +412,26 @@ ngx_http_asyncx_exercise_render(ngx_http_asyncx_pipeline_ctx_t *ctx,
         }
     }
 
-    if (n) {
-        p = ngx_slprintf(p, last, "]");
-    }
+    p = ngx_slprintf(p, last, "%s", n ? "]" : "");
 
     for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
         call = &ctx->calls[i];
 
-        if (call->failed && call->conf->optional) {
+        if (call->kind == NGX_HTTP_ASYNCX_CALL_ABANDONED) {
+            p = ngx_slprintf(p, last, "%s\"%V\"",
+                             n++ ? "," : ",\"abandoned_calls\":[",
+                             &call->conf->name);
+        }
+    }
+
+    p = ngx_slprintf(p, last, "%s", n ? "]" : "");
+
+    for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
+        call = &ctx->calls[i];
+
+        if (call->failed && call->conf->optional
+            && call->kind != NGX_HTTP_ASYNCX_CALL_ABANDONED)
+        {
             p = ngx_slprintf(p, last, "%s\"optional call \\\"%V\\\" failed "
                              "(%s), its fallback was used\"",
                              n++ ? "," : ",\"warnings\":[",
@@ -299,28 +440,22 @@ ngx_http_asyncx_exercise_render(ngx_http_asyncx_pipeline_ctx_t *ctx,
         }
     }
 
-    if (n) {
-        p = ngx_slprintf(p, last, "]");
+    p = ngx_slprintf(p, last, "%s", n ? "]" : "");
+
+    /* every attempt of the calls that were tried more than once */
+
+    for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
+        call = &ctx->calls[i];
+
+        if (call->nattempts > 1) {
+            p = ngx_slprintf(p, last, "%s\"%V\":",
+                             n++ ? "," : ",\"retries\":{",
+                             &call->conf->name);
+            p = ngx_http_asyncx_pipeline_tries(p, last, call);
+        }
     }
 
-    if (ff) {
-        p = ngx_slprintf(p, last, ",\"error\":\"required call \\\"%V\\\" "
-                         "failed\",\"status\":%ui", ff,
-                         ctx->status);
-    }
-
-    if (p == last) {
-        /* cannot happen with the bound above; never send a cut answer */
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "asyncx pipeline: answer buffer of %uz bytes too small",
-                      len);
-        return NGX_ERROR;
-    }
-
-    *p++ = '}';
-    text->len = p - text->data;
-
-    return NGX_OK;
+    return ngx_slprintf(p, last, "%s", n ? "}" : "");
 }
 
 
@@ -340,7 +475,8 @@ ngx_http_asyncx_exercise_slot_len(ngx_http_asyncx_pipeline_call_t *call)
     return sizeof("{\"error\":\"\",\"kind\":\"\",\"status\":,\"elapsed_ms\":"
                   ",\"response\":,\"optional\":true,\"fallback\":}") - 1
            + 6 * call->msg.len + 16 + 3 * NGX_INT_T_LEN
-           + call->answer.len + call->conf->fallback.len;
+           + call->answer.len + call->conf->fallback.len
+           + ngx_http_asyncx_pipeline_tries_len(call);
 }
 
 
@@ -367,6 +503,11 @@ ngx_http_asyncx_exercise_slot(u_char *p, u_char *last,
     if (call->conf->optional) {
         p = ngx_slprintf(p, last, ",\"optional\":true,\"fallback\":%V",
                          &call->conf->fallback);
+    }
+
+    if (call->nattempts > 1) {
+        p = ngx_slprintf(p, last, ",\"attempts\":");
+        p = ngx_http_asyncx_pipeline_tries(p, last, call);
     }
 
     return ngx_slprintf(p, last, "}");
