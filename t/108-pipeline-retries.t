@@ -196,7 +196,7 @@ sub {
     my $n = scalar @{ $a->{tries} };
     "$a->{outcome} " . ($a->{attempts} == $n ? "counted" : "miscounted") . "\n"
     . ($n >= 3 && $n <= 4 ? "3 or 4 attempts\n" : "$n attempts\n")
-    . pl_within("the call, all attempts", $a->{ms}, 245, 600)
+    . pl_within("the call, all attempts", $a->{ms}, 245, 1000)
 }
 --- response_body
 timeout counted
