@@ -460,7 +460,9 @@ static ngx_int_t
 ngx_http_asyncx_add_variables(ngx_conf_t *cf)
 {
     /* the demo's answer format, before "asyncx_pipeline_answer" is read */
-    if (ngx_http_asyncx_exercise_answer_add(cf) != NGX_OK) {
+    if (ngx_http_asyncx_exercise_answer_add(cf) != NGX_OK
+        || ngx_http_asyncx_pipeline_add_variables(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

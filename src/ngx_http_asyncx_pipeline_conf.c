@@ -99,6 +99,130 @@ ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root)
 }
 
 
+/*
+ * Variables for access logs, read at the end of the request:
+ *   $asyncx_pipeline_outcome        ok, failed, timeout or aborted
+ *   $asyncx_pipeline_time           seconds with milliseconds ("1.902"),
+ *                                   like $request_time
+ *   $asyncx_pipeline_failed_calls   calls that failed (abandoned too)
+ *   $asyncx_pipeline_retried_calls  calls tried more than once
+ * Not found where no pipeline ran (another location, a refused request).
+ */
+
+#define NGX_HTTP_ASYNCX_PIPELINE_VAR_OUTCOME  0
+#define NGX_HTTP_ASYNCX_PIPELINE_VAR_TIME     1
+#define NGX_HTTP_ASYNCX_PIPELINE_VAR_FAILED   2
+#define NGX_HTTP_ASYNCX_PIPELINE_VAR_RETRIED  3
+
+
+static ngx_int_t ngx_http_asyncx_pipeline_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_asyncx_pipeline_vars[] = {
+
+    { ngx_string("asyncx_pipeline_outcome"), NULL,
+      ngx_http_asyncx_pipeline_variable, NGX_HTTP_ASYNCX_PIPELINE_VAR_OUTCOME,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("asyncx_pipeline_time"), NULL,
+      ngx_http_asyncx_pipeline_variable, NGX_HTTP_ASYNCX_PIPELINE_VAR_TIME,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("asyncx_pipeline_failed_calls"), NULL,
+      ngx_http_asyncx_pipeline_variable, NGX_HTTP_ASYNCX_PIPELINE_VAR_FAILED,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("asyncx_pipeline_retried_calls"), NULL,
+      ngx_http_asyncx_pipeline_variable, NGX_HTTP_ASYNCX_PIPELINE_VAR_RETRIED,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_asyncx_pipeline_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_asyncx_pipeline_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                          *p;
+    uint64_t                         usec;
+    ngx_uint_t                       i, n;
+    const char                      *outcome;
+    ngx_http_asyncx_ctx_t           *actx;
+    ngx_http_asyncx_pipeline_ctx_t  *ctx;
+
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx ? actx->pipeline : NULL;
+
+    if (ctx == NULL || ctx->start == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    n = 0;
+
+    switch (data) {
+
+    case NGX_HTTP_ASYNCX_PIPELINE_VAR_OUTCOME:
+        /* still running at log time: the client went away */
+        outcome = !ctx->finished ? "aborted"
+                  : ctx->timed_out ? "timeout"
+                  : ctx->first_failed ? "failed" : "ok";
+        p = ngx_cpymem(p, outcome, ngx_strlen(outcome));
+        break;
+
+    case NGX_HTTP_ASYNCX_PIPELINE_VAR_TIME:
+        usec = (ctx->finished ? ctx->end : ngx_http_asyncx_now_usec())
+               - ctx->start;
+        usec = (usec + 500) / 1000;
+        p = ngx_sprintf(p, "%uL.%03uL", usec / 1000, usec % 1000);
+        break;
+
+    default: /* FAILED, RETRIED */
+        for (i = 0; i < ctx->conf->calls->nelts; i++) {
+            n += (data == NGX_HTTP_ASYNCX_PIPELINE_VAR_FAILED)
+                 ? ctx->calls[i].failed : (ctx->calls[i].nattempts > 1);
+        }
+
+        p = ngx_sprintf(p, "%ui", n);
+        break;
+    }
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 /* configuration */
 
 

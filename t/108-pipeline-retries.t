@@ -15,7 +15,7 @@ $ENV{TEST_NGINX_GOOD_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 9;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() - 1);
+plan tests => repeat_each() * (3 * blocks() - 3);
 
 no_long_string();
 
@@ -338,3 +338,151 @@ POST /p
 sub { my $d = pl_dec($_[0]); "$d->{outcome} $d->{calls}{a}{attempts}\n" }
 --- response_body
 ok 2
+
+
+
+=== TEST 14: log_format variables, an ok pipeline with a retried call
+--- http_config
+    log_format pipeline 'PIPELINE $request_uri outcome=$asyncx_pipeline_outcome time=$asyncx_pipeline_time failed=$asyncx_pipeline_failed_calls retried=$asyncx_pipeline_retried_calls';
+--- config
+    access_log logs/error.log pipeline;
+    location = /ok {
+        asyncx_pipeline;
+        asyncx_call_idempotent a;
+        asyncx_stage s a=/up/flaky b=/one/ok;
+    }
+    location = /failed {
+        asyncx_pipeline;
+        asyncx_stage s a=/one/down b=/one/missing c=/one/ok;
+        asyncx_call_optional b;
+    }
+    location = /timeout {
+        asyncx_pipeline;
+        asyncx_pipeline_timeout 50ms;
+        asyncx_stage s a=/one/slow;
+    }
+    location = /plain {
+        return 200 '{}';
+    }
+--- request
+POST /ok
+--- error_code: 200
+--- response_body_like: "outcome":"ok"
+--- error_log eval
+qr/PIPELINE \/ok outcome=ok time=0\.\d\d\d failed=0 retried=1/
+
+
+
+=== TEST 15: log_format variables, a failed pipeline (a required and an optional call failed)
+--- http_config
+    log_format pipeline 'PIPELINE $request_uri outcome=$asyncx_pipeline_outcome time=$asyncx_pipeline_time failed=$asyncx_pipeline_failed_calls retried=$asyncx_pipeline_retried_calls';
+--- config
+    access_log logs/error.log pipeline;
+    location = /ok {
+        asyncx_pipeline;
+        asyncx_call_idempotent a;
+        asyncx_stage s a=/up/flaky b=/one/ok;
+    }
+    location = /failed {
+        asyncx_pipeline;
+        asyncx_stage s a=/one/down b=/one/missing c=/one/ok;
+        asyncx_call_optional b;
+    }
+    location = /timeout {
+        asyncx_pipeline;
+        asyncx_pipeline_timeout 50ms;
+        asyncx_stage s a=/one/slow;
+    }
+    location = /plain {
+        return 200 '{}';
+    }
+--- request
+POST /failed
+--- error_code: 502
+--- response_body_like: "outcome":"failed"
+--- error_log eval
+qr/PIPELINE \/failed outcome=failed time=0\.\d\d\d failed=2 retried=0/
+
+
+
+=== TEST 16: log_format variables, a pipeline that reached its timeout
+--- http_config
+    log_format pipeline 'PIPELINE $request_uri outcome=$asyncx_pipeline_outcome time=$asyncx_pipeline_time failed=$asyncx_pipeline_failed_calls retried=$asyncx_pipeline_retried_calls';
+--- config
+    access_log logs/error.log pipeline;
+    location = /ok {
+        asyncx_pipeline;
+        asyncx_call_idempotent a;
+        asyncx_stage s a=/up/flaky b=/one/ok;
+    }
+    location = /failed {
+        asyncx_pipeline;
+        asyncx_stage s a=/one/down b=/one/missing c=/one/ok;
+        asyncx_call_optional b;
+    }
+    location = /timeout {
+        asyncx_pipeline;
+        asyncx_pipeline_timeout 50ms;
+        asyncx_stage s a=/one/slow;
+    }
+    location = /plain {
+        return 200 '{}';
+    }
+--- request
+POST /timeout
+--- error_code: 504
+--- response_body_like: "outcome":"timeout"
+--- error_log eval
+qr/PIPELINE \/timeout outcome=timeout time=0\.0[4-9]\d failed=1 retried=0/
+
+
+
+=== TEST 17: log_format variables, not a pipeline: not found
+--- http_config
+    log_format pipeline 'PIPELINE $request_uri outcome=$asyncx_pipeline_outcome time=$asyncx_pipeline_time failed=$asyncx_pipeline_failed_calls retried=$asyncx_pipeline_retried_calls';
+--- config
+    access_log logs/error.log pipeline;
+    location = /ok {
+        asyncx_pipeline;
+        asyncx_call_idempotent a;
+        asyncx_stage s a=/up/flaky b=/one/ok;
+    }
+    location = /failed {
+        asyncx_pipeline;
+        asyncx_stage s a=/one/down b=/one/missing c=/one/ok;
+        asyncx_call_optional b;
+    }
+    location = /timeout {
+        asyncx_pipeline;
+        asyncx_pipeline_timeout 50ms;
+        asyncx_stage s a=/one/slow;
+    }
+    location = /plain {
+        return 200 '{}';
+    }
+--- request
+POST /plain
+--- error_code: 200
+--- response_body_like: \{\}
+--- error_log eval
+qr/PIPELINE \/plain outcome=- time=- failed=- retried=-/
+
+
+
+=== TEST 18: a client that leaves: outcome "aborted"
+--- http_config
+    log_format pipeline 'PIPELINE $request_uri outcome=$asyncx_pipeline_outcome failed=$asyncx_pipeline_failed_calls';
+--- config
+    access_log logs/error.log pipeline;
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/one/slow;
+    }
+--- request
+POST /p
+--- timeout: 0.2
+--- abort
+--- ignore_response
+--- wait: 0.1
+--- error_log
+PIPELINE /p outcome=aborted failed=0
