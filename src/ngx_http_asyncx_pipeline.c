@@ -5,7 +5,7 @@
  * Staged service calls (exercise problem 1): the calls of one stage run
  * as concurrent in-memory subrequests; the next stage starts when all of
  * them have answered, failed or timed out.  Nothing blocks: subrequests,
- * per-call timers and posted-request wake-ups only.
+ * call timers and posted-request wake-ups only.
  */
 
 
@@ -188,7 +188,7 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     cln->handler = ngx_http_asyncx_pipeline_cleanup;
     cln->data = ctx;
 
-    if (ngx_http_asyncx_pipeline_eval_headers(ctx) != NGX_OK) {
+    if (ngx_http_asyncx_pipeline_headers(ctx) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -623,19 +623,11 @@ ngx_http_asyncx_pipeline_cleanup(void *data)
 {
     ngx_http_asyncx_pipeline_ctx_t *ctx = data;
 
-    ngx_uint_t                        i, inflight;
-    ngx_http_asyncx_pipeline_call_t  *call;
+    ngx_uint_t  inflight;
 
-    inflight = 0;
+    inflight = ctx->pending;
 
-    for (i = 0; i < ctx->conf->calls->nelts; i++) {
-        call = &ctx->calls[i];
-
-        if (call->timer.timer_set) {
-            ngx_del_timer(&call->timer);
-            inflight++;
-        }
-    }
+    ngx_http_asyncx_pipeline_cancel_timer(ctx);
 
     if (ctx->deadline.timer_set) {
         ngx_del_timer(&ctx->deadline);

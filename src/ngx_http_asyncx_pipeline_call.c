@@ -24,18 +24,20 @@ static void ngx_http_asyncx_pipeline_attempt_end(
 static ngx_int_t ngx_http_asyncx_pipeline_eval_uri(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
     ngx_str_t *uri, ngx_str_t *args);
-static ngx_int_t ngx_http_asyncx_pipeline_setup_subrequest(
+static void ngx_http_asyncx_pipeline_setup_subrequest(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_request_t *sr,
-    ngx_str_t *body);
+    ngx_http_asyncx_pipeline_attempt_t *a);
 static ngx_uint_t ngx_http_asyncx_pipeline_dropped(
     ngx_http_asyncx_pipeline_conf_t *pcf, ngx_table_elt_t *h);
-static ngx_int_t ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *sr,
-    ngx_table_elt_t *h, ngx_uint_t client);
-static void ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *sr,
-    ngx_table_elt_t *h);
+static ngx_int_t ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *r,
+    ngx_http_headers_in_t *hin, ngx_table_elt_t *h, ngx_uint_t client);
+static void ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *r,
+    ngx_http_headers_in_t *hin, ngx_table_elt_t *h);
 static ngx_int_t ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_asyncx_pipeline_call_timeout(ngx_event_t *ev);
+static void ngx_http_asyncx_pipeline_arm_timer(
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_msec_t expires);
 static u_char *ngx_http_asyncx_pipeline_message(
     ngx_http_asyncx_pipeline_call_t *call, ngx_http_asyncx_call_kind_e kind,
     ngx_uint_t status, u_char *msg, size_t size);
@@ -46,7 +48,8 @@ static void ngx_http_asyncx_pipeline_record(
 
 /*
  * The calls' runtime state: attempts (1 + retries per call, one
- * allocation) and timers, all in the request pool.
+ * allocation) and one timer for all the calls in flight, all in the
+ * request pool.
  */
 
 ngx_int_t
@@ -78,12 +81,13 @@ ngx_http_asyncx_pipeline_init_calls(ngx_http_asyncx_pipeline_ctx_t *ctx)
         call->ctx = ctx;
         call->conf = &ccf[i];
         call->attempts = a;
-        call->timer.handler = ngx_http_asyncx_pipeline_call_timeout;
-        call->timer.data = call;
-        call->timer.log = r->connection->log;
 
         a += 1 + ccf[i].retries;
     }
+
+    ctx->timer.handler = ngx_http_asyncx_pipeline_call_timeout;
+    ctx->timer.data = ctx;
+    ctx->timer.log = r->connection->log;
 
     return NGX_OK;
 }
@@ -175,9 +179,9 @@ failed:
 
 
 /*
- * One attempt of a call: a background in-memory subrequest and the
- * call's timer, armed for asyncx_call_idempotent's attempt_timeout or
- * what is left of the call's own deadline, whichever is shorter.
+ * One attempt of a call: a background in-memory subrequest, timed out
+ * after asyncx_call_idempotent's attempt_timeout or what is left of the
+ * call's own deadline, whichever is shorter.
  */
 
 static ngx_int_t
@@ -218,13 +222,7 @@ ngx_http_asyncx_pipeline_attempt(ngx_http_asyncx_pipeline_call_t *call)
     a->running = 1;
     call->nattempts++;
 
-    if (ngx_http_asyncx_pipeline_setup_subrequest(ctx, sr, &call->doc)
-        != NGX_OK)
-    {
-        /* the subrequest is posted already: it runs, its answer is not
-         * wanted (call_done() ignores calls that are not pending) */
-        return NGX_ERROR;
-    }
+    ngx_http_asyncx_pipeline_setup_subrequest(ctx, sr, a);
 
     left = call->deadline > now ? (call->deadline - now + 999) / 1000 : 1;
     timeout = (ngx_msec_t) left;
@@ -234,7 +232,9 @@ ngx_http_asyncx_pipeline_attempt(ngx_http_asyncx_pipeline_call_t *call)
     }
 
     a->timeout = timeout;
-    ngx_add_timer(&call->timer, timeout);
+    a->expires = ngx_current_msec + timeout;
+
+    ngx_http_asyncx_pipeline_arm_timer(ctx, a->expires);
 
     ngx_log_debug6(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "asyncx pipeline: call \"%V\" \"%V?%V\", %uz bytes, "
@@ -275,10 +275,6 @@ ngx_http_asyncx_pipeline_attempt_end(ngx_http_asyncx_pipeline_call_t *call,
         && a->end + 1000 < call->deadline
         && !ctx->finished)
     {
-        if (call->timer.timer_set) {
-            ngx_del_timer(&call->timer);
-        }
-
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "asyncx pipeline: call \"%V\" attempt %ui of %ui "
                       "failed (%s, status %ui), retrying",
@@ -411,34 +407,76 @@ invalid:
 
 
 /*
- * asyncx_call_set_header values, evaluated once per pipeline in the
- * client request's context: every call of the pipeline gets the same.
- * An empty value sends no header (as with proxy_set_header).
+ * The request headers every call of the pipeline gets, built once: a
+ * copy of the client's headers_in whose list holds the client's headers
+ * (asyncx_call_pass_request_headers) minus the dropped ones (body
+ * headers, Accept-Encoding, ranges, conditions, asyncx_call_hide_header),
+ * then asyncx_call_set_header's, evaluated in the client request (an
+ * empty value sends no header, as with proxy_set_header), then
+ * Content-Type.  Each call adds its own Content-Length (setup_subrequest).
  */
 
 ngx_int_t
-ngx_http_asyncx_pipeline_eval_headers(ngx_http_asyncx_pipeline_ctx_t *ctx)
+ngx_http_asyncx_pipeline_headers(ngx_http_asyncx_pipeline_ctx_t *ctx)
 {
     ngx_str_t                           value;
-    ngx_uint_t                          i;
-    ngx_table_elt_t                    *h;
+    ngx_uint_t                          i, n;
+    ngx_list_part_t                    *part;
+    ngx_table_elt_t                    *h, nh;
     ngx_http_request_t                 *r;
+    ngx_http_headers_in_t              *hin;
     ngx_http_asyncx_pipeline_header_t  *set;
 
-    if (ctx->conf->set_headers == NULL) {
-        return NGX_OK;
+    r = ctx->request;
+    hin = &ctx->headers_in;
+
+    *hin = r->headers_in;
+
+    hin->content_length = NULL;
+    hin->content_type = NULL;
+    hin->transfer_encoding = NULL;
+    hin->chunked = 0;
+
+    n = 1 + (ctx->conf->set_headers ? ctx->conf->set_headers->nelts : 0);
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
     }
 
-    r = ctx->request;
-    set = ctx->conf->set_headers->elts;
-
-    ctx->headers = ngx_palloc(r->pool, ctx->conf->set_headers->nelts
-                                       * sizeof(ngx_table_elt_t));
-    if (ctx->headers == NULL) {
+    /* one part: the list of every call links its own after it */
+    if (ngx_list_init(&hin->headers, r->pool, n, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < ctx->conf->set_headers->nelts; i++) {
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+
+            if (h[i].hash == 0) {
+                continue;
+            }
+
+            if (!ctx->conf->pass_request_headers
+                || ngx_http_asyncx_pipeline_dropped(ctx->conf, &h[i]))
+            {
+                ngx_http_asyncx_pipeline_forget_header(r, hin, &h[i]);
+                continue;
+            }
+
+            if (ngx_http_asyncx_pipeline_push_header(r, hin, &h[i], 1)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    set = ctx->conf->set_headers ? ctx->conf->set_headers->elts : NULL;
+
+    for (i = 0; set && i < ctx->conf->set_headers->nelts; i++) {
 
         if (ngx_http_complex_value(r, &set[i].value, &value) != NGX_OK) {
             return NGX_ERROR;
@@ -448,120 +486,13 @@ ngx_http_asyncx_pipeline_eval_headers(ngx_http_asyncx_pipeline_ctx_t *ctx)
             continue;
         }
 
-        h = &ctx->headers[ctx->nheaders++];
+        ngx_memzero(&nh, sizeof(ngx_table_elt_t));
+        nh.key = set[i].name;
+        nh.value = value;
+        nh.lowcase_key = set[i].lowcase.data;
+        nh.hash = set[i].hash;
 
-        ngx_memzero(h, sizeof(ngx_table_elt_t));
-        h->key = set[i].name;
-        h->value = value;
-        h->lowcase_key = set[i].lowcase.data;
-        h->hash = set[i].hash;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * A subrequest starts as a GET sharing the parent's body and headers.
- * A call is a POST of its own JSON document with its own header list:
- * the client's headers (asyncx_call_pass_request_headers) minus the
- * dropped ones (body headers, Accept-Encoding, ranges, conditions,
- * asyncx_call_hide_header), then asyncx_call_set_header's, then its own
- * Content-Type and Content-Length, so proxy_pass and fastcgi_pass send
- * exactly that.
- */
-
-static ngx_int_t
-ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_asyncx_pipeline_ctx_t *ctx,
-    ngx_http_request_t *sr, ngx_str_t *body)
-{
-    u_char                   *p;
-    ngx_buf_t                *b;
-    ngx_uint_t                i;
-    ngx_list_part_t          *part;
-    ngx_chain_t              *cl;
-    ngx_table_elt_t          *h, nh;
-    ngx_http_request_body_t  *rb;
-
-    sr->method = NGX_HTTP_POST;
-    ngx_str_set(&sr->method_name, "POST");
-
-    rb = ngx_pcalloc(sr->pool, sizeof(ngx_http_request_body_t));
-    b = ngx_calloc_buf(sr->pool);
-    cl = ngx_alloc_chain_link(sr->pool);
-
-    if (rb == NULL || b == NULL || cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->start = body->data;
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->end = b->last;
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    rb->bufs = cl;
-    rb->buf = b;
-    rb->rest = 0;
-    rb->received = body->len;
-
-    sr->request_body = rb;
-    sr->reading_body = 0;
-    sr->request_body_no_buffering = 0;
-
-    sr->headers_in.content_length_n = body->len;
-    sr->headers_in.chunked = 0;
-    sr->headers_in.transfer_encoding = NULL;
-    sr->headers_in.content_length = NULL;
-    sr->headers_in.content_type = NULL;
-
-    if (ngx_list_init(&sr->headers_in.headers, sr->pool, 16,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    part = &sr->parent->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        if (!ctx->conf->pass_request_headers
-            || ngx_http_asyncx_pipeline_dropped(ctx->conf, &h[i]))
-        {
-            ngx_http_asyncx_pipeline_forget_header(sr, &h[i]);
-            continue;
-        }
-
-        if (ngx_http_asyncx_pipeline_push_header(sr, &h[i], 1) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    for (i = 0; i < ctx->nheaders; i++) {
-        if (ngx_http_asyncx_pipeline_push_header(sr, &ctx->headers[i], 0)
-            != NGX_OK)
-        {
+        if (ngx_http_asyncx_pipeline_push_header(r, hin, &nh, 0) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -574,22 +505,75 @@ ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_asyncx_pipeline_ctx_t *ctx,
     nh.lowcase_key = (u_char *) "content-type";
     nh.hash = ngx_hash_key(nh.lowcase_key, nh.key.len);
 
-    if (ngx_http_asyncx_pipeline_push_header(sr, &nh, 0) != NGX_OK) {
-        return NGX_ERROR;
+    return ngx_http_asyncx_pipeline_push_header(r, hin, &nh, 0);
+}
+
+
+/*
+ * A subrequest starts as a GET sharing the parent's body and headers.
+ * A call is a POST of its own JSON document with the pipeline's header
+ * list plus its own Content-Length, so proxy_pass and fastcgi_pass send
+ * exactly that.  Everything lives in the attempt and the call.
+ */
+
+static void
+ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_asyncx_pipeline_ctx_t *ctx,
+    ngx_http_request_t *sr, ngx_http_asyncx_pipeline_attempt_t *a)
+{
+    ngx_buf_t                        *b;
+    ngx_http_asyncx_pipeline_call_t  *call;
+
+    call = a->call;
+
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
+
+    b = &a->buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    b->start = call->doc.data;
+    b->pos = call->doc.data;
+    b->last = call->doc.data + call->doc.len;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    a->chain.buf = b;
+    a->chain.next = NULL;
+
+    ngx_memzero(&a->body, sizeof(ngx_http_request_body_t));
+    a->body.bufs = &a->chain;
+    a->body.buf = b;
+    a->body.received = call->doc.len;
+
+    sr->request_body = &a->body;
+    sr->reading_body = 0;
+    sr->request_body_no_buffering = 0;
+
+    sr->headers_in = ctx->headers_in;
+    sr->headers_in.content_length_n = call->doc.len;
+
+    if (call->content_length.hash == 0) {
+        call->content_length.hash = ngx_hash_key((u_char *) "content-length",
+                                          sizeof("content-length") - 1);
+        ngx_str_set(&call->content_length.key, "Content-Length");
+        call->content_length.lowcase_key = (u_char *) "content-length";
+        call->content_length.value.data = call->length;
+        call->content_length.value.len = ngx_sprintf(call->length, "%uz",
+                                                     call->doc.len)
+                                         - call->length;
     }
 
-    p = ngx_pnalloc(sr->pool, NGX_OFF_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    /* the shared part, then this call's: one element, no room for more */
+    a->headers.elts = &call->content_length;
+    a->headers.nelts = 1;
+    a->headers.next = NULL;
 
-    ngx_str_set(&nh.key, "Content-Length");
-    nh.value.data = p;
-    nh.value.len = ngx_sprintf(p, "%uz", body->len) - p;
-    nh.lowcase_key = (u_char *) "content-length";
-    nh.hash = ngx_hash_key(nh.lowcase_key, nh.key.len);
-
-    return ngx_http_asyncx_pipeline_push_header(sr, &nh, 0);
+    sr->headers_in.headers.part.next = &a->headers;
+    sr->headers_in.headers.last = &a->headers;
+    sr->headers_in.headers.nalloc = 1;
+    sr->headers_in.content_length = &call->content_length;
 }
 
 
@@ -617,30 +601,29 @@ ngx_http_asyncx_pipeline_dropped(ngx_http_asyncx_pipeline_conf_t *pcf,
 
 
 /*
- * The subrequest's headers_in is a copy of the client's: besides the
- * list, nginx keeps pointers to well-known headers in it (what $http_*,
- * $cookie_* and the gzip and proxy modules read).  A header added to the
- * call's list also takes its well-known slot; a client header that is
- * not passed loses its slot, so the call's location sees exactly its
- * own list.
+ * Besides the list, nginx keeps pointers to well-known headers in
+ * headers_in (what $http_*, $cookie_* and the gzip and proxy modules
+ * read).  A header added to the calls' list also takes its well-known
+ * slot; a client header that is not passed loses its slot, so a call's
+ * location sees exactly its own list.
  */
 
 static ngx_int_t
-ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *sr,
-    ngx_table_elt_t *h, ngx_uint_t client)
+ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *r,
+    ngx_http_headers_in_t *hin, ngx_table_elt_t *h, ngx_uint_t client)
 {
     ngx_table_elt_t            *nh, **ph;
     ngx_http_header_t          *hh;
     ngx_http_core_main_conf_t  *cmcf;
 
-    nh = ngx_list_push(&sr->headers_in.headers);
+    nh = ngx_list_push(&hin->headers);
     if (nh == NULL) {
         return NGX_ERROR;
     }
 
     *nh = *h;
 
-    cmcf = ngx_http_get_module_main_conf(sr, ngx_http_core_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
 
     hh = ngx_hash_find(&cmcf->headers_in_hash, h->hash, h->lowcase_key,
                        h->key.len);
@@ -659,12 +642,12 @@ ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *sr,
     {
         ngx_array_t  *a, *pa;
 
-        a = (ngx_array_t *) ((char *) &sr->headers_in + hh->offset);
-        pa = (ngx_array_t *) ((char *) &sr->parent->headers_in + hh->offset);
+        a = (ngx_array_t *) ((char *) hin + hh->offset);
+        pa = (ngx_array_t *) ((char *) &r->headers_in + hh->offset);
 
         if (a->elts == pa->elts) {
-            /* still the client's array: the call gets its own */
-            if (ngx_array_init(a, sr->pool, 1, sizeof(ngx_table_elt_t *))
+            /* still the client's array: the calls get their own */
+            if (ngx_array_init(a, r->pool, 1, sizeof(ngx_table_elt_t *))
                 != NGX_OK)
             {
                 return NGX_ERROR;
@@ -683,7 +666,7 @@ ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *sr,
 
 #endif
 
-    ph = (ngx_table_elt_t **) ((char *) &sr->headers_in + hh->offset);
+    ph = (ngx_table_elt_t **) ((char *) hin + hh->offset);
 
     /* a client header keeps the slot nginx gave it (the first of its
      * name); a header of the pipeline's takes it */
@@ -697,14 +680,14 @@ ngx_http_asyncx_pipeline_push_header(ngx_http_request_t *sr,
 
 
 static void
-ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *sr,
-    ngx_table_elt_t *h)
+ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *r,
+    ngx_http_headers_in_t *hin, ngx_table_elt_t *h)
 {
     ngx_table_elt_t            **ph;
     ngx_http_header_t           *hh;
     ngx_http_core_main_conf_t   *cmcf;
 
-    cmcf = ngx_http_get_module_main_conf(sr, ngx_http_core_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
 
     hh = ngx_hash_find(&cmcf->headers_in_hash, h->hash, h->lowcase_key,
                        h->key.len);
@@ -721,13 +704,13 @@ ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *sr,
 #endif
        )
     {
-        ((ngx_array_t *) ((char *) &sr->headers_in + hh->offset))->nelts = 0;
+        ((ngx_array_t *) ((char *) hin + hh->offset))->nelts = 0;
         return;
     }
 
 #endif
 
-    ph = (ngx_table_elt_t **) ((char *) &sr->headers_in + hh->offset);
+    ph = (ngx_table_elt_t **) ((char *) hin + hh->offset);
 
     if (*ph == h) {
         *ph = NULL;
@@ -836,27 +819,98 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 static void
 ngx_http_asyncx_pipeline_call_timeout(ngx_event_t *ev)
 {
-    ngx_connection_t                 *c;
-    ngx_http_request_t               *r;
-    ngx_http_asyncx_pipeline_call_t  *call;
+    ngx_uint_t                           i;
+    ngx_msec_t                           next;
+    ngx_connection_t                    *c;
+    ngx_http_request_t                  *r;
+    ngx_http_asyncx_pipeline_ctx_t      *ctx;
+    ngx_http_asyncx_pipeline_call_t     *call;
+    ngx_http_asyncx_pipeline_attempt_t  *a;
 
-    call = ev->data;
-    r = call->ctx->request;
+    ctx = ev->data;
+    r = ctx->request;
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
 
     /*
-     * The subrequest cannot be cancelled: it is abandoned and its answer
-     * ignored.  It still holds a reference on the client request, which
-     * is released when its location finishes it or when the pipeline's
-     * answer has been sent (ngx_http_asyncx_pipeline_finish).
+     * The subrequests cannot be cancelled: a timed-out attempt is
+     * abandoned and its answer ignored.  It still holds a reference on
+     * the client request, which is released when its location finishes
+     * it or when the pipeline's answer has been sent
+     * (ngx_http_asyncx_pipeline_finish).
      */
 
-    ngx_http_asyncx_pipeline_attempt_end(call, NGX_HTTP_ASYNCX_CALL_TIMEOUT,
-                                         NGX_HTTP_GATEWAY_TIME_OUT, NULL);
+    for (i = 0; i < ctx->conf->calls->nelts && !ctx->finished; i++) {
+        call = &ctx->calls[i];
+
+        if (call->state != NGX_HTTP_ASYNCX_CALL_PENDING) {
+            continue;
+        }
+
+        a = &call->attempts[call->nattempts - 1];
+
+        if ((ngx_msec_int_t) (a->expires - ngx_current_msec) <= 0) {
+            /* may issue a retry, which arms the timer again */
+            ngx_http_asyncx_pipeline_attempt_end(call,
+                                                NGX_HTTP_ASYNCX_CALL_TIMEOUT,
+                                                NGX_HTTP_GATEWAY_TIME_OUT,
+                                                NULL);
+        }
+    }
+
+    /* the next attempt to time out, if any is left in flight */
+
+    for (i = 0; i < ctx->conf->calls->nelts && !ctx->finished; i++) {
+        call = &ctx->calls[i];
+
+        if (call->state != NGX_HTTP_ASYNCX_CALL_PENDING) {
+            continue;
+        }
+
+        next = call->attempts[call->nattempts - 1].expires;
+        ngx_http_asyncx_pipeline_arm_timer(ctx, next);
+    }
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * One timer for all the calls in flight, set for the first of them to
+ * time out: a wave of calls costs one timer, not one per call.
+ */
+
+static void
+ngx_http_asyncx_pipeline_arm_timer(ngx_http_asyncx_pipeline_ctx_t *ctx,
+    ngx_msec_t expires)
+{
+    ngx_msec_int_t  left;
+
+    if (ctx->timer.timer_set
+        && (ngx_msec_int_t) (expires - ctx->timer_expires) >= 0)
+    {
+        return;
+    }
+
+    if (ctx->timer.timer_set) {
+        /* ngx_add_timer() would not move it by less than 300 ms */
+        ngx_del_timer(&ctx->timer);
+    }
+
+    left = (ngx_msec_int_t) (expires - ngx_current_msec);
+
+    ctx->timer_expires = expires;
+    ngx_add_timer(&ctx->timer, left > 0 ? (ngx_msec_t) left : 0);
+}
+
+
+void
+ngx_http_asyncx_pipeline_cancel_timer(ngx_http_asyncx_pipeline_ctx_t *ctx)
+{
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
 }
 
 
@@ -976,10 +1030,6 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
     ccf = call->conf;
     r = ctx->request;
 
-    if (call->timer.timer_set) {
-        ngx_del_timer(&call->timer);
-    }
-
     call->end = ngx_http_asyncx_now_usec();
     call->kind = kind;
     call->status = status;
@@ -1032,6 +1082,8 @@ done:
         call->state = NGX_HTTP_ASYNCX_CALL_DONE;
 
         if (ctx->pending && --ctx->pending == 0 && !ctx->finished) {
+            ngx_http_asyncx_pipeline_cancel_timer(ctx);
+
             /* the parent runs the next wave from its own context */
             (void) ngx_http_post_request(r, NULL);
         }

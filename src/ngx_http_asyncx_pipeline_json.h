@@ -42,9 +42,15 @@ typedef struct {
     ngx_http_post_subrequest_t             ps;
     uint64_t                               start;
     uint64_t                               end;
-    ngx_msec_t                             timeout;  /* its timer */
+    ngx_msec_t                             timeout;  /* its own */
+    ngx_msec_t                             expires;  /* ngx_current_msec */
     ngx_uint_t                             status;
     ngx_http_asyncx_call_kind_e            kind;
+    /* the subrequest's body and the last part of its header list */
+    ngx_http_request_body_t                body;
+    ngx_buf_t                              buf;
+    ngx_chain_t                            chain;
+    ngx_list_part_t                        headers;
     unsigned                               running:1; /* its subrequest */
 } ngx_http_asyncx_pipeline_attempt_t;
 
@@ -54,8 +60,9 @@ struct ngx_http_asyncx_pipeline_call_s {
     ngx_http_asyncx_pipeline_call_conf_t  *conf;
     ngx_http_asyncx_pipeline_attempt_t    *attempts; /* 1 + retries */
     ngx_uint_t                             nattempts; /* issued */
-    ngx_event_t                            timer;    /* the attempt's */
     ngx_str_t                              doc;      /* what it sends */
+    ngx_table_elt_t                        content_length;
+    u_char                                 length[NGX_OFF_T_LEN];
     ngx_str_t                              uri;
     ngx_str_t                              args;
     ngx_str_t                              answer;   /* checked JSON */
@@ -78,8 +85,9 @@ struct ngx_http_asyncx_pipeline_ctx_s {
     ngx_http_asyncx_pipeline_call_t       *calls;
     uint64_t                              *stage_usec;
     ngx_str_t                              body;     /* JSON text */
-    ngx_table_elt_t                       *headers;  /* set_header values */
-    ngx_uint_t                             nheaders;
+    ngx_http_headers_in_t                  headers_in; /* of every call */
+    ngx_event_t                            timer;    /* the calls' */
+    ngx_msec_t                             timer_expires;
     ngx_event_t                            deadline; /* pipeline timeout */
     uint64_t                               start;
     uint64_t                               end;
@@ -100,11 +108,13 @@ struct ngx_http_asyncx_pipeline_ctx_s {
 
 ngx_int_t ngx_http_asyncx_pipeline_init_calls(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
-ngx_int_t ngx_http_asyncx_pipeline_eval_headers(
+ngx_int_t ngx_http_asyncx_pipeline_headers(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
 void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
     ngx_http_asyncx_pipeline_call_t *call);
 void ngx_http_asyncx_pipeline_abandon(ngx_http_asyncx_pipeline_call_t *call);
+void ngx_http_asyncx_pipeline_cancel_timer(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
 ngx_uint_t ngx_http_asyncx_pipeline_running(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
 
