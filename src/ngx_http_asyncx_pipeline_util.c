@@ -576,3 +576,90 @@ ngx_http_asyncx_json_check(u_char *p, size_t len, u_char **start,
         }
     }
 }
+
+
+/*
+ * The members of a JSON object already checked by
+ * ngx_http_asyncx_json_check(), one per call: *pos starts at the '{',
+ * *key is the member's name as written (without its quotes, escapes
+ * kept), *value its value as written.  NGX_OK, or NGX_DONE after the
+ * last member.  No allocation, no decoding.
+ */
+
+ngx_int_t
+ngx_http_asyncx_json_member(u_char **pos, u_char *last, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    u_char      *p, *q;
+    ngx_uint_t   depth;
+
+    p = ngx_http_asyncx_json_ws(*pos, last);
+
+    if (p == last || (*p != '{' && *p != ',')) {
+        return NGX_DONE;
+    }
+
+    p = ngx_http_asyncx_json_ws(p + 1, last);
+
+    if (p == last || *p != '"') {
+        /* "{}" or the closing brace */
+        return NGX_DONE;
+    }
+
+    q = ngx_http_asyncx_json_string(p, last);
+    if (q == NULL) {
+        return NGX_DONE;
+    }
+
+    key->data = p + 1;
+    key->len = q - p - 2;
+
+    p = ngx_http_asyncx_json_ws(q, last);
+    p = ngx_http_asyncx_json_ws(p + 1, last);       /* past ':' */
+
+    value->data = p;
+    depth = 0;
+
+    while (p < last) {
+
+        if (*p == '"') {
+            p = ngx_http_asyncx_json_string(p, last);
+            if (p == NULL) {
+                return NGX_DONE;
+            }
+
+            if (depth == 0) {
+                break;
+            }
+
+            continue;
+        }
+
+        if (*p == '{' || *p == '[') {
+            depth++;
+
+        } else if (*p == '}' || *p == ']') {
+            if (depth == 0) {
+                break;
+            }
+
+            if (--depth == 0) {
+                p++;
+                break;
+            }
+
+        } else if (depth == 0
+                   && (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n'
+                       || *p == '\r'))
+        {
+            break;
+        }
+
+        p++;
+    }
+
+    value->len = p - value->data;
+    *pos = ngx_http_asyncx_json_ws(p, last);
+
+    return NGX_OK;
+}

@@ -56,6 +56,8 @@ const char *ngx_http_asyncx_pipeline_kind_name(
 
 ngx_int_t ngx_http_asyncx_json_check(u_char *p, size_t len, u_char **start,
     u_char **end);
+ngx_int_t ngx_http_asyncx_json_member(u_char **pos, u_char *last,
+    ngx_str_t *key, ngx_str_t *value);
 
 
 

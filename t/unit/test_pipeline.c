@@ -194,6 +194,44 @@ test_check_uri_value(void **state)
 
 
 static void
+test_json_member(void **state)
+{
+    u_char     *pos, *last;
+    ngx_str_t   key, value;
+
+    static u_char  text[] = "{ \"a\" : 1, \"b\":{\"c\":[1,{\"d\":\"}\"}]},"
+                            "\"e\\\"f\":\"x,y\" ,\"g\":[] , \"h\":null}";
+
+    pos = text;
+    last = text + sizeof(text) - 1;
+
+#define MEMBER(k, v)                                                          \
+    assert_int_equal(ngx_http_asyncx_json_member(&pos, last, &key, &value),  \
+                     NGX_OK);                                                 \
+    assert_int_equal(key.len, sizeof(k) - 1);                                 \
+    assert_memory_equal(key.data, k, key.len);                                \
+    assert_int_equal(value.len, sizeof(v) - 1);                               \
+    assert_memory_equal(value.data, v, value.len)
+
+    MEMBER("a", "1");
+    MEMBER("b", "{\"c\":[1,{\"d\":\"}\"}]}");
+    MEMBER("e\\\"f", "\"x,y\"");
+    MEMBER("g", "[]");
+    MEMBER("h", "null");
+
+    assert_int_equal(ngx_http_asyncx_json_member(&pos, last, &key, &value),
+                     NGX_DONE);
+
+    pos = (u_char *) "{}";
+    assert_int_equal(ngx_http_asyncx_json_member(&pos, pos + 2, &key,
+                                                 &value),
+                     NGX_DONE);
+
+#undef MEMBER
+}
+
+
+static void
 test_check_token(void **state)
 {
     assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("X-Tenant")),
@@ -358,6 +396,7 @@ main(void)
         cmocka_unit_test(test_check_uri),
         cmocka_unit_test(test_check_uri_template),
         cmocka_unit_test(test_check_uri_value),
+        cmocka_unit_test(test_json_member),
         cmocka_unit_test(test_check_token),
         cmocka_unit_test(test_in_list),
         cmocka_unit_test(test_classify),
