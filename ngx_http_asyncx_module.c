@@ -23,6 +23,8 @@ static char *ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_asyncx_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_asyncx_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_asyncx_init_process(ngx_cycle_t *cycle);
+static void ngx_http_asyncx_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_asyncx_commands[] = {
@@ -314,24 +316,24 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     { ngx_string("asyncx_sse_heartbeat"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_asyncx_offload_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.heartbeat),
-      NULL },
+      &ngx_http_asyncx_sse_heartbeat_bounds },
 
     { ngx_string("asyncx_sse_batch_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_asyncx_offload_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.batch_size),
-      NULL },
+      &ngx_http_asyncx_sse_batch_bounds },
 
     { ngx_string("asyncx_sse_max_data_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_asyncx_offload_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.max_data_size),
-      NULL },
+      &ngx_http_asyncx_sse_data_size_bounds },
 
 
     /* end of sse */
@@ -362,10 +364,10 @@ ngx_module_t  ngx_http_asyncx_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_asyncx_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_asyncx_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -474,4 +476,18 @@ static ngx_int_t
 ngx_http_asyncx_init(ngx_conf_t *cf)
 {
     return ngx_http_asyncx_limit_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_asyncx_status_init_process(cycle);
+}
+
+
+static void
+ngx_http_asyncx_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_asyncx_status_exit_process(cycle);
 }

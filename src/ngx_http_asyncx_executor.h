@@ -37,6 +37,8 @@ typedef struct {
     ngx_thread_task_t             *task;
     ngx_thread_pool_t             *pool;
     ngx_http_asyncx_pool_stats_t  *stats;
+    ngx_atomic_t                  *gauge_queued;   /* this worker's */
+    ngx_atomic_t                  *gauge_running;
     ngx_http_asyncx_job_run_pt     run;
     void                          *data;
     ngx_int_t                      rc;          /* what run() returned */

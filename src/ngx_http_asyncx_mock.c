@@ -341,7 +341,7 @@ ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
     ngx_add_timer(&ctx->timer, ctx->delay);
 
     ctx->active = 1;
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_ACTIVE, 1);
+    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_MOCKS, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL, 1);
 
     if (r == r->main) {
@@ -537,8 +537,7 @@ ngx_http_asyncx_mock_cleanup(void *data)
 
     if (ctx->active) {
         ctx->active = 0;
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_ACTIVE,
-                                 -1);
+        ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_MOCKS, -1);
     }
 }
 
@@ -561,8 +560,7 @@ ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
 
     if (ctx->active) {
         ctx->active = 0;
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_ACTIVE,
-                                 -1);
+        ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_MOCKS, -1);
     }
 
     if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_TEXT) {
@@ -1076,7 +1074,7 @@ ngx_http_asyncx_mock_status(cJSON *pipelines)
     }
 
     if (cJSON_AddNumberToObject(mock, "active", (double)
-            sh->counters[NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_ACTIVE]) == NULL
+            ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_MOCKS)) == NULL
         || cJSON_AddNumberToObject(mock, "total", (double)
             sh->counters[NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL]) == NULL)
     {

@@ -194,7 +194,7 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     }
 
     ctx->active = 1;
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE, 1);
+    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL, 1);
 
     /* notice a client that goes away while the calls run */
@@ -447,7 +447,7 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 
     if (ctx->active) {
         ctx->active = 0;
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE, -1);
+        ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, -1);
     }
 
     status = NGX_HTTP_OK;
@@ -635,7 +635,7 @@ ngx_http_asyncx_pipeline_cleanup(void *data)
 
     if (ctx->active) {
         ctx->active = 0;
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE, -1);
+        ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, -1);
     }
 
     if (!ctx->finished) {

@@ -76,8 +76,12 @@ ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root)
         return NGX_ERROR;                                                     \
     }
 
-    ngx_http_asyncx_pipeline_counter("active",
-                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE);
+    if (cJSON_AddNumberToObject(p, "active", (double)
+            ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_PIPELINES)) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_http_asyncx_pipeline_counter("total",
                                      NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL);
     ngx_http_asyncx_pipeline_counter("failed",

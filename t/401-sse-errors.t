@@ -3,9 +3,11 @@
 use lib 't/lib';
 use Test::Nginx::Socket;
 
+do './t/sse.pl' or die $@ || $!;
+
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 16);
+plan tests => repeat_each() * (3 * blocks() + 10);
 
 no_long_string();
 run_tests();
@@ -110,10 +112,12 @@ x
 
 
 
-=== TEST 6: client abort while a batch runs: work stops, info line, clean log
-Resuming at record 5,000,000 first rebuilds the match count in one long
-silent job, so the client's 0.2 s idle timeout fires while it runs
+=== TEST 6: client abort while a stream rebuilds: info line, clean log
+Resuming at record 5,000,000 first rebuilds the match count in 50 silent
+jobs, so the client's 0.2 s idle timeout usually fires while they run
 (about 20 times longer under valgrind, hence the longer wait there).
+That the work stops is asserted on the job and record counts in
+t/403-sse-disconnect.t; this block checks the log.
 --- main_config
     thread_pool cpu threads=1;
 --- config
@@ -152,4 +156,100 @@ invalid value "find", expected "search", "transform" or "aggregate"
     location = /s { asyncx_sse search; asyncx_sse_batch_size 0; }
 --- must_die
 --- error_log
-"asyncx_sse_batch_size" must be between 1 and 100000, not 0
+invalid value "0" in "asyncx_sse_batch_size", expected 1..100000
+
+
+
+=== TEST 9: a batch size above the largest one a request may ask for
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_batch_size 100001; }
+--- must_die
+--- error_log
+invalid value "100001" in "asyncx_sse_batch_size", expected 1..100000
+
+
+
+=== TEST 10: a batch size that overflows any integer
+--- config
+    asyncx_sse_batch_size 18446744073709551617;
+    location = /s { asyncx_sse search; }
+--- must_die
+--- error_log
+invalid value "18446744073709551617" in "asyncx_sse_batch_size", expected 1..100000
+
+
+
+=== TEST 11: a maximum data size of 0 is refused
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_max_data_size 0; }
+--- must_die
+--- error_log
+invalid value "0" in "asyncx_sse_max_data_size", expected 1..1000000000
+
+
+
+=== TEST 12: a maximum data size that overflows
+--- config
+    location = /s {
+        asyncx_sse search;
+        asyncx_sse_max_data_size 99999999999999999999999;
+    }
+--- must_die
+--- error_log
+invalid value "99999999999999999999999" in "asyncx_sse_max_data_size", expected 1..1000000000
+
+
+
+=== TEST 13: a heartbeat longer than a day is refused (epoll waits in int ms)
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_heartbeat 25h; }
+--- must_die
+--- error_log
+invalid value "25h" in "asyncx_sse_heartbeat", expected 0..86400000 ms
+
+
+
+=== TEST 14: a heartbeat that overflows
+--- config
+    asyncx_sse_heartbeat 9999999999999999999999s;
+    location = /s { asyncx_sse search; }
+--- must_die
+--- error_log
+invalid value "9999999999999999999999s" in "asyncx_sse_heartbeat", expected 0..86400000 ms
+
+
+
+=== TEST 15: a negative heartbeat
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_heartbeat -1s; }
+--- must_die
+--- error_log
+invalid value "-1s" in "asyncx_sse_heartbeat", expected 0..86400000 ms
+
+
+
+=== TEST 16: heartbeat 0 is "off": slow batches, no keepalive comment
+The same stream as t/400 TEST 10 (whose 1 ms heartbeat sends pings);
+with 0 the stream completes and carries none.  Before, 0 armed a 0 ms
+timer that spun the worker and the client got nothing.
+--- main_config
+    thread_pool cpu threads=1;
+--- config
+    asyncx_thread_pools io=cpu cpu=cpu;
+    location = /stream/search {
+        asyncx_sse search;
+        asyncx_sse_heartbeat 0;
+    }
+--- request
+GET /stream/search?keyword=zzz&data_size=2000000&batch_size=100000
+--- response_body_filters eval
+sub { $ENV{SSE_PINGS} = 1; my $s = main::sse_summary($_[0]); delete $ENV{SSE_PINGS}; $s }
+--- response_body
+framing=ok ids=increasing
+complete=1 progress=20
+pings=no
+last=complete total_matches=0
+--- timeout: 10
+--- no_error_log
+[error]
+[alert]
