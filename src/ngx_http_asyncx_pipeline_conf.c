@@ -792,7 +792,7 @@ ngx_http_asyncx_pipeline_answer(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t                           *value;
     ngx_uint_t                           i;
     ngx_http_asyncx_main_conf_t         *amcf;
-    ngx_http_asyncx_pipeline_answer_t  **a, *found;
+    ngx_http_asyncx_pipeline_answer_t  **a, *found, *std;
 
     if (alcf->pipeline.answer) {
         return "is duplicate";
@@ -804,11 +804,12 @@ ngx_http_asyncx_pipeline_answer(ngx_conf_t *cf, ngx_command_t *cmd,
     found = NULL;
     a = amcf->pipeline.answers ? amcf->pipeline.answers->elts : NULL;
 
-    if (value[1].len == ngx_http_asyncx_pipeline_standard.name.len
-        && ngx_strncmp(value[1].data, ngx_http_asyncx_pipeline_standard.name.data,
-                       value[1].len) == 0)
+    std = &ngx_http_asyncx_pipeline_standard;
+
+    if (value[1].len == std->name.len
+        && ngx_strncmp(value[1].data, std->name.data, value[1].len) == 0)
     {
-        found = &ngx_http_asyncx_pipeline_standard;
+        found = std;
     }
 
     for (i = 0; found == NULL && a && i < amcf->pipeline.answers->nelts; i++) {
