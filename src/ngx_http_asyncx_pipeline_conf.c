@@ -1094,6 +1094,54 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * asyncx_call_timeout (1 ms at least) and asyncx_pipeline_timeout (0:
+ * off): nginx's time syntax, at most a day; cmd->post holds the minimum.
+ * Unlike ngx_conf_set_msec_slot, the error names the value.
+ */
+
+char *
+ngx_http_asyncx_pipeline_set_time(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    ngx_int_t    ms;
+    ngx_str_t   *value;
+    ngx_msec_t  *field, min;
+
+    field = (ngx_msec_t *) (p + cmd->offset);
+
+    if (*field != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    min = *(ngx_msec_t *) cmd->post;
+
+    ms = ngx_parse_time(&value[1], 0);
+
+    if (ms == NGX_ERROR || (ngx_msec_t) ms < min
+        || (ngx_msec_t) ms > NGX_HTTP_ASYNCX_PIPELINE_MAX_TIME)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\", expected "
+                           "%M..%M ms%s", &value[1], &cmd->name, min,
+                           (ngx_msec_t) NGX_HTTP_ASYNCX_PIPELINE_MAX_TIME,
+                           min ? "" : " (0: off)");
+        return NGX_CONF_ERROR;
+    }
+
+    *field = (ngx_msec_t) ms;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_msec_t  ngx_http_asyncx_pipeline_time_min_1 = 1;
+ngx_msec_t  ngx_http_asyncx_pipeline_time_min_0 = 0;
+
+
 char *
 ngx_http_asyncx_pipeline_error_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)

@@ -300,6 +300,45 @@ unknown answer format "xml" in "asyncx_pipeline_answer", use standard, exercise
 
 
 
+=== TEST 25: asyncx_call_timeout 0 is refused, naming the value
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_timeout 0;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid value "0" in "asyncx_call_timeout", expected 1..86400000 ms
+
+
+
+=== TEST 26: asyncx_pipeline_timeout: not a time
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_timeout soon;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid value "soon" in "asyncx_pipeline_timeout", expected 0..86400000 ms (0: off)
+
+
+
+=== TEST 27: asyncx_pipeline_timeout: more than a day
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_timeout 2d;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid value "2d" in "asyncx_pipeline_timeout", expected 0..86400000 ms (0: off)
+
+
+
 === TEST 15: accepted: optional before its stage, args in a call URI, inherited timeout
 --- config
     asyncx_call_timeout 1s;
