@@ -667,6 +667,9 @@ ngx_http_asyncx_pipeline_merge_idempotent(ngx_conf_t *cf,
  * asyncx_call_idempotent call [retries=N] [attempt_timeout=time]
  */
 
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_pipeline_attempt_bounds =
+    { 1, NGX_HTTP_ASYNCX_CONF_MSEC_MAX, NGX_HTTP_ASYNCX_CONF_MSEC, 1 };
+
 char *
 ngx_http_asyncx_call_idempotent(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
@@ -674,9 +677,10 @@ ngx_http_asyncx_call_idempotent(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
     ngx_int_t                               n;
+    uint64_t                                v;
     ngx_str_t                              *value, s;
     ngx_uint_t                              i;
-    ngx_msec_t                              ms;
+    ngx_http_asyncx_conf_bounds_t          *bounds;
     ngx_http_asyncx_pipeline_conf_t        *pcf;
     ngx_http_asyncx_pipeline_idempotent_t  *idem;
 
@@ -722,18 +726,20 @@ ngx_http_asyncx_call_idempotent(ngx_conf_t *cf, ngx_command_t *cmd,
             s.data = value[i].data + 16;
             s.len = value[i].len - 16;
 
-            ms = ngx_parse_time(&s, 0);
+            bounds = &ngx_http_asyncx_pipeline_attempt_bounds;
 
-            if (ms == (ngx_msec_t) NGX_ERROR) {
+            if (ngx_http_asyncx_conf_parse_bounded(&s, bounds, &v) != NGX_OK)
+            {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"%V\" of call \"%V\" in "
-                                   "\"asyncx_call_idempotent\"",
-                                   &value[i], &value[1]);
+                                   "\"asyncx_call_idempotent\", expected "
+                                   "0 (off) or 1..%uL ms", &value[i],
+                                   &value[1], bounds->max);
                 return NGX_CONF_ERROR;
             }
 
             /* 0: no limit of its own, the call's deadline alone */
-            idem->attempt_timeout = ms;
+            idem->attempt_timeout = (ngx_msec_t) v;
             continue;
         }
 
@@ -1089,83 +1095,6 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         opt->fallback.data = start;
         opt->fallback.len = end - start;
     }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * asyncx_call_timeout (1 ms at least) and asyncx_pipeline_timeout (0:
- * off): nginx's time syntax, at most a day; cmd->post holds the minimum.
- * Unlike ngx_conf_set_msec_slot, the error names the value.
- */
-
-char *
-ngx_http_asyncx_pipeline_set_time(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    char  *p = conf;
-
-    ngx_int_t    ms;
-    ngx_str_t   *value;
-    ngx_msec_t  *field, min;
-
-    field = (ngx_msec_t *) (p + cmd->offset);
-
-    if (*field != NGX_CONF_UNSET_MSEC) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    min = *(ngx_msec_t *) cmd->post;
-
-    ms = ngx_parse_time(&value[1], 0);
-
-    if (ms == NGX_ERROR || (ngx_msec_t) ms < min
-        || (ngx_msec_t) ms > NGX_HTTP_ASYNCX_PIPELINE_MAX_TIME)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"%V\", expected "
-                           "%M..%M ms%s", &value[1], &cmd->name, min,
-                           (ngx_msec_t) NGX_HTTP_ASYNCX_PIPELINE_MAX_TIME,
-                           min ? "" : " (0: off)");
-        return NGX_CONF_ERROR;
-    }
-
-    *field = (ngx_msec_t) ms;
-
-    return NGX_CONF_OK;
-}
-
-
-ngx_msec_t  ngx_http_asyncx_pipeline_time_min_1 = 1;
-ngx_msec_t  ngx_http_asyncx_pipeline_time_min_0 = 0;
-
-
-char *
-ngx_http_asyncx_pipeline_error_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_asyncx_loc_conf_t *alcf = conf;
-
-    ngx_int_t   n;
-    ngx_str_t  *value;
-
-    if (alcf->pipeline.error_status != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    n = ngx_atoi(value[1].data, value[1].len);
-
-    if (n < 400 || n > 599) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid error status \"%V\", use 400..599",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    alcf->pipeline.error_status = n;
 
     return NGX_CONF_OK;
 }

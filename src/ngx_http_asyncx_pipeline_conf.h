@@ -14,12 +14,6 @@
 
 /* directive handlers of the pipeline (the table is in the module file) */
 
-#define NGX_HTTP_ASYNCX_PIPELINE_MAX_TIME  86400000     /* a day, in ms */
-
-/* cmd->post of ngx_http_asyncx_pipeline_set_time: the least value */
-extern ngx_msec_t  ngx_http_asyncx_pipeline_time_min_1;
-extern ngx_msec_t  ngx_http_asyncx_pipeline_time_min_0;
-
 char *ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -30,10 +24,6 @@ char *ngx_http_asyncx_call_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_asyncx_call_hide_header(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_asyncx_pipeline_answer(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_asyncx_pipeline_set_time(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_asyncx_pipeline_error_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 

@@ -11,6 +11,11 @@
 #include "ngx_http_asyncx_pipeline_util.h"
 
 
+static u_char *ngx_http_asyncx_pipeline_json_ws(u_char *p, u_char *last);
+static u_char *ngx_http_asyncx_pipeline_json_skip_string(u_char *p,
+    u_char *last);
+
+
 /*
  * A stage or call name becomes a JSON key and a token of the mock's
  * "fail=a,b" list: UTF-8, no spaces, controls or list/argument
@@ -313,309 +318,42 @@ ngx_http_asyncx_pipeline_kind_name(ngx_http_asyncx_call_kind_e kind)
 }
 
 
-
-
-static u_char *
-ngx_http_asyncx_json_ws(u_char *p, u_char *last)
-{
-    while (p < last
-           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-    {
-        p++;
-    }
-
-    return p;
-}
-
-
-/* p is at '"'; returns the position after the closing quote or NULL */
-
-static u_char *
-ngx_http_asyncx_json_string(u_char *p, u_char *last)
-{
-    ngx_uint_t  i;
-
-    for (p++; p < last; p++) {
-
-        if (*p == '"') {
-            return p + 1;
-        }
-
-        if (*p < 0x20) {
-            return NULL;
-        }
-
-        if (*p != '\\') {
-            continue;
-        }
-
-        if (++p == last) {
-            return NULL;
-        }
-
-        switch (*p) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n':
-        case 'r': case 't':
-            break;
-
-        case 'u':
-            for (i = 0; i < 4; i++) {
-                if (++p == last
-                    || !((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')
-                         || (*p >= 'A' && *p <= 'F')))
-                {
-                    return NULL;
-                }
-            }
-
-            break;
-
-        default:
-            return NULL;
-        }
-    }
-
-    return NULL;
-}
-
-
-static u_char *
-ngx_http_asyncx_json_number(u_char *p, u_char *last)
-{
-    u_char  *d;
-
-    if (p < last && *p == '-') {
-        p++;
-    }
-
-    if (p == last) {
-        return NULL;
-    }
-
-    if (*p == '0') {
-        p++;
-
-    } else if (*p >= '1' && *p <= '9') {
-        while (p < last && *p >= '0' && *p <= '9') {
-            p++;
-        }
-
-    } else {
-        return NULL;
-    }
-
-    if (p < last && *p == '.') {
-        for (d = ++p; p < last && *p >= '0' && *p <= '9'; p++) { /* void */ }
-
-        if (p == d) {
-            return NULL;
-        }
-    }
-
-    if (p < last && (*p == 'e' || *p == 'E')) {
-        p++;
-
-        if (p < last && (*p == '+' || *p == '-')) {
-            p++;
-        }
-
-        for (d = p; p < last && *p >= '0' && *p <= '9'; p++) { /* void */ }
-
-        if (p == d) {
-            return NULL;
-        }
-    }
-
-    return p;
-}
-
-
 /*
- * NGX_OK if p[0..len) is exactly one JSON value (RFC 8259, UTF-8) with
- * optional whitespace around it; *start and *end then bound the value.
- * It allocates nothing: the pipeline keeps answers as the text they came
- * in and only splices texts together.  Nesting is limited to
- * NGX_HTTP_ASYNCX_JSON_MAX_DEPTH.
+ * The members of a JSON object already checked (ngx_http_asyncx_json_check
+ * or _validate), one per call: *pos starts at the '{', *key is the
+ * member's name as written (without its quotes, escapes kept), *value
+ * its value as written.  NGX_OK, or NGX_DONE after the last member.  No
+ * allocation, no decoding: the text is known to be valid, so strings are
+ * skipped quote to quote and escapes pair by pair.
  */
 
 ngx_int_t
-ngx_http_asyncx_json_check(u_char *p, size_t len, u_char **start,
-    u_char **end)
-{
-    u_char      *last, stack[NGX_HTTP_ASYNCX_JSON_MAX_DEPTH];
-    ngx_uint_t   depth;
-    enum {
-        sw_value = 0,
-        sw_key,
-        sw_after
-    } state;
-
-    last = p + len;
-    p = ngx_http_asyncx_json_ws(p, last);
-    *start = p;
-
-    depth = 0;
-    state = sw_value;
-
-    for ( ;; ) {
-
-        switch (state) {
-
-        case sw_value:
-
-            if (p == last) {
-                return NGX_ERROR;
-            }
-
-            switch (*p) {
-
-            case '{':
-            case '[':
-                if (depth == NGX_HTTP_ASYNCX_JSON_MAX_DEPTH) {
-                    return NGX_ERROR;
-                }
-
-                stack[depth++] = *p;
-                p = ngx_http_asyncx_json_ws(p + 1, last);
-
-                if (p < last && *p == (stack[depth - 1] == '{' ? '}' : ']')) {
-                    depth--;
-                    p++;
-                    state = sw_after;
-
-                } else {
-                    state = (stack[depth - 1] == '{') ? sw_key : sw_value;
-                }
-
-                continue;
-
-            case '"':
-                p = ngx_http_asyncx_json_string(p, last);
-                break;
-
-            case 't':
-                p = (last - p >= 4 && ngx_strncmp(p, "true", 4) == 0)
-                    ? p + 4 : NULL;
-                break;
-
-            case 'f':
-                p = (last - p >= 5 && ngx_strncmp(p, "false", 5) == 0)
-                    ? p + 5 : NULL;
-                break;
-
-            case 'n':
-                p = (last - p >= 4 && ngx_strncmp(p, "null", 4) == 0)
-                    ? p + 4 : NULL;
-                break;
-
-            default:
-                p = ngx_http_asyncx_json_number(p, last);
-            }
-
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            state = sw_after;
-            continue;
-
-        case sw_key:
-
-            if (p == last || *p != '"') {
-                return NGX_ERROR;
-            }
-
-            p = ngx_http_asyncx_json_string(p, last);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            p = ngx_http_asyncx_json_ws(p, last);
-
-            if (p == last || *p != ':') {
-                return NGX_ERROR;
-            }
-
-            p = ngx_http_asyncx_json_ws(p + 1, last);
-            state = sw_value;
-            continue;
-
-        case sw_after:
-
-            if (depth == 0) {
-                *end = p;
-                p = ngx_http_asyncx_json_ws(p, last);
-
-                if (p != last) {
-                    return NGX_ERROR;
-                }
-
-                return ngx_http_asyncx_utf8_valid(*start, *end - *start)
-                       == NGX_OK ? NGX_OK : NGX_ERROR;
-            }
-
-            p = ngx_http_asyncx_json_ws(p, last);
-
-            if (p == last) {
-                return NGX_ERROR;
-            }
-
-            if (*p == ',') {
-                p = ngx_http_asyncx_json_ws(p + 1, last);
-                state = (stack[depth - 1] == '{') ? sw_key : sw_value;
-                continue;
-            }
-
-            if (*p != (stack[depth - 1] == '{' ? '}' : ']')) {
-                return NGX_ERROR;
-            }
-
-            depth--;
-            p++;
-            continue;
-        }
-    }
-}
-
-
-/*
- * The members of a JSON object already checked by
- * ngx_http_asyncx_json_check(), one per call: *pos starts at the '{',
- * *key is the member's name as written (without its quotes, escapes
- * kept), *value its value as written.  NGX_OK, or NGX_DONE after the
- * last member.  No allocation, no decoding.
- */
-
-ngx_int_t
-ngx_http_asyncx_json_member(u_char **pos, u_char *last, ngx_str_t *key,
-    ngx_str_t *value)
+ngx_http_asyncx_pipeline_json_next(u_char **pos, u_char *last,
+    ngx_str_t *key, ngx_str_t *value)
 {
     u_char      *p, *q;
     ngx_uint_t   depth;
 
-    p = ngx_http_asyncx_json_ws(*pos, last);
+    p = ngx_http_asyncx_pipeline_json_ws(*pos, last);
 
     if (p == last || (*p != '{' && *p != ',')) {
         return NGX_DONE;
     }
 
-    p = ngx_http_asyncx_json_ws(p + 1, last);
+    p = ngx_http_asyncx_pipeline_json_ws(p + 1, last);
 
     if (p == last || *p != '"') {
         /* "{}" or the closing brace */
         return NGX_DONE;
     }
 
-    q = ngx_http_asyncx_json_string(p, last);
-    if (q == NULL) {
-        return NGX_DONE;
-    }
+    q = ngx_http_asyncx_pipeline_json_skip_string(p, last);
 
     key->data = p + 1;
     key->len = q - p - 2;
 
-    p = ngx_http_asyncx_json_ws(q, last);
-    p = ngx_http_asyncx_json_ws(p + 1, last);       /* past ':' */
+    p = ngx_http_asyncx_pipeline_json_ws(q, last);
+    p = ngx_http_asyncx_pipeline_json_ws(p + 1, last);      /* past ':' */
 
     value->data = p;
     depth = 0;
@@ -623,10 +361,7 @@ ngx_http_asyncx_json_member(u_char **pos, u_char *last, ngx_str_t *key,
     while (p < last) {
 
         if (*p == '"') {
-            p = ngx_http_asyncx_json_string(p, last);
-            if (p == NULL) {
-                return NGX_DONE;
-            }
+            p = ngx_http_asyncx_pipeline_json_skip_string(p, last);
 
             if (depth == 0) {
                 break;
@@ -659,7 +394,41 @@ ngx_http_asyncx_json_member(u_char **pos, u_char *last, ngx_str_t *key,
     }
 
     value->len = p - value->data;
-    *pos = ngx_http_asyncx_json_ws(p, last);
+    *pos = ngx_http_asyncx_pipeline_json_ws(p, last);
 
     return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_asyncx_pipeline_json_ws(u_char *p, u_char *last)
+{
+    while (p < last
+           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* p is at the opening quote of a valid string: after its closing one */
+
+static u_char *
+ngx_http_asyncx_pipeline_json_skip_string(u_char *p, u_char *last)
+{
+    for (p++; p < last; p++) {
+
+        if (*p == '\\') {
+            p++;
+            continue;
+        }
+
+        if (*p == '"') {
+            return p + 1;
+        }
+    }
+
+    return last;
 }

@@ -20,7 +20,6 @@
 
 
 #define NGX_HTTP_ASYNCX_PIPELINE_NAME_MAX  64
-#define NGX_HTTP_ASYNCX_JSON_MAX_DEPTH     64
 
 
 typedef enum {
@@ -54,11 +53,8 @@ ngx_uint_t ngx_http_asyncx_pipeline_retryable(ngx_http_asyncx_call_kind_e kind,
 const char *ngx_http_asyncx_pipeline_kind_name(
     ngx_http_asyncx_call_kind_e kind);
 
-ngx_int_t ngx_http_asyncx_json_check(u_char *p, size_t len, u_char **start,
-    u_char **end);
-ngx_int_t ngx_http_asyncx_json_member(u_char **pos, u_char *last,
+ngx_int_t ngx_http_asyncx_pipeline_json_next(u_char **pos, u_char *last,
     ngx_str_t *key, ngx_str_t *value);
-
 
 
 #endif /* _NGX_HTTP_ASYNCX_PIPELINE_UTIL_H_INCLUDED_ */

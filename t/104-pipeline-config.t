@@ -157,7 +157,7 @@ invalid fallback "{"x":" of call "a": not JSON
     }
 --- must_die
 --- error_log
-invalid error status "200", use 400..599
+invalid value "200" in "asyncx_pipeline_error_status", expected 400..599
 
 
 
@@ -300,19 +300,6 @@ unknown answer format "xml" in "asyncx_pipeline_answer", use standard, exercise
 
 
 
-=== TEST 25: asyncx_call_timeout 0 is refused, naming the value
---- config
-    location = /p {
-        asyncx_pipeline;
-        asyncx_call_timeout 0;
-        asyncx_stage s a=/a;
-    }
---- must_die
---- error_log
-invalid value "0" in "asyncx_call_timeout", expected 1..86400000 ms
-
-
-
 === TEST 26: asyncx_pipeline_timeout: not a time
 --- config
     location = /p {
@@ -322,20 +309,20 @@ invalid value "0" in "asyncx_call_timeout", expected 1..86400000 ms
     }
 --- must_die
 --- error_log
-invalid value "soon" in "asyncx_pipeline_timeout", expected 0..86400000 ms (0: off)
+invalid value "soon" in "asyncx_pipeline_timeout", expected 0 (off) or 1..2147483647 ms
 
 
 
-=== TEST 27: asyncx_pipeline_timeout: more than a day
+=== TEST 27: asyncx_pipeline_timeout: more than a timer can hold
 --- config
     location = /p {
         asyncx_pipeline;
-        asyncx_pipeline_timeout 2d;
+        asyncx_pipeline_timeout 30d;
         asyncx_stage s a=/a;
     }
 --- must_die
 --- error_log
-invalid value "2d" in "asyncx_pipeline_timeout", expected 0..86400000 ms (0: off)
+invalid value "30d" in "asyncx_pipeline_timeout", expected 0 (off) or 1..2147483647 ms
 
 
 

@@ -320,7 +320,7 @@ invalid "retries=0" of call "a" in "asyncx_call_idempotent", use 1..10
     }
 --- must_die
 --- error_log
-invalid "attempt_timeout=soon" of call "a" in "asyncx_call_idempotent"
+invalid "attempt_timeout=soon" of call "a" in "asyncx_call_idempotent", expected 0 (off) or 1..2147483647 ms
 
 
 
