@@ -8,7 +8,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 95);
+plan tests => repeat_each() * (3 * blocks() + 300);
 
 no_shuffle();
 no_long_string();
@@ -59,7 +59,7 @@ __DATA__
 --- http_config
     asyncx_limit_zone zone=api:1m rate=5r/s concurrency=3 burst=5;
 --- config
-    location = /rate-limiter/status { asyncx_limit_status api; }
+    location = /rate-limiter/status { asyncx_limit_zone_status api; }
 --- request
 GET /rate-limiter/status
 --- response_headers
@@ -235,7 +235,7 @@ sub { my $j = JSON::PP::decode_json($_[0]);
         asyncx_limit api;
         asyncx_mock_service name=slow delay=2s;
     }
-    location = /rate-limiter/status { asyncx_limit_status api; }
+    location = /rate-limiter/status { asyncx_limit_zone_status api; }
 --- request eval
 ["GET /rate-limit-test?requests=5",
  [{ value => "GET /rate-limiter/status HTTP/1.0\r\nHost: localhost\r\n\r\n",
@@ -259,7 +259,7 @@ sub { my $j = JSON::PP::decode_json($_[0]);
         asyncx_limit api;
         proxy_pass http://127.0.0.1:1/;
     }
-    location = /rate-limiter/status { asyncx_limit_status api; }
+    location = /rate-limiter/status { asyncx_limit_zone_status api; }
 --- request eval
 ["GET /bad", "GET /bad", "GET /rate-limiter/status"]
 --- error_code eval
@@ -296,7 +296,7 @@ per: max=0 rps=0.5 burst=1 queue=100
 --- config
 --- must_die
 --- error_log
-invalid rate "rate=0r/s", expected a positive number of r/s or r/m
+invalid rate "rate=0r/s" in "asyncx_limit_zone" directive, expected 1..1000000 r/s or r/m
 
 
 
@@ -360,15 +360,18 @@ first one took 90 ms, so the bound is 0.5 s)
 
 
 === TEST 17: a zone too small for every key evicts the least recently used idle key
-(concurrency=900 makes a node about 3.7 KB: a 32k zone holds only a few)
+(keys of 248 bytes make a node about 400 bytes: a 32k zone holds a few
+dozen; 80 keys at 1r/m each enter once, then the first one, evicted,
+enters again with a full bucket, while the last one, kept, is refused)
 --- http_config
-    asyncx_limit_zone zone=keys:32k rate=1r/m burst=1 concurrency=900 queue=0 key=$arg_k;
+    asyncx_limit_zone zone=keys:32k rate=1r/m burst=1 queue=0 key=$arg_k;
 --- config
     location = /t { asyncx_limit keys; asyncx_mock_service name=t echo=off; }
 --- request eval
-[(map { "GET /t?k=$_" } 1 .. 12), "GET /t?k=12", "GET /t?k=1"]
+[(map { "GET /t?k=" . ("k" x 245) . sprintf("%03d", $_) } 1 .. 80),
+ "GET /t?k=" . ("k" x 245) . "080", "GET /t?k=" . ("k" x 245) . "001"]
 --- error_code eval
-[(200) x 12, 429, 200]
+[(200) x 80, 429, 200]
 --- no_error_log
 [alert]
 [error]
@@ -376,30 +379,28 @@ first one took 90 ms, so the bound is 0.5 s)
 
 
 === TEST 18: when every node is in use, a new key is refused with 503 and an alert
-(eight mirrors hold eight keys for 1 s through nginx itself; the zone
-holds about five, so the others find it full)
+(100 calls at once, each with its own 248-byte key, each holding its
+slot for 1 s: the 32k zone cannot hold them all and evicts none of them)
 --- http_config
-    asyncx_limit_zone zone=keys:32k rate=100r/s concurrency=900 queue=0 key=$arg_k;
+    asyncx_limit_zone zone=keys:32k rate=100r/s concurrency=1 queue=0
+                      key=${arg_id}kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk;
 --- config
-    location = /burst {
-        mirror /m1; mirror /m2; mirror /m3; mirror /m4;
-        mirror /m5; mirror /m6; mirror /m7; mirror /m8;
-        asyncx_mock_service name=burst delay=100ms echo=off;
-    }
-    location ~ ^/m(\d)$ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/hold?k=$1;
-    }
+    location = /rate-limit-test { asyncx_limit_test keys /hold; }
     location = /hold {
         asyncx_limit keys;
         asyncx_mock_service name=hold delay=1s echo=off;
     }
 --- request
-GET /burst
---- error_code: 200
---- timeout: 5
+GET /rate-limit-test?requests=100
+--- response_body_filters eval
+sub { my %n; $n{$_->{status}}++ for @{ JSON::PP::decode_json($_[0])->{results} };
+      "200:" . ($n{200} ? "some" : "none") . " 503:" . ($n{503} ? "some" : "none")
+      . " other:" . (100 - ($n{200} // 0) - ($n{503} // 0)) . "\n" }
+--- response_body
+200:some 503:some other:0
+--- timeout: 10
 --- error_log eval
-[qr/\[alert\] .*asyncx limit: zone "keys" is full, cannot add key "\d"/,
+[qr/\[alert\] .*asyncx limit: zone "keys" is full, cannot add key "\d+k+"/,
  qr/\[warn\] .*asyncx: limited by zone "keys": zone is full \(status 503\)/]
 
 
@@ -419,7 +420,7 @@ for its own slot until the timeout)
         asyncx_limit one;
         asyncx_mock_service name=b echo=off;
     }
-    location = /status { asyncx_limit_status one; }
+    location = /status { asyncx_limit_zone_status one; }
 --- request eval
 ["GET /a", "GET /status"]
 --- error_code eval

