@@ -32,6 +32,8 @@
 
 
 static ngx_int_t ngx_http_asyncx_limit_handler(ngx_http_request_t *r);
+static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_limit_find(
+    ngx_http_request_t *r);
 static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_limit_create(
     ngx_http_request_t *r, ngx_http_asyncx_limit_conf_t *lcf);
 static ngx_int_t ngx_http_asyncx_limit_run(ngx_http_request_t *r,
@@ -151,7 +153,6 @@ ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static ngx_int_t
 ngx_http_asyncx_limit_handler(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t            *cln;
     ngx_http_asyncx_ctx_t         *actx;
     ngx_http_asyncx_loc_conf_t    *alcf;
     ngx_http_asyncx_limit_ctx_t   *ctx;
@@ -171,18 +172,15 @@ ngx_http_asyncx_limit_handler(ngx_http_request_t *r)
 
     if (ctx == NULL) {
         /*
-         * An internal redirect (try_files, error_page, index) clears the
-         * module context but not the request's pool cleanups: find what
-         * this request was already decided.  Like limit_req, a request is
-         * limited once; otherwise it would wait for its own slot.
+         * Like limit_req, a request is limited once: after an internal
+         * redirect it keeps what it was decided (otherwise it would wait
+         * for its own slot).
          */
-        for (cln = r->pool->cleanup; cln; cln = cln->next) {
-            if (cln->handler == ngx_http_asyncx_limit_cleanup
-                && ((ngx_http_asyncx_limit_ctx_t *) cln->data)->request == r)
-            {
-                actx->limit = cln->data;
-                return NGX_DECLINED;
-            }
+        ctx = ngx_http_asyncx_limit_find(r);
+
+        if (ctx) {
+            actx->limit = ctx;
+            return NGX_DECLINED;
         }
 
         ctx = ngx_http_asyncx_limit_create(r, &alcf->limit);
@@ -201,6 +199,29 @@ ngx_http_asyncx_limit_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_asyncx_limit_run(r, ctx);
+}
+
+
+/*
+ * An internal redirect (try_files, error_page, index) clears the module
+ * context but not the request's pool cleanups: the request's limiter
+ * state is found there.
+ */
+
+static ngx_http_asyncx_limit_ctx_t *
+ngx_http_asyncx_limit_find(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_asyncx_limit_cleanup
+            && ((ngx_http_asyncx_limit_ctx_t *) cln->data)->request == r)
+        {
+            return cln->data;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -899,6 +920,11 @@ ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
 
     actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
     ctx = actx ? actx->limit : NULL;
+
+    if (ctx == NULL) {
+        /* after a redirect to a location without asyncx_limit */
+        ctx = ngx_http_asyncx_limit_find(r);
+    }
 
     if (ctx == NULL || ctx->decided_us == 0 || ctx->outcome == 0) {
         v->not_found = 1;
