@@ -417,7 +417,10 @@ ngx_http_asyncx_lq_due(ngx_http_asyncx_lq_zone_t *z,
 }
 
 
-/* the owner's worker picks a grant up: the request runs */
+/*
+ * The owner's worker picks a grant up: the request runs.  A grant made
+ * by another worker (granted_us set) is a hand-off: its delay is kept.
+ */
 
 void
 ngx_http_asyncx_lq_claim(ngx_http_asyncx_lq_zone_t *z,
@@ -431,16 +434,19 @@ ngx_http_asyncx_lq_claim(ngx_http_asyncx_lq_zone_t *z,
     o->held++;
     rec->state = NGX_HTTP_ASYNCX_LQ_HELD;
 
-    if (env->now_us > rec->granted_us && rec->granted_us) {
-        us = env->now_us - rec->granted_us;
-        z->handoff_us_total += us;
-
-        if (us > z->handoff_us_max) {
-            z->handoff_us_max = us;
-        }
+    if (rec->granted_us == 0) {
+        /* picked up by the worker that granted it */
+        return;
     }
 
+    us = env->now_us > rec->granted_us ? env->now_us - rec->granted_us : 0;
+
     z->handoffs++;
+    z->handoff_us_total += us;
+
+    if (us > z->handoff_us_max) {
+        z->handoff_us_max = us;
+    }
 }
 
 

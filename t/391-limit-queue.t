@@ -31,6 +31,8 @@ my $ngx = Asyncx::OwnNginx->new(offset => 5, name => 'limit-queue',
     # requests leaving, not by timing out
     asyncx_limit_zone zone=external:1m rate=5r/s burst=5 concurrency=3
                       queue=100 timeout=60s;
+    asyncx_limit_zone zone=one:64k rate=100r/s concurrency=1 queue=100
+                      timeout=60s;
 
     server {
         listen 127.0.0.1:$PORT reuseport backlog=512;
@@ -42,6 +44,12 @@ my $ngx = Asyncx::OwnNginx->new(offset => 5, name => 'limit-queue',
             asyncx_limit external;
             asyncx_mock_service name=external-api delay=500ms max_delay=60s
                                 echo=off;
+        }
+        # one slot: a hand-off between workers is easy to arrange
+        location /one/ {
+            access_log $DIR/logs/one.log lim;
+            asyncx_limit one;
+            asyncx_mock_service name=one delay=0ms max_delay=60s echo=off;
         }
         location = /rate-limit-test { asyncx_limit_test external /external/call; }
         location = /rate-limiter/status { asyncx_limit_zone_status external; }
@@ -200,6 +208,172 @@ scenario(name => 'reload with the places taken',
              ok(wait_new_workers(@before), 'reload: new workers are up');
              while (my $s = pop @$w) { close $s; sleep 0.005 }
          });
+
+# a zone's full numbers (asyncx_status): per-worker places and slots
+sub zone_full {
+    my ($name) = @_;
+    my ($code, $body) = $ngx->get('/asyncx/status', 5);
+    return $code == 200
+        ? eval { JSON::PP::decode_json($body)->{limit_zones}{$name // 'external'} }
+        : undef;
+}
+
+# pid => [waiting, granted, held] of every worker known to the zone
+sub by_worker {
+    my $z = zone_full(@_) or return {};
+    return { map { $_->{pid} => [$_->{waiting}, $_->{granted}, $_->{held}] }
+             @{ $z->{workers} } };
+}
+
+# until $cond->(by_worker($zone)) or $limit seconds
+sub wait_workers {
+    my ($zone, $cond, $limit) = @_;
+    my $t0 = time;
+    while (time - $t0 < $limit) {
+        my $w = by_worker($zone);
+        return $w if $cond->($w);
+        sleep 0.05;
+    }
+    return undef;
+}
+
+sub read_answer {
+    my ($s, $limit) = @_;
+    my ($t0, $res) = (time, '');
+    $s->blocking(0);
+    while (time - $t0 < $limit) {
+        my $n = sysread($s, my $buf, 65536);
+        last if defined $n && $n == 0;
+        if (defined $n) { $res .= $buf } else { sleep 0.01 }
+    }
+    my ($code) = $res =~ m{^HTTP/1\.\d (\d+)};
+    return $code // 0;
+}
+
+# --- a waiter in one worker, the slot freed in the other -------------
+# zone "one" (one slot): a holder, then waiters opened one at a time
+# until the head of the queue is a request of the other worker (closing
+# those of the holder's worker); then the holder ends.  The head must be
+# admitted at once (a wake-up across workers), not at its 60 s timeout.
+{
+    my $holder = open_request('/one/hold?delay=60s');
+    my $w = wait_workers('one', sub { 1 == grep { $_->[2] == 1 } values %{ $_[0] } },
+                         20);
+    my ($holding) = $w ? grep { $w->{$_}[2] == 1 } keys %$w : ();
+    ok($holding, 'handoff: one worker holds the only slot');
+
+    my $head;
+    for my $try (1 .. 40) {
+        my $s = open_request("/one/w$try?delay=0ms");
+        my $now = wait_workers('one', sub { 1 == grep { $_->[0] == 1 }
+                                                 values %{ $_[0] } }, 10)
+            or last;
+        my ($pid) = grep { $now->{$_}[0] == 1 } keys %$now;
+        if ($pid != $holding) { $head = $s; last }
+        close $s;
+        wait_workers('one', sub { !grep { $_->[0] } values %{ $_[0] } }, 10);
+    }
+    ok($head, 'handoff: the head of the queue waits in the other worker');
+
+    my $before = zone_full('one')->{handoffs}{count};
+    my $t0 = time;
+    close $holder;
+    my $code = $head ? read_answer($head, 20) : 0;
+    my $took = time - $t0;
+    is($code, 200, 'handoff: the waiter in the other worker is admitted');
+    cmp_ok($took, '<', 5, sprintf('handoff: without waiting for its timeout '
+                                  . '(%.2f s)', $took));
+    my $z = zone_full('one');
+    is($z->{handoffs}{count}, $before + 1,
+       "handoff: counted (mean $z->{handoffs}{mean_us} us, max "
+       . "$z->{handoffs}{max_us} us)");
+    my $w2 = by_worker('one');
+    is(join('', map { "@$_" } values %$w2), '0 0 0' x keys %$w2,
+       'handoff: zone "one" holds nothing now');
+}
+
+# --- kill -9 of the worker with the most places; the other's waiters go on
+# in FIFO order: 30 waiters opened one after the other (each seen waiting
+# before the next), 3 slots held; one worker is killed, the holders end;
+# every waiter of the live worker gets 200, in the order it arrived.
+{
+    my @holders = map { open_request("/external/kh$_?delay=60s") } 1 .. 3;
+    is(wait_zone('3/0', 20), '3/0', 'kill one: 3 slots held');
+
+    my @waiters;
+    for my $i (1 .. 30) {
+        push @waiters, open_request("/external/k$i?delay=50ms");
+        last unless wait_zone("3/$i", 10) eq "3/$i";
+    }
+    is(scalar @waiters, 30, 'kill one: 30 waiters in arrival order');
+
+    my $w = by_worker();
+    my ($victim) = sort { $w->{$b}[0] <=> $w->{$a}[0] } keys %$w;
+    my ($survivor) = grep { $_ != $victim } keys %$w;
+    my $live = $survivor ? $w->{$survivor}[0] : 0;
+    ok($live > 0 && $w->{$victim}[0] > 0,
+       "kill one: both workers have waiters ($w->{$victim}[0] in $victim, "
+       . "$live in the other)");
+
+    kill 'KILL', $victim;
+    ok(wait_new_workers($victim), 'kill one: the master replaced the worker');
+    close $_ for @holders;
+
+    my %code;
+    $code{$_} = read_answer($waiters[$_], 30) for 0 .. $#waiters;
+    my @ok = grep { $code{$_} == 200 } sort { $a <=> $b } keys %code;
+    my @gone = grep { $code{$_} != 200 } keys %code;
+    is(scalar @ok, $live, "kill one: every waiter of the live worker got 200 ("
+       . scalar(@ok) . " of $live)");
+    ok(!grep({ $code{$_} != 0 } @gone),
+       'kill one: the killed worker\'s clients lost their connection');
+
+    # admission time = start of the request + its wait in the limiter
+    open my $log, '<', $ngx->dir . '/logs/external.log' or die $!;
+    my %admitted;
+    for (<$log>) {
+        my @f = split ' ';
+        next unless $f[5] =~ m{^/external/k(\d+)$} && $f[2] == 200;
+        # $msec, $asyncx_limit_wait: the request's arrival is unknown here,
+        # so order by the end; 50 ms calls three at a time end in the
+        # order they were admitted
+        $admitted{$1 - 1} = $f[0];
+    }
+    close $log;
+    my @order = sort { $admitted{$a} <=> $admitted{$b} || $a <=> $b }
+                grep { exists $admitted{$_} } @ok;
+    my $fifo = 1;
+    for my $i (1 .. $#order) {
+        # three run at once: one may end before an earlier one by a ms
+        $fifo = 0 if $order[$i] + 3 < $order[$i - 1];
+    }
+    ok($fifo, "kill one: the live worker's waiters were served in arrival "
+       . "order (@order)");
+
+    is(wait_zone('0/0', 20), '0/0', 'kill one: the zone is back to 0/0');
+    my ($c, $x) = get_limit('/external/next?delay=0ms');
+    is($c, 200, "kill one: the next request is admitted ($x)");
+}
+
+# --- a reload may change concurrency and queue: the new workers apply them
+{
+    my $conf = $ngx->dir . '/nginx.conf';
+    open my $in, '<', $conf or die $!;
+    my $text = do { local $/; <$in> };
+    close $in;
+    $text =~ s/concurrency=3\s+queue=100/concurrency=2 queue=50/ or die;
+    open my $out, '>', $conf or die $!;
+    print $out $text;
+    close $out;
+
+    my @before = workers();
+    kill 'HUP', $master;
+    ok(wait_new_workers(@before), 'reload with concurrency=2 queue=50');
+    my $z = zone_full();
+    is("$z->{concurrent}{max}/$z->{queue}", '2/50',
+       'the new limits are in force');
+    is(wait_zone('0/0', 10), '0/0', 'and the zone is idle');
+}
 
 my @bad = grep { /\[(alert|crit|emerg)\]/
                  && !/worker process \d+ exited on signal 9/ } $ngx->error_log;
