@@ -163,6 +163,14 @@ ngx_http_asyncx_limit_arm(ngx_http_asyncx_limit_ctx_t *ctx)
         t = NGX_HTTP_ASYNCX_LIMIT_POLL;
     }
 
+    /*
+     * ngx_add_timer() keeps a timer that is set within 300 ms of the new
+     * time (NGX_TIMER_LAZY_DELAY): a token due sooner must move it
+     */
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
     ngx_add_timer(&ctx->wait, t);
 }
 

@@ -23,7 +23,9 @@ DUR=${DUR:-10}
 ROUNDS=${ROUNDS:-2}
 PARTS=${PARTS:-1 2 3}
 NGINX=${NGINX:-/usr/sbin/nginx}
-SO=$ROOT/build/nginx/objs/ngx_http_asyncx_module.so
+# SO=... benches another build of the module (an older one: its zone
+# status endpoint is still called asyncx_limit_status)
+SO=${SO:-$ROOT/build/nginx/objs/ngx_http_asyncx_module.so}
 PREFIX=$ROOT/build/bench-limit
 B=http://127.0.0.1:$PORT
 
@@ -35,6 +37,8 @@ start() {   # $1 workers, $2 cpu list for nginx, $3 part (its own prefix)
     mkdir -p "$P"/{conf,logs,temp}
     sed -e "s|@MODULE_SO@|$SO|" -e "s|@PORT@|$PORT|" -e "s|@WORKERS@|$1|" \
         "$HERE/nginx.conf.in" > "$P/conf/nginx.conf"
+    grep -q asyncx_limit_zone_status "$SO" ||
+        sed -i 's/asyncx_limit_zone_status/asyncx_limit_status/' "$P/conf/nginx.conf"
     taskset -c "$2" "$NGINX" -p "$P/" -c "$P/conf/nginx.conf" \
         -g 'daemon off;' &
     NGINX_PID=$!
@@ -119,7 +123,7 @@ levels() {   # $1 log: the share of time with N requests in service
 
 echo "== machine"
 date
-echo "nproc=$(nproc) kernel=$(uname -r) commit=$(git -C "$ROOT" rev-parse --short HEAD)"
+echo "nproc=$(nproc) kernel=$(uname -r) commit=$(git -C "$ROOT" rev-parse --short HEAD) module=$SO"
 grep -m1 'model name' /proc/cpuinfo || true
 uptime
 
