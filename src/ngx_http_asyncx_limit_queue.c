@@ -300,7 +300,8 @@ ngx_http_asyncx_lq_look(ngx_http_asyncx_lq_zone_t *z,
 
 /*
  * A new request: NGX_OK admitted (rec is HELD), NGX_AGAIN waiting (rec is
- * at the tail of the FIFO), NGX_DECLINED refused: the queue is full.  In
+ * at the tail of the FIFO), NGX_DECLINED refused: the queue is full.
+ * Whatever the waiters ahead can be granted first is granted first.  In
  * a dry run a request that would wait or be refused is counted and not
  * queued (NGX_AGAIN / NGX_DECLINED, rec unused).
  */
@@ -313,6 +314,15 @@ ngx_http_asyncx_lq_arrive(ngx_http_asyncx_lq_zone_t *z,
     rec->owner = (uint16_t) env->self;
     rec->armed = 0;
     rec->granted_us = 0;
+
+    if (k->waiting) {
+        /*
+         * a token due while the head's worker has not run yet (busy, or
+         * not scheduled) goes to the head now: any worker's arrival
+         * moves the queue on
+         */
+        ngx_http_asyncx_lq_pump(z, k, env);
+    }
 
     if (k->waiting == 0
         && (z->concurrency == 0 || k->active < z->concurrency)

@@ -630,15 +630,31 @@ op_arrive(int dry_run)
         ngx_http_asyncx_lq_key_touch(&S.z, S.k[key].sut);
     }
 
-    /* the model's decision */
-    if (m_head(key) == NULL && m_slot_free(key) && m_has_token(&S.k[key])) {
-        expect = NGX_OK;
+    /*
+     * The model's decision, once the waiters ahead got what they can (the
+     * zone grants them first, through the callbacks): g of them enter.
+     */
+    {
+        uint64_t  tokens, slots, waiting, g;
 
-    } else if ((uint64_t) m_count(key, M_WAIT) < S.queue) {
-        expect = NGX_AGAIN;
+        m_refill(&S.k[key]);
+        tokens = S.k[key].tokens / NGX_HTTP_ASYNCX_TOKEN;
+        slots = S.concurrency == 0 ? (uint64_t) -1
+                : ((uint64_t) m_active(key) < S.concurrency
+                   ? S.concurrency - m_active(key) : 0);
+        waiting = m_count(key, M_WAIT);
 
-    } else {
-        expect = NGX_DECLINED;
+        g = ngx_min(waiting, ngx_min(tokens, slots));
+
+        if (waiting == g && slots > g && tokens > g) {
+            expect = NGX_OK;
+
+        } else if (waiting - g < S.queue) {
+            expect = NGX_AGAIN;
+
+        } else {
+            expect = NGX_DECLINED;
+        }
     }
 
     rec = calloc(1, sizeof(ngx_http_asyncx_lq_rec_t));
