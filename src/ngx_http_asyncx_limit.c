@@ -525,6 +525,7 @@ ngx_http_asyncx_limit_recheck(ngx_http_asyncx_limit_ctx_t *ctx,
 
     if (rec->state == NGX_HTTP_ASYNCX_LQ_GRANTED) {
         /* granted by another worker, before its wake-up was read */
+        op.env.now_us = ngx_http_asyncx_now_usec();
         ngx_http_asyncx_lq_claim(&lz->sh->lq, rec, &op.env);
     }
 

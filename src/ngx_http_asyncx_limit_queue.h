@@ -124,7 +124,7 @@ struct ngx_http_asyncx_lq_env_s {
                                         int32_t pid);
     void                        *data;
     ngx_msec_t                   now;
-    uint64_t                     now_us;
+    uint64_t                     now_us;    /* 0: not read (see grant) */
     ngx_uint_t                   self;      /* caller's owner index */
 };
 

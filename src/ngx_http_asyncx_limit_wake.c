@@ -71,7 +71,10 @@ ngx_http_asyncx_limit_lock(ngx_http_asyncx_limit_zone_t *lz,
     op->env.alive = ngx_http_asyncx_limit_alive;
     op->env.data = op;
     op->env.now = ngx_current_msec;
-    op->env.now_us = ngx_http_asyncx_now_usec();
+
+    /* read only for a hand-off between workers: a clock read is a syscall
+       on some virtual machines */
+    op->env.now_us = 0;
     op->zone = lz;
     op->current = current;
     op->log = log;
@@ -186,6 +189,12 @@ ngx_http_asyncx_limit_grant(ngx_http_asyncx_lq_env_t *env,
     ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_of(k), env->now);
 
     if (rec->owner != env->self) {
+        /* a hand-off: its delay is measured from now to the pick-up */
+        if (env->now_us == 0) {
+            env->now_us = ngx_http_asyncx_now_usec();
+        }
+
+        rec->granted_us = env->now_us;
         ngx_http_asyncx_limit_note(op, rec->owner);
         return;
     }
@@ -519,6 +528,10 @@ ngx_http_asyncx_limit_service(ngx_http_asyncx_limit_zone_t *lz,
         }
 
         if (rec->state == NGX_HTTP_ASYNCX_LQ_GRANTED) {
+            if (op.env.now_us == 0) {
+                op.env.now_us = ngx_http_asyncx_now_usec();
+            }
+
             ngx_http_asyncx_lq_claim(&lz->sh->lq, rec, &op.env);
             ngx_http_asyncx_limit_post(ctx);
             continue;

@@ -186,16 +186,39 @@ if want 3; then
 echo
 echo "== 3. cost: 1 worker on CPU 0, wrk -t1 -c50 -d10s on CPU 1"
 start 1 0 cost
+# the worker's CPU time (utime + stime, clock ticks) per request as well:
+# on a shared machine it moves less than the throughput does
+ticks() { awk '{ print $14 + $15 }' "/proc/$WORKER/stat"; }
+HZ=$(getconf CLK_TCK)
 for _ in $(seq "$ROUNDS"); do
     for loc in plain limited; do
-        rps=$(taskset -c 1 wrk -t1 -c50 -d10s "$B/$loc" |
-              awk '/Requests\/sec/ { print $2 } /Non-2xx/ { print "NON2XX " $0 > "/dev/stderr" }')
-        echo "$loc $rps"
+        t0=$(ticks)
+        out=$(taskset -c 1 wrk -t1 -c50 -d10s "$B/$loc")
+        t1=$(ticks)
+        echo "$out" | grep -q Non-2xx && echo "NON2XX $loc" >&2
+        echo "$out" | awk -v loc="$loc" -v dt=$((t1 - t0)) -v hz="$HZ" '
+            /requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
+            END { printf "%s %.2f %.2f\n", loc, rps, dt * 1e6 / hz / n }'
     done
-done | awk '{ print; sum[$1] += $2; n[$1]++ }
-    END { p = sum["plain"] / n["plain"]; l = sum["limited"] / n["limited"]
-          printf "mean: plain %.0f r/s, limited %.0f r/s, ratio %.1f%%\n",
-                 p, l, l * 100 / p }'
+done | perl -ne '
+    my ($loc, $rps, $us) = split;
+    printf "%s %s r/s, %s us of worker CPU per request\n", $loc, $rps, $us;
+    push @{ $r{$loc} }, $rps; push @{ $c{$loc} }, $us;
+    END {
+        sub mean { my $s = 0; $s += $_ for @_; $s / @_ }
+        sub median { my @v = sort { $a <=> $b } @_;
+                     @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2 }
+        my ($pm, $lm) = (mean(@{ $r{plain} }), mean(@{ $r{limited} }));
+        my ($pd, $ld) = (median(@{ $r{plain} }), median(@{ $r{limited} }));
+        my ($pc, $lc) = (median(@{ $c{plain} }), median(@{ $c{limited} }));
+        printf "mean: plain %.0f r/s, limited %.0f r/s, ratio %.1f%%\n",
+               $pm, $lm, $lm * 100 / $pm;
+        printf "median: plain %.0f r/s, limited %.0f r/s, ratio %.1f%%\n",
+               $pd, $ld, $ld * 100 / $pd;
+        printf "median worker CPU per request: plain %.2f us, limited %.2f us"
+               . " (requests per CPU second: limited %.1f%% of plain)\n",
+               $pc, $lc, $pc * 100 / $lc;
+    }'
 curl -s "$B/asyncx/status" | jq -c '.limit_zones.free | {concurrent, rate, passed, waiting}' || true
 echo "error_log error+ lines: $(grep -c . "$P/logs/error.log" || true)"
 stop
