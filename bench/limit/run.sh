@@ -3,6 +3,7 @@
 # prefix under build/, port $PORT; nginx in the foreground, stopped by PID.
 #   bench/limit/run.sh                     (after `make build`)
 #   DUR=10 ROUNDS=2 PORT=25100 PARTS="1 2 3" bench/limit/run.sh
+#   (ROUNDS1, ROUNDS2, ROUNDS3: rounds of one part)
 # 1. accuracy: 2 workers (reuseport) share zones of 5 r/s and 2000 r/s,
 #    without a queue (excess refused at once) and with one (excess waits
 #    and is admitted as tokens come); wrk -t2 offers far more than the
@@ -21,6 +22,10 @@ HERE=$ROOT/bench/limit
 PORT=${PORT:-25100}
 DUR=${DUR:-10}
 ROUNDS=${ROUNDS:-2}
+# per part, if given: ROUNDS1, ROUNDS2, ROUNDS3
+ROUNDS1=${ROUNDS1:-$ROUNDS}
+ROUNDS2=${ROUNDS2:-$ROUNDS}
+ROUNDS3=${ROUNDS3:-$ROUNDS}
 PARTS=${PARTS:-1 2 3}
 NGINX=${NGINX:-/usr/sbin/nginx}
 # SO=... benches another build of the module (an older one: its zone
@@ -135,8 +140,8 @@ fi
 
 if want 1; then
 echo
-echo "== 1. accuracy: 2 workers, wrk -t2 -d${DUR}s, $ROUNDS rounds"
-for round in $(seq "$ROUNDS"); do
+echo "== 1. accuracy: 2 workers, wrk -t2 -d${DUR}s, $ROUNDS1 rounds"
+for round in $(seq "$ROUNDS1"); do
     for z in "r5 5 5 20" "r2000 2000 100 20" "q5 5 5 20" "q2000 2000 100 200"; do
         set -- $z
         # queued at 2000 r/s: 200 clients keep the queue about 100 ms deep,
@@ -154,8 +159,8 @@ fi
 
 if want 2; then
 echo
-echo "== 2. concurrency=4, mock delay=20ms, 2 workers, ${DUR}s runs, $ROUNDS rounds"
-for round in $(seq "$ROUNDS"); do
+echo "== 2. concurrency=4, mock delay=20ms, 2 workers, ${DUR}s runs, $ROUNDS2 rounds"
+for round in $(seq "$ROUNDS2"); do
     echo "-- round $round: ceiling: /c4free, no limiter, wrk -t2 -c4"
     wrk -t2 -c4 -d"${DUR}s" "$B/c4free" | grep -E 'Requests/sec|Non-2xx|errors' || true
     cut_log c4free "c4free.$round"
@@ -184,13 +189,13 @@ stop
 
 if want 3; then
 echo
-echo "== 3. cost: 1 worker on CPU 0, wrk -t1 -c50 -d10s on CPU 1"
+echo "== 3. cost: 1 worker on CPU 0, wrk -t1 -c50 -d10s on CPU 1, $ROUNDS3 rounds"
 start 1 0 cost
 # the worker's CPU time (utime + stime, clock ticks) per request as well:
 # on a shared machine it moves less than the throughput does
 ticks() { awk '{ print $14 + $15 }' "/proc/$WORKER/stat"; }
 HZ=$(getconf CLK_TCK)
-for _ in $(seq "$ROUNDS"); do
+for _ in $(seq "$ROUNDS3"); do
     for loc in plain limited; do
         t0=$(ticks)
         out=$(taskset -c 1 wrk -t1 -c50 -d10s "$B/$loc")
