@@ -85,6 +85,17 @@ ngx_http_asyncx_executor_merge_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    conf->io_metrics = ngx_http_asyncx_metrics_series(cf,
+                                                NGX_HTTP_ASYNCX_SERIES_POOL,
+                                                &conf->io_name, NULL);
+    conf->cpu_metrics = ngx_http_asyncx_metrics_series(cf,
+                                                NGX_HTTP_ASYNCX_SERIES_POOL,
+                                                &conf->cpu_name, NULL);
+
+    if (conf->io_metrics == NULL || conf->cpu_metrics == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -185,16 +196,22 @@ ngx_http_asyncx_job_create(ngx_http_request_t *r,
 
     if (role == NGX_HTTP_ASYNCX_POOL_IO) {
         job->pool = alcf->executor.io;
+        job->metrics = alcf->executor.io_metrics;
         index = alcf->executor.io_index;
 
     } else {
         job->pool = alcf->executor.cpu;
+        job->metrics = alcf->executor.cpu_metrics;
         index = alcf->executor.cpu_index;
     }
 
     sh = amcf->status.sh;
     slot = amcf->status.pool_slot[index];
     job->stats = &sh->pools[slot];
+    job->gauge_queued = ngx_http_asyncx_gauge_ptr(
+                            NGX_HTTP_ASYNCX_GAUGE_QUEUED + slot);
+    job->gauge_running = ngx_http_asyncx_gauge_ptr(
+                             NGX_HTTP_ASYNCX_GAUGE_RUNNING + slot);
 
     task->handler = ngx_http_asyncx_job_handler;
     task->event.handler = ngx_http_asyncx_job_done;
@@ -227,7 +244,11 @@ ngx_http_asyncx_job_post(ngx_http_asyncx_job_t *job,
     job->finished_at = 0;
     job->in_thread = 0;
 
+    /* counted before the thread can take it: the gauge never dips */
+    (void) ngx_atomic_fetch_add(job->gauge_queued, 1);
+
     if (ngx_thread_task_post(job->pool, job->task) != NGX_OK) {
+        (void) ngx_atomic_fetch_add(job->gauge_queued, -1);
         (void) ngx_atomic_fetch_add(&job->stats->rejected, 1);
         return NGX_BUSY;
     }
@@ -266,6 +287,8 @@ ngx_http_asyncx_job_handler(void *data, ngx_log_t *log)
     ngx_http_asyncx_job_t  *job = data;
 
     (void) ngx_atomic_fetch_add(&job->stats->started, 1);
+    (void) ngx_atomic_fetch_add(job->gauge_queued, -1);
+    (void) ngx_atomic_fetch_add(job->gauge_running, 1);
 
     job->started_at = ngx_http_asyncx_now_usec();
     (void) ngx_atomic_fetch_add(&job->in_thread, 1);
@@ -332,6 +355,13 @@ ngx_http_asyncx_job_done(ngx_event_t *ev)
         (void) ngx_atomic_fetch_add(&job->stats->failed, 1);
     }
 
+    (void) ngx_atomic_fetch_add(job->gauge_running, -1);
+
+    /* the thread wrote both times before nginx posted this event */
+    ngx_http_asyncx_metrics_job(job->metrics,
+                                job->started_at - job->posted_at,
+                                job->finished_at - job->started_at);
+
     job->running = 0;
     r->main->blocked--;
 
@@ -356,7 +386,6 @@ ngx_http_asyncx_executor_status(ngx_http_request_t *r, cJSON *root)
 {
     cJSON                         *pools, *p;
     ngx_uint_t                     i;
-    ngx_atomic_uint_t              posted, started, done, failed;
     ngx_http_asyncx_stats_t       *sh;
     ngx_http_asyncx_pool_stats_t  *ps;
 
@@ -374,26 +403,22 @@ ngx_http_asyncx_executor_status(ngx_http_request_t *r, cJSON *root)
             continue;
         }
 
-        /* read once: the numbers move while we look */
-        posted = ps->posted;
-        started = ps->started;
-        done = ps->completed;
-        failed = ps->failed;
-
         p = cJSON_AddObjectToObject(pools, (char *) ps->name);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        cJSON_AddNumberToObject(p, "posted", (double) posted);
-        cJSON_AddNumberToObject(p, "queued",
-                                posted > started ? (double) (posted - started)
-                                                 : 0);
-        cJSON_AddNumberToObject(p, "running",
-                                started > done + failed
-                                ? (double) (started - done - failed) : 0);
-        cJSON_AddNumberToObject(p, "completed", (double) done);
-        cJSON_AddNumberToObject(p, "failed", (double) failed);
+        /*
+         * What is queued and running is counted per worker, not derived
+         * from the totals: a killed worker's jobs never complete.
+         */
+        cJSON_AddNumberToObject(p, "posted", (double) ps->posted);
+        cJSON_AddNumberToObject(p, "queued", (double)
+            ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_QUEUED + i));
+        cJSON_AddNumberToObject(p, "running", (double)
+            ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_RUNNING + i));
+        cJSON_AddNumberToObject(p, "completed", (double) ps->completed);
+        cJSON_AddNumberToObject(p, "failed", (double) ps->failed);
         cJSON_AddNumberToObject(p, "rejected", (double) ps->rejected);
     }
 

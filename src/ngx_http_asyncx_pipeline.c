@@ -20,7 +20,8 @@
 static ngx_int_t ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
-    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len);
+    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len,
+    ngx_http_asyncx_json_info_t *info);
 static void ngx_http_asyncx_pipeline_wake(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
@@ -57,6 +58,7 @@ ngx_http_asyncx_pipeline(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf->handler = ngx_http_asyncx_pipeline_handler;
     alcf->pipeline.enabled = 1;
+    alcf->pipeline.location = clcf->name;
 
     return NGX_CONF_OK;
 }
@@ -79,6 +81,13 @@ ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r)
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
+        if (ngx_http_asyncx_set_allow(r, NGX_HTTP_GET|NGX_HTTP_HEAD
+                                         |NGX_HTTP_POST)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                           NGX_LOG_INFO,
                                           "method not allowed, use POST "
@@ -147,16 +156,19 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     ngx_http_asyncx_pipeline_conf_t      *pcf;
     ngx_http_asyncx_pipeline_call_t      *call;
     ngx_http_asyncx_pipeline_call_conf_t *ccf;
+    ngx_http_asyncx_json_info_t           info;
 
     ctx = ngx_http_asyncx_get_ctx(r)->pipeline;
     pcf = ctx->conf;
 
-    rc = ngx_http_asyncx_pipeline_read_body(r, ctx, &len);
+    rc = ngx_http_asyncx_pipeline_read_body(r, ctx, &len, &info);
 
     if (rc == NGX_HTTP_BAD_REQUEST) {
         ngx_http_finalize_request(r,
             ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
-                                       "request body is not valid JSON"));
+                                       "invalid JSON at byte %uz%s%s",
+                                       info.offset, info.reason ? ": " : "",
+                                       info.reason ? info.reason : ""));
         return;
     }
 
@@ -206,8 +218,9 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     }
 
     ctx->active = 1;
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE, 1);
+    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL, 1);
+    ngx_http_asyncx_metrics_pipeline_start(pcf->metrics);
 
     /* notice a client that goes away while the calls run */
     ngx_http_asyncx_watch_client(r);
@@ -226,14 +239,16 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
 /*
  * The client's body must be JSON (or empty) and in memory: every call
  * receives it inside its document.  Returns NGX_OK, NGX_ERROR, or the
- * status to answer with (400, 413; *len is the body size).
+ * status to answer with: 400 (*info says why) or 413 (*len is the body
+ * size).
  */
 
 static ngx_int_t
 ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
-    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len)
+    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len,
+    ngx_http_asyncx_json_info_t *info)
 {
-    u_char     *p, *start, *end;
+    u_char     *p;
     ngx_int_t   rc;
     ngx_str_t   body;
 
@@ -249,11 +264,14 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
-    if (ngx_http_asyncx_json_check(body.data, body.len, &start, &end)
-        == NGX_OK)
+    /*
+     * the policy of every JSON endpoint (ngx_http_asyncx_json.h); the body
+     * is passed on as it came, so "\u0000" is kept whole
+     */
+    if (ngx_http_asyncx_json_validate(body.data, body.len, 0, info) == NGX_OK)
     {
-        ctx->body.data = start;
-        ctx->body.len = end - start;
+        ctx->body.data = info->start;
+        ctx->body.len = info->end - info->start;
         return NGX_OK;
     }
 
@@ -366,6 +384,7 @@ ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
 
     call->start = ngx_http_asyncx_now_usec();
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_CALLS, 1);
+    ngx_http_asyncx_metrics_call_start(ccf->metrics);
 
     if (ngx_http_asyncx_pipeline_document(ctx, call, &body) != NGX_OK) {
         goto failed;
@@ -702,6 +721,9 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
     call->kind = kind;
     call->status = status;
 
+    ngx_http_asyncx_metrics_call_end(ccf->metrics, kind,
+                                     call->end - call->start);
+
     if (kind == NGX_HTTP_ASYNCX_CALL_OK) {
         call->value = *answer;
         call->passed = *answer;
@@ -817,8 +839,12 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 
     if (ctx->active) {
         ctx->active = 0;
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE, -1);
+        ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, -1);
     }
+
+    ngx_http_asyncx_metrics_pipeline_end(ctx->conf->metrics,
+                                         ctx->end - ctx->start,
+                                         ctx->first_failed != NULL);
 
     status = NGX_HTTP_OK;
 
@@ -873,12 +899,13 @@ ngx_http_asyncx_pipeline_cleanup(void *data)
 
     if (ctx->active) {
         ctx->active = 0;
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE, -1);
+        ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, -1);
     }
 
     if (!ctx->finished) {
         ctx->finished = 1;
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ABORTED, 1);
+        ngx_http_asyncx_metrics_pipeline_aborted(ctx->conf->metrics);
 
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx pipeline: aborted in stage %ui of %ui, "

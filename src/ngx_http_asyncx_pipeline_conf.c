@@ -38,8 +38,12 @@ ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root)
         return NGX_ERROR;                                                     \
     }
 
-    ngx_http_asyncx_pipeline_counter("active",
-                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_ACTIVE);
+    if (cJSON_AddNumberToObject(p, "active", (double)
+            ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_PIPELINES)) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_http_asyncx_pipeline_counter("total",
                                      NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL);
     ngx_http_asyncx_pipeline_counter("failed",
@@ -100,6 +104,27 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
                            "\"asyncx_pipeline\" needs at least one "
                            "\"asyncx_stage\"");
         return NGX_CONF_ERROR;
+    }
+
+    /* a series for the location and one for each of its calls */
+
+    conf->metrics = ngx_http_asyncx_metrics_series(cf,
+                                            NGX_HTTP_ASYNCX_SERIES_PIPELINE,
+                                            &conf->location, NULL);
+    if (conf->metrics == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    calls = conf->calls->elts;
+
+    for (j = 0; j < conf->calls->nelts; j++) {
+        calls[j].metrics = ngx_http_asyncx_metrics_series(cf,
+                                                NGX_HTTP_ASYNCX_SERIES_CALL,
+                                                &conf->location,
+                                                &calls[j].name);
+        if (calls[j].metrics == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->optional == NULL) {
@@ -363,35 +388,6 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         opt->fallback.data = start;
         opt->fallback.len = end - start;
     }
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_asyncx_pipeline_error_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_asyncx_loc_conf_t *alcf = conf;
-
-    ngx_int_t   n;
-    ngx_str_t  *value;
-
-    if (alcf->pipeline.error_status != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    n = ngx_atoi(value[1].data, value[1].len);
-
-    if (n < 400 || n > 599) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid error status \"%V\", use 400..599",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    alcf->pipeline.error_status = n;
 
     return NGX_CONF_OK;
 }

@@ -5,13 +5,15 @@
  * Server-Sent Events streams (exercise problem 4): search, transform and
  * aggregate over the synthetic data set, one batch at a time.  Each batch
  * is a job in the CPU pool; the event loop only formats its events and
- * sends them.  The next batch is posted only once everything before it
- * has left for the socket, so memory per stream stays bounded however
- * many records the client asks for.
+ * sends them.  The next job is posted only once everything before it has
+ * left for the socket, and a search job stops after the matches one
+ * output buffer holds, so what a stream keeps in memory is bounded
+ * whatever data_size and batch_size the client asks for.
  *
  * Event ids are positions in the data: 2 * records done for progress,
  * batch and stage events, 2 * record + 1 for a match, 2 * total + 1 for
- * "complete".  A reconnect with Last-Event-ID resumes right after it.
+ * "complete".  A reconnect with Last-Event-ID redoes the batch holding
+ * that event and sends exactly the events after it.
  */
 
 
@@ -33,6 +35,17 @@
 #define NGX_HTTP_ASYNCX_SSE_KEYWORD_MAX   64
 #define NGX_HTTP_ASYNCX_SSE_BATCH_MAX     100000
 
+/* matches per search job: a batch of 100000 hits goes out in parts */
+#define NGX_HTTP_ASYNCX_SSE_MATCHES_MAX   128
+
+/* the largest output buffer, whatever the batch (about 58 KiB) */
+#define NGX_HTTP_ASYNCX_SSE_OUT_MAX                                          \
+    ((NGX_HTTP_ASYNCX_SSE_MATCHES_MAX + 3) * NGX_HTTP_ASYNCX_SSE_EVENT_MAX  \
+     + NGX_HTTP_ASYNCX_SSE_AGG_MAX)
+
+/* records a resume rebuilds per job: a client that leaves stops it soon */
+#define NGX_HTTP_ASYNCX_SSE_PREFIX_CHUNK  100000
+
 
 struct ngx_http_asyncx_sse_ctx_s {
     ngx_http_request_t            *request;
@@ -41,6 +54,7 @@ struct ngx_http_asyncx_sse_ctx_s {
 
     /* owned by the thread while the job runs */
     ngx_http_asyncx_sse_batch_t    batch;
+    ngx_atomic_t                  *records;      /* done by all streams */
     ngx_http_asyncx_sse_agg_t      categories[NGX_HTTP_ASYNCX_SSE_CATEGORIES];
     ngx_http_asyncx_sse_agg_t      overall;
     u_char                         sample[NGX_HTTP_ASYNCX_RECORD_MAX];
@@ -48,6 +62,9 @@ struct ngx_http_asyncx_sse_ctx_s {
     ngx_str_t                      keyword;
     uint64_t                       total;
     uint64_t                       next;         /* first record not done */
+    uint64_t                       prefix_end;   /* resume: totals only */
+    uint64_t                       batch_end;
+    uint64_t                       last_id;      /* sent before a resume */
     uint64_t                       fail_at;      /* 0: no injected error */
     uint64_t                       matches;
     ngx_uint_t                     batch_size;
@@ -64,7 +81,7 @@ struct ngx_http_asyncx_sse_ctx_s {
     ngx_event_t                    heartbeat;
     ngx_msec_t                     heartbeat_interval;
 
-    unsigned                       prefix:1;     /* resume: state only */
+    unsigned                       batch_open:1; /* batch_end is set */
     unsigned                       batch_done:1; /* results to send */
     unsigned                       failing:1;
     unsigned                       done:1;       /* last event formatted */
@@ -75,7 +92,6 @@ static ngx_int_t ngx_http_asyncx_sse_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_sse_args(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx, ngx_http_asyncx_sse_conf_t *scf,
     ngx_int_t *rc);
-static ngx_int_t ngx_http_asyncx_sse_send_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_sse_post(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_run(void *data);
@@ -86,8 +102,21 @@ static ngx_int_t ngx_http_asyncx_sse_fail(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx);
 static u_char *ngx_http_asyncx_sse_agg(u_char *p,
     ngx_http_asyncx_sse_agg_t *a);
+static void ngx_http_asyncx_sse_arm_heartbeat(ngx_http_asyncx_sse_ctx_t *ctx);
 static void ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev);
 static void ngx_http_asyncx_sse_cleanup(void *data);
+
+
+/*
+ * A day at most: longer timers overflow the int milliseconds epoll_wait()
+ * takes, and a keepalive that rare keeps no proxy open anyway.
+ */
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_heartbeat_bounds =
+    { 0, 86400000, 2 };
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_batch_bounds =
+    { 1, NGX_HTTP_ASYNCX_SSE_BATCH_MAX, 0 };
+ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_data_size_bounds =
+    { 1, 1000000000, 0 };
 
 
 static ngx_conf_enum_t  ngx_http_asyncx_sse_modes[] = {
@@ -115,22 +144,6 @@ ngx_http_asyncx_sse_merge_conf(ngx_conf_t *cf,
     ngx_conf_merge_uint_value(conf->batch_size, prev->batch_size, 1000);
     ngx_conf_merge_uint_value(conf->max_data_size, prev->max_data_size,
                               10000000);
-
-    if (conf->batch_size == 0
-        || conf->batch_size > NGX_HTTP_ASYNCX_SSE_BATCH_MAX)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"asyncx_sse_batch_size\" must be between 1 and "
-                           "%d, not %ui", NGX_HTTP_ASYNCX_SSE_BATCH_MAX,
-                           conf->batch_size);
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->max_data_size == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"asyncx_sse_max_data_size\" must not be 0");
-        return NGX_CONF_ERROR;
-    }
 
     return NGX_CONF_OK;
 }
@@ -218,7 +231,7 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ctx->next > ctx->total) {
+    if (ctx->last_id > 2 * ctx->total) {
         /* the client saw "complete": 204 tells EventSource to stop */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "asyncx sse: Last-Event-ID past the end of the stream, "
@@ -229,6 +242,8 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
         return ngx_http_send_header(r);
     }
 
+    ctx->records = &ngx_http_asyncx_stats()->counters[
+                                           NGX_HTTP_ASYNCX_STAT_SSE_RECORDS];
     ctx->batch.keyword = ctx->keyword.data;
     ctx->batch.keyword_len = ctx->keyword.len;
     ctx->batch.categories = ctx->categories;
@@ -236,8 +251,10 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
     ctx->batch.sample = ctx->sample;
 
     if (ctx->mode == NGX_HTTP_ASYNCX_SSE_SEARCH) {
+        ctx->batch.max_matches = NGX_HTTP_ASYNCX_SSE_MATCHES_MAX;
         ctx->batch.match_ids = ngx_palloc(r->pool,
-                                          ctx->batch_size * sizeof(uint64_t));
+                                          NGX_HTTP_ASYNCX_SSE_MATCHES_MAX
+                                          * sizeof(uint64_t));
         if (ctx->batch.match_ids == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -253,11 +270,8 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* a resumed search or aggregate first rebuilds its totals silently */
-    ctx->prefix = (ctx->next > 0 && ctx->mode != NGX_HTTP_ASYNCX_SSE_TRANSFORM);
-
     if (r->method == NGX_HTTP_HEAD) {
-        return ngx_http_asyncx_sse_send_header(r);
+        return ngx_http_asyncx_send_event_stream_header(r);
     }
 
     r->write_event_handler = ngx_http_asyncx_sse_write_handler;
@@ -276,8 +290,11 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
     cln->handler = ngx_http_asyncx_sse_cleanup;
     cln->data = ctx;
 
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE, 1);
+    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode,
+                                   NGX_HTTP_ASYNCX_STREAM_STARTED, 1);
 
     ctx->heartbeat.handler = ngx_http_asyncx_sse_heartbeat_handler;
     ctx->heartbeat.data = r;
@@ -288,14 +305,14 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
                    "asyncx sse: stream mode %ui, records %uL..%uL, batch %ui",
                    ctx->mode, ctx->next, ctx->total, ctx->batch_size);
 
-    rc = ngx_http_asyncx_sse_send_header(r);
+    rc = ngx_http_asyncx_send_event_stream_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
         /* the job still holds the request; nginx frees it afterwards */
         return rc;
     }
 
-    ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
+    ngx_http_asyncx_sse_arm_heartbeat(ctx);
 
     /* a client that goes away is noticed while the stream waits */
     ngx_http_asyncx_watch_client(r);
@@ -418,87 +435,75 @@ ngx_http_asyncx_sse_args(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        /* progress 2P resumes at P, match 2m+1 at m+1, complete past end */
-        ctx->next = (last_id + 1) / 2;
-        ctx->events = 0;
+        ctx->last_id = last_id;
     }
+
+    ctx->prefix_end = ngx_http_asyncx_sse_resume_start(ctx->last_id,
+                                                       ctx->batch_size,
+                                                       ctx->fail_at);
+
+    /* a resumed search or aggregate first rebuilds its totals silently */
+    ctx->next = (ctx->mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM)
+                ? ctx->prefix_end : 0;
 
     return NGX_OK;
 }
 
 
-static ngx_int_t
-ngx_http_asyncx_sse_send_header(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    /* no length: the chunked filter frames every event as it goes */
-    ngx_http_clear_content_length(r);
-    ngx_http_clear_accept_ranges(r);
-    ngx_http_clear_last_modified(r);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-cache");
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* a proxy in front (nginx itself, say) must not buffer the stream */
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-Accel-Buffering");
-    ngx_str_set(&h->value, "no");
-
-    return ngx_http_send_header(r);
-}
-
-
-/* hands the next batch (or the resume prefix) to the CPU pool */
+/*
+ * Hands the next job to the CPU pool: a part of the resume prefix, the
+ * next batch, or the rest of a search batch that found more matches than
+ * one job sends.
+ */
 
 static ngx_int_t
 ngx_http_asyncx_sse_post(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
 {
     uint64_t                      end;
+    ngx_int_t                     rc;
     ngx_http_asyncx_sse_batch_t  *b;
 
     b = &ctx->batch;
 
-    if (ctx->prefix) {
-        b->start = 0;
-        b->end = ctx->next;
+    if (ctx->next < ctx->prefix_end) {
+        end = ngx_min(ctx->prefix_end,
+                      ctx->next + NGX_HTTP_ASYNCX_SSE_PREFIX_CHUNK);
         b->record_matches = 0;
 
     } else {
-        /* batches stay aligned to batch_size even after a resume */
-        end = (ctx->next / ctx->batch_size + 1) * ctx->batch_size;
+        if (!ctx->batch_open) {
+            /* batches stay aligned to batch_size, also after a resume */
+            end = (ctx->next / ctx->batch_size + 1) * ctx->batch_size;
 
-        if (end > ctx->total) {
-            end = ctx->total;
+            if (end > ctx->total) {
+                end = ctx->total;
+            }
+
+            if (ctx->fail_at && ctx->fail_at >= ctx->next
+                && ctx->fail_at < end)
+            {
+                end = ctx->fail_at;
+                ctx->failing = 1;
+            }
+
+            ctx->batch_end = end;
+            ctx->batch_open = 1;
         }
 
-        if (ctx->fail_at && ctx->fail_at >= ctx->next && ctx->fail_at < end) {
-            end = ctx->fail_at;
-            ctx->failing = 1;
-        }
-
-        b->start = ctx->next;
-        b->end = end;
+        end = ctx->batch_end;
         b->record_matches = 1;
     }
 
-    return ngx_http_asyncx_job_post(ctx->job, ngx_http_asyncx_sse_run, ctx);
+    b->start = ctx->next;
+    b->end = end;
+
+    rc = ngx_http_asyncx_job_post(ctx->job, ngx_http_asyncx_sse_run, ctx);
+
+    if (rc == NGX_OK) {
+        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_JOBS, 1);
+    }
+
+    return rc;
 }
 
 
@@ -521,6 +526,10 @@ ngx_http_asyncx_sse_run(void *data)
         ngx_http_asyncx_sse_aggregate_batch(&ctx->batch);
         break;
     }
+
+    /* the work done, even for a client that is gone meanwhile */
+    (void) ngx_atomic_fetch_add(ctx->records,
+                                ctx->batch.scanned - ctx->batch.start);
 
     ctx->batch_done = 1;
 
@@ -579,13 +588,16 @@ ngx_http_asyncx_sse_write_handler(ngx_http_request_t *r)
         }
 
         if (rc == NGX_DECLINED) {
-            /* nothing to send: the resume prefix only rebuilt totals */
+            /* nothing to send: a resume rebuilt totals or skipped events */
             goto next;
         }
 
         if (ctx->done) {
             /* the last buffer went out; nginx finishes sending it */
-            ngx_del_timer(&ctx->heartbeat);
+            if (ctx->heartbeat.timer_set) {
+                ngx_del_timer(&ctx->heartbeat);
+            }
+
             ngx_http_finalize_request(r, ngx_http_output_filter(r,
                                                                 &ctx->out_cl));
             return;
@@ -666,13 +678,15 @@ ngx_http_asyncx_sse_fail(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
     }
 
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
 
     return ngx_http_output_filter(r, &ctx->out_cl);
 }
 
 
 /*
- * Formats the events of the batch just done into the stream's buffer.
+ * Formats the events of the job just done into the stream's buffer,
+ * leaving out those a resuming client has seen (ids up to last_id).
  * NGX_OK, NGX_DECLINED (nothing to send) or NGX_ERROR.
  */
 
@@ -685,21 +699,23 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
     u_char                       *p, *start;
     size_t                        need, len, wlen;
     const u_char                 *word;
-    uint64_t                      usec, m;
+    uint64_t                      usec, m, id;
     ngx_buf_t                    *b;
-    ngx_uint_t                    i, nevents;
+    ngx_uint_t                    i, nevents, closed;
     ngx_http_asyncx_sse_batch_t  *bt;
 
     bt = &ctx->batch;
+    ctx->next = bt->scanned;
 
-    if (ctx->prefix) {
-        ctx->prefix = 0;
-        ctx->matches = bt->nmatches;
+    if (!bt->record_matches) {
+        /* a part of the resume prefix: totals only */
+        ctx->matches += bt->nmatches;
         return NGX_DECLINED;
     }
 
-    ctx->next = bt->end;
+    closed = (ctx->next == ctx->batch_end);
 
+    /* at most NGX_HTTP_ASYNCX_SSE_OUT_MAX: nmatches <= max_matches */
     need = (bt->nmatches + 3) * NGX_HTTP_ASYNCX_SSE_EVENT_MAX;
 
     if (ctx->mode == NGX_HTTP_ASYNCX_SSE_AGGREGATE) {
@@ -708,9 +724,10 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
     b = &ctx->out;
 
-    /* grow only for a larger batch: total memory stays under 2 * need */
+    /* grow only for more matches: total memory stays under 2 * OUT_MAX */
     if (need > ctx->out_size) {
-        len = ngx_max(need, 2 * ctx->out_size);
+        len = ngx_min(ngx_max(need, 2 * ctx->out_size),
+                      NGX_HTTP_ASYNCX_SSE_OUT_MAX);
 
         start = ngx_palloc(r->pool, len);
         if (start == NULL) {
@@ -724,6 +741,7 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
     p = b->start;
     nevents = 0;
+    id = 2 * ctx->batch_end;
 
     switch (ctx->mode) {
 
@@ -731,6 +749,11 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
         for (i = 0; i < bt->nmatches; i++) {
             m = bt->match_ids[i];
+
+            if (2 * m + 1 <= ctx->last_id) {
+                continue;
+            }
+
             len = ngx_http_asyncx_dataset_record(m, rec);
 
             p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"match\", "
@@ -741,11 +764,11 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
         ctx->matches += bt->nmatches;
 
-        if (!ctx->failing) {
+        if (closed && !ctx->failing && id > ctx->last_id) {
             p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"progress\", "
                             "\"processed\": %uL, \"total\": %uL, "
                             "\"matches\": %uL}\n\n",
-                            2 * bt->end, bt->end, ctx->total, ctx->matches);
+                            id, ctx->batch_end, ctx->total, ctx->matches);
             nevents++;
         }
 
@@ -753,11 +776,12 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
     case NGX_HTTP_ASYNCX_SSE_TRANSFORM:
 
-        if (bt->end > bt->start) {
+        /* one job per batch: bt->start is where the batch starts */
+        if (bt->end > bt->start && id > ctx->last_id) {
             p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"batch\", "
                             "\"batch_num\": %uL, \"items_processed\": %uL, "
                             "\"checksum\": \"%08xD\", \"sample\": \"%*s\"}"
-                            "\n\n", 2 * bt->end,
+                            "\n\n", id,
                             (bt->end + ctx->batch_size - 1) / ctx->batch_size,
                             bt->end, bt->checksum, bt->sample_len,
                             bt->sample);
@@ -768,11 +792,11 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
     default: /* NGX_HTTP_ASYNCX_SSE_AGGREGATE */
 
-        if (bt->end > bt->start) {
+        if (bt->end > bt->start && id > ctx->last_id) {
             p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"stage\", "
                             "\"stage\": %uL, \"processed\": %uL, "
                             "\"total\": %uL, \"partial\": ",
-                            2 * bt->end,
+                            id,
                             (bt->end + ctx->batch_size - 1) / ctx->batch_size,
                             bt->end, ctx->total);
             p = ngx_http_asyncx_sse_agg(p, &ctx->overall);
@@ -783,7 +807,11 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
         break;
     }
 
-    if (ctx->failing) {
+    if (closed) {
+        ctx->batch_open = 0;
+    }
+
+    if (closed && ctx->failing) {
         p = ngx_sprintf(p, "data: {\"type\": \"error\", \"message\": "
                         "\"injected failure at record %uL\"}\n\n",
                         ctx->fail_at);
@@ -791,11 +819,13 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
         ctx->done = 1;
 
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "asyncx sse: injected failure at record %uL, "
                       "stream ends with an error event", ctx->fail_at);
 
-    } else if (bt->end == ctx->total) {
+    } else if (closed && ctx->batch_end == ctx->total) {
         usec = ngx_http_asyncx_now_usec() - ctx->started_at;
         len = ngx_http_asyncx_format_seconds(took, sizeof(took), usec, 2);
 
@@ -839,14 +869,18 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
         ctx->done = 1;
 
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_COMPLETED, 1);
     }
 
-    if (nevents == 0 && !ctx->done) {
+    if (nevents == 0) {
         return NGX_DECLINED;
     }
 
     ctx->events += nevents;
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_EVENTS, nevents);
+    ngx_http_asyncx_metrics_stream(ctx->mode,
+                                   NGX_HTTP_ASYNCX_STREAM_EVENTS, nevents);
 
     b->pos = b->start;
     b->last = p;
@@ -859,7 +893,7 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
     ctx->out_cl.next = NULL;
 
     /* the stream is alive: the heartbeat waits a full interval again */
-    ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
+    ngx_http_asyncx_sse_arm_heartbeat(ctx);
 
     return NGX_OK;
 }
@@ -873,6 +907,17 @@ ngx_http_asyncx_sse_agg(u_char *p, ngx_http_asyncx_sse_agg_t *a)
                        a->count, a->sum,
                        a->count ? (double) a->sum / a->count : 0.0,
                        a->min, a->max);
+}
+
+
+/* asyncx_sse_heartbeat 0 is "off": no timer at all */
+
+static void
+ngx_http_asyncx_sse_arm_heartbeat(ngx_http_asyncx_sse_ctx_t *ctx)
+{
+    if (ctx->heartbeat_interval) {
+        ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
+    }
 }
 
 
@@ -935,10 +980,13 @@ ngx_http_asyncx_sse_cleanup(void *data)
         ngx_del_timer(&ctx->heartbeat);
     }
 
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE, -1);
+    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, -1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, -1);
 
     if (!ctx->done) {
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_ABORTED, 1);
 
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx sse: client closed the stream after %ui "
@@ -966,13 +1014,20 @@ ngx_http_asyncx_sse_status(ngx_http_request_t *r, cJSON *root)
         return NGX_ERROR;                                                    \
     }
 
-    ngx_http_asyncx_sse_counter("active", NGX_HTTP_ASYNCX_STAT_SSE_ACTIVE);
+    if (cJSON_AddNumberToObject(s, "active", (double)
+            ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_STREAMS)) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_http_asyncx_sse_counter("total", NGX_HTTP_ASYNCX_STAT_SSE_TOTAL);
     ngx_http_asyncx_sse_counter("completed",
                                 NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED);
     ngx_http_asyncx_sse_counter("aborted", NGX_HTTP_ASYNCX_STAT_SSE_ABORTED);
     ngx_http_asyncx_sse_counter("errors", NGX_HTTP_ASYNCX_STAT_SSE_ERRORS);
     ngx_http_asyncx_sse_counter("events", NGX_HTTP_ASYNCX_STAT_SSE_EVENTS);
+    ngx_http_asyncx_sse_counter("jobs", NGX_HTTP_ASYNCX_STAT_SSE_JOBS);
+    ngx_http_asyncx_sse_counter("records", NGX_HTTP_ASYNCX_STAT_SSE_RECORDS);
 
 #undef ngx_http_asyncx_sse_counter
 

@@ -13,6 +13,8 @@
 #include <ngx_http.h>
 #include <cjson/cJSON.h>
 
+#include "ngx_http_asyncx_offload.h"
+
 
 typedef struct ngx_http_asyncx_sse_ctx_s  ngx_http_asyncx_sse_ctx_t;
 
@@ -31,6 +33,12 @@ typedef struct {
     ngx_uint_t                     batch_size;
     ngx_uint_t                     max_data_size;
 } ngx_http_asyncx_sse_conf_t;
+
+
+/* ranges of the asyncx_sse_* directives (set_bounded); heartbeat 0: off */
+extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_heartbeat_bounds;
+extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_batch_bounds;
+extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_data_size_bounds;
 
 
 void ngx_http_asyncx_sse_init_conf(ngx_http_asyncx_sse_conf_t *conf);

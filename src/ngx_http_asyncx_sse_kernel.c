@@ -28,12 +28,21 @@ ngx_http_asyncx_sse_search_batch(ngx_http_asyncx_sse_batch_t *b)
             continue;
         }
 
-        if (b->record_matches) {
-            b->match_ids[b->nmatches] = i;
+        if (!b->record_matches) {
+            b->nmatches++;
+            continue;
         }
 
-        b->nmatches++;
+        b->match_ids[b->nmatches++] = i;
+
+        if (b->nmatches == b->max_matches) {
+            /* the caller sends these first, then asks for the rest */
+            i++;
+            break;
+        }
     }
+
+    b->scanned = i;
 }
 
 
@@ -68,6 +77,7 @@ ngx_http_asyncx_sse_transform_batch(ngx_http_asyncx_sse_batch_t *b)
     }
 
     b->checksum = h;
+    b->scanned = b->end;
 }
 
 
@@ -102,6 +112,35 @@ ngx_http_asyncx_sse_aggregate_batch(ngx_http_asyncx_sse_batch_t *b)
             &b->categories[ngx_http_asyncx_dataset_first_word(i)], score);
         ngx_http_asyncx_sse_agg_add(b->overall, score);
     }
+
+    b->scanned = b->end;
+}
+
+
+/*
+ * Where a resumed stream starts computing again.  Every event of a
+ * record r has an id of 2r + 1 (match) or 2(r + 1) (the progress, batch
+ * or stage event that closes a batch ending at r + 1), so a client that
+ * saw id X has seen all of record X / 2 - 1 and maybe part of X / 2.
+ * The stream redoes the whole batch holding record X / 2, so that
+ * batch-wide results (checksum, sample, partial totals) come out as in
+ * an uninterrupted run, and the caller drops the events up to X.  An
+ * injected failure ends every stream at fail_at, resumed or not.
+ */
+
+uint64_t
+ngx_http_asyncx_sse_resume_start(uint64_t last_id, uint64_t batch_size,
+    uint64_t fail_at)
+{
+    uint64_t  record;
+
+    record = last_id / 2;
+
+    if (fail_at && record > fail_at) {
+        record = fail_at;
+    }
+
+    return record - record % batch_size;
 }
 
 

@@ -38,8 +38,15 @@ typedef struct {
     uint64_t                     start;          /* first record */
     uint64_t                     end;            /* one past the last */
 
-    /* search: ids of matching records, at most end - start of them */
+    /* one past the last record looked at: end, or less for a search */
+    uint64_t                     scanned;
+
+    /*
+     * search: ids of matching records, at most max_matches of them: the
+     * search stops after the last one it can record
+     */
     uint64_t                    *match_ids;
+    ngx_uint_t                   max_matches;
     ngx_uint_t                   nmatches;
     ngx_uint_t                   record_matches; /* 0: count only */
 
@@ -58,6 +65,8 @@ void ngx_http_asyncx_sse_search_batch(ngx_http_asyncx_sse_batch_t *b);
 void ngx_http_asyncx_sse_transform_batch(ngx_http_asyncx_sse_batch_t *b);
 void ngx_http_asyncx_sse_aggregate_batch(ngx_http_asyncx_sse_batch_t *b);
 
+uint64_t ngx_http_asyncx_sse_resume_start(uint64_t last_id,
+    uint64_t batch_size, uint64_t fail_at);
 ngx_int_t ngx_http_asyncx_sse_parse_last_event_id(const u_char *p, size_t len,
     uint64_t *position);
 

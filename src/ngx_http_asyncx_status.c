@@ -11,11 +11,16 @@
 #include "ngx_http_asyncx.h"
 
 
-#define NGX_HTTP_ASYNCX_STATS_ZONE_SIZE  (64 * 1024)
+/* about 165 KiB of counters, most of it the per-process slots */
+#define NGX_HTTP_ASYNCX_STATS_ZONE_SIZE  (256 * 1024)
 
 
 static ngx_int_t ngx_http_asyncx_status_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_http_asyncx_status_reclaim(ngx_http_asyncx_stats_t *sh,
+    ngx_uint_t claiming, ngx_log_t *log);
+static void ngx_http_asyncx_status_clear(ngx_http_asyncx_worker_stats_t *w);
+static ngx_http_asyncx_worker_stats_t *ngx_http_asyncx_worker_stats(void);
 static ngx_int_t ngx_http_asyncx_status_handler(ngx_http_request_t *r);
 
 
@@ -120,6 +125,14 @@ ngx_http_asyncx_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     smcf->sh = sh;
+
+    /*
+     * Until init_process claims a slot of its own.  A single process
+     * (master_process off) reloads without init_process: it keeps its slot.
+     */
+    smcf->worker = osmcf ? osmcf->worker
+                         : &sh->workers[NGX_HTTP_ASYNCX_MAX_WORKERS];
+
     names = smcf->pool_names.elts;
 
     for (i = 0; i < smcf->pool_names.nelts; i++) {
@@ -157,6 +170,163 @@ ngx_http_asyncx_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+/* a worker (or the single process) takes a free slot for its gauges */
+
+ngx_int_t
+ngx_http_asyncx_status_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                    i;
+    ngx_slab_pool_t              *shpool;
+    ngx_http_asyncx_stats_t      *sh;
+    ngx_http_asyncx_main_conf_t  *amcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asyncx_module);
+    if (amcf == NULL || amcf->status.sh == NULL) {
+        return NGX_OK;
+    }
+
+    sh = amcf->status.sh;
+    shpool = (ngx_slab_pool_t *) amcf->status.zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    ngx_http_asyncx_status_reclaim(sh, 1, cycle->log);
+
+    for (i = 0; i < NGX_HTTP_ASYNCX_MAX_WORKERS; i++) {
+        if (sh->workers[i].pid == 0) {
+            ngx_http_asyncx_status_clear(&sh->workers[i]);
+            sh->workers[i].pid = ngx_pid;
+            amcf->status.worker = &sh->workers[i];
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (i == NGX_HTTP_ASYNCX_MAX_WORKERS) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "asyncx: no free process slot in the \"%V\" zone, "
+                      "what this worker has in flight is counted in a "
+                      "shared slot that is never dropped",
+                      &amcf->status.zone->shm.name);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a worker that exits normally has nothing left in flight */
+
+void
+ngx_http_asyncx_status_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_asyncx_main_conf_t     *amcf;
+    ngx_http_asyncx_worker_stats_t  *w;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asyncx_module);
+    if (amcf == NULL || amcf->status.sh == NULL) {
+        return;
+    }
+
+    w = amcf->status.worker;
+
+    if (w == &amcf->status.sh->workers[NGX_HTTP_ASYNCX_MAX_WORKERS]) {
+        return;
+    }
+
+    shpool = (ngx_slab_pool_t *) amcf->status.zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (w->pid == (ngx_atomic_uint_t) ngx_pid) {
+        ngx_http_asyncx_status_clear(w);
+        w->pid = 0;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    amcf->status.worker = &amcf->status.sh->workers[
+                                               NGX_HTTP_ASYNCX_MAX_WORKERS];
+}
+
+
+/*
+ * Drops the slots of processes that are gone (killed, crashed): what they
+ * had in flight will never end.  Under the zone's mutex, so that a slot
+ * is never dropped while a new worker claims it.  kill(pid, 0) answers
+ * ESRCH only once the master has reaped the process; EPERM (a process of
+ * another user, say after "user" changed on reload) counts as alive:
+ * dropping a live worker's slot would let it write into another's.  A
+ * worker that starts with the pid of a dead one finds that slot stale.
+ */
+
+static void
+ngx_http_asyncx_status_reclaim(ngx_http_asyncx_stats_t *sh,
+    ngx_uint_t claiming, ngx_log_t *log)
+{
+    ngx_pid_t                        pid;
+    ngx_uint_t                       i, p;
+    ngx_atomic_uint_t                queued, running;
+    ngx_http_asyncx_worker_stats_t  *w;
+
+    for (i = 0; i < NGX_HTTP_ASYNCX_MAX_WORKERS; i++) {
+        w = &sh->workers[i];
+        pid = (ngx_pid_t) w->pid;
+
+        if (pid == 0) {
+            continue;
+        }
+
+        if (pid == ngx_pid) {
+            if (!claiming) {
+                continue;
+            }
+
+        } else if (kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH) {
+            continue;
+        }
+
+        queued = 0;
+        running = 0;
+
+        for (p = 0; p < NGX_HTTP_ASYNCX_MAX_POOLS; p++) {
+            queued += w->gauges[NGX_HTTP_ASYNCX_GAUGE_QUEUED + p];
+            running += w->gauges[NGX_HTTP_ASYNCX_GAUGE_RUNNING + p];
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "asyncx: process %P is gone, dropped what it had in "
+                      "flight: %uA pipelines, %uA mock answers, "
+                      "%uA streams, %uA jobs queued, %uA running",
+                      pid, w->gauges[NGX_HTTP_ASYNCX_GAUGE_PIPELINES],
+                      w->gauges[NGX_HTTP_ASYNCX_GAUGE_MOCKS],
+                      w->gauges[NGX_HTTP_ASYNCX_GAUGE_STREAMS],
+                      queued, running);
+
+        ngx_http_asyncx_status_clear(w);
+        w->pid = 0;
+    }
+}
+
+
+static void
+ngx_http_asyncx_status_clear(ngx_http_asyncx_worker_stats_t *w)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_ASYNCX_GAUGE_N; i++) {
+        w->gauges[i] = 0;
+    }
+}
+
+
 ngx_http_asyncx_stats_t *
 ngx_http_asyncx_stats(void)
 {
@@ -174,6 +344,54 @@ ngx_http_asyncx_stat_add(ngx_uint_t counter, ngx_atomic_int_t delta)
 {
     (void) ngx_atomic_fetch_add(&ngx_http_asyncx_stats()->counters[counter],
                                 delta);
+}
+
+
+static ngx_http_asyncx_worker_stats_t *
+ngx_http_asyncx_worker_stats(void)
+{
+    ngx_http_asyncx_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_asyncx_module);
+
+    return amcf->status.worker;
+}
+
+
+/* for thread tasks: they keep the pointer, not the cycle */
+
+ngx_atomic_t *
+ngx_http_asyncx_gauge_ptr(ngx_uint_t gauge)
+{
+    return &ngx_http_asyncx_worker_stats()->gauges[gauge];
+}
+
+
+void
+ngx_http_asyncx_gauge_add(ngx_uint_t gauge, ngx_atomic_int_t delta)
+{
+    (void) ngx_atomic_fetch_add(ngx_http_asyncx_gauge_ptr(gauge), delta);
+}
+
+
+/* the sum over live processes: free and dropped slots hold zeros */
+
+ngx_atomic_uint_t
+ngx_http_asyncx_gauge(ngx_uint_t gauge)
+{
+    ngx_uint_t                i;
+    ngx_atomic_int_t          sum;
+    ngx_http_asyncx_stats_t  *sh;
+
+    sh = ngx_http_asyncx_stats();
+    sum = 0;
+
+    for (i = 0; i <= NGX_HTTP_ASYNCX_MAX_WORKERS; i++) {
+        sum += (ngx_atomic_int_t) sh->workers[i].gauges[gauge];
+    }
+
+    return sum > 0 ? (ngx_atomic_uint_t) sum : 0;
 }
 
 
@@ -198,30 +416,32 @@ static ngx_int_t
 ngx_http_asyncx_status_handler(ngx_http_request_t *r)
 {
     cJSON      *root;
+    ngx_str_t   format;
     ngx_int_t   rc;
 
     if (ngx_http_asyncx_get_only(r, &rc) != NGX_OK) {
         return rc;
     }
 
-    root = cJSON_CreateObject();
-    if (root == NULL) {
+    rc = ngx_http_asyncx_metrics_format(r, &format);
+
+    if (rc == NGX_OK) {
+        return ngx_http_asyncx_metrics_send(r);
+    }
+
+    if (rc == NGX_HTTP_BAD_REQUEST) {
+        return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          NGX_LOG_INFO,
+                                          "invalid format \"%V\", use "
+                                          "json or prometheus", &format);
+    }
+
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (cJSON_AddStringToObject(root, "module", "ngx_http_asyncx_module")
-        == NULL
-        || cJSON_AddStringToObject(root, "version", NGX_HTTP_ASYNCX_VERSION)
-           == NULL
-        || cJSON_AddStringToObject(root, "nginx_version", NGINX_VERSION)
-           == NULL
-        || cJSON_AddNumberToObject(root, "pid", (double) ngx_pid) == NULL
-        || ngx_http_asyncx_executor_status(r, root) != NGX_OK
-        || ngx_http_asyncx_pipeline_status(r, root) != NGX_OK
-        || ngx_http_asyncx_limit_status_all(r, root) != NGX_OK
-        || ngx_http_asyncx_sse_status(r, root) != NGX_OK)
-    {
-        cJSON_Delete(root);
+    root = ngx_http_asyncx_status_json(r);
+    if (root == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -229,4 +449,60 @@ ngx_http_asyncx_status_handler(ngx_http_request_t *r)
     cJSON_Delete(root);
 
     return rc;
+}
+
+
+/*
+ * What killed workers had in flight is not in flight any more: every
+ * reader of the gauges (JSON, Prometheus, the status stream) calls this
+ * first.
+ */
+
+void
+ngx_http_asyncx_status_reclaim_dead(ngx_http_request_t *r)
+{
+    ngx_slab_pool_t              *shpool;
+    ngx_http_asyncx_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
+    shpool = (ngx_slab_pool_t *) amcf->status.zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+    ngx_http_asyncx_status_reclaim(amcf->status.sh, 0, r->connection->log);
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/* the JSON status, also pushed by asyncx_status_stream */
+
+cJSON *
+ngx_http_asyncx_status_json(ngx_http_request_t *r)
+{
+    cJSON  *root;
+
+    ngx_http_asyncx_status_reclaim_dead(r);
+
+    root = cJSON_CreateObject();
+    if (root == NULL) {
+        return NULL;
+    }
+
+    if (cJSON_AddStringToObject(root, "module", "ngx_http_asyncx_module")
+        == NULL
+        || cJSON_AddStringToObject(root, "version", NGX_HTTP_ASYNCX_VERSION)
+           == NULL
+        || (ngx_http_asyncx_metrics_server_tokens(r)
+            && cJSON_AddStringToObject(root, "nginx_version", NGINX_VERSION)
+               == NULL)
+        || cJSON_AddNumberToObject(root, "pid", (double) ngx_pid) == NULL
+        || ngx_http_asyncx_executor_status(r, root) != NGX_OK
+        || ngx_http_asyncx_pipeline_status(r, root) != NGX_OK
+        || ngx_http_asyncx_limit_status_all(r, root) != NGX_OK
+        || ngx_http_asyncx_sse_status(r, root) != NGX_OK)
+    {
+        cJSON_Delete(root);
+        return NULL;
+    }
+
+    return root;
 }

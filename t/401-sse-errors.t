@@ -2,10 +2,18 @@
 
 use lib 't/lib';
 use Test::Nginx::Socket;
+use Asyncx::Hold;
+use File::Temp qw(tempdir);
+
+do './t/sse.pl' or die $@ || $!;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 16);
+plan tests => repeat_each() * (3 * blocks() + 12);
+
+# TEST 6's FIFO (t/hold/), outside the servroot nginx wipes
+our $hold = Asyncx::Hold->new(tempdir('asyncx-hold-XXXXXX', TMPDIR => 1,
+                                      CLEANUP => 1));
 
 no_long_string();
 run_tests();
@@ -110,28 +118,40 @@ x
 
 
 
-=== TEST 6: client abort while a batch runs: work stops, info line, clean log
-Resuming at record 5,000,000 first rebuilds the match count in one long
-silent job, so the client's 0.2 s idle timeout fires while it runs
-(about 20 times longer under valgrind, hence the longer wait there).
+=== TEST 6: client abort while a batch is pending: work stops, info line, clean log
+What runs is fixed, whatever the machine's speed: the stream posts its
+first batch, the mirror then posts the test helper's task (t/hold/) to
+the pool's only thread, so the first batch (100 records, one progress
+event) runs, the helper holds the thread, and the second batch waits
+behind it.  A child of the test releases the thread only once nginx has
+logged the client's departure: the second batch then runs for nobody,
+and the stream ends having sent exactly one event and done 100 records.
+--- init
+$::hold->release_on_log("$ENV{TEST_NGINX_SERVER_ROOT}/logs/error.log",
+                        qr/client prematurely closed connection/,
+                        repeat_each());
 --- main_config
     thread_pool cpu threads=1;
---- config
-    asyncx_thread_pools io=cpu cpu=cpu;
+--- config eval
+"    asyncx_thread_pools io=cpu cpu=cpu;
+    location = /hold {
+        internal;
+        asyncx_test_hold cpu " . $::hold->path . ";
+    }
     location = /stream/search {
+        mirror /hold;
         asyncx_sse search;
         asyncx_sse_batch_size 100;
-    }
+    }"
 --- request
 GET /stream/search?keyword=python&data_size=10000000
---- more_headers
-Last-Event-ID: 10000000
 --- timeout: 0.2
 --- abort
 --- ignore_response
 --- error_log eval
-qr/\[info\] .*asyncx sse: client closed the stream after \d+ events, \d+ of 10000000 records done, remaining work cancelled/
---- wait eval: $ENV{TEST_NGINX_USE_VALGRIND} ? 30 : 1.5
+[qr/\[info\] .*client prematurely closed connection/,
+ qr/\[info\] .*asyncx test hold: released/,
+ qr/\[info\] .*asyncx sse: client closed the stream after 1 events, 100 of 10000000 records done, remaining work cancelled/]
 --- no_error_log
 [error]
 [alert]
@@ -152,4 +172,100 @@ invalid value "find", expected "search", "transform" or "aggregate"
     location = /s { asyncx_sse search; asyncx_sse_batch_size 0; }
 --- must_die
 --- error_log
-"asyncx_sse_batch_size" must be between 1 and 100000, not 0
+invalid value "0" in "asyncx_sse_batch_size", expected 1..100000
+
+
+
+=== TEST 9: a batch size above the largest one a request may ask for
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_batch_size 100001; }
+--- must_die
+--- error_log
+invalid value "100001" in "asyncx_sse_batch_size", expected 1..100000
+
+
+
+=== TEST 10: a batch size that overflows any integer
+--- config
+    asyncx_sse_batch_size 18446744073709551617;
+    location = /s { asyncx_sse search; }
+--- must_die
+--- error_log
+invalid value "18446744073709551617" in "asyncx_sse_batch_size", expected 1..100000
+
+
+
+=== TEST 11: a maximum data size of 0 is refused
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_max_data_size 0; }
+--- must_die
+--- error_log
+invalid value "0" in "asyncx_sse_max_data_size", expected 1..1000000000
+
+
+
+=== TEST 12: a maximum data size that overflows
+--- config
+    location = /s {
+        asyncx_sse search;
+        asyncx_sse_max_data_size 99999999999999999999999;
+    }
+--- must_die
+--- error_log
+invalid value "99999999999999999999999" in "asyncx_sse_max_data_size", expected 1..1000000000
+
+
+
+=== TEST 13: a heartbeat longer than a day is refused (epoll waits in int ms)
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_heartbeat 25h; }
+--- must_die
+--- error_log
+invalid value "25h" in "asyncx_sse_heartbeat", expected 0..86400000 ms
+
+
+
+=== TEST 14: a heartbeat that overflows
+--- config
+    asyncx_sse_heartbeat 9999999999999999999999s;
+    location = /s { asyncx_sse search; }
+--- must_die
+--- error_log
+invalid value "9999999999999999999999s" in "asyncx_sse_heartbeat", expected 0..86400000 ms
+
+
+
+=== TEST 15: a negative heartbeat
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_heartbeat -1s; }
+--- must_die
+--- error_log
+invalid value "-1s" in "asyncx_sse_heartbeat", expected 0..86400000 ms
+
+
+
+=== TEST 16: heartbeat 0 is "off": slow batches, no keepalive comment
+The same stream as t/400 TEST 10 (whose 1 ms heartbeat sends pings);
+with 0 the stream completes and carries none.  Before, 0 armed a 0 ms
+timer that spun the worker and the client got nothing.
+--- main_config
+    thread_pool cpu threads=1;
+--- config
+    asyncx_thread_pools io=cpu cpu=cpu;
+    location = /stream/search {
+        asyncx_sse search;
+        asyncx_sse_heartbeat 0;
+    }
+--- request
+GET /stream/search?keyword=zzz&data_size=2000000&batch_size=100000
+--- response_body_filters eval
+sub { $ENV{SSE_PINGS} = 1; my $s = main::sse_summary($_[0]); delete $ENV{SSE_PINGS}; $s }
+--- response_body
+framing=ok ids=increasing
+complete=1 progress=20
+pings=no
+last=complete total_matches=0
+--- timeout: 10
+--- no_error_log
+[error]
+[alert]

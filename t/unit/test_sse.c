@@ -57,6 +57,96 @@ test_search_batches_add_up(void **state)
 }
 
 
+/* a search job stops after max_matches and says where: parts add up */
+static void
+test_search_in_parts(void **state)
+{
+    uint64_t                     ids[7], all[1000], next, n;
+    ngx_uint_t                   i, parts;
+    ngx_http_asyncx_sse_batch_t  b;
+
+    memset(&b, 0, sizeof(b));
+    b.keyword = (u_char *) "record";
+    b.keyword_len = 6;
+    b.record_matches = 1;
+    b.match_ids = ids;
+    b.max_matches = 7;
+
+    n = 0;
+    parts = 0;
+
+    for (next = 100; next < 150; next = b.scanned) {
+        b.start = next;
+        b.end = 150;
+        ngx_http_asyncx_sse_search_batch(&b);
+
+        assert_true(b.nmatches <= 7);
+        assert_true(b.scanned > next && b.scanned <= 150);
+
+        for (i = 0; i < b.nmatches; i++) {
+            all[n++] = ids[i];
+        }
+
+        parts++;
+    }
+
+    /* every record matches "record": 50 ids, 100..149, in 8 parts */
+    assert_int_equal(n, 50);
+    assert_int_equal(parts, 8);
+
+    for (i = 0; i < n; i++) {
+        assert_int_equal(all[i], 100 + i);
+    }
+
+    /* a part that ends on the last match ends where the batch ends */
+    b.start = 143;
+    b.end = 150;
+    ngx_http_asyncx_sse_search_batch(&b);
+    assert_int_equal(b.nmatches, 7);
+    assert_int_equal(b.scanned, 150);
+
+    /* no match at all: the whole range in one part */
+    b.keyword = (u_char *) "zzz";
+    b.keyword_len = 3;
+    b.start = 0;
+    b.end = 1000;
+    ngx_http_asyncx_sse_search_batch(&b);
+    assert_int_equal(b.nmatches, 0);
+    assert_int_equal(b.scanned, 1000);
+}
+
+
+static void
+test_resume_start(void **state)
+{
+    /* no Last-Event-ID: from the start */
+    assert_int_equal(ngx_http_asyncx_sse_resume_start(0, 1000, 0), 0);
+
+    /* progress of a batch ending at 5000: the next batch */
+    assert_int_equal(ngx_http_asyncx_sse_resume_start(10000, 1000, 0), 5000);
+
+    /* a match at record 5010, the last one of a batch, the first one */
+    assert_int_equal(ngx_http_asyncx_sse_resume_start(10021, 1000, 0), 5000);
+    assert_int_equal(ngx_http_asyncx_sse_resume_start(11999, 1000, 0), 5000);
+    assert_int_equal(ngx_http_asyncx_sse_resume_start(10001, 1000, 0), 5000);
+
+    /* the last progress of a stream of 10000: an empty batch at the end */
+    assert_int_equal(ngx_http_asyncx_sse_resume_start(20000, 1000, 0),
+                     10000);
+
+    /* an id in an uneven last batch redoes that batch */
+    assert_int_equal(ngx_http_asyncx_sse_resume_start(2099, 100, 0), 1000);
+
+    /* past an injected failure: the batch that fails */
+    assert_int_equal(ngx_http_asyncx_sse_resume_start(15000, 1000, 5000),
+                     5000);
+    assert_int_equal(ngx_http_asyncx_sse_resume_start(15000, 300, 1700),
+                     1500);
+    assert_int_equal(ngx_http_asyncx_sse_resume_start(3000, 300, 1700),
+                     1500);
+}
+
+
 static void
 test_transform_batch(void **state)
 {
@@ -152,6 +242,8 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_search_batches_add_up),
+        cmocka_unit_test(test_search_in_parts),
+        cmocka_unit_test(test_resume_start),
         cmocka_unit_test(test_transform_batch),
         cmocka_unit_test(test_aggregate_batch),
         cmocka_unit_test(test_last_event_id),
