@@ -330,9 +330,31 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       0,
       NULL },
 
+    /* the refusal status (limit_req_status); a zone name: deprecated */
     { ngx_string("asyncx_limit_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_asyncx_limit_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_limit_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_limit_log_level,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_limit_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, limit.dry_run),
+      NULL },
+
+    { ngx_string("asyncx_limit_zone_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_limit_zone_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -532,12 +554,17 @@ ngx_http_asyncx_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_asyncx_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_http_asyncx_status_init_process(cycle);
+    if (ngx_http_asyncx_status_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_asyncx_limit_init_process(cycle);
 }
 
 
 static void
 ngx_http_asyncx_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_asyncx_limit_exit_process(cycle);
     ngx_http_asyncx_status_exit_process(cycle);
 }
