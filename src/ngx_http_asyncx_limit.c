@@ -277,7 +277,7 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t *ctx)
 {
     ngx_int_t                      rc;
-    ngx_uint_t                     outcome, level, delay_level;
+    ngx_uint_t                     i, outcome, level, delay_level;
     const char                    *what;
     ngx_http_asyncx_limit_pass_t  *pass;
 
@@ -352,6 +352,11 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
     ctx->state = NGX_HTTP_ASYNCX_LIMIT_ADMITTED;
     ctx->admitted_us = ngx_http_asyncx_now_usec();
     ctx->decided_us = ctx->admitted_us;
+
+    for (i = 0; i < ctx->n; i++) {
+        ngx_http_asyncx_metrics_limit_wait(ctx->passes[i].zone->metrics,
+                                           ctx->admitted_us - ctx->arrived_us);
+    }
 
     return NGX_DECLINED;
 

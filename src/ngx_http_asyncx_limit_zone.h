@@ -68,6 +68,7 @@ typedef struct {
     ngx_slab_pool_t               *shpool;
     ngx_shm_zone_t                *shm_zone;
     ngx_http_asyncx_limit_main_conf_t  *lmcf;
+    ngx_http_asyncx_series_t      *metrics;     /* wait histogram */
     ngx_str_t                      name;
     ngx_uint_t                     index;        /* order of declaration */
     uint64_t                       rate;         /* milli-r/s */
