@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_exercise_answer.h"
 
 
 static void *ngx_http_asyncx_create_main_conf(ngx_conf_t *cf);
@@ -26,6 +27,34 @@ static ngx_int_t ngx_http_asyncx_init_process(ngx_cycle_t *cycle);
 static void ngx_http_asyncx_exit_process(ngx_cycle_t *cycle);
 
 
+/*
+ * The range of every number, size and time directive (cmd->post of
+ * ngx_http_asyncx_conf_set_bounded): anything outside, 0 included unless
+ * it means "off", is refused by nginx -t.
+ */
+
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_call_timeout_bounds =
+    { 1, NGX_HTTP_ASYNCX_CONF_MSEC_MAX, NGX_HTTP_ASYNCX_CONF_MSEC, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_pipeline_timeout_bounds =
+    { 1, NGX_HTTP_ASYNCX_CONF_MSEC_MAX, NGX_HTTP_ASYNCX_CONF_MSEC, 1 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_error_status_bounds =
+    { 400, 599, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_file_size_bounds =
+    { 1, 1024 * 1024 * 1024, NGX_HTTP_ASYNCX_CONF_SIZE, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_iterations_bounds =
+    { 1, NGX_MAX_INT32_VALUE, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_password_bounds =
+    { 1, 4096, NGX_HTTP_ASYNCX_CONF_SIZE, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_json_items_bounds =
+    { 1, 1000000, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_regex_limit_bounds =
+    { 1, NGX_MAX_UINT32_VALUE, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_regex_texts_bounds =
+    { 1, 10000000, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_regex_time_bounds =
+    { 1, 3600000, NGX_HTTP_ASYNCX_CONF_MSEC, 0 };
+
+
 static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     /* status */
@@ -33,6 +62,20 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
     { ngx_string("asyncx_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_asyncx_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_status_stream"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_asyncx_status_stream,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_status_page"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_status_page,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -69,25 +112,81 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       0,
       NULL },
 
-    { ngx_string("asyncx_call_timeout"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.call_timeout),
-      NULL },
-
-    { ngx_string("asyncx_pipeline_error_status"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_pipeline_error_status,
+    { ngx_string("asyncx_call_idempotent"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_asyncx_call_idempotent,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("asyncx_pipeline_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_conf_set_bounded,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.pipeline_timeout),
+      &ngx_http_asyncx_pipeline_timeout_bounds },
+
+    { ngx_string("asyncx_call_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_conf_set_bounded,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.call_timeout),
+      &ngx_http_asyncx_call_timeout_bounds },
+
+    { ngx_string("asyncx_pipeline_error_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_conf_set_bounded,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.error_status),
+      &ngx_http_asyncx_error_status_bounds },
 
     { ngx_string("asyncx_pipeline_pass_args"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, pipeline.pass_args),
+      NULL },
+
+    { ngx_string("asyncx_pipeline_answer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_pipeline_answer,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_pipeline_server_timing"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.server_timing),
+      NULL },
+
+    { ngx_string("asyncx_pipeline_mode_arg"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.mode_arg),
+      NULL },
+
+    { ngx_string("asyncx_call_pass_request_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.pass_request_headers),
+      NULL },
+
+    { ngx_string("asyncx_call_set_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_asyncx_call_set_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_call_hide_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_call_hide_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("asyncx_mock_service"),
@@ -152,66 +251,66 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     { ngx_string("asyncx_file_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.file_max_size),
-      &ngx_http_asyncx_offload_size_bounds },
+      &ngx_http_asyncx_file_size_bounds },
 
     { ngx_string("asyncx_pbkdf2_iterations"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.pbkdf2_iterations),
-      &ngx_http_asyncx_offload_iter_bounds },
+      &ngx_http_asyncx_iterations_bounds },
 
     { ngx_string("asyncx_pbkdf2_max_iterations"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.pbkdf2_max_iterations),
-      &ngx_http_asyncx_offload_iter_bounds },
+      &ngx_http_asyncx_iterations_bounds },
 
     { ngx_string("asyncx_password_max_length"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.password_max_length),
-      &ngx_http_asyncx_offload_pw_bounds },
+      &ngx_http_asyncx_password_bounds },
 
     { ngx_string("asyncx_json_max_items"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.json_max_items),
-      &ngx_http_asyncx_offload_items_bounds },
+      &ngx_http_asyncx_json_items_bounds },
 
     { ngx_string("asyncx_regex_match_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.regex_match_limit),
-      &ngx_http_asyncx_offload_limit_bounds },
+      &ngx_http_asyncx_regex_limit_bounds },
 
     { ngx_string("asyncx_regex_depth_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.regex_depth_limit),
-      &ngx_http_asyncx_offload_limit_bounds },
+      &ngx_http_asyncx_regex_limit_bounds },
 
     { ngx_string("asyncx_regex_max_texts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.regex_max_subjects),
-      &ngx_http_asyncx_offload_count_bounds },
+      &ngx_http_asyncx_regex_texts_bounds },
 
     { ngx_string("asyncx_regex_time_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.regex_time_limit),
-      &ngx_http_asyncx_offload_time_bounds },
+      &ngx_http_asyncx_regex_time_bounds },
 
     /* end of offload */
 
@@ -259,21 +358,21 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     { ngx_string("asyncx_sse_heartbeat"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.heartbeat),
       &ngx_http_asyncx_sse_heartbeat_bounds },
 
     { ngx_string("asyncx_sse_batch_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.batch_size),
       &ngx_http_asyncx_sse_batch_bounds },
 
     { ngx_string("asyncx_sse_max_data_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.max_data_size),
       &ngx_http_asyncx_sse_data_size_bounds },
@@ -346,7 +445,10 @@ ngx_http_asyncx_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    if (ngx_http_asyncx_status_init_main_conf(cf, &amcf->status) != NGX_OK) {
+    if (ngx_http_asyncx_status_init_main_conf(cf, &amcf->status) != NGX_OK
+        || ngx_http_asyncx_metrics_init_main_conf(cf, &amcf->metrics)
+           != NGX_OK)
+    {
         return NULL;
     }
 
@@ -404,6 +506,13 @@ ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_asyncx_add_variables(ngx_conf_t *cf)
 {
+    /* the demo's answer format, before "asyncx_pipeline_answer" is read */
+    if (ngx_http_asyncx_exercise_answer_add(cf) != NGX_OK
+        || ngx_http_asyncx_pipeline_add_variables(cf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_asyncx_limit_add_variables(cf);
 }
 
@@ -411,7 +520,12 @@ ngx_http_asyncx_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_asyncx_init(ngx_conf_t *cf)
 {
-    return ngx_http_asyncx_limit_init(cf);
+    if (ngx_http_asyncx_limit_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* last: every pool, pipeline and call has its series by now */
+    return ngx_http_asyncx_metrics_init(cf);
 }
 
 

@@ -17,7 +17,13 @@
 char *ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_asyncx_pipeline_error_status(ngx_conf_t *cf, ngx_command_t *cmd,
+char *ngx_http_asyncx_call_idempotent(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_asyncx_call_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_asyncx_call_hide_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_asyncx_pipeline_answer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
