@@ -18,6 +18,10 @@ NGINX        ?= /usr/sbin/nginx
 NGINX_SRC    ?= /usr/share/nginx/src
 TEST_PORT    ?= 1984
 PROVE_FLAGS  ?=
+# the client's idle timeout of a block without --- timeout: generous, so
+# that a CPU-heavy answer (PBKDF2 at the default 600,000 iterations,
+# under ASan, on a loaded machine) is waited for, not raced
+TEST_TIMEOUT ?= 30
 
 ROOT         := $(CURDIR)
 NGX_BUILD    := $(BUILD)/nginx
@@ -189,7 +193,7 @@ selftest: | deps-test
 # $(call prove_suites,<nginx binary>,<modules>,<more environment>[,<suites>])
 define prove_suites
 	cd $(ROOT) && ASYNCX_REQUIRE_ALL=1 TEST_NGINX_BINARY=$(1) \
-	    TEST_NGINX_LOAD_MODULES="$(2)" \
+	    TEST_NGINX_LOAD_MODULES="$(2)" TEST_NGINX_TIMEOUT=$(TEST_TIMEOUT) \
 	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
 	    $(3) prove -I t/lib $(PROVE_FLAGS) -r $(or $(4),$(TESTS),t/)
 endef
@@ -288,7 +292,7 @@ test-asan: $(ASAN_NGINX) | deps-test
 	@# the workers' reports go to their stderr, which nginx points at
 	@# error.log: the runner appends every block's error.log to one file
 	$(call prove_suites,$(ROOT)/$(ASAN_NGINX),$(ROOT)/$(ASAN_SO) $(ROOT)/$(ASAN_HOLD_SO),\
-	    TEST_NGINX_ERROR_LOG=$(ROOT)/$(ASAN_DIR)/error.log TEST_NGINX_TIMEOUT=10 \
+	    TEST_NGINX_ERROR_LOG=$(ROOT)/$(ASAN_DIR)/error.log \
 	    ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=0:log_path=$(ROOT)/$(ASAN_DIR)/reports/asan \
 	    UBSAN_OPTIONS=print_stacktrace=1:suppressions=$(ROOT)/t/ubsan.supp:log_path=$(ROOT)/$(ASAN_DIR)/reports/ubsan) \
 	    2>&1 | tee $(ASAN_DIR)/prove.log; \
@@ -367,6 +371,7 @@ fuzz: $(FUZZ_TARGETS)
 # through module code.  Slow: VALGRIND_TESTS narrows it (default: all).
 
 VALGRIND_TESTS ?= t/
+VALGRIND_TIMEOUT ?= 60
 
 # nginx with its pools made valgrind-friendly: NGX_DEBUG_PALLOC turns
 # every pool allocation into its own malloc(), so memcheck sees a read
@@ -393,7 +398,7 @@ test-valgrind: $(VG_NGINX) | deps-test
 	rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
 	$(call prove_suites,$(ROOT)/$(VG_NGINX),$(ROOT)/$(VG_SO) $(ROOT)/$(VG_HOLD_SO),\
 	    TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_VALGRIND_LOG_DIR=$(ROOT)/$(BUILD)/valgrind \
-	    TEST_NGINX_TIMEOUT=15,$(VALGRIND_TESTS)); rc=$$?; \
+	    TEST_NGINX_TIMEOUT=$(VALGRIND_TIMEOUT),$(VALGRIND_TESTS)); rc=$$?; \
 	perl t/lib/valgrind-check.pl $(BUILD)/valgrind/valgrind.* || exit 1; \
 	exit $$rc
 
