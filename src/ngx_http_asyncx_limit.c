@@ -302,6 +302,11 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
         case NGX_OK:
             outcome = pass->waited ? NGX_HTTP_ASYNCX_LIMIT_DELAYED
                                    : NGX_HTTP_ASYNCX_LIMIT_PASSED;
+
+            /* the clock is read for a request that waited only */
+            ngx_http_asyncx_metrics_limit_wait(pass->zone->metrics,
+                pass->waited ? ngx_http_asyncx_now_usec() - pass->wait_start_us
+                             : 0);
             break;
 
         case NGX_DONE:
@@ -465,6 +470,7 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
 
         pass->rec = rec;
         pass->wait_start = ngx_current_msec;
+        pass->wait_start_us = ngx_http_asyncx_now_usec();
         pass->waited = 1;
 
         ctx->due = ngx_http_asyncx_lq_due(&lz->sh->lq, &node->key, rec,
