@@ -40,6 +40,8 @@ static ngx_int_t ngx_http_asyncx_limit_run(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_limit_arrive(
     ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_pass_t *pass);
+static ngx_str_t *ngx_http_asyncx_limit_log_key(ngx_http_request_t *r,
+    ngx_str_t *key);
 static ngx_int_t ngx_http_asyncx_limit_recheck(
     ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_pass_t *pass);
 static void ngx_http_asyncx_limit_park(ngx_http_request_t *r,
@@ -59,6 +61,10 @@ static ngx_int_t ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+
+
+/* in a log line, a key that could not be escaped (no memory) */
+static ngx_str_t  ngx_http_asyncx_limit_no_key = ngx_string("(not logged)");
 
 
 /* the standard filter chain link, set once at configuration time */
@@ -401,7 +407,8 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
             /* like limit_req: very long keys are not limited */
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "asyncx limit: key is more than %d bytes: \"%V\"",
-                          NGX_HTTP_ASYNCX_LIMIT_KEY_MAX, &key);
+                          NGX_HTTP_ASYNCX_LIMIT_KEY_MAX,
+                          ngx_http_asyncx_limit_log_key(r, &key));
             return NGX_OK;
         }
 
@@ -442,7 +449,8 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
 
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "asyncx limit: zone \"%V\" is full, cannot add key "
-                      "\"%V\"", &lz->name, &key);
+                      "\"%V\"", &lz->name,
+                      ngx_http_asyncx_limit_log_key(r, &key));
         return NGX_ABORT;
     }
 
@@ -497,6 +505,38 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
     }
 
     return rc;
+}
+
+
+/*
+ * A key is what the client sent (an address, a header): in a log line its
+ * bytes that are not UTF-8 and its control characters are written as
+ * \xNN, so the line stays valid UTF-8 and no terminal escape gets out.
+ */
+
+static ngx_str_t *
+ngx_http_asyncx_limit_log_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    ngx_str_t  *s;
+
+    s = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (s == NULL) {
+        return &ngx_http_asyncx_limit_no_key;
+    }
+
+    s->data = ngx_pnalloc(r->pool,
+                          ngx_http_asyncx_utf8_escape_len(key->data, key->len,
+                                               NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                          + 1);
+    if (s->data == NULL) {
+        return &ngx_http_asyncx_limit_no_key;
+    }
+
+    s->len = ngx_http_asyncx_utf8_escape(s->data, key->data, key->len,
+                                         NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+             - s->data;
+
+    return s;
 }
 
 
