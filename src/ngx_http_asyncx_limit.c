@@ -40,6 +40,8 @@ static ngx_int_t ngx_http_asyncx_limit_run(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_limit_arrive(
     ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_pass_t *pass);
+static ngx_str_t *ngx_http_asyncx_limit_log_key(ngx_http_request_t *r,
+    ngx_str_t *key);
 static ngx_int_t ngx_http_asyncx_limit_recheck(
     ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_pass_t *pass);
 static void ngx_http_asyncx_limit_park(ngx_http_request_t *r,
@@ -59,6 +61,10 @@ static ngx_int_t ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+
+
+/* in a log line, a key that could not be escaped (no memory) */
+static ngx_str_t  ngx_http_asyncx_limit_no_key = ngx_string("(not logged)");
 
 
 /* the standard filter chain link, set once at configuration time */
@@ -277,7 +283,7 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t *ctx)
 {
     ngx_int_t                      rc;
-    ngx_uint_t                     i, outcome, level, delay_level;
+    ngx_uint_t                     outcome, level, delay_level;
     const char                    *what;
     ngx_http_asyncx_limit_pass_t  *pass;
 
@@ -302,6 +308,11 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
         case NGX_OK:
             outcome = pass->waited ? NGX_HTTP_ASYNCX_LIMIT_DELAYED
                                    : NGX_HTTP_ASYNCX_LIMIT_PASSED;
+
+            /* the clock is read for a request that waited only */
+            ngx_http_asyncx_metrics_limit_wait(pass->zone->metrics,
+                pass->waited ? ngx_http_asyncx_now_usec() - pass->wait_start_us
+                             : 0);
             break;
 
         case NGX_DONE:
@@ -353,11 +364,6 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
     ctx->admitted_us = ngx_http_asyncx_now_usec();
     ctx->decided_us = ctx->admitted_us;
 
-    for (i = 0; i < ctx->n; i++) {
-        ngx_http_asyncx_metrics_limit_wait(ctx->passes[i].zone->metrics,
-                                           ctx->admitted_us - ctx->arrived_us);
-    }
-
     return NGX_DECLINED;
 
 refuse:
@@ -401,7 +407,8 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
             /* like limit_req: very long keys are not limited */
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "asyncx limit: key is more than %d bytes: \"%V\"",
-                          NGX_HTTP_ASYNCX_LIMIT_KEY_MAX, &key);
+                          NGX_HTTP_ASYNCX_LIMIT_KEY_MAX,
+                          ngx_http_asyncx_limit_log_key(r, &key));
             return NGX_OK;
         }
 
@@ -442,7 +449,8 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
 
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "asyncx limit: zone \"%V\" is full, cannot add key "
-                      "\"%V\"", &lz->name, &key);
+                      "\"%V\"", &lz->name,
+                      ngx_http_asyncx_limit_log_key(r, &key));
         return NGX_ABORT;
     }
 
@@ -470,6 +478,7 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
 
         pass->rec = rec;
         pass->wait_start = ngx_current_msec;
+        pass->wait_start_us = ngx_http_asyncx_now_usec();
         pass->waited = 1;
 
         ctx->due = ngx_http_asyncx_lq_due(&lz->sh->lq, &node->key, rec,
@@ -496,6 +505,38 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
     }
 
     return rc;
+}
+
+
+/*
+ * A key is what the client sent (an address, a header): in a log line its
+ * bytes that are not UTF-8 and its control characters are written as
+ * \xNN, so the line stays valid UTF-8 and no terminal escape gets out.
+ */
+
+static ngx_str_t *
+ngx_http_asyncx_limit_log_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    ngx_str_t  *s;
+
+    s = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (s == NULL) {
+        return &ngx_http_asyncx_limit_no_key;
+    }
+
+    s->data = ngx_pnalloc(r->pool,
+                          ngx_http_asyncx_utf8_escape_len(key->data, key->len,
+                                               NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                          + 1);
+    if (s->data == NULL) {
+        return &ngx_http_asyncx_limit_no_key;
+    }
+
+    s->len = ngx_http_asyncx_utf8_escape(s->data, key->data, key->len,
+                                         NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+             - s->data;
+
+    return s;
 }
 
 

@@ -315,6 +315,7 @@ ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     shm_zone->data = lz;
     lz->shm_zone = shm_zone;
 
+    /* asyncx_limit_wait_seconds{zone="name"} of the metrics endpoint */
     lz->metrics = ngx_http_asyncx_metrics_series(cf,
                                                  NGX_HTTP_ASYNCX_SERIES_LIMIT,
                                                  &lz->name, NULL);

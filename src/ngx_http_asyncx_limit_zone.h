@@ -68,7 +68,6 @@ typedef struct {
     ngx_slab_pool_t               *shpool;
     ngx_shm_zone_t                *shm_zone;
     ngx_http_asyncx_limit_main_conf_t  *lmcf;
-    ngx_http_asyncx_series_t      *metrics;     /* wait histogram */
     ngx_str_t                      name;
     ngx_uint_t                     index;        /* order of declaration */
     uint64_t                       rate;         /* milli-r/s */
@@ -78,6 +77,7 @@ typedef struct {
     ngx_msec_t                     timeout;
     ngx_http_complex_value_t      *key;          /* NULL: one bucket */
     ngx_uint_t                     gen;          /* of this configuration */
+    ngx_http_asyncx_series_t      *metrics;      /* the wait histogram */
 
     /* this worker's: its entry in the owner table, its waiters */
     ngx_uint_t                     self;
@@ -92,6 +92,7 @@ typedef struct {
     ngx_http_asyncx_limit_node_t  *node;
     ngx_http_asyncx_lq_rec_t      *rec;          /* NULL: none, or gone */
     ngx_msec_t                     wait_start;
+    uint64_t                       wait_start_us;
     unsigned                       done:1;       /* passed this zone */
     unsigned                       waited:1;
 } ngx_http_asyncx_limit_pass_t;

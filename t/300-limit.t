@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 363);
+plan tests => repeat_each() * (3 * blocks() + 369);
 
 no_shuffle();
 no_long_string();
@@ -746,5 +746,27 @@ sub { my $j = JSON::PP::decode_json($_[0]);
       "passed=$s->{passed} delayed=$s->{delayed} rejected=$s->{rejected} timed_out=$s->{timed_out} left=$s->{left} admitted=$s->{admitted} now=$s->{concurrent}{current}/$s->{waiting}\n" }
 --- response_body eval
 ["200,503,429\n", "passed=1 delayed=0 rejected=1 timed_out=1 left=0 admitted=1 now=0/0\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 37: the metrics endpoint has each zone's wait histogram: 0 for a request let in at once
+(rate=5r/s burst=1: the second request waits about 200 ms)
+--- http_config
+    asyncx_limit_zone zone=w:64k rate=5r/s burst=1 queue=5;
+--- config
+    location = /t { asyncx_limit w; asyncx_mock_service name=t echo=off; }
+    location = /asyncx/status { asyncx_status; }
+--- request eval
+["GET /t", "GET /t", "GET /asyncx/status?format=prometheus"]
+--- response_body_filters eval
+sub { return "" unless $_[0] =~ /asyncx_limit_wait_seconds/;
+      my %m = $_[0] =~ /^(asyncx_limit_wait_seconds_(?:count|sum|bucket)\{zone="w"[^}]*\}) (\S+)$/mg;
+      my $le = $m{'asyncx_limit_wait_seconds_bucket{zone="w",le="0.001"}'} // 'none';
+      "count=$m{'asyncx_limit_wait_seconds_count{zone=\"w\"}'} at_once=$le "
+      . "sum_ok=" . ($m{'asyncx_limit_wait_seconds_sum{zone="w"}'} > 0.05 ? 1 : 0) . "\n" }
+--- response_body eval
+["", "", "count=2 at_once=1 sum_ok=1\n"]
 --- no_error_log
 [error]
