@@ -319,6 +319,13 @@ ngx_http_asyncx_utf8_valid(u_char *p, size_t len)
     size_t  n;
 
     while (len) {
+        /* ASCII, most of any text, without the call */
+        if (*p < 0x80) {
+            p++;
+            len--;
+            continue;
+        }
+
         n = ngx_http_asyncx_utf8_seq(p, len);
 
         if (n == 0) {
