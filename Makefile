@@ -206,7 +206,7 @@ test-nginx: build $(HOLD_SO) | deps-test
 # `make test-props SEED=7 N=500` searches longer; PROPS_ONLY=name runs
 # the properties whose name contains it.
 SEED         ?= 20261124
-N            ?= 40
+N            ?= 32
 PROPS_ONLY   ?=
 
 test-props: build | deps-test
@@ -313,7 +313,7 @@ test-asan: $(ASAN_NGINX) | deps-test
 # The same layer against nginx and the module built with ASan/UBSan, with
 # fewer examples: a sanitizer report reaches error.log, which the layer
 # checks after every example.
-PROPS_ASAN_N ?= 10
+PROPS_ASAN_N ?= 6
 
 test-props-asan: $(ASAN_NGINX) | deps-test
 	cd $(ROOT) && TEST_PORT=$(TEST_PORT) PROPS_SEED=$(SEED) \
