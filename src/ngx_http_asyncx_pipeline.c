@@ -543,7 +543,7 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 /*
  * Server-Timing: one entry per call that ran, in configuration order,
  * then the total, for the browser's devtools:
- *   user;dur=500.21, call-2;desc="가격";dur=400.10, total;dur=1902.55
+ *   user;dur=500.21, call-2;desc="stock(eu)";dur=400.10, total;dur=1902.55
  * A call name that is not a token (or is "total") is shown in desc;
  * a failed call's desc says how it failed.
  */

@@ -19,7 +19,7 @@ static u_char *ngx_http_asyncx_pipeline_json_skip_string(u_char *p,
 /*
  * A stage or call name becomes a JSON key and a token of the mock's
  * "fail=a,b" list: UTF-8, no spaces, controls or list/argument
- * separators, so "fail=배송" can name it in a query string.
+ * separators, so "fail=shipping" can name it in a query string.
  */
 
 ngx_int_t

@@ -15,7 +15,7 @@ $ENV{TEST_NGINX_GOOD_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 9;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() - 3);
+plan tests => repeat_each() * (3 * blocks() - 4);
 
 no_long_string();
 
@@ -486,3 +486,26 @@ POST /p
 --- wait: 0.1
 --- error_log
 PIPELINE /p outcome=aborted failed=0
+
+
+
+=== TEST 19: retries in the exercise's answer: the attempts of every retried call
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_answer exercise;
+        asyncx_call_idempotent a retries=1;
+        asyncx_call_idempotent b retries=1;
+        asyncx_stage s a=/up/flaky b=/one/down;
+        asyncx_call_optional b;
+    }
+--- request
+POST /p
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    pl_shape($d->{retries}) . pl_shape($d->{"단계별_결과"}{s}{b})
+}
+--- response_body
+{"a":[{"ms":"N","outcome":"status","status":503},{"ms":"N","outcome":"ok","status":200}],"b":[{"ms":"N","outcome":"status","status":503},{"ms":"N","outcome":"status","status":503}]}
+{"attempts":[{"ms":"N","outcome":"status","status":503},{"ms":"N","outcome":"status","status":503}],"elapsed_ms":"N","error":"service answered 503 after 2 attempts","fallback":null,"kind":"status","optional":true,"response":{"busy":true},"status":503}
