@@ -62,9 +62,8 @@ typedef struct {
 
 /*
  * A limit zone's counters are the limiter's own (read through its JSON);
- * the wait histogram is here, fed by ngx_http_asyncx_metrics_limit_wait()
- * once the limiter registers a series per zone and calls it at each
- * admission (hook for the limiter's rewrite).
+ * the wait histogram is here: each zone registers a series and the
+ * limiter calls ngx_http_asyncx_metrics_limit_wait() at each admission.
  */
 
 typedef struct {

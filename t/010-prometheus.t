@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * (3 * blocks() + 10);
+plan tests => repeat_each() * (3 * blocks() + 19);
 
 no_long_string();
 run_tests();
@@ -163,5 +163,29 @@ Content-Type: text/plain; version=0.0.4; charset=utf-8
 --- response_body_like eval
 [qr/./,
 qr/\nasyncx_pipeline_requests_total\{location="\^\/p\\"\(ipe\)\?\\\\d\$"\} 1\n(?s:.*)\nasyncx_pipeline_failed_total\{location="\^\/p\\"\(ipe\)\?\\\\d\$"\} 1\n(?s:.*)\nasyncx_call_requests_total\{location="\^\/p\\"\(ipe\)\?\\\\d\$",call="a"\} 1\n(?s:.*)\nasyncx_call_failures_total\{location="\^\/p\\"\(ipe\)\?\\\\d\$",call="b",kind="status"\} 1\n/]
+--- no_error_log
+[alert]
+
+
+
+=== TEST 10: a limit zone's wait histogram counts every admission
+--- http_config
+    asyncx_limit_zone zone=pz:1m rate=100r/s concurrency=2;
+--- config
+    location = /limited {
+        asyncx_limit pz;
+        asyncx_mock_service;
+    }
+    location = /asyncx/status {
+        asyncx_status;
+    }
+--- request eval
+["GET /limited", "GET /limited", "GET /limited",
+ "GET /asyncx/status?format=prometheus"]
+--- error_code eval
+[200, 200, 200, 200]
+--- response_body_like eval
+[qr/./, qr/./, qr/./,
+qr/\nasyncx_limit_admitted_total\{zone="pz"\} 3\n(?s:.*)\nasyncx_limit_wait_seconds_bucket\{zone="pz",le="\+Inf"\} 3\n(?s:.*)\nasyncx_limit_wait_seconds_count\{zone="pz"\} 3\n/]
 --- no_error_log
 [alert]
