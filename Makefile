@@ -84,7 +84,8 @@ UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/test_*.c)
 # function from nginx's .c files, so they link without an nginx binary.
 PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_http_asyncx_offload_util.c \
                src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
-               src/ngx_http_asyncx_limit_bucket.c
+               src/ngx_http_asyncx_limit_bucket.c src/ngx_http_asyncx_sse_event.c \
+               src/ngx_http_asyncx_ndjson.c
 
 $(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured
 	@mkdir -p $(BUILD)/unit

@@ -26,12 +26,8 @@
 #define NGX_HTTP_ASYNCX_PATH_QUOTE  200
 
 
-static ngx_int_t ngx_http_asyncx_offload_errno(
-    ngx_http_asyncx_offload_ctx_t *ctx, ngx_err_t err, const char *what);
 static ngx_int_t ngx_http_asyncx_offload_real_root(
     ngx_http_asyncx_offload_ctx_t *ctx, char *buf);
-static int ngx_http_asyncx_offload_open_beneath(const char *root,
-    const char *real, int flags);
 static ngx_int_t ngx_http_asyncx_offload_read_fd(
     ngx_http_asyncx_offload_ctx_t *ctx, ngx_fd_t fd, size_t size);
 static ngx_int_t ngx_http_asyncx_offload_write_tmp(
@@ -41,7 +37,7 @@ static ngx_int_t ngx_http_asyncx_offload_write_tmp(
 
 /* a failed syscall on the client's path, as an HTTP status */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,
     ngx_err_t err, const char *what)
 {
@@ -117,7 +113,7 @@ ngx_http_asyncx_offload_real_root(ngx_http_asyncx_offload_ctx_t *ctx,
  * (before 5.6) get open() with O_NOFOLLOW on the last component only.
  */
 
-static int
+int
 ngx_http_asyncx_offload_open_beneath(const char *root, const char *real,
     int flags)
 {
