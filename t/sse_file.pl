@@ -37,7 +37,7 @@ sub ref_check {
     my $res = <$out> // '';
     close $out;
     unlink $tmp;
-    chomp $res;
+    $res =~ s/\n\z//;
     return $res;
 }
 
