@@ -301,10 +301,10 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     { ngx_string("asyncx_sse_invalid_line"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_asyncx_sse_invalid_line,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_asyncx_loc_conf_t, sse.file.invalid),
-      &ngx_http_asyncx_sse_invalid_line },
+      0,
+      NULL },
 
 
     /* end of sse */

@@ -120,11 +120,6 @@ ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_line_bounds =
     { 64, 256 * 1024 * 1024, 1 };
 
 
-ngx_conf_enum_t  ngx_http_asyncx_sse_invalid_line[] = {
-    { ngx_string("error"), 0 },
-    { ngx_string("skip"), 1 },
-    { ngx_null_string, 0 }
-};
 
 
 /* configuration */
@@ -277,6 +272,39 @@ ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf,
 
     conf->root.data = p;
     conf->root.len = root.len;
+
+    return NGX_CONF_OK;
+}
+
+
+/* asyncx_sse_invalid_line error | skip; */
+
+char *
+ngx_http_asyncx_sse_invalid_line(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->sse.file.invalid != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "error") == 0) {
+        alcf->sse.file.invalid = 0;
+
+    } else if (ngx_strcmp(value[1].data, "skip") == 0) {
+        alcf->sse.file.invalid = 1;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\", expected "
+                           "\"error\" or \"skip\"", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

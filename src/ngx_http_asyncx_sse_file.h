@@ -34,7 +34,6 @@ typedef struct {
 } ngx_http_asyncx_sse_file_conf_t;
 
 
-extern ngx_conf_enum_t  ngx_http_asyncx_sse_invalid_line[];
 extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_line_bounds;
 
 
@@ -48,6 +47,8 @@ char *ngx_http_asyncx_sse_file_check(ngx_conf_t *cf,
 char *ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf,
     ngx_http_asyncx_sse_file_conf_t *conf, ngx_str_t *value, ngx_uint_t n);
 char *ngx_http_asyncx_sse_query(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_asyncx_sse_invalid_line(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 ngx_int_t ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r);
