@@ -3,11 +3,14 @@
 #   make deps    install the Debian packages everything below needs
 #   make         build build/nginx/objs/ngx_http_asyncx_module.so
 #   make run     serve the demo on 127.0.0.1:$(PORT) in the foreground
-#   make test    unit tests + every t/*.t suite (+ the browser test), then
-#                the same suite against nginx built with ASan/UBSan
-#   make test-fast   the same without the sanitizer pass (about 1 minute)
+#   make test    style check, the runner's self-tests, unit tests, every
+#                t/*.t suite (+ the browser test), then the same suites
+#                against nginx built with ASan/UBSan
+#   make test-fast     the same without the sanitizer pass
+#   make test-loaded   `make test` while stress-ng keeps every core busy
 
 SHELL        := /bin/bash
+comma        := ,
 BUILD        ?= build
 PORT         ?= 8000
 NGINX        ?= /usr/sbin/nginx
@@ -18,28 +21,52 @@ PROVE_FLAGS  ?=
 ROOT         := $(CURDIR)
 NGX_BUILD    := $(BUILD)/nginx
 MODULE_SO    := $(NGX_BUILD)/objs/ngx_http_asyncx_module.so
-MODULE_SRCS  := ngx_http_asyncx_module.c $(wildcard src/*.c src/*.h)
+MODULE_SRCS  := ngx_http_asyncx_module.c $(wildcard src/*.c src/*.h src/*/*.c src/*/*.h)
 DEMO_PREFIX  := $(BUILD)/demo
 
-# Everything the build, the demo, the tests and the benchmarks use.
-DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
-                gcc make pkg-config libcmocka-dev perl libtest-base-perl \
-                libtext-diff-perl libwww-perl libhttp-message-perl \
-                liburi-perl libtest-longstring-perl libjson-pp-perl \
-                curl jq wrk chromium
+# The test helper module (t/hold/): built with every nginx the tests run,
+# loaded by the suites only, never installed.
+HOLD_DIR     := t/hold
+HOLD_SRCS    := $(wildcard $(HOLD_DIR)/*.c) $(HOLD_DIR)/config
+HOLD_SO      := $(NGX_BUILD)/objs/ngx_http_asyncx_test_hold_module.so
 
-.PHONY: all deps build run test test-fast unit test-nginx test-browser clean distclean
+# -Wall -Wextra -Werror for the module's own objects only (and the test
+# helper's): nginx's objs/Makefile compiles addon sources to objs/addon/,
+# so a pattern-specific CFLAGS reaches them and nothing of nginx itself.
+# `config` adds no flags: a packager's build keeps its own.
+MODULE_WARNINGS := -Wall -Wextra -Wno-unused-parameter \
+                   -Wno-missing-field-initializers -Werror
+NGX_MAKE      = $(MAKE) -s -C $(1) -f objs/Makefile \
+                --eval='objs/addon/%.o: CFLAGS += $(MODULE_WARNINGS)'
+
+# Debian packages.  The module needs only the build list; the tests and
+# the benchmarks need the rest, installed by the targets that use them
+# (`make deps` installs both).
+BUILD_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
+                  gcc make
+TEST_PACKAGES  := libcmocka-dev perl libtest-base-perl libtext-diff-perl \
+                  libwww-perl libhttp-message-perl liburi-perl \
+                  libtest-longstring-perl libjson-pp-perl curl jq wrk \
+                  chromium stress-ng python3 python3-hypothesis
+
+.PHONY: all deps deps-build deps-test build run test test-fast test-loaded \
+        unit test-nginx test-props test-props-asan test-browser style \
+        selftest clean distclean
 
 all: build
 
-deps: $(BUILD)/.deps
+deps: deps-build deps-test
 
-# Idempotent: only calls apt-get when a package is missing.
-$(BUILD)/.deps: Makefile
-	@mkdir -p $(BUILD)
-	@missing=""; for p in $(DEB_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
-	        || missing="$$missing $$p"; \
+# Checked on every run (one dpkg-query, a few milliseconds), so a package
+# removed since the last run is installed again; apt-get runs only when
+# something is missing.
+# $(call need_packages,<packages>)
+define need_packages
+	@have=" $$(dpkg-query -W -f='$${db:Status-Abbrev}|$${Package}\n' \
+	            $(1) 2>/dev/null | awk -F'|' '$$1 ~ /^ii/ { print $$2 }' \
+	            | tr '\n' ' ') "; \
+	missing=""; for p in $(1); do \
+	    case "$$have" in *" $$p "*) ;; *) missing="$$missing $$p" ;; esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	    echo "deps: installing$$missing"; \
@@ -47,26 +74,43 @@ $(BUILD)/.deps: Makefile
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	        apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@touch $@
+endef
+
+deps-build:
+	$(call need_packages,$(BUILD_PACKAGES))
+
+deps-test:
+	$(call need_packages,$(TEST_PACKAGES))
 
 build: $(MODULE_SO)
 
-# configure runs once per `config` change; afterwards `make modules` is
-# incremental and recompiles only the module sources that changed.
-$(NGX_BUILD)/.configured: config | $(BUILD)/.deps
+# $(call configure_nginx,<source dir>,<cc opts>,<ld opts>): the whole
+# nginx with Debian's configure flags, the module and the test helper;
+# the one configure recipe of every nginx build below.  The stamp, not
+# objs/Makefile, marks success: an interrupted configure reruns.
+define configure_nginx
+	cd $(1) && source $(NGINX_SRC)/conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" --with-cc-opt="$(2)" --with-ld-opt="$(3)" \
+	    --add-dynamic-module=$(ROOT) --add-dynamic-module=$(ROOT)/$(HOLD_DIR) \
+	    > configure.log 2>&1 || { tail -30 configure.log; exit 1; }
+	touch $@
+endef
+
+# configure runs once per `config` change; afterwards the module build
+# is incremental and recompiles only the module sources that changed.
+# nginx-dev ships the headers and build scripts: a modules-only build.
+$(NGX_BUILD)/.configured: config $(HOLD_DIR)/config | deps-build
 	rm -rf $(NGX_BUILD) && mkdir -p $(NGX_BUILD)
 	cp -a $(NGINX_SRC)/. $(NGX_BUILD)/
-	cd $(NGX_BUILD) && source ./conf_flags && ./configure \
-	    "$${NGX_CONF_FLAGS[@]}" \
-	    --with-cc-opt="-g -O2 -fstack-protector-strong -fPIC -D_FORTIFY_SOURCE=2 $(EXTRA_CC_OPT)" \
-	    --with-ld-opt="-Wl,-z,relro -Wl,-z,now -fPIC $(EXTRA_LD_OPT)" \
-	    --add-dynamic-module=$(ROOT) > configure.log 2>&1 \
-	    || { tail -30 configure.log; exit 1; }
-	@# the stamp, not objs/Makefile: an interrupted configure reruns
-	touch $@
+	$(call configure_nginx,$(NGX_BUILD),-g -O2 -fstack-protector-strong -fPIC \
+	    -D_FORTIFY_SOURCE=2 $(EXTRA_CC_OPT),-Wl$(comma)-z$(comma)relro \
+	    -Wl$(comma)-z$(comma)now -fPIC $(EXTRA_LD_OPT))
 
-$(MODULE_SO): $(NGX_BUILD)/.configured $(MODULE_SRCS) config
-	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+$(MODULE_SO): $(NGX_BUILD)/.configured $(MODULE_SRCS) config | deps-build
+	$(call NGX_MAKE,$(NGX_BUILD)) objs/ngx_http_asyncx_module.so
+
+$(HOLD_SO): $(NGX_BUILD)/.configured $(HOLD_SRCS)
+	$(call NGX_MAKE,$(NGX_BUILD)) objs/ngx_http_asyncx_test_hold_module.so
 
 run: build
 	@ROOT=$(ROOT) PORT=$(PORT) NGINX_BIN=$(NGINX) MODULE_SO=$(ROOT)/$(MODULE_SO) \
@@ -87,29 +131,81 @@ PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_
                src/ngx_http_asyncx_limit_bucket.c src/ngx_http_asyncx_sse_event.c \
                src/ngx_http_asyncx_ndjson.c
 
-$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured
-	@mkdir -p $(BUILD)/unit
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lm
+# the module's JSON policy is pure too; it hands what it passed to cJSON
+PURE_SRCS   += src/ngx_http_asyncx_json.c
 
-unit: $(UNIT_TESTS)
+$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured \
+                 | deps-test
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lcjson -lm
+
+unit: $(UNIT_TESTS) | deps-test
 	@set -e; for t in $(UNIT_TESTS); do echo "unit: $$t"; $$t; done
 
-test-nginx: build
-	cd $(ROOT) && TEST_NGINX_BINARY=$(NGINX) \
-	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(MODULE_SO) \
+# nginx style over the module's C sources (t/lib/style-check.pl says
+# which rules and how far its checks go)
+STYLE_SRCS  := ngx_http_asyncx_module.c $(wildcard src/*.c src/*.h src/*/*.c \
+               src/*/*.h) $(wildcard $(HOLD_DIR)/*.c)
+
+style:
+	@perl t/lib/style-check.pl $(STYLE_SRCS)
+
+# the runner's negative self-test: every case must fail loudly
+selftest: | deps-test
+	TEST_NGINX_PORT=$(TEST_PORT) t/lib/selftest-fail.sh
+
+# Inside these targets a suite that cannot run (no module, no chromium)
+# fails instead of skipping: ASYNCX_REQUIRE_ALL=1.
+# TESTS narrows the run to some suites (default: all of t/).
+# $(call prove_suites,<nginx binary>,<modules>,<more environment>[,<suites>])
+define prove_suites
+	cd $(ROOT) && ASYNCX_REQUIRE_ALL=1 TEST_NGINX_BINARY=$(1) \
+	    TEST_NGINX_LOAD_MODULES="$(2)" \
 	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
-	    prove -I t/lib $(PROVE_FLAGS) -r t/
+	    $(3) prove -I t/lib $(PROVE_FLAGS) -r $(or $(4),$(TESTS),t/)
+endef
+
+test-nginx: build $(HOLD_SO) | deps-test
+	$(call prove_suites,$(NGINX),$(ROOT)/$(MODULE_SO) $(ROOT)/$(HOLD_SO))
+
+# The generated-input layer (t/props): Debian's python3 with
+# hypothesis against an nginx of its own on TEST_PORT + 8, a fixed seed.
+# `make test-props SEED=7 N=500` searches longer; PROPS_ONLY=name runs
+# the properties whose name contains it.
+SEED         ?= 20261124
+N            ?= 40
+PROPS_ONLY   ?=
+
+test-props: build | deps-test
+	cd $(ROOT) && TEST_PORT=$(TEST_PORT) PROPS_SEED=$(SEED) PROPS_N=$(N) \
+	    TEST_NGINX_BINARY=$(NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(MODULE_SO) \
+	    /usr/bin/python3 t/props/run.py $(if $(PROPS_ONLY),-k $(PROPS_ONLY))
 
 # CI runs `make test` (.ci/run), so the sanitizer pass is part of it: the
-# ASan build of nginx takes about a minute, once, the suite under it
-# about 1.5 minutes.
-test: deps build unit test-nginx test-asan
+# ASan build of nginx takes a few minutes, once, the suites under it
+# about 3.
+test: deps style selftest build unit test-nginx test-props test-asan \
+      test-props-asan
 
-test-fast: deps build unit test-nginx
+test-fast: deps style selftest build unit test-nginx test-props
+
+# The whole `make test` with every core kept busy by stress-ng: the
+# suites must not depend on the machine's speed.  The hog is stopped by
+# its PID when the run ends, fails or is interrupted.
+test-loaded: deps-test
+	@stress-ng --cpu 0 --cpu-method all --quiet & hog=$$!; \
+	trap 'kill $$hog 2>/dev/null; wait $$hog 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM; \
+	echo "test-loaded: stress-ng (PID $$hog) on $$(nproc) CPUs"; \
+	$(MAKE) test; rc=$$?; \
+	echo "test-loaded: make test exited $$rc under load"; \
+	exit $$rc
 
 clean:
-	rm -rf $(NGX_BUILD)/objs/addon $(MODULE_SO) $(BUILD)/unit \
-	    $(ASAN_SRC)/objs/addon $(ASAN_SO) $(VG_SRC)/objs/addon $(VG_SO)
+	rm -rf $(NGX_BUILD)/objs/addon $(MODULE_SO) $(HOLD_SO) $(BUILD)/unit \
+	    $(ASAN_SRC)/objs/addon $(ASAN_SO) $(ASAN_HOLD_SO) \
+	    $(VG_SRC)/objs/addon $(VG_SO) $(VG_HOLD_SO)
 
 distclean:
 	rm -rf $(BUILD) t/servroot*
@@ -120,18 +216,18 @@ distclean:
 # whole Test::Nginx suite against that binary.  Any sanitizer report
 # fails the run.
 
-comma        := ,
 ASAN_DIR     := $(BUILD)/asan
 ASAN_SRC     := $(ASAN_DIR)/nginx-1.22.1
 ASAN_NGINX   := $(ASAN_SRC)/objs/nginx
 ASAN_SO      := $(ASAN_SRC)/objs/ngx_http_asyncx_module.so
+ASAN_HOLD_SO := $(ASAN_SRC)/objs/ngx_http_asyncx_test_hold_module.so
 ASAN_APT     := -o Dir::Etc::SourceList=$(ROOT)/$(ASAN_DIR)/apt/empty.list \
                 -o Dir::Etc::SourceParts=$(ROOT)/$(ASAN_DIR)/apt/parts \
                 -o Dir::State::Lists=$(ROOT)/$(ASAN_DIR)/apt/lists
 
-.PHONY: test-asan
+.PHONY: test-asan test-props-asan
 
-$(ASAN_DIR)/.source: | $(BUILD)/.deps
+$(ASAN_DIR)/.source: | deps-build
 	mkdir -p $(ASAN_DIR)/apt/parts $(ASAN_DIR)/apt/lists/partial
 	: > $(ASAN_DIR)/apt/empty.list
 	@# a private deb-src list: the system's apt configuration is untouched
@@ -145,35 +241,22 @@ $(ASAN_DIR)/.source: | $(BUILD)/.deps
 	cd $(ASAN_DIR) && rm -rf nginx-1.22.1 && tar xzf nginx_1.22.1.orig.tar.gz
 	touch $@
 
-# $(call configure_nginx,<source dir>,<cc opts>,<ld opts>): the whole
-# nginx with Debian's configure flags and the module
-define configure_nginx
-	cd $(1) && source $(NGINX_SRC)/conf_flags && ./configure \
-	    "$${NGX_CONF_FLAGS[@]}" --with-cc-opt="$(2)" --with-ld-opt="$(3)" \
-	    --add-dynamic-module=$(ROOT) > configure.log 2>&1 \
-	    || { tail -30 configure.log; exit 1; }
-	touch $@
-endef
-
-$(ASAN_DIR)/.configured: $(ASAN_DIR)/.source config
+$(ASAN_DIR)/.configured: $(ASAN_DIR)/.source config $(HOLD_DIR)/config
 	$(call configure_nginx,$(ASAN_SRC),-g -O1 -fno-omit-frame-pointer \
 	    -fsanitize=address$(comma)undefined -DNGX_DEBUG_PALLOC=1,-fsanitize=address$(comma)undefined)
 
-$(ASAN_NGINX): $(ASAN_DIR)/.configured $(MODULE_SRCS)
-	$(MAKE) -s -C $(ASAN_SRC) -f objs/Makefile -j2 binary modules
+$(ASAN_NGINX): $(ASAN_DIR)/.configured $(MODULE_SRCS) $(HOLD_SRCS)
+	$(call NGX_MAKE,$(ASAN_SRC)) -j2 binary modules
 
-test-asan: $(ASAN_NGINX)
+test-asan: $(ASAN_NGINX) | deps-test
 	rm -rf $(ASAN_DIR)/reports $(ASAN_DIR)/error.log && mkdir -p $(ASAN_DIR)/reports
 	@# the workers' reports go to their stderr, which nginx points at
 	@# error.log: the runner appends every block's error.log to one file
-	cd $(ROOT) && TEST_NGINX_BINARY=$(ROOT)/$(ASAN_NGINX) \
-	    TEST_NGINX_ERROR_LOG=$(ROOT)/$(ASAN_DIR)/error.log \
-	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(ASAN_SO) \
-	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
-	    TEST_NGINX_TIMEOUT=10 \
+	$(call prove_suites,$(ROOT)/$(ASAN_NGINX),$(ROOT)/$(ASAN_SO) $(ROOT)/$(ASAN_HOLD_SO),\
+	    TEST_NGINX_ERROR_LOG=$(ROOT)/$(ASAN_DIR)/error.log TEST_NGINX_TIMEOUT=10 \
 	    ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=0:log_path=$(ROOT)/$(ASAN_DIR)/reports/asan \
-	    UBSAN_OPTIONS=print_stacktrace=1:suppressions=$(ROOT)/t/ubsan.supp:log_path=$(ROOT)/$(ASAN_DIR)/reports/ubsan \
-	    prove -I t/lib $(PROVE_FLAGS) -r t/ 2>&1 | tee $(ASAN_DIR)/prove.log; \
+	    UBSAN_OPTIONS=print_stacktrace=1:suppressions=$(ROOT)/t/ubsan.supp:log_path=$(ROOT)/$(ASAN_DIR)/reports/ubsan) \
+	    2>&1 | tee $(ASAN_DIR)/prove.log; \
 	rc=$${PIPESTATUS[0]}; \
 	if ls $(ASAN_DIR)/reports/* >/dev/null 2>&1 \
 	   || grep -q 'runtime error:\|AddressSanitizer\|LeakSanitizer' \
@@ -188,6 +271,19 @@ test-asan: $(ASAN_NGINX)
 	     "($$(wc -l < $(ASAN_DIR)/error.log) lines) or the suite's output"; \
 	exit $$rc
 
+# The same layer against nginx and the module built with ASan/UBSan, with
+# fewer examples: a sanitizer report reaches error.log, which the layer
+# checks after every example.
+PROPS_ASAN_N ?= 10
+
+test-props-asan: $(ASAN_NGINX) | deps-test
+	cd $(ROOT) && TEST_PORT=$(TEST_PORT) PROPS_SEED=$(SEED) \
+	    PROPS_N=$(PROPS_ASAN_N) TEST_NGINX_BINARY=$(ROOT)/$(ASAN_NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(ASAN_SO) \
+	    ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:suppressions=$(ROOT)/t/ubsan.supp \
+	    /usr/bin/python3 t/props/run.py $(if $(PROPS_ONLY),-k $(PROPS_ONLY))
+
 # --- fuzzing (issue 7, second part) ------------------------------------
 # libFuzzer targets (clang, Debian's libclang-rt-14-dev) over every pure
 # parser that sees client bytes; each runs FUZZ_SECONDS.  A crash leaves
@@ -200,7 +296,7 @@ FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
 
 .PHONY: fuzz deps-fuzz
 
-deps-fuzz: | $(BUILD)/.deps
+deps-fuzz: | deps-build
 	@for p in clang libclang-rt-14-dev; do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
 	        || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; \
@@ -208,7 +304,7 @@ deps-fuzz: | $(BUILD)/.deps
 
 $(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz_common.h $(PURE_SRCS) $(NGX_BUILD)/.configured | deps-fuzz
 	@mkdir -p $(BUILD)/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(PURE_SRCS)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(PURE_SRCS) -lcjson
 
 # the CPU handlers' task functions with stand-ins for their loop-side
 # helpers (see the file): request bodies through the real code
@@ -245,26 +341,23 @@ VG_DIR       := $(BUILD)/vgnginx
 VG_SRC       := $(VG_DIR)/nginx-1.22.1
 VG_NGINX     := $(VG_SRC)/objs/nginx
 VG_SO        := $(VG_SRC)/objs/ngx_http_asyncx_module.so
+VG_HOLD_SO   := $(VG_SRC)/objs/ngx_http_asyncx_test_hold_module.so
 
 .PHONY: test-valgrind
 
-$(VG_DIR)/.configured: $(ASAN_DIR)/.source config
+$(VG_DIR)/.configured: $(ASAN_DIR)/.source config $(HOLD_DIR)/config
 	rm -rf $(VG_DIR) && mkdir -p $(VG_DIR)
 	tar xzf $(ASAN_DIR)/nginx_1.22.1.orig.tar.gz -C $(VG_DIR)
 	$(call configure_nginx,$(VG_SRC),-g -O1 -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1,)
 
-$(VG_NGINX): $(VG_DIR)/.configured $(MODULE_SRCS)
-	$(MAKE) -s -C $(VG_SRC) -f objs/Makefile -j2 binary modules
+$(VG_NGINX): $(VG_DIR)/.configured $(MODULE_SRCS) $(HOLD_SRCS)
+	$(call NGX_MAKE,$(VG_SRC)) -j2 binary modules
 
-test-valgrind: $(VG_NGINX)
-	@dpkg-query -W -f='$${Status}' valgrind 2>/dev/null | grep -q 'ok installed' \
-	    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind
+test-valgrind: $(VG_NGINX) | deps-test
+	$(call need_packages,valgrind)
 	rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
-	cd $(ROOT) && TEST_NGINX_USE_VALGRIND=1 \
-	    TEST_NGINX_VALGRIND_LOG_DIR=$(ROOT)/$(BUILD)/valgrind \
-	    TEST_NGINX_TIMEOUT=15 TEST_NGINX_BINARY=$(ROOT)/$(VG_NGINX) \
-	    TEST_NGINX_LOAD_MODULES=$(ROOT)/$(VG_SO) \
-	    TEST_NGINX_PORT=$(TEST_PORT) TEST_NGINX_SERVROOT=$(ROOT)/t/servroot \
-	    prove -I t/lib $(PROVE_FLAGS) -r $(VALGRIND_TESTS); rc=$$?; \
+	$(call prove_suites,$(ROOT)/$(VG_NGINX),$(ROOT)/$(VG_SO) $(ROOT)/$(VG_HOLD_SO),\
+	    TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_VALGRIND_LOG_DIR=$(ROOT)/$(BUILD)/valgrind \
+	    TEST_NGINX_TIMEOUT=15,$(VALGRIND_TESTS)); rc=$$?; \
 	perl t/lib/valgrind-check.pl $(BUILD)/valgrind/valgrind.* || exit 1; \
 	exit $$rc

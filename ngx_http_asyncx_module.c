@@ -26,6 +26,32 @@ static ngx_int_t ngx_http_asyncx_init_process(ngx_cycle_t *cycle);
 static void ngx_http_asyncx_exit_process(ngx_cycle_t *cycle);
 
 
+/*
+ * The range of every number, size and time directive (cmd->post of
+ * ngx_http_asyncx_conf_set_bounded): anything outside, 0 included unless
+ * it means "off", is refused by nginx -t.
+ */
+
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_call_timeout_bounds =
+    { 1, NGX_HTTP_ASYNCX_CONF_MSEC_MAX, NGX_HTTP_ASYNCX_CONF_MSEC, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_error_status_bounds =
+    { 400, 599, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_file_size_bounds =
+    { 1, 1024 * 1024 * 1024, NGX_HTTP_ASYNCX_CONF_SIZE, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_iterations_bounds =
+    { 1, NGX_MAX_INT32_VALUE, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_password_bounds =
+    { 1, 4096, NGX_HTTP_ASYNCX_CONF_SIZE, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_json_items_bounds =
+    { 1, 1000000, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_regex_limit_bounds =
+    { 1, NGX_MAX_UINT32_VALUE, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_regex_texts_bounds =
+    { 1, 10000000, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_regex_time_bounds =
+    { 1, 3600000, NGX_HTTP_ASYNCX_CONF_MSEC, 0 };
+
+
 static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     /* status */
@@ -71,17 +97,17 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     { ngx_string("asyncx_call_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, pipeline.call_timeout),
-      NULL },
+      &ngx_http_asyncx_call_timeout_bounds },
 
     { ngx_string("asyncx_pipeline_error_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_pipeline_error_status,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.error_status),
+      &ngx_http_asyncx_error_status_bounds },
 
     { ngx_string("asyncx_pipeline_pass_args"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -152,66 +178,66 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     { ngx_string("asyncx_file_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.file_max_size),
-      &ngx_http_asyncx_offload_size_bounds },
+      &ngx_http_asyncx_file_size_bounds },
 
     { ngx_string("asyncx_pbkdf2_iterations"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.pbkdf2_iterations),
-      &ngx_http_asyncx_offload_iter_bounds },
+      &ngx_http_asyncx_iterations_bounds },
 
     { ngx_string("asyncx_pbkdf2_max_iterations"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.pbkdf2_max_iterations),
-      &ngx_http_asyncx_offload_iter_bounds },
+      &ngx_http_asyncx_iterations_bounds },
 
     { ngx_string("asyncx_password_max_length"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.password_max_length),
-      &ngx_http_asyncx_offload_pw_bounds },
+      &ngx_http_asyncx_password_bounds },
 
     { ngx_string("asyncx_json_max_items"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.json_max_items),
-      &ngx_http_asyncx_offload_items_bounds },
+      &ngx_http_asyncx_json_items_bounds },
 
     { ngx_string("asyncx_regex_match_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.regex_match_limit),
-      &ngx_http_asyncx_offload_limit_bounds },
+      &ngx_http_asyncx_regex_limit_bounds },
 
     { ngx_string("asyncx_regex_depth_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.regex_depth_limit),
-      &ngx_http_asyncx_offload_limit_bounds },
+      &ngx_http_asyncx_regex_limit_bounds },
 
     { ngx_string("asyncx_regex_max_texts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.regex_max_subjects),
-      &ngx_http_asyncx_offload_count_bounds },
+      &ngx_http_asyncx_regex_texts_bounds },
 
     { ngx_string("asyncx_regex_time_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.regex_time_limit),
-      &ngx_http_asyncx_offload_time_bounds },
+      &ngx_http_asyncx_regex_time_bounds },
 
     /* end of offload */
 

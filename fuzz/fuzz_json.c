@@ -1,19 +1,61 @@
-/* call bodies (pipeline JSON check) and the JSON string writer */
+/*
+ * The module's JSON policy (validator and cJSON entry point), the JSON
+ * string writer and the UTF-8 helpers that keep messages valid.
+ */
 
 #include "fuzz_common.h"
 #include "ngx_http_asyncx_util.h"
-#include "ngx_http_asyncx_pipeline_util.h"
+#include "ngx_http_asyncx_json.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char  *p, *out, *last, *start, *end;
-    size_t   n;
+    u_char                       *p, *out, *last;
+    char                         *text;
+    size_t                        n;
+    cJSON                        *root;
+    ngx_http_asyncx_json_info_t   info;
 
     p = fuzz_dup(data, size);
 
-    if (ngx_http_asyncx_json_check(p, size, &start, &end) == NGX_OK) {
-        fuzz_assert(start >= p && end <= p + size && start <= end);
+    /* NO_NUL changes only the verdict on valid JSON with U+0000 */
+    if (ngx_http_asyncx_json_validate(p, size, NGX_HTTP_ASYNCX_JSON_NO_NUL,
+                                   &info)
+        == NGX_DECLINED)
+    {
+        fuzz_assert(info.nul
+                    && ngx_http_asyncx_json_validate(p, size, 0, &info)
+                       == NGX_OK);
+    }
+
+    if (ngx_http_asyncx_json_validate(p, size, 0, &info) == NGX_OK) {
+        fuzz_assert(info.start >= p && info.end <= p + size
+                    && info.start <= info.end);
+        fuzz_assert(ngx_http_asyncx_utf8_valid(info.start,
+                                               info.end - info.start)
+                    == NGX_OK);
+
+    } else {
+        fuzz_assert(info.offset <= size);
+    }
+
+    /* what the policy passes cJSON parses, and prints back as JSON the
+     * policy passes again (strings whole: no NUL to cut them) */
+    root = ngx_http_asyncx_json_parse(p, size, NGX_HTTP_ASYNCX_JSON_NO_NUL,
+                                      &info);
+
+    if (root) {
+        text = cJSON_PrintUnformatted(root);
+        if (text) {
+            fuzz_assert(ngx_http_asyncx_json_validate((u_char *) text,
+                                                   strlen(text),
+                                                   NGX_HTTP_ASYNCX_JSON_NO_NUL,
+                                                   &info)
+                        == NGX_OK);
+            cJSON_free(text);
+        }
+
+        cJSON_Delete(root);
     }
 
     /* the escaper writes exactly the length it announced */
@@ -21,10 +63,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     out = malloc(n ? n : 1);
     last = ngx_http_asyncx_json_escape(out, p, size);
     fuzz_assert((size_t) (last - out) == n);
-
-    (void) ngx_http_asyncx_utf8_valid(p, size);
-
     free(out);
+
+    /* any bytes come out valid UTF-8, without controls when asked */
+    n = ngx_http_asyncx_utf8_escape_len(p, size,
+                                        NGX_HTTP_ASYNCX_UTF8_CONTROLS);
+    out = malloc(n ? n : 1);
+    last = ngx_http_asyncx_utf8_escape(out, p, size,
+                                       NGX_HTTP_ASYNCX_UTF8_CONTROLS);
+    fuzz_assert((size_t) (last - out) == n);
+    fuzz_assert(ngx_http_asyncx_utf8_valid(out, n) == NGX_OK);
+    fuzz_assert(memchr(out, '\n', n) == NULL);
+    free(out);
+
+    /* cut and trim never leave a part of a valid character */
+    n = ngx_http_asyncx_utf8_cut(p, size, size / 2);
+    fuzz_assert(n <= size / 2 || n == size);
+
+    if (ngx_http_asyncx_utf8_valid(p, size) == NGX_OK) {
+        fuzz_assert(ngx_http_asyncx_utf8_valid(p, n) == NGX_OK);
+        fuzz_assert(ngx_http_asyncx_utf8_valid(p, ngx_http_asyncx_utf8_trim(
+                                                   p, size / 2))
+                    == NGX_OK);
+    }
+
     free(p);
     return 0;
 }

@@ -13,7 +13,7 @@
 
 
 /*
- * The deterministic synthetic data set of shared/DATASET.md: record i is
+ * The deterministic synthetic data set of docs/dataset.md: record i is
  * "record <i>: w1 w2 w3 w4 w5 w6" with words drawn from a xorshift32
  * sequence seeded from i.  Pure code: safe to call from thread tasks.
  */

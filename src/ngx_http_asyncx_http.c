@@ -92,15 +92,33 @@ ngx_int_t
 ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t level, const char *fmt, ...)
 {
-    u_char    msg[NGX_HTTP_ASYNCX_ERROR_MAX], *p, *json, *last;
+    u_char    buf[NGX_HTTP_ASYNCX_ERROR_MAX], *p, *json, *last, *msg;
     size_t    len;
     va_list   args;
 
     va_start(args, fmt);
-    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
     va_end(args);
 
-    len = p - msg;
+    /* a message cut at the buffer's end does not end inside a character */
+    len = ngx_http_asyncx_utf8_trim(buf, p - buf);
+
+    /*
+     * Messages quote what clients sent (paths, names, patterns): bytes
+     * that are not UTF-8, and control characters that would split a log
+     * line, are written as \xNN, so the log line and the answer are
+     * valid UTF-8.
+     */
+
+    msg = ngx_pnalloc(r->pool,
+                      ngx_http_asyncx_utf8_escape_len(buf, len,
+                                                NGX_HTTP_ASYNCX_UTF8_CONTROLS));
+    if (msg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_http_asyncx_utf8_escape(msg, buf, len,
+                                      NGX_HTTP_ASYNCX_UTF8_CONTROLS) - msg;
 
     ngx_log_error(level, r->connection->log, 0,
                   "asyncx: %*s (status %ui)", len, msg, status);
@@ -109,9 +127,10 @@ ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_ERROR;
     }
 
-    json = ngx_pnalloc(r->pool, sizeof("{\"error\": \"\", \"status\": }") - 1
-                                + len + ngx_http_asyncx_json_escape_len(msg, len)
-                                + NGX_INT_T_LEN);
+    json = ngx_pnalloc(r->pool,
+                       sizeof("{\"error\": \"\", \"status\": }") - 1
+                       + len + ngx_http_asyncx_json_escape_len(msg, len)
+                       + NGX_INT_T_LEN);
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -153,36 +172,28 @@ ngx_http_asyncx_set_retry_after(ngx_http_request_t *r, time_t seconds)
 }
 
 
-/* a query argument, percent-decoded into r->pool; NGX_DECLINED if absent */
+/*
+ * A query argument, percent-decoded once into r->pool and NUL-terminated
+ * (see ngx_http_asyncx_unescape_arg: "+" is a plus sign, not a space);
+ * NGX_DECLINED if absent.
+ */
 
 ngx_int_t
 ngx_http_asyncx_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
 {
-    u_char     *dst, *src;
-    ngx_str_t   raw;
+    ngx_str_t  raw;
 
     if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    dst = ngx_pnalloc(r->pool, raw.len + 1);
-    if (dst == NULL) {
+    value->data = ngx_pnalloc(r->pool, raw.len + 1);
+    if (value->data == NULL) {
         return NGX_ERROR;
     }
 
-    value->data = dst;
-    src = raw.data;
-
-    /* '+' means space in a query string; unescape does not know that */
-    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
-    value->len = dst - value->data;
-
-    for (dst = value->data; dst < value->data + value->len; dst++) {
-        if (*dst == '+') {
-            *dst = ' ';
-        }
-    }
-
+    value->len = ngx_http_asyncx_unescape_arg(value->data, raw.data,
+                                              raw.len);
     value->data[value->len] = '\0';
 
     return NGX_OK;
@@ -372,6 +383,52 @@ ngx_http_asyncx_watch_client(ngx_http_request_t *r)
 
 
 /*
+ * The Allow header RFC 9110 requires on a 405, listing "allowed"
+ * (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST bits).
+ */
+
+ngx_int_t
+ngx_http_asyncx_set_allow(ngx_http_request_t *r, ngx_uint_t allowed)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST, ") - 1);
+    if (p == NULL) {
+        h->hash = 0;
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->lowcase_key = (u_char *) "allow";
+    h->value.data = p;
+
+    if (allowed & NGX_HTTP_GET) {
+        p = ngx_cpymem(p, "GET, ", 5);
+    }
+
+    if (allowed & NGX_HTTP_HEAD) {
+        p = ngx_cpymem(p, "HEAD, ", 6);
+    }
+
+    if (allowed & NGX_HTTP_POST) {
+        p = ngx_cpymem(p, "POST, ", 6);
+    }
+
+    /* without the last ", " */
+    h->value.len = (p - h->value.data) - 2;
+
+    return NGX_OK;
+}
+
+
+/*
  * For read-only handlers: NGX_OK to go on (GET or HEAD, any body
  * discarded), or NGX_DECLINED with *rc set to what the handler returns.
  */
@@ -380,6 +437,13 @@ ngx_int_t
 ngx_http_asyncx_get_only(ngx_http_request_t *r, ngx_int_t *rc)
 {
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        if (ngx_http_asyncx_set_allow(r, NGX_HTTP_GET|NGX_HTTP_HEAD)
+            != NGX_OK)
+        {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED, NGX_LOG_INFO,
                                          "method not allowed, use GET");
         return NGX_DECLINED;

@@ -27,6 +27,8 @@ ngx_int_t ngx_http_asyncx_send_cjson(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t level, const char *fmt, ...);
 
+ngx_int_t ngx_http_asyncx_set_allow(ngx_http_request_t *r,
+    ngx_uint_t allowed);
 ngx_int_t ngx_http_asyncx_get_only(ngx_http_request_t *r, ngx_int_t *rc);
 ngx_int_t ngx_http_asyncx_send_event_stream_header(ngx_http_request_t *r);
 void ngx_http_asyncx_watch_client(ngx_http_request_t *r);

@@ -52,6 +52,13 @@ static cJSON *ngx_http_asyncx_mock_received(ngx_http_request_t *r,
     ngx_uint_t echo);
 static ngx_int_t ngx_http_asyncx_mock_send_text(ngx_http_request_t *r,
     ngx_uint_t status, u_char *data, size_t len);
+static cJSON *ngx_http_asyncx_mock_add_bytes(ngx_http_request_t *r,
+    cJSON *obj, const char *key, ngx_str_t *s);
+
+
+/* delay=0 answers at once; max_delay=0 lets no request ask for a delay */
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_mock_delay_bounds =
+    { 0, NGX_HTTP_ASYNCX_CONF_MSEC_MAX, NGX_HTTP_ASYNCX_CONF_MSEC, 0 };
 
 
 static ngx_str_t  ngx_http_asyncx_mock_fail_modes[] = {
@@ -72,11 +79,12 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char                         *text;
     cJSON                        *json;
     size_t                        len;
+    uint64_t                      v;
     ngx_int_t                     n;
     ngx_str_t                    *value, s;
     ngx_uint_t                    i;
-    const char                   *end;
     ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_asyncx_json_info_t   info;
     ngx_http_asyncx_mock_conf_t  *mcf;
 
     mcf = &alcf->pipeline.mock;
@@ -133,18 +141,23 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.data = p;
             s.len = value[i].data + value[i].len - p;
 
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR) {
+            if (ngx_http_asyncx_conf_parse_bounded(&s,
+                                            &ngx_http_asyncx_mock_delay_bounds,
+                                            &v)
+                != NGX_OK)
+            {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid delay \"%V\"", &value[i]);
+                                   "invalid delay \"%V\", expected "
+                                   "0..%uL ms", &value[i],
+                                   ngx_http_asyncx_mock_delay_bounds.max);
                 return NGX_CONF_ERROR;
             }
 
             if (value[i].data[0] == 'd') {
-                mcf->delay = (ngx_msec_t) n;
+                mcf->delay = (ngx_msec_t) v;
 
             } else {
-                mcf->max_delay = (ngx_msec_t) n;
+                mcf->max_delay = (ngx_msec_t) v;
             }
 
             continue;
@@ -178,11 +191,12 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.data = value[i].data + 5;
             s.len = value[i].len - 5;
 
-            json = cJSON_ParseWithLengthOpts((char *) s.data, s.len, &end, 0);
+            /* printed back by cJSON: no U+0000 to cut a string at */
+            json = ngx_http_asyncx_json_parse(s.data, s.len,
+                                              NGX_HTTP_ASYNCX_JSON_NO_NUL,
+                                              &info);
 
-            if (json == NULL || !cJSON_IsObject(json)
-                || end != (char *) s.data + s.len)
-            {
+            if (json == NULL || !cJSON_IsObject(json)) {
                 cJSON_Delete(json);
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"json\": \"%V\" is not "
@@ -687,6 +701,43 @@ ngx_http_asyncx_mock_add_str(ngx_http_request_t *r, cJSON *obj,
 }
 
 
+/*
+ * Bytes from the client (the query string, a body that is not JSON) as
+ * a JSON string: whole, with "\u0000" for a NUL where cJSON would stop,
+ * and each byte that is not UTF-8 as the text \xNN.
+ */
+
+static cJSON *
+ngx_http_asyncx_mock_add_bytes(ngx_http_request_t *r, cJSON *obj,
+    const char *key, ngx_str_t *s)
+{
+    u_char  *utf8, *p, *last;
+    size_t   len;
+
+    len = ngx_http_asyncx_utf8_escape_len(s->data, s->len, 0);
+
+    utf8 = ngx_pnalloc(r->pool, len + 1);
+    if (utf8 == NULL) {
+        return NULL;
+    }
+
+    last = ngx_http_asyncx_utf8_escape(utf8, s->data, s->len, 0);
+
+    p = ngx_pnalloc(r->pool,
+                    len + ngx_http_asyncx_json_escape_len(utf8, len) + 3);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    last = ngx_http_asyncx_json_escape(p + 1, utf8, last - utf8);
+    p[0] = '"';
+    *last++ = '"';
+    *last = '\0';
+
+    return cJSON_AddRawToObject(obj, key, (char *) p);
+}
+
+
 /* the names of an object's members, as a JSON array */
 
 static cJSON *
@@ -724,9 +775,10 @@ ngx_http_asyncx_mock_received(ngx_http_request_t *r, ngx_uint_t echo)
 {
     off_t        bytes;
     cJSON       *rcv, *body, *item, *keys;
-    ngx_int_t    rc;
-    ngx_str_t    text;
-    ngx_chain_t *cl;
+    ngx_int_t                     rc;
+    ngx_str_t                     text;
+    ngx_chain_t                  *cl;
+    ngx_http_asyncx_json_info_t   info;
 
     rcv = cJSON_CreateObject();
     if (rcv == NULL) {
@@ -757,17 +809,28 @@ ngx_http_asyncx_mock_received(ngx_http_request_t *r, ngx_uint_t echo)
     }
 
     if (rc == NGX_OK && text.len) {
-        body = cJSON_ParseWithLength((char *) text.data, text.len);
+        /*
+         * the module's JSON policy: what it refuses (and U+0000, which
+         * cJSON would cut a string at) is echoed as a string, whole
+         */
+        body = ngx_http_asyncx_json_parse(text.data, text.len,
+                                          NGX_HTTP_ASYNCX_JSON_NO_NUL, &info);
+
+        if (body == NULL && info.nomem) {
+            goto failed;
+        }
     }
 
     if (echo == NGX_HTTP_ASYNCX_MOCK_ECHO_BODY) {
-        if (ngx_http_asyncx_mock_add_str(r, rcv, "args", &r->args) == NULL) {
+        if (ngx_http_asyncx_mock_add_bytes(r, rcv, "args", &r->args)
+            == NULL)
+        {
             goto failed_body;
         }
 
         if (body == NULL && rc == NGX_OK && text.len) {
-            /* not JSON: returned as a string */
-            if (cJSON_AddStringToObject(rcv, "body", (char *) text.data)
+            /* not JSON: returned as a string, whole and valid UTF-8 */
+            if (ngx_http_asyncx_mock_add_bytes(r, rcv, "body", &text)
                 == NULL)
             {
                 goto failed;

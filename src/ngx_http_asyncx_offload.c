@@ -69,24 +69,6 @@ static const ngx_http_asyncx_offload_op_t  ngx_http_asyncx_offload_ops[] = {
 };
 
 
-/* ranges of the numeric directives, checked by set_bounded */
-
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_size_bounds =
-    { 1, 1024 * 1024 * 1024, 1 };
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_iter_bounds =
-    { 1, NGX_MAX_INT32_VALUE, 0 };
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_pw_bounds =
-    { 1, 4096, 1 };
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_items_bounds =
-    { 1, 1000000, 0 };
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_limit_bounds =
-    { 1, NGX_MAX_UINT32_VALUE, 0 };
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_count_bounds =
-    { 1, 10000000, 0 };
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_time_bounds =
-    { 1, 3600000, 2 };
-
-
 void
 ngx_http_asyncx_offload_init_conf(ngx_http_asyncx_offload_conf_t *conf)
 {
@@ -230,75 +212,6 @@ ngx_http_asyncx_offload_file_root(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/*
- * Numbers and sizes with their range in the error message:
- * 'invalid value "0" in "asyncx_pbkdf2_iterations", expected 1..2147483647'.
- */
-
-char *
-ngx_http_asyncx_offload_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    char  *p = conf;
-
-    off_t                              size;
-    uint64_t                           v;
-    ngx_int_t                          ms;
-    ngx_str_t                         *value;
-    ngx_uint_t                        *field;
-    ngx_http_asyncx_offload_bounds_t  *b;
-
-    b = cmd->post;
-    value = cf->args->elts;
-
-    /*
-     * ngx_uint_t, size_t and ngx_msec_t are one machine word on every
-     * nginx target, and each is "unset" as all ones.
-     */
-
-    field = (ngx_uint_t *) (p + cmd->offset);
-
-    if (*field != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    v = (uint64_t) -1;
-
-    if (b->type == 1) {
-        size = ngx_parse_offset(&value[1]);
-        if (size != NGX_ERROR) {
-            v = (uint64_t) size;
-        }
-
-    } else if (b->type == 2) {
-        ms = ngx_parse_time(&value[1], 0);
-        if (ms != NGX_ERROR) {
-            v = (uint64_t) ms;
-        }
-
-    } else if (ngx_http_asyncx_parse_uint(value[1].data, value[1].len,
-                                          NGX_MAX_UINT32_VALUE, &v)
-               != NGX_OK)
-    {
-        v = (uint64_t) -1;
-    }
-
-    if (v < b->min || v > b->max) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"%V\", "
-                           "expected %uL..%uL%s",
-                           &value[1], &cmd->name, b->min, b->max,
-                           b->type == 1 ? " bytes"
-                           : (b->type == 2 ? " ms" : ""));
-        return NGX_CONF_ERROR;
-    }
-
-    *field = (ngx_uint_t) v;
-
-    return NGX_CONF_OK;
-}
-
-
 static ngx_int_t
 ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
 {
@@ -315,6 +228,10 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
     op = &ngx_http_asyncx_offload_ops[alcf->offload.kind];
 
     if (!(r->method & op->method)) {
+        if (ngx_http_asyncx_set_allow(r, op->method) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                           NGX_LOG_INFO,
                                           "%V: method not allowed, use %s",
@@ -458,8 +375,9 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    /* the path may hold any byte: messages quote at most 200 of them */
-    n = ngx_min(ctx->path.len, 200);
+    /* messages quote at most 200 bytes of it, whole characters only */
+    n = ngx_http_asyncx_utf8_cut(ctx->path.data, ctx->path.len,
+                                 NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE);
 
     if (ngx_http_asyncx_check_rel_path(ctx->path.data, ctx->path.len)
         != NGX_OK)
@@ -468,6 +386,18 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
                                          "path \"%*s\" is not allowed: "
                                          "absolute paths, \"..\", NUL bytes "
                                          "and backslashes are refused",
+                                         n, ctx->path.data);
+        return NGX_DECLINED;
+    }
+
+    /*
+     * Names are echoed in JSON answers: they must be text.  Also refuses
+     * overlong forms such as %C0%AE, which some decoders take for ".".
+     */
+
+    if (ngx_http_asyncx_utf8_valid(ctx->path.data, ctx->path.len) != NGX_OK) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                         "path \"%*s\" is not valid UTF-8",
                                          n, ctx->path.data);
         return NGX_DECLINED;
     }
@@ -748,7 +678,8 @@ ngx_http_asyncx_offload_fail(ngx_http_asyncx_offload_ctx_t *ctx,
         p = ngx_slprintf(p, last, ")");
     }
 
-    ctx->msg_len = p - ctx->msg;
+    /* cut at the buffer's end: not inside a character */
+    ctx->msg_len = ngx_http_asyncx_utf8_trim(ctx->msg, p - ctx->msg);
     ctx->status = status;
     ctx->err = err;
 

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx_executor.h"
+#include "ngx_http_asyncx_conf.h"
 
 
 typedef struct ngx_http_asyncx_offload_ctx_s  ngx_http_asyncx_offload_ctx_t;
@@ -45,22 +46,12 @@ typedef struct {
 } ngx_http_asyncx_offload_conf_t;
 
 
-/* ranges of the numeric directives (cmd->post of set_bounded) */
-
-typedef struct {
-    uint64_t                       min;
-    uint64_t                       max;
-    ngx_uint_t                     type;     /* 0 number, 1 size, 2 time */
-} ngx_http_asyncx_offload_bounds_t;
-
-
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_size_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_iter_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_pw_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_items_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_limit_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_count_bounds;
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_time_bounds;
+/*
+ * The old names of ngx_http_asyncx_conf_set_bounded() and its bounds,
+ * which began here: code written against them keeps building.
+ */
+typedef ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_offload_bounds_t;
+#define ngx_http_asyncx_offload_set_bounded  ngx_http_asyncx_conf_set_bounded
 
 
 /*
@@ -70,7 +61,9 @@ extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_offload_time_bounds;
  * thread and freed by an r->pool cleanup, so a client abort cannot leak.
  */
 
-#define NGX_HTTP_ASYNCX_OFFLOAD_MSG_LEN  512
+#define NGX_HTTP_ASYNCX_OFFLOAD_MSG_LEN     512
+/* the client's path, as far as messages quote it */
+#define NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE  200
 
 struct ngx_http_asyncx_offload_ctx_s {
     ngx_http_asyncx_offload_conf_t  *conf;
@@ -100,8 +93,6 @@ char *ngx_http_asyncx_offload_merge_conf(ngx_conf_t *cf,
 char *ngx_http_asyncx_offload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_asyncx_offload_file_root(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_asyncx_offload_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 /* thread side helpers shared by the file and CPU task files */
 ngx_int_t ngx_http_asyncx_offload_fail(ngx_http_asyncx_offload_ctx_t *ctx,
@@ -110,7 +101,7 @@ ngx_int_t ngx_http_asyncx_offload_body(ngx_http_asyncx_offload_ctx_t *ctx);
 ngx_int_t ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
     cJSON *root);
 cJSON *ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
-    const char *what);
+    const char *what, ngx_uint_t flags);
 
 /* the sandbox of /files/read, shared with the file source of asyncx_sse */
 ngx_int_t ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,

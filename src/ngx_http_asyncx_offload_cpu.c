@@ -47,6 +47,9 @@ typedef struct {
 } ngx_http_asyncx_regex_t;
 
 
+static ngx_int_t ngx_http_asyncx_offload_member(
+    ngx_http_asyncx_offload_ctx_t *ctx, cJSON *root, const char *name,
+    cJSON **item);
 static ngx_int_t ngx_http_asyncx_offload_password(
     ngx_http_asyncx_offload_ctx_t *ctx, cJSON *root, char **pw, size_t *len);
 static ngx_int_t ngx_http_asyncx_offload_crypto_fail(
@@ -92,20 +95,18 @@ ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
 
 
 /*
- * The body as one JSON document.  cJSON keeps its last error in a
- * static, which threads would race on, so the error offset comes from
- * return_parse_end only.  Data after the document is refused too.
+ * The body as one JSON document, under the module's JSON policy
+ * (ngx_http_asyncx_json_parse): every endpoint refuses the same bodies
+ * with the same 400, naming the byte and, for the policy's own limits,
+ * why.  NGX_HTTP_ASYNCX_JSON_NO_NUL where the handler uses the strings.
  */
 
 cJSON *
 ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
-    const char *what)
+    const char *what, ngx_uint_t flags)
 {
-    cJSON       *root;
-    const char  *end, *p, *last;
-
-    p = (const char *) ctx->body.data;
-    last = p + ctx->body.len;
+    cJSON                        *root;
+    ngx_http_asyncx_json_info_t   info;
 
     if (ctx->body.len == 0) {
         (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
@@ -114,32 +115,56 @@ ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
         return NULL;
     }
 
-    end = NULL;
-    root = cJSON_ParseWithLengthOpts(p, ctx->body.len, &end, 0);
+    root = ngx_http_asyncx_json_parse(ctx->body.data, ctx->body.len, flags,
+                                      &info);
 
     if (root == NULL) {
-        (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
-                                            "invalid JSON at byte %uz",
-                                            end ? (size_t) (end - p) : 0);
-        return NULL;
-    }
+        if (info.nul) {
+            /* valid JSON, but this handler's strings are C strings */
+            (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "U+0000 (\\u0000) in a string "
+                                            "at byte %uz: refused, it would "
+                                            "cut the string short",
+                                            info.offset);
+            return NULL;
+        }
 
-    while (end < last
-           && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-    {
-        end++;
-    }
+        if (info.nomem) {
+            (void) ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            0, "out of memory");
+            return NULL;
+        }
 
-    if (end < last) {
-        cJSON_Delete(root);
         (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
-                                            "invalid JSON at byte %uz: data "
-                                            "after the document",
-                                            (size_t) (end - p));
+                                            "invalid JSON at byte %uz%s%s",
+                                            info.offset,
+                                            info.reason ? ": " : "",
+                                            info.reason ? info.reason : "");
         return NULL;
     }
 
     return root;
+}
+
+
+/*
+ * A member the handler reads: NGX_OK with *item (NULL when absent), or
+ * a 400 when the name is given twice (which one counts would depend on
+ * the parser).
+ */
+
+static ngx_int_t
+ngx_http_asyncx_offload_member(ngx_http_asyncx_offload_ctx_t *ctx,
+    cJSON *root, const char *name, cJSON **item)
+{
+    if (ngx_http_asyncx_json_member(root, name, item) != NGX_OK) {
+        return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "duplicate member \"%s\"",
+                                            name);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -154,7 +179,11 @@ ngx_http_asyncx_offload_password(ngx_http_asyncx_offload_ctx_t *ctx,
                                             "expected a JSON object");
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(root, "password");
+    if (ngx_http_asyncx_offload_member(ctx, root, "password", &item)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (!cJSON_IsString(item) || item->valuestring == NULL) {
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
@@ -162,6 +191,7 @@ ngx_http_asyncx_offload_password(ngx_http_asyncx_offload_ctx_t *ctx,
                                             "required");
     }
 
+    /* the JSON policy refuses "\u0000": strlen() is the whole string */
     *pw = item->valuestring;
     *len = ngx_strlen(item->valuestring);
 
@@ -233,6 +263,7 @@ ngx_http_asyncx_offload_hash_run(void *data)
     ngx_http_asyncx_offload_ctx_t  *ctx = data;
 
     u_char                          buf[NGX_HTTP_ASYNCX_PBKDF2_HASH_MAX];
+    u_char                          rnd[NGX_HTTP_ASYNCX_PBKDF2_SALT_CHARS];
     char                           *pw;
     size_t                          len;
     cJSON                          *root, *json;
@@ -245,7 +276,8 @@ ngx_http_asyncx_offload_hash_run(void *data)
     }
 
     root = ngx_http_asyncx_offload_parse_json(ctx,
-                                              "{\"password\": \"...\"}");
+                                              "{\"password\": \"...\"}",
+                                              NGX_HTTP_ASYNCX_JSON_NO_NUL);
     if (root == NULL) {
         return NGX_ERROR;
     }
@@ -259,13 +291,20 @@ ngx_http_asyncx_offload_hash_run(void *data)
     }
 
     h.iterations = ctx->conf->pbkdf2_iterations;
-    h.salt_len = NGX_HTTP_ASYNCX_PBKDF2_SALT_LEN;
+    h.salt_len = 0;
     h.digest_len = NGX_HTTP_ASYNCX_PBKDF2_DIGEST_LEN;
 
-    if (RAND_bytes(h.salt, (int) h.salt_len) != 1) {
-        OPENSSL_cleanse(pw, len);
-        cJSON_Delete(root);
-        return ngx_http_asyncx_offload_crypto_fail(ctx, "RAND_bytes");
+    /* 22 characters of [a-zA-Z0-9], as Django makes them */
+    while (h.salt_len < NGX_HTTP_ASYNCX_PBKDF2_SALT_CHARS) {
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            OPENSSL_cleanse(pw, len);
+            cJSON_Delete(root);
+            return ngx_http_asyncx_offload_crypto_fail(ctx, "RAND_bytes");
+        }
+
+        h.salt_len += ngx_http_asyncx_pbkdf2_salt(h.salt + h.salt_len,
+                                    NGX_HTTP_ASYNCX_PBKDF2_SALT_CHARS
+                                    - h.salt_len, rnd, sizeof(rnd));
     }
 
     start = ngx_http_asyncx_now_usec();
@@ -335,7 +374,8 @@ ngx_http_asyncx_offload_verify_run(void *data)
     }
 
     root = ngx_http_asyncx_offload_parse_json(ctx,
-                             "{\"password\": \"...\", \"hash\": \"...\"}");
+                             "{\"password\": \"...\", \"hash\": \"...\"}",
+                             NGX_HTTP_ASYNCX_JSON_NO_NUL);
     if (root == NULL) {
         return NGX_ERROR;
     }
@@ -347,7 +387,11 @@ ngx_http_asyncx_offload_verify_run(void *data)
         return NGX_ERROR;
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(root, "hash");
+    if (ngx_http_asyncx_offload_member(ctx, root, "hash", &item) != NGX_OK) {
+        OPENSSL_cleanse(pw, len);
+        cJSON_Delete(root);
+        return NGX_ERROR;
+    }
 
     if (!cJSON_IsString(item) || item->valuestring == NULL) {
         OPENSSL_cleanse(pw, len);
@@ -409,7 +453,7 @@ ngx_http_asyncx_offload_verify_run(void *data)
 }
 
 
-/* the document of shared/DATASET.md: [{"id": 0, ...}, {"id": 1, ...}] */
+/* the document of docs/dataset.md: [{"id": 0, ...}, {"id": 1, ...}] */
 
 static u_char *
 ngx_http_asyncx_offload_generate(ngx_http_asyncx_offload_ctx_t *ctx,
@@ -488,7 +532,8 @@ ngx_http_asyncx_offload_json_run(void *data)
     }
 
     start = ngx_http_asyncx_now_usec();
-    root = ngx_http_asyncx_offload_parse_json(ctx, "a JSON document");
+    /* only counted: strings with U+0000 are JSON like any other */
+    root = ngx_http_asyncx_offload_parse_json(ctx, "a JSON document", 0);
     parse = ngx_http_asyncx_now_usec() - start;
 
     len = ctx->body.len;
@@ -673,9 +718,12 @@ ngx_http_asyncx_regex_subjects(ngx_http_asyncx_offload_ctx_t *ctx,
 
     max = ctx->conf->regex_max_subjects;
 
-    t = cJSON_GetObjectItemCaseSensitive(root, "texts");
-    c = cJSON_GetObjectItemCaseSensitive(root, "count");
-    l = cJSON_GetObjectItemCaseSensitive(root, "limit");
+    if (ngx_http_asyncx_offload_member(ctx, root, "texts", &t) != NGX_OK
+        || ngx_http_asyncx_offload_member(ctx, root, "count", &c) != NGX_OK
+        || ngx_http_asyncx_offload_member(ctx, root, "limit", &l) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if ((t == NULL) == (c == NULL)) {
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
@@ -762,7 +810,8 @@ ngx_http_asyncx_offload_regex_run(void *data)
     }
 
     root = ngx_http_asyncx_offload_parse_json(ctx,
-                             "{\"pattern\": \"...\", \"texts\": [...]}");
+                             "{\"pattern\": \"...\", \"texts\": [...]}",
+                             NGX_HTTP_ASYNCX_JSON_NO_NUL);
     if (root == NULL) {
         return NGX_ERROR;
     }
@@ -774,11 +823,16 @@ ngx_http_asyncx_offload_regex_run(void *data)
     count = 0;
     first = 0;
 
-    pattern = cJSON_GetObjectItemCaseSensitive(root, "pattern");
+    pattern = NULL;
 
-    if (!cJSON_IsObject(root) || !cJSON_IsString(pattern)
-        || pattern->valuestring == NULL)
+    if (cJSON_IsObject(root)
+        && ngx_http_asyncx_offload_member(ctx, root, "pattern", &pattern)
+           != NGX_OK)
     {
+        goto failed;
+    }
+
+    if (!cJSON_IsString(pattern) || pattern->valuestring == NULL) {
         (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
                                             "\"pattern\" (a string) is "
                                             "required");

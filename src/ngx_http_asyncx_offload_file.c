@@ -22,8 +22,10 @@
 #endif
 
 
-/* the client's path, as far as messages quote it */
-#define NGX_HTTP_ASYNCX_PATH_QUOTE  200
+/* how much of the client's path a message quotes (whole characters) */
+#define ngx_http_asyncx_offload_quote(ctx)                                    \
+    ngx_http_asyncx_utf8_cut((ctx)->path.data, (ctx)->path.len,               \
+                             NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE)
 
 
 static ngx_int_t ngx_http_asyncx_offload_real_root(
@@ -45,7 +47,7 @@ ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,
     u_char  *p;
 
     p = ctx->path.data;
-    n = ngx_min(ctx->path.len, NGX_HTTP_ASYNCX_PATH_QUOTE);
+    n = ngx_http_asyncx_offload_quote(ctx);
 
     switch (err) {
 
@@ -191,8 +193,7 @@ ngx_http_asyncx_offload_file_read_run(void *data)
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
                                             "\"%*s\" resolves outside the "
                                             "file root",
-                                            ngx_min(ctx->path.len,
-                                                    NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                            ngx_http_asyncx_offload_quote(ctx),
                                             ctx->path.data);
     }
 
@@ -213,8 +214,7 @@ ngx_http_asyncx_offload_file_read_run(void *data)
         (void) close(fd);
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
                                             "\"%*s\" is a directory",
-                                            ngx_min(ctx->path.len,
-                                                    NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                            ngx_http_asyncx_offload_quote(ctx),
                                             ctx->path.data);
     }
 
@@ -222,8 +222,7 @@ ngx_http_asyncx_offload_file_read_run(void *data)
         (void) close(fd);
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
                                             "\"%*s\" is not a regular file",
-                                            ngx_min(ctx->path.len,
-                                                    NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                            ngx_http_asyncx_offload_quote(ctx),
                                             ctx->path.data);
     }
 
@@ -346,12 +345,14 @@ ngx_http_asyncx_offload_file_write_run(void *data)
     char              tmp[NAME_MAX + 1];
     u_char           *base, *p;
     mode_t            mode;
-    size_t            dir_len, n, root_len;
+    size_t            dir_len, n, root_len, quote;
     cJSON            *json;
     ngx_err_t         err;
     ngx_int_t         rc;
     ngx_uint_t        i;
     struct stat       st;
+
+    quote = ngx_http_asyncx_offload_quote(ctx);
 
     if (ngx_http_asyncx_offload_body(ctx) != NGX_OK
         || ngx_http_asyncx_offload_real_root(ctx, root) != NGX_OK)
@@ -382,8 +383,7 @@ ngx_http_asyncx_offload_file_write_run(void *data)
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
                                             "the directory of \"%*s\" "
                                             "resolves outside the file root",
-                                            ngx_min(ctx->path.len,
-                                                    NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                            quote,
                                             ctx->path.data);
     }
 
@@ -403,8 +403,7 @@ ngx_http_asyncx_offload_file_write_run(void *data)
             (void) close(dfd);
             return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
                                                 "\"%*s\" is a symlink",
-                                                ngx_min(ctx->path.len,
-                                                   NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                                quote,
                                                 ctx->path.data);
         }
 
@@ -413,9 +412,28 @@ ngx_http_asyncx_offload_file_write_run(void *data)
             return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
                                                 "\"%*s\" is not a regular "
                                                 "file",
-                                                ngx_min(ctx->path.len,
-                                                   NGX_HTTP_ASYNCX_PATH_QUOTE),
+                                                quote,
                                                 ctx->path.data);
+        }
+
+        /*
+         * rename() needs write access to the directory only: refuse to
+         * replace what the worker could not write in place (a file
+         * owned by another user, a read-only file even for root).
+         */
+
+        if ((st.st_mode & 0222) == 0) {
+            (void) close(dfd);
+            return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
+                                                "\"%*s\" is read-only",
+                                                quote,
+                                                ctx->path.data);
+        }
+
+        if (faccessat(dfd, (char *) base, W_OK, AT_EACCESS) == -1) {
+            err = ngx_errno;
+            (void) close(dfd);
+            return ngx_http_asyncx_offload_errno(ctx, err, "write");
         }
 
         mode = st.st_mode & 07777;

@@ -147,7 +147,38 @@ ngx_http_asyncx_b64_decode(u_char *dst, size_t max, size_t *n,
 }
 
 
-/* "pbkdf2_sha256$<iterations>$<salt, base64>$<digest, base64>" */
+static const u_char  ngx_http_asyncx_salt_chars[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+
+/*
+ * Salt characters from random bytes, as Django's get_random_string():
+ * uniformly from [a-zA-Z0-9].  A byte of 248 or more would favour the
+ * first 8 characters and is skipped.  Fills up to n characters from len
+ * random bytes and returns how many it filled.
+ */
+
+size_t
+ngx_http_asyncx_pbkdf2_salt(u_char *salt, size_t n, const u_char *random,
+    size_t len)
+{
+    size_t  i;
+
+    i = 0;
+
+    while (i < n && len--) {
+        if (*random < 248) {
+            salt[i++] = ngx_http_asyncx_salt_chars[*random % 62];
+        }
+
+        random++;
+    }
+
+    return i;
+}
+
+
+/* "pbkdf2_sha256$<iterations>$<salt text>$<digest, base64>" */
 
 size_t
 ngx_http_asyncx_pbkdf2_format(u_char *buf, size_t size,
@@ -166,8 +197,7 @@ ngx_http_asyncx_pbkdf2_format(u_char *buf, size_t size,
     } while (v);
 
     need = sizeof(NGX_HTTP_ASYNCX_PBKDF2_ALGORITHM) - 1 + 3
-           + (digits + sizeof(digits) - d)
-           + ngx_http_asyncx_b64_len(h->salt_len)
+           + (digits + sizeof(digits) - d) + h->salt_len
            + ngx_http_asyncx_b64_len(h->digest_len);
 
     if (need >= size) {
@@ -178,7 +208,7 @@ ngx_http_asyncx_pbkdf2_format(u_char *buf, size_t size,
                    sizeof(NGX_HTTP_ASYNCX_PBKDF2_ALGORITHM "$") - 1);
     p = ngx_cpymem(p, d, digits + sizeof(digits) - d);
     *p++ = '$';
-    p = ngx_http_asyncx_b64_encode(p, h->salt, h->salt_len);
+    p = ngx_cpymem(p, h->salt, h->salt_len);
     *p++ = '$';
     p = ngx_http_asyncx_b64_encode(p, h->digest, h->digest_len);
     *p = '\0';
@@ -247,13 +277,15 @@ ngx_http_asyncx_pbkdf2_parse(const u_char *p, size_t len,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_asyncx_b64_decode(h->salt, sizeof(h->salt), &h->salt_len,
-                                   field[1], end[1] - field[1])
-        != NGX_OK)
-    {
-        *reason = "invalid salt encoding";
+    /* the salt text's bytes, as Django uses them: no decoding */
+    h->salt_len = end[1] - field[1];
+
+    if (h->salt_len == 0 || h->salt_len > sizeof(h->salt)) {
+        *reason = "the salt must be 1 to 128 bytes";
         return NGX_DECLINED;
     }
+
+    ngx_memcpy(h->salt, field[1], h->salt_len);
 
     if (ngx_http_asyncx_b64_decode(h->digest, sizeof(h->digest),
                                    &h->digest_len, field[2], end[2] - field[2])

@@ -20,7 +20,8 @@
 static ngx_int_t ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
-    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len);
+    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len,
+    ngx_http_asyncx_json_info_t *info);
 static void ngx_http_asyncx_pipeline_wake(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
@@ -79,6 +80,13 @@ ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r)
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
+        if (ngx_http_asyncx_set_allow(r, NGX_HTTP_GET|NGX_HTTP_HEAD
+                                         |NGX_HTTP_POST)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                           NGX_LOG_INFO,
                                           "method not allowed, use POST "
@@ -147,16 +155,19 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     ngx_http_asyncx_pipeline_conf_t      *pcf;
     ngx_http_asyncx_pipeline_call_t      *call;
     ngx_http_asyncx_pipeline_call_conf_t *ccf;
+    ngx_http_asyncx_json_info_t           info;
 
     ctx = ngx_http_asyncx_get_ctx(r)->pipeline;
     pcf = ctx->conf;
 
-    rc = ngx_http_asyncx_pipeline_read_body(r, ctx, &len);
+    rc = ngx_http_asyncx_pipeline_read_body(r, ctx, &len, &info);
 
     if (rc == NGX_HTTP_BAD_REQUEST) {
         ngx_http_finalize_request(r,
             ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
-                                       "request body is not valid JSON"));
+                                       "invalid JSON at byte %uz%s%s",
+                                       info.offset, info.reason ? ": " : "",
+                                       info.reason ? info.reason : ""));
         return;
     }
 
@@ -226,14 +237,16 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
 /*
  * The client's body must be JSON (or empty) and in memory: every call
  * receives it inside its document.  Returns NGX_OK, NGX_ERROR, or the
- * status to answer with (400, 413; *len is the body size).
+ * status to answer with: 400 (*info says why) or 413 (*len is the body
+ * size).
  */
 
 static ngx_int_t
 ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
-    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len)
+    ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len,
+    ngx_http_asyncx_json_info_t *info)
 {
-    u_char     *p, *start, *end;
+    u_char     *p;
     ngx_int_t   rc;
     ngx_str_t   body;
 
@@ -249,11 +262,14 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
-    if (ngx_http_asyncx_json_check(body.data, body.len, &start, &end)
-        == NGX_OK)
+    /*
+     * the policy of every JSON endpoint (ngx_http_asyncx_json.h); the body
+     * is passed on as it came, so "\u0000" is kept whole
+     */
+    if (ngx_http_asyncx_json_validate(body.data, body.len, 0, info) == NGX_OK)
     {
-        ctx->body.data = start;
-        ctx->body.len = end - start;
+        ctx->body.data = info->start;
+        ctx->body.len = info->end - info->start;
         return NGX_OK;
     }
 

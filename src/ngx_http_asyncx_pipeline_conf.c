@@ -370,32 +370,3 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 }
-
-
-char *
-ngx_http_asyncx_pipeline_error_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_asyncx_loc_conf_t *alcf = conf;
-
-    ngx_int_t   n;
-    ngx_str_t  *value;
-
-    if (alcf->pipeline.error_status != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    n = ngx_atoi(value[1].data, value[1].len);
-
-    if (n < 400 || n > 599) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid error status \"%V\", use 400..599",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    alcf->pipeline.error_status = n;
-
-    return NGX_CONF_OK;
-}

@@ -20,7 +20,6 @@
 
 
 #define NGX_HTTP_ASYNCX_PIPELINE_NAME_MAX  64
-#define NGX_HTTP_ASYNCX_JSON_MAX_DEPTH     64
 
 
 typedef enum {
@@ -43,9 +42,6 @@ ngx_http_asyncx_call_kind_e ngx_http_asyncx_pipeline_classify(ngx_int_t rc,
     ngx_uint_t status, ngx_uint_t overflow);
 const char *ngx_http_asyncx_pipeline_kind_name(
     ngx_http_asyncx_call_kind_e kind);
-
-ngx_int_t ngx_http_asyncx_json_check(u_char *p, size_t len, u_char **start,
-    u_char **end);
 
 size_t ngx_http_asyncx_pipeline_format_breakdown(u_char *buf, size_t size,
     uint64_t total, ngx_str_t *names, uint64_t *usec, ngx_uint_t n,

@@ -91,6 +91,60 @@ ngx_http_asyncx_parse_uint(u_char *p, size_t len, uint64_t max,
 }
 
 
+static ngx_int_t
+ngx_http_asyncx_hex_value(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/*
+ * A query argument's value, decoded exactly once: "%XX" (two hex digits)
+ * is the byte 0xXX, every other byte is itself.  So "+" stays "+" (the
+ * form-encoding meaning of a space is not applied), "%2B" is "+", "%3F"
+ * is "?" and decoding goes on after it, "%2541" is "%41", and a "%" not
+ * followed by two hex digits is kept as is.  dst may be src.  Returns
+ * the decoded length.
+ */
+
+size_t
+ngx_http_asyncx_unescape_arg(u_char *dst, u_char *src, size_t len)
+{
+    u_char     *start, *last;
+    ngx_int_t   hi, lo;
+
+    start = dst;
+    last = src + len;
+
+    while (src < last) {
+        if (*src == '%' && last - src >= 3) {
+            hi = ngx_http_asyncx_hex_value(src[1]);
+            lo = ngx_http_asyncx_hex_value(src[2]);
+
+            if (hi >= 0 && lo >= 0) {
+                *dst++ = (u_char) (hi << 4 | lo);
+                src += 3;
+                continue;
+            }
+        }
+
+        *dst++ = *src++;
+    }
+
+    return dst - start;
+}
+
+
 /*
  * A client-supplied relative path: NGX_OK if it stays below its root
  * lexically; NGX_DECLINED for absolute paths, NUL bytes, ".." segments
@@ -204,54 +258,212 @@ ngx_http_asyncx_json_escape(u_char *dst, u_char *src, size_t size)
 }
 
 
-ngx_int_t
-ngx_http_asyncx_utf8_valid(u_char *p, size_t len)
+/*
+ * The length of the valid UTF-8 sequence at p (1 to 4), or 0 when the
+ * bytes there are not one: a stray continuation byte, an overlong form,
+ * a surrogate, a code point past U+10FFFF or a sequence cut short.
+ */
+
+size_t
+ngx_http_asyncx_utf8_seq(u_char *p, size_t len)
 {
     u_char    c;
     size_t    n, i;
     uint32_t  cp, min;
 
-    while (len) {
-        c = *p;
+    if (len == 0) {
+        return 0;
+    }
 
-        if (c < 0x80) {
+    c = *p;
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    if ((c & 0xe0) == 0xc0) {
+        n = 1; cp = c & 0x1f; min = 0x80;
+
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 2; cp = c & 0x0f; min = 0x800;
+
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 3; cp = c & 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (len < n + 1) {
+        return 0;
+    }
+
+    for (i = 1; i <= n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+
+    return n + 1;
+}
+
+
+ngx_int_t
+ngx_http_asyncx_utf8_valid(u_char *p, size_t len)
+{
+    size_t  n;
+
+    while (len) {
+        /* ASCII, most of any text, without the call */
+        if (*p < 0x80) {
             p++;
             len--;
             continue;
         }
 
-        if ((c & 0xe0) == 0xc0) {
-            n = 1; cp = c & 0x1f; min = 0x80;
+        n = ngx_http_asyncx_utf8_seq(p, len);
 
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2; cp = c & 0x0f; min = 0x800;
-
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3; cp = c & 0x07; min = 0x10000;
-
-        } else {
+        if (n == 0) {
             return NGX_DECLINED;
         }
 
-        if (len < n + 1) {
-            return NGX_DECLINED;
-        }
-
-        for (i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80) {
-                return NGX_DECLINED;
-            }
-
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return NGX_DECLINED;
-        }
-
-        p += n + 1;
-        len -= n + 1;
+        p += n;
+        len -= n;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * At most max bytes of p without cutting a UTF-8 character in two: a
+ * quote of a client's text in a message ends before the character that
+ * would not fit.
+ */
+
+size_t
+ngx_http_asyncx_utf8_cut(u_char *p, size_t len, size_t max)
+{
+    size_t  n;
+
+    if (len <= max) {
+        return len;
+    }
+
+    /* p[max] starts the part cut off: back up to its character's start */
+
+    for (n = max; n > 0 && max - n < 3 && (p[n] & 0xc0) == 0x80; n--) {
+        /* void */
+    }
+
+    if ((p[n] & 0xc0) == 0x80 || n + ngx_http_asyncx_utf8_seq(p + n, len - n)
+                                 <= max)
+    {
+        /* not a character being cut (invalid bytes): cut at max */
+        return max;
+    }
+
+    return n;
+}
+
+
+/*
+ * len, or less by a character that a buffer's end cut short (what
+ * ngx_vslprintf() leaves when the message did not fit).
+ */
+
+size_t
+ngx_http_asyncx_utf8_trim(u_char *p, size_t len)
+{
+    u_char  c;
+    size_t  n, need;
+
+    for (n = len; n > 0 && len - n < 4; n--) {
+        c = p[n - 1];
+
+        if ((c & 0xc0) == 0x80) {
+            continue;
+        }
+
+        need = (c < 0x80) ? 1
+               : ((c & 0xe0) == 0xc0) ? 2
+               : ((c & 0xf0) == 0xe0) ? 3
+               : ((c & 0xf8) == 0xf0) ? 4 : 1;
+
+        return (need > len - (n - 1)) ? n - 1 : len;
+    }
+
+    return len;
+}
+
+
+/*
+ * Bytes of any origin (a client's path, a PCRE2 subject, an errno text)
+ * made valid UTF-8: each byte that is not part of a valid sequence is
+ * written as the four characters "\xNN", and so are control characters
+ * (C0 and DEL) with NGX_HTTP_ASYNCX_UTF8_CONTROLS, so that a log line
+ * stays one line.  The _len variant says how long the result is.
+ */
+
+size_t
+ngx_http_asyncx_utf8_escape_len(u_char *src, size_t len, ngx_uint_t flags)
+{
+    size_t  n, out;
+
+    out = 0;
+
+    while (len) {
+        n = ngx_http_asyncx_utf8_seq(src, len);
+
+        if (n == 0 || (n == 1 && (flags & NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                       && (*src < 0x20 || *src == 0x7f)))
+        {
+            n = 1;
+            out += 4;
+
+        } else {
+            out += n;
+        }
+
+        src += n;
+        len -= n;
+    }
+
+    return out;
+}
+
+
+u_char *
+ngx_http_asyncx_utf8_escape(u_char *dst, u_char *src, size_t len,
+    ngx_uint_t flags)
+{
+    size_t  n;
+
+    while (len) {
+        n = ngx_http_asyncx_utf8_seq(src, len);
+
+        if (n == 0 || (n == 1 && (flags & NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                       && (*src < 0x20 || *src == 0x7f)))
+        {
+            *dst++ = '\\';
+            *dst++ = 'x';
+            *dst++ = ngx_http_asyncx_hex[*src >> 4];
+            *dst++ = ngx_http_asyncx_hex[*src & 0xf];
+            n = 1;
+
+        } else {
+            dst = ngx_cpymem(dst, src, n);
+        }
+
+        src += n;
+        len -= n;
+    }
+
+    return dst;
 }

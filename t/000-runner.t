@@ -426,7 +426,21 @@ p=$TEST_NGINX_SERVER_PORT q=$ServerPort
 
 
 
-=== TEST 25: LAST keeps this block and drops the ones after it
+=== TEST 25: a [crit] line the block declares in error_log is expected
+(nginx logs a failed connect() to a missing unix socket at crit)
+--- config
+    location = /t {
+        proxy_pass http://unix:/nonexistent/asyncx-runner.sock:/;
+    }
+--- request
+GET /t
+--- error_code: 502
+--- error_log eval
+qr/\[crit\] .*connect\(\) to unix:\/nonexistent\/asyncx-runner\.sock failed/
+
+
+
+=== TEST 26: LAST keeps this block and drops the ones after it
 --- config
     location = /t {
         return 200 "last\n";
@@ -437,7 +451,7 @@ last
 
 
 
-=== TEST 26: never run
+=== TEST 27: never run
 --- config
     location = /t {
         return 500;

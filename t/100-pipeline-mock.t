@@ -73,7 +73,9 @@ plain text
 
 
 
-=== TEST 5: the configured delay is kept by a timer (about 200 ms)
+=== TEST 5: the configured delay is kept by a timer (at least 200 ms)
+A timer never fires early; how late it fires depends on the machine, so
+the upper bound only tells 200 ms from the default of 0 and from 2 s.
 --- config
     location = /slow {
         asyncx_mock_service delay=200ms echo=off;
@@ -82,7 +84,7 @@ plain text
 --- request
 GET /slow
 --- response_headers_like
-X-Time: 0\.(2\d\d|3[0-4]\d)
+X-Time: (?:0\.[2-9]\d\d|1\.\d\d\d)
 --- response_body
 {"service":"slow","delay_ms":200}
 --- no_error_log
@@ -99,7 +101,7 @@ X-Time: 0\.(2\d\d|3[0-4]\d)
 --- request
 GET /slow?delay=50ms
 --- response_headers_like
-X-Time: 0\.(0[5-9]\d|1[0-4]\d)
+X-Time: (?:0\.0[5-9]\d|0\.[1-9]\d\d|1\.\d\d\d)
 --- response_body
 {"service":"slow","delay_ms":50}
 --- no_error_log
@@ -226,7 +228,7 @@ length
 --- request
 GET /svc/price?fail=p&fail_mode=slow&fail_delay=150ms
 --- response_headers_like
-X-Time: 0\.(2\d\d|3[0-4]\d)
+X-Time: (?:0\.[2-9]\d\d|1\.\d\d\d)
 --- response_body
 {"service":"p","delay_ms":200}
 --- no_error_log
@@ -254,7 +256,7 @@ http finalize request: -1
 === TEST 16: a client that leaves during the delay frees the request and its timer
 --- config
     location = /slow {
-        asyncx_mock_service delay=2s;
+        asyncx_mock_service delay=60s;
     }
 --- request
 GET /slow

@@ -57,25 +57,37 @@ sub {
     my $d = pl_dec($_[0]);
     my $s = $d->{"단계별_결과"};
     my @st = map { $s->{$_}{"소요시간_ms"} } qw(1단계 2단계 3단계);
+    my $c = $d->{"호출별_소요시간_ms"};
+    my $calls = $c->{"사용자"} + $c->{"재고"} + $c->{"가격"};
+    my ($slowest) = sort { $b <=> $a } @$c{qw(사용자 재고 가격)};
+    # Lower bounds are exact (a timer never fires early); nothing has an
+    # upper bound in wall time, which a busy machine stretches.  That
+    # stage 1 runs its calls in parallel shows against the module's own
+    # numbers: it lasts its slowest call, less than the two others more.
     pl_shape($d)
-    . pl_within("stage 1 (calls 200, 100, 150 ms)", $st[0], 195, 380)
-    . pl_within("stage 2", $st[1], 95, 280)
-    . pl_within("stage 3", $st[2], 45, 230)
-    . pl_within("total", $d->{"최적화_실행_시간_ms"}, 345, 800)
+    . pl_within("stage 1 (calls 200, 100, 150 ms)", $st[0], 195, 1e9)
+    . pl_within("stage 1 lasts its slowest call, not their sum",
+                $st[0] - $slowest, 0, $calls - $slowest - 1)
+    . pl_within("stage 2", $st[1], 95, 1e9)
+    . pl_within("stage 3", $st[2], 45, 1e9)
+    . pl_within("total", $d->{"최적화_실행_시간_ms"}, 345, 1e9)
     . pl_within("total minus stages", $d->{"최적화_실행_시간_ms"}
-                                   - $st[0] - $st[1] - $st[2], 0, 60)
-    . pl_within("sequential estimate", $d->{"순차_실행_예상시간_ms"}, 570, 1100)
-    . pl_within("user call", $d->{"호출별_소요시간_ms"}{"사용자"}, 195, 380)
-    . pl_within("inventory call", $d->{"호출별_소요시간_ms"}{"재고"}, 95, 280)
+                                   - $st[0] - $st[1] - $st[2], 0, 200)
+    . pl_within("sequential estimate = the calls' sum",
+                $d->{"순차_실행_예상시간_ms"} - $calls - $c->{"배송"}
+                - $c->{"결제"}, -0.02, 0.02)
+    . pl_within("user call", $c->{"사용자"}, 195, 1e9)
+    . pl_within("inventory call", $c->{"재고"}, 95, 1e9)
 }
 --- response_body
 {"mode":"parallel","단계별_결과":{"1단계":{"가격":{"delay_ms":"N","price":10000,"received":{"bytes":89,"call":"가격","method":"POST","results":[],"stage":"1단계"},"service":"가격"},"사용자":{"delay_ms":"N","grade":"VIP","received":{"bytes":92,"call":"사용자","method":"POST","results":[],"stage":"1단계"},"service":"사용자","user_id":42},"소요시간":"S초","소요시간_ms":"N","재고":{"delay_ms":"N","in_stock":true,"received":{"bytes":89,"call":"재고","method":"POST","results":[],"stage":"1단계"},"service":"재고"}},"2단계":{"배송":{"delay_ms":"N","fee":3000,"received":{"bytes":550,"call":"배송","method":"POST","results":["사용자","재고","가격"],"stage":"2단계"},"service":"배송"},"소요시간":"S초","소요시간_ms":"N"},"3단계":{"결제":{"approved":true,"delay_ms":"N","received":{"bytes":723,"call":"결제","method":"POST","results":["사용자","재고","가격","배송"],"stage":"3단계"},"service":"결제"},"소요시간":"S초","소요시간_ms":"N"}},"순차_실행_예상시간":"S초","순차_실행_예상시간_ms":"N","최적화_실행_시간":"S초 (1단계 S초 + 2단계 S초 + 3단계 S초)","최적화_실행_시간_ms":"N","호출별_소요시간_ms":{"가격":"N","결제":"N","배송":"N","사용자":"N","재고":"N"}}
 stage 1 (calls 200, 100, 150 ms) ok
+stage 1 lasts its slowest call, not their sum ok
 stage 2 ok
 stage 3 ok
 total ok
 total minus stages ok
-sequential estimate ok
+sequential estimate = the calls' sum ok
 user call ok
 inventory call ok
 --- no_error_log
@@ -167,9 +179,9 @@ POST /orders/process
 {"order_id": 
 --- error_code: 400
 --- response_body
-{"error": "request body is not valid JSON", "status": 400}
+{"error": "invalid JSON at byte 12", "status": 400}
 --- error_log
-asyncx: request body is not valid JSON (status 400)
+asyncx: invalid JSON at byte 12 (status 400)
 --- no_error_log
 asyncx pipeline: start
 
@@ -193,11 +205,11 @@ sub {
     . $d->{"순차_실행_시간"} =~ s/\d+\.\d+/S/gr . "\n"
     . $d->{"최적화_실행_예상시간"} =~ s/\d+\.\d+/S/gr . "\n"
     . pl_within("measured total (200+100+150+100)", $d->{"순차_실행_시간_ms"},
-             545, 1000)
+             545, 1e9)
     . pl_within("stage 1 is the sum of its calls", $s->{"1단계"}{"소요시간_ms"}
-             - $c->{"사용자"} - $c->{"재고"} - $c->{"가격"}, 0, 40)
+             - $c->{"사용자"} - $c->{"재고"} - $c->{"가격"}, 0, 200)
     . pl_within("parallel estimate (200+100)", $d->{"최적화_실행_예상시간_ms"},
-             295, 560)
+             295, 1e9)
 }
 --- response_body
 mode

@@ -113,8 +113,8 @@ sub {
     my $u = $d->{"단계별_결과"}{"1단계"}{"사용자"};
     pl_shape($u)
     . $J->encode($d->{"단계별_결과"}{"1단계"}{"가격"}) . "\n"
-    . pl_within("timed out after", $u->{elapsed_ms}, 130, 350)
-    . pl_within("stage 1", $d->{"단계별_결과"}{"1단계"}{"소요시간_ms"}, 130, 350)
+    . pl_within("timed out after", $u->{elapsed_ms}, 130, 999)
+    . pl_within("stage 1", $d->{"단계별_결과"}{"1단계"}{"소요시간_ms"}, 130, 999)
 }
 --- response_body
 {"elapsed_ms":"N","error":"no answer within 150 ms","kind":"timeout","status":504}

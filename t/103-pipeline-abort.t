@@ -1,6 +1,12 @@
 # asyncx_pipeline: a client that disconnects mid-pipeline releases the
 # calls in flight (mock timers, upstream connections, call timers) and
 # leaves a clean error log.
+#
+# Where the abort lands does not depend on the machine's speed: a call
+# meant to be in flight has a 60 s delay (the client leaves after 0.5 s
+# of silence), and one meant to be done answers at once (delay 0: its
+# stage ends in the same event as the request is read, so nginx cannot
+# see the client leave before the next stage starts).
 
 use lib 't/lib';
 use Test::Nginx::Socket;
@@ -14,15 +20,19 @@ no_long_string();
 config_preamble(<<'_EOC_');
         location = /svc/user {
             internal;
-            asyncx_mock_service name=사용자 delay=500ms;
+            asyncx_mock_service name=사용자 delay=60s;
         }
         location = /svc/inventory {
             internal;
-            asyncx_mock_service name=재고 delay=300ms;
+            asyncx_mock_service name=재고 delay=60s;
+        }
+        location = /svc/inventory-now {
+            internal;
+            asyncx_mock_service name=재고;
         }
         location = /svc/shipping {
             internal;
-            asyncx_mock_service name=배송 delay=100ms;
+            asyncx_mock_service name=배송 delay=60s;
         }
 _EOC_
 
@@ -39,7 +49,7 @@ __DATA__
     }
 --- request
 POST /orders/process
---- timeout: 0.15
+--- timeout: 0.5
 --- abort
 --- ignore_response
 --- wait: 0.1
@@ -58,7 +68,7 @@ asyncx mock: "재고" ended before its delay, timer deleted
 --- config
     location = /orders/process {
         asyncx_pipeline;
-        asyncx_stage 1단계 재고=/svc/inventory;
+        asyncx_stage 1단계 재고=/svc/inventory-now;
         asyncx_stage 2단계 사용자=/svc/user;
     }
 --- request
@@ -82,13 +92,13 @@ asyncx mock: "사용자" ended before its delay, timer deleted
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
         location = /slow {
-            asyncx_mock_service name=slow delay=2s;
+            asyncx_mock_service name=slow delay=60s;
         }
     }
 --- config
     location = /orders/process {
         asyncx_pipeline;
-        asyncx_stage 1단계 재고=/svc/inventory slow=/up;
+        asyncx_stage 1단계 재고=/svc/inventory-now slow=/up;
     }
     location = /up {
         internal;

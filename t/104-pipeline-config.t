@@ -156,7 +156,7 @@ invalid fallback "{"x":" of call "a": not JSON
     }
 --- must_die
 --- error_log
-invalid error status "200", use 400..599
+invalid value "200" in "asyncx_pipeline_error_status", expected 400..599
 
 
 

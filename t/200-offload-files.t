@@ -116,7 +116,7 @@ Content-Type: application/json
  "{\"error\": \"path \\\"sub/..\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
  "{\"error\": \"path \\\"/etc/passwd\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
  "{\"error\": \"path \\\"/etc/passwd\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
- "{\"error\": \"path \\\"test.txt\\u0000.png\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
+ "{\"error\": \"path \\\"test.txt\\\\x00.png\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
  "{\"error\": \"path \\\"..\\\\etc\\\\passwd\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n"]
 --- no_error_log
 [error]

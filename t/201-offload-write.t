@@ -14,6 +14,8 @@ make_path("$w/sub/dir");
 sub put { my ($name, $data) = @_; open my $fh, '>:raw', "$w/$name" or die "$name: $!"; print $fh $data; close $fh }
 
 put('keep.txt', "original\n");
+put('readonly.txt', "read-only\n");
+chmod 0444, "$w/readonly.txt" or die $!;
 symlink('keep.txt', "$w/link-in") or die $!;
 symlink('/tmp', "$w/dir-out") or die $!;
 
@@ -21,7 +23,7 @@ $ENV{TEST_NGINX_OFFLOAD_WRITE} = $w;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 76;
+plan tests => repeat_each() * 100;
 
 no_shuffle();
 no_long_string();
@@ -118,7 +120,7 @@ __DATA__
 --- response_body eval
 ["{\"error\": \"path \\\"../evil.txt\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
  "{\"error\": \"path \\\"/tmp/evil.txt\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
- "{\"error\": \"path \\\"evil\\u0000.txt\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
+ "{\"error\": \"path \\\"evil\\\\x00.txt\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
  "{\"error\": \"path \\\"sub/\\\" does not name a file\", \"status\": 400}\n",
  "{\"error\": \"path \\\"sub/.\\\" does not name a file\", \"status\": 400}\n"]
 --- no_error_log
@@ -237,5 +239,74 @@ same 100000
 --- response_body eval
 ["{\"error\": \"file write: method not allowed, use POST\", \"status\": 405}\n",
  "{\"error\": \"the \\\"path\\\" argument is required\", \"status\": 400}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: query arguments are decoded once, percent-escapes only: "+" is a plus sign, %2B is "+", %3F is "?" and decoding goes on
+--- config
+    location = /files/write {
+        asyncx_file_root $TEST_NGINX_OFFLOAD_WRITE;
+        asyncx_file_write;
+    }
+    location = /files/read {
+        asyncx_file_root $TEST_NGINX_OFFLOAD_WRITE;
+        asyncx_file_read;
+    }
+--- request eval
+["POST /files/write?path=a%2Bb.txt\none",
+ "POST /files/write?path=notes%3Fsecret.txt\ntwo",
+ "POST /files/write?path=c++.txt\nthree",
+ "POST /files/write?path=pct%2541.txt\nfour",
+ "GET /files/read?path=a+b.txt",
+ "GET /files/read?path=c%2B%2B.txt",
+ "GET /files/read?path=notes?secret.txt",
+ "GET /files/read?path=pct%41.txt"]
+--- error_code eval
+[200, 200, 200, 200, 200, 200, 200, 404]
+--- response_body eval
+["{\"written\":3,\"path\":\"a+b.txt\",\"async\":true}\n",
+ "{\"written\":3,\"path\":\"notes?secret.txt\",\"async\":true}\n",
+ "{\"written\":5,\"path\":\"c++.txt\",\"async\":true}\n",
+ "{\"written\":4,\"path\":\"pct%41.txt\",\"async\":true}\n",
+ "{\"content\":\"one\",\"size\":3,\"encoding\":\"utf-8\",\"async\":true}\n",
+ "{\"content\":\"three\",\"size\":5,\"encoding\":\"utf-8\",\"async\":true}\n",
+ "{\"content\":\"two\",\"size\":3,\"encoding\":\"utf-8\",\"async\":true}\n",
+ "{\"error\": \"file read: \\\"pctA.txt\\\" not found\", \"status\": 404}\n"]
+
+
+
+=== TEST 12: ... and those are the names on disk (no space, nothing cut at "?")
+--- config
+    location = /t { return 200 "ok"; }
+--- request
+GET /t
+--- response_body_filters eval
+sub { CORE::join "|", sort grep { /^(a|notes|c\+|pct)/ } map { s{.*/}{}r } glob("$ENV{TEST_NGINX_OFFLOAD_WRITE}/*") }
+--- response_body chomp
+a+b.txt|c++.txt|notes?secret.txt|pct%41.txt
+
+
+
+=== TEST 13: a read-only (0444) file is not replaced, even by a root worker: 403, content and mode unchanged
+--- config
+    location = /files/write {
+        asyncx_file_root $TEST_NGINX_OFFLOAD_WRITE;
+        asyncx_file_write;
+    }
+    location = /files/read {
+        asyncx_file_root $TEST_NGINX_OFFLOAD_WRITE;
+        asyncx_file_read;
+    }
+--- request eval
+["POST /files/write?path=readonly.txt\nreplaced", "GET /files/read?path=readonly.txt"]
+--- error_code eval
+[403, 200]
+--- response_body eval
+["{\"error\": \"file write: \\\"readonly.txt\\\" is read-only\", \"status\": 403}\n",
+ "{\"content\":\"read-only\\n\",\"size\":10,\"encoding\":\"utf-8\",\"async\":true}\n"]
+--- response_body_filters eval
+sub { $_[0] . (((stat "$ENV{TEST_NGINX_OFFLOAD_WRITE}/readonly.txt")[2] & 07777) == 0444 ? "" : "mode changed") }
 --- no_error_log
 [error]

@@ -4,9 +4,57 @@
 use lib 't/lib';
 use Test::Nginx::Socket;
 
+# The reference: Django's PBKDF2PasswordHasher as Python's hashlib
+# computes it (Debian's python3, not a pyenv one).  The salt text's bytes
+# are the salt; the digest is standard base64.  Arguments go through
+# argv as bytes (os.fsencode gives them back unchanged).
+our $PY = '/usr/bin/python3';
+
+# the passwords of TEST 7b, in the order of its requests
+our @hashed_pw = ("mypassword",
+                  "\xEB\xB9\x84\xEB\xB0\x80\xEB\xB2\x88\xED\x98\xB8 \\ \" / \xC3\xA9",
+                  "long " x 200);
+our $hashed = 0;
+
+sub python {
+    my ($code, @args) = @_;
+    open(my $fh, '-|', $PY, '-c', $code, @args) or die "$PY: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh or die "$PY failed: $? ($code)";
+    $out =~ s/\n\z//;
+    return $out;
+}
+
+sub django_hash {
+    my ($password, $salt, $iterations, $dklen) = @_;
+    return python(<<'_PY_', $password, $salt, $iterations, $dklen // 32);
+import base64, hashlib, os, sys
+pw, salt = os.fsencode(sys.argv[1]), os.fsencode(sys.argv[2])
+it, dklen = int(sys.argv[3]), int(sys.argv[4])
+dk = hashlib.pbkdf2_hmac("sha256", pw, salt, it, dklen)
+print("pbkdf2_sha256$%d$%s$%s" % (it, salt.decode(), base64.b64encode(dk).decode()))
+_PY_
+}
+
+# Django's verify(): split on "$", recompute with the salt text, compare
+# the base64 texts
+sub django_verify {
+    my ($password, $encoded) = @_;
+    return python(<<'_PY_', $password, $encoded);
+import base64, hashlib, hmac, os, sys
+pw, encoded = os.fsencode(sys.argv[1]), sys.argv[2]
+algorithm, it, salt, digest = encoded.split("$", 3)
+assert algorithm == "pbkdf2_sha256"
+dk = hashlib.pbkdf2_hmac("sha256", pw, salt.encode(), int(it))
+ok = hmac.compare_digest(base64.b64encode(dk).decode(), digest)
+print("django: " + ("valid" if ok else "invalid") + " salt " + salt)
+_PY_
+}
+
 repeat_each(2);
 
-plan tests => repeat_each() * 88;
+plan tests => repeat_each() * 109;
 
 no_shuffle();
 no_long_string();
@@ -14,7 +62,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: hash: the exercise's shape, PBKDF2 with a 16-byte salt and 32-byte digest
+=== TEST 1: hash: the exercise's shape, Django's format: a 22-character [a-zA-Z0-9] salt and a 32-byte digest
 --- config
     location = /auth/hash {
         asyncx_pbkdf2_iterations 1000;
@@ -24,7 +72,7 @@ __DATA__
 POST /auth/hash
 {"password": "mypassword"}
 --- response_body_like chomp
-^\{"hash":"pbkdf2_sha256\$1000\$[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=","method":"pbkdf2","algorithm":"pbkdf2_sha256","iterations":1000,"hash_time":"\d+\.\d\d\xEC\xB4\x88","hash_ms":[\d.]+,"async":true\}$
+^\{"hash":"pbkdf2_sha256\$1000\$[A-Za-z0-9]{22}\$[A-Za-z0-9+/]{43}=","method":"pbkdf2","algorithm":"pbkdf2_sha256","iterations":1000,"hash_time":"\d+\.\d\d\xEC\xB4\x88","hash_ms":[\d.]+,"async":true\}$
 --- no_error_log
 [error]
 
@@ -38,6 +86,7 @@ POST /auth/hash
 --- request
 POST /auth/hash
 {"password": "mypassword"}
+--- timeout: 60
 --- response_body_like chomp
 ^\{"hash":"pbkdf2_sha256\$600000\$[^"]+","method":"pbkdf2","algorithm":"pbkdf2_sha256","iterations":600000,
 --- no_error_log
@@ -62,14 +111,14 @@ sub { my ($h) = $_[0] =~ /"hash":"(pbkdf2_sha256\$1000\$[^"]+)"/; !$h ? "no hash
 
 
 
-=== TEST 4: verify: a hash made elsewhere (Python hashlib) verifies
+=== TEST 4: verify: a hash made elsewhere (Python hashlib, Django's algorithm) verifies
 --- config
     location = /auth/verify {
         asyncx_password_verify;
     }
---- request
-POST /auth/verify
-{"password": "mypassword", "hash": "pbkdf2_sha256$1000$YXN5bmN4LXNhbHQtMDAwMQ==$bE0EF8vZYU5ZZuZi1lomXIvWxnYcOlp16qGHTNtKZPE="}
+--- request eval
+"POST /auth/verify\n{\"password\": \"mypassword\", \"hash\": \""
+. main::django_hash("mypassword", "abcdefghijklmnopqrstuv", 1000) . "\"}"
 --- response_body_like chomp
 ^\{"valid":true,"method":"pbkdf2","iterations":1000,"verify_ms":[\d.]+,"async":true\}$
 --- no_error_log
@@ -82,9 +131,9 @@ POST /auth/verify
     location = /auth/verify {
         asyncx_password_verify;
     }
---- request
-POST /auth/verify
-{"password": "mypassword!", "hash": "pbkdf2_sha256$1000$YXN5bmN4LXNhbHQtMDAwMQ==$bE0EF8vZYU5ZZuZi1lomXIvWxnYcOlp16qGHTNtKZPE="}
+--- request eval
+"POST /auth/verify\n{\"password\": \"mypassword!\", \"hash\": \""
+. main::django_hash("mypassword", "abcdefghijklmnopqrstuv", 1000) . "\"}"
 --- response_body_like chomp
 ^\{"valid":false,"method":"pbkdf2","iterations":1000,
 --- no_error_log
@@ -98,26 +147,91 @@ POST /auth/verify
         asyncx_pbkdf2_iterations 5000;
         asyncx_password_verify;
     }
---- request
-POST /auth/verify
-{"password": "mypassword", "hash": "pbkdf2_sha256$600000$YXN5bmN4LXNhbHQtMDAwMQ==$FrUCM/UF+GnMl1HPEfI14m6FEGaeJN3ZPtQ6hBXXSM8="}
+--- request eval
+"POST /auth/verify\n{\"password\": \"mypassword\", \"hash\": \""
+. main::django_hash("mypassword", "0123456789abcdefghijkl", 3000) . "\"}"
 --- response_body_like chomp
-^\{"valid":true,"method":"pbkdf2","iterations":600000,
+^\{"valid":true,"method":"pbkdf2","iterations":3000,
 --- no_error_log
 [error]
 
 
 
-=== TEST 7: verify: UTF-8 passwords and shorter (16-byte) digests
+=== TEST 7: verify: UTF-8 passwords and salts, any salt text, shorter (16-byte) digests
 --- config
     location = /auth/verify {
         asyncx_password_verify;
     }
 --- request eval
-["POST /auth/verify\n{\"password\": \"\xEB\xB9\x84\xEB\xB0\x80\xEB\xB2\x88\xED\x98\xB8\", \"hash\": \"pbkdf2_sha256\$1000\$MDEyMzQ1Njc4OWFiY2RlZg==\$wY9cNT2GOutd3890EWdJcMNfrd9ifYB98TTtrO3faNs=\"}",
- "POST /auth/verify\n{\"password\": \"mypassword\", \"hash\": \"pbkdf2_sha256\$1000\$YXN5bmN4LXNhbHQtMDAwMQ==\$bE0EF8vZYU5ZZuZi1lomXA==\"}"]
+["POST /auth/verify\n{\"password\": \"\xEB\xB9\x84\xEB\xB0\x80\xEB\xB2\x88\xED\x98\xB8\", \"hash\": \""
+ . main::django_hash("\xEB\xB9\x84\xEB\xB0\x80\xEB\xB2\x88\xED\x98\xB8", "\xEC\x86\x8C\xEA\xB8\x88", 1000) . "\"}",
+ "POST /auth/verify\n{\"password\": \"mypassword\", \"hash\": \""
+ . main::django_hash("mypassword", "YXN5bmN4LXNhbHQtMDAwMQ==", 1000, 16) . "\"}",
+ "POST /auth/verify\n{\"password\": \"p\", \"hash\": \""
+ . main::django_hash("p", "s", 1) . "\"}"]
 --- response_body_like eval
-[qr/^\{"valid":true,/, qr/^\{"valid":true,/]
+[qr/^\{"valid":true,/, qr/^\{"valid":true,/, qr/^\{"valid":true,"method":"pbkdf2","iterations":1,/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 7a: verify: a real Django hash (600000 iterations, Django's salt alphabet; its digest from hashlib.pbkdf2_hmac) verifies; a wrong password does not
+--- config
+    location = /auth/verify {
+        asyncx_password_verify;
+    }
+--- request eval
+["POST /auth/verify\n{\"password\": \"mypassword\", \"hash\": \"pbkdf2_sha256\$600000\$abcdefghijklmnopqrstuv\$TSYpOSAhHWot1Z16jPNLQP2jMBk7wsB9wQ08gkXqnNg=\"}",
+ "POST /auth/verify\n{\"password\": \"Mypassword\", \"hash\": \"pbkdf2_sha256\$600000\$abcdefghijklmnopqrstuv\$TSYpOSAhHWot1Z16jPNLQP2jMBk7wsB9wQ08gkXqnNg=\"}"]
+--- timeout: 60
+--- response_body_like eval
+[qr/^\{"valid":true,"method":"pbkdf2","iterations":600000,/,
+ qr/^\{"valid":false,"method":"pbkdf2","iterations":600000,/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 7b: hash: the digest is right: Django's verify (hashlib) accepts what the module made, for ASCII, UTF-8 and long passwords
+--- config
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 1000;
+        asyncx_password_hash;
+    }
+--- request eval
+["POST /auth/hash\n{\"password\": \"mypassword\"}",
+ "POST /auth/hash\n{\"password\": \"\xEB\xB9\x84\xEB\xB0\x80\xEB\xB2\x88\xED\x98\xB8 \\\\ \\\" \\/ \\u00e9\"}",
+ "POST /auth/hash\n{\"password\": \"" . ("long " x 200) . "\"}"]
+--- response_body_filters eval
+sub {
+    my ($h) = $_[0] =~ /"hash":"([^"]+)"/ or return "no hash: $_[0]";
+    my $pw = $main::hashed_pw[$main::hashed++ % 3];
+    my $v = main::django_verify($pw, $h);
+    my $w = main::django_verify($pw . "x", $h);
+    $v =~ s/ salt [A-Za-z0-9]{22}$/ salt ok/;
+    $w =~ s/ salt [A-Za-z0-9]{22}$/ salt ok/;
+    "$v, $w";
+}
+--- response_body eval
+["django: valid salt ok, django: invalid salt ok",
+ "django: valid salt ok, django: invalid salt ok",
+ "django: valid salt ok, django: invalid salt ok"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 7c: verify: a hash of the module before 0.2 (base64-decoded salt) no longer verifies (documented incompatibility)
+--- config
+    location = /auth/verify {
+        asyncx_password_verify;
+    }
+--- request
+POST /auth/verify
+{"password": "mypassword", "hash": "pbkdf2_sha256$1000$YXN5bmN4LXNhbHQtMDAwMQ==$bE0EF8vZYU5ZZuZi1lomXIvWxnYcOlp16qGHTNtKZPE="}
+--- response_body_like chomp
+^\{"valid":false,"method":"pbkdf2","iterations":1000,
 --- no_error_log
 [error]
 
@@ -184,7 +298,7 @@ POST /auth/verify
 ["POST /auth/verify\n{\"password\": \"x\"}",
  "POST /auth/verify\n{\"password\": \"x\", \"hash\": \"md5\$abc\"}",
  "POST /auth/verify\n{\"password\": \"x\", \"hash\": \"pbkdf2_sha256\$1000\$YXN5\"}",
- "POST /auth/verify\n{\"password\": \"x\", \"hash\": \"pbkdf2_sha256\$1000\$!!!!\$bE0EF8vZYU5ZZuZi1lomXA==\"}",
+ "POST /auth/verify\n{\"password\": \"x\", \"hash\": \"pbkdf2_sha256\$1000\$\$bE0EF8vZYU5ZZuZi1lomXA==\"}",
  "POST /auth/verify\n{\"password\": \"x\", \"hash\": \"pbkdf2_sha256\$900000000\$YXN5\$bE0EF8vZYU5ZZuZi1lomXA==\"}"]
 --- error_code eval
 [400, 400, 400, 400, 400]
@@ -192,7 +306,7 @@ POST /auth/verify
 [qr/"password verify: \\"hash\\" \(a string\) is required"/,
  qr/"password verify: malformed \\"hash\\": unsupported algorithm/,
  qr/"password verify: malformed \\"hash\\": expected 4 fields/,
- qr/"password verify: malformed \\"hash\\": invalid salt encoding/,
+ qr/"password verify: malformed \\"hash\\": the salt must be 1 to 128 bytes/,
  qr/"password verify: malformed \\"hash\\": invalid or too large iteration count \(at most 700000 iterations\)"/]
 --- no_error_log
 [error]

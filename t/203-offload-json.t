@@ -1,5 +1,5 @@
 # asyncx_json_parse: POST /parse/json parses with cJSON in the CPU pool;
-# an empty body generates the data set document (shared/DATASET.md).
+# an empty body generates the data set document (docs/dataset.md).
 
 use lib 't/lib';
 use Test::Nginx::Socket;
@@ -76,7 +76,7 @@ POST /parse/json
 --- response_body eval
 ["{\"error\": \"json parse: invalid JSON at byte 12\", \"status\": 400}\n",
  "{\"error\": \"json parse: invalid JSON at byte 9: data after the document\", \"status\": 400}\n",
- "{\"error\": \"json parse: invalid JSON at byte 7\", \"status\": 400}\n",
+ "{\"error\": \"json parse: invalid JSON at byte 19\", \"status\": 400}\n",
  "{\"error\": \"json parse: invalid JSON at byte 0\", \"status\": 400}\n"]
 --- no_error_log
 [error]

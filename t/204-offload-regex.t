@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 
 repeat_each(2);
 
-plan tests => repeat_each() * 65;
+plan tests => repeat_each() * 68;
 
 no_shuffle();
 no_long_string();
@@ -62,15 +62,19 @@ POST /regex/match
 
 
 
-=== TEST 4: UTF-8 patterns and texts; invalid UTF-8 in a text just does not match
+=== TEST 4: UTF-8 patterns and texts; a text that is not UTF-8 makes the body not JSON (RFC 8259): 400
 --- config
     location = /regex/match {
         asyncx_regex_match;
     }
 --- request eval
-"POST /regex/match\n{\"pattern\": \"\xEC\x95\x88.\", \"texts\": [\"\xEC\x95\x88\xEB\x85\x95\xED\x95\x98\xEC\x84\xB8\xEC\x9A\x94\", \"hello\", \"\xff\xEC\x95\x88\"]}"
---- response_body_like chomp
-^\{"pattern":"\xEC\x95\x88.","match_count":1,"total":3,"first_matches":\[\{"index":0,"text":"[^"]+","match":"\xEC\x95\x88\xEB\x85\x95"\}\],
+["POST /regex/match\n{\"pattern\": \"\xEC\x95\x88.\", \"texts\": [\"\xEC\x95\x88\xEB\x85\x95\xED\x95\x98\xEC\x84\xB8\xEC\x9A\x94\", \"hello\", \"\\u00ff\xEC\x95\x88\"]}",
+ "POST /regex/match\n{\"pattern\": \"\xEC\x95\x88.\", \"texts\": [\"\xEC\x95\x88\xEB\x85\x95\xED\x95\x98\xEC\x84\xB8\xEC\x9A\x94\", \"hello\", \"\xff\xEC\x95\x88\"]}"]
+--- error_code eval
+[200, 400]
+--- response_body_like eval
+[qr/^\{"pattern":"\xEC\x95\x88.","match_count":1,"total":3,"first_matches":\[\{"index":0,"text":"[^"]+","match":"\xEC\x95\x88\xEB\x85\x95"\}\],/,
+ qr/^\{"error": "regex match: invalid JSON at byte 59: invalid UTF-8", "status": 400\}\n\z/]
 --- no_error_log
 [error]
 
@@ -172,7 +176,7 @@ POST /regex/match
  "{\"error\": \"regex match: \\\"count\\\" must be an integer from 1 to 1000\", \"status\": 400}\n",
  "{\"error\": \"regex match: \\\"texts\\\" must be an array of strings\", \"status\": 400}\n",
  "{\"error\": \"regex match: \\\"limit\\\" must be an integer from 0 to 100\", \"status\": 400}\n",
- "{\"error\": \"regex match: invalid JSON at byte 30\", \"status\": 400}\n"]
+ "{\"error\": \"regex match: invalid JSON at byte 31\", \"status\": 400}\n"]
 --- no_error_log
 [error]
 

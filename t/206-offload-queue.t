@@ -1,136 +1,178 @@
 # A full thread pool queue answers 503 with Retry-After at once; it never
-# blocks or drops the request.  nginx's own mirror + proxy make the
-# concurrent load: two slow hashes occupy a pool of threads=1
-# max_queue=1 (one running, one queued) before the client's own request,
-# whose body arrives 0.2 s later, is posted.
+# blocks or drops the request, and with room in the queue nothing is
+# refused.
 #
-# Under valgrind (`make test-valgrind`) PBKDF2 is about 70 times slower
-# and nginx's own work about 20 times: fewer rounds, longer delays.
+# No computation occupies the pool: the test helper module (t/hold/,
+# Asyncx::Hold) takes the pool's only thread with a task that waits on a
+# FIFO, the test sees when the thread is taken, queues what it wants
+# behind it (watching the module's own counters), and releases the
+# thread when it is done looking.  Nothing here depends on how fast the
+# machine is.  It runs its own nginx on TEST_NGINX_PORT + 5.
+
+use strict;
+use warnings;
 
 use lib 't/lib';
-use Test::Nginx::Socket;
+use Test::More;
+use Asyncx::Hold;
+use Asyncx::OwnNginx;
 
-repeat_each(1);
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
 
-plan tests => repeat_each() * 19;
+sub start {
+    my ($max_queue) = @_;
 
-no_shuffle();
-run_tests();
+    return Asyncx::OwnNginx->new(offset => 5, name => 'queue',
+        main => "thread_pool tiny threads=1 max_queue=$max_queue;",
+        http => <<'HTTP');
+    asyncx_thread_pools io=tiny cpu=tiny;
 
-__DATA__
+    server {
+        listen 127.0.0.1:$PORT;
 
-=== TEST 1: queue full: 503 + Retry-After, then the status counters show it
---- main_config
-    thread_pool tiny threads=1 max_queue=1;
---- config eval
-my $n = $ENV{TEST_NGINX_USE_VALGRIND} ? 150000 : 3000000;
-"    asyncx_thread_pools io=tiny cpu=tiny;
+        location = /hold { asyncx_test_hold tiny; }
 
-    location = /auth/hash {
-        asyncx_pbkdf2_iterations $n;
-        asyncx_pbkdf2_max_iterations $n;
-        asyncx_password_hash;
+        location = /auth/hash {
+            asyncx_pbkdf2_iterations 1000;
+            asyncx_password_hash;
+        }
+
+        location = /files/read {
+            asyncx_file_root html;
+            asyncx_file_read;
+        }
+
+        location = /status { asyncx_status; }
     }
+HTTP
+}
 
-    location = /burst {
-        mirror /slow;
-        mirror /slow;
-        mirror_request_body off;
-        asyncx_pbkdf2_iterations 1000;
-        asyncx_password_hash;
-    }
+sub hash_request {
+    my ($password) = @_;
 
-    location = /slow {
-        internal;
-        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/auth/hash;
-        proxy_method POST;
-        proxy_set_body '{\"password\": \"slow\"}';
-    }
+    my $body = qq({"password": "$password"});
 
-    location = /status {
-        asyncx_status;
-    }"
---- request eval
-[["POST /burst\n", { value => "{\"password\": \"fast\"}",
-                     delay_before => $ENV{TEST_NGINX_USE_VALGRIND} ? 1.5 : 0.2 }]]
---- more_headers
-Content-Length: 20
---- timeout eval: $ENV{TEST_NGINX_USE_VALGRIND} ? 30 : 6
---- error_code eval
-[503]
---- response_headers eval
-["Retry-After: 1"]
---- response_body eval
-["{\"error\": \"thread pool queue is full\", \"status\": 503}\n"]
---- error_log
-thread pool "tiny" queue overflow: 1 tasks waiting
-asyncx: thread pool queue is full (status 503)
---- no_error_log
-[alert]
-[crit]
+    return "POST /auth/hash HTTP/1.0\r\nHost: localhost\r\n"
+           . "Content-Length: " . length($body) . "\r\n\r\n$body";
+}
+
+sub pool { my ($ngx) = @_; ($ngx->json('/status') // {})->{pools}{tiny} }
+
+sub counters {
+    my ($ngx) = @_;
+
+    my $p = pool($ngx) // {};
+
+    return join ' ', map { "$_=" . ($p->{$_} // '?') }
+                     qw(posted queued running completed failed rejected);
+}
+
+sub hold_pool {
+    my ($ngx, $hold) = @_;
+
+    my $child = $ngx->spawn_request("GET /hold?fifo=" . $hold->path
+                                    . " HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    ok($hold->wait_taken, 'the helper task has the pool\'s only thread');
+
+    return $child;
+}
 
 
+# 1. queue full: one task held in the thread, one module task queued,
+#    the next one is refused at once
 
-=== TEST 2: ... the pool's counters: two slow hashes completed, one rejected
---- request
-GET /status
---- response_body_like chomp
-"pools":\{"tiny":\{"posted":2,"queued":0,"running":0,"completed":2,"failed":0,"rejected":1\}\}
+my $ngx = start(1);
+my $hold = Asyncx::Hold->new($ngx->dir);
 
+my $held = hold_pool($ngx, $hold);
 
+my $queued = $ngx->spawn_request(hash_request('queued'));
+ok($ngx->wait_for('the hash in the queue', sub { (pool($ngx) // {})->{queued} }),
+   'a hash waits in the queue (max_queue=1: the queue is full)');
 
-=== TEST 3: with room in the queue the same burst is served (no false 503)
---- main_config
-    thread_pool tiny threads=1 max_queue=4;
---- config eval
-my $n = $ENV{TEST_NGINX_USE_VALGRIND} ? 10000 : 200000;
-"    asyncx_thread_pools io=tiny cpu=tiny;
+my $raw = $ngx->request(hash_request('refused'));
+my ($code, $body) = $ngx->parse($raw);
+is($code, 503, 'the next hash gets 503 while the thread is still held');
+like($raw, qr/\r\nRetry-After: 1\r\n/, '... with Retry-After: 1');
+is($body, qq({"error": "thread pool queue is full", "status": 503}\n),
+   '... and the JSON error');
 
-    location = /auth/hash {
-        asyncx_pbkdf2_iterations $n;
-        asyncx_password_hash;
-    }
+ok($ngx->wait_log(qr/\[error\] .*thread pool "tiny" queue overflow: 1 tasks waiting/),
+   'nginx logged the overflow');
+ok($ngx->wait_log(qr/\[warn\] .*asyncx: thread pool queue is full \(status 503\)/),
+   'the module logged the 503');
 
-    location = /burst {
-        mirror /slow;
-        mirror /slow;
-        mirror_request_body off;
-        asyncx_pbkdf2_iterations 1000;
-        asyncx_password_hash;
-    }
+is(counters($ngx), 'posted=1 queued=1 running=0 completed=0 failed=0 rejected=1',
+   'the counters while held: one queued, one rejected');
 
-    location = /slow {
-        internal;
-        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/auth/hash;
-        proxy_method POST;
-        proxy_set_body '{\"password\": \"slow\"}';
-    }"
---- request eval
-[["POST /burst\n", { value => "{\"password\": \"fast\"}",
-                     delay_before => $ENV{TEST_NGINX_USE_VALGRIND} ? 1 : 0.1 }]]
---- more_headers
-Content-Length: 20
---- timeout eval: $ENV{TEST_NGINX_USE_VALGRIND} ? 30 : 6
---- response_body_like eval
-[qr/^\{"hash":"pbkdf2_sha256\$1000\$/]
---- no_error_log
-[error]
-queue overflow
+$hold->release;
+
+($code, $body) = $ngx->parse($ngx->collect($held));
+is("$code $body", qq(200 {"held_bytes": 8}\n), 'the helper task ended when released');
+
+($code, $body) = $ngx->parse($ngx->collect($queued));
+is($code, 200, 'the queued hash was served after the release');
+like($body, qr/^\{"hash":"pbkdf2_sha256\$1000\$/, '... with its hash');
+
+ok($ngx->wait_for('the counters to settle',
+                  sub { (pool($ngx) // {})->{completed} }), 'the hash completed');
+is(counters($ngx), 'posted=1 queued=0 running=0 completed=1 failed=0 rejected=1',
+   'the counters afterwards: one completed, one rejected');
+
+$ngx->stop;
+is(join('', $ngx->bad_lines), '', 'no alert, crit or emerg line');
 
 
+# 2. the same burst with room in the queue: nothing is refused
 
-=== TEST 4: tasks that answer a client error count as completed, not failed
---- main_config
-    thread_pool small threads=1;
---- config
-    asyncx_thread_pools io=small cpu=small;
-    location = /files/read { asyncx_file_root html; asyncx_file_read; }
-    location = /auth/hash { asyncx_password_hash; }
-    location = /status { asyncx_status; }
---- request eval
-["GET /files/read?path=missing.txt", "POST /auth/hash\n{\"pass\": 1}", "GET /status"]
---- error_code eval
-[404, 400, 200]
---- response_body_like eval
-['"status": 404', '"status": 400',
- qr/"pools":\{"small":\{"posted":2,"queued":0,"running":0,"completed":2,"failed":0,"rejected":0\}\}/]
+$ngx = start(4);
+$hold = Asyncx::Hold->new($ngx->dir);
+
+$held = hold_pool($ngx, $hold);
+
+my @hashers;
+for my $i (1 .. 3) {
+    push @hashers, $ngx->spawn_request(hash_request("burst $i"));
+    ok($ngx->wait_for("hash $i in the queue",
+                      sub { ((pool($ngx) // {})->{queued} // 0) == $i }),
+       "hash $i waits in the queue");
+}
+
+is(counters($ngx), 'posted=3 queued=3 running=0 completed=0 failed=0 rejected=0',
+   'max_queue=4: three hashes queued, none refused');
+
+$hold->release;
+$ngx->collect($held);
+
+my @codes = map { ($ngx->parse($ngx->collect($_)))[0] } @hashers;
+is("@codes", '200 200 200', 'all three were served after the release');
+is(counters($ngx), 'posted=3 queued=0 running=0 completed=3 failed=0 rejected=0',
+   'the counters afterwards');
+is(scalar(grep { /queue overflow/ } $ngx->error_log), 0, 'no overflow logged');
+
+$ngx->stop;
+is(join('', $ngx->bad_lines), '', 'no alert, crit or emerg line');
+
+
+# 3. tasks that answer a client error count as completed, not failed
+
+$ngx = start(4);
+
+($code, $body) = $ngx->get('/files/read?path=missing.txt');
+is($code, 404, 'a missing file: 404');
+like($body, qr/"status": 404\}/, '... in the JSON error shape');
+
+my $bad = '{"pass": 1}';
+($code, $body) = $ngx->parse($ngx->request(
+    "POST /auth/hash HTTP/1.0\r\nHost: localhost\r\nContent-Length: "
+    . length($bad) . "\r\n\r\n$bad"));
+is($code, 400, 'a hash without a password: 400');
+
+is(counters($ngx), 'posted=2 queued=0 running=0 completed=2 failed=0 rejected=0',
+   'both tasks completed; none failed');
+
+$ngx->stop;
+is(join('', $ngx->bad_lines), '', 'no alert, crit or emerg line');
+
+done_testing();

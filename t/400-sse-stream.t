@@ -55,7 +55,7 @@ Transfer-Encoding: chunked
 
 
 === TEST 3: progress after every batch carries the running match count
-(expected values computed independently from shared/DATASET.md in Python)
+(expected values computed independently from docs/dataset.md in Python)
 --- main_config
     thread_pool cpu threads=2;
 --- config

@@ -27,8 +27,8 @@ use Time::HiRes qw(time sleep);
 use JSON::PP ();
 use Asyncx::OwnNginx;
 
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
-    unless Asyncx::OwnNginx::module_so();
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
 
 my $ngx = Asyncx::OwnNginx->new(offset => 5, name => 'sse-disconnect',
     workers => 1, main => 'thread_pool cpu threads=1;', http => <<'HTTP');

@@ -20,8 +20,8 @@ use lib 't/lib';
 use Test::More;
 use Asyncx::OwnNginx;
 
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
-    unless Asyncx::OwnNginx::module_so();
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
 
 my $ngx = Asyncx::OwnNginx->new(offset => 5, name => 'sse-resume',
     workers => 1, main => 'thread_pool cpu threads=2;', http => <<'HTTP');

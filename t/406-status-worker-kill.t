@@ -21,8 +21,8 @@ use Time::HiRes qw(time sleep);
 use JSON::PP ();
 use Asyncx::OwnNginx;
 
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
-    unless Asyncx::OwnNginx::module_so();
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
 
 my $ngx = Asyncx::OwnNginx->new(offset => 5, name => 'status-kill',
     workers => 1, main => 'thread_pool tiny threads=1 max_queue=8;',

@@ -11,12 +11,12 @@ use lib 't/lib';
 use Test::More;
 use Asyncx::OwnNginx;
 
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
-    unless Asyncx::OwnNginx::module_so();
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
 
 my ($chromium) = grep { -x } ($ENV{CHROMIUM} // (), '/usr/bin/chromium');
-plan skip_all => 'chromium is not installed (make deps installs it)'
-    unless $chromium;
+Asyncx::OwnNginx::skip_all_unless($chromium,
+    'chromium is not installed (make deps installs it)');
 
 my $ngx = Asyncx::OwnNginx->new(offset => 3, name => 'browser',
     dirs => ['profile'], main => 'thread_pool sse_cpu threads=2;',

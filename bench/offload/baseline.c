@@ -1,7 +1,7 @@
 /*
  * Single-core baselines for docs/benchmarks/offload.md: the same library
  * calls the offload handlers make, called directly in one thread, on the
- * same data (the data set document of shared/DATASET.md).
+ * same data (the data set document of docs/dataset.md).
  *
  *   baseline pbkdf2 <iterations> <seconds>   PBKDF2-HMAC-SHA256 hashes/s
  *   baseline json <items> <seconds>          cJSON parse MB/s

@@ -152,4 +152,101 @@ GET /t
 --- response_body_unlike: ^hello$
 EOF
 
+case_ unexpected_crit 'not ok 2 - .*unexpected \[crit\] line in error\.log' 1 <<'EOF'
+use lib 't/lib'; use Test::Nginx::Socket; plan tests => 2; run_tests();
+__DATA__
+=== TEST 1: a [crit] line the block does not declare fails it
+--- config
+    location = /t { proxy_pass http://unix:/nonexistent/asyncx-selftest.sock:/; }
+--- request
+GET /t
+--- error_code: 502
+EOF
+
+case_ forbidden_crit_once 'not ok 2 - .*pattern "\[crit\]" should not match' 1 <<'EOF'
+use lib 't/lib'; use Test::Nginx::Socket; plan tests => 2; run_tests();
+__DATA__
+=== TEST 1: a line no_error_log forbids is reported once, not twice
+--- config
+    location = /t { proxy_pass http://unix:/nonexistent/asyncx-selftest.sock:/; }
+--- request
+GET /t
+--- error_code: 502
+--- no_error_log
+[crit]
+EOF
+
+case_ missing_log_line_waited 'not ok 2 - .*should match a line in error.log' 1 TEST_NGINX_TIMEOUT=1 <<'EOF'
+use lib 't/lib'; use Test::Nginx::Socket; plan tests => 2; run_tests();
+__DATA__
+=== TEST 1: an error_log pattern that never comes fails after the timeout
+--- config
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- error_log
+no such line, ever
+EOF
+
+# the style checker (make style) finds each rule broken once, and passes
+# a clean file
+cat > "$TMP/bad.c" <<'EOF'
+static int
+f(int a)
+{
+    int  b;
+
+    b = a;	/* a tab */
+    // a C++ comment
+    int  c = b;
+
+    for (int i = 0; i < 3; i++) {
+        b += i;
+    }
+
+    return b + c;  /* this line is made longer than eighty columns, on purpose */
+}
+EOF
+cat > "$TMP/good.c" <<'EOF'
+static u_char  s[] = "http://example.com/ // not a comment";
+
+static int
+g(int a)
+{
+    int       b;
+    u_char   *p, *q;
+    void    (*fn)(void);
+
+    b = a;              /* // inside a comment */
+    p = s;
+    q = (u_char *) "{ int x = 1; }";
+
+    if (b) {
+        size_t  n;
+
+        n = 1;
+        b += (int) n;
+    }
+
+    (void) fn;
+    (void) q;
+
+    return b + (p != NULL);
+}
+EOF
+out=$(perl "$ROOT/t/lib/style-check.pl" "$TMP/bad.c")
+want="bad.c:6: a tab character
+bad.c:14: longer than 80 columns (81)
+bad.c:7: a // comment (use /* */)
+bad.c:8: a declaration after a statement (declare at the top of the block)
+bad.c:10: a declaration in a for header"
+if [ "$(echo "$out" | sed "s|^$TMP/||")" = "$want" ] \
+   && perl "$ROOT/t/lib/style-check.pl" "$TMP/good.c"; then
+    echo "PASS style-check"
+else
+    echo "FAIL style-check: got"; echo "$out" | sed 's/^/    /'
+    perl "$ROOT/t/lib/style-check.pl" "$TMP/good.c" | sed 's/^/    good.c: /'
+    bad=1
+fi
+
 exit $bad

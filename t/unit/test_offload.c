@@ -107,13 +107,11 @@ test_pbkdf2_format_parse(void **state)
     const char                     *reason;
     ngx_http_asyncx_pbkdf2_hash_t   h, p;
 
+    /* Django's layout: the salt is text and goes in as it is */
     h.iterations = 600000;
-    h.salt_len = 16;
+    h.salt_len = 22;
     h.digest_len = 32;
-
-    for (i = 0; i < 16; i++) {
-        h.salt[i] = (u_char) i;
-    }
+    memcpy(h.salt, "abcdefghijklmnopqrstuv", 22);
 
     for (i = 0; i < 32; i++) {
         h.digest[i] = (u_char) (0xff - i);
@@ -122,19 +120,57 @@ test_pbkdf2_format_parse(void **state)
     n = ngx_http_asyncx_pbkdf2_format(buf, sizeof(buf), &h);
     assert_int_equal(n, strlen((char *) buf));
     assert_string_equal((char *) buf,
-                        "pbkdf2_sha256$600000$AAECAwQFBgcICQoLDA0ODw==$"
+                        "pbkdf2_sha256$600000$abcdefghijklmnopqrstuv$"
                         "//79/Pv6+fj39vX08/Lx8O/u7ezr6uno5+bl5OPi4eA=");
 
     assert_int_equal(ngx_http_asyncx_pbkdf2_parse(buf, n, 2000000, &p,
                                                   &reason), NGX_OK);
     assert_int_equal(p.iterations, 600000);
-    assert_int_equal(p.salt_len, 16);
+    assert_int_equal(p.salt_len, 22);
     assert_int_equal(p.digest_len, 32);
-    assert_memory_equal(p.salt, h.salt, 16);
+    assert_memory_equal(p.salt, "abcdefghijklmnopqrstuv", 22);
     assert_memory_equal(p.digest, h.digest, 32);
 
     /* a buffer that is too small is refused, not overrun */
     assert_int_equal(ngx_http_asyncx_pbkdf2_format(buf, 40, &h), 0);
+
+    /* the longest salt still fits the buffer, with the largest count */
+    h.iterations = 4294967295U;
+    h.salt_len = NGX_HTTP_ASYNCX_PBKDF2_SALT_MAX;
+    h.digest_len = NGX_HTTP_ASYNCX_PBKDF2_MAX_BYTES;
+    memset(h.salt, 'x', h.salt_len);
+    assert_true(ngx_http_asyncx_pbkdf2_format(buf, sizeof(buf), &h) > 0);
+}
+
+
+static void
+test_pbkdf2_salt(void **state)
+{
+    u_char  rnd[256], salt[300];
+    size_t  i, n;
+
+    for (i = 0; i < 256; i++) {
+        rnd[i] = (u_char) i;
+    }
+
+    /* 248 of the 256 byte values map, 4 times onto each of 62 chars */
+    n = ngx_http_asyncx_pbkdf2_salt(salt, sizeof(salt), rnd, 256);
+    assert_int_equal(n, 248);
+    assert_memory_equal(salt, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"
+                              "UVWXYZ0123456789abcd", 66);
+
+    for (i = 0; i < n; i++) {
+        assert_true((salt[i] >= 'a' && salt[i] <= 'z')
+                    || (salt[i] >= 'A' && salt[i] <= 'Z')
+                    || (salt[i] >= '0' && salt[i] <= '9'));
+    }
+
+    /* stops at n characters; skipped bytes are not counted */
+    assert_int_equal(ngx_http_asyncx_pbkdf2_salt(salt, 2, rnd + 245, 11), 2);
+    assert_memory_equal(salt, "78", 2);
+    assert_int_equal(ngx_http_asyncx_pbkdf2_salt(salt, 3, rnd + 247, 9), 1);
+    assert_memory_equal(salt, "9", 1);
+    assert_int_equal(ngx_http_asyncx_pbkdf2_salt(salt, 3, rnd + 248, 8), 0);
 }
 
 
@@ -143,6 +179,7 @@ test_pbkdf2_parse_refusals(void **state)
 {
     const char                     *reason;
     ngx_http_asyncx_pbkdf2_hash_t   h;
+    u_char                          long_salt[200];
 
 #define REFUSED(s, max)                                                       \
     reason = NULL;                                                            \
@@ -166,22 +203,48 @@ test_pbkdf2_parse_refusals(void **state)
     REFUSED("pbkdf2_sha256$2000001$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 2000000);
     REFUSED("pbkdf2_sha256$$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000);
 
-    /* salt and digest encodings; a digest shorter than 16 bytes */
+    /* an empty salt; digest encodings; a digest shorter than 16 bytes */
     REFUSED("pbkdf2_sha256$1000$$AAAAAAAAAAAAAAAAAAAAAA==", 1000000);
-    REFUSED("pbkdf2_sha256$1000$AA*A$AAAAAAAAAAAAAAAAAAAAAA==", 1000000);
     REFUSED("pbkdf2_sha256$1000$AAAA$AAAA", 1000000);
     REFUSED("pbkdf2_sha256$1000$AAAA$AAAAAAAAAAAAAAAAAAAAAA", 1000000);
+    REFUSED("pbkdf2_sha256$1000$AAAA$AAAAAAAAAAAAAAAAAAAAA*==", 1000000);
 
 #undef REFUSED
 
+    /* a salt longer than 128 bytes */
+    memcpy(long_salt, "pbkdf2_sha256$1000$", 19);
+    memset(long_salt + 19, 's', 129);
+    memcpy(long_salt + 148, "$AAAAAAAAAAAAAAAAAAAAAA==", 25);
+    assert_int_equal(ngx_http_asyncx_pbkdf2_parse(long_salt, 173, 1000000,
+                                                  &h, &reason),
+                     NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_pbkdf2_parse(long_salt + 1, 172,
+                                                  1000000, &h, &reason),
+                     NGX_DECLINED);
+    long_salt[147] = '$';
+    assert_int_equal(ngx_http_asyncx_pbkdf2_parse(long_salt, 147 + 25,
+                                                  1000000, &h, &reason),
+                     NGX_DECLINED);
+
+    /* any salt text is the salt's bytes, "*", "=" and UTF-8 included */
     assert_int_equal(ngx_http_asyncx_pbkdf2_parse(
-                         S("pbkdf2_sha256$2000000$AAAA$"
+                         S("pbkdf2_sha256$2000000$AA*=\xEA\xB0\x80$"
                            "AAAAAAAAAAAAAAAAAAAAAA=="),
                          2000000, &h, &reason),
                      NGX_OK);
     assert_int_equal(h.iterations, 2000000);
-    assert_int_equal(h.salt_len, 3);
+    assert_int_equal(h.salt_len, 7);
+    assert_memory_equal(h.salt, "AA*=\xEA\xB0\x80", 7);
     assert_int_equal(h.digest_len, 16);
+
+    /* the old base64 look of a salt is taken as text, not decoded */
+    assert_int_equal(ngx_http_asyncx_pbkdf2_parse(
+                         S("pbkdf2_sha256$1000$YXN5bmN4LXNhbHQtMDAwMQ==$"
+                           "AAAAAAAAAAAAAAAAAAAAAA=="),
+                         2000000, &h, &reason),
+                     NGX_OK);
+    assert_int_equal(h.salt_len, 24);
+    assert_memory_equal(h.salt, "YXN5bmN4LXNhbHQtMDAwMQ==", 24);
 }
 
 
@@ -253,6 +316,7 @@ main(void)
         cmocka_unit_test(test_b64_roundtrip_binary),
         cmocka_unit_test(test_b64_decode_strict),
         cmocka_unit_test(test_pbkdf2_format_parse),
+        cmocka_unit_test(test_pbkdf2_salt),
         cmocka_unit_test(test_pbkdf2_parse_refusals),
         cmocka_unit_test(test_path_within),
         cmocka_unit_test(test_path_split),

@@ -193,90 +193,6 @@ test_classify(void **state)
 }
 
 
-static ngx_int_t
-check(const char *text, const char *want)
-{
-    u_char     *start, *end;
-    ngx_int_t   rc;
-
-    rc = ngx_http_asyncx_json_check((u_char *) text, strlen(text),
-                                    &start, &end);
-
-    if (rc == NGX_OK && want) {
-        assert_int_equal(end - start, strlen(want));
-        assert_memory_equal(start, want, end - start);
-    }
-
-    return rc;
-}
-
-
-static void
-test_json_check_valid(void **state)
-{
-    assert_int_equal(check("{}", "{}"), NGX_OK);
-    assert_int_equal(check(" [ ] \n", "[ ]"), NGX_OK);
-    assert_int_equal(check("null", "null"), NGX_OK);
-    assert_int_equal(check("\t-0.5e+10\r\n", "-0.5e+10"), NGX_OK);
-    assert_int_equal(check("\"\\u00e9\\n\\\"\"", NULL), NGX_OK);
-    assert_int_equal(check("{\"a\": [1, 2, {\"b\": null}], \"c\": true}\n",
-                           "{\"a\": [1, 2, {\"b\": null}], \"c\": true}"),
-                     NGX_OK);
-    assert_int_equal(check("{\"배송비\":3000,\"x\":[[],{}]}", NULL), NGX_OK);
-    assert_int_equal(check("[0,1.25,-3,4E2,\"\",false]", NULL), NGX_OK);
-}
-
-
-static void
-test_json_check_invalid(void **state)
-{
-    char        deep[200];
-    ngx_uint_t  i;
-
-    assert_int_equal(check("", NULL), NGX_ERROR);
-    assert_int_equal(check("   ", NULL), NGX_ERROR);
-    assert_int_equal(check("{", NULL), NGX_ERROR);
-    assert_int_equal(check("{\"a\"}", NULL), NGX_ERROR);
-    assert_int_equal(check("{\"a\":}", NULL), NGX_ERROR);
-    assert_int_equal(check("{a:1}", NULL), NGX_ERROR);
-    assert_int_equal(check("[1,]", NULL), NGX_ERROR);
-    assert_int_equal(check("[1 2]", NULL), NGX_ERROR);
-    assert_int_equal(check("{\"a\":1,}", NULL), NGX_ERROR);
-    assert_int_equal(check("[1]]", NULL), NGX_ERROR);
-    assert_int_equal(check("{]", NULL), NGX_ERROR);
-    assert_int_equal(check("01", NULL), NGX_ERROR);
-    assert_int_equal(check("1.", NULL), NGX_ERROR);
-    assert_int_equal(check("-", NULL), NGX_ERROR);
-    assert_int_equal(check("1e", NULL), NGX_ERROR);
-    assert_int_equal(check("tru", NULL), NGX_ERROR);
-    assert_int_equal(check("nulll", NULL), NGX_ERROR);
-    assert_int_equal(check("\"abc", NULL), NGX_ERROR);
-    assert_int_equal(check("\"a\\x\"", NULL), NGX_ERROR);
-    assert_int_equal(check("\"\\u12g4\"", NULL), NGX_ERROR);
-    assert_int_equal(check("\"a\tb\"", NULL), NGX_ERROR);
-    assert_int_equal(check("1 2", NULL), NGX_ERROR);
-    assert_int_equal(check("simulated non-JSON answer", NULL), NGX_ERROR);
-    assert_int_equal(check("\"\xec\x82\"", NULL), NGX_ERROR);
-
-    /* nesting: 64 levels pass, 65 do not */
-    for (i = 0; i < 64; i++) {
-        deep[i] = '[';
-        deep[64 + i] = ']';
-    }
-
-    deep[128] = '\0';
-    assert_int_equal(check(deep, NULL), NGX_OK);
-
-    for (i = 0; i < 65; i++) {
-        deep[i] = '[';
-        deep[65 + i] = ']';
-    }
-
-    deep[130] = '\0';
-    assert_int_equal(check(deep, NULL), NGX_ERROR);
-}
-
-
 int
 main(void)
 {
@@ -289,8 +205,6 @@ main(void)
         cmocka_unit_test(test_check_uri),
         cmocka_unit_test(test_in_list),
         cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_json_check_valid),
-        cmocka_unit_test(test_json_check_invalid),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /*
  * Unit tests for the pure helpers: duration formatting, strict integer
  * parsing, relative path checks, JSON escaping, UTF-8 validation and
- * the synthetic data set's check values (shared/DATASET.md).
+ * the synthetic data set's check values (docs/dataset.md).
  */
 
 #include <stdarg.h>
@@ -92,6 +92,46 @@ test_parse_uint(void **state)
 
 
 static void
+unescape_is(const char *in, const char *out, size_t out_len)
+{
+    u_char  buf[64];
+    size_t  n;
+
+    n = ngx_http_asyncx_unescape_arg(buf, (u_char *) in, strlen(in));
+    assert_int_equal(n, out_len);
+    assert_memory_equal(buf, out, n);
+}
+
+
+static void
+test_unescape_arg(void **state)
+{
+    u_char  buf[16];
+
+    /* "+" is a plus sign; percent-escapes are decoded, each once */
+    unescape_is("a+b.txt", "a+b.txt", 7);
+    unescape_is("a%2Bb.txt", "a+b.txt", 7);
+    unescape_is("c%2B%2B.txt", "c++.txt", 7);
+    unescape_is("notes%3Fsecret.txt", "notes?secret.txt", 16);
+    unescape_is("%3F%3f%23x", "??#x", 4);
+    unescape_is("%2541", "%41", 3);
+    unescape_is("%EB%B0%B0%EC%86%A1", "\xEB\xB0\xB0\xEC\x86\xA1", 6);
+    unescape_is("a%00b", "a\0b", 3);
+
+    /* an incomplete or non-hex escape stays as it is */
+    unescape_is("100%", "100%", 4);
+    unescape_is("%4", "%4", 2);
+    unescape_is("%zz%4g", "%zz%4g", 6);
+    unescape_is("", "", 0);
+
+    /* in place */
+    memcpy(buf, "x%2By", 5);
+    assert_int_equal(ngx_http_asyncx_unescape_arg(buf, buf, 5), 3);
+    assert_memory_equal(buf, "x+y", 3);
+}
+
+
+static void
 test_check_rel_path(void **state)
 {
     assert_int_equal(ngx_http_asyncx_check_rel_path(S("test.txt")), NGX_OK);
@@ -139,6 +179,58 @@ test_utf8_valid(void **state)
     assert_int_equal(ngx_http_asyncx_utf8_valid(S("\xC0\xAF")), NGX_DECLINED);
     assert_int_equal(ngx_http_asyncx_utf8_valid(S("\xED\xA0\x80")),
                      NGX_DECLINED);
+}
+
+
+static void
+escape_is(const char *in, size_t len, ngx_uint_t flags, const char *out)
+{
+    u_char  buf[128], *last;
+
+    assert_int_equal(ngx_http_asyncx_utf8_escape_len((u_char *) in, len,
+                                                     flags),
+                     strlen(out));
+    last = ngx_http_asyncx_utf8_escape(buf, (u_char *) in, len, flags);
+    assert_int_equal(last - buf, strlen(out));
+    assert_memory_equal(buf, out, last - buf);
+    assert_int_equal(ngx_http_asyncx_utf8_valid(buf, last - buf), NGX_OK);
+}
+
+
+static void
+test_utf8_cut_trim_escape(void **state)
+{
+    u_char  name[203];
+
+    /* a 199-byte name and "가": 200 bytes cut before the character */
+    memset(name, 'a', 199);
+    memcpy(name + 199, "\xEA\xB0\x80", 3);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(name, 202, 200), 199);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(name, 202, 201), 199);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(name, 202, 202), 202);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(name, 202, 199), 199);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(name, 202, 198), 198);
+
+    /* invalid bytes are not characters: cut where asked */
+    assert_int_equal(ngx_http_asyncx_utf8_cut(S("ab\x80\x80\x80\x80"), 3), 3);
+    assert_int_equal(ngx_http_asyncx_utf8_cut(S("a\xC3\xA9\x80"), 3), 3);
+
+    /* a character a full buffer cut short is dropped, whole ones stay */
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("ab\xEA\xB0")), 2);
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("ab\xEA")), 2);
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("ab\xEA\xB0\x80")), 5);
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("ab\xF0\x9F\x98")), 2);
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("abc")), 3);
+    assert_int_equal(ngx_http_asyncx_utf8_trim(S("")), 0);
+
+    /* invalid bytes become \xNN; controls too when asked */
+    escape_is("\xC0\xAE/\xFF\xFE", 5, 0, "\\xc0\\xae/\\xff\\xfe");
+    escape_is("a\nb\001c", 5, 0, "a\nb\001c");
+    escape_is("a\nb\0c\x7f", 6, NGX_HTTP_ASYNCX_UTF8_CONTROLS,
+              "a\\x0ab\\x00c\\x7f");
+    escape_is("\xEA\xB0\x80\xEA\xB0", 5, NGX_HTTP_ASYNCX_UTF8_CONTROLS,
+              "\xEA\xB0\x80\\xea\\xb0");
+    escape_is("", 0, 0, "");
 }
 
 
@@ -200,9 +292,11 @@ main(void)
         cmocka_unit_test(test_format_seconds),
         cmocka_unit_test(test_now_is_monotonic),
         cmocka_unit_test(test_parse_uint),
+        cmocka_unit_test(test_unescape_arg),
         cmocka_unit_test(test_check_rel_path),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_utf8_cut_trim_escape),
         cmocka_unit_test(test_dataset_check_values),
         cmocka_unit_test(test_dataset_json_item),
     };

@@ -7,20 +7,49 @@ package Asyncx::OwnNginx;
 #
 #   my $ngx = Asyncx::OwnNginx->new(offset => 2, name => 'limit',
 #                                   workers => 2, main => '...',
+#                                   log_level => 'debug',
 #                                   http => '...');     # inside http { }
 #   my ($code, $body) = $ngx->get('/path');
+#   my $child = $ngx->spawn_request($raw);  # in the background
+#   my $raw = $ngx->collect($child);        # ... its raw answer
+#   $ngx->json('/asyncx/status');           # a decoded JSON answer
+#   $ngx->wait_for('what', sub { ... });    # poll a condition
 #   $ngx->error_log;      # lines
 #   $ngx->stop;
+#
+# Every module of TEST_NGINX_LOAD_MODULES is loaded (the module and the
+# test helper t/hold/).  skip_all_unless() is the suites' `plan skip_all`:
+# under ASYNCX_REQUIRE_ALL=1 (set by `make test`) a suite that cannot run
+# fails instead.
 
 use strict;
 use warnings;
 
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
+use JSON::PP ();
 use POSIX qw(WNOHANG);
+use Test::More ();
 use Time::HiRes qw(time sleep);
 
-sub module_so { (split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // ''))[0] }
+sub modules { split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '') }
+sub module_so { my @m = modules(); return $m[0] }
+
+# `plan skip_all => $why unless $ok`, except under ASYNCX_REQUIRE_ALL=1
+sub skip_all_unless {
+    my ($ok, $why) = @_;
+
+    return if $ok;
+
+    if ($ENV{ASYNCX_REQUIRE_ALL}) {
+        Test::More::plan(tests => 1);
+        Test::More::fail("this suite cannot run: $why "
+                         . "(ASYNCX_REQUIRE_ALL=1: a skip is a failure)");
+        exit 1;
+    }
+
+    Test::More::plan(skip_all => $why);
+}
 
 sub new {
     my ($class, %opt) = @_;
@@ -39,7 +68,8 @@ sub new {
     my $master = ($opt{workers} // 0) ? 'on' : 'off';
     my $workers = $opt{workers} || 1;
     my $user = $> == 0 ? 'user root;' : '';
-    my $so = module_so();
+    my $level = $opt{log_level} // 'info';
+    my $load = join '', map { "load_module $_;\n" } modules();
     my $main = $opt{main} // '';
     my $http = $opt{http} // '';
     $http =~ s/\$PORT\b/$self->{port}/g;
@@ -51,10 +81,9 @@ daemon off;
 master_process $master;
 worker_processes $workers;
 $user
-error_log $dir/logs/error.log info;
+error_log $dir/logs/error.log $level;
 pid $dir/logs/nginx.pid;
-load_module $so;
-$main
+$load$main
 events { worker_connections 256; }
 http {
     client_body_temp_path $dir/temp;
@@ -75,9 +104,17 @@ CONF
     }
     $self->{pid} = $pid;
 
-    for (1 .. 200) {
+    # however slow the machine: until it listens or exits
+    my $until = time + 60;
+    while (time < $until) {
         last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}");
-        sleep 0.05;
+        if (waitpid($pid, WNOHANG) == $pid) {
+            delete $self->{pid};
+            Test::More::diag("nginx exited at start:\n",
+                             join '', $self->error_log);
+            last;
+        }
+        sleep 0.02;
     }
 
     return $self;
@@ -106,11 +143,88 @@ sub request {
 # (status code or 0, body) of an HTTP/1.0 GET
 sub get {
     my ($self, $path, $timeout) = @_;
-    my $res = $self->request("GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n",
-                             $timeout);
-    my ($code) = $res =~ m{^HTTP/1\.\d (\d+)};
-    my ($body) = $res =~ /\r\n\r\n(.*)\z/s;
+    return $self->parse($self->request("GET $path HTTP/1.0\r\n"
+                                       . "Host: localhost\r\n\r\n",
+                                       $timeout));
+}
+
+# a request in a child process: give the handle to collect()
+sub spawn_request {
+    my ($self, $raw, $timeout) = @_;
+
+    my $child = open(my $fh, '-|') // die "fork: $!";
+
+    if ($child == 0) {
+        print $self->request($raw, $timeout // 60);
+        POSIX::_exit(0);
+    }
+
+    return $fh;
+}
+
+# the raw answer of a spawned request (waits for it)
+sub collect {
+    my ($self, $fh) = @_;
+
+    local $/;
+    my $raw = <$fh> // '';
+    close $fh;
+
+    return $raw;
+}
+
+# (status code or 0, body) of a raw answer
+sub parse {
+    my ($self, $raw) = @_;
+
+    my ($code) = $raw =~ m{^HTTP/1\.\d (\d+)};
+    my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
+
     return ($code || 0, $body // '');
+}
+
+# the decoded JSON answer of a GET (undef if it is not JSON)
+sub json {
+    my ($self, $path) = @_;
+
+    my (undef, $body) = $self->get($path);
+
+    return eval { JSON::PP::decode_json($body) };
+}
+
+# polls $cond until it is true (returns 1) or $timeout seconds pass
+# (returns 0, with a diagnostic naming $what)
+sub wait_for {
+    my ($self, $what, $cond, $timeout) = @_;
+
+    my $until = time + ($timeout // 30);
+
+    until ($cond->()) {
+        if (time > $until) {
+            Test::More::diag("gave up waiting for $what");
+            return 0;
+        }
+
+        sleep 0.01;
+    }
+
+    return 1;
+}
+
+# waits for an error.log line matching $re
+sub wait_log {
+    my ($self, $re, $timeout) = @_;
+
+    return $self->wait_for("an error.log line like $re",
+                           sub { grep { $_ =~ $re } $self->error_log },
+                           $timeout);
+}
+
+# the lines at [alert], [crit] or [emerg]: the suites expect none
+sub bad_lines {
+    my ($self) = @_;
+
+    return grep { /\[(?:alert|crit|emerg)\]/ } $self->error_log;
 }
 
 sub error_log {

@@ -1,0 +1,130 @@
+
+/*
+ * Copyright (C) asyncx authors
+ *
+ * Directive values shared by every subsystem: numbers, sizes and times
+ * within a range.  A value nginx would take but the module cannot use
+ * (0 where 0 has no meaning, a count that overflows) is refused by
+ * "nginx -t" with the directive, the value and the accepted range.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_conf.h"
+
+
+/*
+ * NGX_OK with *v set, or NGX_ERROR when the value does not parse, is out
+ * of range or overflows.  Also for parameters such as "delay=300ms".
+ */
+
+ngx_int_t
+ngx_http_asyncx_conf_parse_bounded(ngx_str_t *value,
+    ngx_http_asyncx_conf_bounds_t *b, uint64_t *v)
+{
+    off_t      size;
+    ngx_int_t  ms;
+
+    if (b->zero_off
+        && value->len == 3 && ngx_strncmp(value->data, "off", 3) == 0)
+    {
+        *v = 0;
+        return NGX_OK;
+    }
+
+    switch (b->type) {
+
+    case NGX_HTTP_ASYNCX_CONF_SIZE:
+        size = ngx_parse_offset(value);
+        if (size == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        *v = (uint64_t) size;
+        break;
+
+    case NGX_HTTP_ASYNCX_CONF_MSEC:
+        ms = ngx_parse_time(value, 0);
+        if (ms == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        *v = (uint64_t) ms;
+        break;
+
+    default:
+        /* NGX_DECLINED: past max, so no overflow either */
+        if (ngx_http_asyncx_parse_uint(value->data, value->len, b->max, v)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (*v == 0 && b->zero_off) {
+        return NGX_OK;
+    }
+
+    if (*v < b->min || *v > b->max) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * 'invalid value "0" in "asyncx_call_timeout", expected 1..2147483647 ms'
+ * or '..., expected 0 (off) or 1..100000'.
+ */
+
+void
+ngx_http_asyncx_conf_log_range(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *value, ngx_http_asyncx_conf_bounds_t *b)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\", expected %s%uL..%uL%s",
+                       value, name, b->zero_off ? "0 (off) or " : "",
+                       b->min, b->max,
+                       b->type == NGX_HTTP_ASYNCX_CONF_SIZE ? " bytes"
+                       : (b->type == NGX_HTTP_ASYNCX_CONF_MSEC ? " ms" : ""));
+}
+
+
+char *
+ngx_http_asyncx_conf_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    uint64_t                        v;
+    ngx_str_t                      *value;
+    ngx_uint_t                     *field;
+    ngx_http_asyncx_conf_bounds_t  *b;
+
+    b = cmd->post;
+    value = cf->args->elts;
+
+    /*
+     * ngx_uint_t, size_t and ngx_msec_t are one machine word on every
+     * nginx target, and each is "unset" as all ones.
+     */
+
+    field = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*field != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    if (ngx_http_asyncx_conf_parse_bounded(&value[1], b, &v) != NGX_OK) {
+        ngx_http_asyncx_conf_log_range(cf, &cmd->name, &value[1], b);
+        return NGX_CONF_ERROR;
+    }
+
+    *field = (ngx_uint_t) v;
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,183 @@
+# HTTP-level refusals of every handler: a 405 names the allowed methods
+# in an Allow header (RFC 9110, section 15.5.6), and a body over
+# client_max_body_size gets the module's JSON error shape through the
+# error_page recipe of docs/directives.md (nginx refuses such a body
+# before any content handler runs, so no handler can answer it itself).
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+
+repeat_each(1);
+
+plan tests => repeat_each() * 77;
+
+no_shuffle();
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: 405 carries Allow on every handler (status, pipeline, offload, limiter, streams)
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s;
+--- config
+    location = /asyncx/status { asyncx_status; }
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage s a=/a;
+    }
+    location = /a { return 200 '{}'; }
+    location = /files/read { asyncx_file_root html; asyncx_file_read; }
+    location = /files/write { asyncx_file_root html; asyncx_file_write; }
+    location = /auth/hash { asyncx_password_hash; }
+    location = /auth/verify { asyncx_password_verify; }
+    location = /parse/json { asyncx_json_parse; }
+    location = /regex/match { asyncx_regex_match; }
+    location = /rate-limiter/status { asyncx_limit_status api; }
+    location = /rate-limit-test { asyncx_limit_test api /ext; }
+    location = /ext { asyncx_limit api; return 200; }
+    location = /stream/search { asyncx_sse search; }
+--- request eval
+["POST /asyncx/status\nx", "PUT /orders/process\n{}", "POST /files/read?path=a\nx",
+ "GET /files/write?path=a", "GET /auth/hash", "DELETE /auth/verify",
+ "GET /parse/json", "PATCH /regex/match\n{}", "POST /rate-limiter/status\nx",
+ "POST /stream/search?keyword=a\nx", "POST /rate-limit-test\nx"]
+--- error_code eval
+[405, 405, 405, 405, 405, 405, 405, 405, 405, 405, 405]
+--- response_headers eval
+["Allow: GET, HEAD\nContent-Type: application/json",
+ "Allow: GET, HEAD, POST\nContent-Type: application/json",
+ "Allow: GET, HEAD\nContent-Type: application/json",
+ "Allow: POST\nContent-Type: application/json",
+ "Allow: POST\nContent-Type: application/json",
+ "Allow: POST\nContent-Type: application/json",
+ "Allow: POST\nContent-Type: application/json",
+ "Allow: POST\nContent-Type: application/json",
+ "Allow: GET, HEAD\nContent-Type: application/json",
+ "Allow: GET, HEAD\nContent-Type: application/json",
+ "Allow: GET, HEAD\nContent-Type: application/json"]
+--- response_body_like eval
+[qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/,
+ qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/,
+ qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/,
+ qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/,
+ qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/,
+ qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/,
+ qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/,
+ qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/,
+ qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/,
+ qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/,
+ qr/^\{"error": "[^"]*method not allowed[^"]*", "status": 405\}\n\z/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: a declared body over client_max_body_size gets the JSON error shape (the error_page recipe)
+--- config
+    error_page 413 @asyncx_413;
+    location @asyncx_413 {
+        default_type application/json;
+        return 413 '{"error": "request body is larger than client_max_body_size", "status": 413}\n';
+    }
+    location = /parse/json { client_max_body_size 16; asyncx_json_parse; }
+    location = /files/write {
+        client_max_body_size 16;
+        asyncx_file_root html;
+        asyncx_file_write;
+    }
+    location = /orders/process {
+        client_max_body_size 16;
+        asyncx_pipeline;
+        asyncx_stage s a=/a;
+    }
+    location = /a { return 200 '{}'; }
+--- request eval
+["POST /parse/json\n[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]",
+ "POST /files/write?path=big.txt\n0123456789abcdefXYZ",
+ "POST /orders/process\n{\"a\": \"0123456789abcdef\"}"]
+--- error_code eval
+[413, 413, 413]
+--- response_headers eval
+["Content-Type: application/json", "Content-Type: application/json",
+ "Content-Type: application/json"]
+--- response_body_like eval
+[qr/^\{"error": "request body is larger than client_max_body_size", "status": 413\}\n\z/,
+ qr/^\{"error": "request body is larger than client_max_body_size", "status": 413\}\n\z/,
+ qr/^\{"error": "request body is larger than client_max_body_size", "status": 413\}\n\z/]
+--- error_log
+client intended to send too large body
+
+
+
+=== TEST 3: a chunked body over client_max_body_size gets the JSON error shape too
+--- config
+    error_page 413 @asyncx_413;
+    location @asyncx_413 {
+        default_type application/json;
+        return 413 '{"error": "request body is larger than client_max_body_size", "status": 413}\n';
+    }
+    location = /parse/json { client_max_body_size 16; asyncx_json_parse; }
+    location = /files/write {
+        client_max_body_size 16;
+        asyncx_file_root html;
+        asyncx_file_write;
+    }
+    location = /orders/process {
+        client_max_body_size 16;
+        asyncx_pipeline;
+        asyncx_stage s a=/a;
+    }
+    location = /a { return 200 '{}'; }
+--- raw_request eval
+"POST /files/write?path=big.txt HTTP/1.1\r
+Host: localhost\r
+Connection: close\r
+Transfer-Encoding: chunked\r
+\r
+10\r
+0123456789abcdef\r
+3\r
+XYZ\r
+0\r
+\r
+"
+--- error_code: 413
+--- response_headers
+Content-Type: application/json
+--- response_body_like eval
+qr/^\{"error": "request body is larger than client_max_body_size", "status": 413\}\n\z/
+--- error_log
+client intended to send too large chunked body
+
+
+
+=== TEST 4: a body within client_max_body_size is answered as before
+--- config
+    error_page 413 @asyncx_413;
+    location @asyncx_413 {
+        default_type application/json;
+        return 413 '{"error": "request body is larger than client_max_body_size", "status": 413}\n';
+    }
+    location = /parse/json { client_max_body_size 16; asyncx_json_parse; }
+    location = /files/write {
+        client_max_body_size 16;
+        asyncx_file_root html;
+        asyncx_file_write;
+    }
+    location = /orders/process {
+        client_max_body_size 16;
+        asyncx_pipeline;
+        asyncx_stage s a=/a;
+    }
+    location = /a { return 200 '{}'; }
+--- request eval
+["POST /parse/json\n[1, 2]", "POST /files/write?path=small.txt\n0123456789abcdef"]
+--- error_code eval
+[200, 200]
+--- response_body eval
+["", "{\"written\":16,\"path\":\"small.txt\",\"async\":true}\n"]
+--- response_body_filters eval
+sub { $_[0] =~ /^\{"parsed_items":2,/ ? "" : $_[0] }
+--- no_error_log
+[error]
