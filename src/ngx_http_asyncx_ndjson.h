@@ -26,7 +26,7 @@
 #define NGX_HTTP_ASYNCX_NDJSON_DEPTH_MAX    128
 #define NGX_HTTP_ASYNCX_NDJSON_GROUPS_MAX   256
 #define NGX_HTTP_ASYNCX_NDJSON_KEY_MAX      128
-#define NGX_HTTP_ASYNCX_NDJSON_SLOTS        (2 * NGX_HTTP_ASYNCX_NDJSON_GROUPS_MAX)
+#define NGX_HTTP_ASYNCX_NDJSON_SLOTS        512     /* 2 * GROUPS_MAX */
 #define NGX_HTTP_ASYNCX_NDJSON_KEYWORD_MAX  256
 
 /* "<offset>-<records>-<matches>-<skipped>-<phase>-<tag>" */

@@ -116,8 +116,8 @@ static void ngx_http_asyncx_sse_file_cleanup(void *data);
 
 
 /* 64 bytes to 256 MiB: the read buffer holds a whole line */
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_line_bounds =
-    { 64, 256 * 1024 * 1024, 1 };
+ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_line_bounds =
+    { 64, 256 * 1024 * 1024, NGX_HTTP_ASYNCX_CONF_SIZE, 0 };
 
 
 
@@ -772,16 +772,16 @@ ngx_http_asyncx_sse_file_query(ngx_http_request_t *r,
 
 /*
  * A complex value of the configuration for this request: values made
- * with variables ($arg_file) are percent-decoded as query arguments
- * are; fixed ones are used as written.  A NULL cv gives "".
+ * with variables ($arg_file) are decoded once as query arguments are
+ * (ngx_http_asyncx_unescape_arg); fixed ones are used as written.  A
+ * NULL cv gives "".
  */
 
 static ngx_int_t
 ngx_http_asyncx_sse_file_eval(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *value)
 {
-    u_char     *dst, *src, *p;
-    ngx_str_t   raw;
+    ngx_str_t  raw;
 
     ngx_str_null(value);
 
@@ -798,24 +798,13 @@ ngx_http_asyncx_sse_file_eval(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    dst = ngx_pnalloc(r->pool, raw.len + 1);
-    if (dst == NULL) {
+    value->data = ngx_pnalloc(r->pool, raw.len + 1);
+    if (value->data == NULL) {
         return NGX_ERROR;
     }
 
-    value->data = dst;
-    src = raw.data;
-
-    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
-    value->len = dst - value->data;
-
-    for (p = value->data; p < dst; p++) {
-        if (*p == '+') {
-            *p = ' ';
-        }
-    }
-
-    *dst = '\0';
+    value->len = ngx_http_asyncx_unescape_arg(value->data, raw.data, raw.len);
+    value->data[value->len] = '\0';
 
     return NGX_OK;
 }
@@ -844,13 +833,22 @@ ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    n = ngx_min(path.len, 200);
+    /* the rules of /files/read: messages quote whole characters */
+    n = ngx_http_asyncx_utf8_cut(path.data, path.len,
+                                 NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE);
 
     if (ngx_http_asyncx_check_rel_path(path.data, path.len) != NGX_OK) {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_FORBIDDEN, NGX_LOG_INFO,
                                           "path \"%*s\" is not allowed: "
                                           "absolute paths, \"..\", NUL bytes "
                                           "and backslashes are refused",
+                                          n, path.data);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_asyncx_utf8_valid(path.data, path.len) != NGX_OK) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "path \"%*s\" is not valid UTF-8",
                                           n, path.data);
         return NGX_ERROR;
     }
@@ -953,7 +951,8 @@ ngx_http_asyncx_sse_file_open_run(void *data)
     ngx_http_asyncx_offload_ctx_t  *o;
 
     o = &ctx->open;
-    n = ngx_min(o->path.len, 200);
+    n = ngx_http_asyncx_utf8_cut(o->path.data, o->path.len,
+                                 NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE);
 
     if (realpath((char *) ctx->conf->root.data, root) == NULL) {
         return ngx_http_asyncx_offload_fail(o, NGX_HTTP_INTERNAL_SERVER_ERROR,

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_asyncx_conf.h"
 #include "ngx_http_asyncx_offload.h"
 
 
@@ -34,7 +35,7 @@ typedef struct {
 } ngx_http_asyncx_sse_file_conf_t;
 
 
-extern ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_line_bounds;
+extern ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_line_bounds;
 
 
 void ngx_http_asyncx_sse_file_init_conf(ngx_http_asyncx_sse_file_conf_t *conf);
