@@ -297,7 +297,7 @@ my @refusals = (
      'path \"/etc/passwd\" is not allowed: absolute paths, \"..\", NUL '
      . 'bytes and backslashes are refused'],
     ['/search?file=plain.ndjson%00.txt&keyword=x', 403,
-     'path \"plain.ndjson\\u0000.txt\" is not allowed: absolute paths, '
+     'path \"plain.ndjson\\\\x00.txt\" is not allowed: absolute paths, '
      . '\"..\", NUL bytes and backslashes are refused'],
     ['/search?file=sub&keyword=x', 400,
      'asyncx_sse: \"sub\" is not a regular file'],
