@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx_pipeline_util.h"
+#include "ngx_http_asyncx_metrics.h"
 #include "ngx_http_asyncx_mock.h"
 #include "ngx_http_asyncx_pipeline_conf.h"
 
@@ -27,6 +28,7 @@ typedef struct {
     ngx_str_t                      args;        /* after '?', may be empty */
     ngx_str_t                      fallback;    /* JSON text if optional */
     ngx_uint_t                     stage;
+    ngx_http_asyncx_series_t      *metrics;
     unsigned                       optional:1;
 } ngx_http_asyncx_pipeline_call_conf_t;
 
@@ -52,6 +54,8 @@ typedef struct {
     ngx_uint_t                     error_status;
     ngx_flag_t                     pass_args;
     ngx_uint_t                     enabled;     /* asyncx_pipeline seen */
+    ngx_str_t                      location;    /* its name, for metrics */
+    ngx_http_asyncx_series_t      *metrics;
     ngx_http_asyncx_mock_conf_t    mock;
 } ngx_http_asyncx_pipeline_conf_t;
 

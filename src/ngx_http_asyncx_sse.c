@@ -359,6 +359,9 @@ ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r)
 
     ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode,
+                                   NGX_HTTP_ASYNCX_STREAM_STARTED, 1);
 
     ctx->heartbeat.handler = ngx_http_asyncx_sse_heartbeat_handler;
     ctx->heartbeat.data = r;
@@ -717,6 +720,7 @@ ngx_http_asyncx_sse_fail(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
     }
 
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
 
     return ngx_http_output_filter(r, &ctx->out_cl);
 }
@@ -857,6 +861,8 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
         ctx->done = 1;
 
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "asyncx sse: injected failure at record %uL, "
                       "stream ends with an error event", ctx->fail_at);
@@ -905,6 +911,8 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
         ctx->done = 1;
 
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_COMPLETED, 1);
     }
 
     if (nevents == 0) {
@@ -913,6 +921,8 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
     ctx->events += nevents;
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_EVENTS, nevents);
+    ngx_http_asyncx_metrics_stream(ctx->mode,
+                                   NGX_HTTP_ASYNCX_STREAM_EVENTS, nevents);
 
     b->pos = b->start;
     b->last = p;
@@ -1064,9 +1074,12 @@ ngx_http_asyncx_sse_cleanup(void *data)
     }
 
     ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, -1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, -1);
 
     if (!ctx->done) {
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_ABORTED, 1);
 
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx sse: client closed the stream after %ui "

@@ -1324,6 +1324,7 @@ next:
                                        "pool queue is full", NULL, 0);
 
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
 
     ctx->done = 1;
 
@@ -1392,6 +1393,9 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
 
     ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode,
+                                   NGX_HTTP_ASYNCX_STREAM_STARTED, 1);
 
     ctx->heartbeat.handler = ngx_http_asyncx_sse_file_heartbeat_handler;
     ctx->heartbeat.data = r;
@@ -1459,9 +1463,14 @@ ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
 
         if (sc->error == NULL) {
             ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
+            ngx_http_asyncx_metrics_stream(ctx->mode,
+                                           NGX_HTTP_ASYNCX_STREAM_COMPLETED,
+                                           1);
 
         } else {
             ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+            ngx_http_asyncx_metrics_stream(ctx->mode,
+                                           NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
             level = ctx->err ? NGX_LOG_ERR : NGX_LOG_INFO;
 
             ngx_log_error(level, r->connection->log, ctx->err,
@@ -1478,6 +1487,8 @@ ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
 
     ctx->events += sc->nevents;
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_EVENTS, sc->nevents);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_EVENTS,
+                                   sc->nevents);
 
     b = &ctx->out;
     ngx_memzero(b, sizeof(ngx_buf_t));
@@ -1547,9 +1558,12 @@ ngx_http_asyncx_sse_file_cleanup(void *data)
     }
 
     ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, -1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, -1);
 
     if (!ctx->done) {
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_ABORTED, 1);
 
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx sse: client closed the stream of \"%V\" after "
