@@ -157,7 +157,8 @@ UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/test_*.c)
 PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_http_asyncx_offload_util.c \
                src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
                src/ngx_http_asyncx_limit_bucket.c src/ngx_http_asyncx_metrics_util.c \
-               src/ngx_http_asyncx_sse_event.c src/ngx_http_asyncx_ndjson.c
+               src/ngx_http_asyncx_sse_event.c src/ngx_http_asyncx_ndjson.c \
+               src/ngx_http_asyncx_ndjson_json.c
 
 # the module's JSON policy is pure too; it hands what it passed to cJSON
 PURE_SRCS   += src/ngx_http_asyncx_json.c

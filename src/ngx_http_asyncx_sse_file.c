@@ -94,6 +94,8 @@ static ngx_int_t ngx_http_asyncx_sse_file_args(ngx_http_request_t *r,
     ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_int_t *rc);
 static ngx_int_t ngx_http_asyncx_sse_file_query(ngx_http_request_t *r,
     ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_int_t *rc);
+static uint32_t ngx_http_asyncx_sse_file_query_hash(
+    ngx_http_asyncx_ndjson_scan_t *sc);
 static ngx_int_t ngx_http_asyncx_sse_file_eval(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *value);
 static ngx_int_t ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
@@ -107,6 +109,8 @@ static ngx_int_t ngx_http_asyncx_sse_file_read(
 static ngx_int_t ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
     ngx_http_asyncx_sse_file_ctx_t *ctx);
 static void ngx_http_asyncx_sse_file_write_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_sse_file_busy(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
 static void ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
     ngx_http_asyncx_sse_file_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
@@ -645,13 +649,11 @@ static ngx_int_t
 ngx_http_asyncx_sse_file_query(ngx_http_request_t *r,
     ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_int_t *rc)
 {
-    uint32_t                          h;
     ngx_str_t                         fields, *name;
-    ngx_uint_t                        i, n;
+    ngx_uint_t                        n;
     const char                       *reason;
     ngx_http_asyncx_ndjson_scan_t    *sc;
     ngx_http_asyncx_sse_file_conf_t  *fcf;
-    u_char                            params[8 * NGX_INT64_LEN];
 
     sc = &ctx->scan;
     fcf = ctx->conf;
@@ -714,14 +716,10 @@ ngx_http_asyncx_sse_file_query(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        name = &sc->group_by;
-
-        if (ngx_http_asyncx_ndjson_check_name(sc->value.data, sc->value.len)
-            != NGX_OK)
-        {
-            name = &sc->value;
-        }
-
+        /* both names are checked: the one that fails is named below */
+        name = (ngx_http_asyncx_ndjson_check_name(sc->group_by.data,
+                                                  sc->group_by.len)
+                == NGX_OK) ? &sc->value : &sc->group_by;
         break;
     }
 
@@ -736,7 +734,20 @@ ngx_http_asyncx_sse_file_query(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* the query's identity; the thread adds the file's */
+    ctx->query_hash = ngx_http_asyncx_sse_file_query_hash(sc);
+
+    return NGX_OK;
+}
+
+
+/* the query's identity in the ids; the open job adds the file's */
+
+static uint32_t
+ngx_http_asyncx_sse_file_query_hash(ngx_http_asyncx_ndjson_scan_t *sc)
+{
+    u_char      params[8 * NGX_INT64_LEN];
+    uint32_t    h;
+    ngx_uint_t  i;
 
     h = ngx_http_asyncx_ndjson_hash(2166136261u, params,
                                     ngx_sprintf(params, "%ui %uL %uL %d %d %uz",
@@ -762,11 +773,8 @@ ngx_http_asyncx_sse_file_query(ngx_http_request_t *r,
     h = ngx_http_asyncx_ndjson_hash(h, (u_char *) "\0", 1);
     h = ngx_http_asyncx_ndjson_hash(h, sc->group_by.data, sc->group_by.len);
     h = ngx_http_asyncx_ndjson_hash(h, (u_char *) "\0", 1);
-    h = ngx_http_asyncx_ndjson_hash(h, sc->value.data, sc->value.len);
 
-    ctx->query_hash = h;
-
-    return NGX_OK;
+    return ngx_http_asyncx_ndjson_hash(h, sc->value.data, sc->value.len);
 }
 
 
@@ -1314,11 +1322,19 @@ next:
                   &ctx->open.path,
                   rc == NGX_BUSY ? "thread pool queue is full" : "task error");
 
-    /*
-     * The header is out: the client learns it from an error event.  It
-     * has no id, so EventSource reconnects after the last event it got.
-     */
+    ngx_http_finalize_request(r, ngx_http_asyncx_sse_file_busy(r, ctx));
+}
 
+
+/*
+ * The header is out: the client learns it from an error event.  It has
+ * no id, so EventSource reconnects after the last event it got.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_busy(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
     ctx->scan.out_len = 0;
     (void) ngx_http_asyncx_ndjson_fail(&ctx->scan, 0, "server busy: thread "
                                        "pool queue is full", NULL, 0);
@@ -1333,11 +1349,10 @@ next:
     }
 
     if (ngx_http_asyncx_sse_file_job_done(r, ctx) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return;
+        return NGX_ERROR;
     }
 
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &ctx->out_cl));
+    return ngx_http_output_filter(r, &ctx->out_cl);
 }
 
 
