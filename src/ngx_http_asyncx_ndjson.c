@@ -63,6 +63,8 @@ static ngx_int_t ngx_http_asyncx_ndjson_invalid(
     const char *what, size_t at, const char *reason);
 static void ngx_http_asyncx_ndjson_take(ngx_http_asyncx_ndjson_scan_t *s,
     off_t next, ngx_uint_t skipped);
+static u_char *ngx_http_asyncx_ndjson_skip(ngx_http_asyncx_ndjson_scan_t *s,
+    u_char *p, u_char *end, u_char *hit, off_t off);
 
 
 /* aggregate */
@@ -544,7 +546,7 @@ ngx_int_t
 ngx_http_asyncx_ndjson_scan(ngx_http_asyncx_ndjson_scan_t *s, u_char *window,
     size_t len, off_t window_offset, ngx_uint_t eof, size_t *used)
 {
-    u_char      *p, *end, *nl, *line_end, *next;
+    u_char      *p, *end, *nl, *line_end, *next, *hit, *q;
     off_t        off;
     size_t       n;
     ngx_int_t    rc;
@@ -552,6 +554,7 @@ ngx_http_asyncx_ndjson_scan(ngx_http_asyncx_ndjson_scan_t *s, u_char *window,
 
     p = window;
     end = window + len;
+    hit = NULL;
 
     for ( ;; ) {
 
@@ -598,6 +601,25 @@ ngx_http_asyncx_ndjson_scan(ngx_http_asyncx_ndjson_scan_t *s, u_char *window,
         if (p == end) {
             rc = NGX_AGAIN;
             break;
+        }
+
+        if (s->op == NGX_HTTP_ASYNCX_NDJSON_SEARCH) {
+            /* one look for the keyword serves all the lines before it */
+            if (hit == NULL || hit < p) {
+                hit = ngx_http_asyncx_ndjson_find(p, end - p, s->keyword,
+                                                  s->keyword_len, s->icase);
+                if (hit == NULL) {
+                    hit = end;
+                }
+            }
+
+            q = ngx_http_asyncx_ndjson_skip(s, p, end, hit,
+                                            window_offset + (p - window));
+
+            if (q != p) {
+                p = q;
+                continue;
+            }
         }
 
         n = ngx_min((size_t) (end - p), s->max_line + 1);
@@ -689,6 +711,48 @@ ngx_http_asyncx_ndjson_due(ngx_http_asyncx_ndjson_scan_t *s, off_t off,
     rc = ngx_http_asyncx_ndjson_complete(s);
 
     return (rc == NGX_OK) ? NGX_AGAIN : rc;
+}
+
+
+/*
+ * A search's lines before hit (the next place the keyword appears in the
+ * window, or its end) cannot match: they are counted in one tight loop,
+ * up to the next batch boundary, a line without its end in the window or
+ * longer than max_line, or the line holding hit.  The keyword has no
+ * line feed (the caller refuses one), so a hit never spans two lines.
+ * Returns where the scan goes on; p (nothing skipped) or further.
+ */
+
+static u_char *
+ngx_http_asyncx_ndjson_skip(ngx_http_asyncx_ndjson_scan_t *s, u_char *p,
+    u_char *end, u_char *hit, off_t off)
+{
+    u_char    *start, *nl;
+    size_t     n;
+    uint64_t   records, stop;
+
+    start = p;
+    records = s->pos.records;
+    stop = records - records % s->batch_size + s->batch_size;
+
+    while (records < stop) {
+        n = ngx_min((size_t) (end - p), s->max_line + 1);
+        nl = memchr(p, '\n', n);
+
+        if (nl == NULL || hit < nl) {
+            break;
+        }
+
+        p = nl + 1;
+        records++;
+    }
+
+    if (p != start) {
+        s->pos.records = records;
+        s->pos.offset = off + (p - start);
+    }
+
+    return p;
 }
 
 

@@ -577,6 +577,14 @@ ngx_http_asyncx_sse_file_args(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    if (memchr(ctx->keyword.data, '\n', ctx->keyword.len) != NULL) {
+        /* no line holds one; a search skips lines by that */
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "keyword holds a line feed, which "
+                                          "no line of a file does");
+        return NGX_ERROR;
+    }
+
     if (ctx->keyword.len > NGX_HTTP_ASYNCX_NDJSON_KEYWORD_MAX) {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
                                           "keyword is longer than %d bytes",

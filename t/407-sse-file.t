@@ -281,6 +281,8 @@ my @refusals = (
      'data_size and fail_at are for the data set, not a file'],
     ['/search?file=plain.ndjson&keyword=' . ('k' x 257), 400,
      'keyword is longer than 256 bytes'],
+    ['/search?file=plain.ndjson&keyword=a%0Ab', 400,
+     'keyword holds a line feed, which no line of a file does'],
     ['/search?keyword=x', 400,
      'no file: \"file=\" of asyncx_sse_source is empty for this request'],
     ['/search?file=nothere.ndjson&keyword=x', 404,
