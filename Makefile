@@ -149,7 +149,7 @@ UNIT_CFLAGS := -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
                -I$(NGX_BUILD)/src/core -I$(NGX_BUILD)/src/event \
                -I$(NGX_BUILD)/src/event/modules -I$(NGX_BUILD)/src/os/unix \
                -I$(NGX_BUILD)/src/http -I$(NGX_BUILD)/src/http/modules \
-               -I$(NGX_BUILD)/src/http/v2 -I$(NGX_BUILD)/objs -Isrc
+               -I$(NGX_BUILD)/src/http/v2 -I$(NGX_BUILD)/objs -Isrc -Isrc/demo
 UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/test_*.c))
 
 # The pure-logic sources: they use nginx's types and macros but call no
@@ -158,13 +158,14 @@ PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_
                src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
                src/ngx_http_asyncx_limit_bucket.c src/ngx_http_asyncx_metrics_util.c \
                src/ngx_http_asyncx_sse_event.c src/ngx_http_asyncx_ndjson.c \
-               src/ngx_http_asyncx_ndjson_json.c
+               src/ngx_http_asyncx_ndjson_json.c \
+               src/demo/ngx_http_asyncx_exercise_format.c
 
 # the module's JSON policy is pure too; it hands what it passed to cJSON
 PURE_SRCS   += src/ngx_http_asyncx_json.c
 
-$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) $(NGX_BUILD)/.configured \
-                 | deps-test
+$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h src/demo/*.h) \
+                 $(NGX_BUILD)/.configured | deps-test
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka -lcjson -lm
 

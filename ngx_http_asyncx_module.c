@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_exercise_answer.h"
 
 
 static void *ngx_http_asyncx_create_main_conf(ngx_conf_t *cf);
@@ -34,6 +35,8 @@ static void ngx_http_asyncx_exit_process(ngx_cycle_t *cycle);
 
 static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_call_timeout_bounds =
     { 1, NGX_HTTP_ASYNCX_CONF_MSEC_MAX, NGX_HTTP_ASYNCX_CONF_MSEC, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_pipeline_timeout_bounds =
+    { 1, NGX_HTTP_ASYNCX_CONF_MSEC_MAX, NGX_HTTP_ASYNCX_CONF_MSEC, 1 };
 static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_error_status_bounds =
     { 400, 599, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
 static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_file_size_bounds =
@@ -109,6 +112,20 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       0,
       NULL },
 
+    { ngx_string("asyncx_call_idempotent"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_asyncx_call_idempotent,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_pipeline_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_conf_set_bounded,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.pipeline_timeout),
+      &ngx_http_asyncx_pipeline_timeout_bounds },
+
     { ngx_string("asyncx_call_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_asyncx_conf_set_bounded,
@@ -128,6 +145,48 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, pipeline.pass_args),
+      NULL },
+
+    { ngx_string("asyncx_pipeline_answer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_pipeline_answer,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_pipeline_server_timing"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.server_timing),
+      NULL },
+
+    { ngx_string("asyncx_pipeline_mode_arg"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.mode_arg),
+      NULL },
+
+    { ngx_string("asyncx_call_pass_request_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, pipeline.pass_request_headers),
+      NULL },
+
+    { ngx_string("asyncx_call_set_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_asyncx_call_set_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_call_hide_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_call_hide_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("asyncx_mock_service"),
@@ -475,6 +534,13 @@ ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_asyncx_add_variables(ngx_conf_t *cf)
 {
+    /* the demo's answer format, before "asyncx_pipeline_answer" is read */
+    if (ngx_http_asyncx_exercise_answer_add(cf) != NGX_OK
+        || ngx_http_asyncx_pipeline_add_variables(cf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_asyncx_limit_add_variables(cf);
 }
 

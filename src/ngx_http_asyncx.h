@@ -36,6 +36,7 @@
 typedef struct {
     ngx_http_asyncx_status_main_conf_t    status;
     ngx_http_asyncx_executor_main_conf_t  executor;
+    ngx_http_asyncx_pipeline_main_conf_t  pipeline;
     ngx_http_asyncx_limit_main_conf_t     limit;
     ngx_http_asyncx_metrics_main_conf_t   metrics;
 } ngx_http_asyncx_main_conf_t;

@@ -16,6 +16,44 @@
 
 static ngx_int_t ngx_http_asyncx_pipeline_strz(ngx_conf_t *cf, ngx_str_t *dst,
     u_char *src, size_t len);
+static ngx_int_t ngx_http_asyncx_pipeline_merge_idempotent(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf);
+static ngx_int_t ngx_http_asyncx_pipeline_find_call(
+    ngx_http_asyncx_pipeline_conf_t *conf, ngx_str_t *name);
+static ngx_int_t ngx_http_asyncx_pipeline_check_reserved(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf);
+static ngx_int_t ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_call_conf_t *call);
+static ngx_int_t ngx_http_asyncx_pipeline_header_name(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *lowcase, ngx_uint_t *hash);
+static char *ngx_http_asyncx_pipeline_merge_headers(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf);
+
+
+/*
+ * Client headers that never reach a call as they are: the body headers
+ * (a call has its own body), and what would change the shape of a call's
+ * answer: compression (the answer must be JSON text), ranges and
+ * conditions (they are about the client's answer, not the calls').
+ * asyncx_call_set_header puts any of the last ones back.
+ */
+
+static ngx_str_t  ngx_http_asyncx_pipeline_dropped[] = {
+    ngx_string("content-length"),
+    ngx_string("content-type"),
+    ngx_string("transfer-encoding"),
+    ngx_string("accept-encoding"),
+    ngx_string("range"),
+    ngx_string("if-range"),
+    ngx_string("if-match"),
+    ngx_string("if-none-match"),
+    ngx_string("if-modified-since"),
+    ngx_string("if-unmodified-since"),
+    ngx_null_string
+};
+
+/* the first three: a call's own body headers, not settable */
+#define NGX_HTTP_ASYNCX_PIPELINE_BODY_HEADERS  3
 
 
 ngx_int_t
@@ -54,10 +92,138 @@ ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root)
                                      NGX_HTTP_ASYNCX_STAT_PIPELINE_CALLS);
     ngx_http_asyncx_pipeline_counter("call_errors",
                                      NGX_HTTP_ASYNCX_STAT_PIPELINE_CALL_ERRORS);
+    ngx_http_asyncx_pipeline_counter("retries",
+                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_RETRIES);
+    ngx_http_asyncx_pipeline_counter("timed_out",
+                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_TIMED_OUT);
 
 #undef ngx_http_asyncx_pipeline_counter
 
     return ngx_http_asyncx_mock_status(p);
+}
+
+
+/*
+ * Variables for access logs, read at the end of the request:
+ *   $asyncx_pipeline_outcome        ok, failed, timeout or aborted
+ *   $asyncx_pipeline_time           seconds with milliseconds ("1.902"),
+ *                                   like $request_time
+ *   $asyncx_pipeline_failed_calls   calls that failed (abandoned too)
+ *   $asyncx_pipeline_retried_calls  calls tried more than once
+ * Not found where no pipeline ran (another location, a refused request).
+ */
+
+#define NGX_HTTP_ASYNCX_PIPELINE_VAR_OUTCOME  0
+#define NGX_HTTP_ASYNCX_PIPELINE_VAR_TIME     1
+#define NGX_HTTP_ASYNCX_PIPELINE_VAR_FAILED   2
+#define NGX_HTTP_ASYNCX_PIPELINE_VAR_RETRIED  3
+
+
+static ngx_int_t ngx_http_asyncx_pipeline_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_asyncx_pipeline_vars[] = {
+
+    { ngx_string("asyncx_pipeline_outcome"), NULL,
+      ngx_http_asyncx_pipeline_variable, NGX_HTTP_ASYNCX_PIPELINE_VAR_OUTCOME,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("asyncx_pipeline_time"), NULL,
+      ngx_http_asyncx_pipeline_variable, NGX_HTTP_ASYNCX_PIPELINE_VAR_TIME,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("asyncx_pipeline_failed_calls"), NULL,
+      ngx_http_asyncx_pipeline_variable, NGX_HTTP_ASYNCX_PIPELINE_VAR_FAILED,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("asyncx_pipeline_retried_calls"), NULL,
+      ngx_http_asyncx_pipeline_variable, NGX_HTTP_ASYNCX_PIPELINE_VAR_RETRIED,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_asyncx_pipeline_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_asyncx_pipeline_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                          *p;
+    uint64_t                         usec;
+    ngx_uint_t                       i, n;
+    const char                      *outcome;
+    ngx_http_asyncx_ctx_t           *actx;
+    ngx_http_asyncx_pipeline_ctx_t  *ctx;
+
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx ? actx->pipeline : NULL;
+
+    if (ctx == NULL || ctx->start == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    n = 0;
+
+    switch (data) {
+
+    case NGX_HTTP_ASYNCX_PIPELINE_VAR_OUTCOME:
+        /* still running at log time: the client went away */
+        outcome = !ctx->finished ? "aborted"
+                  : ctx->timed_out ? "timeout"
+                  : ctx->first_failed ? "failed" : "ok";
+        p = ngx_cpymem(p, outcome, ngx_strlen(outcome));
+        break;
+
+    case NGX_HTTP_ASYNCX_PIPELINE_VAR_TIME:
+        usec = (ctx->finished ? ctx->end : ngx_http_asyncx_now_usec())
+               - ctx->start;
+        usec = (usec + 500) / 1000;
+        p = ngx_sprintf(p, "%uL.%03uL", usec / 1000, usec % 1000);
+        break;
+
+    default: /* FAILED, RETRIED */
+        for (i = 0; i < ctx->conf->calls->nelts; i++) {
+            n += (data == NGX_HTTP_ASYNCX_PIPELINE_VAR_FAILED)
+                 ? ctx->calls[i].failed : (ctx->calls[i].nattempts > 1);
+        }
+
+        p = ngx_sprintf(p, "%ui", n);
+        break;
+    }
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 
@@ -68,8 +234,12 @@ void
 ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf)
 {
     conf->call_timeout = NGX_CONF_UNSET_MSEC;
+    conf->pipeline_timeout = NGX_CONF_UNSET_MSEC;
     conf->error_status = NGX_CONF_UNSET_UINT;
     conf->pass_args = NGX_CONF_UNSET;
+    conf->mode_arg = NGX_CONF_UNSET;
+    conf->server_timing = NGX_CONF_UNSET;
+    conf->pass_request_headers = NGX_CONF_UNSET;
 }
 
 
@@ -83,16 +253,35 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_call_conf_t  *calls;
 
     ngx_conf_merge_msec_value(conf->call_timeout, prev->call_timeout, 5000);
+    ngx_conf_merge_msec_value(conf->pipeline_timeout, prev->pipeline_timeout,
+                              0);
     ngx_conf_merge_uint_value(conf->error_status, prev->error_status,
                               NGX_HTTP_BAD_GATEWAY);
-    ngx_conf_merge_value(conf->pass_args, prev->pass_args, 1);
+    ngx_conf_merge_value(conf->pass_args, prev->pass_args, 0);
+    ngx_conf_merge_value(conf->mode_arg, prev->mode_arg, 0);
+    ngx_conf_merge_value(conf->server_timing, prev->server_timing, 0);
+    ngx_conf_merge_value(conf->pass_request_headers,
+                         prev->pass_request_headers, 1);
+
+    if (conf->set_headers == NULL) {
+        conf->set_headers = prev->set_headers;
+    }
+
+    if (conf->hide_headers == NULL) {
+        conf->hide_headers = prev->hide_headers;
+    }
+
+    if (conf->answer == NULL) {
+        conf->answer = prev->answer ? prev->answer
+                                    : &ngx_http_asyncx_pipeline_standard;
+    }
 
     if (!conf->enabled) {
-        if (conf->stages || conf->optional) {
+        if (conf->stages || conf->optional || conf->idempotent) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"asyncx_stage\" and \"asyncx_call_optional\" "
-                               "need \"asyncx_pipeline\" in the same "
-                               "location");
+                               "\"asyncx_stage\", \"asyncx_call_optional\" "
+                               "and \"asyncx_call_idempotent\" need "
+                               "\"asyncx_pipeline\" in the same location");
             return NGX_CONF_ERROR;
         }
 
@@ -103,6 +292,20 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"asyncx_pipeline\" needs at least one "
                            "\"asyncx_stage\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_asyncx_pipeline_merge_headers(cf, conf)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_asyncx_pipeline_check_reserved(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_asyncx_pipeline_merge_idempotent(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -169,6 +372,225 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
 }
 
 
+/*
+ * The list of client headers a call does not get as they are: the
+ * built-in ones, those asyncx_call_set_header replaces and those
+ * asyncx_call_hide_header names.  Built for pipeline locations only.
+ */
+
+static char *
+ngx_http_asyncx_pipeline_merge_headers(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf)
+{
+    ngx_str_t                          *name;
+    ngx_uint_t                          i;
+    ngx_http_asyncx_pipeline_drop_t    *d, *hide;
+    ngx_http_asyncx_pipeline_header_t  *set;
+
+    conf->drop = ngx_array_create(cf->pool, 16,
+                                  sizeof(ngx_http_asyncx_pipeline_drop_t));
+    if (conf->drop == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (name = ngx_http_asyncx_pipeline_dropped; name->len; name++) {
+        d = ngx_array_push(conf->drop);
+        if (d == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        d->lowcase = *name;
+        d->hash = ngx_hash_key(name->data, name->len);
+    }
+
+    if (conf->set_headers) {
+        set = conf->set_headers->elts;
+
+        for (i = 0; i < conf->set_headers->nelts; i++) {
+            d = ngx_array_push(conf->drop);
+            if (d == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            d->lowcase = set[i].lowcase;
+            d->hash = set[i].hash;
+        }
+    }
+
+    if (conf->hide_headers) {
+        hide = conf->hide_headers->elts;
+
+        for (i = 0; i < conf->hide_headers->nelts; i++) {
+            d = ngx_array_push(conf->drop);
+            if (d == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *d = hide[i];
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A header field name (RFC 7230 token): its lowercase copy and the hash
+ * nginx gives a request header of that name (over the lowercase key).
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_header_name(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *lowcase, ngx_uint_t *hash)
+{
+    if (ngx_http_asyncx_pipeline_check_token(name->data, name->len)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    lowcase->data = ngx_pnalloc(cf->pool, name->len);
+    if (lowcase->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    lowcase->len = name->len;
+    *hash = ngx_hash_strlow(lowcase->data, name->data, name->len);
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_asyncx_call_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_int_t                           rc;
+    ngx_str_t                          *value, *body;
+    ngx_uint_t                          i;
+    ngx_http_asyncx_pipeline_conf_t    *pcf;
+    ngx_http_asyncx_pipeline_header_t  *h, *set;
+    ngx_http_compile_complex_value_t    ccv;
+
+    pcf = &alcf->pipeline;
+    value = cf->args->elts;
+
+    if (pcf->set_headers == NULL) {
+        pcf->set_headers = ngx_array_create(cf->pool, 4,
+                                 sizeof(ngx_http_asyncx_pipeline_header_t));
+        if (pcf->set_headers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    h = ngx_array_push(pcf->set_headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    h->name = value[1];
+
+    rc = ngx_http_asyncx_pipeline_header_name(cf, &h->name, &h->lowcase,
+                                              &h->hash);
+    if (rc == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid header name \"%V\" in "
+                           "\"asyncx_call_set_header\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    body = ngx_http_asyncx_pipeline_dropped;
+
+    for (i = 0; i < NGX_HTTP_ASYNCX_PIPELINE_BODY_HEADERS; i++) {
+        if (h->lowcase.len == body[i].len
+            && ngx_strncmp(h->lowcase.data, body[i].data, body[i].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "header \"%V\" in \"asyncx_call_set_header\" "
+                               "is set by the pipeline for the call's own "
+                               "body", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    set = pcf->set_headers->elts;
+
+    for (i = 0; i + 1 < pcf->set_headers->nelts; i++) {
+        if (set[i].lowcase.len == h->lowcase.len
+            && ngx_strncmp(set[i].lowcase.data, h->lowcase.data,
+                           h->lowcase.len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate header \"%V\" in "
+                               "\"asyncx_call_set_header\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = &h->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_asyncx_call_hide_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_int_t                         rc;
+    ngx_str_t                        *value;
+    ngx_http_asyncx_pipeline_conf_t  *pcf;
+    ngx_http_asyncx_pipeline_drop_t  *d;
+
+    pcf = &alcf->pipeline;
+    value = cf->args->elts;
+
+    if (pcf->hide_headers == NULL) {
+        pcf->hide_headers = ngx_array_create(cf->pool, 4,
+                                   sizeof(ngx_http_asyncx_pipeline_drop_t));
+        if (pcf->hide_headers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    d = ngx_array_push(pcf->hide_headers);
+    if (d == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rc = ngx_http_asyncx_pipeline_header_name(cf, &value[1], &d->lowcase,
+                                              &d->hash);
+    if (rc == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid header name \"%V\" in "
+                           "\"asyncx_call_hide_header\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* a NUL-terminated copy: names become cJSON keys */
 
 static ngx_int_t
@@ -188,6 +610,306 @@ ngx_http_asyncx_pipeline_strz(ngx_conf_t *cf, ngx_str_t *dst, u_char *src,
 }
 
 
+/* the index of a call by name, or NGX_ERROR */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_find_call(ngx_http_asyncx_pipeline_conf_t *conf,
+    ngx_str_t *name)
+{
+    ngx_uint_t                             i;
+    ngx_http_asyncx_pipeline_call_conf_t  *calls;
+
+    calls = conf->calls->elts;
+
+    for (i = 0; i < conf->calls->nelts; i++) {
+        if (calls[i].name.len == name->len
+            && ngx_strncmp(calls[i].name.data, name->data, name->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * asyncx_call_idempotent may come before the stage naming the call;
+ * nattempts sizes the attempts of one request (1 + retries per call).
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_merge_idempotent(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf)
+{
+    ngx_int_t                               n;
+    ngx_uint_t                              i;
+    ngx_http_asyncx_pipeline_call_conf_t   *calls;
+    ngx_http_asyncx_pipeline_idempotent_t  *idem;
+
+    calls = conf->calls->elts;
+
+    if (conf->idempotent) {
+        idem = conf->idempotent->elts;
+
+        for (i = 0; i < conf->idempotent->nelts; i++) {
+            n = ngx_http_asyncx_pipeline_find_call(conf, &idem[i].name);
+
+            if (n == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"asyncx_call_idempotent\" names "
+                                   "unknown call \"%V\"", &idem[i].name);
+                return NGX_ERROR;
+            }
+
+            if (calls[n].retries) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "call \"%V\" is already idempotent",
+                                   &idem[i].name);
+                return NGX_ERROR;
+            }
+
+            calls[n].retries = idem[i].retries;
+            calls[n].attempt_timeout = idem[i].attempt_timeout;
+        }
+    }
+
+    conf->nattempts = 0;
+
+    for (i = 0; i < conf->calls->nelts; i++) {
+        conf->nattempts += 1 + calls[i].retries;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * asyncx_call_idempotent call [retries=N] [attempt_timeout=time]
+ */
+
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_pipeline_attempt_bounds =
+    { 1, NGX_HTTP_ASYNCX_CONF_MSEC_MAX, NGX_HTTP_ASYNCX_CONF_MSEC, 1 };
+
+char *
+ngx_http_asyncx_call_idempotent(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_int_t                               n;
+    uint64_t                                v;
+    ngx_str_t                              *value, s;
+    ngx_uint_t                              i;
+    ngx_http_asyncx_conf_bounds_t          *bounds;
+    ngx_http_asyncx_pipeline_conf_t        *pcf;
+    ngx_http_asyncx_pipeline_idempotent_t  *idem;
+
+    pcf = &alcf->pipeline;
+    value = cf->args->elts;
+
+    if (pcf->idempotent == NULL) {
+        pcf->idempotent = ngx_array_create(cf->pool, 2,
+                              sizeof(ngx_http_asyncx_pipeline_idempotent_t));
+        if (pcf->idempotent == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    idem = ngx_array_push(pcf->idempotent);
+    if (idem == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    idem->name = value[1];
+    idem->retries = 1;
+    idem->attempt_timeout = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "retries=", 8) == 0) {
+            n = ngx_atoi(value[i].data + 8, value[i].len - 8);
+
+            if (n < 1 || n > NGX_HTTP_ASYNCX_PIPELINE_MAX_RETRIES) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" of call \"%V\" in "
+                                   "\"asyncx_call_idempotent\", use 1..%d",
+                                   &value[i], &value[1],
+                                   NGX_HTTP_ASYNCX_PIPELINE_MAX_RETRIES);
+                return NGX_CONF_ERROR;
+            }
+
+            idem->retries = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "attempt_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+
+            bounds = &ngx_http_asyncx_pipeline_attempt_bounds;
+
+            if (ngx_http_asyncx_conf_parse_bounded(&s, bounds, &v) != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" of call \"%V\" in "
+                                   "\"asyncx_call_idempotent\", expected "
+                                   "0 (off) or 1..%uL ms", &value[i],
+                                   &value[1], bounds->max);
+                return NGX_CONF_ERROR;
+            }
+
+            /* 0: no limit of its own, the call's deadline alone */
+            idem->attempt_timeout = (ngx_msec_t) v;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in "
+                           "\"asyncx_call_idempotent\", use retries=N or "
+                           "attempt_timeout=time", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a call name the answer format uses as a key of its own */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_check_reserved(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_conf_t *conf)
+{
+    ngx_str_t                             *res;
+    ngx_uint_t                             i;
+    ngx_http_asyncx_pipeline_call_conf_t  *calls;
+
+    if (conf->answer->reserved == NULL) {
+        return NGX_OK;
+    }
+
+    calls = conf->calls->elts;
+
+    for (i = 0; i < conf->calls->nelts; i++) {
+        for (res = conf->answer->reserved; res->len; res++) {
+            if (calls[i].name.len == res->len
+                && ngx_strncmp(calls[i].name.data, res->data, res->len) == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid call name \"%V\": the \"%V\" "
+                                   "answer uses it as a key",
+                                   &calls[i].name, &conf->answer->name);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_asyncx_pipeline_answer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    u_char                              *p, buf[256];
+    ngx_str_t                           *value;
+    ngx_uint_t                           i;
+    ngx_http_asyncx_main_conf_t         *amcf;
+    ngx_http_asyncx_pipeline_answer_t  **a, *found, *std;
+
+    if (alcf->pipeline.answer) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+
+    found = NULL;
+    a = amcf->pipeline.answers ? amcf->pipeline.answers->elts : NULL;
+
+    std = &ngx_http_asyncx_pipeline_standard;
+
+    if (value[1].len == std->name.len
+        && ngx_strncmp(value[1].data, std->name.data, value[1].len) == 0)
+    {
+        found = std;
+    }
+
+    for (i = 0; found == NULL && a && i < amcf->pipeline.answers->nelts; i++) {
+        if (value[1].len == a[i]->name.len
+            && ngx_strncmp(value[1].data, a[i]->name.data, value[1].len) == 0)
+        {
+            found = a[i];
+        }
+    }
+
+    if (found == NULL) {
+        p = ngx_slprintf(buf, buf + sizeof(buf), "%V",
+                         &ngx_http_asyncx_pipeline_standard.name);
+
+        for (i = 0; a && i < amcf->pipeline.answers->nelts; i++) {
+            p = ngx_slprintf(p, buf + sizeof(buf), ", %V", &a[i]->name);
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown answer format \"%V\" in "
+                           "\"asyncx_pipeline_answer\", use %*s",
+                           &value[1], p - buf, buf);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->pipeline.answer = found;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the parts of a call URI that have variables become complex values */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_call_conf_t *call)
+{
+    ngx_str_t                         *part[2];
+    ngx_uint_t                         i;
+    ngx_http_complex_value_t         **cv[2];
+    ngx_http_compile_complex_value_t   ccv;
+
+    part[0] = &call->uri;
+    part[1] = &call->args;
+    cv[0] = &call->uri_cv;
+    cv[1] = &call->args_cv;
+
+    for (i = 0; i < 2; i++) {
+
+        if (ngx_http_script_variables_count(part[i]) == 0) {
+            continue;
+        }
+
+        *cv[i] = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (*cv[i] == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = part[i];
+        ccv.complex_value = *cv[i];
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 char *
 ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -196,7 +918,7 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char                                 *eq;
     size_t                                  path_len;
     ngx_str_t                              *value, name, uri;
-    ngx_uint_t                              i, j;
+    ngx_uint_t                              i, j, vars;
     ngx_http_asyncx_pipeline_conf_t        *pcf;
     ngx_http_asyncx_pipeline_call_conf_t   *call, *calls;
     ngx_http_asyncx_pipeline_stage_conf_t  *stage, *stages;
@@ -273,20 +995,20 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         uri.data = eq + 1;
         uri.len = value[i].data + value[i].len - uri.data;
 
-        if (ngx_http_asyncx_pipeline_check_name(name.data, name.len) != NGX_OK
-            || (name.len == sizeof(NGX_HTTP_ASYNCX_KEY_ELAPSED) - 1
-                && ngx_strncmp(name.data, NGX_HTTP_ASYNCX_KEY_ELAPSED,
-                               name.len) == 0)
-            || (name.len == sizeof(NGX_HTTP_ASYNCX_KEY_ELAPSED "_ms") - 1
-                && ngx_strncmp(name.data, NGX_HTTP_ASYNCX_KEY_ELAPSED "_ms",
-                               name.len) == 0))
+        if (ngx_http_asyncx_pipeline_check_name(name.data, name.len)
+            != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid call name \"%V\"", &name);
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_http_asyncx_pipeline_check_uri(uri.data, uri.len, &path_len)
+        vars = ngx_http_script_variables_count(&uri);
+
+        if ((vars ? ngx_http_asyncx_pipeline_check_uri_template(uri.data,
+                                                       uri.len, &path_len)
+                  : ngx_http_asyncx_pipeline_check_uri(uri.data, uri.len,
+                                                       &path_len))
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -334,6 +1056,12 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (path_len < uri.len) {
             call->args.data = uri.data + path_len + 1;
             call->args.len = uri.len - path_len - 1;
+        }
+
+        if (vars
+            && ngx_http_asyncx_pipeline_compile_uri(cf, call) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
         }
 
         call->stage = pcf->stages->nelts - 1;

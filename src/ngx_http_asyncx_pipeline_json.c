@@ -2,11 +2,12 @@
 /*
  * Copyright (C) asyncx authors
  *
- * The pipeline's JSON: the document each call receives and the answer in
- * the exercise's shape.  Both are spliced from checked JSON texts (the
- * client's body, the calls' answers, error objects, fallbacks) and from
- * names that need no escaping (ngx_http_asyncx_pipeline_check_name), so
- * nothing is parsed or re-printed per request.
+ * The pipeline's JSON: the document each call receives, the "standard"
+ * answer and the registry of answer formats.  Both are spliced from
+ * checked JSON texts (the client's body, the calls' answers, fallbacks)
+ * and from names that need no escaping
+ * (ngx_http_asyncx_pipeline_check_name), so nothing is parsed or
+ * re-printed per request.
  */
 
 
@@ -18,12 +19,18 @@
 #include "ngx_http_asyncx_pipeline_json.h"
 
 
-#define NGX_HTTP_ASYNCX_PIPELINE_KEY(key)  "\"" key "\":"
+static ngx_int_t ngx_http_asyncx_pipeline_render_standard(
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_str_t *text);
+static u_char *ngx_http_asyncx_pipeline_standard_call(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx,
+    ngx_http_asyncx_pipeline_call_t *call);
 
 
-static u_char *ngx_http_asyncx_pipeline_seconds(u_char *p, u_char *last,
-    const char *key, uint64_t usec, ngx_str_t *names, uint64_t *parts,
-    ngx_uint_t n);
+ngx_http_asyncx_pipeline_answer_t  ngx_http_asyncx_pipeline_standard = {
+    ngx_string("standard"),
+    ngx_http_asyncx_pipeline_render_standard,
+    NULL
+};
 
 
 /* "500.61": milliseconds with two decimals, a JSON number */
@@ -114,114 +121,186 @@ ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
 }
 
 
-/* "key":"1.9초 (1단계 0.5초 + ...)","key_ms":1902.55 */
+/* "text" as a JSON string: quotes, escapes; at most 2 + 6 * len bytes */
 
-static u_char *
-ngx_http_asyncx_pipeline_seconds(u_char *p, u_char *last, const char *key,
-    uint64_t usec, ngx_str_t *names, uint64_t *parts, ngx_uint_t n)
+u_char *
+ngx_http_asyncx_pipeline_json_string(u_char *p, u_char *last, ngx_str_t *s)
 {
-    u_char  buf[NGX_HTTP_ASYNCX_PIPELINE_TEXT_LEN];
-    size_t  len;
-
-    len = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), usec,
-                                     names, parts, n,
-                                     NGX_HTTP_ASYNCX_PIPELINE_DECIMALS);
-    if (len == 0) {
-        /* too many parts to spell out: the total alone */
-        len = ngx_http_asyncx_format_seconds(buf, sizeof(buf), usec,
-                                             NGX_HTTP_ASYNCX_PIPELINE_DECIMALS);
+    if ((size_t) (last - p) < 2 + 6 * s->len) {
+        return last;
     }
 
-    p = ngx_slprintf(p, last, "\"%s\":\"%*s\",\"%s_ms\":", key, len, buf,
-                     key);
+    *p++ = '"';
+    p = ngx_http_asyncx_json_escape(p, s->data, s->len);
+    *p++ = '"';
 
-    return ngx_http_asyncx_pipeline_ms(p, last, usec);
+    return p;
 }
 
 
 /*
- * The exercise's answer, keys in this order:
- *   {"순차_실행_예상시간": "2.6초", "최적화_실행_시간": "1.9초 (1단계 ...)",
- *    "단계별_결과": {"1단계": {"사용자": {...}, "소요시간": "0.5초"}, ...}}
- * each time followed by its *_ms number; then per-call times, the mode,
- * and on failures failed_calls / skipped_calls / warnings / error /
- * status.  Sequential mode measures 순차_실행_시간 and estimates
- * 최적화_실행_예상시간 instead.
+ * Why a failed pipeline failed, as the contents of a JSON string:
+ * required call \"name\" failed (names need no escaping).
  */
 
+size_t
+ngx_http_asyncx_pipeline_error_len(ngx_http_asyncx_pipeline_ctx_t *ctx)
+{
+    if (ctx->timed_out) {
+        return sizeof("pipeline timeout of  ms reached") - 1 + NGX_INT_T_LEN;
+    }
+
+    if (ctx->first_failed == NULL) {
+        return 0;
+    }
+
+    return sizeof("required call \\\"\\\" failed") - 1
+           + ctx->first_failed->conf->name.len;
+}
+
+
+u_char *
+ngx_http_asyncx_pipeline_error(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx)
+{
+    if (ctx->timed_out) {
+        return ngx_slprintf(p, last, "pipeline timeout of %M ms reached",
+                            ctx->conf->pipeline_timeout);
+    }
+
+    if (ctx->first_failed == NULL) {
+        return p;
+    }
+
+    return ngx_slprintf(p, last, "required call \\\"%V\\\" failed",
+                        &ctx->first_failed->conf->name);
+}
+
+
+/*
+ * Every attempt of a call:
+ *   [{"outcome":"status","status":503,"ms":1.25},{"outcome":"ok",...}]
+ */
+
+size_t
+ngx_http_asyncx_pipeline_tries_len(ngx_http_asyncx_pipeline_call_t *call)
+{
+    return 2 + call->nattempts
+               * (sizeof("{\"outcome\":\"invalid_json\",\"status\":,"
+                         "\"ms\":},") - 1 + 2 * NGX_INT_T_LEN + 3);
+}
+
+
+u_char *
+ngx_http_asyncx_pipeline_tries(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_call_t *call)
+{
+    ngx_uint_t                           i;
+    ngx_http_asyncx_pipeline_attempt_t  *a;
+
+    p = ngx_slprintf(p, last, "[");
+
+    for (i = 0; i < call->nattempts; i++) {
+        a = &call->attempts[i];
+
+        if (i + 1 == call->nattempts) {
+            /* the last attempt ended with the call (or is abandoned) */
+            p = ngx_slprintf(p, last, "{\"outcome\":\"%s\",\"status\":%ui,"
+                             "\"ms\":",
+                             ngx_http_asyncx_pipeline_kind_name(call->kind),
+                             call->status);
+            p = ngx_http_asyncx_pipeline_ms(p, last, call->end - a->start);
+
+        } else {
+            p = ngx_slprintf(p, last, "{\"outcome\":\"%s\",\"status\":%ui,"
+                             "\"ms\":",
+                             ngx_http_asyncx_pipeline_kind_name(a->kind),
+                             a->status);
+            p = ngx_http_asyncx_pipeline_ms(p, last, a->end - a->start);
+        }
+
+        p = ngx_slprintf(p, last, "}%s", i + 1 < call->nattempts ? "," : "");
+    }
+
+    return ngx_slprintf(p, last, "]");
+}
+
+
 ngx_int_t
-ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx,
+ngx_http_asyncx_pipeline_add_answer(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_answer_t *answer)
+{
+    ngx_http_asyncx_main_conf_t         *amcf;
+    ngx_http_asyncx_pipeline_answer_t  **a;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+
+    if (amcf->pipeline.answers == NULL) {
+        amcf->pipeline.answers = ngx_array_create(cf->pool, 2,
+                                 sizeof(ngx_http_asyncx_pipeline_answer_t *));
+        if (amcf->pipeline.answers == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    a = ngx_array_push(amcf->pipeline.answers);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    *a = answer;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The standard answer: English keys, times in milliseconds (numbers,
+ * 0.01 ms), every call under "calls" whatever its stage:
+ *
+ *   {"stages":[{"name":"s1","ms":500.61,"calls":["user","stock"]},...],
+ *    "calls":{"user":{"stage":"s1","outcome":"ok","status":200,
+ *                     "ms":500.2,"attempts":1,"result":{...}},...},
+ *    "timing":{"mode":"parallel","total_ms":1902.55,
+ *              "calls_sum_ms":2600.4,"critical_path_ms":1900.31},
+ *    "outcome":"ok"}
+ *
+ * A stage that did not run has "ms":null; see docs/directives.md.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_render_standard(ngx_http_asyncx_pipeline_ctx_t *ctx,
     ngx_str_t *text)
 {
     u_char                                 *p, *last;
     size_t                                  len;
-    uint64_t                                sum, est, m;
-    uint64_t                               *est_stage, *call_usec;
-    ngx_str_t                              *stage_names, *call_names, *ff;
-    ngx_uint_t                              i, j, n, nstages, nrun, ncalls;
-    ngx_http_request_t                     *r;
+    uint64_t                                sum, critical, slowest, m;
+    ngx_uint_t                              i, j, nstages, nrun;
     ngx_http_asyncx_pipeline_call_t        *call;
     ngx_http_asyncx_pipeline_stage_conf_t  *st;
 
-    r = ctx->request;
     st = ctx->conf->stages->elts;
     nstages = ctx->conf->stages->nelts;
-    ff = ctx->first_failed ? &ctx->first_failed->conf->name : NULL;
-
-    stage_names = ngx_palloc(r->pool, nstages * sizeof(ngx_str_t));
-    est_stage = ngx_palloc(r->pool, nstages * sizeof(uint64_t));
-    call_names = ngx_palloc(r->pool,
-                            ctx->conf->calls->nelts * sizeof(ngx_str_t));
-    call_usec = ngx_palloc(r->pool,
-                           ctx->conf->calls->nelts * sizeof(uint64_t));
-
-    if (stage_names == NULL || est_stage == NULL || call_names == NULL
-        || call_usec == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    /* the stages that ran: measured times and the critical-path estimate */
-
     nrun = ctx->stage;
-    ncalls = 0;
-    sum = 0;
-    est = 0;
 
-    for (i = 0; i < nrun; i++) {
-        stage_names[i] = st[i].name;
-        est_stage[i] = 0;
+    /* an upper bound: fixed text, per stage, per call */
 
-        for (j = 0; j < st[i].ncalls; j++) {
-            call = &ctx->calls[st[i].first + j];
-            m = call->end - call->start;
-
-            call_names[ncalls] = call->conf->name;
-            call_usec[ncalls++] = m;
-
-            sum += m;
-            est_stage[i] = ngx_max(est_stage[i], m);
-        }
-
-        est += est_stage[i];
-    }
-
-    /* an upper bound: fixed text, two breakdowns, per stage, per call */
-
-    len = 1024 + 2 * NGX_HTTP_ASYNCX_PIPELINE_TEXT_LEN
-          + (ff ? 2 * ff->len : 0);
+    len = 256 + 2 * ngx_http_asyncx_pipeline_error_len(ctx);
 
     for (i = 0; i < nstages; i++) {
-        len += st[i].name.len + 128;
+        len += st[i].name.len + 64;
     }
 
     for (i = 0; i < ctx->conf->calls->nelts; i++) {
         call = &ctx->calls[i];
-        len += call->value.len + 4 * call->conf->name.len + 192
-               + (ff ? ff->len : 0);
+        len += 3 * call->conf->name.len + st[call->conf->stage].name.len
+               + 6 * call->msg.len + call->answer.len
+               + call->conf->fallback.len
+               + ngx_http_asyncx_pipeline_tries_len(call)
+               + 2 * ngx_http_asyncx_pipeline_error_len(ctx) + 256;
     }
 
-    p = ngx_pnalloc(r->pool, len);
+    p = ngx_pnalloc(ctx->request->pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -229,133 +308,71 @@ ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx,
     text->data = p;
     last = p + len;
 
-    *p++ = '{';
+    p = ngx_slprintf(p, last, "{\"stages\":[");
 
-    if (ctx->sequential) {
-        p = ngx_http_asyncx_pipeline_seconds(p, last,
-                                             NGX_HTTP_ASYNCX_KEY_SEQ_MEASURED,
-                                             ctx->end - ctx->start,
-                                             call_names, call_usec, ncalls);
-        p = ngx_slprintf(p, last, ",");
-        p = ngx_http_asyncx_pipeline_seconds(p, last,
-                                             NGX_HTTP_ASYNCX_KEY_OPT_ESTIMATE,
-                                             est, stage_names, est_stage,
-                                             nrun);
-
-    } else {
-        p = ngx_http_asyncx_pipeline_seconds(p, last,
-                                             NGX_HTTP_ASYNCX_KEY_SEQ_ESTIMATE,
-                                             sum, NULL, NULL, 0);
-        p = ngx_slprintf(p, last, ",");
-        p = ngx_http_asyncx_pipeline_seconds(p, last,
-                                             NGX_HTTP_ASYNCX_KEY_OPT_MEASURED,
-                                             ctx->end - ctx->start,
-                                             stage_names, ctx->stage_usec,
-                                             nrun);
-    }
-
-    p = ngx_slprintf(p, last, "," NGX_HTTP_ASYNCX_PIPELINE_KEY(
-                                         NGX_HTTP_ASYNCX_KEY_STAGES) "{");
+    sum = 0;
+    critical = 0;
 
     for (i = 0; i < nstages; i++) {
-        p = ngx_slprintf(p, last, "%s\"%V\":{", i ? "," : "", &st[i].name);
+        p = ngx_slprintf(p, last, "%s{\"name\":\"%V\",\"ms\":",
+                         i ? "," : "", &st[i].name);
+
+        if (i < nrun) {
+            p = ngx_http_asyncx_pipeline_ms(p, last, ctx->stage_usec[i]);
+
+        } else {
+            p = ngx_slprintf(p, last, "null");
+        }
+
+        p = ngx_slprintf(p, last, ",\"calls\":[");
+        slowest = 0;
 
         for (j = 0; j < st[i].ncalls; j++) {
             call = &ctx->calls[st[i].first + j];
 
-            if (call->state != NGX_HTTP_ASYNCX_CALL_DONE) {
-                p = ngx_slprintf(p, last, "\"%V\":{\"skipped\":true,"
-                                 "\"reason\":\"", &call->conf->name);
+            p = ngx_slprintf(p, last, "%s\"%V\"", j ? "," : "",
+                             &call->conf->name);
 
-                if (ff) {
-                    p = ngx_slprintf(p, last,
-                                     "required call \\\"%V\\\" failed\"},",
-                                     ff);
-                } else {
-                    p = ngx_slprintf(p, last, "not run\"},");
-                }
-
-                continue;
+            if (i < nrun && call->state == NGX_HTTP_ASYNCX_CALL_DONE) {
+                m = call->end - call->start;
+                sum += m;
+                slowest = ngx_max(slowest, m);
             }
-
-            p = ngx_slprintf(p, last, "\"%V\":%V,", &call->conf->name,
-                             &call->value);
         }
 
-        p = ngx_http_asyncx_pipeline_seconds(p, last,
-                                             NGX_HTTP_ASYNCX_KEY_ELAPSED,
-                                             i < nrun ? ctx->stage_usec[i]
-                                                      : 0,
-                                             NULL, NULL, 0);
-        p = ngx_slprintf(p, last, "}");
+        critical += slowest;
+        p = ngx_slprintf(p, last, "]}");
     }
 
-    p = ngx_slprintf(p, last, "}," NGX_HTTP_ASYNCX_PIPELINE_KEY(
-                                     NGX_HTTP_ASYNCX_KEY_CALL_TIMES) "{");
+    p = ngx_slprintf(p, last, "],\"calls\":{");
 
-    for (i = 0; i < ncalls; i++) {
-        p = ngx_slprintf(p, last, "%s\"%V\":", i ? "," : "", &call_names[i]);
-        p = ngx_http_asyncx_pipeline_ms(p, last, call_usec[i]);
+    for (i = 0; i < ctx->conf->calls->nelts; i++) {
+        p = ngx_slprintf(p, last, "%s", i ? "," : "");
+        p = ngx_http_asyncx_pipeline_standard_call(p, last, ctx,
+                                                   &ctx->calls[i]);
     }
 
-    p = ngx_slprintf(p, last, "},\"mode\":\"%s\"",
+    p = ngx_slprintf(p, last, "},\"timing\":{\"mode\":\"%s\",\"total_ms\":",
                      ctx->sequential ? "sequential" : "parallel");
+    p = ngx_http_asyncx_pipeline_ms(p, last, ctx->end - ctx->start);
+    p = ngx_slprintf(p, last, ",\"calls_sum_ms\":");
+    p = ngx_http_asyncx_pipeline_ms(p, last, sum);
+    p = ngx_slprintf(p, last, ",\"critical_path_ms\":");
+    p = ngx_http_asyncx_pipeline_ms(p, last, critical);
 
-    /* failed_calls, skipped_calls, warnings: only when not empty */
+    if (ctx->first_failed || ctx->timed_out) {
+        p = ngx_slprintf(p, last, "},\"outcome\":\"%s\",\"error\":\"",
+                         ctx->timed_out ? "timeout" : "failed");
+        p = ngx_http_asyncx_pipeline_error(p, last, ctx);
+        p = ngx_slprintf(p, last, "\"");
 
-    for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
-        call = &ctx->calls[i];
-
-        if (call->failed) {
-            p = ngx_slprintf(p, last, "%s\"%V\"",
-                             n++ ? "," : ",\"failed_calls\":[",
-                             &call->conf->name);
-        }
-    }
-
-    if (n) {
-        p = ngx_slprintf(p, last, "]");
-    }
-
-    for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
-        call = &ctx->calls[i];
-
-        if (call->state != NGX_HTTP_ASYNCX_CALL_DONE) {
-            p = ngx_slprintf(p, last, "%s\"%V\"",
-                             n++ ? "," : ",\"skipped_calls\":[",
-                             &call->conf->name);
-        }
-    }
-
-    if (n) {
-        p = ngx_slprintf(p, last, "]");
-    }
-
-    for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
-        call = &ctx->calls[i];
-
-        if (call->failed && call->conf->optional) {
-            p = ngx_slprintf(p, last, "%s\"optional call \\\"%V\\\" failed "
-                             "(%s), its fallback was used\"",
-                             n++ ? "," : ",\"warnings\":[",
-                             &call->conf->name,
-                             ngx_http_asyncx_pipeline_kind_name(call->kind));
-        }
-    }
-
-    if (n) {
-        p = ngx_slprintf(p, last, "]");
-    }
-
-    if (ff) {
-        p = ngx_slprintf(p, last, ",\"error\":\"required call \\\"%V\\\" "
-                         "failed\",\"status\":%ui", ff,
-                         ctx->conf->error_status);
+    } else {
+        p = ngx_slprintf(p, last, "},\"outcome\":\"ok\"");
     }
 
     if (p == last) {
         /* cannot happen with the bound above; never send a cut answer */
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
                       "asyncx pipeline: answer buffer of %uz bytes too small",
                       len);
         return NGX_ERROR;
@@ -365,4 +382,60 @@ ngx_http_asyncx_pipeline_response(ngx_http_asyncx_pipeline_ctx_t *ctx,
     text->len = p - text->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * "name":{"stage":"s","outcome":"timeout","status":504,"ms":150.2,
+ *         "attempts":1,"error":"...","response":{...},"optional":true,
+ *         "result":<fallback>}
+ * or, not issued: "name":{"stage":"s","outcome":"skipped","reason":"..."}
+ */
+
+static u_char *
+ngx_http_asyncx_pipeline_standard_call(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call)
+{
+    ngx_http_asyncx_pipeline_stage_conf_t  *st;
+
+    st = ctx->conf->stages->elts;
+
+    p = ngx_slprintf(p, last, "\"%V\":{\"stage\":\"%V\",\"outcome\":",
+                     &call->conf->name, &st[call->conf->stage].name);
+
+    if (call->state != NGX_HTTP_ASYNCX_CALL_DONE) {
+        p = ngx_slprintf(p, last, "\"skipped\",\"reason\":\"");
+        p = ngx_http_asyncx_pipeline_error(p, last, ctx);
+        return ngx_slprintf(p, last, "\"}");
+    }
+
+    p = ngx_slprintf(p, last, "\"%s\",\"status\":%ui,\"ms\":",
+                     ngx_http_asyncx_pipeline_kind_name(call->kind),
+                     call->status);
+    p = ngx_http_asyncx_pipeline_ms(p, last, call->end - call->start);
+    p = ngx_slprintf(p, last, ",\"attempts\":%ui", call->nattempts);
+
+    if (call->nattempts > 1) {
+        p = ngx_slprintf(p, last, ",\"tries\":");
+        p = ngx_http_asyncx_pipeline_tries(p, last, call);
+    }
+
+    if (call->failed) {
+        p = ngx_slprintf(p, last, ",\"error\":");
+        p = ngx_http_asyncx_pipeline_json_string(p, last, &call->msg);
+
+        if (call->answer.len) {
+            p = ngx_slprintf(p, last, ",\"response\":%V", &call->answer);
+        }
+
+        if (call->conf->optional) {
+            p = ngx_slprintf(p, last, ",\"optional\":true");
+        }
+    }
+
+    if (call->passed.len) {
+        p = ngx_slprintf(p, last, ",\"result\":%V", &call->passed);
+    }
+
+    return ngx_slprintf(p, last, "}");
 }

@@ -24,38 +24,59 @@
  */
 
 #define NGX_HTTP_ASYNCX_PIPELINE_MAX_CALLS   64
-#define NGX_HTTP_ASYNCX_PIPELINE_DECIMALS    1
-#define NGX_HTTP_ASYNCX_PIPELINE_TEXT_LEN    2048
+#define NGX_HTTP_ASYNCX_PIPELINE_MAX_RETRIES 10
 
 #define NGX_HTTP_ASYNCX_CALL_IDLE            0
 #define NGX_HTTP_ASYNCX_CALL_PENDING         1
 #define NGX_HTTP_ASYNCX_CALL_DONE            2
 
 
-/* the exercise's keys */
-#define NGX_HTTP_ASYNCX_KEY_SEQ_ESTIMATE   "순차_실행_예상시간"
-#define NGX_HTTP_ASYNCX_KEY_SEQ_MEASURED   "순차_실행_시간"
-#define NGX_HTTP_ASYNCX_KEY_OPT_MEASURED   "최적화_실행_시간"
-#define NGX_HTTP_ASYNCX_KEY_OPT_ESTIMATE   "최적화_실행_예상시간"
-#define NGX_HTTP_ASYNCX_KEY_STAGES         "단계별_결과"
-#define NGX_HTTP_ASYNCX_KEY_ELAPSED        "소요시간"
-#define NGX_HTTP_ASYNCX_KEY_CALL_TIMES     "호출별_소요시간_ms"
+typedef struct ngx_http_asyncx_pipeline_call_s
+    ngx_http_asyncx_pipeline_call_t;
 
+
+/* one subrequest of a call: the first, or a retry */
 
 typedef struct {
-    ngx_http_asyncx_pipeline_ctx_t        *ctx;
-    ngx_http_asyncx_pipeline_call_conf_t  *conf;
+    ngx_http_asyncx_pipeline_call_t       *call;
     ngx_http_post_subrequest_t             ps;
-    ngx_event_t                            timer;
-    ngx_str_t                              value;    /* its slot */
-    ngx_str_t                              passed;   /* to later calls */
     uint64_t                               start;
     uint64_t                               end;
+    ngx_msec_t                             timeout;  /* its own */
+    ngx_msec_t                             expires;  /* ngx_current_msec */
+    ngx_uint_t                             status;
+    ngx_http_asyncx_call_kind_e            kind;
+    /* the subrequest's body and the last part of its header list */
+    ngx_http_request_body_t                body;
+    ngx_buf_t                              buf;
+    ngx_chain_t                            chain;
+    ngx_list_part_t                        headers;
+    unsigned                               running:1; /* its subrequest */
+} ngx_http_asyncx_pipeline_attempt_t;
+
+
+struct ngx_http_asyncx_pipeline_call_s {
+    ngx_http_asyncx_pipeline_ctx_t        *ctx;
+    ngx_http_asyncx_pipeline_call_conf_t  *conf;
+    ngx_http_asyncx_pipeline_attempt_t    *attempts; /* 1 + retries */
+    ngx_uint_t                             nattempts; /* issued */
+    ngx_str_t                              doc;      /* what it sends */
+    ngx_table_elt_t                        content_length;
+    u_char                                 length[NGX_OFF_T_LEN];
+    ngx_str_t                              uri;
+    ngx_str_t                              args;
+    ngx_str_t                              answer;   /* checked JSON */
+    ngx_str_t                              passed;   /* to later calls */
+    ngx_str_t                              msg;      /* why it failed */
+    ngx_str_t                              detail;   /* for the message */
+    uint64_t                               start;
+    uint64_t                               end;
+    uint64_t                               deadline; /* start + timeout */
     ngx_uint_t                             status;
     ngx_http_asyncx_call_kind_e            kind;
     unsigned                               state:2;
     unsigned                               failed:1;
-} ngx_http_asyncx_pipeline_call_t;
+};
 
 
 struct ngx_http_asyncx_pipeline_ctx_s {
@@ -64,6 +85,10 @@ struct ngx_http_asyncx_pipeline_ctx_s {
     ngx_http_asyncx_pipeline_call_t       *calls;
     uint64_t                              *stage_usec;
     ngx_str_t                              body;     /* JSON text */
+    ngx_http_headers_in_t                  headers_in; /* of every call */
+    ngx_event_t                            timer;    /* the calls' */
+    ngx_msec_t                             timer_expires;
+    ngx_event_t                            deadline; /* pipeline timeout */
     uint64_t                               start;
     uint64_t                               end;
     uint64_t                               stage_start;
@@ -71,18 +96,67 @@ struct ngx_http_asyncx_pipeline_ctx_s {
     ngx_uint_t                             next;     /* within the stage */
     ngx_uint_t                             pending;
     ngx_http_asyncx_pipeline_call_t       *first_failed;  /* required */
+    ngx_uint_t                             status;   /* of the answer */
     unsigned                               sequential:1;
     unsigned                               active:1;
     unsigned                               finished:1;
+    unsigned                               timed_out:1;
 };
 
+
+/* the calls (ngx_http_asyncx_pipeline_call.c) */
+
+ngx_int_t ngx_http_asyncx_pipeline_init_calls(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+ngx_int_t ngx_http_asyncx_pipeline_headers(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
+    ngx_http_asyncx_pipeline_call_t *call);
+void ngx_http_asyncx_pipeline_abandon(ngx_http_asyncx_pipeline_call_t *call);
+void ngx_http_asyncx_pipeline_cancel_timer(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+ngx_uint_t ngx_http_asyncx_pipeline_running(
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+
+/* the JSON texts (ngx_http_asyncx_pipeline_json.c) */
 
 ngx_int_t ngx_http_asyncx_pipeline_document(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
     ngx_str_t *text);
-ngx_int_t ngx_http_asyncx_pipeline_response(
-    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_str_t *text);
 u_char *ngx_http_asyncx_pipeline_ms(u_char *p, u_char *last, uint64_t usec);
+size_t ngx_http_asyncx_pipeline_error_len(ngx_http_asyncx_pipeline_ctx_t *ctx);
+u_char *ngx_http_asyncx_pipeline_error(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_ctx_t *ctx);
+u_char *ngx_http_asyncx_pipeline_json_string(u_char *p, u_char *last,
+    ngx_str_t *s);
+size_t ngx_http_asyncx_pipeline_tries_len(
+    ngx_http_asyncx_pipeline_call_t *call);
+u_char *ngx_http_asyncx_pipeline_tries(u_char *p, u_char *last,
+    ngx_http_asyncx_pipeline_call_t *call);
+
+
+/*
+ * An answer format (asyncx_pipeline_answer): renders a finished
+ * pipeline into one JSON text in the request pool.  "standard" is built
+ * in; others (the exercise's, under src/demo/) are added at
+ * preconfiguration with ngx_http_asyncx_pipeline_add_answer().
+ * reserved: call names the format cannot show (NULL-terminated), or NULL.
+ */
+
+typedef ngx_int_t (*ngx_http_asyncx_pipeline_render_pt)(
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_str_t *text);
+
+struct ngx_http_asyncx_pipeline_answer_s {
+    ngx_str_t                              name;
+    ngx_http_asyncx_pipeline_render_pt     render;
+    ngx_str_t                             *reserved;
+};
+
+
+ngx_int_t ngx_http_asyncx_pipeline_add_answer(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_answer_t *answer);
+
+extern ngx_http_asyncx_pipeline_answer_t  ngx_http_asyncx_pipeline_standard;
 
 
 #endif /* _NGX_HTTP_ASYNCX_PIPELINE_JSON_H_INCLUDED_ */

@@ -11,6 +11,11 @@
 #include "ngx_http_asyncx_pipeline_util.h"
 
 
+static u_char *ngx_http_asyncx_pipeline_json_ws(u_char *p, u_char *last);
+static u_char *ngx_http_asyncx_pipeline_json_skip_string(u_char *p,
+    u_char *last);
+
+
 /*
  * A stage or call name becomes a JSON key and a token of the mock's
  * "fail=a,b" list: UTF-8, no spaces, controls or list/argument
@@ -92,6 +97,125 @@ ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len, size_t *path_len)
 }
 
 
+/*
+ * A call target with variables ("/users/$arg_id?x=$arg_x"), at
+ * configuration time: it starts with "/" or with a variable, has no
+ * spaces, controls or fragment, and no "." or ".." segment made of
+ * fixed text (a segment with a variable is checked when evaluated).
+ * *path_len is the length before the first '?'.
+ */
+
+ngx_int_t
+ngx_http_asyncx_pipeline_check_uri_template(u_char *p, size_t len,
+    size_t *path_len)
+{
+    size_t      i, seg;
+    ngx_uint_t  var;
+
+    if (len == 0 || (p[0] != '/' && p[0] != '$')) {
+        return NGX_ERROR;
+    }
+
+    *path_len = len;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] <= 0x20 || p[i] == 0x7f || p[i] == '#') {
+            return NGX_ERROR;
+        }
+
+        if (p[i] == '?' && *path_len == len) {
+            *path_len = i;
+        }
+    }
+
+    seg = 0;
+    var = 0;
+
+    for (i = 0; i <= *path_len; i++) {
+
+        if (i < *path_len && p[i] != '/') {
+            var |= (p[i] == '$');
+            continue;
+        }
+
+        if (!var
+            && ((i - seg == 2 && p[seg + 1] == '.')
+                || (i - seg == 3 && p[seg + 1] == '.' && p[seg + 2] == '.')))
+        {
+            return NGX_ERROR;
+        }
+
+        seg = i;
+        var = 0;
+    }
+
+    return ngx_http_asyncx_utf8_valid(p, len) == NGX_OK ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * An evaluated call target, path or arguments part: no spaces, controls
+ * or fragment; a path starts with "/" and has no '?' of its own (a
+ * variable must not add arguments).  Dot segments and NUL bytes after
+ * percent-decoding are ngx_http_parse_unsafe_uri()'s.
+ */
+
+ngx_int_t
+ngx_http_asyncx_pipeline_check_uri_value(u_char *p, size_t len,
+    ngx_uint_t path)
+{
+    size_t  i;
+
+    if (path && (len == 0 || p[0] != '/')) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] <= 0x20 || p[i] == 0x7f || p[i] == '#'
+            || (path && p[i] == '?'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* an RFC 7230 token (header names, Server-Timing metric names) */
+
+ngx_int_t
+ngx_http_asyncx_pipeline_check_token(u_char *p, size_t len)
+{
+    u_char  ch;
+
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
+    while (len--) {
+        ch = *p++;
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+            || (ch >= '0' && ch <= '9'))
+        {
+            continue;
+        }
+
+        switch (ch) {
+        case '!': case '#': case '$': case '%': case '&': case '\'':
+        case '*': case '+': case '-': case '.': case '^': case '_':
+        case '`': case '|': case '~':
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* "a,b,c" contains name; "*" matches every name */
 
 ngx_int_t
@@ -153,11 +277,37 @@ ngx_http_asyncx_pipeline_classify(ngx_int_t rc, ngx_uint_t status,
 }
 
 
+/*
+ * Failures an idempotent call is tried again for: the backend did not
+ * answer in time, did not answer at all (connect error), or answered
+ * 5xx (nginx's own 502/504 for an upstream that is down, too).
+ */
+
+ngx_uint_t
+ngx_http_asyncx_pipeline_retryable(ngx_http_asyncx_call_kind_e kind,
+    ngx_uint_t status)
+{
+    switch (kind) {
+
+    case NGX_HTTP_ASYNCX_CALL_TIMEOUT:
+    case NGX_HTTP_ASYNCX_CALL_ERROR:
+        return 1;
+
+    case NGX_HTTP_ASYNCX_CALL_STATUS:
+        return status >= 500 && status <= 599;
+
+    default:
+        return 0;
+    }
+}
+
+
 const char *
 ngx_http_asyncx_pipeline_kind_name(ngx_http_asyncx_call_kind_e kind)
 {
     static const char  *names[] = {
-        "ok", "status", "timeout", "invalid_json", "too_large", "error"
+        "ok", "status", "timeout", "invalid_json", "too_large", "error",
+        "invalid_uri", "abandoned"
     };
 
     if ((ngx_uint_t) kind >= sizeof(names) / sizeof(names[0])) {
@@ -168,53 +318,117 @@ ngx_http_asyncx_pipeline_kind_name(ngx_http_asyncx_call_kind_e kind)
 }
 
 
-/* "1.9초 (1단계 0.5초 + 2단계 0.6초 + 3단계 0.8초)"; 0 if it does not fit */
+/*
+ * The members of a JSON object already checked (ngx_http_asyncx_json_check
+ * or _validate), one per call: *pos starts at the '{', *key is the
+ * member's name as written (without its quotes, escapes kept), *value
+ * its value as written.  NGX_OK, or NGX_DONE after the last member.  No
+ * allocation, no decoding: the text is known to be valid, so strings are
+ * skipped quote to quote and escapes pair by pair.
+ */
 
-size_t
-ngx_http_asyncx_pipeline_format_breakdown(u_char *buf, size_t size,
-    uint64_t total, ngx_str_t *names, uint64_t *usec, ngx_uint_t n,
-    ngx_uint_t decimals)
+ngx_int_t
+ngx_http_asyncx_pipeline_json_next(u_char **pos, u_char *last,
+    ngx_str_t *key, ngx_str_t *value)
 {
-    u_char      *p, *last;
-    size_t       len;
-    ngx_uint_t   i;
+    u_char      *p, *q;
+    ngx_uint_t   depth;
 
-    p = buf;
-    last = buf + size;
+    p = ngx_http_asyncx_pipeline_json_ws(*pos, last);
 
-    len = ngx_http_asyncx_format_seconds(p, last - p, total, decimals);
-    if (len == 0) {
-        return 0;
+    if (p == last || (*p != '{' && *p != ',')) {
+        return NGX_DONE;
     }
 
-    p += len;
+    p = ngx_http_asyncx_pipeline_json_ws(p + 1, last);
 
-    for (i = 0; i < n; i++) {
-        /* " (" or " + ", the name, a space; then the seconds and NUL */
-        if ((size_t) (last - p) < 3 + names[i].len + 1 + 1) {
-            return 0;
-        }
-
-        p = ngx_cpymem(p, i == 0 ? " (" : " + ", i == 0 ? 2 : 3);
-        p = ngx_cpymem(p, names[i].data, names[i].len);
-        *p++ = ' ';
-
-        len = ngx_http_asyncx_format_seconds(p, last - p, usec[i], decimals);
-        if (len == 0) {
-            return 0;
-        }
-
-        p += len;
+    if (p == last || *p != '"') {
+        /* "{}" or the closing brace */
+        return NGX_DONE;
     }
 
-    if (n) {
-        if (last - p < 2) {
-            return 0;
+    q = ngx_http_asyncx_pipeline_json_skip_string(p, last);
+
+    key->data = p + 1;
+    key->len = q - p - 2;
+
+    p = ngx_http_asyncx_pipeline_json_ws(q, last);
+    p = ngx_http_asyncx_pipeline_json_ws(p + 1, last);      /* past ':' */
+
+    value->data = p;
+    depth = 0;
+
+    while (p < last) {
+
+        if (*p == '"') {
+            p = ngx_http_asyncx_pipeline_json_skip_string(p, last);
+
+            if (depth == 0) {
+                break;
+            }
+
+            continue;
         }
 
-        *p++ = ')';
-        *p = '\0';
+        if (*p == '{' || *p == '[') {
+            depth++;
+
+        } else if (*p == '}' || *p == ']') {
+            if (depth == 0) {
+                break;
+            }
+
+            if (--depth == 0) {
+                p++;
+                break;
+            }
+
+        } else if (depth == 0
+                   && (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n'
+                       || *p == '\r'))
+        {
+            break;
+        }
+
+        p++;
     }
 
-    return p - buf;
+    value->len = p - value->data;
+    *pos = ngx_http_asyncx_pipeline_json_ws(p, last);
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_asyncx_pipeline_json_ws(u_char *p, u_char *last)
+{
+    while (p < last
+           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* p is at the opening quote of a valid string: after its closing one */
+
+static u_char *
+ngx_http_asyncx_pipeline_json_skip_string(u_char *p, u_char *last)
+{
+    for (p++; p < last; p++) {
+
+        if (*p == '\\') {
+            p++;
+            continue;
+        }
+
+        if (*p == '"') {
+            return p + 1;
+        }
+    }
+
+    return last;
 }

@@ -13,9 +13,9 @@
 
 
 /*
- * Pure pieces of the pipeline and of the mock service: name and URI
- * checks, the failure classification and the "1.9초 (1단계 0.5초 + ...)"
- * formatting.  No nginx .c function is called: t/unit links them alone.
+ * Pure pieces of the pipeline and of the mock service: name, URI and
+ * token checks, the failure classification, the JSON checker.  No nginx
+ * .c function is called: t/unit links them alone.
  */
 
 
@@ -28,24 +28,33 @@ typedef enum {
     NGX_HTTP_ASYNCX_CALL_TIMEOUT,         /* per-call timer fired first */
     NGX_HTTP_ASYNCX_CALL_INVALID_JSON,    /* 2xx, body is not JSON */
     NGX_HTTP_ASYNCX_CALL_TOO_LARGE,       /* over the capture buffer */
-    NGX_HTTP_ASYNCX_CALL_ERROR            /* the subrequest itself failed */
+    NGX_HTTP_ASYNCX_CALL_ERROR,           /* the subrequest itself failed */
+    NGX_HTTP_ASYNCX_CALL_INVALID_URI,     /* its URI, evaluated, is unsafe */
+    NGX_HTTP_ASYNCX_CALL_ABANDONED        /* in flight at the pipeline's
+                                             timeout */
 } ngx_http_asyncx_call_kind_e;
 
 
 ngx_int_t ngx_http_asyncx_pipeline_check_name(u_char *p, size_t len);
 ngx_int_t ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len,
     size_t *path_len);
+ngx_int_t ngx_http_asyncx_pipeline_check_uri_template(u_char *p, size_t len,
+    size_t *path_len);
+ngx_int_t ngx_http_asyncx_pipeline_check_uri_value(u_char *p, size_t len,
+    ngx_uint_t path);
+ngx_int_t ngx_http_asyncx_pipeline_check_token(u_char *p, size_t len);
 ngx_int_t ngx_http_asyncx_pipeline_in_list(u_char *list, size_t len,
     u_char *name, size_t name_len);
 
 ngx_http_asyncx_call_kind_e ngx_http_asyncx_pipeline_classify(ngx_int_t rc,
     ngx_uint_t status, ngx_uint_t overflow);
+ngx_uint_t ngx_http_asyncx_pipeline_retryable(ngx_http_asyncx_call_kind_e kind,
+    ngx_uint_t status);
 const char *ngx_http_asyncx_pipeline_kind_name(
     ngx_http_asyncx_call_kind_e kind);
 
-size_t ngx_http_asyncx_pipeline_format_breakdown(u_char *buf, size_t size,
-    uint64_t total, ngx_str_t *names, uint64_t *usec, ngx_uint_t n,
-    ngx_uint_t decimals);
+ngx_int_t ngx_http_asyncx_pipeline_json_next(u_char **pos, u_char *last,
+    ngx_str_t *key, ngx_str_t *value);
 
 
 #endif /* _NGX_HTTP_ASYNCX_PIPELINE_UTIL_H_INCLUDED_ */

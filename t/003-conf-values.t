@@ -389,6 +389,6 @@ invalid delay "max_delay=99999999999999999999h", expected 0..2147483647 ms
 --- request
 POST /p
 --- response_body_like chomp
-^\{"순차_실행_예상시간"
+^\{"stages":\[\{"name":"s"
 --- no_error_log
 [error]

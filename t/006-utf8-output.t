@@ -39,7 +39,9 @@ sub log_check {
 our $locations = <<'_EOC_';
     location = /files/read { asyncx_file_root $TEST_NGINX_UTF8_ROOT; asyncx_file_read; }
     location = /files/write { asyncx_file_root $TEST_NGINX_UTF8_ROOT; asyncx_file_write; }
-    location = /orders/process { asyncx_pipeline; asyncx_stage s a=/svc/a; }
+    location = /orders/process {
+        asyncx_pipeline; asyncx_pipeline_mode_arg on; asyncx_stage s a=/svc/a;
+    }
     location = /svc/a { asyncx_mock_service name=a; }
     location = /log { return 200 "log\n"; }
 _EOC_

@@ -13,7 +13,12 @@ plan tests => repeat_each() * (3 * blocks() + 4);
 no_long_string();
 
 # five mock services with short delays: stage 1 takes max(200, 100, 150)
+# the demo's answer and argument policy: the exercise's keys, mocks read
+# fail= and delay=, ?mode= works
 config_preamble(<<'_EOC_');
+        asyncx_pipeline_answer exercise;
+        asyncx_pipeline_pass_args on;
+        asyncx_pipeline_mode_arg on;
         location = /svc/user {
             internal;
             asyncx_mock_service name=사용자 delay=200ms
@@ -328,7 +333,7 @@ fixed=1
 ["POST /orders/process?delay=10ms", "GET /asyncx/status"]
 --- response_body_like eval
 [qr/"mode":"parallel"/,
- qr/"pipelines":\{"active":0,"total":[12],"failed":0,"aborted":0,"calls":[24],"call_errors":0,"mock":\{"active":0,"total":[24]\}\}/]
+ qr/"pipelines":\{"active":0,"total":[12],"failed":0,"aborted":0,"calls":[24],"call_errors":0,"retries":0,"timed_out":0,"mock":\{"active":0,"total":[24]\}\}/]
 --- no_error_log
 [error]
 

@@ -12,7 +12,12 @@ plan tests => repeat_each() * (4 * blocks() - 8);
 
 no_long_string();
 
+# the demo's answer and argument policy: the exercise's keys, mocks read
+# fail= and delay=, ?mode= works
 config_preamble(<<'_EOC_');
+        asyncx_pipeline_answer exercise;
+        asyncx_pipeline_pass_args on;
+        asyncx_pipeline_mode_arg on;
         location = /svc/user {
             internal;
             asyncx_mock_service name=사용자 delay=50ms echo=off
@@ -298,12 +303,14 @@ asyncx: required call "사용자" failed
         asyncx_pipeline;
         asyncx_call_timeout 50ms;
         asyncx_stage 1단계 사용자=/svc/user;
+        asyncx_stage 2단계 가격=/svc/price?delay=45ms;
+        asyncx_stage 3단계 배송=/svc/shipping?delay=45ms;
+        asyncx_stage 4단계 결제=/svc/payment?delay=45ms;
+        asyncx_call_optional 사용자;
     }
 --- request
-POST /orders/process?fail=*&fail_mode=slow&fail_delay=200ms
---- error_code: 502
---- response_body_like: "kind":"timeout"
---- wait: 0.4
+POST /orders/process?fail=사용자&fail_mode=slow&fail_delay=100ms
+--- response_body_like: "사용자":\{"error":"no answer within 50 ms","kind":"timeout"
 --- error_log
 asyncx pipeline: late answer of "사용자" ignored
 --- no_error_log

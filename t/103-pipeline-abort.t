@@ -13,7 +13,7 @@ use Test::Nginx::Socket;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (5 * blocks() + 1);
+plan tests => repeat_each() * (5 * blocks() + 2);
 
 no_long_string();
 
@@ -114,6 +114,48 @@ POST /orders/process
 asyncx pipeline: aborted in stage 1 of 1, 1 calls in flight released
 close http upstream connection
 asyncx mock: "slow" ended before its delay, timer deleted
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 4: abort while a retry of an idempotent call is in flight
+--- http_config
+    upstream flaky {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /x { return 503 '{"busy": true}'; }
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        location = /x { asyncx_mock_service name=retried delay=2s; }
+    }
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_call_idempotent x retries=3;
+        asyncx_stage 1단계 x=/up/x;
+    }
+    location /up/ {
+        internal;
+        proxy_next_upstream off;
+        proxy_pass http://flaky/;
+    }
+--- request
+POST /orders/process
+--- timeout: 0.3
+--- abort
+--- ignore_response
+--- wait: 0.2
+--- error_log
+asyncx pipeline: call "x" attempt 1 of 4 failed (status, status 503), retrying
+asyncx pipeline: aborted in stage 1 of 1, 1 calls in flight released
+close http upstream connection
+asyncx mock: "retried" ended before its delay, timer deleted
 --- no_error_log
 [error]
 [alert]

@@ -87,15 +87,16 @@ invalid call "/svc/user", use name=/uri
 
 
 
-=== TEST 7: a reserved call name
+=== TEST 7: a call name the exercise's answer uses as a key
 --- config
     location = /p {
         asyncx_pipeline;
+        asyncx_pipeline_answer exercise;
         asyncx_stage s 소요시간=/a;
     }
 --- must_die
 --- error_log
-invalid call name "소요시간"
+invalid call name "소요시간": the "exercise" answer uses it as a key
 
 
 
@@ -117,7 +118,7 @@ invalid call name "소요시간"
     }
 --- must_die
 --- error_log
-"asyncx_stage" and "asyncx_call_optional" need "asyncx_pipeline" in the same location
+"asyncx_stage", "asyncx_call_optional" and "asyncx_call_idempotent" need "asyncx_pipeline" in the same location
 
 
 
@@ -184,9 +185,151 @@ invalid stage name "a b"
 
 
 
+=== TEST 16: asyncx_call_set_header: a header name that is not a token
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_set_header "X Tenant" 1;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid header name "X Tenant" in "asyncx_call_set_header"
+
+
+
+=== TEST 17: asyncx_call_set_header cannot set a call's body headers
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_set_header content-length 10;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+header "content-length" in "asyncx_call_set_header" is set by the pipeline for the call's own body
+
+
+
+=== TEST 18: asyncx_call_set_header: the same header twice
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_set_header X-Tenant a;
+        asyncx_call_set_header x-tenant b;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+duplicate header "x-tenant" in "asyncx_call_set_header"
+
+
+
+=== TEST 19: asyncx_call_hide_header: a header name that is not a token
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_hide_header "Cookie:";
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid header name "Cookie:" in "asyncx_call_hide_header"
+
+
+
+=== TEST 20: asyncx_call_pass_request_headers takes on or off
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_pass_request_headers maybe;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid value "maybe" in "asyncx_call_pass_request_headers" directive, it must be "on" or "off"
+
+
+
+=== TEST 21: a URI with variables is still checked where it can be
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/users/../$arg_id;
+    }
+--- must_die
+--- error_log
+invalid URI "/users/../$arg_id" of call "a"
+
+
+
+=== TEST 22: a URI with variables must start with "/" or a variable
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=users/$arg_id;
+    }
+--- must_die
+--- error_log
+invalid URI "users/$arg_id" of call "a"
+
+
+
+=== TEST 23: an unknown variable in a call URI
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/users/$no_such_variable;
+    }
+--- must_die
+--- error_log
+unknown "no_such_variable" variable
+
+
+
+=== TEST 24: an unknown answer format
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_answer xml;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+unknown answer format "xml" in "asyncx_pipeline_answer", use standard, exercise
+
+
+
+=== TEST 26: asyncx_pipeline_timeout: not a time
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_timeout soon;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid value "soon" in "asyncx_pipeline_timeout", expected 0 (off) or 1..2147483647 ms
+
+
+
+=== TEST 27: asyncx_pipeline_timeout: more than a timer can hold
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_timeout 30d;
+        asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid value "30d" in "asyncx_pipeline_timeout", expected 0 (off) or 1..2147483647 ms
+
+
+
 === TEST 15: accepted: optional before its stage, args in a call URI, inherited timeout
 --- config
     asyncx_call_timeout 1s;
+    asyncx_pipeline_answer exercise;
     location = /p {
         asyncx_pipeline;
         asyncx_call_optional b '[1, 2]';

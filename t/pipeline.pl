@@ -2,7 +2,8 @@
 #
 # The pipeline answers JSON with measured times.  Blocks compare a
 # normalized form exactly: pl_shape() sorts keys, replaces every number
-# under a key ending in "_ms" by "N" and every "0.5초" by "S초", so the
+# under a key "ms" or ending in "_ms" by "N" (null stays null) and every
+# "0.5초" by "S초", so the
 # structure, the keys and the non-timing values are checked byte for
 # byte; pl_within() checks a measured number against a (wide) window.
 # Bodies stay bytes (no utf8 decoding), like the expected sections.
@@ -19,8 +20,9 @@ sub pl_norm {
     if (ref $v eq 'HASH') {
         return { map {
             my $x = $v->{$_};
-            my $in_ms = $ms || /_ms$/;
-            ($_ => ($in_ms && !ref $x) ? 'N' : pl_norm($x, $in_ms))
+            my $in_ms = $ms || /(^|_)ms$/;
+            ($_ => ($in_ms && !ref $x && defined $x) ? 'N'
+                                                      : pl_norm($x, $in_ms))
         } keys %$v };
     }
 
@@ -57,9 +59,18 @@ sub pl_at {
     return $v;
 }
 
+# a call's slot in the answer, whatever its stage: pl_call($d, "user")
+sub pl_call {
+    my ($d, $name) = @_;
+    for my $st (values %{ $d->{"단계별_결과"} // {} }) {
+        return $st->{$name} if exists $st->{$name};
+    }
+    return "no call $name";
+}
+
 # The eval'd sections run in package Test::Base::Filter: alias there.
 # (Test::Base also takes main:: subs named like its filters, hence pl_.)
-for my $f (qw(pl_norm pl_dec pl_shape pl_within pl_at)) {
+for my $f (qw(pl_norm pl_dec pl_shape pl_within pl_at pl_call)) {
     no strict 'refs';
     *{"Test::Base::Filter::$f"} = \&{"main::$f"};
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Pipeline benchmark (docs/benchmarks/pipeline.md).  127.0.0.1 only,
-# a private prefix under build/, port $PORT; a fresh nginx (one worker,
-# pinned to CPU 0) per run; wrk (one thread) pinned to CPU 1.
+# a private prefix under build/, port $PORT; a fresh nginx per run
+# (WORKERS workers; one worker is pinned to CPU 0, several share both
+# CPUs, with reuseport); wrk (one thread) pinned to CPU 1.
 #   bench/pipeline/run.sh [concurrency ...]     (default: 1 100 1000 2000)
-#   DUR=20 PORT=20500 RUNS="calib quiet" bench/pipeline/run.sh 10000
+#   DUR=20 PORT=20500 RUNS="calib quiet" WORKERS=2 bench/pipeline/run.sh 10000
+# SO=/path/other.so CONF=/path/nginx.conf.in compare another build (its
+# own template with the same @...@ placeholders).
 # Runs per level (RUNS): calib  = /calib, one 1.9 s timer (the client's
 #                                 and nginx's own floor)
 #                        demo   = /orders/process as in the demo (mocks
@@ -17,7 +20,9 @@ HERE=$ROOT/bench/pipeline
 PORT=${PORT:-20500}
 DUR=${DUR:-20}
 NGINX=${NGINX:-/usr/sbin/nginx}
-SO=$ROOT/build/nginx/objs/ngx_http_asyncx_module.so
+SO=${SO:-$ROOT/build/nginx/objs/ngx_http_asyncx_module.so}
+CONF=${CONF:-$HERE/nginx.conf.in}
+WORKERS=${WORKERS:-1}
 PREFIX=$ROOT/build/bench-pipeline
 B=http://127.0.0.1:$PORT
 RUNS=${RUNS:-calib demo quiet}
@@ -27,14 +32,27 @@ LEVELS=("$@")
 . "$HERE/../lib.sh"
 
 start() {
+    local listen='' cpus=0
+    if [ "$WORKERS" -gt 1 ]; then listen=reuseport; cpus=0,1; fi
     rm -rf "$PREFIX"
     mkdir -p "$PREFIX"/{conf,logs,temp}
-    sed -e "s|@MODULE_SO@|$SO|" -e "s|@PORT@|$PORT|" -e "$1" \
-        "$HERE/nginx.conf.in" > "$PREFIX/conf/nginx.conf"
-    taskset -c 0 "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
+    sed -e "s|@MODULE_SO@|$SO|" -e "s|@PORT@|$PORT|" \
+        -e "s|@WORKERS@|$WORKERS|" -e "s|@LISTEN@|$listen|" -e "$1" \
+        "$CONF" > "$PREFIX/conf/nginx.conf"
+    taskset -c $cpus "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
         -g 'daemon off;' &
     NGINX_PID=$!
     wait_up
+    WORKERS_PIDS=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+}
+
+# CPU time of all workers, in clock ticks
+cpu_ticks() {
+    local t=0 w
+    for w in $WORKERS_PIDS; do
+        t=$(( t + $(awk '{ print $14 + $15 }' "/proc/$w/stat") ))
+    done
+    echo $t
 }
 
 echo "== machine"
@@ -54,18 +72,26 @@ for c in "${LEVELS[@]}"; do
         esac
         start "$edit"
         rss0=$(kb VmRSS)
-        cpu0=$(awk '{ print $14 + $15 }' "/proc/$WORKER/stat")
+        cpu0=$(cpu_ticks)
         echo
-        echo "== $c concurrent, $run (/$target), wrk -t1 -c$c -d${DUR}s"
+        echo "== $c concurrent, $run (/$target), $WORKERS worker(s)," \
+             "wrk -t1 -c$c -d${DUR}s"
         taskset -c 1 wrk -t1 -c"$c" -d"${DUR}s" --timeout 10s \
             -s "$HERE/order.lua" "$B/$target" | grep RESULT
-        cpu1=$(awk '{ print $14 + $15 }' "/proc/$WORKER/stat")
+        cpu1=$(cpu_ticks)
         hwm=$(kb VmHWM)
+        cpu_ms=$(( (cpu1 - cpu0) * 1000 / $(getconf CLK_TCK) ))
+        sleep 1
+        status=$(curl -s "$B/asyncx/status")
+        # orders (pipelines) or, for /calib, answered mock requests
+        n=$(echo "$status" | python3 -c 'import sys, json
+p = json.load(sys.stdin)["pipelines"]
+print(p["mock"]["total"] if sys.argv[1] == "calib" else p["total"])' "$run")
         echo "MEM worker_rss_idle_kb=$rss0 worker_rss_peak_kb=$hwm" \
              "per_inflight_kb=$(( (hwm - rss0) / c ))" \
-             "worker_cpu_ms=$(( (cpu1 - cpu0) * 1000 / $(getconf CLK_TCK) ))"
-        sleep 1
-        curl -s "$B/asyncx/status" | grep -o '"pipelines":{[^}]*}' || true
+             "worker_cpu_ms=$cpu_ms orders=$n" \
+             "cpu_us_per_order=$(( n ? cpu_ms * 1000 / n : 0 ))"
+        echo "$status" | grep -o '"pipelines":{[^}]*}' || true
         echo "error_log_lines=$(grep -cE '\[(error|alert|crit)\]' \
                                 "$PREFIX/logs/error.log" || true)"
         stop

@@ -98,6 +98,10 @@ http {
 
         location = /orders/process {
             asyncx_pipeline;
+            # the demo's answer and argument policy (fail= reaches the mocks)
+            asyncx_pipeline_answer exercise;
+            asyncx_pipeline_pass_args on;
+            asyncx_pipeline_mode_arg on;
             asyncx_stage s1 user=/svc/user stock=/svc/stock price=/svc/price;
             asyncx_stage s2 ship=/svc/ship;
             asyncx_call_optional price '{"discount": 0}';
@@ -108,6 +112,9 @@ http {
         # must stay in flight (aborts, reloads, kill -9)
         location = /orders/slow {
             asyncx_pipeline;
+            asyncx_pipeline_answer exercise;
+            asyncx_pipeline_pass_args on;
+            asyncx_pipeline_mode_arg on;
             asyncx_stage s1 user=/svc/user stock=/svc/stock price=/svc/price;
             asyncx_stage s2 ship=/svc/ship;
         }

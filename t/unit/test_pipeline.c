@@ -15,6 +15,7 @@
 
 #include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_pipeline_util.h"
+#include "ngx_http_asyncx_exercise_format.h"
 
 
 #define S(s)  (u_char *) s, sizeof(s) - 1
@@ -31,7 +32,7 @@ test_breakdown_exercise(void **state)
     uint64_t    usec[3] = { 500400, 600900, 801600 };
     const char *want = "1.9초 (1단계 0.5초 + 2단계 0.6초 + 3단계 0.8초)";
 
-    n = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), 1903200,
+    n = ngx_http_asyncx_exercise_format_breakdown(buf, sizeof(buf), 1903200,
                                                   names, usec, 3, 1);
     assert_int_equal(n, strlen(want));
     assert_memory_equal(buf, want, n);
@@ -45,7 +46,7 @@ test_breakdown_total_only(void **state)
     u_char  buf[64];
     size_t  n;
 
-    n = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), 2604000,
+    n = ngx_http_asyncx_exercise_format_breakdown(buf, sizeof(buf), 2604000,
                                                   NULL, NULL, 0, 1);
     assert_int_equal(n, strlen("2.6초"));
     assert_memory_equal(buf, "2.6초", n);
@@ -61,7 +62,7 @@ test_breakdown_rounding_and_two_decimals(void **state)
     uint64_t    usec[2] = { 49999, 150000 };
     const char *want = "0.20초 (a 0.05초 + b 0.15초)";
 
-    n = ngx_http_asyncx_pipeline_format_breakdown(buf, sizeof(buf), 199999,
+    n = ngx_http_asyncx_exercise_format_breakdown(buf, sizeof(buf), 199999,
                                                   names, usec, 2, 2);
     assert_memory_equal(buf, want, strlen(want));
     assert_int_equal(n, strlen(want));
@@ -78,9 +79,9 @@ test_breakdown_too_small(void **state)
     uint64_t    usec[3] = { 500000, 600000, 800000 };
 
     /* refused, never truncated */
-    assert_int_equal(ngx_http_asyncx_pipeline_format_breakdown(buf,
+    assert_int_equal(ngx_http_asyncx_exercise_format_breakdown(buf,
                          sizeof(buf), 1900000, names, usec, 3, 1), 0);
-    assert_int_equal(ngx_http_asyncx_pipeline_format_breakdown(buf, 4,
+    assert_int_equal(ngx_http_asyncx_exercise_format_breakdown(buf, 4,
                          1900000, NULL, NULL, 0, 1), 0);
 }
 
@@ -147,6 +148,112 @@ test_check_uri(void **state)
 
 
 static void
+test_check_uri_template(void **state)
+{
+    size_t  n;
+
+#define TPL(s)  ngx_http_asyncx_pipeline_check_uri_template(S(s), &n)
+
+    assert_int_equal(TPL("/users/$arg_id"), NGX_OK);
+    assert_int_equal(n, sizeof("/users/$arg_id") - 1);
+    assert_int_equal(TPL("/u/$arg_id?x=$arg_x&y=1"), NGX_OK);
+    assert_int_equal(n, sizeof("/u/$arg_id") - 1);
+    assert_int_equal(TPL("$backend_uri"), NGX_OK);
+    assert_int_equal(TPL("/a/.$x/b"), NGX_OK);
+    assert_int_equal(TPL("/$x/../b"), NGX_ERROR);
+    assert_int_equal(TPL("/a/./$x"), NGX_ERROR);
+    assert_int_equal(TPL("/a/$x/.."), NGX_ERROR);
+    assert_int_equal(TPL("users/$x"), NGX_ERROR);
+    assert_int_equal(TPL("/u/$x y"), NGX_ERROR);
+    assert_int_equal(TPL("/u/$x#f"), NGX_ERROR);
+    assert_int_equal(TPL(""), NGX_ERROR);
+
+#undef TPL
+}
+
+
+static void
+test_check_uri_value(void **state)
+{
+#define VAL(s, path)  ngx_http_asyncx_pipeline_check_uri_value(S(s), path)
+
+    assert_int_equal(VAL("/users/42", 1), NGX_OK);
+    assert_int_equal(VAL("/users/%2e%2e", 1), NGX_OK);  /* decoded later */
+    assert_int_equal(VAL("/users/42?admin=1", 1), NGX_ERROR);
+    assert_int_equal(VAL("users/42", 1), NGX_ERROR);
+    assert_int_equal(VAL("", 1), NGX_ERROR);
+    assert_int_equal(VAL("/a b", 1), NGX_ERROR);
+    assert_int_equal(VAL("/a\r\nX: y", 1), NGX_ERROR);
+    assert_int_equal(VAL("id=1&x=?", 0), NGX_OK);
+    assert_int_equal(VAL("", 0), NGX_OK);
+    assert_int_equal(VAL("id=1 2", 0), NGX_ERROR);
+    assert_int_equal(VAL("id=1#x", 0), NGX_ERROR);
+
+#undef VAL
+}
+
+
+static void
+test_json_member(void **state)
+{
+    u_char     *pos, *last;
+    ngx_str_t   key, value;
+
+    static u_char  text[] = "{ \"a\" : 1, \"b\":{\"c\":[1,{\"d\":\"}\"}]},"
+                            "\"e\\\"f\":\"x,y\" ,\"g\":[] , \"h\":null}";
+
+    pos = text;
+    last = text + sizeof(text) - 1;
+
+#define MEMBER(k, v)                                                          \
+    assert_int_equal(ngx_http_asyncx_pipeline_json_next(&pos, last, &key, &value),  \
+                     NGX_OK);                                                 \
+    assert_int_equal(key.len, sizeof(k) - 1);                                 \
+    assert_memory_equal(key.data, k, key.len);                                \
+    assert_int_equal(value.len, sizeof(v) - 1);                               \
+    assert_memory_equal(value.data, v, value.len)
+
+    MEMBER("a", "1");
+    MEMBER("b", "{\"c\":[1,{\"d\":\"}\"}]}");
+    MEMBER("e\\\"f", "\"x,y\"");
+    MEMBER("g", "[]");
+    MEMBER("h", "null");
+
+    assert_int_equal(ngx_http_asyncx_pipeline_json_next(&pos, last, &key, &value),
+                     NGX_DONE);
+
+    pos = (u_char *) "{}";
+    assert_int_equal(ngx_http_asyncx_pipeline_json_next(&pos, pos + 2, &key,
+                                                 &value),
+                     NGX_DONE);
+
+#undef MEMBER
+}
+
+
+static void
+test_check_token(void **state)
+{
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("X-Tenant")),
+                     NGX_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(
+                         S("a!#$%&'*+-.^_`|~9")),
+                     NGX_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("")), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("a b")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("Cookie:")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("a\"b")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("배송")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_token(S("a(b)")),
+                     NGX_ERROR);
+}
+
+
+static void
 test_in_list(void **state)
 {
     assert_true(ngx_http_asyncx_pipeline_in_list(S("배송"), S("배송")));
@@ -203,6 +310,10 @@ main(void)
         cmocka_unit_test(test_breakdown_too_small),
         cmocka_unit_test(test_check_name),
         cmocka_unit_test(test_check_uri),
+        cmocka_unit_test(test_check_uri_template),
+        cmocka_unit_test(test_check_uri_value),
+        cmocka_unit_test(test_json_member),
+        cmocka_unit_test(test_check_token),
         cmocka_unit_test(test_in_list),
         cmocka_unit_test(test_classify),
     };

@@ -1,0 +1,458 @@
+# asyncx_pipeline in front of real HTTP backends: a second server block
+# plays the backends (gzip on, chunked answers, 204, 304, a 5xx with an
+# HTML page) and calls reach it with proxy_pass, as an operator would.
+# What reaches a call: asyncx_call_pass_request_headers,
+# asyncx_call_set_header, asyncx_call_hide_header; Accept-Encoding,
+# ranges and conditions are not passed by default.
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+
+require './t/pipeline.pl';
+
+# the backend server: TEST_NGINX_PORT + 5 (+1..+4 belong to other suites)
+$ENV{TEST_NGINX_BACKEND_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 5;
+
+repeat_each(2);
+
+plan tests => repeat_each() * (3 * blocks() + 9);
+
+no_long_string();
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    # every block has the backend server
+    $block->set_value("http_config", <<'_EOC_' . ($block->http_config // ''));
+    log_format te 'backend sent $request_uri with transfer-encoding "$sent_http_transfer_encoding"';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        default_type application/json;
+
+        gzip on;
+        gzip_types application/json;
+        gzip_min_length 1;
+
+        # the headers a call arrived with
+        location = /headers {
+            return 200 '{"accept_encoding":"$http_accept_encoding","cookie":"$http_cookie","authorization":"$http_authorization","tenant":"$http_x_tenant","range":"$http_range","if_none_match":"$http_if_none_match","method":"$request_method","args":"$args"}';
+        }
+
+        location = /user {
+            return 200 '{"user_id":42,"name":"kim","padding":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}';
+        }
+
+        # no Content-Length: sub_filter removes it, HTTP/1.1 gets chunks
+        # (the access log line goes to error.log for the test to see)
+        location = /chunked {
+            access_log logs/error.log te;
+            sub_filter_types application/json;
+            sub_filter '"__' '"';
+            return 200 '{"__chunked":true,"items":[1,2,3]}';
+        }
+
+        location = /nocontent {
+            return 204;
+        }
+
+        location = /notmodified {
+            return 304;
+        }
+
+        location = /broken {
+            default_type text/html;
+            return 503 '<html><head><title>503 Service Unavailable</title></head><body>down for maintenance</body></html>';
+        }
+    }
+_EOC_
+});
+
+# (the preamble is not expanded by the runner: perl fills the port in)
+config_preamble(<<"_EOC_");
+        asyncx_pipeline_answer exercise;
+        location /backend/ {
+            internal;
+            proxy_http_version 1.1;
+            proxy_pass http://127.0.0.1:$ENV{TEST_NGINX_BACKEND_PORT}/;
+        }
+_EOC_
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a browser's Accept-Encoding: gzip does not make the backend compress
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s user=/backend/user;
+    }
+--- request
+POST /p
+{"id": 1}
+--- more_headers
+Accept-Encoding: gzip, deflate, br
+--- response_body_filters eval
+sub { $J->encode(pl_call(pl_dec($_[0]), "user")) . "\n" }
+--- response_body
+{"name":"kim","padding":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","user_id":42}
+--- no_error_log
+[warn]
+
+
+
+=== TEST 2: by default a call gets the client's headers minus encoding, ranges and conditions
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers;
+    }
+--- request
+POST /p
+--- more_headers
+Accept-Encoding: gzip
+Cookie: session=abc
+Authorization: Bearer t0k3n
+X-Tenant: acme
+Range: bytes=0-10
+If-None-Match: "v1"
+--- response_body_filters eval
+sub { $J->encode(pl_call(pl_dec($_[0]), "h")) . "\n" }
+--- response_body
+{"accept_encoding":"","args":"","authorization":"Bearer t0k3n","cookie":"session=abc","if_none_match":"","method":"POST","range":"","tenant":"acme"}
+--- no_error_log
+[warn]
+
+
+
+=== TEST 3: asyncx_call_hide_header keeps Cookie and Authorization from the calls
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_hide_header Cookie;
+        asyncx_call_hide_header authorization;
+        asyncx_stage s h=/backend/headers;
+    }
+--- request
+POST /p
+--- more_headers
+Cookie: session=abc
+Authorization: Bearer t0k3n
+X-Tenant: acme
+--- response_body_filters eval
+sub { $J->encode(pl_call(pl_dec($_[0]), "h")) . "\n" }
+--- response_body
+{"accept_encoding":"","args":"","authorization":"","cookie":"","if_none_match":"","method":"POST","range":"","tenant":"acme"}
+--- no_error_log
+[warn]
+
+
+
+=== TEST 4: pass_request_headers off: only what asyncx_call_set_header says (variables allowed)
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_pass_request_headers off;
+        asyncx_call_set_header X-Tenant "t-$http_x_tenant_id";
+        asyncx_call_set_header Authorization $http_x_api_key;
+        asyncx_stage s h=/backend/headers;
+    }
+--- request
+POST /p
+--- more_headers
+Cookie: session=abc
+Authorization: Bearer t0k3n
+X-Tenant-Id: 7
+--- response_body_filters eval
+sub { $J->encode(pl_call(pl_dec($_[0]), "h")) . "\n" }
+--- response_body
+{"accept_encoding":"","args":"","authorization":"","cookie":"","if_none_match":"","method":"POST","range":"","tenant":"t-7"}
+--- no_error_log
+[warn]
+
+
+
+=== TEST 5: set_header inherited from the server level, replaced per location, empty removes
+--- config
+    asyncx_call_set_header X-Tenant server-level;
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers;
+    }
+    location = /q {
+        asyncx_pipeline;
+        asyncx_call_set_header Cookie "";
+        asyncx_stage s h=/backend/headers;
+    }
+--- request eval
+["POST /p", "POST /q"]
+--- more_headers
+Cookie: session=abc
+X-Tenant: from-client
+--- response_body_filters eval
+sub { my $c = pl_call(pl_dec($_[0]), "h"); "$c->{tenant} [$c->{cookie}]\n" }
+--- response_body eval
+["server-level [session=abc]\n", "from-client []\n"]
+--- no_error_log
+[warn]
+
+
+
+=== TEST 6: Accept-Encoding passed on purpose, answers decoded by "gunzip on"
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_set_header Accept-Encoding $http_accept_encoding;
+        asyncx_stage s user=/gz/user;
+    }
+    location /gz/ {
+        internal;
+        gunzip on;
+        proxy_http_version 1.1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT/;
+    }
+--- request
+POST /p
+--- more_headers
+Accept-Encoding: gzip
+--- response_body_filters eval
+sub { $J->encode(pl_call(pl_dec($_[0]), "user")) . "\n" }
+--- response_body
+{"name":"kim","padding":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","user_id":42}
+--- no_error_log
+[warn]
+
+
+
+=== TEST 7: a compressed answer without gunzip: invalid_json, and the log says why
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_set_header Accept-Encoding gzip;
+        asyncx_stage s user=/backend/user;
+    }
+--- request
+POST /p
+--- error_code: 502
+--- response_body_filters eval
+sub { pl_shape(pl_call(pl_dec($_[0]), "user")) }
+--- response_body
+{"elapsed_ms":"N","error":"answer is not valid JSON (Content-Encoding: gzip, \"gunzip on\" in the call's location decodes it)","kind":"invalid_json","status":200}
+--- error_log
+asyncx pipeline: call "user" failed: answer is not valid JSON (Content-Encoding: gzip
+
+
+
+=== TEST 8: a chunked answer (no Content-Length) is captured whole
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s c=/backend/chunked;
+    }
+--- request
+POST /p
+--- response_body_filters eval
+sub { $J->encode(pl_call(pl_dec($_[0]), "c")) . "\n" }
+--- response_body
+{"chunked":true,"items":[1,2,3]}
+--- error_log
+backend sent /chunked with transfer-encoding "chunked"
+
+
+
+=== TEST 9: 204 No Content is a success without a value (null)
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/backend/nocontent;
+        asyncx_stage t h=/backend/headers;
+    }
+--- request
+POST /p
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    $J->encode([pl_call($d, "a"), $d->{failed_calls} // []]) . "\n"
+}
+--- response_body
+[null,[]]
+--- no_error_log
+[warn]
+
+
+
+=== TEST 10: 304 Not Modified is a failed call (status 304)
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/backend/notmodified;
+    }
+--- request
+POST /p
+--- error_code: 502
+--- response_body_filters eval
+sub { pl_shape(pl_call(pl_dec($_[0]), "a")) }
+--- response_body
+{"elapsed_ms":"N","error":"service answered 304","kind":"status","status":304}
+--- error_log
+asyncx pipeline: call "a" failed: service answered 304 (status)
+
+
+
+=== TEST 11: a 503 with an HTML page: a status failure, the HTML is not spliced into the answer
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/backend/broken b=/backend/user;
+        asyncx_call_optional a '{"cached": true}';
+    }
+--- request
+POST /p
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    pl_shape(pl_call($d, "a")) . ($_[0] =~ /<html>/ ? "html!" : "no html") . "\n"
+}
+--- response_body
+{"elapsed_ms":"N","error":"service answered 503","fallback":{"cached":true},"kind":"status","optional":true,"status":503}
+no html
+--- error_log
+asyncx pipeline: call "a" failed: service answered 503 (status), fallback used
+
+
+
+=== TEST 12: the call's own location sees its headers in $http_* and $cookie_*
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_hide_header Cookie;
+        asyncx_call_set_header User-Agent pipeline;
+        asyncx_stage s a=/vars;
+    }
+    location = /vars {
+        internal;
+        default_type application/json;
+        return 200 '{"cookie":"$http_cookie","session":"$cookie_session","ua":"$http_user_agent","accept":"$http_accept","ae":"$http_accept_encoding"}';
+    }
+--- request
+POST /p
+--- more_headers
+Cookie: session=abc
+User-Agent: browser/1.0
+Accept: application/json
+Accept-Encoding: gzip
+--- response_body_filters eval
+sub { $J->encode(pl_call(pl_dec($_[0]), "a")) . "\n" }
+--- response_body
+{"accept":"application/json","ae":"","cookie":"","session":"","ua":"pipeline"}
+--- no_error_log
+[warn]
+
+
+
+=== TEST 13: by default the client's query string stays out of the calls, ?mode= is not read
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers?fixed=1;
+    }
+--- request
+POST /p?admin=1&mode=sequential
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    pl_call($d, "h")->{args} . " " . $d->{mode} . "\n"
+}
+--- response_body
+fixed=1 parallel
+--- no_error_log
+[warn]
+
+
+
+=== TEST 14: asyncx_pipeline_pass_args on and asyncx_pipeline_mode_arg on
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_pipeline_pass_args on;
+        asyncx_pipeline_mode_arg on;
+        asyncx_stage s h=/backend/headers?fixed=1;
+    }
+--- request
+POST /p?admin=1&mode=sequential
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    pl_call($d, "h")->{args} . " " . $d->{mode} . "\n"
+}
+--- response_body
+fixed=1&admin=1&mode=sequential sequential
+--- no_error_log
+[warn]
+
+
+
+=== TEST 15: an unknown mode is a 400 only where the mode argument is read
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers;
+    }
+    location = /q {
+        asyncx_pipeline;
+        asyncx_pipeline_mode_arg on;
+        asyncx_stage s h=/backend/headers;
+    }
+--- request eval
+["POST /p?mode=fast", "POST /q?mode=fast"]
+--- error_code eval
+[200, 400]
+--- response_body_filters eval
+sub { my $d = pl_dec($_[0]); ($d->{mode} // $d->{error}) . "\n" }
+--- response_body eval
+["parallel\n", "invalid mode \"fast\", use parallel or sequential\n"]
+
+
+
+=== TEST 16: variables in call URIs: the path and the arguments
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers?id=$arg_user_id&fixed=1 u=/$arg_kind/user;
+    }
+--- request
+POST /p?user_id=42&kind=backend
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    pl_call($d, "h")->{args} . " " . pl_call($d, "u")->{user_id} . "\n"
+}
+--- response_body
+id=42&fixed=1 42
+--- no_error_log
+[warn]
+
+
+
+=== TEST 17: an evaluated URI that leaves its path, or smuggles arguments, fails the call (400)
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s u=/backend/$arg_who;
+    }
+--- request eval
+["POST /p?who=..%2Fsecret", "POST /p?who=user?admin=1", "POST /p?who=", "POST /p?who=user"]
+--- error_code eval
+[400, 400, 502, 200]
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    my $u = pl_call($d, "u");
+    ref $u eq 'HASH' && exists $u->{kind} ? "$u->{kind} $u->{status} $u->{error}\n"
+                                          : "ok $u->{user_id}\n"
+}
+--- response_body eval
+["invalid_uri 400 invalid URI \"/backend/..%2Fsecret\"\n",
+ "invalid_uri 400 invalid URI \"/backend/user?admin=1\"\n",
+ "status 405 service answered 405\n",
+ "ok 42\n"]
