@@ -162,7 +162,9 @@ PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_
                src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
                src/ngx_http_asyncx_limit_bucket.c src/ngx_http_asyncx_metrics_util.c \
                src/demo/ngx_http_asyncx_exercise_format.c \
-               src/ngx_http_asyncx_limit_queue.c
+               src/ngx_http_asyncx_limit_queue.c \
+               src/ngx_http_asyncx_sse_event.c src/ngx_http_asyncx_ndjson.c \
+               src/ngx_http_asyncx_ndjson_json.c
 
 # the module's JSON policy is pure too; it hands what it passed to cJSON
 PURE_SRCS   += src/ngx_http_asyncx_json.c

@@ -399,6 +399,34 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       offsetof(ngx_http_asyncx_loc_conf_t, sse.max_data_size),
       &ngx_http_asyncx_sse_data_size_bounds },
 
+    { ngx_string("asyncx_sse_source"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_asyncx_sse_source,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_sse_query"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_asyncx_sse_query,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_sse_max_line_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_conf_set_bounded,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, sse.file.max_line),
+      &ngx_http_asyncx_sse_line_bounds },
+
+    { ngx_string("asyncx_sse_invalid_line"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_sse_invalid_line,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
 
     /* end of sse */
 

@@ -63,6 +63,7 @@ typedef struct {
     ngx_http_asyncx_limit_ctx_t          *limit;
     ngx_http_asyncx_limit_test_ctx_t     *limit_test;
     ngx_http_asyncx_sse_ctx_t            *sse;
+    ngx_http_asyncx_sse_file_ctx_t       *sse_file;
 } ngx_http_asyncx_ctx_t;
 
 

@@ -103,6 +103,12 @@ ngx_int_t ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
 cJSON *ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
     const char *what, ngx_uint_t flags);
 
+/* the sandbox of /files/read, shared with the file source of asyncx_sse */
+ngx_int_t ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,
+    ngx_err_t err, const char *what);
+int ngx_http_asyncx_offload_open_beneath(const char *root, const char *real,
+    int flags);
+
 /* thread tasks (ngx_http_asyncx_job_run_pt) */
 ngx_int_t ngx_http_asyncx_offload_file_read_run(void *data);
 ngx_int_t ngx_http_asyncx_offload_file_write_run(void *data);

@@ -28,12 +28,8 @@
                              NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE)
 
 
-static ngx_int_t ngx_http_asyncx_offload_errno(
-    ngx_http_asyncx_offload_ctx_t *ctx, ngx_err_t err, const char *what);
 static ngx_int_t ngx_http_asyncx_offload_real_root(
     ngx_http_asyncx_offload_ctx_t *ctx, char *buf);
-static int ngx_http_asyncx_offload_open_beneath(const char *root,
-    const char *real, int flags);
 static ngx_int_t ngx_http_asyncx_offload_read_fd(
     ngx_http_asyncx_offload_ctx_t *ctx, ngx_fd_t fd, size_t size);
 static ngx_int_t ngx_http_asyncx_offload_write_tmp(
@@ -43,7 +39,7 @@ static ngx_int_t ngx_http_asyncx_offload_write_tmp(
 
 /* a failed syscall on the client's path, as an HTTP status */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,
     ngx_err_t err, const char *what)
 {
@@ -119,7 +115,7 @@ ngx_http_asyncx_offload_real_root(ngx_http_asyncx_offload_ctx_t *ctx,
  * (before 5.6) get open() with O_NOFOLLOW on the last component only.
  */
 
-static int
+int
 ngx_http_asyncx_offload_open_beneath(const char *root, const char *real,
     int flags)
 {

@@ -89,6 +89,7 @@ struct ngx_http_asyncx_sse_ctx_s {
 
 
 static ngx_int_t ngx_http_asyncx_sse_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_sse_args(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx, ngx_http_asyncx_sse_conf_t *scf,
     ngx_int_t *rc);
@@ -119,6 +120,15 @@ ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_data_size_bounds =
     { 1, 1000000000, 0 };
 
 
+static ngx_http_asyncx_sse_source_t  ngx_http_asyncx_sse_dataset_source = {
+    ngx_string("dataset"), ngx_http_asyncx_sse_dataset_handler
+};
+
+static ngx_http_asyncx_sse_source_t  ngx_http_asyncx_sse_file_source = {
+    ngx_string("file"), ngx_http_asyncx_sse_file_handler
+};
+
+
 static ngx_conf_enum_t  ngx_http_asyncx_sse_modes[] = {
     { ngx_string("search"), NGX_HTTP_ASYNCX_SSE_SEARCH },
     { ngx_string("transform"), NGX_HTTP_ASYNCX_SSE_TRANSFORM },
@@ -133,6 +143,9 @@ ngx_http_asyncx_sse_init_conf(ngx_http_asyncx_sse_conf_t *conf)
     conf->heartbeat = NGX_CONF_UNSET_MSEC;
     conf->batch_size = NGX_CONF_UNSET_UINT;
     conf->max_data_size = NGX_CONF_UNSET_UINT;
+    conf->source = NGX_CONF_UNSET_PTR;
+
+    ngx_http_asyncx_sse_file_init_conf(&conf->file);
 }
 
 
@@ -144,6 +157,20 @@ ngx_http_asyncx_sse_merge_conf(ngx_conf_t *cf,
     ngx_conf_merge_uint_value(conf->batch_size, prev->batch_size, 1000);
     ngx_conf_merge_uint_value(conf->max_data_size, prev->max_data_size,
                               10000000);
+    ngx_conf_merge_ptr_value(conf->source, prev->source,
+                             &ngx_http_asyncx_sse_dataset_source);
+
+    if (ngx_http_asyncx_sse_file_merge_conf(cf, &prev->file, &conf->file)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->mode != NGX_HTTP_ASYNCX_SSE_OFF
+        && conf->source == &ngx_http_asyncx_sse_file_source)
+    {
+        return ngx_http_asyncx_sse_file_check(cf, &conf->file, conf->mode);
+    }
 
     return NGX_CONF_OK;
 }
@@ -195,8 +222,48 @@ ngx_http_asyncx_sse(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* asyncx_sse_source dataset | file=path root=dir; */
+
+char *
+ngx_http_asyncx_sse_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->sse.source != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "dataset") == 0) {
+        alcf->sse.source = &ngx_http_asyncx_sse_dataset_source;
+        return NGX_CONF_OK;
+    }
+
+    alcf->sse.source = &ngx_http_asyncx_sse_file_source;
+
+    return ngx_http_asyncx_sse_file_set_source(cf, &alcf->sse.file, &value[1],
+                                           cf->args->nelts - 1);
+}
+
+
+/* the content handler of asyncx_sse: the stream of the location's source */
+
 static ngx_int_t
 ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
+{
+    ngx_http_asyncx_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
+
+    return alcf->sse.source->handler(r);
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_pool_cleanup_t          *cln;
@@ -327,11 +394,9 @@ static ngx_int_t
 ngx_http_asyncx_sse_args(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx,
     ngx_http_asyncx_sse_conf_t *scf, ngx_int_t *rc)
 {
-    uint64_t          data_size, batch_size, fail_at, last_id;
-    ngx_int_t         n;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    uint64_t    data_size, batch_size, fail_at, last_id;
+    ngx_int_t   n;
+    ngx_str_t   value;
 
     data_size = (ctx->mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM) ? 1000 : 10000;
 
@@ -399,39 +464,16 @@ ngx_http_asyncx_sse_args(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx,
     ctx->batch_size = (ngx_uint_t) batch_size;
     ctx->fail_at = fail_at;
 
-    /* Last-Event-ID is no standard nginx header: walk the list */
+    if (ngx_http_asyncx_sse_last_event_id(r, &value) == NGX_OK) {
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("Last-Event-ID") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
-                               sizeof("Last-Event-ID") - 1)
-               != 0)
-        {
-            continue;
-        }
-
-        if (ngx_http_asyncx_sse_parse_last_event_id(h[i].value.data,
-                                                    h[i].value.len, &last_id)
+        if (ngx_http_asyncx_sse_parse_last_event_id(value.data, value.len,
+                                                    &last_id)
             != NGX_OK)
         {
             *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                               NGX_LOG_INFO,
                                               "invalid Last-Event-ID \"%V\"",
-                                              &h[i].value);
+                                              &value);
             return NGX_ERROR;
         }
 
@@ -926,13 +968,10 @@ ngx_http_asyncx_sse_arm_heartbeat(ngx_http_asyncx_sse_ctx_t *ctx)
 static void
 ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev)
 {
-    ngx_int_t                   rc;
     ngx_connection_t           *c;
     ngx_http_request_t         *r;
     ngx_http_asyncx_ctx_t      *actx;
     ngx_http_asyncx_sse_ctx_t  *ctx;
-
-    static u_char  ping[] = ": keepalive\n\n";
 
     r = ev->data;
     c = r->connection;
@@ -947,27 +986,81 @@ ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev)
 
     ngx_add_timer(ev, ctx->heartbeat_interval);
 
+    ngx_http_asyncx_sse_keepalive(r, &ctx->ping, &ctx->ping_cl);
+}
+
+
+/* the keepalive comment of every stream, unless output is pending */
+
+void
+ngx_http_asyncx_sse_keepalive(ngx_http_request_t *r, ngx_buf_t *b,
+    ngx_chain_t *cl)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    static u_char  ping[] = ": keepalive\n\n";
+
+    c = r->connection;
+
     if (r->out || c->buffered) {
         /* the client is not even reading what it has */
         return;
     }
 
-    ctx->ping.pos = ping;
-    ctx->ping.last = ping + sizeof(ping) - 1;
-    ctx->ping.memory = 1;
-    ctx->ping.flush = 1;
-    ctx->ping_cl.buf = &ctx->ping;
-    ctx->ping_cl.next = NULL;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+    b->pos = ping;
+    b->last = ping + sizeof(ping) - 1;
+    b->memory = 1;
+    b->flush = 1;
+    cl->buf = b;
+    cl->next = NULL;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "asyncx sse: keepalive");
 
-    rc = ngx_http_output_filter(r, &ctx->ping_cl);
+    rc = ngx_http_output_filter(r, cl);
 
     if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_ERROR);
     }
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/* Last-Event-ID is no standard nginx header: the list is walked */
+
+ngx_int_t
+ngx_http_asyncx_sse_last_event_id(ngx_http_request_t *r, ngx_str_t *value)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_DECLINED;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Last-Event-ID") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
+                               sizeof("Last-Event-ID") - 1)
+               == 0)
+        {
+            *value = h[i].value;
+            return NGX_OK;
+        }
+    }
 }
 
 

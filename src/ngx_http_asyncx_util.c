@@ -77,7 +77,8 @@ ngx_http_asyncx_parse_uint(u_char *p, size_t len, uint64_t max,
             return NGX_ERROR;
         }
 
-        if (v > (max - (uint64_t) (*p - '0')) / 10) {
+        /* v * 10 <= max first: "max - v * 10" cannot wrap around */
+        if (v > max / 10 || (uint64_t) (*p - '0') > max - v * 10) {
             return NGX_DECLINED;
         }
 

@@ -6,6 +6,7 @@
 #                                match events, complete event's total_matches
 #   client.pl many PORT PATH N   N streams opened at once, read together;
 #                                how many ended with a "type": "complete" event
+#                                (a "%d" in PATH is the stream's number, 1..N)
 use strict;
 use warnings;
 use IO::Socket::INET;
@@ -48,10 +49,11 @@ my $t0 = time;
 my $sel = IO::Select->new;
 my (%buf, %done, $failed);
 $failed = 0;
-for (1 .. $n) {
+for my $i (1 .. $n) {
     my $s = eval { conn() };
     if (!$s) { $failed++; next; }
-    print $s $req;
+    (my $r = $req) =~ s/%d/$i/;
+    print $s $r;
     $s->blocking(0);
     $sel->add($s);
     $buf{$s} = '';

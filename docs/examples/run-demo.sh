@@ -14,6 +14,11 @@ sed -e "s|@PORT@|$PORT|g" -e "s|@MODULE_SO@|$MODULE_SO|g" \
 [ -f "$PREFIX/files/test.txt" ] || \
     printf 'Hello from asyncx: this file was read in a thread pool.\n' \
         > "$PREFIX/files/test.txt"
+# the NDJSON streams' file (/ndjson/*): deterministic, about 3.2 MB
+mkdir -p "$PREFIX/data"
+[ -f "$PREFIX/data/access.ndjson" ] || \
+    awk -v lines=20000 -v seed=1 -f "$ROOT/docs/examples/gen-ndjson.awk" \
+        > "$PREFIX/data/access.ndjson"
 # workers of a root master run as "nobody": let them write (/files/write)
 [ "$(id -u)" != 0 ] || chown -R nobody "$PREFIX/files"
 

@@ -73,6 +73,21 @@ test_parse_uint(void **state)
     assert_int_equal(ngx_http_asyncx_parse_uint(S("99999999999999999999"),
                                                 UINT64_MAX, &v),
                      NGX_DECLINED);
+
+    /* a digit above a small max: "max - digit" must not wrap around */
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("2"), 1, &v),
+                     NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("9"), 1, &v),
+                     NGX_DECLINED);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("1"), 1, &v), NGX_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("18446744073709551615"),
+                                                UINT64_MAX, &v),
+                     NGX_OK);
+    assert_int_equal(v, UINT64_MAX);
+    assert_int_equal(ngx_http_asyncx_parse_uint(S("18446744073709551616"),
+                                                UINT64_MAX, &v),
+                     NGX_DECLINED);
 }
 
 

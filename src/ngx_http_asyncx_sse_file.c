@@ -1,0 +1,1598 @@
+
+/*
+ * Copyright (C) asyncx authors
+ *
+ * The NDJSON file source of asyncx_sse: search, transform and aggregate
+ * over the lines of a file below a configured root, streamed as events.
+ *
+ * A stream is a chain of jobs in the io pool.  The first opens the file
+ * with the sandbox of /files/read (realpath, below the root, no symlink
+ * on the way, O_NONBLOCK so a FIFO cannot hang the thread, a regular
+ * file only); its errors are plain JSON answers.  Each later job reads
+ * the file with pread() into the stream's one buffer and scans it
+ * (ngx_http_asyncx_ndjson_scan()) until it has about 56 KiB of events,
+ * has read its share of the file, or the stream ends.  Reading and
+ * scanning share a job: on a cached file pread() is a copy and the scan
+ * one pass over the same bytes, so a second job per buffer would only
+ * add a round trip through the event loop; a cold file waits on the disk
+ * in the io pool, never in the cpu pool.  The next job is posted once the
+ * socket took everything (backpressure), so a stream holds its buffers
+ * and nothing more whatever the file's size.
+ *
+ * Ids carry the byte offset of the next line and the running counts, so
+ * Last-Event-ID resumes there with one pread() of checking (see
+ * docs/directives.md); the aggregate, whose table no id can carry,
+ * rebuilds it silently from the start.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_offload_util.h"
+#include "ngx_http_asyncx_ndjson.h"
+
+
+/* what a job reads at most: the first one little, for a first event soon */
+#define NGX_HTTP_ASYNCX_SSE_FILE_FIRST_READ  (256 * 1024)
+#define NGX_HTTP_ASYNCX_SSE_FILE_JOB_READ    (16 * 1024 * 1024)
+
+/* the read buffer holds a whole line of max_line bytes plus this */
+#define NGX_HTTP_ASYNCX_SSE_FILE_CHUNK       (128 * 1024)
+
+#define NGX_HTTP_ASYNCX_SSE_FILE_OUT                                         \
+    (NGX_HTTP_ASYNCX_NDJSON_OUT_BUDGET + 8 * NGX_HTTP_ASYNCX_NDJSON_EVENT_MAX)
+
+#define NGX_HTTP_ASYNCX_SSE_FILE_LIMIT_MAX   1000000000000ULL
+
+
+struct ngx_http_asyncx_sse_file_ctx_s {
+    ngx_http_request_t                *request;
+    ngx_http_asyncx_job_t             *job;
+
+    /* the open job's inputs (path, full) and its error, if any */
+    ngx_http_asyncx_offload_ctx_t      open;
+    ngx_http_asyncx_sse_file_conf_t   *conf;
+    ngx_fd_t                           fd;
+    uint32_t                           query_hash;
+    ngx_http_asyncx_ndjson_pos_t       resume;
+
+    /* owned by the thread while a job runs */
+    ngx_http_asyncx_ndjson_scan_t      scan;
+    u_char                            *buf;
+    size_t                             buf_size;
+    size_t                             win_pos;    /* window in buf */
+    size_t                             win_len;
+    off_t                              win_off;    /* its file offset */
+    size_t                             job_read;
+    ngx_err_t                          err;
+    size_t                             detail_len;
+    u_char                             detail[64];
+
+    ngx_uint_t                         mode;
+    ngx_uint_t                         events;
+    uint64_t                           records;    /* counted so far */
+    ngx_str_t                          keyword;
+
+    ngx_buf_t                          out;
+    ngx_chain_t                        out_cl;
+    ngx_buf_t                          ping;
+    ngx_chain_t                        ping_cl;
+    ngx_event_t                        heartbeat;
+    ngx_msec_t                         heartbeat_interval;
+
+    unsigned                           resuming:1;
+    unsigned                           streaming:1;  /* header sent */
+    unsigned                           job_done:1;
+    unsigned                           done:1;       /* last event out */
+};
+
+
+static ngx_int_t ngx_http_asyncx_sse_file_args(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_int_t *rc);
+static ngx_int_t ngx_http_asyncx_sse_file_query(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_int_t *rc);
+static uint32_t ngx_http_asyncx_sse_file_query_hash(
+    ngx_http_asyncx_ndjson_scan_t *sc);
+static ngx_int_t ngx_http_asyncx_sse_file_eval(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_str_t *value);
+static ngx_int_t ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_int_t *rc);
+static ngx_int_t ngx_http_asyncx_sse_file_buffers(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_file_open_run(void *data);
+static ngx_int_t ngx_http_asyncx_sse_file_scan_run(void *data);
+static ngx_int_t ngx_http_asyncx_sse_file_read(
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
+static void ngx_http_asyncx_sse_file_write_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_sse_file_busy(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
+static void ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
+static void ngx_http_asyncx_sse_file_heartbeat_handler(ngx_event_t *ev);
+static void ngx_http_asyncx_sse_file_cleanup(void *data);
+
+
+/* 64 bytes to 256 MiB: the read buffer holds a whole line */
+ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_line_bounds =
+    { 64, 256 * 1024 * 1024, NGX_HTTP_ASYNCX_CONF_SIZE, 0 };
+
+
+
+
+/* configuration */
+
+void
+ngx_http_asyncx_sse_file_init_conf(ngx_http_asyncx_sse_file_conf_t *conf)
+{
+    /* ngx_pcalloc() zeroed path, root and the query */
+    conf->max_line = NGX_CONF_UNSET_SIZE;
+    conf->invalid = NGX_CONF_UNSET_UINT;
+}
+
+
+char *
+ngx_http_asyncx_sse_file_merge_conf(ngx_conf_t *cf,
+    ngx_http_asyncx_sse_file_conf_t *prev,
+    ngx_http_asyncx_sse_file_conf_t *conf)
+{
+    if (conf->path == NULL) {
+        conf->path = prev->path;
+        conf->root = prev->root;
+    }
+
+    if (!conf->query_set) {
+        conf->query_set = prev->query_set;
+        conf->field = prev->field;
+        conf->fields = prev->fields;
+        conf->group_by = prev->group_by;
+        conf->value = prev->value;
+    }
+
+    ngx_conf_merge_size_value(conf->max_line, prev->max_line, 64 * 1024);
+    ngx_conf_merge_uint_value(conf->invalid, prev->invalid, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+/* a stream over a file: what its kind needs must be configured */
+
+char *
+ngx_http_asyncx_sse_file_check(ngx_conf_t *cf,
+    ngx_http_asyncx_sse_file_conf_t *conf, ngx_uint_t mode)
+{
+    if (mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM && conf->fields == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"asyncx_sse transform\" over a file needs "
+                           "\"fields=\" in \"asyncx_sse_query\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mode == NGX_HTTP_ASYNCX_SSE_AGGREGATE
+        && (conf->group_by == NULL || conf->value == NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"asyncx_sse aggregate\" over a file needs "
+                           "\"group_by=\" and \"value=\" in "
+                           "\"asyncx_sse_query\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* asyncx_sse_source file=path root=dir; (the parameters after "file=") */
+
+char *
+ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf,
+    ngx_http_asyncx_sse_file_conf_t *conf, ngx_str_t *value, ngx_uint_t n)
+{
+    u_char                            *p;
+    ngx_str_t                          path, root;
+    ngx_uint_t                         i;
+    ngx_http_compile_complex_value_t   ccv;
+
+    ngx_str_null(&path);
+    ngx_str_null(&root);
+
+    for (i = 0; i < n; i++) {
+
+        if (ngx_strncmp(value[i].data, "file=", 5) == 0 && path.data == NULL) {
+            path.data = value[i].data + 5;
+            path.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "root=", 5) == 0 && root.data == NULL) {
+            root.data = value[i].data + 5;
+            root.len = value[i].len - 5;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (path.len == 0 || root.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"asyncx_sse_source\" needs \"file=\" and "
+                           "\"root=\", or \"dataset\"");
+        return NGX_CONF_ERROR;
+    }
+
+    conf->path = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (conf->path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &path;
+    ccv.complex_value = conf->path;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* a fixed path is checked now, as a request's would be */
+    if (conf->path->lengths == NULL
+        && ngx_http_asyncx_check_rel_path(path.data, path.len) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid file \"%V\": a path relative to "
+                           "\"root=\" without \"..\" is expected", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strlen(root.data) != root.len
+        || ngx_conf_full_name(cf->cycle, &root, 0) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid root \"%V\"", &root);
+        return NGX_CONF_ERROR;
+    }
+
+    /* "/srv/data/" and "/srv/data" are the same root */
+    while (root.len > 1 && root.data[root.len - 1] == '/') {
+        root.len--;
+    }
+
+    p = ngx_pnalloc(cf->pool, root.len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(p, root.data, root.len);
+    p[root.len] = '\0';
+
+    conf->root.data = p;
+    conf->root.len = root.len;
+
+    return NGX_CONF_OK;
+}
+
+
+/* asyncx_sse_invalid_line error | skip; */
+
+char *
+ngx_http_asyncx_sse_invalid_line(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->sse.file.invalid != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "error") == 0) {
+        alcf->sse.file.invalid = 0;
+
+    } else if (ngx_strcmp(value[1].data, "skip") == 0) {
+        alcf->sse.file.invalid = 1;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\", expected "
+                           "\"error\" or \"skip\"", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * asyncx_sse_query [field=name] [fields=list] [group_by=name]
+ *                  [value=name];
+ * Values may hold variables ($arg_field lets the client choose); fixed
+ * ones are checked now.
+ */
+
+char *
+ngx_http_asyncx_sse_query(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    size_t                             len;
+    ngx_str_t                         *value, v;
+    ngx_uint_t                         i, n;
+    const char                        *reason;
+    ngx_http_complex_value_t         **cvp;
+    ngx_http_asyncx_sse_file_conf_t   *fcf;
+    ngx_http_compile_complex_value_t   ccv;
+    ngx_http_asyncx_ndjson_field_t    fields[NGX_HTTP_ASYNCX_NDJSON_FIELDS_MAX];
+
+    fcf = &alcf->sse.file;
+
+    if (fcf->query_set) {
+        return "is duplicate";
+    }
+
+    fcf->query_set = 1;
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "field=", 6) == 0) {
+            cvp = &fcf->field;
+            len = 6;
+
+        } else if (ngx_strncmp(value[i].data, "fields=", 7) == 0) {
+            cvp = &fcf->fields;
+            len = 7;
+
+        } else if (ngx_strncmp(value[i].data, "group_by=", 9) == 0) {
+            cvp = &fcf->group_by;
+            len = 9;
+
+        } else if (ngx_strncmp(value[i].data, "value=", 6) == 0) {
+            cvp = &fcf->value;
+            len = 6;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (*cvp != NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        v.data = value[i].data + len;
+        v.len = value[i].len - len;
+
+        *cvp = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (*cvp == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+        ccv.cf = cf;
+        ccv.value = &v;
+        ccv.complex_value = *cvp;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        if ((*cvp)->lengths != NULL) {
+            continue;
+        }
+
+        if (cvp == &fcf->fields) {
+            if (ngx_http_asyncx_ndjson_parse_fields(v.data, v.len, fields,
+                                                    &n, &reason)
+                != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": %s", &value[i], reason);
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_asyncx_ndjson_check_name(v.data, v.len)
+                   != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%V\": a field name is 1 to 128 "
+                               "bytes of UTF-8 without control characters, "
+                               "quotes, backslashes, ',' or ':'", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the request */
+
+ngx_int_t
+ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_asyncx_ctx_t           *actx;
+    ngx_http_asyncx_loc_conf_t      *alcf;
+    ngx_http_asyncx_sse_file_ctx_t  *ctx;
+
+    if (ngx_http_asyncx_get_only(r, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
+
+    actx = ngx_http_asyncx_get_ctx(r);
+    if (actx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_asyncx_sse_file_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    actx->sse_file = ctx;
+    ctx->request = r;
+    ctx->conf = &alcf->sse.file;
+    ctx->mode = alcf->sse.mode;
+    ctx->fd = NGX_INVALID_FILE;
+    ctx->heartbeat_interval = alcf->sse.heartbeat;
+    ctx->scan.batch_size = alcf->sse.batch_size;
+    ctx->scan.max_line = alcf->sse.file.max_line;
+    ctx->scan.skip_invalid = alcf->sse.file.invalid;
+    ctx->scan.started = ngx_http_asyncx_now_usec();
+
+    /* the fd is closed on every path from here on */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_asyncx_sse_file_cleanup;
+    cln->data = ctx;
+
+    if (ngx_http_asyncx_sse_file_args(r, ctx, &rc) != NGX_OK
+        || ngx_http_asyncx_sse_file_query(r, ctx, &rc) != NGX_OK
+        || ngx_http_asyncx_sse_file_path(r, ctx, &rc) != NGX_OK)
+    {
+        /* refused before any stream starts: rc is the JSON error's */
+        return rc;
+    }
+
+    if (ctx->resuming
+        && (ctx->resume.phase == 'c' || ctx->resume.phase == 'e'))
+    {
+        /* the client saw the last event: 204 tells EventSource to stop */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "asyncx sse: Last-Event-ID of the stream's last event, "
+                      "answering 204");
+        r->header_only = 1;
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->headers_out.content_length_n = 0;
+        return ngx_http_send_header(r);
+    }
+
+    if (ngx_http_asyncx_sse_file_buffers(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->job = ngx_http_asyncx_job_create(r, NGX_HTTP_ASYNCX_POOL_IO);
+    if (ctx->job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->write_event_handler = ngx_http_asyncx_sse_file_write_handler;
+
+    rc = ngx_http_asyncx_job_post(ctx->job, ngx_http_asyncx_sse_file_open_run,
+                                  ctx);
+
+    if (rc == NGX_BUSY) {
+        r->write_event_handler = ngx_http_request_empty_handler;
+        return ngx_http_asyncx_job_reject(r);
+    }
+
+    if (rc != NGX_OK) {
+        r->write_event_handler = ngx_http_request_empty_handler;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_JOBS, 1);
+
+    /* a client that goes away is noticed while the stream waits */
+    ngx_http_asyncx_watch_client(r);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* the request's own arguments: keyword, ignore_case, limit, batch_size */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_args(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_int_t *rc)
+{
+    size_t                          i;
+    uint64_t                        v;
+    ngx_int_t                       n;
+    ngx_str_t                       s;
+    ngx_http_asyncx_ndjson_scan_t  *sc;
+
+    sc = &ctx->scan;
+
+    if (ngx_http_asyncx_arg(r, "data_size", &s) == NGX_OK
+        || ngx_http_asyncx_arg(r, "fail_at", &s) == NGX_OK)
+    {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "data_size and fail_at are for "
+                                          "the data set, not a file");
+        return NGX_ERROR;
+    }
+
+    v = (ctx->mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM) ? 100 : sc->batch_size;
+
+    n = ngx_http_asyncx_arg_uint(r, "batch_size", 1,
+                                  ngx_http_asyncx_sse_batch_bounds.max, &v);
+    if (n == NGX_ERROR) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "batch_size must be an integer "
+                                          "between 1 and %uL",
+                                          ngx_http_asyncx_sse_batch_bounds.max);
+        return NGX_ERROR;
+    }
+
+    sc->batch_size = v;
+
+    if (ctx->mode != NGX_HTTP_ASYNCX_SSE_SEARCH) {
+        sc->op = (ctx->mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM)
+                 ? NGX_HTTP_ASYNCX_NDJSON_TRANSFORM
+                 : NGX_HTTP_ASYNCX_NDJSON_AGGREGATE;
+        goto last_event_id;
+    }
+
+    sc->op = NGX_HTTP_ASYNCX_NDJSON_SEARCH;
+
+    if (ngx_http_asyncx_arg(r, "keyword", &ctx->keyword) != NGX_OK
+        || ctx->keyword.len == 0)
+    {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "keyword is required");
+        return NGX_ERROR;
+    }
+
+    if (memchr(ctx->keyword.data, '\n', ctx->keyword.len) != NULL) {
+        /* no line holds one; a search skips lines by that */
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "keyword holds a line feed, which "
+                                          "no line of a file does");
+        return NGX_ERROR;
+    }
+
+    if (ctx->keyword.len > NGX_HTTP_ASYNCX_NDJSON_KEYWORD_MAX) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "keyword is longer than %d bytes",
+                                          NGX_HTTP_ASYNCX_NDJSON_KEYWORD_MAX);
+        return NGX_ERROR;
+    }
+
+    v = 0;
+
+    n = ngx_http_asyncx_arg_uint(r, "ignore_case", 0, 1, &v);
+    if (n == NGX_ERROR) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "ignore_case must be 0 or 1");
+        return NGX_ERROR;
+    }
+
+    sc->icase = (v == 1);
+
+    if (sc->icase) {
+        /* ASCII letters only: no locale in a worker */
+        for (i = 0; i < ctx->keyword.len; i++) {
+            ctx->keyword.data[i] = ngx_tolower(ctx->keyword.data[i]);
+        }
+    }
+
+    sc->keyword = ctx->keyword.data;
+    sc->keyword_len = ctx->keyword.len;
+
+    v = 0;
+
+    n = ngx_http_asyncx_arg_uint(r, "limit", 1,
+                                  NGX_HTTP_ASYNCX_SSE_FILE_LIMIT_MAX, &v);
+    if (n == NGX_ERROR) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "limit must be an integer between "
+                                          "1 and %uL",
+                                          NGX_HTTP_ASYNCX_SSE_FILE_LIMIT_MAX);
+        return NGX_ERROR;
+    }
+
+    sc->limit = v;
+
+last_event_id:
+
+    if (ngx_http_asyncx_sse_last_event_id(r, &s) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_asyncx_ndjson_id_parse(s.data, s.len, &ctx->resume)
+        != NGX_OK)
+    {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "invalid Last-Event-ID \"%V\"", &s);
+        return NGX_ERROR;
+    }
+
+    ctx->resuming = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The fields of asyncx_sse_query for this request, checked, and the
+ * hash of everything that decides the events (ids carry it: a resume
+ * with another query or file is refused).
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_query(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_int_t *rc)
+{
+    ngx_str_t                         fields, *name;
+    ngx_uint_t                        n;
+    const char                       *reason;
+    ngx_http_asyncx_ndjson_scan_t    *sc;
+    ngx_http_asyncx_sse_file_conf_t  *fcf;
+
+    sc = &ctx->scan;
+    fcf = ctx->conf;
+
+    if (ngx_http_asyncx_sse_file_eval(r, fcf->field, &sc->field) != NGX_OK
+        || ngx_http_asyncx_sse_file_eval(r, fcf->fields, &fields) != NGX_OK
+        || ngx_http_asyncx_sse_file_eval(r, fcf->group_by, &sc->group_by)
+           != NGX_OK
+        || ngx_http_asyncx_sse_file_eval(r, fcf->value, &sc->value) != NGX_OK)
+    {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    switch (sc->op) {
+
+    case NGX_HTTP_ASYNCX_NDJSON_SEARCH:
+        /* no field: the whole line */
+        name = sc->field.len ? &sc->field : NULL;
+        break;
+
+    case NGX_HTTP_ASYNCX_NDJSON_TRANSFORM:
+        name = NULL;
+
+        sc->fields = ngx_palloc(r->pool, NGX_HTTP_ASYNCX_NDJSON_FIELDS_MAX
+                                   * sizeof(ngx_http_asyncx_ndjson_field_t));
+        if (sc->fields == NULL) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
+        }
+
+        if (fields.len == 0) {
+            *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              NGX_LOG_INFO,
+                                              "no fields to transform: "
+                                              "\"fields=\" is empty");
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_asyncx_ndjson_parse_fields(fields.data, fields.len,
+                                                sc->fields, &n, &reason)
+            != NGX_OK)
+        {
+            *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              NGX_LOG_INFO,
+                                              "invalid fields: %s", reason);
+            return NGX_ERROR;
+        }
+
+        sc->nfields = n;
+        break;
+
+    default: /* NGX_HTTP_ASYNCX_NDJSON_AGGREGATE */
+
+        if (sc->group_by.len == 0 || sc->value.len == 0) {
+            *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              NGX_LOG_INFO,
+                                              "the aggregate needs "
+                                              "\"group_by=\" and \"value=\"");
+            return NGX_ERROR;
+        }
+
+        /* both names are checked: the one that fails is named below */
+        name = (ngx_http_asyncx_ndjson_check_name(sc->group_by.data,
+                                                  sc->group_by.len)
+                == NGX_OK) ? &sc->value : &sc->group_by;
+        break;
+    }
+
+    if (name != NULL
+        && ngx_http_asyncx_ndjson_check_name(name->data, name->len) != NGX_OK)
+    {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "invalid field name: 1 to 128 "
+                                          "bytes of UTF-8 without control "
+                                          "characters, quotes, backslashes, "
+                                          "',' or ':'");
+        return NGX_ERROR;
+    }
+
+    ctx->query_hash = ngx_http_asyncx_sse_file_query_hash(sc);
+
+    return NGX_OK;
+}
+
+
+/* the query's identity in the ids; the open job adds the file's */
+
+static uint32_t
+ngx_http_asyncx_sse_file_query_hash(ngx_http_asyncx_ndjson_scan_t *sc)
+{
+    u_char      params[8 * NGX_INT64_LEN];
+    uint32_t    h;
+    ngx_uint_t  i;
+
+    h = ngx_http_asyncx_ndjson_hash(2166136261u, params,
+                                    ngx_sprintf(params, "%ui %uL %uL %d %d %uz",
+                                                sc->op, sc->batch_size,
+                                                sc->limit, (int) sc->icase,
+                                                (int) sc->skip_invalid,
+                                                sc->max_line)
+                                    - params);
+
+    h = ngx_http_asyncx_ndjson_hash(h, sc->keyword, sc->keyword_len);
+    h = ngx_http_asyncx_ndjson_hash(h, (u_char *) "\0", 1);
+    h = ngx_http_asyncx_ndjson_hash(h, sc->field.data, sc->field.len);
+
+    for (i = 0; i < sc->nfields; i++) {
+        h = ngx_http_asyncx_ndjson_hash(h, (u_char *) "\0", 1);
+        h = ngx_http_asyncx_ndjson_hash(h, sc->fields[i].name.data,
+                                        sc->fields[i].name.len);
+        h = ngx_http_asyncx_ndjson_hash(h, (u_char *) ":", 1);
+        h = ngx_http_asyncx_ndjson_hash(h, sc->fields[i].alias.data,
+                                        sc->fields[i].alias.len);
+    }
+
+    h = ngx_http_asyncx_ndjson_hash(h, (u_char *) "\0", 1);
+    h = ngx_http_asyncx_ndjson_hash(h, sc->group_by.data, sc->group_by.len);
+    h = ngx_http_asyncx_ndjson_hash(h, (u_char *) "\0", 1);
+
+    return ngx_http_asyncx_ndjson_hash(h, sc->value.data, sc->value.len);
+}
+
+
+/*
+ * A complex value of the configuration for this request: values made
+ * with variables ($arg_file) are decoded once as query arguments are
+ * (ngx_http_asyncx_unescape_arg); fixed ones are used as written.  A
+ * NULL cv gives "".
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_eval(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_str_t *value)
+{
+    ngx_str_t  raw;
+
+    ngx_str_null(value);
+
+    if (cv == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, cv, &raw) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (cv->lengths == NULL) {
+        *value = raw;
+        return NGX_OK;
+    }
+
+    value->data = ngx_pnalloc(r->pool, raw.len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = ngx_http_asyncx_unescape_arg(value->data, raw.data, raw.len);
+    value->data[value->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* the file: a relative path below the root, checked lexically here */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_int_t *rc)
+{
+    u_char     *p;
+    size_t      n;
+    ngx_str_t   path, *root;
+
+    if (ngx_http_asyncx_sse_file_eval(r, ctx->conf->path, &path) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    if (path.len == 0) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "no file: \"file=\" of "
+                                          "asyncx_sse_source is empty for "
+                                          "this request");
+        return NGX_ERROR;
+    }
+
+    /* the rules of /files/read: messages quote whole characters */
+    n = ngx_http_asyncx_utf8_cut(path.data, path.len,
+                                 NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE);
+
+    if (ngx_http_asyncx_check_rel_path(path.data, path.len) != NGX_OK) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_FORBIDDEN, NGX_LOG_INFO,
+                                          "path \"%*s\" is not allowed: "
+                                          "absolute paths, \"..\", NUL bytes "
+                                          "and backslashes are refused",
+                                          n, path.data);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_asyncx_utf8_valid(path.data, path.len) != NGX_OK) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "path \"%*s\" is not valid UTF-8",
+                                          n, path.data);
+        return NGX_ERROR;
+    }
+
+    root = &ctx->conf->root;
+
+    if (root->len + 1 + path.len >= PATH_MAX) {
+        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                          "path is too long");
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, root->len + 1 + path.len + 1);
+    if (p == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    ctx->open.path = path;
+    ctx->open.full.data = p;
+    p = ngx_cpymem(p, root->data, root->len);
+    *p++ = '/';
+    p = ngx_cpymem(p, path.data, path.len);
+    *p = '\0';
+    ctx->open.full.len = p - ctx->open.full.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A stream's memory, whatever the file's size: the read buffer (a line
+ * of max_line plus a chunk), the payload scratch, the output (grown
+ * only for an event larger than it), the transform's records or the
+ * aggregate's table.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_buffers(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
+    ngx_http_asyncx_ndjson_scan_t  *sc;
+
+    sc = &ctx->scan;
+
+    ctx->buf_size = sc->max_line + 1 + NGX_HTTP_ASYNCX_SSE_FILE_CHUNK;
+    ctx->buf = ngx_palloc(r->pool, ctx->buf_size);
+
+    sc->scratch = ngx_palloc(r->pool,
+                             ngx_http_asyncx_ndjson_scratch_size(sc));
+
+    sc->out_size = NGX_HTTP_ASYNCX_SSE_FILE_OUT;
+    sc->out = ngx_palloc(r->pool, sc->out_size);
+
+    if (ctx->buf == NULL || sc->scratch == NULL || sc->out == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (sc->op == NGX_HTTP_ASYNCX_NDJSON_TRANSFORM) {
+        sc->batch = ngx_palloc(r->pool, ngx_http_asyncx_ndjson_batch_size(sc));
+        if (sc->batch == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (sc->op == NGX_HTTP_ASYNCX_NDJSON_AGGREGATE) {
+        sc->table = ngx_pcalloc(r->pool,
+                                sizeof(ngx_http_asyncx_ndjson_table_t));
+        if (sc->table == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* thread side: syscalls and pure code only, no nginx pools or logs */
+
+/*
+ * The sandbox of /files/read (ngx_http_asyncx_offload_file_read_run):
+ * realpath() below the resolved root, opened by that name with no
+ * symlink on the way, O_NONBLOCK so that a FIFO cannot block the thread,
+ * a regular file only.  Then a resume's id is checked against the file.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_open_run(void *data)
+{
+    ngx_http_asyncx_sse_file_ctx_t *ctx = data;
+
+    char                            root[PATH_MAX], real[PATH_MAX];
+    u_char                          c;
+    size_t                          n;
+    ssize_t                         got;
+    ngx_fd_t                        fd;
+    ngx_err_t                       err;
+    uint32_t                        tag;
+    struct stat                     st;
+    ngx_http_asyncx_offload_ctx_t  *o;
+
+    o = &ctx->open;
+    n = ngx_http_asyncx_utf8_cut(o->path.data, o->path.len,
+                                 NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE);
+
+    if (realpath((char *) ctx->conf->root.data, root) == NULL) {
+        return ngx_http_asyncx_offload_fail(o, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            ngx_errno, "root \"%V\" is not "
+                                            "available", &ctx->conf->root);
+    }
+
+    if (realpath((char *) o->full.data, real) == NULL) {
+        return ngx_http_asyncx_offload_errno(o, ngx_errno, "resolve");
+    }
+
+    if (ngx_http_asyncx_path_within((u_char *) root, ngx_strlen(root),
+                                    (u_char *) real, ngx_strlen(real))
+        != NGX_OK)
+    {
+        return ngx_http_asyncx_offload_fail(o, NGX_HTTP_FORBIDDEN, 0,
+                                            "\"%*s\" resolves outside the "
+                                            "root", n, o->path.data);
+    }
+
+    fd = ngx_http_asyncx_offload_open_beneath(root, real,
+                                              O_RDONLY|O_NONBLOCK|O_NOCTTY);
+
+    if (fd == NGX_INVALID_FILE) {
+        return ngx_http_asyncx_offload_errno(o, ngx_errno, "open");
+    }
+
+    if (fstat(fd, &st) == -1) {
+        err = ngx_errno;
+        (void) close(fd);
+        return ngx_http_asyncx_offload_errno(o, err, "fstat");
+    }
+
+    if (!S_ISREG(st.st_mode)) {
+        (void) close(fd);
+        return ngx_http_asyncx_offload_fail(o, NGX_HTTP_BAD_REQUEST, 0,
+                                            "\"%*s\" is not a regular file",
+                                            n, o->path.data);
+    }
+
+    /* the file's identity joins the query's in every id */
+    tag = ngx_http_asyncx_ndjson_hash(ctx->query_hash, (u_char *) &st.st_dev,
+                                      sizeof(st.st_dev));
+    tag = ngx_http_asyncx_ndjson_hash(tag, (u_char *) &st.st_ino,
+                                      sizeof(st.st_ino));
+
+    ctx->scan.tag = tag;
+    ctx->scan.size = st.st_size;
+    ctx->fd = fd;
+
+    if (!ctx->resuming) {
+        return NGX_OK;
+    }
+
+    if (ctx->resume.tag != tag) {
+        return ngx_http_asyncx_offload_fail(o, NGX_HTTP_CONFLICT, 0,
+                                            "Last-Event-ID is of another "
+                                            "file or query (the file may "
+                                            "have been replaced)");
+    }
+
+    if (ctx->resume.offset > st.st_size) {
+        return ngx_http_asyncx_offload_fail(o, NGX_HTTP_CONFLICT, 0,
+                                            "Last-Event-ID is past the end "
+                                            "of the file (%O bytes): it was "
+                                            "truncated", st.st_size);
+    }
+
+    if (ctx->resume.offset == 0 || ctx->resume.offset == st.st_size) {
+        return NGX_OK;
+    }
+
+    /* an offset that is no line start would read half a record */
+
+    do {
+        got = pread(fd, &c, 1, ctx->resume.offset - 1);
+    } while (got == -1 && ngx_errno == NGX_EINTR);
+
+    if (got != 1) {
+        return ngx_http_asyncx_offload_errno(o, got ? ngx_errno : EIO, "read");
+    }
+
+    if (c != '\n') {
+        return ngx_http_asyncx_offload_fail(o, NGX_HTTP_CONFLICT, 0,
+                                            "Last-Event-ID does not match "
+                                            "the file: offset %O is not the "
+                                            "start of a line",
+                                            ctx->resume.offset);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * One step of the stream: scan what the buffer holds, read more, until
+ * the output is full, the job has read its share, or the stream ends.
+ * Whatever goes wrong with the file becomes the stream's error event.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_scan_run(void *data)
+{
+    ngx_http_asyncx_sse_file_ctx_t *ctx = data;
+
+    size_t                          used, budget;
+    ngx_int_t                       rc;
+    struct stat                     st;
+    ngx_http_asyncx_ndjson_scan_t  *sc;
+
+    sc = &ctx->scan;
+    sc->out_len = 0;
+    sc->nevents = 0;
+    sc->need = 0;
+    ctx->err = 0;
+
+    budget = ctx->job_read;
+    ctx->job_read = 0;
+
+    if (fstat(ctx->fd, &st) == -1) {
+        ctx->err = ngx_errno;
+        (void) ngx_http_asyncx_ndjson_fail(sc, 1, "cannot stat the file", NULL,
+                                           0);
+        return NGX_ERROR;
+    }
+
+    if (st.st_size < sc->size) {
+        /* truncated while streamed: the rest is gone, say so */
+        ctx->detail_len = ngx_sprintf(ctx->detail, " to %O bytes, it had %O",
+                                      st.st_size, sc->size)
+                          - ctx->detail;
+        (void) ngx_http_asyncx_ndjson_fail(sc, 1, "the file was truncated",
+                                           ctx->detail, ctx->detail_len);
+        return NGX_OK;
+    }
+
+    for ( ;; ) {
+        rc = ngx_http_asyncx_ndjson_scan(sc, ctx->buf + ctx->win_pos,
+                                         ctx->win_len, ctx->win_off,
+                                         ctx->win_off + (off_t) ctx->win_len
+                                         == sc->size,
+                                         &used);
+
+        ctx->win_pos += used;
+        ctx->win_len -= used;
+        ctx->win_off += used;
+
+        if (rc != NGX_AGAIN) {
+            /* done, output full, or an event needs a larger output */
+            return NGX_OK;
+        }
+
+        if (ctx->job_read >= budget) {
+            return NGX_OK;
+        }
+
+        rc = ngx_http_asyncx_sse_file_read(ctx);
+
+        if (rc == NGX_DONE) {
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+}
+
+
+/*
+ * More of the file after the window: what is left of it moves to the
+ * start of the buffer (less than a line), a pread() fills the rest.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_read(ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
+    off_t                           at;
+    size_t                          want;
+    ssize_t                         n;
+    ngx_http_asyncx_ndjson_scan_t  *sc;
+
+    sc = &ctx->scan;
+
+    if (ctx->win_pos) {
+        ngx_memmove(ctx->buf, ctx->buf + ctx->win_pos, ctx->win_len);
+        ctx->win_pos = 0;
+    }
+
+    at = ctx->win_off + (off_t) ctx->win_len;
+    want = ngx_min(ctx->buf_size - ctx->win_len, (size_t) (sc->size - at));
+
+    for ( ;; ) {
+        n = pread(ctx->fd, ctx->buf + ctx->win_len, want, at);
+
+        if (n != -1 || ngx_errno != NGX_EINTR) {
+            break;
+        }
+    }
+
+    if (n == -1) {
+        ctx->err = ngx_errno;
+        (void) ngx_http_asyncx_ndjson_fail(sc, 1, "cannot read the file", NULL,
+                                           0);
+        return NGX_ERROR;
+    }
+
+    if (n == 0) {
+        ctx->detail_len = ngx_sprintf(ctx->detail, " to %O bytes, it had %O",
+                                      at, sc->size)
+                          - ctx->detail;
+        (void) ngx_http_asyncx_ndjson_fail(sc, 1, "the file was truncated",
+                                           ctx->detail, ctx->detail_len);
+
+        /* the file's doing, not a failed task */
+        return NGX_DONE;
+    }
+
+    ctx->win_len += n;
+    ctx->job_read += n;
+
+    return NGX_OK;
+}
+
+
+/* the event loop */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    /* jobs read 256 KiB, then twice as much each time, up to 16 MiB */
+    ctx->job_read = ctx->job_read ? ngx_min(2 * ctx->job_read,
+                                            NGX_HTTP_ASYNCX_SSE_FILE_JOB_READ)
+                                  : NGX_HTTP_ASYNCX_SSE_FILE_FIRST_READ;
+
+    rc = ngx_http_asyncx_job_post(ctx->job, ngx_http_asyncx_sse_file_scan_run,
+                                  ctx);
+
+    if (rc == NGX_OK) {
+        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_JOBS, 1);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_asyncx_sse_file_write_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_event_t                     *wev;
+    ngx_connection_t                *c;
+    ngx_http_asyncx_ctx_t           *actx;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_asyncx_sse_file_ctx_t  *ctx;
+
+    c = r->connection;
+    wev = c->write;
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx->sse_file;
+
+    if (ctx->job->running) {
+        /* a socket event while the thread works: nothing to do yet */
+        return;
+    }
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "asyncx sse: client timed out reading the stream");
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    if (c->error) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+        return;
+    }
+
+    if (!ctx->streaming) {
+        ngx_http_asyncx_sse_file_opened(r, ctx);
+        return;
+    }
+
+    if (ctx->job_done) {
+        ctx->job_done = 0;
+
+        rc = ngx_http_asyncx_sse_file_job_done(r, ctx);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        if (rc == NGX_AGAIN) {
+            /* the output grew for a large event: the same step again */
+            goto next;
+        }
+
+        if (rc == NGX_DECLINED) {
+            /* nothing found in this part of the file */
+            goto next;
+        }
+
+        if (ctx->done) {
+            if (ctx->heartbeat.timer_set) {
+                ngx_del_timer(&ctx->heartbeat);
+            }
+
+            ngx_http_finalize_request(r, ngx_http_output_filter(r,
+                                                                &ctx->out_cl));
+            return;
+        }
+
+        rc = ngx_http_output_filter(r, &ctx->out_cl);
+
+    } else {
+        rc = ngx_http_output_filter(r, NULL);
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->out || c->buffered) {
+        /* the client reads slower than the file is scanned: no new job */
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+next:
+
+    rc = ngx_http_asyncx_sse_file_post(r, ctx);
+
+    if (rc == NGX_OK) {
+        ctx->job_done = 1;
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "asyncx sse: cannot post the next part of \"%V\", %s",
+                  &ctx->open.path,
+                  rc == NGX_BUSY ? "thread pool queue is full" : "task error");
+
+    ngx_http_finalize_request(r, ngx_http_asyncx_sse_file_busy(r, ctx));
+}
+
+
+/*
+ * The header is out: the client learns it from an error event.  It has
+ * no id, so EventSource reconnects after the last event it got.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_busy(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
+    ctx->scan.out_len = 0;
+    (void) ngx_http_asyncx_ndjson_fail(&ctx->scan, 0, "server busy: thread "
+                                       "pool queue is full", NULL, 0);
+
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
+
+    ctx->done = 1;
+
+    if (ctx->heartbeat.timer_set) {
+        ngx_del_timer(&ctx->heartbeat);
+    }
+
+    if (ngx_http_asyncx_sse_file_job_done(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_output_filter(r, &ctx->out_cl);
+}
+
+
+/* the open job is done: an error answer, or the stream starts */
+
+static void
+ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
+    ngx_int_t                       rc;
+    ngx_uint_t                      level;
+    ngx_http_asyncx_offload_ctx_t  *o;
+
+    o = &ctx->open;
+
+    if (o->status != 0) {
+        level = (o->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
+                                                               : NGX_LOG_INFO;
+
+        ngx_http_finalize_request(r,
+            ngx_http_asyncx_send_error(r, o->status, level, "asyncx_sse: %*s",
+                                       o->msg_len, o->msg));
+        return;
+    }
+
+    if (r->method == NGX_HTTP_HEAD) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_asyncx_send_event_stream_header(r));
+        return;
+    }
+
+    ngx_http_asyncx_ndjson_start(&ctx->scan,
+                                 ctx->resuming ? &ctx->resume : NULL);
+
+    ctx->win_off = ctx->scan.pos.offset;
+    ctx->records = ctx->scan.pos.records;
+
+    /* posted before the header goes out: a full queue is still a 503 */
+    rc = ngx_http_asyncx_sse_file_post(r, ctx);
+
+    if (rc == NGX_BUSY) {
+        ngx_http_finalize_request(r, ngx_http_asyncx_job_reject(r));
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->job_done = 1;
+    ctx->streaming = 1;
+
+    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, 1);
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode,
+                                   NGX_HTTP_ASYNCX_STREAM_STARTED, 1);
+
+    ctx->heartbeat.handler = ngx_http_asyncx_sse_file_heartbeat_handler;
+    ctx->heartbeat.data = r;
+    ctx->heartbeat.log = r->connection->log;
+    ctx->heartbeat.cancelable = 1;
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "asyncx sse: file \"%V\", %O bytes, mode %ui, from %O, "
+                   "batch %uL", &o->path, ctx->scan.size, ctx->mode,
+                   ctx->scan.pos.offset, ctx->scan.batch_size);
+
+    rc = ngx_http_asyncx_send_event_stream_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        /* the job still holds the request; nginx frees it afterwards */
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ctx->heartbeat_interval) {
+        ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
+    }
+}
+
+
+/*
+ * What a scan job left: counters, the log line of an error event, the
+ * output buffer.  NGX_OK (events to send), NGX_DECLINED (none),
+ * NGX_AGAIN (the output had to grow: post again) or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
+    ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
+    u_char                         *out;
+    ngx_buf_t                      *b;
+    ngx_uint_t                      level;
+    ngx_http_asyncx_ndjson_scan_t  *sc;
+
+    sc = &ctx->scan;
+
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_RECORDS,
+                             sc->pos.records - ctx->records);
+    ctx->records = sc->pos.records;
+
+    if (sc->need) {
+        /* one event larger than the output: it grows, the job reruns */
+        out = ngx_palloc(r->pool, sc->need);
+        if (out == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ngx_pfree(r->pool, sc->out);
+
+        sc->out = out;
+        sc->out_size = sc->need;
+        sc->need = 0;
+
+        return NGX_AGAIN;
+    }
+
+    if (sc->done && !ctx->done) {
+        ctx->done = 1;
+
+        if (sc->error == NULL) {
+            ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
+            ngx_http_asyncx_metrics_stream(ctx->mode,
+                                           NGX_HTTP_ASYNCX_STREAM_COMPLETED,
+                                           1);
+
+        } else {
+            ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+            ngx_http_asyncx_metrics_stream(ctx->mode,
+                                           NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
+            level = ctx->err ? NGX_LOG_ERR : NGX_LOG_INFO;
+
+            ngx_log_error(level, r->connection->log, ctx->err,
+                          "asyncx sse: \"%V\" at line %uL (offset %O): %s, "
+                          "the stream ends with an error event",
+                          &ctx->open.path, sc->pos.records + 1,
+                          sc->pos.offset, sc->error);
+        }
+    }
+
+    if (sc->out_len == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx->events += sc->nevents;
+    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_EVENTS, sc->nevents);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_EVENTS,
+                                   sc->nevents);
+
+    b = &ctx->out;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    b->start = sc->out;
+    b->pos = sc->out;
+    b->last = sc->out + sc->out_len;
+    b->end = sc->out + sc->out_size;
+    b->temporary = 1;
+    b->flush = 1;
+    b->last_buf = ctx->done;
+    b->last_in_chain = 1;
+
+    ctx->out_cl.buf = b;
+    ctx->out_cl.next = NULL;
+
+    /* the stream is alive: the heartbeat waits a full interval again */
+    if (ctx->heartbeat_interval && !ctx->done) {
+        ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_asyncx_sse_file_heartbeat_handler(ngx_event_t *ev)
+{
+    ngx_http_request_t              *r;
+    ngx_http_asyncx_ctx_t           *actx;
+    ngx_http_asyncx_sse_file_ctx_t  *ctx;
+
+    r = ev->data;
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx->sse_file;
+
+    ngx_http_set_log_request(r->connection->log, r);
+
+    if (ctx->done || r->connection->error) {
+        return;
+    }
+
+    ngx_add_timer(ev, ctx->heartbeat_interval);
+
+    ngx_http_asyncx_sse_keepalive(r, &ctx->ping, &ctx->ping_cl);
+}
+
+
+static void
+ngx_http_asyncx_sse_file_cleanup(void *data)
+{
+    ngx_http_asyncx_sse_file_ctx_t *ctx = data;
+
+    /* the request pool goes only after a running job is done (blocked) */
+
+    if (ctx->fd != NGX_INVALID_FILE) {
+        (void) close(ctx->fd);
+        ctx->fd = NGX_INVALID_FILE;
+    }
+
+    if (ctx->heartbeat.timer_set) {
+        ngx_del_timer(&ctx->heartbeat);
+    }
+
+    if (!ctx->streaming) {
+        return;
+    }
+
+    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, -1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, -1);
+
+    if (!ctx->done) {
+        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_ABORTED, 1);
+
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "asyncx sse: client closed the stream of \"%V\" after "
+                      "%ui events, %uL lines (offset %O of %O), remaining "
+                      "work cancelled", &ctx->open.path, ctx->events,
+                      ctx->scan.pos.records, ctx->scan.pos.offset,
+                      ctx->scan.size);
+    }
+}

@@ -1,0 +1,67 @@
+# Helpers of the file-source suites (t/407 to t/410): test files and the
+# checks of t/ndjson_ref.py, run with Debian's /usr/bin/python3 (not a
+# pyenv one on PATH), so the expected events come from Python's json.
+
+use strict;
+use warnings;
+
+our $PY = '/usr/bin/python3';
+our $REF = 't/ndjson_ref.py';
+
+# a deterministic test file: KIND plain, mixed (invalid lines among
+# them), cr (CR as JSON whitespace, CRLF ends) or nofinal (no last LF)
+sub ref_gen {
+    my ($kind, $seed, $lines, $path) = @_;
+    system($PY, $REF, 'gen', $kind, $seed, $lines, $path) == 0
+        or die "ndjson_ref.py gen $kind: $?";
+}
+
+sub write_file {
+    my ($path, $data) = @_;
+    open my $fh, '>:raw', $path or die "$path: $!";
+    print $fh $data;
+    close $fh or die "$path: $!";
+}
+
+# "ok <event counts>" when body is exactly the stream of file for query
+# (a hash: op, batch_size, ...), after from_id if given; else the
+# problems, one a line
+sub ref_check {
+    my ($body, $file, $query, $from_id) = @_;
+    my $tmp = "$file.body.$$";
+    write_file($tmp, $body);
+    my $q = JSON::PP->new->canonical->ascii->encode($query);
+    open my $out, '-|', $PY, $REF, 'check', $tmp, $file, $q,
+        defined $from_id ? ($from_id) : () or die "$PY: $!";
+    local $/;
+    my $res = <$out> // '';
+    close $out;
+    unlink $tmp;
+    $res =~ s/\n\z//;
+    return $res;
+}
+
+# the ids of a body, in order ("-" for an event without one)
+sub ref_ids {
+    my ($body) = @_;
+    my @ids;
+    for my $block (split /\n\n/, $body) {
+        next if $block eq ': keepalive';
+        my ($id) = $block =~ /^id: (.*)$/m;
+        push @ids, $id // '-';
+    }
+    return @ids;
+}
+
+# (status, headers, body) of an HTTP/1.0 GET with extra header lines
+sub sse_get {
+    my ($ngx, $uri, @headers) = @_;
+    my $res = $ngx->request("GET $uri HTTP/1.0\r\nHost: localhost\r\n"
+                            . join('', map { "$_\r\n" } @headers)
+                            . "\r\n", 60);
+    my ($head, $body) = split /\r\n\r\n/, $res, 2;
+    my ($code) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
+    return ($code // 0, $head // '', $body // '');
+}
+
+1;
