@@ -247,8 +247,8 @@ ngx_http_asyncx_sse_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     alcf->sse.source = &ngx_http_asyncx_sse_file_source;
 
-    return ngx_http_asyncx_sse_file_set_source(cf, &alcf->sse.file, &value[1],
-                                           cf->args->nelts - 1);
+    return ngx_http_asyncx_sse_file_set_source(cf, &alcf->sse.file,
+                                               &value[1], cf->args->nelts - 1);
 }
 
 

@@ -8,8 +8,9 @@
  * A stream is a chain of jobs in the io pool.  The first opens the file
  * with the sandbox of /files/read (realpath, below the root, no symlink
  * on the way, O_NONBLOCK so a FIFO cannot hang the thread, a regular
- * file only); its errors are plain JSON answers.  Each later job reads
- * the file with pread() into the stream's one buffer and scans it
+ * file only; its errors are plain JSON answers) and goes on with the
+ * first part of the file.  Each job reads the file with pread() into
+ * the stream's one buffer and scans it
  * (ngx_http_asyncx_ndjson_scan()) until it has about 56 KiB of events,
  * has read its share of the file, or the stream ends.  Reading and
  * scanning share a job: on a cached file pread() is a copy and the scan
