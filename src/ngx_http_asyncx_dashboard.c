@@ -17,6 +17,7 @@
 
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_dashboard_page.h"
+#include "ngx_http_asyncx_sse_event.h"
 
 
 #define NGX_HTTP_ASYNCX_STREAM_INTERVAL  1000
@@ -200,12 +201,13 @@ static ngx_int_t
 ngx_http_asyncx_status_stream_push(ngx_http_request_t *r,
     ngx_http_asyncx_status_stream_ctx_t *ctx)
 {
-    u_char          *p;
-    char            *text;
-    size_t           len;
-    cJSON           *root;
-    ngx_int_t        rc;
-    ngx_time_t      *tp;
+    u_char                       *p, id[NGX_INT_T_LEN];
+    char                         *text;
+    size_t                        len;
+    cJSON                        *root;
+    ngx_int_t                     rc;
+    ngx_time_t                   *tp;
+    ngx_http_asyncx_sse_event_t   ev;
 
     if (ctx->id && (r->out || r->connection->buffered)) {
         /*
@@ -240,7 +242,14 @@ ngx_http_asyncx_status_stream_push(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    len = sizeof("id: \ndata: \n\n") - 1 + NGX_INT_T_LEN + ngx_strlen(text);
+    /* the encoder every stream uses */
+    ev.id.data = id;
+    ev.id.len = ngx_sprintf(id, "%ui", ++ctx->id) - id;
+    ngx_str_null(&ev.event);
+    ev.data = (u_char *) text;
+    ev.len = ngx_strlen(text);
+
+    len = ngx_http_asyncx_sse_event_len(&ev);
 
     /* one buffer for the stream's life, not one per event */
     if (len > ctx->size) {
@@ -258,7 +267,7 @@ ngx_http_asyncx_status_stream_push(ngx_http_request_t *r,
         }
     }
 
-    p = ngx_sprintf(ctx->data, "id: %ui\ndata: %s\n\n", ++ctx->id, text);
+    p = ngx_http_asyncx_sse_event_write(ctx->data, &ev);
     cJSON_free(text);
 
     ngx_memzero(&ctx->buf, sizeof(ngx_buf_t));

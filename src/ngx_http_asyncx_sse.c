@@ -23,6 +23,7 @@
 
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_sse_kernel.h"
+#include "ngx_http_asyncx_sse_event.h"
 
 
 /* the longest match, progress, batch or stage event, id line included */
@@ -101,6 +102,8 @@ static ngx_int_t ngx_http_asyncx_sse_format(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_fail(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx);
+static u_char *ngx_http_asyncx_sse_put(u_char *p, uint64_t id, u_char *data,
+    u_char *last);
 static u_char *ngx_http_asyncx_sse_agg(u_char *p,
     ngx_http_asyncx_sse_agg_t *a);
 static void ngx_http_asyncx_sse_arm_heartbeat(ngx_http_asyncx_sse_ctx_t *ctx);
@@ -244,8 +247,8 @@ ngx_http_asyncx_sse_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     alcf->sse.source = &ngx_http_asyncx_sse_file_source;
 
-    return ngx_http_asyncx_sse_file_set_source(cf, &alcf->sse.file, &value[1],
-                                           cf->args->nelts - 1);
+    return ngx_http_asyncx_sse_file_set_source(cf, &alcf->sse.file,
+                                               &value[1], cf->args->nelts - 1);
 }
 
 
@@ -738,7 +741,9 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 {
     u_char                        rec[NGX_HTTP_ASYNCX_RECORD_MAX];
     u_char                        took[NGX_HTTP_ASYNCX_SECONDS_LEN];
-    u_char                       *p, *start;
+    u_char                        ev[NGX_HTTP_ASYNCX_SSE_AGG_MAX
+                                     + NGX_HTTP_ASYNCX_SSE_EVENT_MAX];
+    u_char                       *p, *q, *start;
     size_t                        need, len, wlen;
     const u_char                 *word;
     uint64_t                      usec, m, id;
@@ -798,19 +803,21 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
             len = ngx_http_asyncx_dataset_record(m, rec);
 
-            p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"match\", "
-                            "\"item\": {\"id\": %uL, \"content\": \"%*s\"}}"
-                            "\n\n", 2 * m + 1, m, len, rec);
+            q = ngx_sprintf(ev, "{\"type\": \"match\", "
+                            "\"item\": {\"id\": %uL, \"content\": \"%*s\"}}",
+                            m, len, rec);
+            p = ngx_http_asyncx_sse_put(p, 2 * m + 1, ev, q);
             nevents++;
         }
 
         ctx->matches += bt->nmatches;
 
         if (closed && !ctx->failing && id > ctx->last_id) {
-            p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"progress\", "
+            q = ngx_sprintf(ev, "{\"type\": \"progress\", "
                             "\"processed\": %uL, \"total\": %uL, "
-                            "\"matches\": %uL}\n\n",
-                            id, ctx->batch_end, ctx->total, ctx->matches);
+                            "\"matches\": %uL}",
+                            ctx->batch_end, ctx->total, ctx->matches);
+            p = ngx_http_asyncx_sse_put(p, id, ev, q);
             nevents++;
         }
 
@@ -820,13 +827,13 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
         /* one job per batch: bt->start is where the batch starts */
         if (bt->end > bt->start && id > ctx->last_id) {
-            p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"batch\", "
+            q = ngx_sprintf(ev, "{\"type\": \"batch\", "
                             "\"batch_num\": %uL, \"items_processed\": %uL, "
-                            "\"checksum\": \"%08xD\", \"sample\": \"%*s\"}"
-                            "\n\n", id,
+                            "\"checksum\": \"%08xD\", \"sample\": \"%*s\"}",
                             (bt->end + ctx->batch_size - 1) / ctx->batch_size,
                             bt->end, bt->checksum, bt->sample_len,
                             bt->sample);
+            p = ngx_http_asyncx_sse_put(p, id, ev, q);
             nevents++;
         }
 
@@ -835,14 +842,14 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
     default: /* NGX_HTTP_ASYNCX_SSE_AGGREGATE */
 
         if (bt->end > bt->start && id > ctx->last_id) {
-            p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"stage\", "
+            q = ngx_sprintf(ev, "{\"type\": \"stage\", "
                             "\"stage\": %uL, \"processed\": %uL, "
                             "\"total\": %uL, \"partial\": ",
-                            id,
                             (bt->end + ctx->batch_size - 1) / ctx->batch_size,
                             bt->end, ctx->total);
-            p = ngx_http_asyncx_sse_agg(p, &ctx->overall);
-            p = ngx_sprintf(p, "}\n\n");
+            q = ngx_http_asyncx_sse_agg(q, &ctx->overall);
+            *q++ = '}';
+            p = ngx_http_asyncx_sse_put(p, id, ev, q);
             nevents++;
         }
 
@@ -854,9 +861,9 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
     }
 
     if (closed && ctx->failing) {
-        p = ngx_sprintf(p, "data: {\"type\": \"error\", \"message\": "
-                        "\"injected failure at record %uL\"}\n\n",
-                        ctx->fail_at);
+        q = ngx_sprintf(ev, "{\"type\": \"error\", \"message\": "
+                        "\"injected failure at record %uL\"}", ctx->fail_at);
+        p = ngx_http_asyncx_sse_put(p, 0, ev, q);
         nevents++;
         ctx->done = 1;
 
@@ -871,24 +878,24 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
         usec = ngx_http_asyncx_now_usec() - ctx->started_at;
         len = ngx_http_asyncx_format_seconds(took, sizeof(took), usec, 2);
 
-        p = ngx_sprintf(p, "id: %uL\ndata: {\"type\": \"complete\", ",
-                        2 * ctx->total + 1);
+        q = ngx_cpymem(ev, "{\"type\": \"complete\", ",
+                       sizeof("{\"type\": \"complete\", ") - 1);
 
         switch (ctx->mode) {
 
         case NGX_HTTP_ASYNCX_SSE_SEARCH:
-            p = ngx_sprintf(p, "\"total_matches\": %uL, ", ctx->matches);
+            q = ngx_sprintf(q, "\"total_matches\": %uL, ", ctx->matches);
             break;
 
         case NGX_HTTP_ASYNCX_SSE_TRANSFORM:
-            p = ngx_sprintf(p, "\"total_processed\": %uL, ", ctx->total);
+            q = ngx_sprintf(q, "\"total_processed\": %uL, ", ctx->total);
             break;
 
         default:
-            p = ngx_sprintf(p, "\"total_processed\": %uL, \"result\": ",
+            q = ngx_sprintf(q, "\"total_processed\": %uL, \"result\": ",
                             ctx->total);
-            p = ngx_http_asyncx_sse_agg(p, &ctx->overall);
-            p = ngx_sprintf(p, ", \"by_category\": {");
+            q = ngx_http_asyncx_sse_agg(q, &ctx->overall);
+            q = ngx_sprintf(q, ", \"by_category\": {");
 
             for (i = 0; i < NGX_HTTP_ASYNCX_SSE_CATEGORIES; i++) {
                 if (ctx->categories[i].count == 0) {
@@ -896,17 +903,18 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
                 }
 
                 word = ngx_http_asyncx_dataset_word(i, &wlen);
-                p = ngx_sprintf(p, "%s\"%*s\": ", p[-1] == '{' ? "" : ", ",
+                q = ngx_sprintf(q, "%s\"%*s\": ", q[-1] == '{' ? "" : ", ",
                                 wlen, word);
-                p = ngx_http_asyncx_sse_agg(p, &ctx->categories[i]);
+                q = ngx_http_asyncx_sse_agg(q, &ctx->categories[i]);
             }
 
-            p = ngx_sprintf(p, "}, ");
+            q = ngx_sprintf(q, "}, ");
             break;
         }
 
-        p = ngx_sprintf(p, "\"total_time\": \"%*s\", \"total_time_ms\": %.3f}"
-                        "\n\n", len, took, ngx_http_asyncx_usec_to_ms(usec));
+        q = ngx_sprintf(q, "\"total_time\": \"%*s\", \"total_time_ms\": %.3f}",
+                        len, took, ngx_http_asyncx_usec_to_ms(usec));
+        p = ngx_http_asyncx_sse_put(p, 2 * ctx->total + 1, ev, q);
         nevents++;
         ctx->done = 1;
 
@@ -938,6 +946,24 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
     ngx_http_asyncx_sse_arm_heartbeat(ctx);
 
     return NGX_OK;
+}
+
+
+/* one event through the encoder every stream uses; id 0: none */
+
+static u_char *
+ngx_http_asyncx_sse_put(u_char *p, uint64_t id, u_char *data, u_char *last)
+{
+    u_char                       buf[NGX_INT64_LEN];
+    ngx_http_asyncx_sse_event_t  ev;
+
+    ev.id.data = buf;
+    ev.id.len = id ? (size_t) (ngx_sprintf(buf, "%uL", id) - buf) : 0;
+    ngx_str_null(&ev.event);
+    ev.data = data;
+    ev.len = last - data;
+
+    return ngx_http_asyncx_sse_event_write(p, &ev);
 }
 
 

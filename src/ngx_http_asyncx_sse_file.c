@@ -8,8 +8,9 @@
  * A stream is a chain of jobs in the io pool.  The first opens the file
  * with the sandbox of /files/read (realpath, below the root, no symlink
  * on the way, O_NONBLOCK so a FIFO cannot hang the thread, a regular
- * file only); its errors are plain JSON answers.  Each later job reads
- * the file with pread() into the stream's one buffer and scans it
+ * file only; its errors are plain JSON answers) and goes on with the
+ * first part of the file.  Each job reads the file with pread() into
+ * the stream's one buffer and scans it
  * (ngx_http_asyncx_ndjson_scan()) until it has about 56 KiB of events,
  * has read its share of the file, or the stream ends.  Reading and
  * scanning share a job: on a cached file pread() is a copy and the scan
@@ -66,7 +67,8 @@ struct ngx_http_asyncx_sse_file_ctx_s {
     size_t                             win_pos;    /* window in buf */
     size_t                             win_len;
     off_t                              win_off;    /* its file offset */
-    size_t                             job_read;
+    size_t                             job_read;   /* by this job */
+    size_t                             budget;     /* its share */
     ngx_err_t                          err;
     size_t                             detail_len;
     u_char                             detail[64];
@@ -84,6 +86,7 @@ struct ngx_http_asyncx_sse_file_ctx_s {
     ngx_msec_t                         heartbeat_interval;
 
     unsigned                           resuming:1;
+    unsigned                           head:1;
     unsigned                           streaming:1;  /* header sent */
     unsigned                           job_done:1;
     unsigned                           done:1;       /* last event out */
@@ -103,6 +106,10 @@ static ngx_int_t ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
 static ngx_int_t ngx_http_asyncx_sse_file_buffers(ngx_http_request_t *r,
     ngx_http_asyncx_sse_file_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_file_open_run(void *data);
+static ngx_int_t ngx_http_asyncx_sse_file_open(
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_file_first(
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_file_scan_run(void *data);
 static ngx_int_t ngx_http_asyncx_sse_file_read(
     ngx_http_asyncx_sse_file_ctx_t *ctx);
@@ -491,6 +498,14 @@ ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r)
     if (ngx_http_asyncx_sse_file_buffers(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_http_asyncx_ndjson_start(&ctx->scan,
+                                 ctx->resuming ? &ctx->resume : NULL);
+
+    ctx->head = (r->method == NGX_HTTP_HEAD);
+    ctx->win_off = ctx->scan.pos.offset;
+    ctx->records = ctx->scan.pos.records;
+    ctx->budget = NGX_HTTP_ASYNCX_SSE_FILE_FIRST_READ;
 
     ctx->job = ngx_http_asyncx_job_create(r, NGX_HTTP_ASYNCX_POOL_IO);
     if (ctx->job == NULL) {
@@ -956,6 +971,24 @@ ngx_http_asyncx_sse_file_open_run(void *data)
 {
     ngx_http_asyncx_sse_file_ctx_t *ctx = data;
 
+    ngx_int_t  rc;
+
+    rc = ngx_http_asyncx_sse_file_open(ctx);
+
+    /* a client's error (400, 403, 404, 409) is no failed task */
+    if (rc != NGX_OK && ctx->open.status != 0
+        && ctx->open.status < NGX_HTTP_INTERNAL_SERVER_ERROR)
+    {
+        return NGX_OK;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_open(ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
     char                            root[PATH_MAX], real[PATH_MAX];
     u_char                          c;
     size_t                          n;
@@ -1020,7 +1053,7 @@ ngx_http_asyncx_sse_file_open_run(void *data)
     ctx->fd = fd;
 
     if (!ctx->resuming) {
-        return NGX_OK;
+        return ngx_http_asyncx_sse_file_first(ctx);
     }
 
     if (ctx->resume.tag != tag) {
@@ -1038,7 +1071,7 @@ ngx_http_asyncx_sse_file_open_run(void *data)
     }
 
     if (ctx->resume.offset == 0 || ctx->resume.offset == st.st_size) {
-        return NGX_OK;
+        return ngx_http_asyncx_sse_file_first(ctx);
     }
 
     /* an offset that is no line start would read half a record */
@@ -1059,7 +1092,24 @@ ngx_http_asyncx_sse_file_open_run(void *data)
                                             ctx->resume.offset);
     }
 
-    return NGX_OK;
+    return ngx_http_asyncx_sse_file_first(ctx);
+}
+
+
+/*
+ * The open job goes on with the stream's first part, so that the first
+ * events need one round trip through a thread, not two (a HEAD request
+ * wants the header only).
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_first(ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
+    if (ctx->head) {
+        return NGX_OK;
+    }
+
+    return ngx_http_asyncx_sse_file_scan_run(ctx);
 }
 
 
@@ -1085,7 +1135,7 @@ ngx_http_asyncx_sse_file_scan_run(void *data)
     sc->need = 0;
     ctx->err = 0;
 
-    budget = ctx->job_read;
+    budget = ctx->budget;
     ctx->job_read = 0;
 
     if (fstat(ctx->fd, &st) == -1) {
@@ -1202,10 +1252,8 @@ ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    /* jobs read 256 KiB, then twice as much each time, up to 16 MiB */
-    ctx->job_read = ctx->job_read ? ngx_min(2 * ctx->job_read,
-                                            NGX_HTTP_ASYNCX_SSE_FILE_JOB_READ)
-                                  : NGX_HTTP_ASYNCX_SSE_FILE_FIRST_READ;
+    /* jobs read 256 KiB (the open job), then twice as much each time */
+    ctx->budget = ngx_min(2 * ctx->budget, NGX_HTTP_ASYNCX_SSE_FILE_JOB_READ);
 
     rc = ngx_http_asyncx_job_post(ctx->job, ngx_http_asyncx_sse_file_scan_run,
                                   ctx);
@@ -1392,25 +1440,7 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
         return;
     }
 
-    ngx_http_asyncx_ndjson_start(&ctx->scan,
-                                 ctx->resuming ? &ctx->resume : NULL);
-
-    ctx->win_off = ctx->scan.pos.offset;
-    ctx->records = ctx->scan.pos.records;
-
-    /* posted before the header goes out: a full queue is still a 503 */
-    rc = ngx_http_asyncx_sse_file_post(r, ctx);
-
-    if (rc == NGX_BUSY) {
-        ngx_http_finalize_request(r, ngx_http_asyncx_job_reject(r));
-        return;
-    }
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
+    /* the open job also did the first part: its events follow the header */
     ctx->job_done = 1;
     ctx->streaming = 1;
 
@@ -1428,12 +1458,12 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "asyncx sse: file \"%V\", %O bytes, mode %ui, from %O, "
                    "batch %uL", &o->path, ctx->scan.size, ctx->mode,
-                   ctx->scan.pos.offset, ctx->scan.batch_size);
+                   ctx->resuming ? ctx->resume.offset : 0,
+                   ctx->scan.batch_size);
 
     rc = ngx_http_asyncx_send_event_stream_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
-        /* the job still holds the request; nginx frees it afterwards */
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -1441,6 +1471,8 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
     if (ctx->heartbeat_interval) {
         ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
     }
+
+    ngx_http_asyncx_sse_file_write_handler(r);
 }
 
 

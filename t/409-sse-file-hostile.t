@@ -196,6 +196,52 @@ cmp_ok($grew, '<', 20 * 1024,
 
 unlink "$data/big.ndjson";
 
+# --- offsets past 4 GiB (a sparse file: no disk used) -------------------------
+
+{
+    my $far = 5 * 1024 * 1024 * 1024;
+    my $line = qq({"m": "python far"}\n);
+
+    open my $fh, '>', "$data/sparse.ndjson" or die $!;
+    print $fh qq({"m": "python first"}\n);
+    # a line feed just before 5 GiB, the rest of the hole is NUL bytes
+    seek($fh, $far - 1, 0) or die $!;
+    print $fh "\n", $line, qq({"m": "other"}\n);
+    close $fh;
+
+    my $size = -s "$data/sparse.ndjson";
+    my $end = $far + length $line;
+    my $uri = '/search/skip?file=sparse.ndjson&keyword=python&limit=1';
+
+    # limit=1: complete after the first line, the hole is never read
+    ($code, $head, $body) = sse_get($ngx, $uri);
+    my $first = length qq({"m": "python first"}\n);
+    my ($tag) = $body =~ /^id: $first-1-1-0-m-([0-9a-f]{8})$/m;
+    ok($tag, "a sparse file of $size bytes: the first match");
+    like($body, qr/"size": $size, "limit_reached": true/,
+         '... the size past 4 GiB in full');
+
+    # an id at 5 GiB (the NUL line counted as line 2): one pread checks
+    # the line start there, then the stream reads on from it
+    ($code, $head, $body) = sse_get($ngx, $uri,
+                                    "Last-Event-ID: $far-2-0-0-b-$tag");
+    $body =~ s/"total_time_ms": [0-9.]+/"total_time_ms": T/;
+    is($body, "id: $end-3-1-0-m-$tag\n"
+              . qq(data: {"type": "match", "line": 3, "offset": $far, )
+              . qq("record": {"m": "python far"}}\n\n)
+              . "id: $end-3-1-0-c-$tag\n"
+              . qq(data: {"type": "complete", "total_processed": 3, )
+              . qq("total_matches": 1, "skipped": 0, "size": $size, )
+              . qq("limit_reached": true, "total_time_ms": T}\n\n),
+       'resumed at 5 GiB: offsets and sizes past 4 GiB, exact');
+
+    ($code, $head, $body) = sse_get($ngx, $uri, "Last-Event-ID: "
+                                    . ($far + 1) . "-2-0-0-b-$tag");
+    is($code, 409, 'one byte further is not a line start: 409');
+
+    unlink "$data/sparse.ndjson";
+}
+
 # --- empty files, FIFOs, symlinks -------------------------------------------
 
 write_file("$data/empty.ndjson", '');

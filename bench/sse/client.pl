@@ -33,7 +33,7 @@ if ($mode eq 'one') {
         next unless $line =~ /^data: /;
         $td //= time;
         $matches++ if $line =~ /"type": "match"/;
-        $total = $1 if $line =~ /"type": "complete", "total_matches": (\d+)/;
+        $total = $1 if $line =~ /"type": "complete",.* "total_matches": (\d+)/;
     }
     my $t1 = time;
     printf "status=%s header_ms=%.2f first_data_ms=%.2f total_s=%.4f"

@@ -8,7 +8,8 @@
 #   PORT=8081 REPEAT=3 KW=u499 bench/sse/file.sh
 # 1. one search stream over files of 1 MB, 10 MB, 100 MB and 1 GB (in the
 #    page cache): time to the first event, lines/s, MB/s; the worker's
-#    VmRSS and VmHWM after each size;
+#    VmRSS and VmHWM after each size; then 20 streams of the 1 MB file
+#    for the spread of the time to the first event;
 # 2. the 1 GB search as a stream (curl), as `grep -c` and as a plain C
 #    loop (plain_ndjson.c), REPEAT times each, interleaved, with the CPU
 #    time of each (the worker's from /proc, utime + stime of all threads);
@@ -76,6 +77,14 @@ for f in 1m 10m 100m 1g; do
     done
     echo "  after $f: worker VmRSS_kb=$(kb VmRSS) VmHWM_kb=$(kb VmHWM)"
 done
+
+echo
+echo "== 1b. time to the first event: 20 streams one after the other (1 MB file)"
+for _ in $(seq 20); do
+    "$HERE/client.pl" one "$PORT" "/search?file=1m.ndjson&keyword=$KW"
+done | sed 's/.*first_data_ms=\([0-9.]*\).*/\1/' | sort -n |
+    awk '{ v[NR] = $1 } END { printf "first_data_ms min=%s median=%s max=%s\n",
+                               v[1], v[int((NR + 1) / 2)], v[NR] }'
 
 echo
 echo "== 2. the 1 GB file: stream vs grep -c vs plain C loop, keyword=$KW"
