@@ -281,7 +281,8 @@ ngx_http_asyncx_body_copy(ngx_http_request_t *r, ngx_str_t *body, size_t max)
             in_file = 1;
             p += b->file_last - b->file_pos;
 
-        } else {
+        } else if (b->last > b->pos) {
+            /* an empty buffer (a chunked body's end) may have no memory */
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }
