@@ -66,6 +66,20 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       0,
       NULL },
 
+    { ngx_string("asyncx_status_stream"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_asyncx_status_stream,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_status_page"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_status_page,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     /* executor */
 
     { ngx_string("asyncx_thread_pools"),
@@ -316,9 +330,31 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       0,
       NULL },
 
+    /* the refusal status (limit_req_status); a zone name: deprecated */
     { ngx_string("asyncx_limit_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_asyncx_limit_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_limit_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_limit_log_level,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("asyncx_limit_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, limit.dry_run),
+      NULL },
+
+    { ngx_string("asyncx_limit_zone_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_limit_zone_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -344,21 +380,21 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     { ngx_string("asyncx_sse_heartbeat"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.heartbeat),
       &ngx_http_asyncx_sse_heartbeat_bounds },
 
     { ngx_string("asyncx_sse_batch_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.batch_size),
       &ngx_http_asyncx_sse_batch_bounds },
 
     { ngx_string("asyncx_sse_max_data_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_offload_set_bounded,
+      ngx_http_asyncx_conf_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, sse.max_data_size),
       &ngx_http_asyncx_sse_data_size_bounds },
@@ -431,7 +467,10 @@ ngx_http_asyncx_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    if (ngx_http_asyncx_status_init_main_conf(cf, &amcf->status) != NGX_OK) {
+    if (ngx_http_asyncx_status_init_main_conf(cf, &amcf->status) != NGX_OK
+        || ngx_http_asyncx_metrics_init_main_conf(cf, &amcf->metrics)
+           != NGX_OK)
+    {
         return NULL;
     }
 
@@ -503,19 +542,29 @@ ngx_http_asyncx_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_asyncx_init(ngx_conf_t *cf)
 {
-    return ngx_http_asyncx_limit_init(cf);
+    if (ngx_http_asyncx_limit_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* last: every pool, pipeline and call has its series by now */
+    return ngx_http_asyncx_metrics_init(cf);
 }
 
 
 static ngx_int_t
 ngx_http_asyncx_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_http_asyncx_status_init_process(cycle);
+    if (ngx_http_asyncx_status_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_asyncx_limit_init_process(cycle);
 }
 
 
 static void
 ngx_http_asyncx_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_asyncx_limit_exit_process(cycle);
     ngx_http_asyncx_status_exit_process(cycle);
 }

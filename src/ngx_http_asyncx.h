@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_asyncx_version.h"
 #include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_conf.h"
 #include "ngx_http_asyncx_json.h"
@@ -19,13 +20,12 @@
 #include "ngx_http_asyncx_dataset.h"
 #include "ngx_http_asyncx_executor.h"
 #include "ngx_http_asyncx_status.h"
+#include "ngx_http_asyncx_metrics.h"
 #include "ngx_http_asyncx_pipeline.h"
 #include "ngx_http_asyncx_offload.h"
 #include "ngx_http_asyncx_limit.h"
 #include "ngx_http_asyncx_sse.h"
-
-
-#define NGX_HTTP_ASYNCX_VERSION  "0.1.0"
+#include "ngx_http_asyncx_dashboard.h"
 
 
 /*
@@ -38,6 +38,7 @@ typedef struct {
     ngx_http_asyncx_executor_main_conf_t  executor;
     ngx_http_asyncx_pipeline_main_conf_t  pipeline;
     ngx_http_asyncx_limit_main_conf_t     limit;
+    ngx_http_asyncx_metrics_main_conf_t   metrics;
 } ngx_http_asyncx_main_conf_t;
 
 
@@ -47,6 +48,7 @@ typedef struct {
     ngx_http_asyncx_offload_conf_t        offload;
     ngx_http_asyncx_limit_conf_t          limit;
     ngx_http_asyncx_sse_conf_t            sse;
+    ngx_http_asyncx_dashboard_conf_t      dashboard;
 } ngx_http_asyncx_loc_conf_t;
 
 

@@ -85,6 +85,17 @@ ngx_http_asyncx_executor_merge_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    conf->io_metrics = ngx_http_asyncx_metrics_series(cf,
+                                                NGX_HTTP_ASYNCX_SERIES_POOL,
+                                                &conf->io_name, NULL);
+    conf->cpu_metrics = ngx_http_asyncx_metrics_series(cf,
+                                                NGX_HTTP_ASYNCX_SERIES_POOL,
+                                                &conf->cpu_name, NULL);
+
+    if (conf->io_metrics == NULL || conf->cpu_metrics == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -185,10 +196,12 @@ ngx_http_asyncx_job_create(ngx_http_request_t *r,
 
     if (role == NGX_HTTP_ASYNCX_POOL_IO) {
         job->pool = alcf->executor.io;
+        job->metrics = alcf->executor.io_metrics;
         index = alcf->executor.io_index;
 
     } else {
         job->pool = alcf->executor.cpu;
+        job->metrics = alcf->executor.cpu_metrics;
         index = alcf->executor.cpu_index;
     }
 
@@ -343,6 +356,11 @@ ngx_http_asyncx_job_done(ngx_event_t *ev)
     }
 
     (void) ngx_atomic_fetch_add(job->gauge_running, -1);
+
+    /* the thread wrote both times before nginx posted this event */
+    ngx_http_asyncx_metrics_job(job->metrics,
+                                job->started_at - job->posted_at,
+                                job->finished_at - job->started_at);
 
     job->running = 0;
     r->main->blocked--;

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx_status.h"
+#include "ngx_http_asyncx_metrics.h"
 
 
 /*
@@ -37,6 +38,7 @@ typedef struct {
     ngx_thread_task_t             *task;
     ngx_thread_pool_t             *pool;
     ngx_http_asyncx_pool_stats_t  *stats;
+    ngx_http_asyncx_series_t      *metrics;     /* queue and run times */
     ngx_atomic_t                  *gauge_queued;   /* this worker's */
     ngx_atomic_t                  *gauge_running;
     ngx_http_asyncx_job_run_pt     run;
@@ -57,6 +59,8 @@ typedef struct {
     ngx_thread_pool_t             *cpu;
     ngx_uint_t                     io_index;
     ngx_uint_t                     cpu_index;
+    ngx_http_asyncx_series_t      *io_metrics;
+    ngx_http_asyncx_series_t      *cpu_metrics;
     ngx_uint_t                     required;
 } ngx_http_asyncx_executor_conf_t;
 

@@ -282,7 +282,7 @@ ngx_http_asyncx_body_copy(ngx_http_request_t *r, ngx_str_t *body, size_t max)
             p += b->file_last - b->file_pos;
 
         } else if (b->last > b->pos) {
-            /* an empty buffer (a chunked body's end) may have no memory */
+            /* a chunked body ends with an empty buffer whose pos is NULL */
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }
@@ -453,4 +453,47 @@ ngx_http_asyncx_get_only(ngx_http_request_t *r, ngx_int_t *rc)
     *rc = ngx_http_discard_request_body(r);
 
     return (*rc == NGX_OK) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * The header of a text/event-stream answer (asyncx_sse, the status
+ * stream): chunked, never cached or buffered on the way.
+ */
+
+ngx_int_t
+ngx_http_asyncx_send_event_stream_header(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* no length: the chunked filter frames every event as it goes */
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-cache");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a proxy in front (nginx itself, say) must not buffer the stream */
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Accel-Buffering");
+    ngx_str_set(&h->value, "no");
+
+    return ngx_http_send_header(r);
 }

@@ -30,6 +30,7 @@ ngx_int_t ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_asyncx_set_allow(ngx_http_request_t *r,
     ngx_uint_t allowed);
 ngx_int_t ngx_http_asyncx_get_only(ngx_http_request_t *r, ngx_int_t *rc);
+ngx_int_t ngx_http_asyncx_send_event_stream_header(ngx_http_request_t *r);
 void ngx_http_asyncx_watch_client(ngx_http_request_t *r);
 ngx_int_t ngx_http_asyncx_set_retry_after(ngx_http_request_t *r,
     time_t seconds);

@@ -2,12 +2,15 @@
 /*
  * Copyright (C) asyncx authors
  *
- * The limiter (exercise problem 3): a token bucket and a concurrency cap
- * kept in a shared memory zone, so every worker sees the same numbers.
- * A request that cannot enter takes a ticket and waits on a timer; only
- * the oldest ticket of a key may enter, so admission is first come,
- * first served across all workers.  Slots and tickets carry the pid of
- * their worker, so those of a worker that died are reclaimed.
+ * The limiter (exercise problem 3): token buckets and concurrency caps in
+ * shared memory zones, so every worker sees the same numbers.  This file
+ * admits, parks and refuses requests; _limit_conf.c has the directives
+ * and the zone's life (creation, reload, worker start and exit).  A request
+ * goes through each zone of its location in the order the zones were
+ * declared; in each it enters at once, waits in the key's FIFO (on a
+ * timer and wake-ups, never blocking the worker), or is refused.  The
+ * queue itself is ngx_http_asyncx_limit_queue.c (pure); the wake-ups are
+ * ngx_http_asyncx_limit_wake.c.
  */
 
 
@@ -16,384 +19,62 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
-#include "ngx_http_asyncx_limit_bucket.h"
-
-
 #include "ngx_http_asyncx_limit_zone.h"
 
 
 #define NGX_HTTP_ASYNCX_LIMIT_VAR_STATUS  0
 #define NGX_HTTP_ASYNCX_LIMIT_VAR_WAIT    1
 
+#define NGX_HTTP_ASYNCX_LIMIT_KEY_MAX     255
 
-static ngx_int_t ngx_http_asyncx_limit_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
+/* how often a node or a record may evict idle keys to find room */
+#define NGX_HTTP_ASYNCX_LIMIT_EVICT       8
+
+
 static ngx_int_t ngx_http_asyncx_limit_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_asyncx_limit_acquire(
-    ngx_http_asyncx_limit_ctx_t *ctx, ngx_msec_t *wait);
-static ngx_http_asyncx_limit_node_t *ngx_http_asyncx_limit_lookup(
-    ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key, uint32_t hash);
-static void ngx_http_asyncx_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static void ngx_http_asyncx_limit_admit(ngx_http_asyncx_limit_ctx_t *ctx);
-static void ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx);
-static ngx_uint_t ngx_http_asyncx_limit_dead(int32_t pid);
+static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_limit_find(
+    ngx_http_request_t *r);
+static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_limit_create(
+    ngx_http_request_t *r, ngx_http_asyncx_limit_conf_t *lcf);
+static ngx_int_t ngx_http_asyncx_limit_run(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_limit_arrive(
+    ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_pass_t *pass);
+static ngx_str_t *ngx_http_asyncx_limit_log_key(ngx_http_request_t *r,
+    ngx_str_t *key);
+static ngx_int_t ngx_http_asyncx_limit_recheck(
+    ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_pass_t *pass);
+static void ngx_http_asyncx_limit_park(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_ctx_t *ctx);
+static void ngx_http_asyncx_limit_unpark(ngx_http_asyncx_limit_ctx_t *ctx);
 static void ngx_http_asyncx_limit_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
-    ngx_http_asyncx_limit_ctx_t *ctx, ngx_uint_t status, const char *what);
+    ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_zone_t *lz,
+    const char *what);
+static void ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx);
 static void ngx_http_asyncx_limit_cleanup(void *data);
+static ngx_http_asyncx_limit_node_t *ngx_http_asyncx_limit_lookup(
+    ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key, uint32_t hash);
+static ngx_int_t ngx_http_asyncx_limit_evict(ngx_http_asyncx_limit_zone_t *lz,
+    ngx_http_asyncx_limit_node_t *except);
 static ngx_int_t ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
 
+/* in a log line, a key that could not be escaped (no memory) */
+static ngx_str_t  ngx_http_asyncx_limit_no_key = ngx_string("(not logged)");
+
+
 /* the standard filter chain link, set once at configuration time */
 static ngx_http_output_body_filter_pt  ngx_http_asyncx_limit_next_body_filter;
 
 
-void
-ngx_http_asyncx_limit_init_conf(ngx_http_asyncx_limit_conf_t *conf)
-{
-    conf->zone = NGX_CONF_UNSET_PTR;
-}
-
-
-char *
-ngx_http_asyncx_limit_merge_conf(ngx_conf_t *cf,
-    ngx_http_asyncx_limit_conf_t *prev, ngx_http_asyncx_limit_conf_t *conf)
-{
-    ngx_conf_merge_ptr_value(conf->zone, prev->zone, NULL);
-
-    return NGX_CONF_OK;
-}
-
-
-ngx_shm_zone_t *
-ngx_http_asyncx_limit_ref(ngx_conf_t *cf, ngx_str_t *name)
-{
-    ngx_shm_zone_t                     **ref;
-    ngx_http_asyncx_main_conf_t         *amcf;
-    ngx_http_asyncx_limit_main_conf_t   *lmcf;
-
-    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
-    lmcf = &amcf->limit;
-
-    if (lmcf->refs.elts == NULL
-        && ngx_array_init(&lmcf->refs, cf->pool, 4, sizeof(ngx_shm_zone_t *))
-           != NGX_OK)
-    {
-        return NULL;
-    }
-
-    ref = ngx_array_push(&lmcf->refs);
-    if (ref == NULL) {
-        return NULL;
-    }
-
-    /* size 0: a reference, sized later by asyncx_limit_zone */
-    *ref = ngx_shared_memory_add(cf, name, 0, &ngx_http_asyncx_module);
-
-    return *ref;
-}
-
-
-/*
- * asyncx_limit_zone zone=name:size rate=Nr/s [burst=N] [concurrency=N]
- *                   [queue=N] [timeout=time] [key=string];
- */
-
-char *
-ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    u_char                              *p;
-    ssize_t                              size;
-    ngx_str_t                           *value, name, s;
-    ngx_int_t                            n;
-    ngx_uint_t                           i;
-    ngx_shm_zone_t                      *shm_zone, **zp;
-    ngx_http_asyncx_main_conf_t         *amcf;
-    ngx_http_asyncx_limit_zone_t        *lz;
-    ngx_http_compile_complex_value_t     ccv;
-
-    value = cf->args->elts;
-
-    lz = ngx_pcalloc(cf->pool, sizeof(ngx_http_asyncx_limit_zone_t));
-    if (lz == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    lz->burst = NGX_CONF_UNSET_UINT;
-    lz->queue = 100;
-    lz->timeout = 10000;
-
-    size = 0;
-    name.len = 0;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-
-            name.data = value[i].data + 5;
-            p = (u_char *) ngx_strchr(name.data, ':');
-
-            if (p == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            name.len = p - name.data;
-
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone \"%V\" is too small: %V, at least "
-                                   "%uzk", &name, &s, 8 * ngx_pagesize / 1024);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
-            if (ngx_http_asyncx_parse_rate(value[i].data + 5,
-                                           value[i].len - 5, &lz->rate)
-                != NGX_OK)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid rate \"%V\", expected a positive "
-                                   "number of r/s or r/m", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR || n == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid timeout \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            lz->timeout = (ngx_msec_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
-            lz->key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-            if (lz->key == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-            ccv.cf = cf;
-            ccv.value = &s;
-            ccv.complex_value = lz->key;
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            if (s.len == 0 || ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid key \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-#define ngx_http_asyncx_limit_num(prefix, field, min, max)                    \
-        if (ngx_strncmp(value[i].data, prefix, sizeof(prefix) - 1) == 0) {    \
-            n = ngx_atoi(value[i].data + sizeof(prefix) - 1,                  \
-                         value[i].len - (sizeof(prefix) - 1));                \
-            if (n == NGX_ERROR || n < (min) || n > (max)) {                   \
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,                      \
-                                   "invalid value \"%V\", expected %d..%d",   \
-                                   &value[i], min, max);                      \
-                return NGX_CONF_ERROR;                                        \
-            }                                                                 \
-            lz->field = (ngx_uint_t) n;                                       \
-            continue;                                                         \
-        }
-
-        ngx_http_asyncx_limit_num("burst=", burst, 1, 1000000);
-        ngx_http_asyncx_limit_num("concurrency=", concurrency, 0, 100000);
-        ngx_http_asyncx_limit_num("queue=", queue, 0, 100000);
-
-#undef ngx_http_asyncx_limit_num
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (name.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"zone\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (lz->rate == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"rate\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (lz->burst == NGX_CONF_UNSET_UINT) {
-        /* one second's worth, at least one request */
-        lz->burst = ngx_max(1, (ngx_uint_t) (lz->rate / 1000));
-    }
-
-    lz->name = name;
-
-    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_asyncx_module);
-    if (shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    shm_zone->init = ngx_http_asyncx_limit_init_zone;
-    shm_zone->data = lz;
-    lz->shm_zone = shm_zone;
-
-    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
-
-    if (amcf->limit.zones.elts == NULL
-        && ngx_array_init(&amcf->limit.zones, cf->pool, 4,
-                          sizeof(ngx_shm_zone_t *))
-           != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    zp = ngx_array_push(&amcf->limit.zones);
-    if (zp == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *zp = shm_zone;
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * The zone keeps its state over a reload; a changed node layout (queue
- * or concurrency) cannot be reused, so the reload is refused instead.
- */
-
-static ngx_int_t
-ngx_http_asyncx_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_asyncx_limit_zone_t  *olz = data;
-
-    size_t                         len;
-    ngx_http_asyncx_limit_zone_t  *lz;
-
-    lz = shm_zone->data;
-    lz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (olz) {
-        if (olz->sh->concurrency != lz->concurrency
-            || olz->sh->queue != lz->queue)
-        {
-            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                          "asyncx_limit_zone \"%V\" was created with "
-                          "concurrency=%ui queue=%ui; to change them, "
-                          "rename the zone or restart nginx",
-                          &shm_zone->shm.name, olz->sh->concurrency,
-                          olz->sh->queue);
-            return NGX_ERROR;
-        }
-
-        lz->sh = olz->sh;
-        return NGX_OK;
-    }
-
-    if (shm_zone->shm.exists) {
-        lz->sh = lz->shpool->data;
-        return NGX_OK;
-    }
-
-    lz->sh = ngx_slab_calloc(lz->shpool,
-                             sizeof(ngx_http_asyncx_limit_shctx_t));
-    if (lz->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    lz->shpool->data = lz->sh;
-
-    ngx_rbtree_init(&lz->sh->rbtree, &lz->sh->sentinel,
-                    ngx_http_asyncx_limit_rbtree_insert_value);
-    ngx_queue_init(&lz->sh->lru);
-    lz->sh->concurrency = lz->concurrency;
-    lz->sh->queue = lz->queue;
-
-    len = sizeof(" in asyncx_limit_zone \"\"") + shm_zone->shm.name.len;
-
-    lz->shpool->log_ctx = ngx_slab_alloc(lz->shpool, len);
-    if (lz->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(lz->shpool->log_ctx, " in asyncx_limit_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    lz->shpool->log_nomem = 0;
-
-    return NGX_OK;
-}
-
-
-/* asyncx_limit name; */
-
-char *
-ngx_http_asyncx_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_asyncx_loc_conf_t *alcf = conf;
-
-    ngx_str_t  *value;
-
-    if (alcf->limit.zone != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        alcf->limit.zone = NULL;
-        return NGX_CONF_OK;
-    }
-
-    alcf->limit.zone = ngx_http_asyncx_limit_ref(cf, &value[1]);
-    if (alcf->limit.zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
+static const char  *ngx_http_asyncx_limit_outcomes[] = {
+    "", "PASSED", "DELAYED", "DELAYED_DRY_RUN", "REJECTED_DRY_RUN",
+    "REJECTED", "TIMEOUT"
+};
 
 
 ngx_int_t
@@ -441,7 +122,7 @@ ngx_http_asyncx_limit_init(ngx_conf_t *cf)
 /*
  * Subrequests share the main request's pool, so its cleanup would hold
  * their slots until the whole main request ends; a limited subrequest
- * gives its slot back when its last buffer goes through.
+ * gives its slots back when its last buffer goes through.
  */
 
 static ngx_int_t
@@ -470,26 +151,21 @@ ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 
 /*
- * PREACCESS: admits, refuses or parks the request.  Subrequests pass
- * through here too, each counted on its own.
+ * PREACCESS: admits, refuses or parks the request; a parked request
+ * comes back here when it is woken.  Subrequests pass through here too,
+ * each counted on its own.
  */
 
 static ngx_int_t
 ngx_http_asyncx_limit_handler(ngx_http_request_t *r)
 {
-    uint32_t                       hash;
-    ngx_str_t                      key;
-    ngx_int_t                      rc;
-    ngx_msec_t                     wait;
-    ngx_pool_cleanup_t            *cln;
     ngx_http_asyncx_ctx_t         *actx;
     ngx_http_asyncx_loc_conf_t    *alcf;
     ngx_http_asyncx_limit_ctx_t   *ctx;
-    ngx_http_asyncx_limit_zone_t  *lz;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
 
-    if (alcf->limit.zone == NULL) {
+    if (alcf->limit.zones == NULL || alcf->limit.zones->nelts == 0) {
         return NGX_DECLINED;
     }
 
@@ -498,125 +174,544 @@ ngx_http_asyncx_limit_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (actx->limit == NULL) {
+    ctx = actx->limit;
+
+    if (ctx == NULL) {
         /*
-         * An internal redirect (try_files, error_page, index) clears the
-         * module context but not the request's pool cleanups: find the
-         * admission this request already holds.  Like limit_req, a
-         * request is limited once, by the first zone it meets; otherwise
-         * it would wait for its own slot.
+         * Like limit_req, a request is limited once: after an internal
+         * redirect it keeps what it was decided (otherwise it would wait
+         * for its own slot).
          */
-        for (cln = r->pool->cleanup; cln; cln = cln->next) {
-            if (cln->handler == ngx_http_asyncx_limit_cleanup
-                && ((ngx_http_asyncx_limit_ctx_t *) cln->data)->request == r)
-            {
-                /* keeps $asyncx_limit_* and the slot with the request */
-                actx->limit = cln->data;
-                return NGX_DECLINED;
-            }
+        ctx = ngx_http_asyncx_limit_find(r);
+
+        if (ctx) {
+            actx->limit = ctx;
+            return NGX_DECLINED;
         }
-    }
 
-    if (actx->limit) {
-        /* resumed after the wait, or a location that matched again */
-        return actx->limit->state == NGX_HTTP_ASYNCX_LIMIT_ADMITTED
-               ? NGX_DECLINED : NGX_DONE;
-    }
-
-    lz = alcf->limit.zone->data;
-
-    if (lz->key) {
-        if (ngx_http_complex_value(r, lz->key, &key) != NGX_OK) {
+        ctx = ngx_http_asyncx_limit_create(r, &alcf->limit);
+        if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (key.len > 255) {
+        actx->limit = ctx;
+    }
+
+    if (ctx->state == NGX_HTTP_ASYNCX_LIMIT_ADMITTED
+        || ctx->state == NGX_HTTP_ASYNCX_LIMIT_DONE)
+    {
+        /* a location that matched again */
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_asyncx_limit_run(r, ctx);
+}
+
+
+/*
+ * An internal redirect (try_files, error_page, index) clears the module
+ * context but not the request's pool cleanups: the request's limiter
+ * state is found there.
+ */
+
+static ngx_http_asyncx_limit_ctx_t *
+ngx_http_asyncx_limit_find(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_asyncx_limit_cleanup
+            && ((ngx_http_asyncx_limit_ctx_t *) cln->data)->request == r)
+        {
+            return cln->data;
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_http_asyncx_limit_ctx_t *
+ngx_http_asyncx_limit_create(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_conf_t *lcf)
+{
+    ngx_uint_t                     i;
+    ngx_shm_zone_t               **zp;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_asyncx_limit_ctx_t   *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_asyncx_limit_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->n = lcf->zones->nelts;
+    ctx->passes = ngx_pcalloc(r->pool,
+                              ctx->n * sizeof(ngx_http_asyncx_limit_pass_t));
+    if (ctx->passes == NULL) {
+        return NULL;
+    }
+
+    zp = lcf->zones->elts;
+
+    for (i = 0; i < ctx->n; i++) {
+        ctx->passes[i].zone = zp[i]->data;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx->request = r;
+    ctx->conf = lcf;
+    ctx->arrived_us = ngx_http_asyncx_now_usec();
+
+    ctx->wait.handler = ngx_http_asyncx_limit_wait_handler;
+    ctx->wait.data = ctx;
+    ctx->wait.log = r->connection->log;
+
+    cln->handler = ngx_http_asyncx_limit_cleanup;
+    cln->data = ctx;
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_limit_run(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_uint_t                     outcome, level, delay_level;
+    const char                    *what;
+    ngx_http_asyncx_limit_pass_t  *pass;
+
+    level = ctx->conf->log_level;
+    delay_level = level == NGX_LOG_INFO ? NGX_LOG_INFO : level + 1;
+
+    while (ctx->cur < ctx->n) {
+        pass = &ctx->passes[ctx->cur];
+
+        rc = pass->rec ? ngx_http_asyncx_limit_recheck(ctx, pass)
+                       : ngx_http_asyncx_limit_arrive(ctx, pass);
+
+        if (rc == NGX_AGAIN) {
+            ngx_http_asyncx_limit_park(r, ctx);
+            return NGX_AGAIN;
+        }
+
+        ngx_http_asyncx_limit_unpark(ctx);
+
+        switch (rc) {
+
+        case NGX_OK:
+            outcome = pass->waited ? NGX_HTTP_ASYNCX_LIMIT_DELAYED
+                                   : NGX_HTTP_ASYNCX_LIMIT_PASSED;
+
+            /* the clock is read for a request that waited only */
+            ngx_http_asyncx_metrics_limit_wait(pass->zone->metrics,
+                pass->waited ? ngx_http_asyncx_now_usec() - pass->wait_start_us
+                             : 0);
+            break;
+
+        case NGX_DONE:
+            ngx_log_error(delay_level, r->connection->log, 0,
+                          "asyncx: limited by zone \"%V\": would wait, "
+                          "dry run", &pass->zone->name);
+            outcome = NGX_HTTP_ASYNCX_LIMIT_DELAYED_DRY_RUN;
+            break;
+
+        case NGX_DECLINED:
+            if (ctx->conf->dry_run) {
+                ngx_log_error(level, r->connection->log, 0,
+                              "asyncx: limited by zone \"%V\": queue is "
+                              "full, dry run", &pass->zone->name);
+                outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED_DRY_RUN;
+                break;
+            }
+
+            ctx->status = ctx->conf->status_rejected;
+            ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
+            what = "queue is full";
+            goto refuse;
+
+        case NGX_BUSY:
+            ctx->status = ctx->conf->status_timeout;
+            ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_TIMEOUT;
+            what = "waited longer than the timeout";
+            goto refuse;
+
+        case NGX_ABORT:
+            ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
+            what = "zone is full";
+            goto refuse;
+
+        default:
+            ngx_http_asyncx_limit_release(ctx);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (outcome > ctx->outcome) {
+            ctx->outcome = outcome;
+        }
+
+        ctx->cur++;
+    }
+
+    ctx->state = NGX_HTTP_ASYNCX_LIMIT_ADMITTED;
+    ctx->admitted_us = ngx_http_asyncx_now_usec();
+    ctx->decided_us = ctx->admitted_us;
+
+    return NGX_DECLINED;
+
+refuse:
+
+    ngx_http_asyncx_limit_release(ctx);
+    ctx->decided_us = ngx_http_asyncx_now_usec();
+
+    return ngx_http_asyncx_limit_refuse(r, ctx, pass->zone, what);
+}
+
+
+/*
+ * A request meets a zone.  NGX_OK: it enters; NGX_AGAIN: it waits;
+ * NGX_DECLINED: the queue is full; NGX_DONE: it would wait (dry run);
+ * NGX_ABORT: no memory for its key or place; NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
+    ngx_http_asyncx_limit_pass_t *pass)
+{
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_str_t                       key;
+    ngx_uint_t                      n, waiting;
+    ngx_http_request_t             *r;
+    ngx_http_asyncx_lq_rec_t       *rec;
+    ngx_http_asyncx_limit_op_t      op;
+    ngx_http_asyncx_limit_zone_t   *lz;
+    ngx_http_asyncx_limit_node_t   *node;
+
+    r = ctx->request;
+    lz = pass->zone;
+
+    if (lz->key) {
+        if (ngx_http_complex_value(r, lz->key, &key) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (key.len > NGX_HTTP_ASYNCX_LIMIT_KEY_MAX) {
             /* like limit_req: very long keys are not limited */
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "asyncx limit: key is more than 255 bytes: \"%V\"",
-                          &key);
-            return NGX_DECLINED;
+                          "asyncx limit: key is more than %d bytes: \"%V\"",
+                          NGX_HTTP_ASYNCX_LIMIT_KEY_MAX,
+                          ngx_http_asyncx_limit_log_key(r, &key));
+            return NGX_OK;
         }
 
     } else {
         ngx_str_null(&key);
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_asyncx_limit_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->request = r;
-    ctx->zone = lz;
-    ctx->holder = -1;
-    ctx->arrived_us = ngx_http_asyncx_now_usec();
-    ctx->wait_start = ngx_current_msec;
-    actx->limit = ctx;
-
-    cln->handler = ngx_http_asyncx_limit_cleanup;
-    cln->data = ctx;
-
     hash = ngx_crc32_short(key.data, key.len);
 
-    ngx_shmtx_lock(&lz->shpool->mutex);
+    if (ngx_http_asyncx_limit_lock(lz, &op, ctx, r->connection->log)
+        != NGX_OK)
+    {
+        lz->sh->lq.zone_full++;
+        ngx_http_asyncx_limit_unlock(&op);
+        return NGX_ABORT;
+    }
 
-    ctx->node = ngx_http_asyncx_limit_lookup(lz, &key, hash);
+    node = ngx_http_asyncx_limit_lookup(lz, &key, hash);
+    rec = NULL;
 
-    if (ctx->node == NULL) {
-        lz->sh->nomem++;
-        ngx_shmtx_unlock(&lz->shpool->mutex);
+    if (node) {
+        rec = ngx_slab_alloc_locked(lz->shpool,
+                                    sizeof(ngx_http_asyncx_lq_rec_t));
 
-        ctx->state = NGX_HTTP_ASYNCX_LIMIT_REFUSED;
+        for (n = 0; rec == NULL && n < NGX_HTTP_ASYNCX_LIMIT_EVICT; n++) {
+            if (ngx_http_asyncx_limit_evict(lz, node) != NGX_OK) {
+                break;
+            }
+
+            rec = ngx_slab_alloc_locked(lz->shpool,
+                                        sizeof(ngx_http_asyncx_lq_rec_t));
+        }
+    }
+
+    if (rec == NULL) {
+        lz->sh->lq.zone_full++;
+        ngx_http_asyncx_limit_unlock(&op);
 
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "asyncx limit: zone \"%V\" is full, cannot add key "
-                      "\"%V\"", &lz->name, &key);
-
-        rc = ngx_http_asyncx_limit_refuse(r, ctx,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "zone is full");
-        goto refused;
+                      "\"%V\"", &lz->name,
+                      ngx_http_asyncx_limit_log_key(r, &key));
+        return NGX_ABORT;
     }
 
-    rc = ngx_http_asyncx_limit_acquire(ctx, &wait);
+    rec->local = (uintptr_t) ctx;
+    pass->node = node;
 
-    ngx_shmtx_unlock(&lz->shpool->mutex);
+    rc = ngx_http_asyncx_lq_arrive(&lz->sh->lq, &node->key, rec,
+                                   (ngx_uint_t) ctx->conf->dry_run, &op.env);
 
-    if (rc == NGX_OK) {
-        return NGX_DECLINED;
+    waiting = node->key.waiting;
+
+    switch (rc) {
+
+    case NGX_OK:
+        ngx_http_asyncx_limit_count(node, op.env.now);
+        pass->rec = rec;
+        break;
+
+    case NGX_AGAIN:
+        if (ctx->conf->dry_run) {
+            ngx_slab_free_locked(lz->shpool, rec);
+            rc = NGX_DONE;
+            break;
+        }
+
+        pass->rec = rec;
+        pass->wait_start = ngx_current_msec;
+        pass->wait_start_us = ngx_http_asyncx_now_usec();
+        pass->waited = 1;
+
+        ctx->due = ngx_http_asyncx_lq_due(&lz->sh->lq, &node->key, rec,
+                                          op.env.now);
+        if (ctx->due) {
+            rec->armed = 1;
+        }
+
+        break;
+
+    default: /* NGX_DECLINED */
+        ngx_slab_free_locked(lz->shpool, rec);
     }
 
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_asyncx_limit_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-                                          "queue is full");
-        goto refused;
+    ngx_http_asyncx_limit_unlock(&op);
+
+    if (rc == NGX_AGAIN) {
+        /* delays one level below refusals, as with limit_req */
+        n = ctx->conf->log_level == NGX_LOG_INFO ? NGX_LOG_INFO
+                                                 : ctx->conf->log_level + 1;
+        ngx_log_error(n, r->connection->log, 0,
+                      "asyncx limit: zone \"%V\": request waits, %ui in the "
+                      "queue", &lz->name, waiting);
     }
 
-    /* NGX_AGAIN: parked on a timer, never blocking the worker */
+    return rc;
+}
 
-    ctx->wait.handler = ngx_http_asyncx_limit_wait_handler;
-    ctx->wait.data = r;
-    ctx->wait.log = r->connection->log;
 
-    ngx_add_timer(&ctx->wait, ngx_min(wait, lz->timeout));
+/*
+ * A key is what the client sent (an address, a header): in a log line its
+ * bytes that are not UTF-8 and its control characters are written as
+ * \xNN, so the line stays valid UTF-8 and no terminal escape gets out.
+ */
 
-    /* the client leaving ends the wait (and the main request) */
-    ngx_http_asyncx_watch_client(r);
-    r->write_event_handler = ngx_http_request_empty_handler;
+static ngx_str_t *
+ngx_http_asyncx_limit_log_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    ngx_str_t  *s;
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "asyncx limit: zone \"%V\" ticket %uL waits, next look "
-                   "in %M ms", &lz->name, ctx->ticket, wait);
+    s = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (s == NULL) {
+        return &ngx_http_asyncx_limit_no_key;
+    }
 
-    return NGX_AGAIN;
+    s->data = ngx_pnalloc(r->pool,
+                          ngx_http_asyncx_utf8_escape_len(key->data, key->len,
+                                               NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                          + 1);
+    if (s->data == NULL) {
+        return &ngx_http_asyncx_limit_no_key;
+    }
 
-refused:
+    s->len = ngx_http_asyncx_utf8_escape(s->data, key->data, key->len,
+                                         NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+             - s->data;
+
+    return s;
+}
+
+
+/*
+ * A waiting request is woken (its timer, a grant, a wake-up from
+ * another worker).  NGX_OK: it enters; NGX_AGAIN: it waits on;
+ * NGX_BUSY: it waited longer than the timeout.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_limit_recheck(ngx_http_asyncx_limit_ctx_t *ctx,
+    ngx_http_asyncx_limit_pass_t *pass)
+{
+    ngx_int_t                      rc;
+    ngx_http_asyncx_lq_rec_t      *rec;
+    ngx_http_asyncx_lq_key_t      *k;
+    ngx_http_asyncx_limit_op_t     op;
+    ngx_http_asyncx_limit_zone_t  *lz;
+
+    lz = pass->zone;
+    rec = pass->rec;
+    k = &pass->node->key;
+
+    if (ngx_http_asyncx_limit_lock(lz, &op, ctx,
+                                   ctx->request->connection->log)
+        != NGX_OK)
+    {
+        /* cannot happen: this worker holds a record, so it registered */
+        ngx_http_asyncx_limit_unlock(&op);
+        return NGX_ERROR;
+    }
+
+    if (rec->state == NGX_HTTP_ASYNCX_LQ_GRANTED) {
+        /* granted by another worker, before its wake-up was read */
+        op.env.now_us = ngx_http_asyncx_now_usec();
+        ngx_http_asyncx_lq_claim(&lz->sh->lq, rec, &op.env);
+    }
+
+    if (rec->state == NGX_HTTP_ASYNCX_LQ_WAITING
+        && ngx_current_msec - pass->wait_start >= lz->timeout)
+    {
+        ngx_http_asyncx_lq_leave(&lz->sh->lq, k, rec, &op.env);
+        ngx_slab_free_locked(lz->shpool, rec);
+        pass->rec = NULL;
+        lz->sh->lq.timed_out++;
+        ngx_http_asyncx_limit_unlock(&op);
+        return NGX_BUSY;
+    }
+
+    if (rec->state == NGX_HTTP_ASYNCX_LQ_WAITING) {
+        ngx_http_asyncx_lq_pump(&lz->sh->lq, k, &op.env);
+    }
+
+    rc = NGX_OK;
+
+    if (rec->state == NGX_HTTP_ASYNCX_LQ_WAITING) {
+        ctx->due = ngx_http_asyncx_lq_due(&lz->sh->lq, k, rec, op.env.now);
+        if (ctx->due) {
+            rec->armed = 1;
+        }
+
+        rc = NGX_AGAIN;
+    }
+
+    ngx_http_asyncx_limit_unlock(&op);
+
+    return rc;
+}
+
+
+static void
+ngx_http_asyncx_limit_park(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_ctx_t *ctx)
+{
+    ngx_http_asyncx_limit_zone_t  *lz;
+
+    lz = ctx->passes[ctx->cur].zone;
+
+    if (ctx->state != NGX_HTTP_ASYNCX_LIMIT_WAITING) {
+        ngx_queue_insert_tail(&lz->waiters, &ctx->local);
+        ctx->state = NGX_HTTP_ASYNCX_LIMIT_WAITING;
+
+        /* the client leaving ends the wait (and the main request) */
+        ngx_http_asyncx_watch_client(r);
+        r->write_event_handler = ngx_http_request_empty_handler;
+    }
+
+    ngx_http_asyncx_limit_arm(ctx);
+}
+
+
+static void
+ngx_http_asyncx_limit_unpark(ngx_http_asyncx_limit_ctx_t *ctx)
+{
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    if (ctx->wait.posted) {
+        ngx_delete_posted_event(&ctx->wait);
+    }
+
+    if (ctx->state == NGX_HTTP_ASYNCX_LIMIT_WAITING) {
+        ngx_queue_remove(&ctx->local);
+        ctx->state = NGX_HTTP_ASYNCX_LIMIT_NEW;
+        ctx->request->read_event_handler = ngx_http_block_reading;
+    }
+}
+
+
+/* the timer, a grant or a wake-up: back into the phase handler */
+
+static void
+ngx_http_asyncx_limit_wait_handler(ngx_event_t *ev)
+{
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_asyncx_limit_ctx_t  *ctx;
+
+    ctx = ev->data;
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The refusal.  With an error_page for its status the status itself goes
+ * back to nginx, which serves the page (as with limit_req); otherwise
+ * the shared JSON error.  Both carry Retry-After: seconds to the next
+ * token of the zone that refused.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_zone_t *lz,
+    const char *what)
+{
+    ngx_int_t                  rc;
+    ngx_uint_t                 i;
+    ngx_http_err_page_t       *err_page;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /* one token takes 1000 / rate seconds (rate in milli-r/s), rounded up */
+    if (ngx_http_asyncx_set_retry_after(r,
+                                  (time_t) ((1000 + lz->rate - 1) / lz->rate))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->error_pages && !r->error_page && r->uri_changes) {
+        err_page = clcf->error_pages->elts;
+
+        for (i = 0; i < clcf->error_pages->nelts; i++) {
+            if (err_page[i].status == (ngx_int_t) ctx->status) {
+                ngx_log_error(ctx->conf->log_level, r->connection->log, 0,
+                              "asyncx: limited by zone \"%V\": %s "
+                              "(status %ui)", &lz->name, what, ctx->status);
+                return ctx->status;
+            }
+        }
+    }
+
+    rc = ngx_http_asyncx_send_error(r, ctx->status, ctx->conf->log_level,
+                                    "limited by zone \"%V\": %s",
+                                    &lz->name, what);
 
     /* the JSON error is queued: end the request here, stop the phases */
     ngx_http_finalize_request(r, rc);
@@ -626,170 +721,69 @@ refused:
 
 
 /*
- * Under the zone lock.  NGX_OK: admitted.  NGX_AGAIN: waiting, look again
- * in *wait ms.  NGX_DECLINED: the queue is full.
+ * Gives back every place and slot the request holds, in every zone: at
+ * its end on any path (pool cleanup), when a subrequest's last buffer
+ * passes, and when a later zone refuses it.
  */
 
-static ngx_int_t
-ngx_http_asyncx_limit_acquire(ngx_http_asyncx_limit_ctx_t *ctx,
-    ngx_msec_t *wait)
+static void
+ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx)
 {
-    int32_t                       *owners, *holders, pid;
-    ngx_uint_t                     i, place;
-    ngx_msec_t                     now, need;
-    ngx_http_asyncx_limit_node_t  *node;
+    ngx_uint_t                     i;
+    ngx_http_asyncx_lq_rec_t      *rec;
+    ngx_http_asyncx_limit_op_t     op;
     ngx_http_asyncx_limit_zone_t  *lz;
+    ngx_http_asyncx_limit_pass_t  *pass;
 
-    lz = ctx->zone;
-    node = ctx->node;
-    now = ngx_current_msec;
-    owners = ngx_http_asyncx_limit_owners(lz, node);
-    holders = ngx_http_asyncx_limit_holders(lz, node);
+    ngx_http_asyncx_limit_unpark(ctx);
 
-    if (ctx->state == NGX_HTTP_ASYNCX_LIMIT_NEW) {
+    for (i = 0; i < ctx->n; i++) {
+        pass = &ctx->passes[i];
+        rec = pass->rec;
 
-        if (node->head == node->tail) {
-            /* nobody waits: a free slot and a token admit at once */
-            goto try;
-        }
-
-join:
-
-        if (node->tail - node->head >= lz->queue) {
-            lz->sh->rejected++;
-            ctx->state = NGX_HTTP_ASYNCX_LIMIT_REFUSED;
-            return NGX_DECLINED;
-        }
-
-        ctx->ticket = node->tail++;
-        owners[ctx->ticket % lz->queue] = (int32_t) ngx_pid;
-        node->waiting++;
-        ctx->state = NGX_HTTP_ASYNCX_LIMIT_WAITING;
-        ctx->waited = 1;
-    }
-
-    /* the head moves past tickets of requests gone, or of dead workers */
-
-    while (node->head < node->tail) {
-        place = node->head % lz->queue;
-        pid = owners[place];
-
-        if (pid == NGX_HTTP_ASYNCX_LIMIT_CANCELLED) {
-            owners[place] = 0;
-            node->head++;
+        if (rec == NULL) {
             continue;
         }
 
-        if (pid != (int32_t) ngx_pid && ngx_http_asyncx_limit_dead(pid)) {
-            owners[place] = 0;
-            node->head++;
-            node->waiting--;
-            lz->sh->reclaimed++;
-            continue;
-        }
+        lz = pass->zone;
 
-        break;
-    }
-
-    if (node->head != ctx->ticket) {
-        *wait = NGX_HTTP_ASYNCX_LIMIT_POLL;
-        return NGX_AGAIN;
-    }
-
-try:
-
-    if (lz->concurrency && node->active >= lz->concurrency) {
-
-        for (i = 0; i < lz->concurrency; i++) {
-            if (holders[i] && holders[i] != (int32_t) ngx_pid
-                && ngx_http_asyncx_limit_dead(holders[i]))
-            {
-                ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
-                              "asyncx limit: zone \"%V\" reclaims a slot "
-                              "of exited worker %D", &lz->name, holders[i]);
-                holders[i] = 0;
-                node->active--;
-                lz->sh->reclaimed++;
-            }
-        }
-
-        if (node->active >= lz->concurrency) {
-            if (ctx->state == NGX_HTTP_ASYNCX_LIMIT_NEW) {
-                goto join;
+        if (ngx_http_asyncx_limit_lock(lz, &op, ctx,
+                                       ctx->request->connection->log)
+            == NGX_OK)
+        {
+            if (rec->state == NGX_HTTP_ASYNCX_LQ_WAITING) {
+                lz->sh->lq.left++;
             }
 
-            *wait = NGX_HTTP_ASYNCX_LIMIT_POLL;
-            return NGX_AGAIN;
-        }
-    }
-
-    need = ngx_http_asyncx_bucket_take(&node->bucket, lz->rate, lz->burst,
-                                       now);
-    if (need) {
-        if (ctx->state == NGX_HTTP_ASYNCX_LIMIT_NEW) {
-            goto join;
+            ngx_http_asyncx_lq_leave(&lz->sh->lq, &pass->node->key, rec,
+                                     &op.env);
+            ngx_slab_free_locked(lz->shpool, rec);
+            pass->rec = NULL;
         }
 
-        *wait = need;
-        return NGX_AGAIN;
+        ngx_http_asyncx_limit_unlock(&op);
     }
 
-    if (ctx->state == NGX_HTTP_ASYNCX_LIMIT_WAITING) {
-        owners[ctx->ticket % lz->queue] = 0;
-        node->head++;
-        node->waiting--;
-    }
-
-    ngx_http_asyncx_limit_admit(ctx);
-
-    return NGX_OK;
+    ctx->state = NGX_HTTP_ASYNCX_LIMIT_DONE;
 }
 
 
 static void
-ngx_http_asyncx_limit_admit(ngx_http_asyncx_limit_ctx_t *ctx)
+ngx_http_asyncx_limit_cleanup(void *data)
 {
-    int32_t                       *holders;
-    ngx_uint_t                     i, slot;
-    ngx_msec_t                     now;
-    ngx_http_asyncx_limit_node_t  *node;
-    ngx_http_asyncx_limit_zone_t  *lz;
+    ngx_http_asyncx_limit_ctx_t *ctx = data;
 
-    lz = ctx->zone;
-    node = ctx->node;
-    now = ngx_current_msec;
-
-    node->active++;
-    lz->sh->admitted++;
-
-    if (lz->concurrency) {
-        holders = ngx_http_asyncx_limit_holders(lz, node);
-
-        for (i = 0; i < lz->concurrency; i++) {
-            if (holders[i] == 0) {
-                holders[i] = (int32_t) ngx_pid;
-                ctx->holder = i;
-                break;
-            }
-        }
+    if (ctx->state == NGX_HTTP_ASYNCX_LIMIT_WAITING) {
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "asyncx limit: zone \"%V\": request left the queue",
+                      &ctx->passes[ctx->cur].zone->name);
     }
 
-    slot = (now / 100) % NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS;
-
-    if (node->rps_slot[slot] != now / 100) {
-        node->rps_slot[slot] = now / 100;
-        node->rps_count[slot] = 0;
-    }
-
-    node->rps_count[slot]++;
-
-    ctx->state = NGX_HTTP_ASYNCX_LIMIT_ADMITTED;
-    ctx->admitted_us = ngx_http_asyncx_now_usec();
-    ctx->decided_us = ctx->admitted_us;
+    ngx_http_asyncx_limit_release(ctx);
 }
 
 
-/* the limit_req recipe: rbtree by key, LRU queue, expire idle, retry */
+/* the limit_req recipe: rbtree by key, LRU list, evict idle keys */
 
 static ngx_http_asyncx_limit_node_t *
 ngx_http_asyncx_limit_lookup(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key,
@@ -798,7 +792,6 @@ ngx_http_asyncx_limit_lookup(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key,
     size_t                         size;
     ngx_int_t                      rc;
     ngx_uint_t                     n;
-    ngx_queue_t                   *q;
     ngx_rbtree_node_t             *node, *sentinel;
     ngx_http_asyncx_limit_node_t  *ln;
 
@@ -817,8 +810,7 @@ ngx_http_asyncx_limit_lookup(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key,
         rc = ngx_memn2cmp(key->data, ln->data, key->len, (size_t) ln->len);
 
         if (rc == 0) {
-            ngx_queue_remove(&ln->queue);
-            ngx_queue_insert_head(&lz->sh->lru, &ln->queue);
+            ngx_http_asyncx_lq_key_touch(&lz->sh->lq, &ln->key);
             return ln;
         }
 
@@ -827,32 +819,14 @@ ngx_http_asyncx_limit_lookup(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key,
 
     size = offsetof(ngx_rbtree_node_t, color)
            + offsetof(ngx_http_asyncx_limit_node_t, data)
-           + ngx_align(key->len, sizeof(int32_t))
-           + (lz->queue + lz->concurrency) * sizeof(int32_t);
+           + key->len;
 
     node = ngx_slab_calloc_locked(lz->shpool, size);
 
-    for (n = 0; node == NULL && n < 3; n++) {
-
-        /* expire the least recently used key that nobody uses */
-
-        if (ngx_queue_empty(&lz->sh->lru)) {
+    for (n = 0; node == NULL && n < NGX_HTTP_ASYNCX_LIMIT_EVICT; n++) {
+        if (ngx_http_asyncx_limit_evict(lz, NULL) != NGX_OK) {
             break;
         }
-
-        q = ngx_queue_last(&lz->sh->lru);
-        ln = ngx_queue_data(q, ngx_http_asyncx_limit_node_t, queue);
-
-        if (ln->active || ln->head != ln->tail) {
-            break;
-        }
-
-        ngx_queue_remove(q);
-        ngx_rbtree_delete(&lz->sh->rbtree, (ngx_rbtree_node_t *)
-                          ((u_char *) ln - offsetof(ngx_rbtree_node_t, color)));
-        ngx_slab_free_locked(lz->shpool, (u_char *) ln
-                             - offsetof(ngx_rbtree_node_t, color));
-        lz->sh->nodes--;
 
         node = ngx_slab_calloc_locked(lz->shpool, size);
     }
@@ -865,208 +839,81 @@ ngx_http_asyncx_limit_lookup(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key,
 
     node->key = hash;
     ln->len = (u_short) key->len;
+
     if (key->len) {
         /* without key= the key is empty and its data NULL (UB for memcpy) */
         ngx_memcpy(ln->data, key->data, key->len);
     }
 
-    ngx_http_asyncx_bucket_init(&ln->bucket, lz->burst, ngx_current_msec);
-
+    ngx_http_asyncx_lq_key_init(&lz->sh->lq, &ln->key, ngx_current_msec);
     ngx_rbtree_insert(&lz->sh->rbtree, node);
-    ngx_queue_insert_head(&lz->sh->lru, &ln->queue);
-    lz->sh->nodes++;
 
     return ln;
 }
 
 
-static void
-ngx_http_asyncx_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t             **p;
-    ngx_http_asyncx_limit_node_t   *ln, *lnt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            ln = (ngx_http_asyncx_limit_node_t *) &node->color;
-            lnt = (ngx_http_asyncx_limit_node_t *) &temp->color;
-
-            p = (ngx_memn2cmp(ln->data, lnt->data, ln->len, lnt->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-static ngx_uint_t
-ngx_http_asyncx_limit_dead(int32_t pid)
-{
-    return pid > 0 && kill((ngx_pid_t) pid, 0) == -1 && ngx_errno == NGX_ESRCH;
-}
-
-
-static void
-ngx_http_asyncx_limit_wait_handler(ngx_event_t *ev)
-{
-    ngx_int_t                      rc;
-    ngx_msec_t                     wait, waited;
-    ngx_connection_t              *c;
-    ngx_http_request_t            *r;
-    ngx_http_asyncx_ctx_t         *actx;
-    ngx_http_asyncx_limit_ctx_t   *ctx;
-    ngx_http_asyncx_limit_zone_t  *lz;
-
-    r = ev->data;
-    c = r->connection;
-    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-    ctx = actx->limit;
-    lz = ctx->zone;
-
-    ngx_http_set_log_request(c->log, r);
-
-    waited = ngx_current_msec - ctx->wait_start;
-
-    ngx_shmtx_lock(&lz->shpool->mutex);
-
-    rc = ngx_http_asyncx_limit_acquire(ctx, &wait);
-
-    if (rc == NGX_AGAIN && waited >= lz->timeout) {
-        /* give the place up: cleanup must not cancel it twice */
-        ngx_http_asyncx_limit_owners(lz, ctx->node)[ctx->ticket % lz->queue]
-            = NGX_HTTP_ASYNCX_LIMIT_CANCELLED;
-        ctx->node->waiting--;
-        lz->sh->timed_out++;
-        ctx->state = NGX_HTTP_ASYNCX_LIMIT_REFUSED;
-        ctx->timed_out = 1;
-        rc = NGX_DECLINED;
-    }
-
-    ngx_shmtx_unlock(&lz->shpool->mutex);
-
-    if (rc == NGX_AGAIN) {
-        ngx_add_timer(ev, ngx_min(wait, lz->timeout - waited));
-        return;
-    }
-
-    r->read_event_handler = ngx_http_block_reading;
-
-    if (rc == NGX_DECLINED) {
-        ngx_http_finalize_request(r, ngx_http_asyncx_limit_refuse(r, ctx,
-                                           NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "waited longer than the timeout"));
-        ngx_http_run_posted_requests(c);
-        return;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "asyncx limit: zone \"%V\" admits after %M ms",
-                   &lz->name, waited);
-
-    r->write_event_handler = ngx_http_core_run_phases;
-
-    if (ngx_http_post_request(r, NULL) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-
-    ngx_http_run_posted_requests(c);
-}
-
-
-/* 429 or 503 with Retry-After and the shared JSON error */
+/* frees the least recently used key nobody waits in or holds a slot of */
 
 static ngx_int_t
-ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
-    ngx_http_asyncx_limit_ctx_t *ctx, ngx_uint_t status, const char *what)
+ngx_http_asyncx_limit_evict(ngx_http_asyncx_limit_zone_t *lz,
+    ngx_http_asyncx_limit_node_t *except)
 {
-    ngx_http_asyncx_limit_zone_t  *lz;
+    ngx_rbtree_node_t             *node;
+    ngx_http_asyncx_lq_key_t      *k;
+    ngx_http_asyncx_limit_node_t  *ln;
 
-    lz = ctx->zone;
-    ctx->decided_us = ngx_http_asyncx_now_usec();
+    k = ngx_http_asyncx_lq_idle_key(&lz->sh->lq, except ? &except->key : NULL);
 
-    /* one token takes 1000 / rate seconds (rate in milli-r/s), rounded up */
-    if (ngx_http_asyncx_set_retry_after(r,
-                                  (time_t) ((1000 + lz->rate - 1) / lz->rate))
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (k == NULL) {
+        return NGX_DECLINED;
     }
 
-    return ngx_http_asyncx_send_error(r, status, NGX_LOG_WARN,
-                                      "limited by zone \"%V\": %s",
-                                      &lz->name, what);
+    ln = ngx_http_asyncx_limit_node_of(k);
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) ln - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_http_asyncx_lq_key_remove(&lz->sh->lq, k);
+    ngx_rbtree_delete(&lz->sh->rbtree, node);
+    ngx_slab_free_locked(lz->shpool, node);
+
+    return NGX_OK;
 }
 
 
-static void
-ngx_http_asyncx_limit_cleanup(void *data)
+/* an admission, for current_rps: ten slots of 100 ms */
+
+void
+ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,
+    ngx_msec_t now)
 {
-    ngx_http_asyncx_limit_ctx_t *ctx = data;
+    ngx_uint_t  slot;
 
-    ngx_http_asyncx_limit_zone_t  *lz;
+    slot = (now / 100) % NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS;
 
-    if (ctx->wait.timer_set) {
-        ngx_del_timer(&ctx->wait);
+    if (node->rps_slot[slot] != now / 100) {
+        node->rps_slot[slot] = now / 100;
+        node->rps_count[slot] = 0;
     }
 
-    lz = ctx->zone;
-
-    if (ctx->state == NGX_HTTP_ASYNCX_LIMIT_WAITING) {
-        ngx_shmtx_lock(&lz->shpool->mutex);
-        ngx_http_asyncx_limit_owners(lz, ctx->node)[ctx->ticket % lz->queue]
-            = NGX_HTTP_ASYNCX_LIMIT_CANCELLED;
-        ctx->node->waiting--;
-        ngx_shmtx_unlock(&lz->shpool->mutex);
-
-        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                      "asyncx limit: zone \"%V\": request left the queue",
-                      &lz->name);
-
-    } else if (ctx->state == NGX_HTTP_ASYNCX_LIMIT_ADMITTED) {
-        ngx_http_asyncx_limit_release(ctx);
-    }
+    node->rps_count[slot]++;
 }
 
 
-static void
-ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx)
+double
+ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node, ngx_msec_t now)
 {
-    ngx_http_asyncx_limit_zone_t  *lz;
+    ngx_uint_t  i, n;
 
-    lz = ctx->zone;
+    n = 0;
 
-    ngx_shmtx_lock(&lz->shpool->mutex);
-
-    if (ctx->holder >= 0) {
-        ngx_http_asyncx_limit_holders(lz, ctx->node)[ctx->holder] = 0;
+    for (i = 0; i < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS; i++) {
+        if (now / 100 - node->rps_slot[i] < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS) {
+            n += node->rps_count[i];
+        }
     }
 
-    if (ctx->node->active) {
-        ctx->node->active--;
-    }
-
-    ngx_shmtx_unlock(&lz->shpool->mutex);
-
-    ctx->state = NGX_HTTP_ASYNCX_LIMIT_REFUSED;
+    /* admissions in the last 10 slots of 100 ms */
+    return (double) n;
 }
 
 
@@ -1109,32 +956,24 @@ ngx_http_asyncx_limit_add_variables(ngx_conf_t *cf)
 }
 
 
-static ngx_http_asyncx_limit_ctx_t *
-ngx_http_asyncx_limit_decided_ctx(ngx_http_request_t *r)
-{
-    ngx_http_asyncx_ctx_t  *actx;
-
-    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-
-    if (actx == NULL || actx->limit == NULL || actx->limit->decided_us == 0) {
-        return NULL;
-    }
-
-    return actx->limit;
-}
-
-
 static ngx_int_t
 ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     u_char                       *p;
     uint64_t                      ms;
+    ngx_http_asyncx_ctx_t        *actx;
     ngx_http_asyncx_limit_ctx_t  *ctx;
 
-    ctx = ngx_http_asyncx_limit_decided_ctx(r);
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx ? actx->limit : NULL;
 
     if (ctx == NULL) {
+        /* after a redirect to a location without asyncx_limit */
+        ctx = ngx_http_asyncx_limit_find(r);
+    }
+
+    if (ctx == NULL || ctx->decided_us == 0 || ctx->outcome == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -1144,9 +983,7 @@ ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     if (data == NGX_HTTP_ASYNCX_LIMIT_VAR_STATUS) {
-        p = (u_char *) (ctx->admitted_us
-                        ? (ctx->waited ? "DELAYED" : "PASSED")
-                        : (ctx->timed_out ? "TIMEOUT" : "REJECTED"));
+        p = (u_char *) ngx_http_asyncx_limit_outcomes[ctx->outcome];
         v->len = ngx_strlen(p);
         v->data = p;
         return NGX_OK;
@@ -1164,22 +1001,4 @@ ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
     v->data = p;
 
     return NGX_OK;
-}
-
-
-double
-ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node, ngx_msec_t now)
-{
-    ngx_uint_t  i, n;
-
-    n = 0;
-
-    for (i = 0; i < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS; i++) {
-        if (now / 100 - node->rps_slot[i] < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS) {
-            n += node->rps_count[i];
-        }
-    }
-
-    /* admissions in the last 10 slots of 100 ms */
-    return (double) n;
 }

@@ -22,14 +22,19 @@ typedef struct ngx_http_asyncx_limit_test_conf_s
 
 
 typedef struct {
-    ngx_shm_zone_t                *zone;        /* asyncx_limit */
-    ngx_http_asyncx_limit_test_conf_t  *test;   /* _status and _test */
+    ngx_array_t                   *zones;       /* ngx_shm_zone_t *, or NULL */
+    ngx_uint_t                     status_rejected;
+    ngx_uint_t                     status_timeout;
+    ngx_uint_t                     log_level;
+    ngx_flag_t                     dry_run;
+    ngx_http_asyncx_limit_test_conf_t  *test;   /* _zone_status and _test */
 } ngx_http_asyncx_limit_conf_t;
 
 
 typedef struct {
     ngx_array_t                    zones;       /* ngx_shm_zone_t *, declared */
     ngx_array_t                    refs;        /* ngx_shm_zone_t *, used */
+    ngx_connection_t              *wake;        /* this worker's wake-ups */
 } ngx_http_asyncx_limit_main_conf_t;
 
 
@@ -38,11 +43,17 @@ char *ngx_http_asyncx_limit_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_limit_conf_t *prev, ngx_http_asyncx_limit_conf_t *conf);
 ngx_int_t ngx_http_asyncx_limit_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_asyncx_limit_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_asyncx_limit_init_process(ngx_cycle_t *cycle);
+void ngx_http_asyncx_limit_exit_process(ngx_cycle_t *cycle);
 
 char *ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_asyncx_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_asyncx_limit_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_asyncx_limit_log_level(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_asyncx_limit_test(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

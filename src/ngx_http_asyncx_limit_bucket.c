@@ -60,10 +60,29 @@ ngx_msec_t
 ngx_http_asyncx_bucket_take(ngx_http_asyncx_bucket_t *b, uint64_t rate,
     uint64_t burst, ngx_msec_t now)
 {
+    ngx_msec_t  due;
+
+    due = ngx_http_asyncx_bucket_due(b, rate, burst, now);
+
+    if (due == 0) {
+        b->tokens -= NGX_HTTP_ASYNCX_TOKEN;
+    }
+
+    return due;
+}
+
+
+/*
+ * Milliseconds until one token is there (0: it is), without taking it.
+ */
+
+ngx_msec_t
+ngx_http_asyncx_bucket_due(ngx_http_asyncx_bucket_t *b, uint64_t rate,
+    uint64_t burst, ngx_msec_t now)
+{
     ngx_http_asyncx_bucket_refill(b, rate, burst, now);
 
     if (b->tokens >= NGX_HTTP_ASYNCX_TOKEN) {
-        b->tokens -= NGX_HTTP_ASYNCX_TOKEN;
         return 0;
     }
 

@@ -35,6 +35,8 @@ void ngx_http_asyncx_bucket_init(ngx_http_asyncx_bucket_t *b,
     uint64_t burst, ngx_msec_t now);
 void ngx_http_asyncx_bucket_refill(ngx_http_asyncx_bucket_t *b,
     uint64_t rate, uint64_t burst, ngx_msec_t now);
+ngx_msec_t ngx_http_asyncx_bucket_due(ngx_http_asyncx_bucket_t *b,
+    uint64_t rate, uint64_t burst, ngx_msec_t now);
 ngx_msec_t ngx_http_asyncx_bucket_take(ngx_http_asyncx_bucket_t *b,
     uint64_t rate, uint64_t burst, ngx_msec_t now);
 

@@ -2,10 +2,11 @@
 /*
  * Copyright (C) asyncx authors
  *
- * The limiter's reporting endpoints: asyncx_limit_status (the live state
- * of a zone, in the exercise's shape), the limit_zones section of
+ * The limiter's reporting endpoints: asyncx_limit_zone_status (the live
+ * state of a zone, in the exercise's shape), the limit_zones section of
  * asyncx_status, and asyncx_limit_test (N concurrent subrequests through
- * a zone, timed).
+ * a zone, timed).  Reading a zone is a look: what dead workers left is
+ * reclaimed before anything is counted.
  */
 
 
@@ -19,17 +20,18 @@
 
 static ngx_int_t ngx_http_asyncx_limit_status_handler(ngx_http_request_t *r);
 static cJSON *ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
-    ngx_uint_t full);
+    ngx_uint_t full, ngx_log_t *log);
 static ngx_int_t ngx_http_asyncx_limit_test_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_limit_test_call_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_asyncx_limit_test_done(ngx_http_request_t *r);
 
 
-/* asyncx_limit_status name; */
+/* asyncx_limit_zone_status name;  (and asyncx_limit_test name uri;) */
 
 char *
-ngx_http_asyncx_limit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
     ngx_str_t                          *value;
     ngx_http_core_loc_conf_t           *clcf;
@@ -80,48 +82,72 @@ ngx_http_asyncx_limit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 char *
 ngx_http_asyncx_limit_test(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    return ngx_http_asyncx_limit_status(cf, cmd, conf);
+    return ngx_http_asyncx_limit_zone_status(cf, cmd, conf);
 }
 
 
 /* one zone's live numbers, copied under the lock, formatted after it */
 
+typedef struct {
+    int32_t                        pid;
+    uint32_t                       waiting;
+    uint32_t                       granted;
+    uint32_t                       held;
+} ngx_http_asyncx_limit_owner_copy_t;
+
+
 static cJSON *
 ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
-    ngx_uint_t full)
+    ngx_uint_t full, ngx_log_t *log)
 {
-    cJSON                          *root, *o;
-    double                          rps;
-    uint64_t                        admitted, rejected, timed_out, reclaimed;
-    ngx_uint_t                      active, waiting, keys;
-    ngx_queue_t                    *q;
-    ngx_msec_t                      now;
-    ngx_http_asyncx_limit_node_t   *ln;
+    cJSON                               *root, *o, *a;
+    double                               rps;
+    ngx_uint_t                           i, n, active, waiting, keys;
+    ngx_queue_t                         *q;
+    ngx_msec_t                           now;
+    ngx_http_asyncx_lq_key_t            *k;
+    ngx_http_asyncx_lq_zone_t            z;
+    ngx_http_asyncx_limit_op_t           op;
+    ngx_http_asyncx_lq_owner_t          *ow;
+    ngx_http_asyncx_limit_owner_copy_t   owners[NGX_HTTP_ASYNCX_LQ_OWNERS];
 
-    now = ngx_current_msec;
     active = 0;
     waiting = 0;
     rps = 0;
+    n = 0;
 
-    ngx_shmtx_lock(&lz->shpool->mutex);
+    /* a table full of live workers still lets the numbers be read */
+    (void) ngx_http_asyncx_limit_lock(lz, &op, NULL, log);
 
-    for (q = ngx_queue_head(&lz->sh->lru);
-         q != ngx_queue_sentinel(&lz->sh->lru);
+    now = op.env.now;
+
+    for (q = ngx_queue_head(&lz->sh->lq.keys);
+         q != ngx_queue_sentinel(&lz->sh->lq.keys);
          q = ngx_queue_next(q))
     {
-        ln = ngx_queue_data(q, ngx_http_asyncx_limit_node_t, queue);
-        active += ln->active;
-        waiting += ln->waiting;
-        rps += ngx_http_asyncx_limit_rps(ln, now);
+        k = ngx_queue_data(q, ngx_http_asyncx_lq_key_t, lru);
+        active += k->active;
+        waiting += k->waiting;
+        rps += ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_of(k),
+                                         now);
     }
 
-    keys = lz->sh->nodes;
-    admitted = lz->sh->admitted;
-    rejected = lz->sh->rejected;
-    timed_out = lz->sh->timed_out;
-    reclaimed = lz->sh->reclaimed;
+    for (i = 0; i < lz->sh->lq.owners_n; i++) {
+        ow = &lz->sh->lq.owners[i];
 
-    ngx_shmtx_unlock(&lz->shpool->mutex);
+        if (ow->pid) {
+            owners[n].pid = ow->pid;
+            owners[n].waiting = ow->waiting;
+            owners[n].granted = ow->granted;
+            owners[n].held = ow->held;
+            n++;
+        }
+    }
+
+    z = lz->sh->lq;
+    keys = z.nkeys;
+
+    ngx_http_asyncx_limit_unlock(&op);
 
     root = cJSON_CreateObject();
     if (root == NULL) {
@@ -131,7 +157,7 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
     o = cJSON_AddObjectToObject(root, "concurrent");
     if (o == NULL
         || cJSON_AddNumberToObject(o, "current", (double) active) == NULL
-        || cJSON_AddNumberToObject(o, "max", (double) lz->concurrency) == NULL)
+        || cJSON_AddNumberToObject(o, "max", (double) z.concurrency) == NULL)
     {
         goto failed;
     }
@@ -139,28 +165,87 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
     o = cJSON_AddObjectToObject(root, "rate");
     if (o == NULL
         || cJSON_AddNumberToObject(o, "current_rps", rps) == NULL
-        || cJSON_AddNumberToObject(o, "max_rps", (double) lz->rate / 1000)
+        || cJSON_AddNumberToObject(o, "max_rps", (double) z.rate / 1000)
            == NULL
         || cJSON_AddNumberToObject(root, "waiting", (double) waiting) == NULL)
     {
         goto failed;
     }
 
-    if (full
-        && (cJSON_AddNumberToObject(root, "burst", (double) lz->burst) == NULL
-            || cJSON_AddNumberToObject(root, "queue", (double) lz->queue)
-               == NULL
-            || cJSON_AddNumberToObject(root, "keys", (double) keys) == NULL
-            || cJSON_AddNumberToObject(root, "admitted", (double) admitted)
-               == NULL
-            || cJSON_AddNumberToObject(root, "rejected", (double) rejected)
-               == NULL
-            || cJSON_AddNumberToObject(root, "timed_out", (double) timed_out)
-               == NULL
-            || cJSON_AddNumberToObject(root, "reclaimed", (double) reclaimed)
-               == NULL))
+    if (!full) {
+        return root;
+    }
+
+    if (cJSON_AddNumberToObject(root, "burst", (double) z.burst) == NULL
+        || cJSON_AddNumberToObject(root, "queue", (double) z.queue) == NULL
+        || cJSON_AddNumberToObject(root, "timeout_ms", (double) lz->timeout)
+           == NULL
+        || cJSON_AddNumberToObject(root, "keys", (double) keys) == NULL
+        || cJSON_AddNumberToObject(root, "admitted",
+                                   (double) (z.passed + z.delayed)) == NULL
+        || cJSON_AddNumberToObject(root, "passed", (double) z.passed) == NULL
+        || cJSON_AddNumberToObject(root, "delayed", (double) z.delayed)
+           == NULL
+        || cJSON_AddNumberToObject(root, "rejected", (double) z.rejected)
+           == NULL
+        || cJSON_AddNumberToObject(root, "timed_out", (double) z.timed_out)
+           == NULL
+        || cJSON_AddNumberToObject(root, "left", (double) z.left) == NULL
+        || cJSON_AddNumberToObject(root, "zone_full", (double) z.zone_full)
+           == NULL
+        || cJSON_AddNumberToObject(root, "reclaimed", (double) z.reclaimed)
+           == NULL)
     {
         goto failed;
+    }
+
+    o = cJSON_AddObjectToObject(root, "dry_run");
+    if (o == NULL
+        || cJSON_AddNumberToObject(o, "delayed", (double) z.dry_run_delayed)
+           == NULL
+        || cJSON_AddNumberToObject(o, "rejected",
+                                   (double) z.dry_run_rejected) == NULL)
+    {
+        goto failed;
+    }
+
+    /* grants made in one worker for a request waiting in another */
+    o = cJSON_AddObjectToObject(root, "handoffs");
+    if (o == NULL
+        || cJSON_AddNumberToObject(o, "count", (double) z.handoffs) == NULL
+        || cJSON_AddNumberToObject(o, "mean_us",
+                                   z.handoffs ? (double) (z.handoff_us_total
+                                                          / z.handoffs)
+                                              : 0) == NULL
+        || cJSON_AddNumberToObject(o, "max_us", (double) z.handoff_us_max)
+           == NULL)
+    {
+        goto failed;
+    }
+
+    a = cJSON_AddArrayToObject(root, "workers");
+    if (a == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        o = cJSON_CreateObject();
+        if (o == NULL) {
+            goto failed;
+        }
+
+        cJSON_AddItemToArray(a, o);
+
+        if (cJSON_AddNumberToObject(o, "pid", (double) owners[i].pid) == NULL
+            || cJSON_AddNumberToObject(o, "waiting",
+                                       (double) owners[i].waiting) == NULL
+            || cJSON_AddNumberToObject(o, "granted",
+                                       (double) owners[i].granted) == NULL
+            || cJSON_AddNumberToObject(o, "held", (double) owners[i].held)
+               == NULL)
+        {
+            goto failed;
+        }
     }
 
     return root;
@@ -185,7 +270,8 @@ ngx_http_asyncx_limit_status_handler(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
 
-    root = ngx_http_asyncx_limit_zone_json(alcf->limit.test->zone->data, 0);
+    root = ngx_http_asyncx_limit_zone_json(alcf->limit.test->zone->data, 0,
+                                           r->connection->log);
     if (root == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -219,7 +305,7 @@ ngx_http_asyncx_limit_status_all(ngx_http_request_t *r, cJSON *root)
     for (i = 0; i < amcf->limit.zones.nelts; i++) {
         lz = zp[i]->data;
 
-        z = ngx_http_asyncx_limit_zone_json(lz, 1);
+        z = ngx_http_asyncx_limit_zone_json(lz, 1, r->connection->log);
         if (z == NULL) {
             return NGX_ERROR;
         }
@@ -397,8 +483,10 @@ ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
     }
 
     cJSON_AddNumberToObject(root, "total_requests", (double) tctx->n);
-    cJSON_AddNumberToObject(root, "max_concurrent", (double) lz->concurrency);
-    cJSON_AddNumberToObject(root, "max_per_second", (double) lz->rate / 1000);
+    cJSON_AddNumberToObject(root, "max_concurrent",
+                            (double) lz->sh->lq.concurrency);
+    cJSON_AddNumberToObject(root, "max_per_second",
+                            (double) lz->sh->lq.rate / 1000);
 
     results = cJSON_AddArrayToObject(root, "results");
 
@@ -447,15 +535,15 @@ ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
     p = ngx_snprintf(text, sizeof(text) - 1,
                      "\xeb\x8f\x99\xec\x8b\x9c %ui\xea\xb0\x9c \xec\xa0\x9c"
                      "\xed\x95\x9c + \xec\xb4\x88\xeb\x8b\xb9 ",
-                     lz->concurrency);
+                     (ngx_uint_t) lz->sh->lq.concurrency);
 
-    if (lz->rate % 1000 == 0) {
+    if (lz->sh->lq.rate % 1000 == 0) {
         p = ngx_snprintf(p, text + sizeof(text) - 1 - p, "%uL",
-                         lz->rate / 1000);
+                         lz->sh->lq.rate / 1000);
 
     } else {
         p = ngx_snprintf(p, text + sizeof(text) - 1 - p, "%.1f",
-                         (double) lz->rate / 1000);
+                         (double) lz->sh->lq.rate / 1000);
     }
 
     p = ngx_snprintf(p, text + sizeof(text) - 1 - p,

@@ -12,40 +12,43 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_asyncx_limit.h"
 #include "ngx_http_asyncx_limit_bucket.h"
+#include "ngx_http_asyncx_limit_queue.h"
 
 
 /*
- * The limiter's shared-memory layout and request state, shared by the
- * admission code (ngx_http_asyncx_limit.c) and the reporting endpoints
- * (ngx_http_asyncx_limit_report.c).  Private to the limiter.
+ * The limiter's shared-memory layout, its per-worker state and the
+ * request state, shared by the admission code (ngx_http_asyncx_limit.c),
+ * the wake-ups (_limit_wake.c) and the endpoints (_limit_report.c).
+ * Private to the limiter.
  */
 
 
-/* how often a waiter that is not at the head of the queue looks again */
-#define NGX_HTTP_ASYNCX_LIMIT_POLL      10
+/* a worker without a wake-up socket looks at its waiters this often */
+#define NGX_HTTP_ASYNCX_LIMIT_POLL       10
 
 /* admissions per 100 ms over the last second, for current_rps */
 #define NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS  10
 
 #define NGX_HTTP_ASYNCX_LIMIT_TEST_MAX   100
 
-/* a ticket whose request went away; 0 is a free place */
-#define NGX_HTTP_ASYNCX_LIMIT_CANCELLED  -1
+/* what the limiter decided, for $asyncx_limit_status */
+#define NGX_HTTP_ASYNCX_LIMIT_PASSED            1
+#define NGX_HTTP_ASYNCX_LIMIT_DELAYED           2
+#define NGX_HTTP_ASYNCX_LIMIT_DELAYED_DRY_RUN   3
+#define NGX_HTTP_ASYNCX_LIMIT_REJECTED_DRY_RUN  4
+#define NGX_HTTP_ASYNCX_LIMIT_REJECTED          5
+#define NGX_HTTP_ASYNCX_LIMIT_TIMEOUT           6
 
 
 typedef struct {
     ngx_rbtree_t                   rbtree;
     ngx_rbtree_node_t              sentinel;
-    ngx_queue_t                    lru;
-    ngx_uint_t                     nodes;
-    uint64_t                       admitted;
-    uint64_t                       rejected;
-    uint64_t                       timed_out;
-    uint64_t                       reclaimed;
-    uint64_t                       nomem;
-    ngx_uint_t                     concurrency;  /* layout of the nodes */
-    ngx_uint_t                     queue;
+    uint64_t                       secret;       /* proves a wake-up */
+    ngx_uint_t                     gen_next;     /* configurations loaded */
+    ngx_uint_t                     gen_applied;  /* the one in force */
+    ngx_http_asyncx_lq_zone_t      lq;
 } ngx_http_asyncx_limit_shctx_t;
 
 
@@ -53,16 +56,10 @@ typedef struct {
     u_char                         color;
     u_char                         dummy;
     u_short                        len;
-    ngx_queue_t                    queue;
-    ngx_http_asyncx_bucket_t       bucket;
-    ngx_uint_t                     active;
-    ngx_uint_t                     waiting;
-    uint64_t                       head;         /* oldest live ticket */
-    uint64_t                       tail;         /* next ticket */
+    ngx_http_asyncx_lq_key_t       key;
     ngx_msec_t                     rps_slot[NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS];
     uint32_t                       rps_count[NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS];
-    /* key, then int32 ticket owners [queue], int32 slot holders [conc.] */
-    u_char                         data[1];
+    u_char                         data[1];      /* the key's value */
 } ngx_http_asyncx_limit_node_t;
 
 
@@ -70,39 +67,71 @@ typedef struct {
     ngx_http_asyncx_limit_shctx_t *sh;
     ngx_slab_pool_t               *shpool;
     ngx_shm_zone_t                *shm_zone;
+    ngx_http_asyncx_limit_main_conf_t  *lmcf;
     ngx_str_t                      name;
+    ngx_uint_t                     index;        /* order of declaration */
     uint64_t                       rate;         /* milli-r/s */
     ngx_uint_t                     burst;
     ngx_uint_t                     concurrency;  /* 0: no cap */
     ngx_uint_t                     queue;
     ngx_msec_t                     timeout;
     ngx_http_complex_value_t      *key;          /* NULL: one bucket */
+    ngx_uint_t                     gen;          /* of this configuration */
+    ngx_http_asyncx_series_t      *metrics;      /* the wait histogram */
+
+    /* this worker's: its entry in the owner table, its waiters */
+    ngx_uint_t                     self;
+    ngx_queue_t                    waiters;
 } ngx_http_asyncx_limit_zone_t;
 
 
-typedef enum {
-    NGX_HTTP_ASYNCX_LIMIT_NEW = 0,
-    NGX_HTTP_ASYNCX_LIMIT_WAITING,
-    NGX_HTTP_ASYNCX_LIMIT_ADMITTED,
-    NGX_HTTP_ASYNCX_LIMIT_REFUSED
-} ngx_http_asyncx_limit_state_e;
+/* one zone a request goes through */
+
+typedef struct {
+    ngx_http_asyncx_limit_zone_t  *zone;
+    ngx_http_asyncx_limit_node_t  *node;
+    ngx_http_asyncx_lq_rec_t      *rec;          /* NULL: none, or gone */
+    ngx_msec_t                     wait_start;
+    uint64_t                       wait_start_us;
+    unsigned                       done:1;       /* passed this zone */
+    unsigned                       waited:1;
+} ngx_http_asyncx_limit_pass_t;
+
+
+#define NGX_HTTP_ASYNCX_LIMIT_NEW       0
+#define NGX_HTTP_ASYNCX_LIMIT_WAITING   1
+#define NGX_HTTP_ASYNCX_LIMIT_ADMITTED  2
+#define NGX_HTTP_ASYNCX_LIMIT_DONE      3      /* refused or released */
 
 
 struct ngx_http_asyncx_limit_ctx_s {
     ngx_http_request_t            *request;
-    ngx_http_asyncx_limit_zone_t  *zone;
-    ngx_http_asyncx_limit_node_t  *node;
-    uint64_t                       ticket;
-    ngx_int_t                      holder;       /* slot index or -1 */
+    ngx_http_asyncx_limit_conf_t  *conf;
+    ngx_http_asyncx_limit_pass_t  *passes;
+    ngx_uint_t                     n;
+    ngx_uint_t                     cur;          /* the zone it is at */
+    ngx_uint_t                     state;
+    ngx_uint_t                     outcome;
+    ngx_uint_t                     status;       /* of a refusal */
     ngx_event_t                    wait;
-    ngx_msec_t                     wait_start;
+    ngx_queue_t                    local;        /* in zone->waiters */
+    ngx_msec_t                     due;          /* next token, if head */
     uint64_t                       arrived_us;
     uint64_t                       admitted_us;
     uint64_t                       decided_us;   /* admitted or refused */
-    ngx_uint_t                     state;
-    unsigned                       waited:1;
-    unsigned                       timed_out:1;
 };
+
+
+/* one operation under a zone's lock: the queue's env and what follows */
+
+typedef struct {
+    ngx_http_asyncx_lq_env_t       env;
+    ngx_http_asyncx_limit_zone_t  *zone;
+    ngx_http_asyncx_limit_ctx_t   *current;      /* the caller's request */
+    ngx_log_t                     *log;
+    ngx_uint_t                     nnotify;
+    int32_t                        notify[NGX_HTTP_ASYNCX_LQ_OWNERS];
+} ngx_http_asyncx_limit_op_t;
 
 
 typedef struct {
@@ -128,16 +157,27 @@ struct ngx_http_asyncx_limit_test_conf_s {
 };
 
 
-#define ngx_http_asyncx_limit_owners(lz, node)                                \
-    ((int32_t *) ((node)->data + ngx_align((node)->len, sizeof(int32_t))))
-
-#define ngx_http_asyncx_limit_holders(lz, node)                               \
-    (ngx_http_asyncx_limit_owners(lz, node) + (lz)->queue)
+#define ngx_http_asyncx_limit_node_of(k)                                      \
+    ((ngx_http_asyncx_limit_node_t *)                                         \
+        ((u_char *) (k) - offsetof(ngx_http_asyncx_limit_node_t, key)))
 
 
 ngx_shm_zone_t *ngx_http_asyncx_limit_ref(ngx_conf_t *cf, ngx_str_t *name);
 double ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node,
     ngx_msec_t now);
+void ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,
+    ngx_msec_t now);
+
+/* _limit_wake.c */
+ngx_int_t ngx_http_asyncx_limit_lock(ngx_http_asyncx_limit_zone_t *lz,
+    ngx_http_asyncx_limit_op_t *op, ngx_http_asyncx_limit_ctx_t *current,
+    ngx_log_t *log);
+void ngx_http_asyncx_limit_unlock(ngx_http_asyncx_limit_op_t *op);
+void ngx_http_asyncx_limit_arm(ngx_http_asyncx_limit_ctx_t *ctx);
+ngx_int_t ngx_http_asyncx_limit_wake_init(ngx_cycle_t *cycle,
+    ngx_http_asyncx_limit_main_conf_t *lmcf);
+void ngx_http_asyncx_limit_wake_exit(ngx_cycle_t *cycle,
+    ngx_http_asyncx_limit_main_conf_t *lmcf);
 
 
 #endif /* _NGX_HTTP_ASYNCX_LIMIT_ZONE_H_INCLUDED_ */

@@ -51,6 +51,7 @@ ngx_http_asyncx_pipeline(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf->handler = ngx_http_asyncx_pipeline_handler;
     alcf->pipeline.enabled = 1;
+    alcf->pipeline.location = clcf->name;
 
     return NGX_CONF_OK;
 }
@@ -207,6 +208,7 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     ctx->active = 1;
     ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL, 1);
+    ngx_http_asyncx_metrics_pipeline_start(pcf->metrics);
 
     /* notice a client that goes away while the calls run */
     ngx_http_asyncx_watch_client(r);
@@ -468,6 +470,10 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
         ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_PIPELINES, -1);
     }
 
+    ngx_http_asyncx_metrics_pipeline_end(ctx->conf->metrics,
+                                         ctx->end - ctx->start,
+                                         ctx->first_failed != NULL);
+
     status = NGX_HTTP_OK;
 
     if (ctx->timed_out) {
@@ -659,6 +665,7 @@ ngx_http_asyncx_pipeline_cleanup(void *data)
     if (!ctx->finished) {
         ctx->finished = 1;
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ABORTED, 1);
+        ngx_http_asyncx_metrics_pipeline_aborted(ctx->conf->metrics);
 
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx pipeline: aborted in stage %ui of %ui, "

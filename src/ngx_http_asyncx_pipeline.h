@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx_pipeline_util.h"
+#include "ngx_http_asyncx_metrics.h"
 #include "ngx_http_asyncx_mock.h"
 #include "ngx_http_asyncx_pipeline_conf.h"
 
@@ -31,6 +32,7 @@ typedef struct {
     ngx_http_complex_value_t      *args_cv;     /* arguments with variables */
     ngx_str_t                      fallback;    /* JSON text if optional */
     ngx_uint_t                     stage;
+    ngx_http_asyncx_series_t      *metrics;
     ngx_uint_t                     retries;     /* idempotent calls */
     ngx_msec_t                     attempt_timeout;  /* 0: none */
     unsigned                       optional:1;
@@ -93,6 +95,8 @@ typedef struct {
     ngx_flag_t                     pass_request_headers;
     ngx_http_asyncx_pipeline_answer_t *answer;
     ngx_uint_t                     enabled;     /* asyncx_pipeline seen */
+    ngx_str_t                      location;    /* its name, for metrics */
+    ngx_http_asyncx_series_t      *metrics;
     ngx_http_asyncx_mock_conf_t    mock;
 } ngx_http_asyncx_pipeline_conf_t;
 

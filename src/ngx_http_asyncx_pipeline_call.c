@@ -114,6 +114,7 @@ ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
     call->start = ngx_http_asyncx_now_usec();
     call->deadline = call->start + (uint64_t) ctx->conf->call_timeout * 1000;
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_CALLS, 1);
+    ngx_http_asyncx_metrics_call_start(ccf->metrics);
 
     if (ngx_http_asyncx_pipeline_document(ctx, call, &call->doc) != NGX_OK) {
         goto failed;
@@ -1055,6 +1056,9 @@ ngx_http_asyncx_pipeline_record(ngx_http_asyncx_pipeline_call_t *call,
     call->end = ngx_http_asyncx_now_usec();
     call->kind = kind;
     call->status = status;
+
+    ngx_http_asyncx_metrics_call_end(ccf->metrics, kind,
+                                     call->end - call->start);
 
     if (kind == NGX_HTTP_ASYNCX_CALL_OK) {
         call->answer = *answer;

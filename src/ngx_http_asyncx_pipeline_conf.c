@@ -309,6 +309,27 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    /* a series for the location and one for each of its calls */
+
+    conf->metrics = ngx_http_asyncx_metrics_series(cf,
+                                            NGX_HTTP_ASYNCX_SERIES_PIPELINE,
+                                            &conf->location, NULL);
+    if (conf->metrics == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    calls = conf->calls->elts;
+
+    for (j = 0; j < conf->calls->nelts; j++) {
+        calls[j].metrics = ngx_http_asyncx_metrics_series(cf,
+                                                NGX_HTTP_ASYNCX_SERIES_CALL,
+                                                &conf->location,
+                                                &calls[j].name);
+        if (calls[j].metrics == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (conf->optional == NULL) {
         return NGX_CONF_OK;
     }

@@ -92,7 +92,6 @@ static ngx_int_t ngx_http_asyncx_sse_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_sse_args(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx, ngx_http_asyncx_sse_conf_t *scf,
     ngx_int_t *rc);
-static ngx_int_t ngx_http_asyncx_sse_send_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_sse_post(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_run(void *data);
@@ -272,7 +271,7 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
     }
 
     if (r->method == NGX_HTTP_HEAD) {
-        return ngx_http_asyncx_sse_send_header(r);
+        return ngx_http_asyncx_send_event_stream_header(r);
     }
 
     r->write_event_handler = ngx_http_asyncx_sse_write_handler;
@@ -293,6 +292,9 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
 
     ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode,
+                                   NGX_HTTP_ASYNCX_STREAM_STARTED, 1);
 
     ctx->heartbeat.handler = ngx_http_asyncx_sse_heartbeat_handler;
     ctx->heartbeat.data = r;
@@ -303,7 +305,7 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
                    "asyncx sse: stream mode %ui, records %uL..%uL, batch %ui",
                    ctx->mode, ctx->next, ctx->total, ctx->batch_size);
 
-    rc = ngx_http_asyncx_sse_send_header(r);
+    rc = ngx_http_asyncx_send_event_stream_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
         /* the job still holds the request; nginx frees it afterwards */
@@ -445,44 +447,6 @@ ngx_http_asyncx_sse_args(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx,
                 ? ctx->prefix_end : 0;
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_asyncx_sse_send_header(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    /* no length: the chunked filter frames every event as it goes */
-    ngx_http_clear_content_length(r);
-    ngx_http_clear_accept_ranges(r);
-    ngx_http_clear_last_modified(r);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-cache");
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* a proxy in front (nginx itself, say) must not buffer the stream */
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-Accel-Buffering");
-    ngx_str_set(&h->value, "no");
-
-    return ngx_http_send_header(r);
 }
 
 
@@ -714,6 +678,7 @@ ngx_http_asyncx_sse_fail(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
     }
 
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
 
     return ngx_http_output_filter(r, &ctx->out_cl);
 }
@@ -854,6 +819,8 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
         ctx->done = 1;
 
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "asyncx sse: injected failure at record %uL, "
                       "stream ends with an error event", ctx->fail_at);
@@ -902,6 +869,8 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
         ctx->done = 1;
 
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_COMPLETED, 1);
     }
 
     if (nevents == 0) {
@@ -910,6 +879,8 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
 
     ctx->events += nevents;
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_EVENTS, nevents);
+    ngx_http_asyncx_metrics_stream(ctx->mode,
+                                   NGX_HTTP_ASYNCX_STREAM_EVENTS, nevents);
 
     b->pos = b->start;
     b->last = p;
@@ -1010,9 +981,12 @@ ngx_http_asyncx_sse_cleanup(void *data)
     }
 
     ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, -1);
+    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, -1);
 
     if (!ctx->done) {
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
+        ngx_http_asyncx_metrics_stream(ctx->mode,
+                                       NGX_HTTP_ASYNCX_STREAM_ABORTED, 1);
 
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx sse: client closed the stream after %ui "

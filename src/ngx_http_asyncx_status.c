@@ -415,41 +415,33 @@ ngx_http_asyncx_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_asyncx_status_handler(ngx_http_request_t *r)
 {
-    cJSON                        *root;
-    ngx_int_t                     rc;
-    ngx_slab_pool_t              *shpool;
-    ngx_http_asyncx_main_conf_t  *amcf;
+    cJSON      *root;
+    ngx_str_t   format;
+    ngx_int_t   rc;
 
     if (ngx_http_asyncx_get_only(r, &rc) != NGX_OK) {
         return rc;
     }
 
-    /* what killed workers had in flight is not in flight any more */
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
-    shpool = (ngx_slab_pool_t *) amcf->status.zone->shm.addr;
+    rc = ngx_http_asyncx_metrics_format(r, &format);
 
-    ngx_shmtx_lock(&shpool->mutex);
-    ngx_http_asyncx_status_reclaim(amcf->status.sh, 0, r->connection->log);
-    ngx_shmtx_unlock(&shpool->mutex);
+    if (rc == NGX_OK) {
+        return ngx_http_asyncx_metrics_send(r);
+    }
 
-    root = cJSON_CreateObject();
-    if (root == NULL) {
+    if (rc == NGX_HTTP_BAD_REQUEST) {
+        return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          NGX_LOG_INFO,
+                                          "invalid format \"%V\", use "
+                                          "json or prometheus", &format);
+    }
+
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (cJSON_AddStringToObject(root, "module", "ngx_http_asyncx_module")
-        == NULL
-        || cJSON_AddStringToObject(root, "version", NGX_HTTP_ASYNCX_VERSION)
-           == NULL
-        || cJSON_AddStringToObject(root, "nginx_version", NGINX_VERSION)
-           == NULL
-        || cJSON_AddNumberToObject(root, "pid", (double) ngx_pid) == NULL
-        || ngx_http_asyncx_executor_status(r, root) != NGX_OK
-        || ngx_http_asyncx_pipeline_status(r, root) != NGX_OK
-        || ngx_http_asyncx_limit_status_all(r, root) != NGX_OK
-        || ngx_http_asyncx_sse_status(r, root) != NGX_OK)
-    {
-        cJSON_Delete(root);
+    root = ngx_http_asyncx_status_json(r);
+    if (root == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -457,4 +449,60 @@ ngx_http_asyncx_status_handler(ngx_http_request_t *r)
     cJSON_Delete(root);
 
     return rc;
+}
+
+
+/*
+ * What killed workers had in flight is not in flight any more: every
+ * reader of the gauges (JSON, Prometheus, the status stream) calls this
+ * first.
+ */
+
+void
+ngx_http_asyncx_status_reclaim_dead(ngx_http_request_t *r)
+{
+    ngx_slab_pool_t              *shpool;
+    ngx_http_asyncx_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
+    shpool = (ngx_slab_pool_t *) amcf->status.zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+    ngx_http_asyncx_status_reclaim(amcf->status.sh, 0, r->connection->log);
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/* the JSON status, also pushed by asyncx_status_stream */
+
+cJSON *
+ngx_http_asyncx_status_json(ngx_http_request_t *r)
+{
+    cJSON  *root;
+
+    ngx_http_asyncx_status_reclaim_dead(r);
+
+    root = cJSON_CreateObject();
+    if (root == NULL) {
+        return NULL;
+    }
+
+    if (cJSON_AddStringToObject(root, "module", "ngx_http_asyncx_module")
+        == NULL
+        || cJSON_AddStringToObject(root, "version", NGX_HTTP_ASYNCX_VERSION)
+           == NULL
+        || (ngx_http_asyncx_metrics_server_tokens(r)
+            && cJSON_AddStringToObject(root, "nginx_version", NGINX_VERSION)
+               == NULL)
+        || cJSON_AddNumberToObject(root, "pid", (double) ngx_pid) == NULL
+        || ngx_http_asyncx_executor_status(r, root) != NGX_OK
+        || ngx_http_asyncx_pipeline_status(r, root) != NGX_OK
+        || ngx_http_asyncx_limit_status_all(r, root) != NGX_OK
+        || ngx_http_asyncx_sse_status(r, root) != NGX_OK)
+    {
+        cJSON_Delete(root);
+        return NULL;
+    }
+
+    return root;
 }

@@ -64,8 +64,11 @@ enum {
     NGX_HTTP_ASYNCX_GAUGE_RUNNING =
         NGX_HTTP_ASYNCX_GAUGE_QUEUED + NGX_HTTP_ASYNCX_MAX_POOLS,
 
-    NGX_HTTP_ASYNCX_GAUGE_N =
-        NGX_HTTP_ASYNCX_GAUGE_RUNNING + NGX_HTTP_ASYNCX_MAX_POOLS
+    /* open streams of each kind (indexed by asyncx_sse's mode) */
+    NGX_HTTP_ASYNCX_GAUGE_STREAM_KIND =
+        NGX_HTTP_ASYNCX_GAUGE_RUNNING + NGX_HTTP_ASYNCX_MAX_POOLS,
+
+    NGX_HTTP_ASYNCX_GAUGE_N = NGX_HTTP_ASYNCX_GAUGE_STREAM_KIND + 4
 };
 
 
@@ -117,6 +120,8 @@ void ngx_http_asyncx_gauge_add(ngx_uint_t gauge, ngx_atomic_int_t delta);
 ngx_atomic_uint_t ngx_http_asyncx_gauge(ngx_uint_t gauge);
 
 char *ngx_http_asyncx_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+cJSON *ngx_http_asyncx_status_json(ngx_http_request_t *r);
+void ngx_http_asyncx_status_reclaim_dead(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_ASYNCX_STATUS_H_INCLUDED_ */

@@ -9,7 +9,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 77;
+plan tests => repeat_each() * 85;
 
 no_shuffle();
 no_long_string();
@@ -181,3 +181,28 @@ client intended to send too large chunked body
 sub { $_[0] =~ /^\{"parsed_items":2,/ ? "" : $_[0] }
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: a chunked body reaches the pipeline and the JSON parser whole (its last, empty buffer is skipped, not copied from NULL)
+--- config
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_pipeline_answer standard;
+        asyncx_stage s a=/a;
+    }
+    location = /a { return 200 '{}'; }
+    location = /parse/json { asyncx_json_parse; }
+--- request eval
+["POST /orders/process\n7\r\n{\"x\":1}\r\n0\r\n\r\n",
+ "POST /parse/json\n7\r\n{\"x\":1}\r\n0\r\n\r\n"]
+--- more_headers eval
+["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[qr/^\{"stages":/,
+ qr/^\{"parsed_items":1,.*"bytes":7,.*"type":"object","source":"body"/]
+--- no_error_log
+[error]
+runtime error

@@ -15,8 +15,8 @@ use Time::HiRes qw(time sleep);
 use IO::Socket::INET;
 use Asyncx::OwnNginx;
 
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
-    unless Asyncx::OwnNginx::module_so();
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
 
 my $backend = ($ENV{TEST_NGINX_PORT} || 1984) + 7;
 

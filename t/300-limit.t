@@ -1,6 +1,9 @@
 # The limiter: status and test endpoint shapes, queue full (429), wait
-# timeout (503), per-key isolation, release after client aborts, and
-# nginx -t refusals.  Multi-worker behaviour is in t/390-limit-workers.t.
+# timeout (503), per-key isolation, release after client aborts, the
+# limit_req-style directives (refusal codes, error_page, log level, dry
+# run), several zones on one location, per-zone counters, and nginx -t
+# refusals.  Multi-worker behaviour is in t/390-limit-workers.t, the
+# queue under departures, kills and reloads in t/391-limit-queue.t.
 
 use lib 't/lib';
 use Test::Nginx::Socket;
@@ -8,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 95);
+plan tests => repeat_each() * (3 * blocks() + 369);
 
 no_shuffle();
 no_long_string();
@@ -59,7 +62,7 @@ __DATA__
 --- http_config
     asyncx_limit_zone zone=api:1m rate=5r/s concurrency=3 burst=5;
 --- config
-    location = /rate-limiter/status { asyncx_limit_status api; }
+    location = /rate-limiter/status { asyncx_limit_zone_status api; }
 --- request
 GET /rate-limiter/status
 --- response_headers
@@ -235,7 +238,7 @@ sub { my $j = JSON::PP::decode_json($_[0]);
         asyncx_limit api;
         asyncx_mock_service name=slow delay=2s;
     }
-    location = /rate-limiter/status { asyncx_limit_status api; }
+    location = /rate-limiter/status { asyncx_limit_zone_status api; }
 --- request eval
 ["GET /rate-limit-test?requests=5",
  [{ value => "GET /rate-limiter/status HTTP/1.0\r\nHost: localhost\r\n\r\n",
@@ -259,7 +262,7 @@ sub { my $j = JSON::PP::decode_json($_[0]);
         asyncx_limit api;
         proxy_pass http://127.0.0.1:1/;
     }
-    location = /rate-limiter/status { asyncx_limit_status api; }
+    location = /rate-limiter/status { asyncx_limit_zone_status api; }
 --- request eval
 ["GET /bad", "GET /bad", "GET /rate-limiter/status"]
 --- error_code eval
@@ -296,7 +299,7 @@ per: max=0 rps=0.5 burst=1 queue=100
 --- config
 --- must_die
 --- error_log
-invalid rate "rate=0r/s", expected a positive number of r/s or r/m
+invalid rate "rate=0r/s" in "asyncx_limit_zone" directive, expected 1..1000000 r/s or r/m
 
 
 
@@ -360,15 +363,18 @@ first one took 90 ms, so the bound is 0.5 s)
 
 
 === TEST 17: a zone too small for every key evicts the least recently used idle key
-(concurrency=900 makes a node about 3.7 KB: a 32k zone holds only a few)
+(keys of 248 bytes make a node about 400 bytes: a 32k zone holds a few
+dozen; 80 keys at 1r/m each enter once, then the first one, evicted,
+enters again with a full bucket, while the last one, kept, is refused)
 --- http_config
-    asyncx_limit_zone zone=keys:32k rate=1r/m burst=1 concurrency=900 queue=0 key=$arg_k;
+    asyncx_limit_zone zone=keys:32k rate=1r/m burst=1 queue=0 key=$arg_k;
 --- config
     location = /t { asyncx_limit keys; asyncx_mock_service name=t echo=off; }
 --- request eval
-[(map { "GET /t?k=$_" } 1 .. 12), "GET /t?k=12", "GET /t?k=1"]
+[(map { "GET /t?k=" . ("k" x 245) . sprintf("%03d", $_) } 1 .. 80),
+ "GET /t?k=" . ("k" x 245) . "080", "GET /t?k=" . ("k" x 245) . "001"]
 --- error_code eval
-[(200) x 12, 429, 200]
+[(200) x 80, 429, 200]
 --- no_error_log
 [alert]
 [error]
@@ -376,30 +382,28 @@ first one took 90 ms, so the bound is 0.5 s)
 
 
 === TEST 18: when every node is in use, a new key is refused with 503 and an alert
-(eight mirrors hold eight keys for 1 s through nginx itself; the zone
-holds about five, so the others find it full)
+(100 calls at once, each with its own 248-byte key, each holding its
+slot for 1 s: the 32k zone cannot hold them all and evicts none of them)
 --- http_config
-    asyncx_limit_zone zone=keys:32k rate=100r/s concurrency=900 queue=0 key=$arg_k;
+    asyncx_limit_zone zone=keys:32k rate=100r/s concurrency=1 queue=0
+                      key=${arg_id}kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk;
 --- config
-    location = /burst {
-        mirror /m1; mirror /m2; mirror /m3; mirror /m4;
-        mirror /m5; mirror /m6; mirror /m7; mirror /m8;
-        asyncx_mock_service name=burst delay=100ms echo=off;
-    }
-    location ~ ^/m(\d)$ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/hold?k=$1;
-    }
+    location = /rate-limit-test { asyncx_limit_test keys /hold; }
     location = /hold {
         asyncx_limit keys;
         asyncx_mock_service name=hold delay=1s echo=off;
     }
 --- request
-GET /burst
---- error_code: 200
---- timeout: 5
+GET /rate-limit-test?requests=100
+--- response_body_filters eval
+sub { my %n; $n{$_->{status}}++ for @{ JSON::PP::decode_json($_[0])->{results} };
+      "200:" . ($n{200} ? "some" : "none") . " 503:" . ($n{503} ? "some" : "none")
+      . " other:" . (100 - ($n{200} // 0) - ($n{503} // 0)) . "\n" }
+--- response_body
+200:some 503:some other:0
+--- timeout: 10
 --- error_log eval
-[qr/\[alert\] .*asyncx limit: zone "keys" is full, cannot add key "\d"/,
+[qr/\[alert\] .*asyncx limit: zone "keys" is full, cannot add key "\d+k+"/,
  qr/\[warn\] .*asyncx: limited by zone "keys": zone is full \(status 503\)/]
 
 
@@ -419,7 +423,7 @@ for its own slot until the timeout)
         asyncx_limit one;
         asyncx_mock_service name=b echo=off;
     }
-    location = /status { asyncx_limit_status one; }
+    location = /status { asyncx_limit_zone_status one; }
 --- request eval
 ["GET /a", "GET /status"]
 --- error_code eval
@@ -430,4 +434,339 @@ for its own slot until the timeout)
 ['"service":"b"', '"concurrent":\{"current":0,"max":1\}.*"waiting":0']
 --- no_error_log
 [warn]
+[error]
+
+
+
+=== TEST 20: error_page serves the refusal, the access log keeps its status
+(the phase handler returns 429 to nginx, as limit_req does: the page is
+the operator's; Retry-After stays; log_format sees $status and
+$asyncx_limit_status of the refused request)
+--- http_config
+    asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=0;
+    log_format limited '$uri $status $asyncx_limit_status';
+--- config
+    access_log logs/limited.log limited;
+    location = /t {
+        asyncx_limit one;
+        error_page 429 /busy;
+        asyncx_mock_service name=in echo=off;
+    }
+    location = /busy {
+        internal;
+        default_type application/json;
+        return 429 '{"busy": true}\n';
+    }
+    location = /log { access_log off; alias logs/limited.log; }
+--- request eval
+["GET /t", "GET /t", "GET /log"]
+--- error_code eval
+[200, 429, 200]
+--- response_headers eval
+["Retry-After:", "Retry-After: 59", "Retry-After:"]
+--- response_body_like eval
+['"service":"in"', qr/^\{"busy": true\}\n\z/,
+ qr{^/t 200 PASSED\n/busy 429 REJECTED\n\z}]
+--- no_error_log
+[error]
+
+
+
+=== TEST 21: asyncx_limit_status sets both refusal codes
+--- http_config
+    asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=0;
+    asyncx_limit_zone zone=brief:64k rate=1r/m burst=1 queue=5 timeout=200ms;
+--- config
+    asyncx_limit_status 503 504;
+    location = /one { asyncx_limit one; asyncx_mock_service name=one echo=off; }
+    location = /brief { asyncx_limit brief; asyncx_mock_service name=b echo=off; }
+    location = /only {
+        asyncx_limit_status 444;
+        asyncx_limit one;
+        asyncx_mock_service name=only echo=off;
+    }
+--- request eval
+["GET /one", "GET /one", "GET /brief", "GET /brief"]
+--- error_code eval
+[200, 503, 200, 504]
+--- response_body_like eval
+['"service":"one"',
+ qr/^\{"error": "limited by zone \\"one\\": queue is full", "status": 503\}\n\z/,
+ '"service":"b"',
+ qr/^\{"error": "limited by zone \\"brief\\": waited longer than the timeout", "status": 504\}\n\z/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 22: asyncx_limit_log_level: refusals at that level, waits one below
+--- http_config
+    asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=0;
+    asyncx_limit_zone zone=slowly:64k rate=10r/s burst=1 queue=5;
+--- config
+    asyncx_limit_log_level error;
+    location = /one { asyncx_limit one; asyncx_mock_service name=one echo=off; }
+    location = /slowly { asyncx_limit slowly; asyncx_mock_service name=s echo=off; }
+--- request eval
+["GET /one", "GET /one", "GET /slowly", "GET /slowly"]
+--- error_code eval
+[200, 429, 200, 200]
+--- grep_error_log eval
+qr/\[(?:error|warn|notice|info)\] \d+#\d+: \*\d+ asyncx[^,]*/
+--- grep_error_log_out eval
+["", qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full \(status 429\)\n\z/,
+ "", qr/^\[warn\] \d+#\d+: \*\d+ asyncx limit: zone "slowly": request waits\n\z/]
+
+
+
+=== TEST 23: dry run: counted and logged, never delayed nor refused
+--- http_config
+    asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=0;
+    asyncx_limit_zone zone=q:64k rate=1r/m burst=1 queue=5;
+--- config
+    asyncx_limit_dry_run on;
+    add_header X-Limit "$asyncx_limit_status" always;
+    location = /one { asyncx_limit one; asyncx_mock_service name=one echo=off; }
+    location = /q { asyncx_limit q; asyncx_mock_service name=q echo=off; }
+    location = /asyncx/status { asyncx_status; }
+--- request eval
+["GET /one", "GET /one", "GET /one", "GET /q", "GET /q", "GET /asyncx/status"]
+--- error_code eval
+[200, 200, 200, 200, 200, 200]
+--- response_headers eval
+["X-Limit: PASSED", "X-Limit: REJECTED_DRY_RUN", "X-Limit: REJECTED_DRY_RUN",
+ "X-Limit: PASSED", "X-Limit: DELAYED_DRY_RUN", "X-Limit:"]
+--- response_body_filters eval
+sub { return "" unless $_[0] =~ /^\{"module"/;
+      my $z = JSON::PP::decode_json($_[0])->{limit_zones};
+      CORE::join("\n", map { my $s = $z->{$_}; "$_: passed=$s->{passed} delayed=$s->{delayed} rejected=$s->{rejected} dry_run=$s->{dry_run}{delayed}/$s->{dry_run}{rejected} now=$s->{concurrent}{current}/$s->{waiting}" } sort keys %$z) . "\n" }
+--- response_body eval
+[("") x 5, "one: passed=1 delayed=0 rejected=0 dry_run=0/2 now=0/0\nq: passed=1 delayed=0 rejected=0 dry_run=1/0 now=0/0\n"]
+--- grep_error_log eval
+qr/\[(?:error|warn|notice|info)\] \d+#\d+: \*\d+ asyncx[^(]*dry run/
+--- grep_error_log_out eval
+["", qr/^\[warn\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full, dry run\n\z/,
+ qr/^\[warn\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full, dry run\n\z/,
+ "", qr/^\[notice\] \d+#\d+: \*\d+ asyncx: limited by zone "q": would wait, dry run\n\z/, ""]
+
+
+
+=== TEST 24: two zones on one location: each one enforced, the refusal names it
+(per key 1r/m, then all keys together 2r/m: declared in that order, a
+request takes them in that order)
+--- http_config
+    asyncx_limit_zone zone=perkey:64k rate=1r/m burst=1 queue=0 key=$arg_k;
+    asyncx_limit_zone zone=global:64k rate=2r/m burst=2 queue=0;
+--- config
+    location = /t {
+        asyncx_limit global;
+        asyncx_limit perkey;
+        asyncx_mock_service name=in echo=off;
+    }
+    location = /s/perkey { asyncx_limit_zone_status perkey; }
+    location = /s/global { asyncx_limit_zone_status global; }
+--- request eval
+["GET /t?k=a", "GET /t?k=a", "GET /t?k=b", "GET /t?k=c", "GET /s/perkey", "GET /s/global"]
+--- error_code eval
+[200, 429, 200, 429, 200, 200]
+--- response_body_like eval
+['"service":"in"', qr/zone ..perkey..: queue is full/,
+ '"service":"in"', qr/zone ..global..: queue is full/,
+ '"concurrent":\{"current":0,.*"waiting":0\}', '"concurrent":\{"current":0,.*"waiting":0\}']
+--- no_error_log
+[error]
+
+
+
+=== TEST 25: two capped zones on one location: slots of both given back on every path
+(the test endpoint's calls: admitted by both, queued in the second while
+holding a slot of the first, queued in the first, refused by the first)
+--- http_config
+    asyncx_limit_zone zone=a:64k rate=100r/s concurrency=2 queue=2 timeout=5s;
+    asyncx_limit_zone zone=b:64k rate=100r/s concurrency=1 queue=1 timeout=5s;
+--- config
+    location = /rate-limit-test { asyncx_limit_test a /slow; }
+    location = /slow {
+        asyncx_limit a;
+        asyncx_limit b;
+        asyncx_mock_service name=slow delay=200ms echo=off;
+    }
+    location = /s/a { asyncx_limit_zone_status a; }
+    location = /s/b { asyncx_limit_zone_status b; }
+--- request eval
+["GET /rate-limit-test?requests=5", "GET /s/a", "GET /s/b"]
+--- response_body_filters eval
+sub { my $j = JSON::PP::decode_json($_[0]);
+      $j->{results} ? CORE::join(",", sort map { $_->{status} } @{ $j->{results} }) . "\n"
+                    : "$j->{concurrent}{current}/$j->{waiting}\n" }
+--- response_body eval
+["200,200,200,200,429\n", "0/0\n", "0/0\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 26: a request admitted by one zone and refused by the next gives the first slot back
+--- http_config
+    asyncx_limit_zone zone=a:64k rate=100r/s concurrency=2 queue=0;
+    asyncx_limit_zone zone=b:64k rate=100r/s concurrency=1 queue=0;
+--- config
+    location = /rate-limit-test { asyncx_limit_test a /slow; }
+    location = /slow {
+        asyncx_limit b;
+        asyncx_limit a;
+        asyncx_mock_service name=slow delay=300ms echo=off;
+    }
+    location = /s/a { asyncx_limit_zone_status a; }
+--- request eval
+["GET /rate-limit-test?requests=3", "GET /s/a"]
+--- response_body_filters eval
+sub { my $j = JSON::PP::decode_json($_[0]);
+      $j->{results} ? CORE::join(",", map { $_->{status} } @{ $j->{results} }) . "\n"
+                    : "$j->{concurrent}{current}/$j->{waiting}\n" }
+--- response_body eval
+["200,429,429\n", "0/0\n"]
+--- grep_error_log eval
+qr/limited by zone "[ab]": queue is full/
+--- grep_error_log_out eval
+["limited by zone \"b\": queue is full\nlimited by zone \"b\": queue is full\n", ""]
+
+
+
+=== TEST 27: nginx -t: burst=0 is refused, naming the directive and the value
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s burst=0;
+--- config
+--- must_die
+--- error_log
+invalid value "burst=0" in "asyncx_limit_zone" directive, expected 1..1000000
+
+
+
+=== TEST 28: nginx -t: values past their bound are refused
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s concurrency=100001;
+--- config
+--- must_die
+--- error_log
+invalid value "concurrency=100001" in "asyncx_limit_zone" directive, expected 0..100000
+
+
+
+=== TEST 29: nginx -t: a queue below 0 is refused
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s queue=-1;
+--- config
+--- must_die
+--- error_log
+invalid value "queue=-1" in "asyncx_limit_zone" directive, expected 0..100000
+
+
+
+=== TEST 30: nginx -t: timeout=0 is refused (queue=0 means "never wait")
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s timeout=0;
+--- config
+--- must_die
+--- error_log
+invalid timeout "timeout=0" in "asyncx_limit_zone" directive, expected 1ms..24h
+
+
+
+=== TEST 31: nginx -t: a rate that overflows is refused
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=99999999999999999999999r/s;
+--- config
+--- must_die
+--- error_log
+invalid rate "rate=99999999999999999999999r/s" in "asyncx_limit_zone" directive, expected 1..1000000 r/s or r/m
+
+
+
+=== TEST 32: nginx -t: a refusal status outside 400..599 is refused
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s;
+--- config
+    location = /t { asyncx_limit api; asyncx_limit_status 429 200; return 200; }
+--- must_die
+--- error_log
+invalid value "200" in "asyncx_limit_status" directive, expected a status code 400..599
+
+
+
+=== TEST 33: nginx -t: an unknown log level is refused
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s;
+--- config
+    asyncx_limit_log_level loud;
+--- must_die
+--- error_log
+invalid value "loud" in "asyncx_limit_log_level" directive, expected info, notice, warn or error
+
+
+
+=== TEST 34: nginx -t: the same zone twice on a location is refused
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s;
+--- config
+    location = /t { asyncx_limit api; asyncx_limit api; return 200; }
+--- must_die
+--- error_log
+zone "api" is duplicate in "asyncx_limit" directive
+
+
+
+=== TEST 35: the zone status endpoint's old name still answers, with a warning at start
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s concurrency=3 burst=5;
+--- config
+    location = /rate-limiter/status { asyncx_limit_status api; }
+--- request
+GET /rate-limiter/status
+--- response_body
+{"concurrent":{"current":0,"max":3},"rate":{"current_rps":0,"max_rps":5},"waiting":0}
+--- error_log
+"asyncx_limit_status api" is deprecated for the zone's status, use "asyncx_limit_zone_status api"
+
+
+
+=== TEST 36: asyncx_status counts passed, delayed, rejected and timed-out requests per zone
+--- http_config
+    asyncx_limit_zone zone=z:64k rate=5r/s burst=1 queue=1 timeout=100ms;
+--- config
+    location = /rate-limit-test { asyncx_limit_test z /t; }
+    location = /t { asyncx_limit z; asyncx_mock_service name=t echo=off; }
+    location = /asyncx/status { asyncx_status; }
+--- request eval
+["GET /rate-limit-test?requests=3", "GET /asyncx/status"]
+--- response_body_filters eval
+sub { my $j = JSON::PP::decode_json($_[0]);
+      return CORE::join(",", map { $_->{status} } @{ $j->{results} }) . "\n" if $j->{results};
+      my $s = $j->{limit_zones}{z};
+      "passed=$s->{passed} delayed=$s->{delayed} rejected=$s->{rejected} timed_out=$s->{timed_out} left=$s->{left} admitted=$s->{admitted} now=$s->{concurrent}{current}/$s->{waiting}\n" }
+--- response_body eval
+["200,503,429\n", "passed=1 delayed=0 rejected=1 timed_out=1 left=0 admitted=1 now=0/0\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 37: the metrics endpoint has each zone's wait histogram: 0 for a request let in at once
+(rate=5r/s burst=1: the second request waits about 200 ms)
+--- http_config
+    asyncx_limit_zone zone=w:64k rate=5r/s burst=1 queue=5;
+--- config
+    location = /t { asyncx_limit w; asyncx_mock_service name=t echo=off; }
+    location = /asyncx/status { asyncx_status; }
+--- request eval
+["GET /t", "GET /t", "GET /asyncx/status?format=prometheus"]
+--- response_body_filters eval
+sub { return "" unless $_[0] =~ /asyncx_limit_wait_seconds/;
+      my %m = $_[0] =~ /^(asyncx_limit_wait_seconds_(?:count|sum|bucket)\{zone="w"[^}]*\}) (\S+)$/mg;
+      my $le = $m{'asyncx_limit_wait_seconds_bucket{zone="w",le="0.001"}'} // 'none';
+      "count=$m{'asyncx_limit_wait_seconds_count{zone=\"w\"}'} at_once=$le "
+      . "sum_ok=" . ($m{'asyncx_limit_wait_seconds_sum{zone="w"}'} > 0.05 ? 1 : 0) . "\n" }
+--- response_body eval
+["", "", "count=2 at_once=1 sum_ok=1\n"]
+--- no_error_log
 [error]

@@ -145,8 +145,10 @@ my $last = JSON::PP::decode_json($events[-1] // '{}');
 is($last->{type}, 'error', 'the last event is an error event');
 is($last->{message}, 'server busy: thread pool queue is full',
    '... saying the server is busy');
-cmp_ok(scalar(grep { /"type": ?"progress"/ } @events), '>=', 1,
-       'progress events came before it');
+# how many results fit in the socket buffers before the first progress
+# event depends on the kernel's buffer sizes, not on the module
+cmp_ok(scalar(grep { !/"type": ?"error"/ } @events), '>=', 1,
+       'result or progress events came before it');
 like($stream, qr/0\r\n\r\n\z/, 'the chunked stream is properly terminated');
 
 $st = status();

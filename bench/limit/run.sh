@@ -2,24 +2,35 @@
 # Limiter benchmark (docs/benchmarks/limit.md).  127.0.0.1 only, a private
 # prefix under build/, port $PORT; nginx in the foreground, stopped by PID.
 #   bench/limit/run.sh                     (after `make build`)
-#   DUR=20 PORT=25100 PARTS="1 2 3" bench/limit/run.sh
-# 1. accuracy: 2 workers (reuseport) share zones of 5 r/s and 2000 r/s
-#    (queue=0: excess is 429 at once); wrk -t2 -c20 offers far more than
-#    the rate for DUR s; admissions per second from the access log.
-# 2. concurrency=4 with a 20 ms mock, wrk -c32 for 10 s: the most requests
-#    in flight, from the access log and from polling the zone's status.
+#   DUR=10 ROUNDS=2 PORT=25100 PARTS="1 2 3" bench/limit/run.sh
+#   (ROUNDS1, ROUNDS2, ROUNDS3: rounds of one part)
+# 1. accuracy: 2 workers (reuseport) share zones of 5 r/s and 2000 r/s,
+#    without a queue (excess refused at once) and with one (excess waits
+#    and is admitted as tokens come); wrk -t2 offers far more than the
+#    rate for DUR s; admissions per second from the access log.
+# 2. concurrency=4 in front of a 20 ms mock, 2 workers: the ceiling (the
+#    same calls from exactly 4 clients, no limiter) alternated with the
+#    limited location under 32 clients; the most requests in flight, the
+#    slots' use, the hand-offs between workers.
 # 3. cost: 1 worker on CPU 0, wrk -t1 -c50 -d10s on CPU 1, a location
 #    whose limits are never reached against the same without asyncx_limit,
-#    alternated twice in the same run.
+#    alternated.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/bench/limit
 PORT=${PORT:-25100}
-DUR=${DUR:-20}
+DUR=${DUR:-10}
+ROUNDS=${ROUNDS:-2}
+# per part, if given: ROUNDS1, ROUNDS2, ROUNDS3
+ROUNDS1=${ROUNDS1:-$ROUNDS}
+ROUNDS2=${ROUNDS2:-$ROUNDS}
+ROUNDS3=${ROUNDS3:-$ROUNDS}
 PARTS=${PARTS:-1 2 3}
 NGINX=${NGINX:-/usr/sbin/nginx}
-SO=$ROOT/build/nginx/objs/ngx_http_asyncx_module.so
+# SO=... benches another build of the module (an older one: its zone
+# status endpoint is still called asyncx_limit_status)
+SO=${SO:-$ROOT/build/nginx/objs/ngx_http_asyncx_module.so}
 PREFIX=$ROOT/build/bench-limit
 B=http://127.0.0.1:$PORT
 
@@ -31,6 +42,8 @@ start() {   # $1 workers, $2 cpu list for nginx, $3 part (its own prefix)
     mkdir -p "$P"/{conf,logs,temp}
     sed -e "s|@MODULE_SO@|$SO|" -e "s|@PORT@|$PORT|" -e "s|@WORKERS@|$1|" \
         "$HERE/nginx.conf.in" > "$P/conf/nginx.conf"
+    grep -q asyncx_limit_zone_status "$SO" ||
+        sed -i 's/asyncx_limit_zone_status/asyncx_limit_status/' "$P/conf/nginx.conf"
     taskset -c "$2" "$NGINX" -p "$P/" -c "$P/conf/nginx.conf" \
         -g 'daemon off;' &
     NGINX_PID=$!
@@ -38,19 +51,42 @@ start() {   # $1 workers, $2 cpu list for nginx, $3 part (its own prefix)
     echo "nginx master $NGINX_PID, workers $(pgrep -P "$NGINX_PID" | xargs)"
 }
 
+# the access log of one run to itself: move it, let nginx reopen its logs
+cut_log() {   # $1 log name, $2 new name
+    mv "$P/logs/$1.log" "$P/logs/$2.log"
+    kill -USR1 "$NGINX_PID"
+    sleep 0.5
+}
+
 # admissions per second of an access log ($msec $status $request_time $pid)
+# A stall: no request at all logged by either worker for longer than the
+# bucket absorbs (burst / rate): nginx or the client did not run (a
+# shared machine); the tokens of that time overflow the bucket.  The
+# largest error is also given over the seconds without a stall.
 accuracy() {   # $1 log, $2 rate, $3 burst
-    awk -v rate="$2" -v burst="$3" '
-        NR == 1 { t0 = $1 }
-        { sec = int($1 - t0); if (sec < 0) sec = 0; if (sec > last) last = sec
-          if ($1 > tmax) tmax = $1 }
+    sort -n -k1,1 "$1" | awk -v rate="$2" -v burst="$3" '
+        # seconds counted from the first admission plus half a token
+        # interval: tokens come every 1/rate s from the first admission
+        # on, so a second edge never falls on a token moment (an edge
+        # there would move one admission to the next second on a 1 ms
+        # jitter)
+        NR == 1 { t0 = $1 + 0.5 / rate; prev = $1 }
+        { sec = int($1 - t0); if ($1 < t0) sec = 0; if (sec > last) last = sec
+          if ($1 > tmax) tmax = $1
+          g = $1 - prev
+          if (g > burst / rate) {
+              stalls++; if (g > longest) longest = g
+              # and the next second: it spends what the bucket kept
+              for (x = int(prev - t0); x <= sec + 1; x++) stalled[x] = 1
+          }
+          prev = $1 }
         $2 == 200 { ok[sec]++; okn++; pid[$4]++
                     if (!f || $1 < f) f = $1; if ($1 > l) l = $1; next }
         $2 == 429 { lim[sec]++; limn++; next }
-        { other++ }
+        { other[$2]++; othern++ }
         END {
             printf "per second (admitted/429):"
-            for (s = 0; s <= last; s++) printf " %d/%d", ok[s], lim[s]
+            for (s = 0; s <= last; s++) printf " %d/%d%s", ok[s], lim[s], stalled[s] ? "*" : ""
             printf "\n"
             # full seconds only: not the first (it also spends the burst)
             # nor the last (partial)
@@ -59,25 +95,58 @@ accuracy() {   # $1 log, $2 rate, $3 burst
                 n++; sum += ok[s]
                 if (min < 0 || ok[s] < min) min = ok[s]
                 if (ok[s] > max) max = ok[s]
+                e = (ok[s] - rate) * 100 / rate; if (e < 0) e = -e
+                if (e > maxerr) maxerr = e
+                if (!stalled[s] && e > maxerr_ok) maxerr_ok = e
+                if (!stalled[s]) nok++
             }
             span = l - f
-            printf "admitted %d, refused 429 %d, other %d, offered %.0f r/s\n",
-                   okn, limn, other + 0, (okn + limn + other) / (tmax - t0)
+            printf "admitted %d, refused 429 %d, other %d", okn, limn, othern
+            for (c in other) printf " (%s: %d)", c, other[c]
+            printf ", offered %.0f r/s\n", (okn + limn + othern) / (tmax - t0)
             printf "steady seconds 1..%d: admitted/s mean %.2f min %d max %d," \
-                   " mean error %+.3f%%\n", last - 1, sum / n, min, max,
-                   (sum / n - rate) * 100 / rate
+                   " mean error %+.3f%%, largest error in a second %.3f%%\n",
+                   last - 1, sum / n, min, max, (sum / n - rate) * 100 / rate,
+                   maxerr
+            printf "stalls (no request logged for more than burst/rate = %.0f ms):" \
+                   " %d, longest %.0f ms (seconds marked *, with the next); largest error in" \
+                   " the %d seconds without one: %.3f%%\n",
+                   burst / rate * 1000, stalls, longest * 1000, nok, maxerr_ok
             printf "whole run: (admitted - burst) / span = (%d - %d) / %.3f s" \
                    " = %.3f r/s, error %+.3f%%\n", okn, burst, span,
                    (okn - burst) / span, ((okn - burst) / span - rate) * 100 / rate
             printf "admitted per worker pid:"
             for (p in pid) printf " %s=%d", p, pid[p]
             printf "\n"
-        }' "$1"
+        }'
+}
+
+# in service: [end - ($request_time - $asyncx_limit_wait), end]
+service() {   # $1 log
+    awk '$2 == 200 { w = ($5 == "-") ? 0 : $5; s = $3 - w; sum += s; n++
+                     if (!f || $1 < f) f = $1; if ($1 > l) l = $1 }
+         END { printf "%d answered in %.3f s: %.1f r/s; mean time in service " \
+                      "%.2f ms, so 4 slots allow %.1f r/s\n",
+                      n, l - f, (n - 1) / (l - f), sum * 1000 / n,
+                      4 / (sum / n) }' "$1"
+}
+
+levels() {   # $1 log: the share of time with N requests in service
+    awk '$2 == 200 { w = ($5 == "-") ? 0 : $5
+                     printf "%.3f 1\n%.3f 0\n", $1 - ($3 - w), $1 }' "$1" |
+    sort -k1,1n -k2,2n |
+    awk 'NR > 1 { at[cur] += $1 - prev; all += $1 - prev }
+         { prev = $1; if ($2 == 1) cur++; else cur--; if (cur > max) max = cur }
+         END { printf "max in service at once: %d; share of time at each " \
+                      "level:", max
+               for (i = 0; i <= max; i++)
+                   if (at[i] > 0) printf " %d:%.2f%%", i, at[i] * 100 / all
+               printf "\n" }'
 }
 
 echo "== machine"
 date
-echo "nproc=$(nproc) kernel=$(uname -r)"
+echo "nproc=$(nproc) kernel=$(uname -r) commit=$(git -C "$ROOT" rev-parse --short HEAD) module=$SO"
 grep -m1 'model name' /proc/cpuinfo || true
 uptime
 
@@ -89,50 +158,48 @@ fi
 
 if want 1; then
 echo
-echo "== 1. accuracy: 2 workers, queue=0, wrk -t2 -c20 -d${DUR}s"
-for z in "r5 5 5" "r2000 2000 100"; do
-    set -- $z
-    echo "-- zone rate=$2r/s burst=$3 (/$1)"
-    wrk -t2 -c20 -d"${DUR}s" "$B/$1" | grep -E 'Requests/sec|Non-2xx|errors' || true
-    accuracy "$P/logs/$1.log" "$2" "$3"
+echo "== 1. accuracy: 2 workers, wrk -t2 -d${DUR}s, $ROUNDS1 rounds"
+for round in $(seq "$ROUNDS1"); do
+    for z in "r5 5 5 20" "r2000 2000 100 20" "q5 5 5 20" "q2000 2000 100 200"; do
+        set -- $z
+        # queued at 2000 r/s: 200 clients keep the queue about 100 ms deep,
+        # so a stall of the client does not starve the limiter
+        echo "-- round $round: zone $1 rate=$2r/s burst=$3, wrk -c$4"
+        wrk -t2 -c"$4" -d"${DUR}s" --timeout 60s "$B/$1" |
+            grep -E 'Requests/sec|Non-2xx|errors' || true
+        # the queued clients wrk left are gone: their places too
+        sleep 1
+        cut_log "$1" "$1.$round"
+        accuracy "$P/logs/$1.$round.log" "$2" "$3"
+    done
 done
-
 fi
 
 if want 2; then
 echo
-echo "== 2. concurrency=4, mock delay=20ms, wrk -t2 -c32 -d10s"
-"$HERE/poll.pl" "$PORT" /c4/status 10 10 concurrent.current waiting \
-    > "$P/poll-zone" &
-P1=$!
-"$HERE/poll.pl" "$PORT" /asyncx/status 10 10 mock.active > "$P/poll-mock" &
-P2=$!
-wrk -t2 -c32 -d10s --timeout 30s "$B/c4" | grep -E 'Requests/sec|Non-2xx|errors|Latency' || true
-wait "$P1" "$P2"
-echo "zone status polled every 10 ms: $(cat "$P/poll-zone")"
-echo "asyncx_status (mock.active = requests inside the 20 ms mock): $(cat "$P/poll-mock")"
-# in service: [end - 19 ms, end]: the mock's 20 ms timer runs on the
-# monotonic clock, $msec is the wall clock cut to whole ms, so a 20 ms
-# call can log as 19 ms (with [end - 20 ms] such calls show as a 1 ms
-# overlap of two batches of 4).  In nginx: [end - $request_time, end]
-# (queue wait included).  Ends sort before starts.
-for kind in service nginx; do
-    awk -v k="$kind" '$2 == 200 {
-            s = (k == "service") ? $1 - 0.019 : $1 - $3
-            printf "%.3f 1\n%.3f 0\n", s, $1 }
-        $2 != 200 { bad[$2]++ }
-        END { for (c in bad) printf "status %s: %d\n", c, bad[c] > "/dev/stderr" }' \
-        "$P/logs/c4.log" | sort -k1,1n -k2,2n |
-    awk -v k="$kind" '
-        NR > 1 { at[cur] += $1 - prev; all += $1 - prev }
-        { prev = $1; if ($2 == 1) cur++; else cur--; if (cur > max) max = cur }
-        END { what = "in nginx incl. queue"
-              if (k == "service") what = "in service (cap 4)"
-              printf "access log: %d requests, max %s at once: %d;" \
-                     " share of time at each level:", NR / 2, what, max
-              for (i = 0; i <= max; i++)
-                  if (at[i] > 0) printf " %d:%.2f%%", i, at[i] * 100 / all
-              printf "\n" }'
+echo "== 2. concurrency=4, mock delay=20ms, 2 workers, ${DUR}s runs, $ROUNDS2 rounds"
+for round in $(seq "$ROUNDS2"); do
+    echo "-- round $round: ceiling: /c4free, no limiter, wrk -t2 -c4"
+    wrk -t2 -c4 -d"${DUR}s" "$B/c4free" | grep -E 'Requests/sec|Non-2xx|errors' || true
+    cut_log c4free "c4free.$round"
+    service "$P/logs/c4free.$round.log"
+
+    echo "-- round $round: limited: /c4 (concurrency=4), wrk -t2 -c32"
+    "$HERE/poll.pl" "$PORT" /c4/status "$DUR" 10 concurrent.current waiting \
+        > "$P/poll-zone" &
+    P1=$!
+    wrk -t2 -c32 -d"${DUR}s" --timeout 30s "$B/c4" |
+        grep -E 'Requests/sec|Non-2xx|errors' || true
+    wait "$P1"
+    sleep 1
+    cut_log c4 "c4.$round"
+    echo "zone status polled every 10 ms: $(cat "$P/poll-zone")"
+    service "$P/logs/c4.$round.log"
+    levels "$P/logs/c4.$round.log"
+    awk '$2 != 200 { n[$2]++ } END { for (c in n) printf "status %s: %d\n", c, n[c] }' \
+        "$P/logs/c4.$round.log"
+    echo "hand-offs between workers so far (grant in one, wake-up of the other): $(
+        curl -s "$B/asyncx/status" | jq -c '.limit_zones.c4.handoffs')"
 done
 echo "error_log error+ lines: $(grep -c . "$P/logs/error.log" || true)"
 fi
@@ -140,17 +207,42 @@ stop
 
 if want 3; then
 echo
-echo "== 3. cost: 1 worker on CPU 0, wrk -t1 -c50 -d10s on CPU 1"
+echo "== 3. cost: 1 worker on CPU 0, wrk -t1 -c50 -d10s on CPU 1, $ROUNDS3 rounds"
 start 1 0 cost
-for loc in plain limited plain limited; do
-    rps=$(taskset -c 1 wrk -t1 -c50 -d10s "$B/$loc" |
-          awk '/Requests\/sec/ { print $2 } /Non-2xx/ { print "NON2XX " $0 > "/dev/stderr" }')
-    echo "$loc $rps"
-done | awk '{ print; sum[$1] += $2; n[$1]++ }
-    END { p = sum["plain"] / n["plain"]; l = sum["limited"] / n["limited"]
-          printf "mean: plain %.0f r/s, limited %.0f r/s, ratio %.1f%%\n",
-                 p, l, l * 100 / p }'
-curl -s "$B/asyncx/status" | tr -d ' \n' | grep -o '"free":{[^}]*}[^}]*}' || true
+# the worker's CPU time (utime + stime, clock ticks) per request as well:
+# on a shared machine it moves less than the throughput does
+ticks() { awk '{ print $14 + $15 }' "/proc/$WORKER/stat"; }
+HZ=$(getconf CLK_TCK)
+for _ in $(seq "$ROUNDS3"); do
+    for loc in plain limited; do
+        t0=$(ticks)
+        out=$(taskset -c 1 wrk -t1 -c50 -d10s "$B/$loc")
+        t1=$(ticks)
+        echo "$out" | grep -q Non-2xx && echo "NON2XX $loc" >&2
+        echo "$out" | awk -v loc="$loc" -v dt=$((t1 - t0)) -v hz="$HZ" '
+            /requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
+            END { printf "%s %.2f %.2f\n", loc, rps, dt * 1e6 / hz / n }'
+    done
+done | perl -ne '
+    my ($loc, $rps, $us) = split;
+    printf "%s %s r/s, %s us of worker CPU per request\n", $loc, $rps, $us;
+    push @{ $r{$loc} }, $rps; push @{ $c{$loc} }, $us;
+    END {
+        sub mean { my $s = 0; $s += $_ for @_; $s / @_ }
+        sub median { my @v = sort { $a <=> $b } @_;
+                     @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2 }
+        my ($pm, $lm) = (mean(@{ $r{plain} }), mean(@{ $r{limited} }));
+        my ($pd, $ld) = (median(@{ $r{plain} }), median(@{ $r{limited} }));
+        my ($pc, $lc) = (median(@{ $c{plain} }), median(@{ $c{limited} }));
+        printf "mean: plain %.0f r/s, limited %.0f r/s, ratio %.1f%%\n",
+               $pm, $lm, $lm * 100 / $pm;
+        printf "median: plain %.0f r/s, limited %.0f r/s, ratio %.1f%%\n",
+               $pd, $ld, $ld * 100 / $pd;
+        printf "median worker CPU per request: plain %.2f us, limited %.2f us"
+               . " (requests per CPU second: limited %.1f%% of plain)\n",
+               $pc, $lc, $pc * 100 / $lc;
+    }'
+curl -s "$B/asyncx/status" | jq -c '.limit_zones.free | {concurrent, rate, passed, waiting}' || true
 echo "error_log error+ lines: $(grep -c . "$P/logs/error.log" || true)"
 stop
 fi

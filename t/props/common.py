@@ -13,7 +13,7 @@ from harness import SERVER
 
 SEED = int(os.environ.get('PROPS_SEED', '20261124'))
 # examples of the cheapest property; others take a share of it
-N = int(os.environ.get('PROPS_N', '40'))
+N = int(os.environ.get('PROPS_N', '32'))
 # PROPS_EXPLICIT=0 skips the hand-written @example cases (the issue's
 # reproductions) and only searches generated inputs
 EXPLICIT = os.environ.get('PROPS_EXPLICIT', '1') != '0'

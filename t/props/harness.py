@@ -139,7 +139,7 @@ http {
             asyncx_mock_service name=external max_delay=2s;
         }
         location = /rate-limit-test { asyncx_limit_test props /external/call; }
-        location = /rate-limiter/status { asyncx_limit_status props; }
+        location = /rate-limiter/status { asyncx_limit_zone_status props; }
 
         location /tight/ {
             asyncx_limit tight;
@@ -151,7 +151,7 @@ http {
             asyncx_limit keyed;
             asyncx_mock_service name=keyed max_delay=2s;
         }
-        location = /tight-status { asyncx_limit_status tight; }
+        location = /tight-status { asyncx_limit_zone_status tight; }
 
         location = /stream/search    { asyncx_sse search; }
         location = /stream/transform { asyncx_sse transform; }

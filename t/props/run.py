@@ -74,8 +74,8 @@ def main():
           % (result.testsRun, time.monotonic() - t0, common.SEED, common.N,
              'OK' if result.wasSuccessful() else 'FAILED'))
     if not result.wasSuccessful():
-        print('props: rerun one property with: make test-props SEED=%d N=%d '
-              'PROPS_ONLY=<test name>' % (common.SEED, common.N))
+        print('props: rerun one property: the same make target with SEED=%d '
+              'N=%d PROPS_ONLY=<test name>' % (common.SEED, common.N))
     return 0 if result.wasSuccessful() else 1
 
 

@@ -1,5 +1,6 @@
 /*
- * Unit tests for the limiter's token bucket arithmetic and rate parsing.
+ * Unit tests for the limiter's token bucket arithmetic and rate parsing
+ * (the queue is model-tested in test_limit_model.c).
  */
 
 #include <stdarg.h>
@@ -94,6 +95,30 @@ test_bucket_caps_and_clock(void **state)
 }
 
 
+static void
+test_bucket_due_takes_nothing(void **state)
+{
+    ngx_http_asyncx_bucket_t  b;
+
+    ngx_http_asyncx_bucket_init(&b, 1, 1000);
+
+    /* a token there: due now, and still there after asking */
+    assert_int_equal(ngx_http_asyncx_bucket_due(&b, 5000, 1, 1000), 0);
+    assert_int_equal(ngx_http_asyncx_bucket_due(&b, 5000, 1, 1000), 0);
+    assert_int_equal(ngx_http_asyncx_bucket_take(&b, 5000, 1, 1000), 0);
+
+    /* 5r/s: the next one 200 ms on, counted down as time passes */
+    assert_int_equal(ngx_http_asyncx_bucket_due(&b, 5000, 1, 1000), 200);
+    assert_int_equal(ngx_http_asyncx_bucket_due(&b, 5000, 1, 1150), 50);
+    assert_int_equal(ngx_http_asyncx_bucket_due(&b, 5000, 1, 1200), 0);
+
+    /* 2000r/s: half a millisecond per token rounds up to 1 ms */
+    ngx_http_asyncx_bucket_init(&b, 1, 1000);
+    assert_int_equal(ngx_http_asyncx_bucket_take(&b, 2000000, 1, 1000), 0);
+    assert_int_equal(ngx_http_asyncx_bucket_due(&b, 2000000, 1, 1000), 1);
+}
+
+
 int
 main(void)
 {
@@ -101,6 +126,7 @@ main(void)
         cmocka_unit_test(test_parse_rate),
         cmocka_unit_test(test_bucket_burst_then_rate),
         cmocka_unit_test(test_bucket_caps_and_clock),
+        cmocka_unit_test(test_bucket_due_takes_nothing),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

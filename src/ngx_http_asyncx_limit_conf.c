@@ -1,0 +1,702 @@
+
+/*
+ * Copyright (C) asyncx authors
+ *
+ * The limiter's directives and the life of its zones: creation, reuse
+ * over a reload (the newest configuration's limits apply from its first
+ * worker on), a worker's start (its entry in the owner table, a look,
+ * its wake-up socket) and exit.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/rand.h>
+
+#include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_limit_zone.h"
+
+
+static ngx_int_t ngx_http_asyncx_limit_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_asyncx_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+
+
+static ngx_conf_enum_t  ngx_http_asyncx_limit_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+void
+ngx_http_asyncx_limit_init_conf(ngx_http_asyncx_limit_conf_t *conf)
+{
+    conf->zones = NGX_CONF_UNSET_PTR;
+    conf->status_rejected = NGX_CONF_UNSET_UINT;
+    conf->status_timeout = NGX_CONF_UNSET_UINT;
+    conf->log_level = NGX_CONF_UNSET_UINT;
+    conf->dry_run = NGX_CONF_UNSET;
+}
+
+
+char *
+ngx_http_asyncx_limit_merge_conf(ngx_conf_t *cf,
+    ngx_http_asyncx_limit_conf_t *prev, ngx_http_asyncx_limit_conf_t *conf)
+{
+    ngx_uint_t                     i, j;
+    ngx_shm_zone_t               **zp, *t;
+    ngx_http_asyncx_limit_zone_t  *a, *b;
+
+    if (conf->zones == NGX_CONF_UNSET_PTR) {
+        conf->zones = prev->zones == NGX_CONF_UNSET_PTR ? NULL : prev->zones;
+    }
+
+    /*
+     * Every request takes its zones in the order they were declared,
+     * whatever the order of asyncx_limit: two locations naming the same
+     * zones can never each hold a slot the other one waits for.
+     */
+    if (conf->zones) {
+        zp = conf->zones->elts;
+
+        for (i = 1; i < conf->zones->nelts; i++) {
+            for (j = i; j > 0; j--) {
+                a = zp[j - 1]->data;
+                b = zp[j]->data;
+
+                if (a == NULL || b == NULL || a->index <= b->index) {
+                    break;
+                }
+
+                t = zp[j - 1];
+                zp[j - 1] = zp[j];
+                zp[j] = t;
+            }
+        }
+    }
+
+    ngx_conf_merge_uint_value(conf->status_rejected, prev->status_rejected,
+                              NGX_HTTP_TOO_MANY_REQUESTS);
+    ngx_conf_merge_uint_value(conf->status_timeout, prev->status_timeout,
+                              NGX_HTTP_SERVICE_UNAVAILABLE);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_WARN);
+    ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_shm_zone_t *
+ngx_http_asyncx_limit_ref(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_shm_zone_t                     **ref;
+    ngx_http_asyncx_main_conf_t         *amcf;
+    ngx_http_asyncx_limit_main_conf_t   *lmcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+    lmcf = &amcf->limit;
+
+    if (lmcf->refs.elts == NULL
+        && ngx_array_init(&lmcf->refs, cf->pool, 4, sizeof(ngx_shm_zone_t *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    ref = ngx_array_push(&lmcf->refs);
+    if (ref == NULL) {
+        return NULL;
+    }
+
+    /* size 0: a reference, sized later by asyncx_limit_zone */
+    *ref = ngx_shared_memory_add(cf, name, 0, &ngx_http_asyncx_module);
+
+    return *ref;
+}
+
+
+/*
+ * asyncx_limit_zone zone=name:size rate=Nr/s [burst=N] [concurrency=N]
+ *                   [queue=N] [timeout=time] [key=string];
+ */
+
+char *
+ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char                              *p;
+    ssize_t                              size;
+    ngx_str_t                           *value, name, s;
+    ngx_int_t                            n;
+    ngx_uint_t                           i;
+    ngx_shm_zone_t                      *shm_zone, **zp;
+    ngx_http_asyncx_main_conf_t         *amcf;
+    ngx_http_asyncx_limit_zone_t        *lz;
+    ngx_http_compile_complex_value_t     ccv;
+
+    value = cf->args->elts;
+
+    lz = ngx_pcalloc(cf->pool, sizeof(ngx_http_asyncx_limit_zone_t));
+    if (lz == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    lz->burst = NGX_CONF_UNSET_UINT;
+    lz->queue = 100;
+    lz->timeout = 10000;
+    lz->self = NGX_HTTP_ASYNCX_LQ_NOBODY;
+    ngx_queue_init(&lz->waiters);
+
+    size = 0;
+    name.len = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p == NULL || p == name.data) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\" in \"%V\" "
+                                   "directive, expected zone=name:size",
+                                   &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\" in \"%V\" "
+                                   "directive", &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small: %V, at least "
+                                   "%uzk", &name, &s, 8 * ngx_pagesize / 1024);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            if (ngx_http_asyncx_parse_rate(value[i].data + 5,
+                                           value[i].len - 5, &lz->rate)
+                != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid rate \"%V\" in \"%V\" directive, "
+                                   "expected 1..1000000 r/s or r/m",
+                                   &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            n = ngx_parse_time(&s, 0);
+
+            /* 0 would refuse every wait: queue=0 says that */
+            if (n == NGX_ERROR || n == 0 || n > 86400000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid timeout \"%V\" in \"%V\" "
+                                   "directive, expected 1ms..24h",
+                                   &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            lz->timeout = (ngx_msec_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
+            lz->key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+            if (lz->key == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = lz->key;
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            if (s.len == 0 || ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid key \"%V\" in \"%V\" directive",
+                                   &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+#define ngx_http_asyncx_limit_num(prefix, field, min, max)                    \
+        if (ngx_strncmp(value[i].data, prefix, sizeof(prefix) - 1) == 0) {    \
+            n = ngx_atoi(value[i].data + sizeof(prefix) - 1,                  \
+                         value[i].len - (sizeof(prefix) - 1));                \
+            if (n == NGX_ERROR || n < (min) || n > (max)) {                   \
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,                      \
+                                   "invalid value \"%V\" in \"%V\" "          \
+                                   "directive, expected %d..%d",              \
+                                   &value[i], &cmd->name, min, max);          \
+                return NGX_CONF_ERROR;                                        \
+            }                                                                 \
+            lz->field = (ngx_uint_t) n;                                       \
+            continue;                                                         \
+        }
+
+        /* concurrency=0: no cap; queue=0: no waiting, refused at once */
+        ngx_http_asyncx_limit_num("burst=", burst, 1, 1000000);
+        ngx_http_asyncx_limit_num("concurrency=", concurrency, 0, 100000);
+        ngx_http_asyncx_limit_num("queue=", queue, 0, 100000);
+
+#undef ngx_http_asyncx_limit_num
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive",
+                           &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (lz->rate == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"rate\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (lz->burst == NGX_CONF_UNSET_UINT) {
+        /* one second's worth, at least one request */
+        lz->burst = ngx_max(1, (ngx_uint_t) (lz->rate / 1000));
+    }
+
+    lz->name = name;
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_asyncx_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_asyncx_limit_init_zone;
+    shm_zone->data = lz;
+    lz->shm_zone = shm_zone;
+
+    /* asyncx_limit_wait_seconds{zone="name"} of the metrics endpoint */
+    lz->metrics = ngx_http_asyncx_metrics_series(cf,
+                                                 NGX_HTTP_ASYNCX_SERIES_LIMIT,
+                                                 &lz->name, NULL);
+    if (lz->metrics == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+    lz->lmcf = &amcf->limit;
+
+    if (amcf->limit.zones.elts == NULL
+        && ngx_array_init(&amcf->limit.zones, cf->pool, 4,
+                          sizeof(ngx_shm_zone_t *))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    lz->index = amcf->limit.zones.nelts;
+
+    zp = ngx_array_push(&amcf->limit.zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The zone keeps its state over a reload (tokens, slots, queues).  The
+ * new configuration's limits take effect when its first worker starts
+ * (ngx_http_asyncx_limit_lock() compares generations), so a reload that
+ * fails later changes nothing.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_asyncx_limit_zone_t  *olz = data;
+
+    size_t                          len;
+    ngx_http_asyncx_limit_zone_t   *lz;
+    ngx_http_asyncx_limit_shctx_t  *sh;
+
+    lz = shm_zone->data;
+    lz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (olz) {
+        /* only the master writes gen_next */
+        lz->sh = olz->sh;
+        lz->gen = ++lz->sh->gen_next;
+        return NGX_OK;
+    }
+
+    if (shm_zone->shm.exists) {
+        lz->sh = lz->shpool->data;
+        lz->gen = ++lz->sh->gen_next;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(lz->shpool, sizeof(ngx_http_asyncx_limit_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    lz->sh = sh;
+    lz->shpool->data = sh;
+
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
+                    ngx_http_asyncx_limit_rbtree_insert_value);
+
+    ngx_http_asyncx_lq_zone_init(&sh->lq);
+    sh->lq.rate = lz->rate;
+    sh->lq.burst = lz->burst;
+    sh->lq.concurrency = lz->concurrency;
+    sh->lq.queue = lz->queue;
+
+    sh->gen_next = 1;
+    sh->gen_applied = 1;
+    lz->gen = 1;
+
+    if (RAND_bytes((u_char *) &sh->secret, sizeof(sh->secret)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "asyncx_limit_zone \"%V\": RAND_bytes() failed",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    len = sizeof(" in asyncx_limit_zone \"\"") + shm_zone->shm.name.len;
+
+    lz->shpool->log_ctx = ngx_slab_alloc(lz->shpool, len);
+    if (lz->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(lz->shpool->log_ctx, " in asyncx_limit_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    lz->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/* asyncx_limit name | off;  (repeatable: every zone named applies) */
+
+char *
+ngx_http_asyncx_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_str_t                      *value;
+    ngx_uint_t                      i;
+    ngx_shm_zone_t                 *shm_zone, **zp;
+    ngx_http_asyncx_limit_conf_t   *lcf;
+
+    lcf = &alcf->limit;
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (lcf->zones != NGX_CONF_UNSET_PTR) {
+            return "is duplicate: \"off\" cannot be combined with zones";
+        }
+
+        lcf->zones = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (lcf->zones == NULL) {
+        return "is duplicate: \"off\" cannot be combined with zones";
+    }
+
+    shm_zone = ngx_http_asyncx_limit_ref(cf, &value[1]);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (lcf->zones == NGX_CONF_UNSET_PTR) {
+        lcf->zones = ngx_array_create(cf->pool, 2, sizeof(ngx_shm_zone_t *));
+        if (lcf->zones == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    zp = lcf->zones->elts;
+
+    for (i = 0; i < lcf->zones->nelts; i++) {
+        if (zp[i] == shm_zone) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "zone \"%V\" is duplicate in \"%V\" directive",
+                               &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    zp = ngx_array_push(lcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * asyncx_limit_status code [code];  the refusal status when the queue is
+ * full and after a wait longer than the timeout (limit_req_status).
+ * With one argument that is not a number, the zone status endpoint's
+ * old name: still works, with a warning.
+ */
+
+char *
+ngx_http_asyncx_limit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t   i, *codes[2];
+
+    value = cf->args->elts;
+
+    /* a zone name starts with a letter: "429" and "4x9" are codes */
+    if (cf->args->nelts == 2 && value[1].len
+        && !(value[1].data[0] >= '0' && value[1].data[0] <= '9'))
+    {
+        if (!(cf->cmd_type & NGX_HTTP_LOC_CONF)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive, "
+                               "expected a status code 400..599",
+                               &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"asyncx_limit_status %V\" is deprecated for the "
+                           "zone's status, use \"asyncx_limit_zone_status "
+                           "%V\"; \"asyncx_limit_status\" now sets the "
+                           "refusal status code", &value[1], &value[1]);
+
+        return ngx_http_asyncx_limit_zone_status(cf, cmd, conf);
+    }
+
+    if (alcf->limit.status_rejected != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    codes[0] = &alcf->limit.status_rejected;
+    codes[1] = &alcf->limit.status_timeout;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        n = ngx_atoi(value[i].data, value[i].len);
+
+        if (n < 400 || n > 599) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive, "
+                               "expected a status code 400..599",
+                               &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        *codes[i - 1] = (ngx_uint_t) n;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* asyncx_limit_log_level info | notice | warn | error; */
+
+char *
+ngx_http_asyncx_limit_log_level(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (alcf->limit.log_level != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; ngx_http_asyncx_limit_log_levels[i].name.len; i++) {
+        if (ngx_strcmp(ngx_http_asyncx_limit_log_levels[i].name.data,
+                       value[1].data)
+            == 0)
+        {
+            alcf->limit.log_level = ngx_http_asyncx_limit_log_levels[i].value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, expected "
+                       "info, notice, warn or error", &value[1], &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * A worker starts: it takes its entry in every zone's owner table (an
+ * entry with its pid is a dead process's: reclaimed), looks (what a
+ * crashed worker left is reclaimed now, not when somebody needs it),
+ * applies its configuration's limits and opens its wake-up socket.
+ */
+
+ngx_int_t
+ngx_http_asyncx_limit_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                     i;
+    ngx_shm_zone_t               **zp;
+    ngx_http_asyncx_main_conf_t   *amcf;
+    ngx_http_asyncx_limit_op_t     op;
+    ngx_http_asyncx_limit_zone_t  *lz;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asyncx_module);
+
+    if (amcf == NULL || amcf->limit.zones.nelts == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_asyncx_limit_wake_init(cycle, &amcf->limit) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    zp = amcf->limit.zones.elts;
+
+    for (i = 0; i < amcf->limit.zones.nelts; i++) {
+        lz = zp[i]->data;
+
+        /* a table full of live workers: each request tries again */
+        (void) ngx_http_asyncx_limit_lock(lz, &op, NULL, cycle->log);
+        ngx_http_asyncx_limit_unlock(&op);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_asyncx_limit_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                     i;
+    ngx_shm_zone_t               **zp;
+    ngx_http_asyncx_main_conf_t   *amcf;
+    ngx_http_asyncx_limit_zone_t  *lz;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asyncx_module);
+
+    if (amcf == NULL || amcf->limit.zones.nelts == 0) {
+        return;
+    }
+
+    zp = amcf->limit.zones.elts;
+
+    for (i = 0; i < amcf->limit.zones.nelts; i++) {
+        lz = zp[i]->data;
+
+        if (lz->self == NGX_HTTP_ASYNCX_LQ_NOBODY) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&lz->shpool->mutex);
+        ngx_http_asyncx_lq_unregister(&lz->sh->lq, lz->self);
+        ngx_shmtx_unlock(&lz->shpool->mutex);
+
+        lz->self = NGX_HTTP_ASYNCX_LQ_NOBODY;
+    }
+
+    ngx_http_asyncx_limit_wake_exit(cycle, &amcf->limit);
+}
+
+
+static void
+ngx_http_asyncx_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t             **p;
+    ngx_http_asyncx_limit_node_t   *ln, *lnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            ln = (ngx_http_asyncx_limit_node_t *) &node->color;
+            lnt = (ngx_http_asyncx_limit_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(ln->data, lnt->data, ln->len, lnt->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
