@@ -469,7 +469,14 @@ ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
     actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
     tctx = actx->limit_test;
 
-    if (tctx->pending) {
+    /*
+     * A call's post_subrequest handler also runs when the call finishes
+     * while another one is ahead of it in the postponed list (a HEAD's
+     * header-only calls do): the parent answers only once it is active
+     * again, when every call has really ended.
+     */
+
+    if (tctx->pending || r != r->connection->data) {
         return;
     }
 

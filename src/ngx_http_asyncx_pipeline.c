@@ -220,7 +220,9 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
         ctx->deadline.handler = ngx_http_asyncx_pipeline_timeout;
         ctx->deadline.data = ctx;
         ctx->deadline.log = r->connection->log;
-        ngx_add_timer(&ctx->deadline, pcf->pipeline_timeout);
+        ngx_add_timer(&ctx->deadline,
+                      pcf->pipeline_timeout
+                      + ngx_http_asyncx_pipeline_timer_lag());
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -233,7 +233,8 @@ ngx_http_asyncx_pipeline_attempt(ngx_http_asyncx_pipeline_call_t *call)
     }
 
     a->timeout = timeout;
-    a->expires = ngx_current_msec + timeout;
+    a->expires = ngx_current_msec + ngx_http_asyncx_pipeline_timer_lag()
+                 + timeout;
 
     ngx_http_asyncx_pipeline_arm_timer(ctx, a->expires);
 
@@ -903,6 +904,27 @@ ngx_http_asyncx_pipeline_arm_timer(ngx_http_asyncx_pipeline_ctx_t *ctx,
 
     ctx->timer_expires = expires;
     ngx_add_timer(&ctx->timer, left > 0 ? (ngx_msec_t) left : 0);
+}
+
+
+/*
+ * nginx's ngx_current_msec, which timers count from, is updated once per
+ * event-loop turn, while the module times calls with the monotonic clock
+ * itself (the same clock, in microseconds).  A timer armed late in a
+ * long turn would fire early by the module's own numbers ("no answer
+ * within 100 ms" after 84 ms): the time the turn has taken so far is
+ * added to it.
+ */
+
+ngx_msec_t
+ngx_http_asyncx_pipeline_timer_lag(void)
+{
+    ngx_msec_int_t  lag;
+
+    lag = (ngx_msec_int_t) ((ngx_msec_t) (ngx_http_asyncx_now_usec() / 1000)
+                            - ngx_current_msec);
+
+    return lag > 0 ? (ngx_msec_t) lag : 0;
 }
 
 

@@ -115,6 +115,7 @@ void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
 void ngx_http_asyncx_pipeline_abandon(ngx_http_asyncx_pipeline_call_t *call);
 void ngx_http_asyncx_pipeline_cancel_timer(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
+ngx_msec_t ngx_http_asyncx_pipeline_timer_lag(void);
 ngx_uint_t ngx_http_asyncx_pipeline_running(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
 

@@ -307,6 +307,9 @@ asyncx: required call "사용자" failed
         asyncx_stage 3단계 배송=/svc/shipping?delay=45ms;
         asyncx_stage 4단계 결제=/svc/payment?delay=45ms;
         asyncx_call_optional 사용자;
+        asyncx_call_optional 가격;
+        asyncx_call_optional 배송;
+        asyncx_call_optional 결제;
     }
 --- request
 POST /orders/process?fail=사용자&fail_mode=slow&fail_delay=100ms

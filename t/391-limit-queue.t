@@ -63,11 +63,24 @@ sub workers {
     return grep { /^\d+$/ } split ' ', `ps -o pid= --ppid $master 2>/dev/null`;
 }
 
+# until the master runs 2 workers that are not in @_; old ones may still
+# be finishing their requests (a reload lets a worker serve what it took)
 sub wait_new_workers {
     my %old = map { $_ => 1 } @_;
-    for (1 .. 400) {
-        my @now = workers();
-        return 1 if @now == 2 && !grep { $old{$_} } @now;
+    my $t0 = time;
+    while (time - $t0 < 60) {
+        return 1 if 2 == grep { !$old{$_} } workers();
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# until none of @_ is a child of the master any more
+sub wait_workers_gone {
+    my %old = map { $_ => 1 } @_;
+    my $t0 = time;
+    while (time - $t0 < 60) {
+        return 1 unless grep { $old{$_} } workers();
         sleep 0.05;
     }
     return 0;
@@ -206,7 +219,9 @@ scenario(name => 'reload with the places taken',
              my @before = workers();
              kill 'HUP', $master;
              ok(wait_new_workers(@before), 'reload: new workers are up');
+             # the old workers keep serving their queue until it is given up
              while (my $s = pop @$w) { close $s; sleep 0.005 }
+             ok(wait_workers_gone(@before), 'reload: the old workers exit');
          });
 
 # a zone's full numbers (asyncx_status): per-worker places and slots
