@@ -158,8 +158,8 @@ UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/test_*.c)
 
 # The pure-logic sources: they use nginx's types and macros but call no
 # function from nginx's .c files, so they link without an nginx binary.
-PURE_SRCS   := src/ngx_http_asyncx_util.c src/ngx_http_asyncx_dataset.c src/ngx_http_asyncx_offload_util.c \
-               src/ngx_http_asyncx_pipeline_util.c src/ngx_http_asyncx_sse_kernel.c \
+PURE_SRCS   := src/ngx_http_asyncx_util.c src/demo/ngx_http_asyncx_dataset.c src/ngx_http_asyncx_offload_util.c \
+               src/ngx_http_asyncx_pipeline_util.c src/demo/ngx_http_asyncx_sse_kernel.c \
                src/ngx_http_asyncx_limit_bucket.c src/ngx_http_asyncx_metrics_util.c \
                src/demo/ngx_http_asyncx_exercise_format.c \
                src/ngx_http_asyncx_limit_queue.c \

@@ -14,7 +14,9 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
-#include "ngx_http_asyncx_exercise_answer.h"
+#include "ngx_http_asyncx_conf.h"
+#include "ngx_http_asyncx_exercise.h"
+#include "ngx_http_asyncx_mock.h"
 
 
 static void *ngx_http_asyncx_create_main_conf(ngx_conf_t *cf);
@@ -361,7 +363,7 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     { ngx_string("asyncx_limit_test"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
-      ngx_http_asyncx_limit_test,
+      ngx_http_asyncx_limit_zone_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -465,26 +467,6 @@ ngx_module_t  ngx_http_asyncx_module = {
 };
 
 
-ngx_http_asyncx_ctx_t *
-ngx_http_asyncx_get_ctx(ngx_http_request_t *r)
-{
-    ngx_http_asyncx_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_asyncx_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_asyncx_module);
-    }
-
-    return ctx;
-}
-
-
 static void *
 ngx_http_asyncx_create_main_conf(ngx_conf_t *cf)
 {
@@ -495,12 +477,16 @@ ngx_http_asyncx_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    if (ngx_http_asyncx_status_init_main_conf(cf, &amcf->status) != NGX_OK
+    if (ngx_http_asyncx_stats_init_main_conf(cf, &amcf->stats) != NGX_OK
+        || ngx_http_asyncx_status_init_main_conf(cf, &amcf->status) != NGX_OK
+        || ngx_http_asyncx_sse_init_main_conf(cf, &amcf->sse) != NGX_OK
         || ngx_http_asyncx_metrics_init_main_conf(cf, &amcf->metrics)
            != NGX_OK)
     {
         return NULL;
     }
+
+    ngx_str_set(&amcf->duration_unit, "s");
 
     return amcf;
 }
@@ -556,8 +542,8 @@ ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_asyncx_add_variables(ngx_conf_t *cf)
 {
-    /* the demo's answer format, before "asyncx_pipeline_answer" is read */
-    if (ngx_http_asyncx_exercise_answer_add(cf) != NGX_OK
+    /* the demo's hooks, before "asyncx_pipeline_answer" is read */
+    if (ngx_http_asyncx_exercise_init(cf) != NGX_OK
         || ngx_http_asyncx_pipeline_add_variables(cf) != NGX_OK)
     {
         return NGX_ERROR;
@@ -567,9 +553,36 @@ ngx_http_asyncx_add_variables(ngx_conf_t *cf)
 }
 
 
+/*
+ * asyncx_status's sections, in the order of the answer's keys: the
+ * renderer knows none of them by name.
+ */
+
+static ngx_http_asyncx_status_section_pt  ngx_http_asyncx_status_sections[] = {
+    ngx_http_asyncx_executor_status,
+    ngx_http_asyncx_pipeline_status,
+    ngx_http_asyncx_mock_status,
+    ngx_http_asyncx_limit_status_all,
+    ngx_http_asyncx_sse_status
+};
+
+
 static ngx_int_t
 ngx_http_asyncx_init(ngx_conf_t *cf)
 {
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(ngx_http_asyncx_status_sections)
+                    / sizeof(ngx_http_asyncx_status_section_pt); i++)
+    {
+        if (ngx_http_asyncx_status_add_section(cf,
+                                    ngx_http_asyncx_status_sections[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
     if (ngx_http_asyncx_limit_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -582,7 +595,7 @@ ngx_http_asyncx_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_asyncx_init_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_asyncx_status_init_process(cycle) != NGX_OK) {
+    if (ngx_http_asyncx_stats_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -594,5 +607,5 @@ static void
 ngx_http_asyncx_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_asyncx_limit_exit_process(cycle);
-    ngx_http_asyncx_status_exit_process(cycle);
+    ngx_http_asyncx_stats_exit_process(cycle);
 }

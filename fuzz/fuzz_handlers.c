@@ -9,10 +9,12 @@
 
 #include "fuzz_common.h"
 #include <ngx_http.h>
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_dataset.h"
 
 
 ngx_int_t
@@ -42,7 +44,7 @@ ngx_http_asyncx_offload_body(ngx_http_asyncx_offload_ctx_t *ctx)
 
 cJSON *
 ngx_http_asyncx_cjson_add_seconds(cJSON *obj, const char *name,
-    uint64_t usec, ngx_uint_t decimals)
+    uint64_t usec, ngx_uint_t decimals, ngx_str_t *unit)
 {
     return cJSON_AddNumberToObject(obj, name, (double) usec / 1e6);
 }
@@ -76,6 +78,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_int_t                        rc;
     ngx_http_asyncx_offload_conf_t   conf;
     ngx_http_asyncx_offload_ctx_t    ctx;
+    ngx_http_asyncx_records_t        records = {
+        ngx_string("dataset"), ngx_string("data set"),
+        ngx_http_asyncx_dataset_record, ngx_http_asyncx_dataset_json_item
+    };
     ngx_int_t                      (*run[])(void *) = {
         ngx_http_asyncx_offload_hash_run,
         ngx_http_asyncx_offload_verify_run,
@@ -100,6 +106,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&ctx, 0, sizeof(ctx));
     ctx.conf = &conf;
+    ctx.records = &records;
     ctx.status = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     /* the loop hands the task a NUL-terminated copy of the body */

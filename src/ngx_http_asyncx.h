@@ -12,15 +12,18 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_asyncx_version.h"
-#include "ngx_http_asyncx_util.h"
-#include "ngx_http_asyncx_conf.h"
-#include "ngx_http_asyncx_json.h"
-#include "ngx_http_asyncx_http.h"
-#include "ngx_http_asyncx_dataset.h"
-#include "ngx_http_asyncx_executor.h"
+/*
+ * Shared types only: the module's main and location conf, each one
+ * embedded struct per subsystem (so that the directive table can use
+ * offsetof), and the request ctx.  Helpers (util, conf, json, http) and
+ * a subsystem's own parts are included by the files that use them.
+ */
+
+#include "ngx_http_asyncx_records.h"
+#include "ngx_http_asyncx_stats.h"
 #include "ngx_http_asyncx_status.h"
 #include "ngx_http_asyncx_metrics.h"
+#include "ngx_http_asyncx_executor.h"
 #include "ngx_http_asyncx_pipeline.h"
 #include "ngx_http_asyncx_offload.h"
 #include "ngx_http_asyncx_limit.h"
@@ -34,11 +37,18 @@
  */
 
 typedef struct {
+    ngx_http_asyncx_stats_main_conf_t     stats;
     ngx_http_asyncx_status_main_conf_t    status;
-    ngx_http_asyncx_executor_main_conf_t  executor;
     ngx_http_asyncx_pipeline_main_conf_t  pipeline;
     ngx_http_asyncx_limit_main_conf_t     limit;
     ngx_http_asyncx_metrics_main_conf_t   metrics;
+    ngx_http_asyncx_sse_main_conf_t       sse;
+
+    /* after the durations the answers write ("1.9s"); a hook may set it */
+    ngx_str_t                             duration_unit;
+
+    /* generated input of requests that bring none; NULL: none */
+    ngx_http_asyncx_records_t            *records;
 } ngx_http_asyncx_main_conf_t;
 
 
@@ -49,6 +59,9 @@ typedef struct {
     ngx_http_asyncx_limit_conf_t          limit;
     ngx_http_asyncx_sse_conf_t            sse;
     ngx_http_asyncx_dashboard_conf_t      dashboard;
+
+    /* the demo's own location conf (src/demo), opaque to the module */
+    void                                 *demo;
 } ngx_http_asyncx_loc_conf_t;
 
 

@@ -128,3 +128,25 @@ ngx_http_asyncx_conf_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
 
     return NGX_CONF_OK;
 }
+
+
+/*
+ * The content handler of the location being read: one per location, as
+ * with proxy_pass.  The directive's handler returns what this returns.
+ */
+
+char *
+ngx_http_asyncx_conf_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate: the location already has a content handler";
+    }
+
+    clcf->handler = handler;
+
+    return NGX_CONF_OK;
+}

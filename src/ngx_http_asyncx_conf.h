@@ -10,6 +10,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_http.h>
 
 
 /*
@@ -43,6 +44,8 @@ char *ngx_http_asyncx_conf_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_asyncx_conf_parse_bounded(ngx_str_t *value,
     ngx_http_asyncx_conf_bounds_t *b, uint64_t *v);
+char *ngx_http_asyncx_conf_set_handler(ngx_conf_t *cf,
+    ngx_http_handler_pt handler);
 void ngx_http_asyncx_conf_log_range(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *value, ngx_http_asyncx_conf_bounds_t *b);
 

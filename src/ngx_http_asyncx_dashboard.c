@@ -14,8 +14,10 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_http.h"
 #include "ngx_http_asyncx_dashboard_page.h"
 #include "ngx_http_asyncx_sse_event.h"
 
@@ -54,14 +56,14 @@ ngx_http_asyncx_status_stream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
+    char                       *rv;
     ngx_str_t                  *value, s;
     ngx_msec_t                  interval;
-    ngx_http_core_loc_conf_t   *clcf;
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "is duplicate: the location already has a content handler";
+    rv = ngx_http_asyncx_conf_set_handler(cf,
+                                     ngx_http_asyncx_status_stream_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     interval = NGX_HTTP_ASYNCX_STREAM_INTERVAL;
@@ -91,7 +93,6 @@ ngx_http_asyncx_status_stream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     alcf->dashboard.interval = interval;
-    clcf->handler = ngx_http_asyncx_status_stream_handler;
 
     (void) cmd;
 
@@ -378,15 +379,15 @@ ngx_http_asyncx_status_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char                    *p, *at, c;
     size_t                     plen;
     ngx_str_t                 *value, uri;
+    char                      *rv;
     ngx_uint_t                 i;
-    ngx_http_core_loc_conf_t  *clcf;
 
     static u_char  placeholder[] = "@ASYNCX_STREAM@";
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "is duplicate: the location already has a content handler";
+    rv = ngx_http_asyncx_conf_set_handler(cf,
+                                          ngx_http_asyncx_status_page_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     value = cf->args->elts;
@@ -437,7 +438,6 @@ ngx_http_asyncx_status_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                ngx_http_asyncx_dashboard_page
                + sizeof(ngx_http_asyncx_dashboard_page) - 1 - (at + plen));
 
-    clcf->handler = ngx_http_asyncx_status_page_handler;
 
     (void) cmd;
 

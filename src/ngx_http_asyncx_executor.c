@@ -7,8 +7,11 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_http.h"
 
 
 #if !(NGX_THREADS)
@@ -74,9 +77,9 @@ ngx_http_asyncx_executor_merge_conf(ngx_conf_t *cf,
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
 
-    conf->io_index = ngx_http_asyncx_status_add_pool(cf, &amcf->status,
+    conf->io_index = ngx_http_asyncx_stats_add_pool(cf, &amcf->stats,
                                                      &conf->io_name);
-    conf->cpu_index = ngx_http_asyncx_status_add_pool(cf, &amcf->status,
+    conf->cpu_index = ngx_http_asyncx_stats_add_pool(cf, &amcf->stats,
                                                       &conf->cpu_name);
 
     if (conf->io_index == (ngx_uint_t) NGX_ERROR
@@ -205,8 +208,8 @@ ngx_http_asyncx_job_create(ngx_http_request_t *r,
         index = alcf->executor.cpu_index;
     }
 
-    sh = amcf->status.sh;
-    slot = amcf->status.pool_slot[index];
+    sh = amcf->stats.sh;
+    slot = amcf->stats.pool_slot[index];
     job->stats = &sh->pools[slot];
     job->gauge_queued = ngx_http_asyncx_gauge_ptr(
                             NGX_HTTP_ASYNCX_GAUGE_QUEUED + slot);

@@ -11,9 +11,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <cjson/cJSON.h>
 
-#include "ngx_http_asyncx_status.h"
+#include "ngx_http_asyncx_stats.h"
 #include "ngx_http_asyncx_metrics.h"
 
 
@@ -65,11 +64,6 @@ typedef struct {
 } ngx_http_asyncx_executor_conf_t;
 
 
-typedef struct {
-    ngx_uint_t                     unused;
-} ngx_http_asyncx_executor_main_conf_t;
-
-
 void ngx_http_asyncx_executor_init_conf(ngx_http_asyncx_executor_conf_t *conf);
 char *ngx_http_asyncx_executor_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_executor_conf_t *prev,
@@ -84,7 +78,8 @@ ngx_int_t ngx_http_asyncx_job_post(ngx_http_asyncx_job_t *job,
     ngx_http_asyncx_job_run_pt run, void *data);
 ngx_int_t ngx_http_asyncx_job_reject(ngx_http_request_t *r);
 
-ngx_int_t ngx_http_asyncx_executor_status(ngx_http_request_t *r, cJSON *root);
+ngx_int_t ngx_http_asyncx_executor_status(ngx_http_request_t *r,
+    struct cJSON *root);
 
 
 #endif /* _NGX_HTTP_ASYNCX_EXECUTOR_H_INCLUDED_ */

@@ -7,8 +7,10 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
 
 
 #define NGX_HTTP_ASYNCX_ERROR_MAX  1024
@@ -346,11 +348,13 @@ ngx_http_asyncx_body_read_files(ngx_chain_t *bufs, u_char *dst)
 
 cJSON *
 ngx_http_asyncx_cjson_add_seconds(cJSON *obj, const char *name, uint64_t usec,
-    ngx_uint_t decimals)
+    ngx_uint_t decimals, ngx_str_t *unit)
 {
     u_char  buf[NGX_HTTP_ASYNCX_SECONDS_LEN];
 
-    if (ngx_http_asyncx_format_seconds(buf, sizeof(buf), usec, decimals) == 0) {
+    if (ngx_http_asyncx_format_duration(buf, sizeof(buf), usec, decimals, unit)
+        == 0)
+    {
         return NULL;
     }
 
@@ -431,7 +435,7 @@ ngx_http_asyncx_set_allow(ngx_http_request_t *r, ngx_uint_t allowed)
 
 /*
  * For read-only handlers: NGX_OK to go on (GET or HEAD, any body
- * discarded), or NGX_DECLINED with *rc set to what the handler returns.
+ * discarded), or NGX_ERROR (refused) with *rc what the handler returns.
  */
 
 ngx_int_t
@@ -442,17 +446,17 @@ ngx_http_asyncx_get_only(ngx_http_request_t *r, ngx_int_t *rc)
             != NGX_OK)
         {
             *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            return NGX_DECLINED;
+            return NGX_ERROR;
         }
 
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_NOT_ALLOWED, NGX_LOG_INFO,
                                          "method not allowed, use GET");
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     *rc = ngx_http_discard_request_body(r);
 
-    return (*rc == NGX_OK) ? NGX_OK : NGX_DECLINED;
+    return (*rc == NGX_OK) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -496,4 +500,120 @@ ngx_http_asyncx_send_event_stream_header(ngx_http_request_t *r)
     ngx_str_set(&h->value, "no");
 
     return ngx_http_send_header(r);
+}
+
+
+/* server_tokens off: the nginx version is told nowhere, as in "Server" */
+
+ngx_uint_t
+ngx_http_asyncx_server_tokens(ngx_http_request_t *r)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    return clcf->server_tokens != NGX_HTTP_SERVER_TOKENS_OFF;
+}
+
+
+/* the keepalive comment of every stream, unless output is pending */
+
+void
+ngx_http_asyncx_event_stream_keepalive(ngx_http_request_t *r, ngx_buf_t *b,
+    ngx_chain_t *cl)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    static u_char  ping[] = ": keepalive\n\n";
+
+    c = r->connection;
+
+    if (r->out || c->buffered) {
+        /* the client is not even reading what it has */
+        return;
+    }
+
+    ngx_memzero(b, sizeof(ngx_buf_t));
+    b->pos = ping;
+    b->last = ping + sizeof(ping) - 1;
+    b->memory = 1;
+    b->flush = 1;
+    cl->buf = b;
+    cl->next = NULL;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "asyncx sse: keepalive");
+
+    rc = ngx_http_output_filter(r, cl);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The one walk of the request's header list: the next header named
+ * "name" after "prev" (NULL: the first one), or NULL.
+ */
+
+ngx_table_elt_t *
+ngx_http_asyncx_header_next(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_table_elt_t *prev)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (prev) {
+            if (&h[i] == prev) {
+                prev = NULL;
+            }
+
+            continue;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/* Last-Event-ID is no standard nginx header: NGX_OK or NGX_DECLINED */
+
+ngx_int_t
+ngx_http_asyncx_last_event_id(ngx_http_request_t *r, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  name = ngx_string("Last-Event-ID");
+
+    h = ngx_http_asyncx_header_next(r, &name, NULL);
+    if (h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *value = h->value;
+
+    return NGX_OK;
 }

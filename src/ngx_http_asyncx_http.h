@@ -31,7 +31,14 @@ ngx_int_t ngx_http_asyncx_set_allow(ngx_http_request_t *r,
     ngx_uint_t allowed);
 ngx_int_t ngx_http_asyncx_get_only(ngx_http_request_t *r, ngx_int_t *rc);
 ngx_int_t ngx_http_asyncx_send_event_stream_header(ngx_http_request_t *r);
+void ngx_http_asyncx_event_stream_keepalive(ngx_http_request_t *r,
+    ngx_buf_t *b, ngx_chain_t *cl);
+ngx_int_t ngx_http_asyncx_last_event_id(ngx_http_request_t *r,
+    ngx_str_t *value);
+ngx_table_elt_t *ngx_http_asyncx_header_next(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_table_elt_t *prev);
 void ngx_http_asyncx_watch_client(ngx_http_request_t *r);
+ngx_uint_t ngx_http_asyncx_server_tokens(ngx_http_request_t *r);
 ngx_int_t ngx_http_asyncx_set_retry_after(ngx_http_request_t *r,
     time_t seconds);
 
@@ -44,7 +51,7 @@ ngx_int_t ngx_http_asyncx_body_copy(ngx_http_request_t *r, ngx_str_t *body,
 ngx_err_t ngx_http_asyncx_body_read_files(ngx_chain_t *bufs, u_char *dst);
 
 cJSON *ngx_http_asyncx_cjson_add_seconds(cJSON *obj, const char *name,
-    uint64_t usec, ngx_uint_t decimals);
+    uint64_t usec, ngx_uint_t decimals, ngx_str_t *unit);
 
 
 #endif /* _NGX_HTTP_ASYNCX_HTTP_H_INCLUDED_ */

@@ -11,7 +11,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <cjson/cJSON.h>
 
 
 typedef struct ngx_http_asyncx_limit_ctx_s  ngx_http_asyncx_limit_ctx_t;
@@ -31,10 +30,21 @@ typedef struct {
 } ngx_http_asyncx_limit_conf_t;
 
 
+/*
+ * A hook of asyncx_limit_test's answer: adds members that describe the
+ * run (the zone's concurrency, its rate in requests per 1000 s, the
+ * run's time).  NGX_OK or NGX_ERROR.
+ */
+
+typedef ngx_int_t (*ngx_http_asyncx_limit_describe_pt)(struct cJSON *root,
+    ngx_uint_t concurrency, uint64_t rate, uint64_t usec);
+
+
 typedef struct {
     ngx_array_t                    zones;       /* ngx_shm_zone_t *, declared */
     ngx_array_t                    refs;        /* ngx_shm_zone_t *, used */
     ngx_connection_t              *wake;        /* this worker's wake-ups */
+    ngx_http_asyncx_limit_describe_pt   describe_test;
 } ngx_http_asyncx_limit_main_conf_t;
 
 
@@ -55,10 +65,9 @@ char *ngx_http_asyncx_limit_log_level(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_asyncx_limit_test(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
-ngx_int_t ngx_http_asyncx_limit_status_all(ngx_http_request_t *r, cJSON *root);
+ngx_int_t ngx_http_asyncx_limit_status_all(ngx_http_request_t *r,
+    struct cJSON *root);
 
 
 #endif /* _NGX_HTTP_ASYNCX_LIMIT_H_INCLUDED_ */

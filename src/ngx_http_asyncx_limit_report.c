@@ -13,8 +13,11 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_http.h"
 #include "ngx_http_asyncx_limit_zone.h"
 
 
@@ -33,14 +36,18 @@ char *
 ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
+    char                               *rv;
     ngx_str_t                          *value;
-    ngx_http_core_loc_conf_t           *clcf;
+    ngx_http_handler_pt                 handler;
     ngx_http_asyncx_limit_test_conf_t  *tcf;
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    /* with a URI: the test endpoint, else the zone's live status */
+    handler = (cf->args->nelts == 3) ? ngx_http_asyncx_limit_test_handler
+                                     : ngx_http_asyncx_limit_status_handler;
 
-    if (clcf->handler != NULL) {
-        return "is duplicate: the location already has a content handler";
+    rv = ngx_http_asyncx_conf_set_handler(cf, handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     value = cf->args->elts;
@@ -64,11 +71,6 @@ ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
                                "path starting with \"/\"", &tcf->uri);
             return NGX_CONF_ERROR;
         }
-
-        clcf->handler = ngx_http_asyncx_limit_test_handler;
-
-    } else {
-        clcf->handler = ngx_http_asyncx_limit_status_handler;
     }
 
     /* the content handler finds its zone through the location's conf */
@@ -79,10 +81,67 @@ ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * asyncx_limit_status code [code];  the refusal status when the queue is
+ * full and after a wait longer than the timeout (limit_req_status).
+ * With one argument that is not a number, the zone status endpoint's
+ * old name: still works, with a warning.
+ */
+
 char *
-ngx_http_asyncx_limit_test(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_asyncx_limit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    return ngx_http_asyncx_limit_zone_status(cf, cmd, conf);
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t   i, *codes[2];
+
+    value = cf->args->elts;
+
+    /* a zone name starts with a letter: "429" and "4x9" are codes */
+    if (cf->args->nelts == 2 && value[1].len
+        && !(value[1].data[0] >= '0' && value[1].data[0] <= '9'))
+    {
+        if (!(cf->cmd_type & NGX_HTTP_LOC_CONF)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive, "
+                               "expected a status code 400..599",
+                               &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"asyncx_limit_status %V\" is deprecated for the "
+                           "zone's status, use \"asyncx_limit_zone_status "
+                           "%V\"; \"asyncx_limit_status\" now sets the "
+                           "refusal status code", &value[1], &value[1]);
+
+        return ngx_http_asyncx_limit_zone_status(cf, cmd, conf);
+    }
+
+    if (alcf->limit.status_rejected != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    codes[0] = &alcf->limit.status_rejected;
+    codes[1] = &alcf->limit.status_timeout;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        n = ngx_atoi(value[i].data, value[i].len);
+
+        if (n < 400 || n > 599) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive, "
+                               "expected a status code 400..599",
+                               &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        *codes[i - 1] = (ngx_uint_t) n;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -456,12 +515,13 @@ ngx_http_asyncx_limit_test_call_done(ngx_http_request_t *sr, void *data,
 static void
 ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
 {
-    u_char                             text[256], *p;
     cJSON                             *root, *results, *o;
     uint64_t                           now, start;
+    ngx_str_t                         *unit;
     ngx_int_t                          rc;
     ngx_uint_t                         i;
     ngx_http_asyncx_ctx_t             *actx;
+    ngx_http_asyncx_main_conf_t       *amcf;
     ngx_http_asyncx_limit_ctx_t       *lctx;
     ngx_http_asyncx_limit_test_ctx_t  *tctx;
     ngx_http_asyncx_limit_zone_t      *lz;
@@ -482,6 +542,8 @@ ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
 
     now = ngx_http_asyncx_now_usec();
     lz = tctx->zone;
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
+    unit = &amcf->duration_unit;
 
     root = cJSON_CreateObject();
     if (root == NULL) {
@@ -514,11 +576,11 @@ ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
         if (lctx && lctx->admitted_us) {
             start = lctx->admitted_us - tctx->start_us;
             ngx_http_asyncx_cjson_add_seconds(o, "waited",
-                                    lctx->admitted_us - lctx->arrived_us, 2);
+                              lctx->admitted_us - lctx->arrived_us, 2, unit);
             cJSON_AddNumberToObject(o, "waited_ms",
                 ngx_http_asyncx_usec_to_ms(lctx->admitted_us
                                            - lctx->arrived_us));
-            ngx_http_asyncx_cjson_add_seconds(o, "start", start, 2);
+            ngx_http_asyncx_cjson_add_seconds(o, "start", start, 2, unit);
             cJSON_AddNumberToObject(o, "start_ms",
                                     ngx_http_asyncx_usec_to_ms(start));
 
@@ -528,39 +590,26 @@ ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
         }
 
         ngx_http_asyncx_cjson_add_seconds(o, "end",
-                                    tctx->calls[i].end_us - tctx->start_us, 2);
+                              tctx->calls[i].end_us - tctx->start_us, 2, unit);
         cJSON_AddNumberToObject(o, "end_ms",
             ngx_http_asyncx_usec_to_ms(tctx->calls[i].end_us - tctx->start_us));
     }
 
     ngx_http_asyncx_cjson_add_seconds(root, "total_time",
-                                      now - tctx->start_us, 1);
+                                      now - tctx->start_us, 1, unit);
     cJSON_AddNumberToObject(root, "total_time_ms",
                             ngx_http_asyncx_usec_to_ms(now - tctx->start_us));
 
-    /* "동시 3개 제한 + 초당 5개 제한으로 약 2.0초 소요" */
-    p = ngx_snprintf(text, sizeof(text) - 1,
-                     "\xeb\x8f\x99\xec\x8b\x9c %ui\xea\xb0\x9c \xec\xa0\x9c"
-                     "\xed\x95\x9c + \xec\xb4\x88\xeb\x8b\xb9 ",
-                     (ngx_uint_t) lz->sh->lq.concurrency);
-
-    if (lz->sh->lq.rate % 1000 == 0) {
-        p = ngx_snprintf(p, text + sizeof(text) - 1 - p, "%uL",
-                         lz->sh->lq.rate / 1000);
-
-    } else {
-        p = ngx_snprintf(p, text + sizeof(text) - 1 - p, "%.1f",
-                         (double) lz->sh->lq.rate / 1000);
+    /* a hook may describe the run in words */
+    if (amcf->limit.describe_test
+        && amcf->limit.describe_test(root, lz->sh->lq.concurrency,
+                                     lz->sh->lq.rate, now - tctx->start_us)
+           != NGX_OK)
+    {
+        cJSON_Delete(root);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
-
-    p = ngx_snprintf(p, text + sizeof(text) - 1 - p,
-                     "\xea\xb0\x9c \xec\xa0\x9c\xed\x95\x9c\xec\x9c\xbc"
-                     "\xeb\xa1\x9c \xec\x95\xbd %.1f\xec\xb4\x88 \xec\x86"
-                     "\x8c\xec\x9a\x94",
-                     (double) (now - tctx->start_us) / 1000000);
-    *p = '\0';
-
-    cJSON_AddStringToObject(root, "\xec\x84\xa4\xeb\xaa\x85", (char *) text);
 
     rc = ngx_http_asyncx_send_cjson(r, NGX_HTTP_OK, root);
     cJSON_Delete(root);

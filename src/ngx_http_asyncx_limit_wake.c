@@ -26,6 +26,7 @@
 #include <sys/un.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_limit_zone.h"
 
 
@@ -560,4 +561,41 @@ ngx_http_asyncx_limit_service(ngx_http_asyncx_limit_zone_t *lz,
     }
 
     ngx_http_asyncx_limit_unlock(&op);
+}
+
+
+/* an admission, for current_rps: ten slots of 100 ms */
+
+void
+ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,
+    ngx_msec_t now)
+{
+    ngx_uint_t  slot;
+
+    slot = (now / 100) % NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS;
+
+    if (node->rps_slot[slot] != now / 100) {
+        node->rps_slot[slot] = now / 100;
+        node->rps_count[slot] = 0;
+    }
+
+    node->rps_count[slot]++;
+}
+
+
+double
+ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node, ngx_msec_t now)
+{
+    ngx_uint_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS; i++) {
+        if (now / 100 - node->rps_slot[i] < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS) {
+            n += node->rps_count[i];
+        }
+    }
+
+    /* admissions in the last 10 slots of 100 ms */
+    return (double) n;
 }

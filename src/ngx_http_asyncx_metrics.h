@@ -135,10 +135,5 @@ void ngx_http_asyncx_metrics_limit_wait(ngx_http_asyncx_series_t *s,
 void ngx_http_asyncx_metrics_stream(ngx_uint_t mode, ngx_uint_t field,
     ngx_atomic_int_t delta);
 
-ngx_int_t ngx_http_asyncx_metrics_format(ngx_http_request_t *r,
-    ngx_str_t *format);
-ngx_int_t ngx_http_asyncx_metrics_send(ngx_http_request_t *r);
-ngx_uint_t ngx_http_asyncx_metrics_server_tokens(ngx_http_request_t *r);
-
 
 #endif /* _NGX_HTTP_ASYNCX_METRICS_H_INCLUDED_ */

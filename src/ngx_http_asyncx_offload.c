@@ -16,6 +16,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_http.h"
 #include "ngx_http_asyncx_offload_util.h"
 
 
@@ -145,18 +147,14 @@ ngx_http_asyncx_offload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
-    ngx_http_core_loc_conf_t  *clcf;
+    char  *rv;
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (alcf->offload.kind != NGX_HTTP_ASYNCX_OFFLOAD_NONE
-        || clcf->handler != NULL)
-    {
-        return "is duplicate: the location already has a content handler";
+    rv = ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_offload_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     alcf->offload.kind = cmd->offset;
-    clcf->handler = ngx_http_asyncx_offload_handler;
 
     ngx_http_asyncx_executor_require(&alcf->executor);
 
@@ -221,10 +219,12 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
     ngx_pool_cleanup_t                  *cln;
     ngx_http_asyncx_ctx_t               *actx;
     ngx_http_asyncx_loc_conf_t          *alcf;
+    ngx_http_asyncx_main_conf_t         *amcf;
     ngx_http_asyncx_offload_ctx_t       *ctx;
     const ngx_http_asyncx_offload_op_t  *op;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
     op = &ngx_http_asyncx_offload_ops[alcf->offload.kind];
 
     if (!(r->method & op->method)) {
@@ -268,6 +268,8 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
     cln->data = ctx;
 
     ctx->conf = &alcf->offload;
+    ctx->duration_unit = &amcf->duration_unit;
+    ctx->records = amcf->records;
     ctx->request = r;
     ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
     ctx->body.data = (u_char *) "";
@@ -347,7 +349,7 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
 
 /*
  * ?path=...: a relative path below asyncx_file_root, checked lexically.
- * NGX_DECLINED when refused, with *rc what the refusal's answer returned.
+ * NGX_ERROR when refused, with *rc what the refusal's answer returned.
  */
 
 static ngx_int_t
@@ -362,7 +364,7 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
 
     case NGX_ERROR:
         *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_DECLINED;
+        return NGX_ERROR;
 
     case NGX_DECLINED:
         ctx->path.len = 0;
@@ -372,7 +374,7 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
     if (ctx->path.len == 0) {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
                                          "the \"path\" argument is required");
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     /* messages quote at most 200 bytes of it, whole characters only */
@@ -387,7 +389,7 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
                                          "absolute paths, \"..\", NUL bytes "
                                          "and backslashes are refused",
                                          n, ctx->path.data);
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     /*
@@ -399,7 +401,7 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
                                          "path \"%*s\" is not valid UTF-8",
                                          n, ctx->path.data);
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     if (ctx->conf->kind == NGX_HTTP_ASYNCX_OFFLOAD_FILE_WRITE
@@ -410,7 +412,7 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
                                          "path \"%*s\" does not name a file",
                                          n, ctx->path.data);
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     root = &ctx->conf->file_root;
@@ -418,13 +420,13 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
     if (root->len + 1 + ctx->path.len >= PATH_MAX) {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
                                          "path is too long");
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     p = ngx_pnalloc(r->pool, root->len + 1 + ctx->path.len + 1);
     if (p == NULL) {
         *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     ctx->full.data = p;

@@ -11,7 +11,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx_executor.h"
 #include "ngx_http_asyncx_conf.h"
@@ -47,14 +46,6 @@ typedef struct {
 
 
 /*
- * The old names of ngx_http_asyncx_conf_set_bounded() and its bounds,
- * which began here: code written against them keeps building.
- */
-typedef ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_offload_bounds_t;
-#define ngx_http_asyncx_offload_set_bounded  ngx_http_asyncx_conf_set_bounded
-
-
-/*
  * One per request.  The loop fills the inputs before posting; the thread
  * task reads them and writes only the results; the loop reads the
  * results after the job's completion event.  "out" is malloc()ed by the
@@ -67,6 +58,8 @@ typedef ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_offload_bounds_t;
 
 struct ngx_http_asyncx_offload_ctx_s {
     ngx_http_asyncx_offload_conf_t  *conf;
+    ngx_str_t                       *duration_unit;
+    ngx_http_asyncx_records_t       *records;   /* NULL: none */
     ngx_http_asyncx_job_t           *job;
     ngx_http_request_t              *request;   /* loop side only */
 
@@ -99,9 +92,9 @@ ngx_int_t ngx_http_asyncx_offload_fail(ngx_http_asyncx_offload_ctx_t *ctx,
     ngx_uint_t status, ngx_err_t err, const char *fmt, ...);
 ngx_int_t ngx_http_asyncx_offload_body(ngx_http_asyncx_offload_ctx_t *ctx);
 ngx_int_t ngx_http_asyncx_offload_set_json(ngx_http_asyncx_offload_ctx_t *ctx,
-    cJSON *root);
-cJSON *ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
-    const char *what, ngx_uint_t flags);
+    struct cJSON *root);
+struct cJSON *ngx_http_asyncx_offload_parse_json(
+    ngx_http_asyncx_offload_ctx_t *ctx, const char *what, ngx_uint_t flags);
 
 /* the sandbox of /files/read, shared with the file source of asyncx_sse */
 ngx_int_t ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,

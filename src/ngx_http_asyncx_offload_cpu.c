@@ -18,6 +18,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <cjson/cJSON.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -28,6 +29,9 @@
 #include <pcre2.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_json.h"
+#include "ngx_http_asyncx_http.h"
 #include "ngx_http_asyncx_offload_util.h"
 
 
@@ -57,7 +61,6 @@ static ngx_int_t ngx_http_asyncx_offload_crypto_fail(
 static ngx_int_t ngx_http_asyncx_offload_pbkdf2(
     ngx_http_asyncx_offload_ctx_t *ctx, char *pw, size_t len,
     ngx_http_asyncx_pbkdf2_hash_t *h, u_char *digest);
-static double ngx_http_asyncx_offload_ms(uint64_t usec);
 static u_char *ngx_http_asyncx_offload_generate(
     ngx_http_asyncx_offload_ctx_t *ctx, size_t *len);
 static ngx_int_t ngx_http_asyncx_regex_compile(
@@ -244,14 +247,6 @@ ngx_http_asyncx_offload_pbkdf2(ngx_http_asyncx_offload_ctx_t *ctx, char *pw,
 }
 
 
-static double
-ngx_http_asyncx_offload_ms(uint64_t usec)
-{
-    /* three decimals print short in JSON */
-    return (double) usec / 1000.0;
-}
-
-
 /*
  * POST {"password": "..."} -> {"hash": "pbkdf2_sha256$600000$<salt>$<dk>",
  * "method": "pbkdf2", "async": true, ...}
@@ -333,10 +328,11 @@ ngx_http_asyncx_offload_hash_run(void *data)
                                    NGX_HTTP_ASYNCX_PBKDF2_ALGORITHM) == NULL
         || cJSON_AddNumberToObject(json, "iterations",
                                    (double) h.iterations) == NULL
-        || ngx_http_asyncx_cjson_add_seconds(json, "hash_time", usec, 2)
+        || ngx_http_asyncx_cjson_add_seconds(json, "hash_time", usec, 2,
+                                             ctx->duration_unit)
            == NULL
         || cJSON_AddNumberToObject(json, "hash_ms",
-                                   ngx_http_asyncx_offload_ms(usec)) == NULL
+                                   ngx_http_asyncx_usec_to_ms(usec)) == NULL
         || cJSON_AddTrueToObject(json, "async") == NULL)
     {
         cJSON_Delete(json);
@@ -437,7 +433,7 @@ ngx_http_asyncx_offload_verify_run(void *data)
         || cJSON_AddNumberToObject(json, "iterations",
                                    (double) h.iterations) == NULL
         || cJSON_AddNumberToObject(json, "verify_ms",
-                                   ngx_http_asyncx_offload_ms(usec)) == NULL
+                                   ngx_http_asyncx_usec_to_ms(usec)) == NULL
         || cJSON_AddTrueToObject(json, "async") == NULL)
     {
         cJSON_Delete(json);
@@ -453,7 +449,7 @@ ngx_http_asyncx_offload_verify_run(void *data)
 }
 
 
-/* the document of docs/dataset.md: [{"id": 0, ...}, {"id": 1, ...}] */
+/* the generated records as one document: [{"id": 0, ...}, ...] */
 
 static u_char *
 ngx_http_asyncx_offload_generate(ngx_http_asyncx_offload_ctx_t *ctx,
@@ -476,7 +472,7 @@ ngx_http_asyncx_offload_generate(ngx_http_asyncx_offload_ctx_t *ctx,
             *p++ = ' ';
         }
 
-        p += ngx_http_asyncx_dataset_json_item(i, p);
+        p += ctx->records->json(i, p);
     }
 
     *p++ = ']';
@@ -489,8 +485,9 @@ ngx_http_asyncx_offload_generate(ngx_http_asyncx_offload_ctx_t *ctx,
 
 
 /*
- * POST a JSON document (or nothing: the 10,000-item data set document is
- * generated here) -> {"parsed_items": N, "parse_time": "0.05초", ...}.
+ * POST a JSON document (or nothing: a document of 10,000 generated
+ * records, when the module has them) -> {"parsed_items": N,
+ * "parse_time": "0.05s", ...}.
  * Items are an array's elements or an object's members; a scalar is one.
  */
 
@@ -512,6 +509,11 @@ ngx_http_asyncx_offload_json_run(void *data)
     doc = NULL;
 
     if (ctx->body.len == 0) {
+        if (ctx->records == NULL) {
+            return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                                "a JSON body is required");
+        }
+
         start = ngx_http_asyncx_now_usec();
 
         doc = ngx_http_asyncx_offload_generate(ctx, &len);
@@ -568,10 +570,11 @@ ngx_http_asyncx_offload_json_run(void *data)
     if (json == NULL
         || cJSON_AddNumberToObject(json, "parsed_items", (double) items)
            == NULL
-        || ngx_http_asyncx_cjson_add_seconds(json, "parse_time", parse, 2)
+        || ngx_http_asyncx_cjson_add_seconds(json, "parse_time", parse, 2,
+                                             ctx->duration_unit)
            == NULL
         || cJSON_AddNumberToObject(json, "parse_ms",
-                                   ngx_http_asyncx_offload_ms(parse)) == NULL
+                                   ngx_http_asyncx_usec_to_ms(parse)) == NULL
         || cJSON_AddNumberToObject(json, "bytes", (double) len) == NULL
         || cJSON_AddNumberToObject(json, "mb_per_s",
                                    parse ? (double) (len * 1000000 / parse)
@@ -582,7 +585,7 @@ ngx_http_asyncx_offload_json_run(void *data)
                                    generated ? "generated" : "body") == NULL
         || (generated
             && cJSON_AddNumberToObject(json, "generate_ms",
-                                       ngx_http_asyncx_offload_ms(gen))
+                                       ngx_http_asyncx_usec_to_ms(gen))
                == NULL)
         || cJSON_AddTrueToObject(json, "async") == NULL)
     {
@@ -707,7 +710,7 @@ ngx_http_asyncx_cjson_add_slice(cJSON *obj, const char *name,
 }
 
 
-/* {"texts": [...]} or {"count": N} (data set records), plus "limit" */
+/* {"texts": [...]} or {"count": N} (generated records), plus "limit" */
 
 static ngx_int_t
 ngx_http_asyncx_regex_subjects(ngx_http_asyncx_offload_ctx_t *ctx,
@@ -725,11 +728,18 @@ ngx_http_asyncx_regex_subjects(ngx_http_asyncx_offload_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    if (ctx->records == NULL && t == NULL) {
+        return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                            "give \"texts\" (an array of "
+                                            "strings)");
+    }
+
     if ((t == NULL) == (c == NULL)) {
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
                                             "give either \"texts\" (an array "
-                                            "of strings) or \"count\" (data "
-                                            "set records)");
+                                            "of strings) or \"count\" (%V "
+                                            "records)",
+                                            &ctx->records->description);
     }
 
     if (t) {
@@ -873,7 +883,7 @@ ngx_http_asyncx_offload_regex_run(void *data)
             item = item->next;
 
         } else {
-            len = ngx_http_asyncx_dataset_record(i, rec);
+            len = ctx->records->text(i, rec);
             rec[len] = '\0';
             s = rec;
         }
@@ -975,16 +985,19 @@ ngx_http_asyncx_offload_regex_run(void *data)
     cJSON_AddItemToObject(json, "first_matches", list);
     list = NULL;
 
-    if (ngx_http_asyncx_cjson_add_seconds(json, "match_time", usec, 3)
-           == NULL
+    if (ngx_http_asyncx_cjson_add_seconds(json, "match_time", usec, 3,
+                                          ctx->duration_unit)
+        == NULL
         || cJSON_AddNumberToObject(json, "match_ms",
-                                   ngx_http_asyncx_offload_ms(usec)) == NULL
+                                   ngx_http_asyncx_usec_to_ms(usec)) == NULL
         || cJSON_AddNumberToObject(json, "matches_per_s",
                                    usec ? (double) (count * 1000000 / usec)
                                         : 0) == NULL
         || cJSON_AddBoolToObject(json, "jit", re.jit) == NULL
         || cJSON_AddStringToObject(json, "source",
-                                   texts ? "texts" : "dataset") == NULL
+                                   texts ? "texts"
+                                         : (char *) ctx->records->name.data)
+           == NULL
         || cJSON_AddTrueToObject(json, "async") == NULL)
     {
         goto nomem;

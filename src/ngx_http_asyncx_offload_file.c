@@ -12,8 +12,10 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_offload_util.h"
 
 #if (NGX_LINUX)

@@ -14,6 +14,9 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_json.h"
+#include "ngx_http_asyncx_http.h"
 #include "ngx_http_asyncx_pipeline_json.h"
 
 
@@ -41,15 +44,16 @@ ngx_http_asyncx_pipeline(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
+    char                      *rv;
     ngx_http_core_loc_conf_t  *clcf;
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "is duplicate: the location already has a content handler";
+    rv = ngx_http_asyncx_conf_set_handler(cf,
+                                          ngx_http_asyncx_pipeline_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    clcf->handler = ngx_http_asyncx_pipeline_handler;
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     alcf->pipeline.enabled = 1;
     alcf->pipeline.location = clcf->name;
 

@@ -11,11 +11,11 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <cjson/cJSON.h>
+
+#include "ngx_http_asyncx_stats.h"
 
 #include "ngx_http_asyncx_pipeline_util.h"
 #include "ngx_http_asyncx_metrics.h"
-#include "ngx_http_asyncx_mock.h"
 #include "ngx_http_asyncx_pipeline_conf.h"
 
 
@@ -97,8 +97,25 @@ typedef struct {
     ngx_uint_t                     enabled;     /* asyncx_pipeline seen */
     ngx_str_t                      location;    /* its name, for metrics */
     ngx_http_asyncx_series_t      *metrics;
-    ngx_http_asyncx_mock_conf_t    mock;
 } ngx_http_asyncx_pipeline_conf_t;
+
+
+/* the pipeline's counters in asyncx_stats */
+
+enum {
+    NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL =
+        NGX_HTTP_ASYNCX_STATS_SET(NGX_HTTP_ASYNCX_STATS_PIPELINE),
+    NGX_HTTP_ASYNCX_STAT_PIPELINE_FAILED,
+    NGX_HTTP_ASYNCX_STAT_PIPELINE_CALLS,
+    NGX_HTTP_ASYNCX_STAT_PIPELINE_CALL_ERRORS,
+    NGX_HTTP_ASYNCX_STAT_PIPELINE_ABORTED,
+    NGX_HTTP_ASYNCX_STAT_PIPELINE_RETRIES,
+    NGX_HTTP_ASYNCX_STAT_PIPELINE_TIMED_OUT,
+    NGX_HTTP_ASYNCX_STAT_PIPELINE_END
+};
+
+NGX_HTTP_ASYNCX_STATS_CHECK(NGX_HTTP_ASYNCX_STATS_PIPELINE,
+    NGX_HTTP_ASYNCX_STAT_PIPELINE_END);
 
 
 /* the answer formats known to asyncx_pipeline_answer */
@@ -112,7 +129,8 @@ void ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf);
 char *ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_conf_t *prev,
     ngx_http_asyncx_pipeline_conf_t *conf);
-ngx_int_t ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root);
+ngx_int_t ngx_http_asyncx_pipeline_status(ngx_http_request_t *r,
+    struct cJSON *root);
 ngx_int_t ngx_http_asyncx_pipeline_add_variables(ngx_conf_t *cf);
 
 char *ngx_http_asyncx_pipeline(ngx_conf_t *cf, ngx_command_t *cmd,

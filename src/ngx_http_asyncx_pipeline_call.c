@@ -13,6 +13,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_json.h"
 #include "ngx_http_asyncx_pipeline_json.h"
 
 

@@ -9,8 +9,12 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_conf.h"
+#include "ngx_http_asyncx_json.h"
 #include "ngx_http_asyncx_pipeline_json.h"
 
 
@@ -59,47 +63,26 @@ static ngx_str_t  ngx_http_asyncx_pipeline_dropped[] = {
 ngx_int_t
 ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root)
 {
-    cJSON                    *p;
-    ngx_http_asyncx_stats_t  *sh;
+    cJSON  *p;
 
-    sh = ngx_http_asyncx_stats();
+    static const ngx_http_asyncx_status_field_t  fields[] = {
+        { "active", 1, NGX_HTTP_ASYNCX_GAUGE_PIPELINES },
+        { "total", 0, NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL },
+        { "failed", 0, NGX_HTTP_ASYNCX_STAT_PIPELINE_FAILED },
+        { "aborted", 0, NGX_HTTP_ASYNCX_STAT_PIPELINE_ABORTED },
+        { "calls", 0, NGX_HTTP_ASYNCX_STAT_PIPELINE_CALLS },
+        { "call_errors", 0, NGX_HTTP_ASYNCX_STAT_PIPELINE_CALL_ERRORS },
+        { "retries", 0, NGX_HTTP_ASYNCX_STAT_PIPELINE_RETRIES },
+        { "timed_out", 0, NGX_HTTP_ASYNCX_STAT_PIPELINE_TIMED_OUT }
+    };
 
     p = cJSON_AddObjectToObject(root, "pipelines");
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-#define ngx_http_asyncx_pipeline_counter(name, id)                            \
-    if (cJSON_AddNumberToObject(p, name, (double) sh->counters[id])          \
-        == NULL)                                                              \
-    {                                                                         \
-        return NGX_ERROR;                                                     \
-    }
-
-    if (cJSON_AddNumberToObject(p, "active", (double)
-            ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_PIPELINES)) == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_asyncx_pipeline_counter("total",
-                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL);
-    ngx_http_asyncx_pipeline_counter("failed",
-                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_FAILED);
-    ngx_http_asyncx_pipeline_counter("aborted",
-                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_ABORTED);
-    ngx_http_asyncx_pipeline_counter("calls",
-                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_CALLS);
-    ngx_http_asyncx_pipeline_counter("call_errors",
-                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_CALL_ERRORS);
-    ngx_http_asyncx_pipeline_counter("retries",
-                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_RETRIES);
-    ngx_http_asyncx_pipeline_counter("timed_out",
-                                     NGX_HTTP_ASYNCX_STAT_PIPELINE_TIMED_OUT);
-
-#undef ngx_http_asyncx_pipeline_counter
-
-    return ngx_http_asyncx_mock_status(p);
+    return ngx_http_asyncx_status_fields(p, fields,
+                                         sizeof(fields) / sizeof(fields[0]));
 }
 
 

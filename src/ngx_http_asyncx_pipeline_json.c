@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_pipeline_json.h"
 
 

@@ -26,7 +26,7 @@
 #define NGX_HTTP_ASYNCX_PIPELINE_MAX_CALLS   64
 #define NGX_HTTP_ASYNCX_PIPELINE_MAX_RETRIES 10
 
-#define NGX_HTTP_ASYNCX_CALL_IDLE            0
+/* a call's state: 0 (zeroed) until it is issued */
 #define NGX_HTTP_ASYNCX_CALL_PENDING         1
 #define NGX_HTTP_ASYNCX_CALL_DONE            2
 

@@ -2,134 +2,91 @@
 /*
  * Copyright (C) asyncx authors
  *
- * Server-Sent Events streams (exercise problem 4): search, transform and
- * aggregate over the synthetic data set, one batch at a time.  Each batch
- * is a job in the CPU pool; the event loop only formats its events and
- * sends them.  The next job is posted only once everything before it has
- * left for the socket, and a search job stops after the matches one
- * output buffer holds, so what a stream keeps in memory is bounded
- * whatever data_size and batch_size the client asks for.
- *
- * Event ids are positions in the data: 2 * records done for progress,
- * batch and stage events, 2 * record + 1 for a match, 2 * total + 1 for
- * "complete".  A reconnect with Last-Event-ID redoes the batch holding
- * that event and sends exactly the events after it.
+ * Server-Sent Events: the asyncx_sse content handler and its sources.
+ * A location streams the records of one source: an NDJSON file
+ * (sse_file.c), or a source registered by name at preconfiguration.
+ * The streams' counters are one section of asyncx_status.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx.h"
-#include "ngx_http_asyncx_sse_kernel.h"
-#include "ngx_http_asyncx_sse_event.h"
+#include "ngx_http_asyncx_conf.h"
 
 
-/* the longest match, progress, batch or stage event, id line included */
-#define NGX_HTTP_ASYNCX_SSE_EVENT_MAX   (NGX_HTTP_ASYNCX_RECORD_MAX + 256)
-
-/* "complete" of the aggregate: one object per category */
-#define NGX_HTTP_ASYNCX_SSE_AGG_MAX                                          \
-    (NGX_HTTP_ASYNCX_SSE_CATEGORIES * 128 + 512)
-
-#define NGX_HTTP_ASYNCX_SSE_KEYWORD_MAX   64
-#define NGX_HTTP_ASYNCX_SSE_BATCH_MAX     100000
-
-/* matches per search job: a batch of 100000 hits goes out in parts */
-#define NGX_HTTP_ASYNCX_SSE_MATCHES_MAX   128
-
-/* the largest output buffer, whatever the batch (about 58 KiB) */
-#define NGX_HTTP_ASYNCX_SSE_OUT_MAX                                          \
-    ((NGX_HTTP_ASYNCX_SSE_MATCHES_MAX + 3) * NGX_HTTP_ASYNCX_SSE_EVENT_MAX  \
-     + NGX_HTTP_ASYNCX_SSE_AGG_MAX)
-
-/* records a resume rebuilds per job: a client that leaves stops it soon */
-#define NGX_HTTP_ASYNCX_SSE_PREFIX_CHUNK  100000
-
-
-struct ngx_http_asyncx_sse_ctx_s {
-    ngx_http_request_t            *request;
-    ngx_http_asyncx_job_t         *job;
-    ngx_uint_t                     mode;
-
-    /* owned by the thread while the job runs */
-    ngx_http_asyncx_sse_batch_t    batch;
-    ngx_atomic_t                  *records;      /* done by all streams */
-    ngx_http_asyncx_sse_agg_t      categories[NGX_HTTP_ASYNCX_SSE_CATEGORIES];
-    ngx_http_asyncx_sse_agg_t      overall;
-    u_char                         sample[NGX_HTTP_ASYNCX_RECORD_MAX];
-
-    ngx_str_t                      keyword;
-    uint64_t                       total;
-    uint64_t                       next;         /* first record not done */
-    uint64_t                       prefix_end;   /* resume: totals only */
-    uint64_t                       batch_end;
-    uint64_t                       last_id;      /* sent before a resume */
-    uint64_t                       fail_at;      /* 0: no injected error */
-    uint64_t                       matches;
-    ngx_uint_t                     batch_size;
-    ngx_uint_t                     events;
-    uint64_t                       started_at;
-
-    /* one output buffer, reused: it is free whenever a batch is posted */
-    ngx_buf_t                      out;
-    ngx_chain_t                    out_cl;
-    size_t                         out_size;
-
-    ngx_buf_t                      ping;
-    ngx_chain_t                    ping_cl;
-    ngx_event_t                    heartbeat;
-    ngx_msec_t                     heartbeat_interval;
-
-    unsigned                       batch_open:1; /* batch_end is set */
-    unsigned                       batch_done:1; /* results to send */
-    unsigned                       failing:1;
-    unsigned                       done:1;       /* last event formatted */
-};
-
-
+static ngx_http_asyncx_sse_source_t *ngx_http_asyncx_sse_default_source(
+    ngx_conf_t *cf);
 static ngx_int_t ngx_http_asyncx_sse_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_asyncx_sse_args(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_ctx_t *ctx, ngx_http_asyncx_sse_conf_t *scf,
-    ngx_int_t *rc);
-static ngx_int_t ngx_http_asyncx_sse_post(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_ctx_t *ctx);
-static ngx_int_t ngx_http_asyncx_sse_run(void *data);
-static void ngx_http_asyncx_sse_write_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_asyncx_sse_format(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_ctx_t *ctx);
-static ngx_int_t ngx_http_asyncx_sse_fail(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_ctx_t *ctx);
-static u_char *ngx_http_asyncx_sse_put(u_char *p, uint64_t id, u_char *data,
-    u_char *last);
-static u_char *ngx_http_asyncx_sse_agg(u_char *p,
-    ngx_http_asyncx_sse_agg_t *a);
-static void ngx_http_asyncx_sse_arm_heartbeat(ngx_http_asyncx_sse_ctx_t *ctx);
-static void ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev);
-static void ngx_http_asyncx_sse_cleanup(void *data);
 
 
 /*
  * A day at most: longer timers overflow the int milliseconds epoll_wait()
  * takes, and a keepalive that rare keeps no proxy open anyway.
  */
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_heartbeat_bounds =
+ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_heartbeat_bounds =
     { 0, 86400000, 2 };
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_batch_bounds =
+ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_batch_bounds =
     { 1, NGX_HTTP_ASYNCX_SSE_BATCH_MAX, 0 };
-ngx_http_asyncx_offload_bounds_t  ngx_http_asyncx_sse_data_size_bounds =
+ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_data_size_bounds =
     { 1, 1000000000, 0 };
 
 
-static ngx_http_asyncx_sse_source_t  ngx_http_asyncx_sse_dataset_source = {
-    ngx_string("dataset"), ngx_http_asyncx_sse_dataset_handler
+static ngx_http_asyncx_sse_source_t  ngx_http_asyncx_sse_file_source = {
+    ngx_string("file"), ngx_http_asyncx_sse_file_handler, NULL, NULL
 };
 
-static ngx_http_asyncx_sse_source_t  ngx_http_asyncx_sse_file_source = {
-    ngx_string("file"), ngx_http_asyncx_sse_file_handler
-};
+
+ngx_int_t
+ngx_http_asyncx_sse_init_main_conf(ngx_conf_t *cf,
+    ngx_http_asyncx_sse_main_conf_t *smcf)
+{
+    return ngx_array_init(&smcf->sources, cf->pool, 2,
+                          sizeof(ngx_http_asyncx_sse_source_t *));
+}
+
+
+ngx_int_t
+ngx_http_asyncx_sse_add_source(ngx_conf_t *cf,
+    ngx_http_asyncx_sse_source_t *source)
+{
+    ngx_http_asyncx_main_conf_t    *amcf;
+    ngx_http_asyncx_sse_source_t  **s;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+
+    s = ngx_array_push(&amcf->sse.sources);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s = source;
+
+    return NGX_OK;
+}
+
+
+/* the first named source, or NULL: asyncx_sse then needs a source */
+
+static ngx_http_asyncx_sse_source_t *
+ngx_http_asyncx_sse_default_source(ngx_conf_t *cf)
+{
+    ngx_http_asyncx_main_conf_t    *amcf;
+    ngx_http_asyncx_sse_source_t  **s;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+
+    if (amcf->sse.sources.nelts == 0) {
+        return NULL;
+    }
+
+    s = amcf->sse.sources.elts;
+
+    return s[0];
+}
 
 
 static ngx_conf_enum_t  ngx_http_asyncx_sse_modes[] = {
@@ -161,7 +118,7 @@ ngx_http_asyncx_sse_merge_conf(ngx_conf_t *cf,
     ngx_conf_merge_uint_value(conf->max_data_size, prev->max_data_size,
                               10000000);
     ngx_conf_merge_ptr_value(conf->source, prev->source,
-                             &ngx_http_asyncx_sse_dataset_source);
+                             ngx_http_asyncx_sse_default_source(cf));
 
     if (ngx_http_asyncx_sse_file_merge_conf(cf, &prev->file, &conf->file)
         != NGX_CONF_OK)
@@ -169,9 +126,17 @@ ngx_http_asyncx_sse_merge_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (conf->mode != NGX_HTTP_ASYNCX_SSE_OFF
-        && conf->source == &ngx_http_asyncx_sse_file_source)
-    {
+    if (conf->mode == NGX_HTTP_ASYNCX_SSE_OFF) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->source == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"asyncx_sse\" needs \"asyncx_sse_source\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->source == &ngx_http_asyncx_sse_file_source) {
         return ngx_http_asyncx_sse_file_check(cf, &conf->file, conf->mode);
     }
 
@@ -186,9 +151,9 @@ ngx_http_asyncx_sse(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
+    char                      *rv;
     ngx_str_t                 *value;
     ngx_uint_t                 i;
-    ngx_http_core_loc_conf_t  *clcf;
 
     if (alcf->sse.mode != NGX_HTTP_ASYNCX_SSE_OFF) {
         return "is duplicate";
@@ -212,43 +177,76 @@ ngx_http_asyncx_sse(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "is duplicate: the location already has a content handler";
+    rv = ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_sse_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    clcf->handler = ngx_http_asyncx_sse_handler;
     ngx_http_asyncx_executor_require(&alcf->executor);
 
     return NGX_CONF_OK;
 }
 
 
-/* asyncx_sse_source dataset | file=path root=dir; */
+/* asyncx_sse_source name | file=path root=dir; */
 
 char *
 ngx_http_asyncx_sse_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
-    ngx_str_t  *value;
+    u_char                            *p;
+    size_t                             len;
+    ngx_str_t                         *value, others;
+    ngx_uint_t                         i;
+    ngx_http_asyncx_main_conf_t       *amcf;
+    ngx_http_asyncx_sse_source_t     **src;
 
     if (alcf->sse.source != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+    src = amcf->sse.sources.elts;
 
-    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "dataset") == 0) {
-        alcf->sse.source = &ngx_http_asyncx_sse_dataset_source;
-        return NGX_CONF_OK;
+    if (cf->args->nelts == 2) {
+        for (i = 0; i < amcf->sse.sources.nelts; i++) {
+            if (src[i]->name.len == value[1].len
+                && ngx_strncmp(src[i]->name.data, value[1].data,
+                               value[1].len) == 0)
+            {
+                alcf->sse.source = src[i];
+                return NGX_CONF_OK;
+            }
+        }
     }
+
+    /* what the file source's message offers instead: ', or "name"' */
+    len = 0;
+
+    for (i = 0; i < amcf->sse.sources.nelts; i++) {
+        len += sizeof(", or \"\"") - 1 + src[i]->name.len;
+    }
+
+    p = ngx_pnalloc(cf->pool, len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    others.data = p;
+
+    for (i = 0; i < amcf->sse.sources.nelts; i++) {
+        p = ngx_sprintf(p, ", or \"%V\"", &src[i]->name);
+    }
+
+    others.len = p - others.data;
 
     alcf->sse.source = &ngx_http_asyncx_sse_file_source;
 
     return ngx_http_asyncx_sse_file_set_source(cf, &alcf->sse.file,
-                                               &value[1], cf->args->nelts - 1);
+                                               &value[1], cf->args->nelts - 1,
+                                               &others);
 }
 
 
@@ -265,890 +263,27 @@ ngx_http_asyncx_sse_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r)
-{
-    ngx_int_t                    rc;
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_asyncx_ctx_t       *actx;
-    ngx_http_asyncx_sse_ctx_t   *ctx;
-    ngx_http_asyncx_loc_conf_t  *alcf;
-
-    if (ngx_http_asyncx_get_only(r, &rc) != NGX_OK) {
-        return rc;
-    }
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
-
-    actx = ngx_http_asyncx_get_ctx(r);
-    if (actx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_asyncx_sse_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    actx->sse = ctx;
-    ctx->request = r;
-    ctx->mode = alcf->sse.mode;
-    ctx->started_at = ngx_http_asyncx_now_usec();
-    ctx->heartbeat_interval = alcf->sse.heartbeat;
-
-    if (ngx_http_asyncx_sse_args(r, ctx, &alcf->sse, &rc) != NGX_OK) {
-        /* refused before any stream starts: rc is the JSON error's */
-        return rc;
-    }
-
-    if (ctx->last_id > 2 * ctx->total) {
-        /* the client saw "complete": 204 tells EventSource to stop */
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "asyncx sse: Last-Event-ID past the end of the stream, "
-                      "answering 204");
-        r->header_only = 1;
-        r->headers_out.status = NGX_HTTP_NO_CONTENT;
-        r->headers_out.content_length_n = 0;
-        return ngx_http_send_header(r);
-    }
-
-    ctx->records = &ngx_http_asyncx_stats()->counters[
-                                           NGX_HTTP_ASYNCX_STAT_SSE_RECORDS];
-    ctx->batch.keyword = ctx->keyword.data;
-    ctx->batch.keyword_len = ctx->keyword.len;
-    ctx->batch.categories = ctx->categories;
-    ctx->batch.overall = &ctx->overall;
-    ctx->batch.sample = ctx->sample;
-
-    if (ctx->mode == NGX_HTTP_ASYNCX_SSE_SEARCH) {
-        ctx->batch.max_matches = NGX_HTTP_ASYNCX_SSE_MATCHES_MAX;
-        ctx->batch.match_ids = ngx_palloc(r->pool,
-                                          NGX_HTTP_ASYNCX_SSE_MATCHES_MAX
-                                          * sizeof(uint64_t));
-        if (ctx->batch.match_ids == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    ctx->job = ngx_http_asyncx_job_create(r, NGX_HTTP_ASYNCX_POOL_CPU);
-    if (ctx->job == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (r->method == NGX_HTTP_HEAD) {
-        return ngx_http_asyncx_send_event_stream_header(r);
-    }
-
-    r->write_event_handler = ngx_http_asyncx_sse_write_handler;
-
-    /* posted before the header goes out: a full queue is still a 503 */
-    rc = ngx_http_asyncx_sse_post(r, ctx);
-
-    if (rc == NGX_BUSY) {
-        return ngx_http_asyncx_job_reject(r);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_asyncx_sse_cleanup;
-    cln->data = ctx;
-
-    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, 1);
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
-    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, 1);
-    ngx_http_asyncx_metrics_stream(ctx->mode,
-                                   NGX_HTTP_ASYNCX_STREAM_STARTED, 1);
-
-    ctx->heartbeat.handler = ngx_http_asyncx_sse_heartbeat_handler;
-    ctx->heartbeat.data = r;
-    ctx->heartbeat.log = r->connection->log;
-    ctx->heartbeat.cancelable = 1;
-
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "asyncx sse: stream mode %ui, records %uL..%uL, batch %ui",
-                   ctx->mode, ctx->next, ctx->total, ctx->batch_size);
-
-    rc = ngx_http_asyncx_send_event_stream_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK) {
-        /* the job still holds the request; nginx frees it afterwards */
-        return rc;
-    }
-
-    ngx_http_asyncx_sse_arm_heartbeat(ctx);
-
-    /* a client that goes away is noticed while the stream waits */
-    ngx_http_asyncx_watch_client(r);
-
-    r->main->count++;
-
-    return NGX_DONE;
-}
-
-
-static ngx_int_t
-ngx_http_asyncx_sse_args(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx,
-    ngx_http_asyncx_sse_conf_t *scf, ngx_int_t *rc)
-{
-    uint64_t    data_size, batch_size, fail_at, last_id;
-    ngx_int_t   n;
-    ngx_str_t   value;
-
-    data_size = (ctx->mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM) ? 1000 : 10000;
-
-    if (data_size > scf->max_data_size) {
-        data_size = scf->max_data_size;
-    }
-
-    n = ngx_http_asyncx_arg_uint(r, "data_size", 1, scf->max_data_size,
-                                  &data_size);
-    if (n == NGX_ERROR) {
-        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                          NGX_LOG_INFO,
-                                          "data_size must be an integer "
-                                          "between 1 and %ui",
-                                          scf->max_data_size);
-        return NGX_ERROR;
-    }
-
-    batch_size = (ctx->mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM)
-                 ? 100 : scf->batch_size;
-
-    n = ngx_http_asyncx_arg_uint(r, "batch_size", 1,
-                                  NGX_HTTP_ASYNCX_SSE_BATCH_MAX, &batch_size);
-    if (n == NGX_ERROR) {
-        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                          NGX_LOG_INFO,
-                                          "batch_size must be an integer "
-                                          "between 1 and %d",
-                                          NGX_HTTP_ASYNCX_SSE_BATCH_MAX);
-        return NGX_ERROR;
-    }
-
-    fail_at = 0;
-
-    n = ngx_http_asyncx_arg_uint(r, "fail_at", 1, data_size - 1, &fail_at);
-    if (n == NGX_ERROR || (n == NGX_OK && data_size < 2)) {
-        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                          NGX_LOG_INFO,
-                                          "fail_at must be an integer "
-                                          "between 1 and data_size - 1");
-        return NGX_ERROR;
-    }
-
-    if (ctx->mode == NGX_HTTP_ASYNCX_SSE_SEARCH) {
-        if (ngx_http_asyncx_arg(r, "keyword", &ctx->keyword) != NGX_OK
-            || ctx->keyword.len == 0)
-        {
-            *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                              NGX_LOG_INFO,
-                                              "keyword is required");
-            return NGX_ERROR;
-        }
-
-        if (ctx->keyword.len > NGX_HTTP_ASYNCX_SSE_KEYWORD_MAX) {
-            *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                              NGX_LOG_INFO,
-                                              "keyword is longer than %d "
-                                              "bytes",
-                                              NGX_HTTP_ASYNCX_SSE_KEYWORD_MAX);
-            return NGX_ERROR;
-        }
-    }
-
-    ctx->total = data_size;
-    ctx->batch_size = (ngx_uint_t) batch_size;
-    ctx->fail_at = fail_at;
-
-    if (ngx_http_asyncx_sse_last_event_id(r, &value) == NGX_OK) {
-
-        if (ngx_http_asyncx_sse_parse_last_event_id(value.data, value.len,
-                                                    &last_id)
-            != NGX_OK)
-        {
-            *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                              NGX_LOG_INFO,
-                                              "invalid Last-Event-ID \"%V\"",
-                                              &value);
-            return NGX_ERROR;
-        }
-
-        ctx->last_id = last_id;
-    }
-
-    ctx->prefix_end = ngx_http_asyncx_sse_resume_start(ctx->last_id,
-                                                       ctx->batch_size,
-                                                       ctx->fail_at);
-
-    /* a resumed search or aggregate first rebuilds its totals silently */
-    ctx->next = (ctx->mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM)
-                ? ctx->prefix_end : 0;
-
-    return NGX_OK;
-}
-
-
-/*
- * Hands the next job to the CPU pool: a part of the resume prefix, the
- * next batch, or the rest of a search batch that found more matches than
- * one job sends.
- */
-
-static ngx_int_t
-ngx_http_asyncx_sse_post(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
-{
-    uint64_t                      end;
-    ngx_int_t                     rc;
-    ngx_http_asyncx_sse_batch_t  *b;
-
-    b = &ctx->batch;
-
-    if (ctx->next < ctx->prefix_end) {
-        end = ngx_min(ctx->prefix_end,
-                      ctx->next + NGX_HTTP_ASYNCX_SSE_PREFIX_CHUNK);
-        b->record_matches = 0;
-
-    } else {
-        if (!ctx->batch_open) {
-            /* batches stay aligned to batch_size, also after a resume */
-            end = (ctx->next / ctx->batch_size + 1) * ctx->batch_size;
-
-            if (end > ctx->total) {
-                end = ctx->total;
-            }
-
-            if (ctx->fail_at && ctx->fail_at >= ctx->next
-                && ctx->fail_at < end)
-            {
-                end = ctx->fail_at;
-                ctx->failing = 1;
-            }
-
-            ctx->batch_end = end;
-            ctx->batch_open = 1;
-        }
-
-        end = ctx->batch_end;
-        b->record_matches = 1;
-    }
-
-    b->start = ctx->next;
-    b->end = end;
-
-    rc = ngx_http_asyncx_job_post(ctx->job, ngx_http_asyncx_sse_run, ctx);
-
-    if (rc == NGX_OK) {
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_JOBS, 1);
-    }
-
-    return rc;
-}
-
-
-static ngx_int_t
-ngx_http_asyncx_sse_run(void *data)
-{
-    ngx_http_asyncx_sse_ctx_t *ctx = data;
-
-    switch (ctx->mode) {
-
-    case NGX_HTTP_ASYNCX_SSE_SEARCH:
-        ngx_http_asyncx_sse_search_batch(&ctx->batch);
-        break;
-
-    case NGX_HTTP_ASYNCX_SSE_TRANSFORM:
-        ngx_http_asyncx_sse_transform_batch(&ctx->batch);
-        break;
-
-    default: /* NGX_HTTP_ASYNCX_SSE_AGGREGATE */
-        ngx_http_asyncx_sse_aggregate_batch(&ctx->batch);
-        break;
-    }
-
-    /* the work done, even for a client that is gone meanwhile */
-    (void) ngx_atomic_fetch_add(ctx->records,
-                                ctx->batch.scanned - ctx->batch.start);
-
-    ctx->batch_done = 1;
-
-    return NGX_OK;
-}
-
-
-/*
- * The stream's one state machine.  It runs when a batch job is done and
- * when the socket becomes writable again: it sends what the batch found,
- * waits until the output has drained (backpressure), then posts the next
- * batch or ends the stream.
- */
-
-static void
-ngx_http_asyncx_sse_write_handler(ngx_http_request_t *r)
-{
-    ngx_int_t                   rc;
-    ngx_event_t                *wev;
-    ngx_connection_t           *c;
-    ngx_http_asyncx_ctx_t      *actx;
-    ngx_http_asyncx_sse_ctx_t  *ctx;
-    ngx_http_core_loc_conf_t   *clcf;
-
-    c = r->connection;
-    wev = c->write;
-    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-    ctx = actx->sse;
-
-    if (ctx->job->running) {
-        /* a socket event while the thread works: nothing to do yet */
-        return;
-    }
-
-    if (wev->timedout) {
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "asyncx sse: client timed out reading the stream");
-        c->timedout = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
-        return;
-    }
-
-    if (c->error) {
-        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
-        return;
-    }
-
-    if (ctx->batch_done) {
-        ctx->batch_done = 0;
-
-        rc = ngx_http_asyncx_sse_format(r, ctx);
-
-        if (rc == NGX_ERROR) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-            return;
-        }
-
-        if (rc == NGX_DECLINED) {
-            /* nothing to send: a resume rebuilt totals or skipped events */
-            goto next;
-        }
-
-        if (ctx->done) {
-            /* the last buffer went out; nginx finishes sending it */
-            if (ctx->heartbeat.timer_set) {
-                ngx_del_timer(&ctx->heartbeat);
-            }
-
-            ngx_http_finalize_request(r, ngx_http_output_filter(r,
-                                                                &ctx->out_cl));
-            return;
-        }
-
-        rc = ngx_http_output_filter(r, &ctx->out_cl);
-
-    } else {
-        rc = ngx_http_output_filter(r, NULL);
-    }
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return;
-    }
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (r->out || c->buffered) {
-        /* the client reads slower than we produce: no new batch */
-        if (!wev->delayed) {
-            ngx_add_timer(wev, clcf->send_timeout);
-        }
-
-        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-        }
-
-        return;
-    }
-
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
-    }
-
-next:
-
-    rc = ngx_http_asyncx_sse_post(r, ctx);
-
-    if (rc == NGX_OK) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                  "asyncx sse: cannot post the next batch, %s",
-                  rc == NGX_BUSY ? "thread pool queue is full" : "task error");
-
-    /* the header is out: the client learns it from an error event */
-    ngx_http_finalize_request(r, ngx_http_asyncx_sse_fail(r, ctx));
-}
-
-
-static ngx_int_t
-ngx_http_asyncx_sse_fail(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
-{
-    ngx_buf_t  *b;
-
-    static u_char  busy[] = "data: {\"type\": \"error\", \"message\": "
-                            "\"server busy: thread pool queue is full\"}\n\n";
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = busy;
-    b->last = busy + sizeof(busy) - 1;
-    b->memory = 1;
-    b->flush = 1;
-    b->last_buf = 1;
-
-    ctx->done = 1;
-    ctx->out_cl.buf = b;
-    ctx->out_cl.next = NULL;
-
-    if (ctx->heartbeat.timer_set) {
-        ngx_del_timer(&ctx->heartbeat);
-    }
-
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
-    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
-
-    return ngx_http_output_filter(r, &ctx->out_cl);
-}
-
-
-/*
- * Formats the events of the job just done into the stream's buffer,
- * leaving out those a resuming client has seen (ids up to last_id).
- * NGX_OK, NGX_DECLINED (nothing to send) or NGX_ERROR.
- */
-
-static ngx_int_t
-ngx_http_asyncx_sse_format(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_ctx_t *ctx)
-{
-    u_char                        rec[NGX_HTTP_ASYNCX_RECORD_MAX];
-    u_char                        took[NGX_HTTP_ASYNCX_SECONDS_LEN];
-    u_char                        ev[NGX_HTTP_ASYNCX_SSE_AGG_MAX
-                                     + NGX_HTTP_ASYNCX_SSE_EVENT_MAX];
-    u_char                       *p, *q, *start;
-    size_t                        need, len, wlen;
-    const u_char                 *word;
-    uint64_t                      usec, m, id;
-    ngx_buf_t                    *b;
-    ngx_uint_t                    i, nevents, closed;
-    ngx_http_asyncx_sse_batch_t  *bt;
-
-    bt = &ctx->batch;
-    ctx->next = bt->scanned;
-
-    if (!bt->record_matches) {
-        /* a part of the resume prefix: totals only */
-        ctx->matches += bt->nmatches;
-        return NGX_DECLINED;
-    }
-
-    closed = (ctx->next == ctx->batch_end);
-
-    /* at most NGX_HTTP_ASYNCX_SSE_OUT_MAX: nmatches <= max_matches */
-    need = (bt->nmatches + 3) * NGX_HTTP_ASYNCX_SSE_EVENT_MAX;
-
-    if (ctx->mode == NGX_HTTP_ASYNCX_SSE_AGGREGATE) {
-        need += NGX_HTTP_ASYNCX_SSE_AGG_MAX;
-    }
-
-    b = &ctx->out;
-
-    /* grow only for more matches: total memory stays under 2 * OUT_MAX */
-    if (need > ctx->out_size) {
-        len = ngx_min(ngx_max(need, 2 * ctx->out_size),
-                      NGX_HTTP_ASYNCX_SSE_OUT_MAX);
-
-        start = ngx_palloc(r->pool, len);
-        if (start == NULL) {
-            return NGX_ERROR;
-        }
-
-        ctx->out_size = len;
-        b->start = start;
-        b->end = start + len;
-    }
-
-    p = b->start;
-    nevents = 0;
-    id = 2 * ctx->batch_end;
-
-    switch (ctx->mode) {
-
-    case NGX_HTTP_ASYNCX_SSE_SEARCH:
-
-        for (i = 0; i < bt->nmatches; i++) {
-            m = bt->match_ids[i];
-
-            if (2 * m + 1 <= ctx->last_id) {
-                continue;
-            }
-
-            len = ngx_http_asyncx_dataset_record(m, rec);
-
-            q = ngx_sprintf(ev, "{\"type\": \"match\", "
-                            "\"item\": {\"id\": %uL, \"content\": \"%*s\"}}",
-                            m, len, rec);
-            p = ngx_http_asyncx_sse_put(p, 2 * m + 1, ev, q);
-            nevents++;
-        }
-
-        ctx->matches += bt->nmatches;
-
-        if (closed && !ctx->failing && id > ctx->last_id) {
-            q = ngx_sprintf(ev, "{\"type\": \"progress\", "
-                            "\"processed\": %uL, \"total\": %uL, "
-                            "\"matches\": %uL}",
-                            ctx->batch_end, ctx->total, ctx->matches);
-            p = ngx_http_asyncx_sse_put(p, id, ev, q);
-            nevents++;
-        }
-
-        break;
-
-    case NGX_HTTP_ASYNCX_SSE_TRANSFORM:
-
-        /* one job per batch: bt->start is where the batch starts */
-        if (bt->end > bt->start && id > ctx->last_id) {
-            q = ngx_sprintf(ev, "{\"type\": \"batch\", "
-                            "\"batch_num\": %uL, \"items_processed\": %uL, "
-                            "\"checksum\": \"%08xD\", \"sample\": \"%*s\"}",
-                            (bt->end + ctx->batch_size - 1) / ctx->batch_size,
-                            bt->end, bt->checksum, bt->sample_len,
-                            bt->sample);
-            p = ngx_http_asyncx_sse_put(p, id, ev, q);
-            nevents++;
-        }
-
-        break;
-
-    default: /* NGX_HTTP_ASYNCX_SSE_AGGREGATE */
-
-        if (bt->end > bt->start && id > ctx->last_id) {
-            q = ngx_sprintf(ev, "{\"type\": \"stage\", "
-                            "\"stage\": %uL, \"processed\": %uL, "
-                            "\"total\": %uL, \"partial\": ",
-                            (bt->end + ctx->batch_size - 1) / ctx->batch_size,
-                            bt->end, ctx->total);
-            q = ngx_http_asyncx_sse_agg(q, &ctx->overall);
-            *q++ = '}';
-            p = ngx_http_asyncx_sse_put(p, id, ev, q);
-            nevents++;
-        }
-
-        break;
-    }
-
-    if (closed) {
-        ctx->batch_open = 0;
-    }
-
-    if (closed && ctx->failing) {
-        q = ngx_sprintf(ev, "{\"type\": \"error\", \"message\": "
-                        "\"injected failure at record %uL\"}", ctx->fail_at);
-        p = ngx_http_asyncx_sse_put(p, 0, ev, q);
-        nevents++;
-        ctx->done = 1;
-
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
-        ngx_http_asyncx_metrics_stream(ctx->mode,
-                                       NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "asyncx sse: injected failure at record %uL, "
-                      "stream ends with an error event", ctx->fail_at);
-
-    } else if (closed && ctx->batch_end == ctx->total) {
-        usec = ngx_http_asyncx_now_usec() - ctx->started_at;
-        len = ngx_http_asyncx_format_seconds(took, sizeof(took), usec, 2);
-
-        q = ngx_cpymem(ev, "{\"type\": \"complete\", ",
-                       sizeof("{\"type\": \"complete\", ") - 1);
-
-        switch (ctx->mode) {
-
-        case NGX_HTTP_ASYNCX_SSE_SEARCH:
-            q = ngx_sprintf(q, "\"total_matches\": %uL, ", ctx->matches);
-            break;
-
-        case NGX_HTTP_ASYNCX_SSE_TRANSFORM:
-            q = ngx_sprintf(q, "\"total_processed\": %uL, ", ctx->total);
-            break;
-
-        default:
-            q = ngx_sprintf(q, "\"total_processed\": %uL, \"result\": ",
-                            ctx->total);
-            q = ngx_http_asyncx_sse_agg(q, &ctx->overall);
-            q = ngx_sprintf(q, ", \"by_category\": {");
-
-            for (i = 0; i < NGX_HTTP_ASYNCX_SSE_CATEGORIES; i++) {
-                if (ctx->categories[i].count == 0) {
-                    continue;
-                }
-
-                word = ngx_http_asyncx_dataset_word(i, &wlen);
-                q = ngx_sprintf(q, "%s\"%*s\": ", q[-1] == '{' ? "" : ", ",
-                                wlen, word);
-                q = ngx_http_asyncx_sse_agg(q, &ctx->categories[i]);
-            }
-
-            q = ngx_sprintf(q, "}, ");
-            break;
-        }
-
-        q = ngx_sprintf(q, "\"total_time\": \"%*s\", \"total_time_ms\": %.3f}",
-                        len, took, ngx_http_asyncx_usec_to_ms(usec));
-        p = ngx_http_asyncx_sse_put(p, 2 * ctx->total + 1, ev, q);
-        nevents++;
-        ctx->done = 1;
-
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
-        ngx_http_asyncx_metrics_stream(ctx->mode,
-                                       NGX_HTTP_ASYNCX_STREAM_COMPLETED, 1);
-    }
-
-    if (nevents == 0) {
-        return NGX_DECLINED;
-    }
-
-    ctx->events += nevents;
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_EVENTS, nevents);
-    ngx_http_asyncx_metrics_stream(ctx->mode,
-                                   NGX_HTTP_ASYNCX_STREAM_EVENTS, nevents);
-
-    b->pos = b->start;
-    b->last = p;
-    b->temporary = 1;
-    b->flush = 1;
-    b->last_buf = ctx->done;
-    b->last_in_chain = 1;
-
-    ctx->out_cl.buf = b;
-    ctx->out_cl.next = NULL;
-
-    /* the stream is alive: the heartbeat waits a full interval again */
-    ngx_http_asyncx_sse_arm_heartbeat(ctx);
-
-    return NGX_OK;
-}
-
-
-/* one event through the encoder every stream uses; id 0: none */
-
-static u_char *
-ngx_http_asyncx_sse_put(u_char *p, uint64_t id, u_char *data, u_char *last)
-{
-    u_char                       buf[NGX_INT64_LEN];
-    ngx_http_asyncx_sse_event_t  ev;
-
-    ev.id.data = buf;
-    ev.id.len = id ? (size_t) (ngx_sprintf(buf, "%uL", id) - buf) : 0;
-    ngx_str_null(&ev.event);
-    ev.data = data;
-    ev.len = last - data;
-
-    return ngx_http_asyncx_sse_event_write(p, &ev);
-}
-
-
-static u_char *
-ngx_http_asyncx_sse_agg(u_char *p, ngx_http_asyncx_sse_agg_t *a)
-{
-    return ngx_sprintf(p, "{\"count\": %uL, \"sum\": %uL, \"avg\": %.2f, "
-                       "\"min\": %ui, \"max\": %ui}",
-                       a->count, a->sum,
-                       a->count ? (double) a->sum / a->count : 0.0,
-                       a->min, a->max);
-}
-
-
-/* asyncx_sse_heartbeat 0 is "off": no timer at all */
-
-static void
-ngx_http_asyncx_sse_arm_heartbeat(ngx_http_asyncx_sse_ctx_t *ctx)
-{
-    if (ctx->heartbeat_interval) {
-        ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
-    }
-}
-
-
-/* ": keepalive" while nothing else goes out, so proxies keep the stream */
-
-static void
-ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev)
-{
-    ngx_connection_t           *c;
-    ngx_http_request_t         *r;
-    ngx_http_asyncx_ctx_t      *actx;
-    ngx_http_asyncx_sse_ctx_t  *ctx;
-
-    r = ev->data;
-    c = r->connection;
-    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-    ctx = actx->sse;
-
-    ngx_http_set_log_request(c->log, r);
-
-    if (ctx->done || c->error) {
-        return;
-    }
-
-    ngx_add_timer(ev, ctx->heartbeat_interval);
-
-    ngx_http_asyncx_sse_keepalive(r, &ctx->ping, &ctx->ping_cl);
-}
-
-
-/* the keepalive comment of every stream, unless output is pending */
-
-void
-ngx_http_asyncx_sse_keepalive(ngx_http_request_t *r, ngx_buf_t *b,
-    ngx_chain_t *cl)
-{
-    ngx_int_t          rc;
-    ngx_connection_t  *c;
-
-    static u_char  ping[] = ": keepalive\n\n";
-
-    c = r->connection;
-
-    if (r->out || c->buffered) {
-        /* the client is not even reading what it has */
-        return;
-    }
-
-    ngx_memzero(b, sizeof(ngx_buf_t));
-    b->pos = ping;
-    b->last = ping + sizeof(ping) - 1;
-    b->memory = 1;
-    b->flush = 1;
-    cl->buf = b;
-    cl->next = NULL;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "asyncx sse: keepalive");
-
-    rc = ngx_http_output_filter(r, cl);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_ERROR);
-    }
-
-    ngx_http_run_posted_requests(c);
-}
-
-
-/* Last-Event-ID is no standard nginx header: the list is walked */
-
-ngx_int_t
-ngx_http_asyncx_sse_last_event_id(ngx_http_request_t *r, ngx_str_t *value)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NGX_DECLINED;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Last-Event-ID") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
-                               sizeof("Last-Event-ID") - 1)
-               == 0)
-        {
-            *value = h[i].value;
-            return NGX_OK;
-        }
-    }
-}
-
-
-static void
-ngx_http_asyncx_sse_cleanup(void *data)
-{
-    ngx_http_asyncx_sse_ctx_t *ctx = data;
-
-    if (ctx->heartbeat.timer_set) {
-        ngx_del_timer(&ctx->heartbeat);
-    }
-
-    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, -1);
-    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, -1);
-
-    if (!ctx->done) {
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
-        ngx_http_asyncx_metrics_stream(ctx->mode,
-                                       NGX_HTTP_ASYNCX_STREAM_ABORTED, 1);
-
-        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                      "asyncx sse: client closed the stream after %ui "
-                      "events, %uL of %uL records done, remaining work "
-                      "cancelled", ctx->events, ctx->next, ctx->total);
-    }
-}
-
-
 ngx_int_t
 ngx_http_asyncx_sse_status(ngx_http_request_t *r, cJSON *root)
 {
-    cJSON                    *s;
-    ngx_http_asyncx_stats_t  *sh;
+    cJSON  *s;
 
-    sh = ngx_http_asyncx_stats();
+    static const ngx_http_asyncx_status_field_t  fields[] = {
+        { "active", 1, NGX_HTTP_ASYNCX_GAUGE_STREAMS },
+        { "total", 0, NGX_HTTP_ASYNCX_STAT_SSE_TOTAL },
+        { "completed", 0, NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED },
+        { "aborted", 0, NGX_HTTP_ASYNCX_STAT_SSE_ABORTED },
+        { "errors", 0, NGX_HTTP_ASYNCX_STAT_SSE_ERRORS },
+        { "events", 0, NGX_HTTP_ASYNCX_STAT_SSE_EVENTS },
+        { "jobs", 0, NGX_HTTP_ASYNCX_STAT_SSE_JOBS },
+        { "records", 0, NGX_HTTP_ASYNCX_STAT_SSE_RECORDS }
+    };
 
     s = cJSON_AddObjectToObject(root, "streams");
     if (s == NULL) {
         return NGX_ERROR;
     }
 
-#define ngx_http_asyncx_sse_counter(name, n)                                 \
-    if (cJSON_AddNumberToObject(s, name, (double) sh->counters[n]) == NULL) { \
-        return NGX_ERROR;                                                    \
-    }
-
-    if (cJSON_AddNumberToObject(s, "active", (double)
-            ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_STREAMS)) == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_asyncx_sse_counter("total", NGX_HTTP_ASYNCX_STAT_SSE_TOTAL);
-    ngx_http_asyncx_sse_counter("completed",
-                                NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED);
-    ngx_http_asyncx_sse_counter("aborted", NGX_HTTP_ASYNCX_STAT_SSE_ABORTED);
-    ngx_http_asyncx_sse_counter("errors", NGX_HTTP_ASYNCX_STAT_SSE_ERRORS);
-    ngx_http_asyncx_sse_counter("events", NGX_HTTP_ASYNCX_STAT_SSE_EVENTS);
-    ngx_http_asyncx_sse_counter("jobs", NGX_HTTP_ASYNCX_STAT_SSE_JOBS);
-    ngx_http_asyncx_sse_counter("records", NGX_HTTP_ASYNCX_STAT_SSE_RECORDS);
-
-#undef ngx_http_asyncx_sse_counter
-
-    return NGX_OK;
+    return ngx_http_asyncx_status_fields(s, fields,
+                                         sizeof(fields) / sizeof(fields[0]));
 }

@@ -32,6 +32,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_conf.h"
+#include "ngx_http_asyncx_http.h"
+#include "ngx_http_asyncx_offload.h"
 #include "ngx_http_asyncx_offload_util.h"
 #include "ngx_http_asyncx_ndjson.h"
 
@@ -200,7 +204,8 @@ ngx_http_asyncx_sse_file_check(ngx_conf_t *cf,
 
 char *
 ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf,
-    ngx_http_asyncx_sse_file_conf_t *conf, ngx_str_t *value, ngx_uint_t n)
+    ngx_http_asyncx_sse_file_conf_t *conf, ngx_str_t *value, ngx_uint_t n,
+    ngx_str_t *others)
 {
     u_char                            *p;
     ngx_str_t                          path, root;
@@ -232,7 +237,7 @@ ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf,
     if (path.len == 0 || root.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"asyncx_sse_source\" needs \"file=\" and "
-                           "\"root=\", or \"dataset\"");
+                           "\"root=\"%V", others);
         return NGX_CONF_ERROR;
     }
 
@@ -544,21 +549,30 @@ static ngx_int_t
 ngx_http_asyncx_sse_file_args(ngx_http_request_t *r,
     ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_int_t *rc)
 {
+    char                          **arg;
     size_t                          i;
     uint64_t                        v;
     ngx_int_t                       n;
     ngx_str_t                       s;
+    ngx_http_asyncx_main_conf_t    *amcf;
+    ngx_http_asyncx_sse_source_t  **src;
     ngx_http_asyncx_ndjson_scan_t  *sc;
 
     sc = &ctx->scan;
 
-    if (ngx_http_asyncx_arg(r, "data_size", &s) == NGX_OK
-        || ngx_http_asyncx_arg(r, "fail_at", &s) == NGX_OK)
-    {
-        *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
-                                          "data_size and fail_at are for "
-                                          "the data set, not a file");
-        return NGX_ERROR;
+    /* the arguments of the other sources mean nothing here */
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
+    src = amcf->sse.sources.elts;
+
+    for (i = 0; i < amcf->sse.sources.nelts; i++) {
+        for (arg = src[i]->args; arg && *arg; arg++) {
+            if (ngx_http_asyncx_arg(r, *arg, &s) == NGX_OK) {
+                *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                 NGX_LOG_INFO, "%s",
+                                                 src[i]->refusal);
+                return NGX_ERROR;
+            }
+        }
     }
 
     v = (ctx->mode == NGX_HTTP_ASYNCX_SSE_TRANSFORM) ? 100 : sc->batch_size;
@@ -644,7 +658,7 @@ ngx_http_asyncx_sse_file_args(ngx_http_request_t *r,
 
 last_event_id:
 
-    if (ngx_http_asyncx_sse_last_event_id(r, &s) != NGX_OK) {
+    if (ngx_http_asyncx_last_event_id(r, &s) != NGX_OK) {
         return NGX_OK;
     }
 
@@ -1588,7 +1602,7 @@ ngx_http_asyncx_sse_file_heartbeat_handler(ngx_event_t *ev)
 
     ngx_add_timer(ev, ctx->heartbeat_interval);
 
-    ngx_http_asyncx_sse_keepalive(r, &ctx->ping, &ctx->ping_cl);
+    ngx_http_asyncx_event_stream_keepalive(r, &ctx->ping, &ctx->ping_cl);
 }
 
 

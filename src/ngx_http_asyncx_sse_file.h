@@ -13,7 +13,6 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx_conf.h"
-#include "ngx_http_asyncx_offload.h"
 
 
 typedef struct ngx_http_asyncx_sse_file_ctx_s  ngx_http_asyncx_sse_file_ctx_t;
@@ -46,7 +45,8 @@ char *ngx_http_asyncx_sse_file_check(ngx_conf_t *cf,
     ngx_http_asyncx_sse_file_conf_t *conf, ngx_uint_t mode);
 
 char *ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf,
-    ngx_http_asyncx_sse_file_conf_t *conf, ngx_str_t *value, ngx_uint_t n);
+    ngx_http_asyncx_sse_file_conf_t *conf, ngx_str_t *value, ngx_uint_t n,
+    ngx_str_t *others);
 char *ngx_http_asyncx_sse_query(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_asyncx_sse_invalid_line(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -11,117 +11,44 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <cjson/cJSON.h>
-
-
-#define NGX_HTTP_ASYNCX_MAX_POOLS      8
-#define NGX_HTTP_ASYNCX_POOL_NAME_LEN  32
-#define NGX_HTTP_ASYNCX_MAX_COUNTERS   64
-
-/* one slot per nginx process at most (NGX_MAX_PROCESSES), plus a spare */
-#define NGX_HTTP_ASYNCX_MAX_WORKERS    1024
 
 
 /*
- * Module-wide counters live in one small shared zone so that the status
- * endpoint shows every worker's work and the numbers survive a reload.
- * Updated with atomics only: thread tasks touch them too.
- *
- * Totals only grow and are shared.  What is in flight (gauges) is kept
- * per worker process: a worker killed with work in flight never takes
- * it back, so its slot is dropped once the process is gone.
+ * asyncx_status renders what the subsystems register: each section
+ * handler adds its own members to the answer's root object.  The
+ * renderer knows no subsystem; ngx_http_asyncx_module.c registers the
+ * sections in the order of the answer's keys.
  */
 
-enum {
-    NGX_HTTP_ASYNCX_STAT_PIPELINE_TOTAL = 0,
-    NGX_HTTP_ASYNCX_STAT_PIPELINE_FAILED,
-    NGX_HTTP_ASYNCX_STAT_PIPELINE_CALLS,
-    NGX_HTTP_ASYNCX_STAT_PIPELINE_CALL_ERRORS,
-    NGX_HTTP_ASYNCX_STAT_PIPELINE_ABORTED,
-    NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL,
-    NGX_HTTP_ASYNCX_STAT_PIPELINE_RETRIES,
-    NGX_HTTP_ASYNCX_STAT_PIPELINE_TIMED_OUT,
+struct cJSON;
 
-    NGX_HTTP_ASYNCX_STAT_SSE_TOTAL,
-    NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED,
-    NGX_HTTP_ASYNCX_STAT_SSE_ABORTED,
-    NGX_HTTP_ASYNCX_STAT_SSE_ERRORS,
-    NGX_HTTP_ASYNCX_STAT_SSE_EVENTS,
-    NGX_HTTP_ASYNCX_STAT_SSE_JOBS,
-    NGX_HTTP_ASYNCX_STAT_SSE_RECORDS,
-
-    NGX_HTTP_ASYNCX_STAT_N
-};
-
-
-enum {
-    NGX_HTTP_ASYNCX_GAUGE_PIPELINES = 0,
-    NGX_HTTP_ASYNCX_GAUGE_MOCKS,
-    NGX_HTTP_ASYNCX_GAUGE_STREAMS,
-
-    /* jobs of each pool (indexed by its slot in pools[]) */
-    NGX_HTTP_ASYNCX_GAUGE_QUEUED,
-    NGX_HTTP_ASYNCX_GAUGE_RUNNING =
-        NGX_HTTP_ASYNCX_GAUGE_QUEUED + NGX_HTTP_ASYNCX_MAX_POOLS,
-
-    /* open streams of each kind (indexed by asyncx_sse's mode) */
-    NGX_HTTP_ASYNCX_GAUGE_STREAM_KIND =
-        NGX_HTTP_ASYNCX_GAUGE_RUNNING + NGX_HTTP_ASYNCX_MAX_POOLS,
-
-    NGX_HTTP_ASYNCX_GAUGE_N = NGX_HTTP_ASYNCX_GAUGE_STREAM_KIND + 4
-};
+typedef ngx_int_t (*ngx_http_asyncx_status_section_pt)(ngx_http_request_t *r,
+    struct cJSON *root);
 
 
 typedef struct {
-    u_char                 name[NGX_HTTP_ASYNCX_POOL_NAME_LEN];
-    ngx_atomic_t           posted;
-    ngx_atomic_t           started;
-    ngx_atomic_t           completed;
-    ngx_atomic_t           failed;
-    ngx_atomic_t           rejected;
-} ngx_http_asyncx_pool_stats_t;
-
-
-/* claimed and dropped under the zone's mutex, counted by its owner only */
-typedef struct {
-    ngx_atomic_t                     pid;        /* 0: free */
-    ngx_atomic_t                     gauges[NGX_HTTP_ASYNCX_GAUGE_N];
-} ngx_http_asyncx_worker_stats_t;
-
-
-typedef struct {
-    ngx_http_asyncx_pool_stats_t     pools[NGX_HTTP_ASYNCX_MAX_POOLS];
-    ngx_atomic_t                     counters[NGX_HTTP_ASYNCX_MAX_COUNTERS];
-
-    /* the last one is shared by processes that found no free slot */
-    ngx_http_asyncx_worker_stats_t   workers[NGX_HTTP_ASYNCX_MAX_WORKERS + 1];
-} ngx_http_asyncx_stats_t;
-
-
-typedef struct {
-    ngx_shm_zone_t                  *zone;
-    ngx_http_asyncx_stats_t         *sh;
-    ngx_http_asyncx_worker_stats_t  *worker;     /* this process's slot */
-    ngx_array_t                      pool_names; /* ngx_str_t */
-    ngx_uint_t                       pool_slot[NGX_HTTP_ASYNCX_MAX_POOLS];
+    ngx_array_t                    sections;  /* section handlers */
 } ngx_http_asyncx_status_main_conf_t;
+
+
+/* one member of a section: a counter or a gauge of asyncx_stats */
+
+typedef struct {
+    const char                    *name;
+    ngx_uint_t                     gauge;     /* 1: gauge, 0: counter */
+    ngx_uint_t                     index;
+} ngx_http_asyncx_status_field_t;
 
 
 ngx_int_t ngx_http_asyncx_status_init_main_conf(ngx_conf_t *cf,
     ngx_http_asyncx_status_main_conf_t *smcf);
-ngx_int_t ngx_http_asyncx_status_add_pool(ngx_conf_t *cf,
-    ngx_http_asyncx_status_main_conf_t *smcf, ngx_str_t *name);
-ngx_int_t ngx_http_asyncx_status_init_process(ngx_cycle_t *cycle);
-void ngx_http_asyncx_status_exit_process(ngx_cycle_t *cycle);
-ngx_http_asyncx_stats_t *ngx_http_asyncx_stats(void);
-void ngx_http_asyncx_stat_add(ngx_uint_t counter, ngx_atomic_int_t delta);
-ngx_atomic_t *ngx_http_asyncx_gauge_ptr(ngx_uint_t gauge);
-void ngx_http_asyncx_gauge_add(ngx_uint_t gauge, ngx_atomic_int_t delta);
-ngx_atomic_uint_t ngx_http_asyncx_gauge(ngx_uint_t gauge);
+ngx_int_t ngx_http_asyncx_status_add_section(ngx_conf_t *cf,
+    ngx_http_asyncx_status_section_pt handler);
+ngx_int_t ngx_http_asyncx_status_fields(struct cJSON *obj,
+    const ngx_http_asyncx_status_field_t *fields, ngx_uint_t n);
 
 char *ngx_http_asyncx_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-cJSON *ngx_http_asyncx_status_json(ngx_http_request_t *r);
-void ngx_http_asyncx_status_reclaim_dead(ngx_http_request_t *r);
+struct cJSON *ngx_http_asyncx_status_json(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_ASYNCX_STATUS_H_INCLUDED_ */

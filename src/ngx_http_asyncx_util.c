@@ -35,11 +35,14 @@ ngx_http_asyncx_usec_to_ms(uint64_t usec)
 }
 
 
-/* "1.9초": the exercise reports durations in seconds with a Korean unit */
+/*
+ * Seconds with "decimals" decimals and the unit of the answers ("1.9s"):
+ * the length, or 0 when it does not fit in "size" with its NUL.
+ */
 
 size_t
-ngx_http_asyncx_format_seconds(u_char *buf, size_t size, uint64_t usec,
-    ngx_uint_t decimals)
+ngx_http_asyncx_format_duration(u_char *buf, size_t size, uint64_t usec,
+    ngx_uint_t decimals, ngx_str_t *unit)
 {
     int  n;
 
@@ -47,8 +50,9 @@ ngx_http_asyncx_format_seconds(u_char *buf, size_t size, uint64_t usec,
         decimals = 6;
     }
 
-    n = snprintf((char *) buf, size, "%.*f\xEC\xB4\x88", (int) decimals,
-                 (double) usec / 1000000.0);
+    n = snprintf((char *) buf, size, "%.*f%.*s", (int) decimals,
+                 (double) usec / 1000000.0, (int) unit->len,
+                 (char *) unit->data);
 
     if (n < 0 || (size_t) n >= size) {
         return 0;

@@ -18,13 +18,13 @@
  */
 
 
-/* "1.9초" plus NUL fits comfortably */
+/* a duration with its unit ("1.9s") plus NUL fits comfortably */
 #define NGX_HTTP_ASYNCX_SECONDS_LEN  32
 
 
 uint64_t ngx_http_asyncx_now_usec(void);
-size_t ngx_http_asyncx_format_seconds(u_char *buf, size_t size, uint64_t usec,
-    ngx_uint_t decimals);
+size_t ngx_http_asyncx_format_duration(u_char *buf, size_t size,
+    uint64_t usec, ngx_uint_t decimals, ngx_str_t *unit);
 double ngx_http_asyncx_usec_to_ms(uint64_t usec);
 
 ngx_int_t ngx_http_asyncx_parse_uint(u_char *p, size_t len, uint64_t max,

@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_pipeline_json.h"
 #include "ngx_http_asyncx_exercise_answer.h"
 #include "ngx_http_asyncx_exercise_format.h"

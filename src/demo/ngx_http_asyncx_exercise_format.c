@@ -11,6 +11,18 @@
 #include "ngx_http_asyncx_exercise_format.h"
 
 
+/* "1.9초": the exercise's durations, in seconds with a Korean unit */
+
+size_t
+ngx_http_asyncx_format_seconds(u_char *buf, size_t size, uint64_t usec,
+    ngx_uint_t decimals)
+{
+    static ngx_str_t  unit = ngx_string(NGX_HTTP_ASYNCX_EXERCISE_SECONDS);
+
+    return ngx_http_asyncx_format_duration(buf, size, usec, decimals, &unit);
+}
+
+
 /* "1.9초 (1단계 0.5초 + 2단계 0.6초 + 3단계 0.8초)"; 0 if it does not fit */
 
 size_t

@@ -15,6 +15,7 @@
 
 #include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_dataset.h"
+#include "ngx_http_asyncx_exercise_format.h"
 
 
 #define S(s)  (u_char *) s, sizeof(s) - 1

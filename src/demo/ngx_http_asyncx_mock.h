@@ -11,7 +11,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <cjson/cJSON.h>
+
+#include "ngx_http_asyncx_stats.h"
 
 
 /*
@@ -23,6 +24,18 @@
 #define NGX_HTTP_ASYNCX_MOCK_ECHO_SUMMARY  0
 #define NGX_HTTP_ASYNCX_MOCK_ECHO_BODY     1
 #define NGX_HTTP_ASYNCX_MOCK_ECHO_OFF      2
+
+
+/* the mock service's counter in asyncx_stats */
+
+enum {
+    NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL =
+        NGX_HTTP_ASYNCX_STATS_SET(NGX_HTTP_ASYNCX_STATS_DEMO),
+    NGX_HTTP_ASYNCX_STAT_MOCK_END
+};
+
+NGX_HTTP_ASYNCX_STATS_CHECK(NGX_HTTP_ASYNCX_STATS_DEMO,
+    NGX_HTTP_ASYNCX_STAT_MOCK_END);
 
 
 typedef struct {
@@ -38,7 +51,8 @@ typedef struct {
 
 char *ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_asyncx_mock_status(cJSON *pipelines);
+ngx_int_t ngx_http_asyncx_mock_status(ngx_http_request_t *r,
+    struct cJSON *root);
 
 
 #endif /* _NGX_HTTP_ASYNCX_MOCK_H_INCLUDED_ */

@@ -11,6 +11,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include "ngx_http_asyncx_records.h"
+
 
 /*
  * The deterministic synthetic data set of docs/dataset.md: record i is
@@ -18,11 +20,12 @@
  * sequence seeded from i.  Pure code: safe to call from thread tasks.
  */
 
-/* "record " + 20 digits + ": " + 6 * (longest word 11 + space) */
-#define NGX_HTTP_ASYNCX_RECORD_MAX       128
-
-/* {"id": i, "content": "...", "score": n, "tags": ["a", "b"]} */
-#define NGX_HTTP_ASYNCX_JSON_ITEM_MAX    (NGX_HTTP_ASYNCX_RECORD_MAX + 96)
+/*
+ * NGX_HTTP_ASYNCX_RECORD_MAX holds "record " + 20 digits + ": " + 6 *
+ * (longest word 11 + space), NGX_HTTP_ASYNCX_JSON_ITEM_MAX {"id": i,
+ * "content": "...", "score": n, "tags": ["a", "b"]}: the data set is the
+ * module's generated records (ngx_http_asyncx_records_t).
+ */
 
 
 size_t ngx_http_asyncx_dataset_record(uint64_t i, u_char *buf);

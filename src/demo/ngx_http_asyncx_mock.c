@@ -7,8 +7,14 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <cjson/cJSON.h>
 
 #include "ngx_http_asyncx.h"
+#include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_conf.h"
+#include "ngx_http_asyncx_json.h"
+#include "ngx_http_asyncx_http.h"
+#include "ngx_http_asyncx_mock.h"
 
 
 #define NGX_HTTP_ASYNCX_MOCK_MAX_DELAY     60000
@@ -79,7 +85,7 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
     u_char                       *p;
-    char                         *text;
+    char                         *text, *rv;
     cJSON                        *json;
     size_t                        len;
     uint64_t                      v;
@@ -90,11 +96,18 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_asyncx_json_info_t   info;
     ngx_http_asyncx_mock_conf_t  *mcf;
 
-    mcf = &alcf->pipeline.mock;
+    /* the product keeps a slot for the demo's location conf, untyped */
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_asyncx_mock_conf_t));
+    if (mcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->demo = mcf;
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (clcf->handler != NULL) {
-        return "is duplicate: the location already has a content handler";
+    rv = ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_mock_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     /* the last path segment of the location names the service */
@@ -267,7 +280,6 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    clcf->handler = ngx_http_asyncx_mock_handler;
 
     return NGX_CONF_OK;
 
@@ -318,7 +330,7 @@ ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
     }
 
     ctx->request = r;
-    ctx->conf = &alcf->pipeline.mock;
+    ctx->conf = alcf->demo;
 
     rc = ngx_http_asyncx_mock_parse_args(r, ctx);
     if (rc != NGX_OK || ctx->error_sent) {
@@ -1125,26 +1137,28 @@ ngx_http_asyncx_mock_send_text(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-ngx_int_t
-ngx_http_asyncx_mock_status(cJSON *pipelines)
-{
-    cJSON                    *mock;
-    ngx_http_asyncx_stats_t  *sh;
+/* a section of asyncx_status: "mock" inside "pipelines" */
 
-    sh = ngx_http_asyncx_stats();
+ngx_int_t
+ngx_http_asyncx_mock_status(ngx_http_request_t *r, cJSON *root)
+{
+    cJSON  *pipelines, *mock;
+
+    static const ngx_http_asyncx_status_field_t  fields[] = {
+        { "active", 1, NGX_HTTP_ASYNCX_GAUGE_MOCKS },
+        { "total", 0, NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL }
+    };
+
+    pipelines = cJSON_GetObjectItemCaseSensitive(root, "pipelines");
+    if (pipelines == NULL) {
+        return NGX_ERROR;
+    }
 
     mock = cJSON_AddObjectToObject(pipelines, "mock");
     if (mock == NULL) {
         return NGX_ERROR;
     }
 
-    if (cJSON_AddNumberToObject(mock, "active", (double)
-            ngx_http_asyncx_gauge(NGX_HTTP_ASYNCX_GAUGE_MOCKS)) == NULL
-        || cJSON_AddNumberToObject(mock, "total", (double)
-            sh->counters[NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL]) == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_asyncx_status_fields(mock, fields,
+                                         sizeof(fields) / sizeof(fields[0]));
 }
