@@ -150,3 +150,24 @@ ngx_http_asyncx_conf_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
 
     return NGX_CONF_OK;
 }
+
+
+/* a subsystem's variables, a table ending with ngx_http_null_variable */
+
+ngx_int_t
+ngx_http_asyncx_conf_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}

@@ -228,6 +228,10 @@ ngx_http_asyncx_json_number(u_char *p, u_char *last)
  * document with U+0000 in a string is NGX_DECLINED, info->nul set and
  * info->offset at its "\u0000".  It allocates nothing: the pipeline
  * keeps answers as the text they came in and only splices texts.
+ *
+ * One function: one state machine over the input with an explicit stack;
+ * split, the states would share the stack through globals or a struct per
+ * call.
  */
 
 ngx_int_t

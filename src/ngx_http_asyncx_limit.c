@@ -21,6 +21,7 @@
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_http.h"
+#include "ngx_http_asyncx_conf.h"
 #include "ngx_http_asyncx_limit_zone.h"
 
 
@@ -381,6 +382,9 @@ refuse:
  * A request meets a zone.  NGX_OK: it enters; NGX_AGAIN: it waits;
  * NGX_DECLINED: the queue is full; NGX_DONE: it would wait (dry run);
  * NGX_ABORT: no memory for its key or place; NGX_ERROR.
+ *
+ * One function: everything between taking and releasing the zone's lock,
+ * so that each path releases it exactly once.
  */
 
 static ngx_int_t
@@ -905,19 +909,7 @@ static ngx_http_variable_t  ngx_http_asyncx_limit_vars[] = {
 ngx_int_t
 ngx_http_asyncx_limit_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_asyncx_limit_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_asyncx_conf_add_variables(cf, ngx_http_asyncx_limit_vars);
 }
 
 

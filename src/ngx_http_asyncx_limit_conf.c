@@ -19,6 +19,68 @@
 #include "ngx_http_asyncx_limit_zone.h"
 
 
+typedef struct {
+    ngx_conf_t                          *cf;
+    ngx_command_t                       *cmd;
+    ngx_http_asyncx_limit_zone_t        *lz;
+    ssize_t                              size;
+} ngx_http_asyncx_limit_zone_parse_t;
+
+
+typedef struct ngx_http_asyncx_limit_zone_param_s
+    ngx_http_asyncx_limit_zone_param_t;
+
+typedef ngx_int_t (*ngx_http_asyncx_limit_zone_param_pt)(
+    ngx_http_asyncx_limit_zone_parse_t *ps, ngx_str_t *arg,
+    const ngx_http_asyncx_limit_zone_param_t *param);
+
+/* a parameter of asyncx_limit_zone: "prefix=" and its parser */
+struct ngx_http_asyncx_limit_zone_param_s {
+    ngx_str_t                            prefix;
+    ngx_http_asyncx_limit_zone_param_pt  parse;
+    size_t                               offset;   /* numbers only */
+    ngx_int_t                            min;
+    ngx_int_t                            max;
+};
+
+
+static char *ngx_http_asyncx_limit_zone_add(ngx_conf_t *cf,
+    ngx_http_asyncx_limit_zone_t *lz, ssize_t size);
+static ngx_int_t ngx_http_asyncx_limit_zone_name(
+    ngx_http_asyncx_limit_zone_parse_t *ps, ngx_str_t *arg,
+    const ngx_http_asyncx_limit_zone_param_t *param);
+static ngx_int_t ngx_http_asyncx_limit_zone_rate(
+    ngx_http_asyncx_limit_zone_parse_t *ps, ngx_str_t *arg,
+    const ngx_http_asyncx_limit_zone_param_t *param);
+static ngx_int_t ngx_http_asyncx_limit_zone_timeout(
+    ngx_http_asyncx_limit_zone_parse_t *ps, ngx_str_t *arg,
+    const ngx_http_asyncx_limit_zone_param_t *param);
+static ngx_int_t ngx_http_asyncx_limit_zone_key(
+    ngx_http_asyncx_limit_zone_parse_t *ps, ngx_str_t *arg,
+    const ngx_http_asyncx_limit_zone_param_t *param);
+static ngx_int_t ngx_http_asyncx_limit_zone_num(
+    ngx_http_asyncx_limit_zone_parse_t *ps, ngx_str_t *arg,
+    const ngx_http_asyncx_limit_zone_param_t *param);
+
+
+/* concurrency=0: no cap; queue=0: no waiting, refused at once */
+static const ngx_http_asyncx_limit_zone_param_t
+    ngx_http_asyncx_limit_zone_params[] =
+{
+    { ngx_string("zone="), ngx_http_asyncx_limit_zone_name, 0, 0, 0 },
+    { ngx_string("rate="), ngx_http_asyncx_limit_zone_rate, 0, 0, 0 },
+    { ngx_string("timeout="), ngx_http_asyncx_limit_zone_timeout, 0, 0, 0 },
+    { ngx_string("key="), ngx_http_asyncx_limit_zone_key, 0, 0, 0 },
+    { ngx_string("burst="), ngx_http_asyncx_limit_zone_num,
+      offsetof(ngx_http_asyncx_limit_zone_t, burst), 1, 1000000 },
+    { ngx_string("concurrency="), ngx_http_asyncx_limit_zone_num,
+      offsetof(ngx_http_asyncx_limit_zone_t, concurrency), 0, 100000 },
+    { ngx_string("queue="), ngx_http_asyncx_limit_zone_num,
+      offsetof(ngx_http_asyncx_limit_zone_t, queue), 0, 100000 },
+    { ngx_null_string, NULL, 0, 0, 0 }
+};
+
+
 static ngx_int_t ngx_http_asyncx_limit_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_asyncx_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
@@ -129,15 +191,10 @@ ngx_http_asyncx_limit_ref(ngx_conf_t *cf, ngx_str_t *name)
 char *
 ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    u_char                              *p;
-    ssize_t                              size;
-    ngx_str_t                           *value, name, s;
-    ngx_int_t                            n;
-    ngx_uint_t                           i;
-    ngx_shm_zone_t                      *shm_zone, **zp;
-    ngx_http_asyncx_main_conf_t         *amcf;
-    ngx_http_asyncx_limit_zone_t        *lz;
-    ngx_http_compile_complex_value_t     ccv;
+    ngx_str_t                            *value;
+    ngx_uint_t                            i, k;
+    ngx_http_asyncx_limit_zone_t         *lz;
+    ngx_http_asyncx_limit_zone_parse_t    ps;
 
     value = cf->args->elts;
 
@@ -152,134 +209,39 @@ ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     lz->self = NGX_HTTP_ASYNCX_LQ_NOBODY;
     ngx_queue_init(&lz->waiters);
 
-    size = 0;
-    name.len = 0;
+    ps.cf = cf;
+    ps.cmd = cmd;
+    ps.lz = lz;
+    ps.size = 0;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-
-            name.data = value[i].data + 5;
-            p = (u_char *) ngx_strchr(name.data, ':');
-
-            if (p == NULL || p == name.data) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\" in \"%V\" "
-                                   "directive, expected zone=name:size",
-                                   &value[i], &cmd->name);
-                return NGX_CONF_ERROR;
-            }
-
-            name.len = p - name.data;
-
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\" in \"%V\" "
-                                   "directive", &value[i], &cmd->name);
-                return NGX_CONF_ERROR;
-            }
-
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone \"%V\" is too small: %V, at least "
-                                   "%uzk", &name, &s, 8 * ngx_pagesize / 1024);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
-            if (ngx_http_asyncx_parse_rate(value[i].data + 5,
-                                           value[i].len - 5, &lz->rate)
-                != NGX_OK)
+        for (k = 0; ngx_http_asyncx_limit_zone_params[k].prefix.len; k++) {
+            if (ngx_strncmp(value[i].data,
+                            ngx_http_asyncx_limit_zone_params[k].prefix.data,
+                            ngx_http_asyncx_limit_zone_params[k].prefix.len)
+                == 0)
             {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid rate \"%V\" in \"%V\" directive, "
-                                   "expected 1..1000000 r/s or r/m",
-                                   &value[i], &cmd->name);
-                return NGX_CONF_ERROR;
+                break;
             }
-
-            continue;
         }
 
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            n = ngx_parse_time(&s, 0);
-
-            /* 0 would refuse every wait: queue=0 says that */
-            if (n == NGX_ERROR || n == 0 || n > 86400000) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid timeout \"%V\" in \"%V\" "
-                                   "directive, expected 1ms..24h",
-                                   &value[i], &cmd->name);
-                return NGX_CONF_ERROR;
-            }
-
-            lz->timeout = (ngx_msec_t) n;
-            continue;
+        if (ngx_http_asyncx_limit_zone_params[k].prefix.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" directive",
+                               &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
-            lz->key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-            if (lz->key == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-            ccv.cf = cf;
-            ccv.value = &s;
-            ccv.complex_value = lz->key;
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            if (s.len == 0 || ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid key \"%V\" in \"%V\" directive",
-                                   &value[i], &cmd->name);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        if (ngx_http_asyncx_limit_zone_params[k].parse(&ps, &value[i],
+                                        &ngx_http_asyncx_limit_zone_params[k])
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
         }
-
-#define ngx_http_asyncx_limit_num(prefix, field, min, max)                    \
-        if (ngx_strncmp(value[i].data, prefix, sizeof(prefix) - 1) == 0) {    \
-            n = ngx_atoi(value[i].data + sizeof(prefix) - 1,                  \
-                         value[i].len - (sizeof(prefix) - 1));                \
-            if (n == NGX_ERROR || n < (min) || n > (max)) {                   \
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,                      \
-                                   "invalid value \"%V\" in \"%V\" "          \
-                                   "directive, expected %d..%d",              \
-                                   &value[i], &cmd->name, min, max);          \
-                return NGX_CONF_ERROR;                                        \
-            }                                                                 \
-            lz->field = (ngx_uint_t) n;                                       \
-            continue;                                                         \
-        }
-
-        /* concurrency=0: no cap; queue=0: no waiting, refused at once */
-        ngx_http_asyncx_limit_num("burst=", burst, 1, 1000000);
-        ngx_http_asyncx_limit_num("concurrency=", concurrency, 0, 100000);
-        ngx_http_asyncx_limit_num("queue=", queue, 0, 100000);
-
-#undef ngx_http_asyncx_limit_num
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\" directive",
-                           &value[i], &cmd->name);
-        return NGX_CONF_ERROR;
     }
 
-    if (name.len == 0) {
+    if (lz->name.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must have \"zone\" parameter",
                            &cmd->name);
@@ -298,16 +260,28 @@ ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         lz->burst = ngx_max(1, (ngx_uint_t) (lz->rate / 1000));
     }
 
-    lz->name = name;
+    return ngx_http_asyncx_limit_zone_add(cf, lz, ps.size);
+}
 
-    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_asyncx_module);
+
+/* the zone's shared memory, its metrics series, its index */
+
+static char *
+ngx_http_asyncx_limit_zone_add(ngx_conf_t *cf,
+    ngx_http_asyncx_limit_zone_t *lz, ssize_t size)
+{
+    ngx_shm_zone_t                *shm_zone, **zp;
+    ngx_http_asyncx_main_conf_t   *amcf;
+
+    shm_zone = ngx_shared_memory_add(cf, &lz->name, size,
+                                     &ngx_http_asyncx_module);
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
 
     if (shm_zone->data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &name);
+                           "duplicate zone \"%V\"", &lz->name);
         return NGX_CONF_ERROR;
     }
 
@@ -344,6 +318,160 @@ ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *zp = shm_zone;
 
     return NGX_CONF_OK;
+}
+
+
+/* zone=name:size */
+
+static ngx_int_t
+ngx_http_asyncx_limit_zone_name(ngx_http_asyncx_limit_zone_parse_t *ps,
+    ngx_str_t *arg, const ngx_http_asyncx_limit_zone_param_t *param)
+{
+    u_char     *p;
+    ngx_str_t   name, s;
+
+    name.data = arg->data + param->prefix.len;
+    p = (u_char *) ngx_strchr(name.data, ':');
+
+    if (p == NULL || p == name.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, ps->cf, 0,
+                           "invalid zone size \"%V\" in \"%V\" "
+                           "directive, expected zone=name:size",
+                           arg, &ps->cmd->name);
+        return NGX_ERROR;
+    }
+
+    name.len = p - name.data;
+
+    s.data = p + 1;
+    s.len = arg->data + arg->len - s.data;
+
+    ps->size = ngx_parse_size(&s);
+
+    if (ps->size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, ps->cf, 0,
+                           "invalid zone size \"%V\" in \"%V\" "
+                           "directive", arg, &ps->cmd->name);
+        return NGX_ERROR;
+    }
+
+    if (ps->size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, ps->cf, 0,
+                           "zone \"%V\" is too small: %V, at least "
+                           "%uzk", &name, &s, 8 * ngx_pagesize / 1024);
+        return NGX_ERROR;
+    }
+
+    ps->lz->name = name;
+
+    return NGX_OK;
+}
+
+
+/* rate=Nr/s or Nr/m */
+
+static ngx_int_t
+ngx_http_asyncx_limit_zone_rate(ngx_http_asyncx_limit_zone_parse_t *ps,
+    ngx_str_t *arg, const ngx_http_asyncx_limit_zone_param_t *param)
+{
+    if (ngx_http_asyncx_parse_rate(arg->data + param->prefix.len,
+                                   arg->len - param->prefix.len,
+                                   &ps->lz->rate)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, ps->cf, 0,
+                           "invalid rate \"%V\" in \"%V\" directive, "
+                           "expected 1..1000000 r/s or r/m",
+                           arg, &ps->cmd->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* timeout=time: 0 would refuse every wait, queue=0 says that */
+
+static ngx_int_t
+ngx_http_asyncx_limit_zone_timeout(ngx_http_asyncx_limit_zone_parse_t *ps,
+    ngx_str_t *arg, const ngx_http_asyncx_limit_zone_param_t *param)
+{
+    ngx_int_t   n;
+    ngx_str_t   s;
+
+    s.data = arg->data + param->prefix.len;
+    s.len = arg->len - param->prefix.len;
+
+    n = ngx_parse_time(&s, 0);
+
+    if (n == NGX_ERROR || n == 0 || n > 86400000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, ps->cf, 0,
+                           "invalid timeout \"%V\" in \"%V\" "
+                           "directive, expected 1ms..24h",
+                           arg, &ps->cmd->name);
+        return NGX_ERROR;
+    }
+
+    ps->lz->timeout = (ngx_msec_t) n;
+
+    return NGX_OK;
+}
+
+
+/* key=complex value */
+
+static ngx_int_t
+ngx_http_asyncx_limit_zone_key(ngx_http_asyncx_limit_zone_parse_t *ps,
+    ngx_str_t *arg, const ngx_http_asyncx_limit_zone_param_t *param)
+{
+    ngx_str_t                          s;
+    ngx_http_compile_complex_value_t   ccv;
+
+    ps->lz->key = ngx_palloc(ps->cf->pool, sizeof(ngx_http_complex_value_t));
+    if (ps->lz->key == NULL) {
+        return NGX_ERROR;
+    }
+
+    s.data = arg->data + param->prefix.len;
+    s.len = arg->len - param->prefix.len;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = ps->cf;
+    ccv.value = &s;
+    ccv.complex_value = ps->lz->key;
+
+    if (s.len == 0 || ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, ps->cf, 0,
+                           "invalid key \"%V\" in \"%V\" directive",
+                           arg, &ps->cmd->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* burst=, concurrency=, queue=: a whole number within the param's range */
+
+static ngx_int_t
+ngx_http_asyncx_limit_zone_num(ngx_http_asyncx_limit_zone_parse_t *ps,
+    ngx_str_t *arg, const ngx_http_asyncx_limit_zone_param_t *param)
+{
+    ngx_int_t  n;
+
+    n = ngx_atoi(arg->data + param->prefix.len, arg->len - param->prefix.len);
+
+    if (n == NGX_ERROR || n < param->min || n > param->max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, ps->cf, 0,
+                           "invalid value \"%V\" in \"%V\" "
+                           "directive, expected %i..%i",
+                           arg, &ps->cmd->name, param->min, param->max);
+        return NGX_ERROR;
+    }
+
+    *(ngx_uint_t *) ((u_char *) ps->lz + param->offset) = (ngx_uint_t) n;
+
+    return NGX_OK;
 }
 
 

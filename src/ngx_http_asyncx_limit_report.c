@@ -155,6 +155,11 @@ typedef struct {
 } ngx_http_asyncx_limit_owner_copy_t;
 
 
+/*
+ * One function: the zone's numbers are copied under its lock in one place,
+ * then formatted; the copy and the JSON stay side by side.
+ */
+
 static cJSON *
 ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
     ngx_uint_t full, ngx_log_t *log)

@@ -540,6 +540,9 @@ ngx_http_asyncx_ndjson_start(ngx_http_asyncx_ndjson_scan_t *s,
  * send it and call again; NGX_DECLINED: one event needs s->need bytes
  * of output, more than s->out_size; NGX_DONE: the stream ended.  An
  * event that does not fit changes nothing: the call after redoes it.
+ *
+ * One function: the per-line hot loop of the file source; a split is to
+ * be measured first against docs/benchmarks/sse.md.
  */
 
 ngx_int_t

@@ -210,6 +210,11 @@ ngx_http_asyncx_offload_file_root(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * One function: the request's checks in the order their answers are
+ * documented, then the one post of the job.
+ */
+
 static ngx_int_t
 ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
 {

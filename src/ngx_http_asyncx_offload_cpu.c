@@ -69,6 +69,14 @@ static ngx_int_t ngx_http_asyncx_regex_compile(
 static void ngx_http_asyncx_regex_free(ngx_http_asyncx_regex_t *re);
 static cJSON *ngx_http_asyncx_cjson_add_slice(cJSON *obj, const char *name,
     const u_char *p, size_t len);
+static ngx_int_t ngx_http_asyncx_regex_add_match(cJSON *list, uint64_t i,
+    PCRE2_SPTR s, PCRE2_SIZE *ov);
+static ngx_int_t ngx_http_asyncx_regex_fail(ngx_http_asyncx_offload_ctx_t *ctx,
+    int rc, uint64_t i, uint64_t start);
+static ngx_int_t ngx_http_asyncx_regex_answer(
+    ngx_http_asyncx_offload_ctx_t *ctx, cJSON *json, cJSON **list,
+    cJSON *pattern, uint64_t matched, uint64_t count, uint64_t usec,
+    ngx_uint_t jit, ngx_uint_t texts);
 static ngx_int_t ngx_http_asyncx_regex_subjects(
     ngx_http_asyncx_offload_ctx_t *ctx, cJSON *root, cJSON **texts,
     uint64_t *count, uint64_t *first);
@@ -791,12 +799,135 @@ ngx_http_asyncx_regex_subjects(ngx_http_asyncx_offload_ctx_t *ctx,
 }
 
 
+/* one of "first_matches": {"index": i, "text": ..., "match": ...} */
+
+static ngx_int_t
+ngx_http_asyncx_regex_add_match(cJSON *list, uint64_t i, PCRE2_SPTR s,
+    PCRE2_SIZE *ov)
+{
+    cJSON  *m;
+
+    m = cJSON_CreateObject();
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    cJSON_AddItemToArray(list, m);
+
+    if (cJSON_AddNumberToObject(m, "index", (double) i) == NULL
+        || cJSON_AddStringToObject(m, "text", (char *) s) == NULL
+        || ngx_http_asyncx_cjson_add_slice(m, "match", s + ov[0],
+                                           ov[1] - ov[0])
+           == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A match that failed otherwise than by not matching: 422 for a PCRE2
+ * limit (the pattern backtracks), 400 for anything else.  NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_regex_fail(ngx_http_asyncx_offload_ctx_t *ctx, int rc,
+    uint64_t i, uint64_t start)
+{
+    u_char       msg[256];
+    const char  *why;
+
+    switch (rc) {
+    case PCRE2_ERROR_MATCHLIMIT:
+        why = "match limit (asyncx_regex_match_limit)";
+        break;
+    case PCRE2_ERROR_DEPTHLIMIT:
+        why = "depth limit (asyncx_regex_depth_limit)";
+        break;
+    case PCRE2_ERROR_HEAPLIMIT:
+        why = "heap limit";
+        break;
+    case PCRE2_ERROR_JIT_STACKLIMIT:
+        why = "JIT stack limit";
+        break;
+    default:
+        why = NULL;
+    }
+
+    if (why) {
+        return ngx_http_asyncx_offload_fail(ctx, 422, 0,
+                                            "pattern hit the PCRE2 %s on "
+                                            "text %uL after %uL ms: "
+                                            "catastrophic backtracking?",
+                                            why, i,
+                                            (ngx_http_asyncx_now_usec()
+                                             - start) / 1000);
+    }
+
+    if (pcre2_get_error_message(rc, msg, sizeof(msg)) < 0) {
+        ngx_cpystrn(msg, (u_char *) "unknown error", sizeof(msg));
+    }
+
+    return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                        "matching text %uL failed: %s",
+                                        i, msg);
+}
+
+
+/*
+ * The answer's members around "first_matches" (*list, which json owns
+ * once added: *list is NULL then).  NGX_ERROR: no memory.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_regex_answer(ngx_http_asyncx_offload_ctx_t *ctx, cJSON *json,
+    cJSON **list, cJSON *pattern, uint64_t matched, uint64_t count,
+    uint64_t usec, ngx_uint_t jit, ngx_uint_t texts)
+{
+    if (cJSON_AddStringToObject(json, "pattern", pattern->valuestring) == NULL
+        || cJSON_AddNumberToObject(json, "match_count", (double) matched)
+           == NULL
+        || cJSON_AddNumberToObject(json, "total", (double) count) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    cJSON_AddItemToObject(json, "first_matches", *list);
+    *list = NULL;
+
+    if (ngx_http_asyncx_cjson_add_seconds(json, "match_time", usec, 3,
+                                          ctx->duration_unit)
+        == NULL
+        || cJSON_AddNumberToObject(json, "match_ms",
+                                   ngx_http_asyncx_usec_to_ms(usec)) == NULL
+        || cJSON_AddNumberToObject(json, "matches_per_s",
+                                   usec ? (double) (count * 1000000 / usec)
+                                        : 0) == NULL
+        || cJSON_AddBoolToObject(json, "jit", jit) == NULL
+        || cJSON_AddStringToObject(json, "source",
+                                   texts ? "texts"
+                                         : (char *) ctx->records->name.data)
+           == NULL
+        || cJSON_AddTrueToObject(json, "async") == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * POST {"pattern": "...", "texts": [...]} or {"pattern": "...", "count": N}
  * -> {"match_count": K, "total": N, "first_matches": [...], ...}.
  * Every subject is bounded by the PCRE2 match/depth/heap limits and the
  * whole request by asyncx_regex_time_limit, so a pathological pattern
  * ends with 422 instead of pinning the thread.
+ *
+ * One function: the matching loop keeps the match data, the clock and the
+ * answer list together; its error and answer parts are helpers above.
  */
 
 ngx_int_t
@@ -806,13 +937,10 @@ ngx_http_asyncx_offload_regex_run(void *data)
 
     int                       rc;
     u_char                    rec[NGX_HTTP_ASYNCX_RECORD_MAX];
-    u_char                    msg[256];
     size_t                    len;
-    cJSON                    *root, *pattern, *texts, *item, *json, *list, *m;
+    cJSON                    *root, *pattern, *texts, *item, *json, *list;
     uint64_t                  i, count, first, matched, start, usec, limit;
-    PCRE2_SIZE               *ov;
     PCRE2_SPTR                s;
-    const char               *why;
     ngx_http_asyncx_regex_t   re;
 
     if (ngx_http_asyncx_offload_body(ctx) != NGX_OK) {
@@ -870,22 +998,21 @@ ngx_http_asyncx_offload_regex_run(void *data)
 
     for (i = 0; i < count; i++) {
 
-        if (texts) {
-            if (!cJSON_IsString(item) || item->valuestring == NULL) {
-                (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST,
-                                                    0, "texts[%uL] is not a "
-                                                    "string", i);
-                goto failed;
-            }
+        if (texts == NULL) {
+            len = ctx->records->text(i, rec);
+            rec[len] = '\0';
+            s = rec;
 
+        } else if (cJSON_IsString(item) && item->valuestring) {
             s = (PCRE2_SPTR) item->valuestring;
             len = ngx_strlen(item->valuestring);
             item = item->next;
 
         } else {
-            len = ctx->records->text(i, rec);
-            rec[len] = '\0';
-            s = rec;
+            (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                                "texts[%uL] is not a string",
+                                                i);
+            goto failed;
         }
 
         rc = pcre2_match(re.code, s, len, 0, 0, re.md, re.mctx);
@@ -893,65 +1020,16 @@ ngx_http_asyncx_offload_regex_run(void *data)
         if (rc >= 0) {
             matched++;
 
-            if (matched <= first) {
-                ov = pcre2_get_ovector_pointer(re.md);
-
-                m = cJSON_CreateObject();
-
-                if (m == NULL) {
-                    goto nomem;
-                }
-
-                cJSON_AddItemToArray(list, m);
-
-                if (cJSON_AddNumberToObject(m, "index", (double) i) == NULL
-                    || cJSON_AddStringToObject(m, "text", (char *) s) == NULL
-                    || ngx_http_asyncx_cjson_add_slice(m, "match",
-                                                       s + ov[0],
-                                                       ov[1] - ov[0])
-                       == NULL)
-                {
-                    goto nomem;
-                }
+            if (matched <= first
+                && ngx_http_asyncx_regex_add_match(list, i, s,
+                                          pcre2_get_ovector_pointer(re.md))
+                   != NGX_OK)
+            {
+                goto nomem;
             }
 
         } else if (rc != PCRE2_ERROR_NOMATCH) {
-
-            switch (rc) {
-            case PCRE2_ERROR_MATCHLIMIT:
-                why = "match limit (asyncx_regex_match_limit)";
-                break;
-            case PCRE2_ERROR_DEPTHLIMIT:
-                why = "depth limit (asyncx_regex_depth_limit)";
-                break;
-            case PCRE2_ERROR_HEAPLIMIT:
-                why = "heap limit";
-                break;
-            case PCRE2_ERROR_JIT_STACKLIMIT:
-                why = "JIT stack limit";
-                break;
-            default:
-                why = NULL;
-            }
-
-            if (why) {
-                (void) ngx_http_asyncx_offload_fail(ctx, 422, 0,
-                                          "pattern hit the PCRE2 %s on "
-                                          "text %uL after %uL ms: "
-                                          "catastrophic backtracking?",
-                                          why, i,
-                                          (ngx_http_asyncx_now_usec() - start)
-                                          / 1000);
-                goto failed;
-            }
-
-            if (pcre2_get_error_message(rc, msg, sizeof(msg)) < 0) {
-                ngx_cpystrn(msg, (u_char *) "unknown error", sizeof(msg));
-            }
-
-            (void) ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
-                                                "matching text %uL failed: "
-                                                "%s", i, msg);
+            (void) ngx_http_asyncx_regex_fail(ctx, rc, i, start);
             goto failed;
         }
 
@@ -973,32 +1051,9 @@ ngx_http_asyncx_offload_regex_run(void *data)
 
     usec = ngx_http_asyncx_now_usec() - start;
 
-    if (cJSON_AddStringToObject(json, "pattern", pattern->valuestring) == NULL
-        || cJSON_AddNumberToObject(json, "match_count", (double) matched)
-           == NULL
-        || cJSON_AddNumberToObject(json, "total", (double) count) == NULL)
-    {
-        goto nomem;
-    }
-
-    /* json owns the list from here on */
-    cJSON_AddItemToObject(json, "first_matches", list);
-    list = NULL;
-
-    if (ngx_http_asyncx_cjson_add_seconds(json, "match_time", usec, 3,
-                                          ctx->duration_unit)
-        == NULL
-        || cJSON_AddNumberToObject(json, "match_ms",
-                                   ngx_http_asyncx_usec_to_ms(usec)) == NULL
-        || cJSON_AddNumberToObject(json, "matches_per_s",
-                                   usec ? (double) (count * 1000000 / usec)
-                                        : 0) == NULL
-        || cJSON_AddBoolToObject(json, "jit", re.jit) == NULL
-        || cJSON_AddStringToObject(json, "source",
-                                   texts ? "texts"
-                                         : (char *) ctx->records->name.data)
-           == NULL
-        || cJSON_AddTrueToObject(json, "async") == NULL)
+    if (ngx_http_asyncx_regex_answer(ctx, json, &list, pattern, matched,
+                                     count, usec, re.jit, texts != NULL)
+        != NGX_OK)
     {
         goto nomem;
     }

@@ -335,6 +335,9 @@ ngx_http_asyncx_offload_read_fd(ngx_http_asyncx_offload_ctx_t *ctx,
  * directory (so rename() is atomic), is fsync()ed, then renamed over the
  * target, and the directory is fsync()ed.  Any failure before the rename
  * removes the temp file and leaves the old file untouched.
+ *
+ * One function: the temp file must be removed on every failure before the
+ * rename; one function keeps that one cleanup path.
  */
 
 ngx_int_t

@@ -131,19 +131,8 @@ static ngx_http_variable_t  ngx_http_asyncx_pipeline_vars[] = {
 ngx_int_t
 ngx_http_asyncx_pipeline_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_asyncx_pipeline_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_asyncx_conf_add_variables(cf,
+                                              ngx_http_asyncx_pipeline_vars);
 }
 
 
@@ -225,6 +214,11 @@ ngx_http_asyncx_pipeline_init_conf(ngx_http_asyncx_pipeline_conf_t *conf)
     conf->pass_request_headers = NGX_CONF_UNSET;
 }
 
+
+/*
+ * One function: each setting merged next to its default, like nginx's
+ * merge functions.
+ */
 
 char *
 ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
@@ -892,6 +886,12 @@ ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
     return NGX_OK;
 }
 
+
+/*
+ * One function: a stage's calls are checked against each other and the
+ * answer format's reserved names in one pass; a parameter table is the
+ * next split.
+ */
 
 char *
 ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)

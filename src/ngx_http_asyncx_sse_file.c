@@ -543,7 +543,12 @@ ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r)
 }
 
 
-/* the request's own arguments: keyword, ignore_case, limit, batch_size */
+/*
+ * the request's own arguments: keyword, ignore_case, limit, batch_size
+ *
+ * One function: the query arguments of a file stream, each bounded and
+ * refused where it is read; a table of them is the next split.
+ */
 
 static ngx_int_t
 ngx_http_asyncx_sse_file_args(ngx_http_request_t *r,

@@ -79,6 +79,11 @@ static ngx_str_t  ngx_http_asyncx_mock_fail_modes[] = {
 };
 
 
+/*
+ * One function: the directive's parameters read in one loop, as nginx's
+ * own directives read theirs; demo code, split when it grows.
+ */
+
 char *
 ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -381,6 +386,11 @@ ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * One function: every query argument the service takes, bounded and
+ * refused where it is read; a table of them is the next split.
+ */
+
 static ngx_int_t
 ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
     ngx_http_asyncx_mock_ctx_t *ctx)
@@ -568,6 +578,11 @@ ngx_http_asyncx_mock_cleanup(void *data)
 }
 
 
+/*
+ * One function: the fail modes decide status, delay and body together;
+ * split, each part would need the others' state.
+ */
+
 static ngx_int_t
 ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
 {
@@ -732,6 +747,9 @@ ngx_http_asyncx_mock_add_str(ngx_http_request_t *r, cJSON *obj,
  * written straight from the checked body.  Names are copied as they are
  * written, which is what cJSON prints when they hold no escape: a body
  * with a backslash anywhere takes the cJSON path (NGX_DECLINED).
+ *
+ * One function: one pass over the checked body, writing members in the
+ * order cJSON would print them.
  */
 
 static ngx_int_t
@@ -965,6 +983,9 @@ ngx_http_asyncx_mock_keys(cJSON *obj)
  * What the service received.  "summary" lists the pipeline document's
  * stage, call and earlier results by name (a later stage's answer would
  * otherwise nest every earlier answer); "body" returns the body itself.
+ *
+ * One function: the summary and body forms share the document walk and its
+ * failure paths.
  */
 
 static cJSON *

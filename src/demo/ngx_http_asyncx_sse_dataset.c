@@ -126,6 +126,11 @@ ngx_http_asyncx_sse_source_t  ngx_http_asyncx_sse_dataset_source = {
 };
 
 
+/*
+ * One function: the stream's set-up in the order its cleanups must be
+ * registered (ctx, pool cleanup, job, header).
+ */
+
 static ngx_int_t
 ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r)
 {
@@ -594,6 +599,9 @@ ngx_http_asyncx_sse_fail(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
  * Formats the events of the job just done into the stream's buffer,
  * leaving out those a resuming client has seen (ids up to last_id).
  * NGX_OK, NGX_DECLINED (nothing to send) or NGX_ERROR.
+ *
+ * One function: the events of one job in id order, with the resume filter
+ * applied to each; one emitter per event kind is the next split.
  */
 
 static ngx_int_t
