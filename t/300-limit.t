@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 369);
+plan tests => repeat_each() * (3 * blocks() + 372);
 
 no_shuffle();
 no_long_string();
@@ -770,3 +770,24 @@ sub { return "" unless $_[0] =~ /asyncx_limit_wait_seconds/;
 ["", "", "count=2 at_once=1 sum_ok=1\n"]
 --- no_error_log
 [error]
+
+
+
+=== TEST 38: HEAD runs the calls and answers once they have all ended
+(calls that end out of order must not leave one active when the parent
+answers: nginx built from its own sources logs "http finalize
+non-active request" and the request ends as 499)
+--- http_config
+    asyncx_limit_zone zone=h:1m rate=1000r/s burst=1000 concurrency=4;
+--- config
+    location = /rate-limit-test { asyncx_limit_test h /t; }
+    location = /t { asyncx_limit h; asyncx_mock_service name=t echo=off; }
+--- request
+HEAD /rate-limit-test?requests=7
+--- response_headers_like
+Content-Type: application/json
+Content-Length: \d+
+--- response_body
+--- no_error_log
+[error]
+[alert]
