@@ -773,12 +773,13 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
      * file): nginx would otherwise leave the subrequest to finish on a
      * write event, which a background subrequest never gets, and its
      * reference would keep the client request and connection for good.
+     * A client gone (eof) keeps its error: its request is ending.
      */
 
     output_failed = 0;
 
-    if (sr->connection->error && !ctx->request->header_sent
-        && !ctx->finished)
+    if (sr->connection->error && !sr->connection->read->eof
+        && !ctx->request->header_sent && !ctx->finished)
     {
         sr->connection->error = 0;
         sr->buffered = 0;
