@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 391);
+plan tests => repeat_each() * (3 * blocks() + 394);
 
 no_shuffle();
 no_long_string();
@@ -782,7 +782,28 @@ sub { return "" unless $_[0] =~ /asyncx_limit_wait_seconds/;
 
 
 
-=== TEST 38: by default refusals are logged at error and waits at warn, as with limit_req
+=== TEST 38: HEAD runs the calls and answers once they have all ended
+(calls that end out of order must not leave one active when the parent
+answers: nginx built from its own sources logs "http finalize
+non-active request" and the request ends as 499)
+--- http_config
+    asyncx_limit_zone zone=h:1m rate=1000r/s burst=1000 concurrency=4;
+--- config
+    location = /rate-limit-test { asyncx_limit_test h /t; }
+    location = /t { asyncx_limit h; asyncx_mock_service name=t echo=off; }
+--- request
+HEAD /rate-limit-test?requests=7
+--- response_headers_like
+Content-Type: application/json
+Content-Length: \d+
+--- response_body
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 39: by default refusals are logged at error and waits at warn, as with limit_req
 --- http_config
     asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=0;
     asyncx_limit_zone zone=slowly:64k rate=10r/s burst=1 queue=5;
@@ -801,7 +822,7 @@ qr/\[(?:error|warn|notice|info)\] \d+#\d+: \*\d+ asyncx[^,]*/
 
 
 
-=== TEST 39: a key longer than 255 bytes is limited too (under its digest), and logs nothing
+=== TEST 40: a key longer than 255 bytes is limited too (under its digest), and logs nothing
 (a client choosing its key must not escape the zone with a long one;
 two long keys that differ only past their first 224 bytes are two keys)
 --- http_config
