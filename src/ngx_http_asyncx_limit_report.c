@@ -534,14 +534,24 @@ ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
     actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
     tctx = actx->limit_test;
 
+    if (tctx->pending || r != r->connection->data) {
+        return;
+    }
+
     /*
-     * A call's post_subrequest handler also runs when the call finishes
-     * while another one is ahead of it in the postponed list (a HEAD's
-     * header-only calls do): the parent answers only once it is active
-     * again, when every call has really ended.
+     * A call that ended while another was active stays in the postponed
+     * list until the postpone filter activates it; with no body of ours
+     * to queue behind it (HEAD), answering now would finalize the parent
+     * while that call is active.  Activate it: its end wakes us again.
      */
 
-    if (tctx->pending || r != r->connection->data) {
+    if (r->postponed) {
+        rc = ngx_http_output_filter(r, NULL);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
         return;
     }
 

@@ -5,6 +5,8 @@
 #
 # The demo runs as `make run` runs it: docs/examples/run-demo.sh with
 # docs/examples/demo.conf, under a private prefix, on TEST_NGINX_PORT + 7.
+# At the end, the demo's NDJSON streams (/ndjson/*) answer exactly as
+# the README shows.
 #
 # Lower bounds are exact: a timer never fires early, and the client's
 # clock starts before nginx sees the request.  Upper bounds in wall time
@@ -32,6 +34,9 @@ Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
 my $port = ($ENV{TEST_NGINX_PORT} || 1984) + 7;
 my $prefix = tempdir('asyncx-demo-XXXXXX', TMPDIR => 1,
                      CLEANUP => !$ENV{TEST_NGINX_NO_CLEAN});
+# as build/demo of `make run`: the workers (nobody under a root master)
+# read data/ below it; tempdir() makes it 0700
+chmod 0755, $prefix or die "chmod $prefix: $!";
 
 my $pid = fork // die "fork: $!";
 
@@ -146,5 +151,119 @@ cmp_ok($took, '>=', 2.6, sprintf('the client waited %.3f s: at least 2.6 s', $to
 cmp_ok($took, '<', 8, '... and not far more');
 cmp_ok($d->{'순차_실행_시간_ms'} // 0, '>=', 2600,
        'the module measured at least 2600 ms');
+
+# the demo's NDJSON streams (README, "The same streams over NDJSON
+# files"): run-demo.sh generates the same access log every time, so the
+# events are exact but for the id's tag (the file's device and inode)
+# and the time taken
+
+sub sse {
+    my ($uri, @headers) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5)
+        or return (0, "connect: $!");
+    print $s "GET $uri HTTP/1.0\r\nHost: localhost\r\n",
+             map({ "$_\r\n" } @headers), "\r\n";
+    local $/;
+    my $raw = <$s> // '';
+    my ($code) = $raw =~ m{^HTTP/1\.\d (\d+)};
+    my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
+    return ($code // 0, $body // '');
+}
+
+sub masked {
+    my ($body) = @_;
+    my %tags = map { $_ => 1 } $body =~ /^id: \S+-([0-9a-f]{8})$/mg;
+    $body =~ s/^(id: \S+)-[0-9a-f]{8}$/$1-TAG/mg;
+    $body =~ s/"total_time_ms": [0-9.]+/"total_time_ms": T/g;
+    return ($body, scalar keys %tags);
+}
+
+my $search = '/ndjson/search?file=access.ndjson&keyword=TIMEOUT'
+             . '&ignore_case=1&field=msg&limit=2';
+($code, $body) = sse($search);
+is($code, 200, 'GET /ndjson/search: 200') or diag $body;
+my ($events, $tags) = masked($body);
+is($events, <<'EV', '... the README\'s two matches and complete event');
+id: 167-1-1-0-m-TAG
+data: {"type": "match", "line": 1, "offset": 0, "record": {"id":0,"ts":1700000000.807,"level":"info","method":"GET","path":"/api/items/42","status":304,"latency_ms":249,"user":"u378","msg":"upstream timeout after 3 retries"}}
+
+id: 1111-7-2-0-m-TAG
+data: {"type": "match", "line": 7, "offset": 947, "record": {"id":6,"ts":1700000000.124,"level":"error","method":"GET","path":"/search","status":304,"latency_ms":219.3,"user":"u301","msg":"upstream timeout after 3 retries"}}
+
+id: 1111-7-2-0-c-TAG
+data: {"type": "complete", "total_processed": 7, "total_matches": 2, "skipped": 0, "size": 3205937, "limit_reached": true, "total_time_ms": T}
+
+EV
+is($tags, 1, '... one tag for the whole stream');
+
+my ($first_id) = $body =~ /\Aid: (\S+)/;
+($code, $body) = sse($search, "Last-Event-ID: $first_id");
+($events) = masked($body);
+is($events, join("\n\n", (split /\n\n/, <<'EV')[1, 2]) . "\n\n",
+id: 167-1-1-0-m-TAG
+data: {"type": "match", "line": 1, "offset": 0, "record": {"id":0,"ts":1700000000.807,"level":"info","method":"GET","path":"/api/items/42","status":304,"latency_ms":249,"user":"u378","msg":"upstream timeout after 3 retries"}}
+
+id: 1111-7-2-0-m-TAG
+data: {"type": "match", "line": 7, "offset": 947, "record": {"id":6,"ts":1700000000.124,"level":"error","method":"GET","path":"/search","status":304,"latency_ms":219.3,"user":"u301","msg":"upstream timeout after 3 retries"}}
+
+id: 1111-7-2-0-c-TAG
+data: {"type": "complete", "total_processed": 7, "total_matches": 2, "skipped": 0, "size": 3205937, "limit_reached": true, "total_time_ms": T}
+
+EV
+   '... resumed after the first match: the rest of it');
+
+($code, $body) = sse('/ndjson/transform?batch_size=2');
+is($code, 200, 'GET /ndjson/transform: 200');
+($events) = masked($body);
+is((split /\n\n/, $events)[0] . "\n", <<'EV', '... the README\'s first batch');
+id: 321-2-0-0-b-TAG
+data: {"type": "batch", "batch_num": 1, "items_processed": 2, "skipped": 0, "offset": 321, "size": 3205937, "count": 2, "checksum": "f969c60f", "records": [{"id": 0, "status": 304, "route": "/api/items/42"}, {"id": 1, "status": 204, "route": "/health"}]}
+EV
+like($events, qr/"type": "complete", "total_processed": 20000, /,
+     '... every line of the file');
+
+($code, $body) = sse('/ndjson/aggregate?group_by=method');
+is($code, 200, 'GET /ndjson/aggregate: 200');
+($events) = masked($body);
+is((split /\n\n/, $events)[-1] . "\n", <<'EV', '... the README\'s table');
+id: 3205937-20000-0-0-c-TAG
+data: {"type": "complete", "total_processed": 20000, "skipped": 0, "size": 3205937, "result": {"records": 20000, "count": 20000, "sum": 34944744.50000007, "min": 0, "max": 4999, "avg": 1747.2372250000033}, "groups": 4, "by_group": [{"key": "GET", "stats": {"records": 10004, "count": 10004, "sum": 17611736.599999998, "min": 0, "max": 4999, "avg": 1760.4694722111153}}, {"key": "POST", "stats": {"records": 4987, "count": 4987, "sum": 8780777.100000009, "min": 0.4, "max": 4997, "avg": 1760.73332664929}}, {"key": "PUT", "stats": {"records": 2543, "count": 2543, "sum": 4324501.700000004, "min": 0.1, "max": 4995, "avg": 1700.5511993708235}}, {"key": "DELETE", "stats": {"records": 2466, "count": 2466, "sum": 4227729.100000001, "min": 0.4, "max": 4993, "avg": 1714.407583130576}}], "other": null, "total_time_ms": T}
+EV
+
+# the public mock behind the limiter: what a client may ask of it is
+# capped (max_delay=2s max_big=64k), so that nobody holds a slot of the
+# zone for a minute or 16 MiB of a worker per request
+
+sub get_json {
+    my ($uri) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 10)
+        or return (0, "connect: $!");
+    print $s "GET $uri HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    local $/;
+    my $raw = <$s> // '';
+    close $s;
+
+    my ($code) = $raw =~ m{^HTTP/1\.\d (\d+)};
+    my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
+
+    return ($code // 0, $body // '');
+}
+
+($code, $body) = get_json('/external/x?delay=3s');
+is("$code $body", qq(400 {"error": "delay \\"3s\\" exceeds the maximum of 2000 ms", "status": 400}\n),
+   '/external/: a delay over max_delay=2s is refused');
+
+($code, $body) = get_json('/external/x?fail=external-api&fail_mode=big&big=65537');
+is("$code $body", qq(400 {"error": "invalid big, use a byte count from 1 to 65536 (max_big)", "status": 400}\n),
+   '/external/: big over max_big=64k is refused');
+
+($code, $body) = get_json('/external/x?fail=external-api&fail_mode=big&big=65536');
+is("$code " . length($body), '200 65537', '/external/: big=65536 is answered (and a newline)');
+
+($code, $body) = get_json('/external/x?fail=external-api&fail_mode=slow');
+$d = eval { JSON::PP->new->decode($body) } // {};
+is("$code " . ($d->{delay_ms} // '?'), '200 2000',
+   '/external/: fail_mode=slow is capped at max_delay (2000 ms, not 10.5 s)');
 
 done_testing();

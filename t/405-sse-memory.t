@@ -58,8 +58,14 @@ sub rss_kb {
     return -1;
 }
 
+# a suite that cannot start fails alone: a BAIL_OUT here stopped every
+# suite after it
 my $st = status();
-ok($st, 'nginx is up') or BAIL_OUT('no status');
+unless (ok($st, 'nginx is up: its status answers')) {
+    diag('error.log: ', join '', $ngx->error_log);
+    done_testing();
+    exit 1;
+}
 my $pid = $st->{pid};
 
 # a short stream first: threads started, code paged in

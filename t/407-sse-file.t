@@ -18,8 +18,8 @@ use Asyncx::OwnNginx;
 
 do './t/sse_file.pl' or die $@ || $!;
 
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
-    unless Asyncx::OwnNginx::module_so();
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
 
 my $ngx = Asyncx::OwnNginx->new(offset => 1, name => 'sse-file',
     workers => 1, dirs => ['data', 'data/sub'],

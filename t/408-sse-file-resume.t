@@ -20,8 +20,8 @@ use Asyncx::OwnNginx;
 
 do './t/sse_file.pl' or die $@ || $!;
 
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
-    unless Asyncx::OwnNginx::module_so();
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
 
 my $ngx = Asyncx::OwnNginx->new(offset => 2, name => 'sse-file-resume',
     workers => 1, dirs => ['data'],

@@ -2,9 +2,11 @@
 # of asyncx_sse: invalid UTF-8, NUL bytes, control bytes, nesting, line
 # lengths at the limit, a 100 MB single line (refused or skipped without
 # being held: the worker's memory stays flat), an empty file, a FIFO (400
-# at once, no thread left waiting), symlinks out of the root (403), a
-# file appended, truncated or replaced while its stream waits on a client
-# that stopped reading, and a client that leaves (the file is closed).
+# at once, no thread left waiting), a directory (400), symlinks out of
+# the root (403), a file appended, truncated, replaced, deleted or
+# rewritten in place (bytes that are no UTF-8) while its stream waits on
+# a client that stopped reading, and a client that leaves (the file is
+# closed).
 # Every event's data must be UTF-8 JSON (t/ndjson_ref.py checks it).
 #
 # Deterministic: a stream is made to wait by a client that stops reading
@@ -26,8 +28,8 @@ use Asyncx::OwnNginx;
 
 do './t/sse_file.pl' or die $@ || $!;
 
-plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
-    unless Asyncx::OwnNginx::module_so();
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
 
 my $ngx = Asyncx::OwnNginx->new(offset => 3, name => 'sse-file-hostile',
     workers => 1, dirs => ['data', 'data/sub'],
@@ -260,6 +262,11 @@ $st = status();
 is($st->{pools}{io}{running} + $st->{pools}{io}{queued}, 0,
    'no thread left waiting on the FIFO');
 
+($code, $head, $body) = sse_get($ngx, '/search?file=sub&keyword=x');
+is($code, 400, 'a directory: 400');
+is($body, qq({"error": "asyncx_sse: \\"sub\\" is not a regular file", )
+          . qq("status": 400}\n), '... not a regular file');
+
 symlink('/etc/hostname', "$data/escape") or die $!;
 symlink('/etc', "$data/etc") or die $!;
 symlink('lengths.ndjson', "$data/sub/inside") or die $!;
@@ -364,6 +371,62 @@ my ($mid) = grep { /-m-/ } ref_ids($body);
 ($code, $head, $body) = sse_get($ngx, '/search?file=live.ndjson&keyword=id',
                                 "Last-Event-ID: $mid");
 is($code, 409, 'resuming it in the new file: 409 (another file)');
+
+# deleted: the stream goes on with the file it opened, as when replaced
+system('cp', "$data/live.orig", "$data/live.ndjson") == 0 or die;
+
+$s = stalled_stream('/search?file=live.ndjson&keyword=id');
+ok($s, 'a stream waits before its file is deleted');
+unlink "$data/live.ndjson" or die $!;
+$body = read_all($s);
+is(ref_check($body, "$data/live.orig",
+             { op => 'search', batch_size => 1000, keyword => 'id' }),
+   'ok complete=1 match=20000 progress=20',
+   'deleted while streamed: the stream goes on with the file it opened');
+
+# rewritten in place past where the stream has read (its buffers hold a
+# few hundred KiB, the file is larger): lines of bytes that are no UTF-8
+# from a line start on.  Each line is still validated when read: the stream ends
+# with an error event at the first of them, every event before it is the
+# original file's, nothing sent is not UTF-8 JSON.
+system('cp', "$data/live.orig", "$data/live.ndjson") == 0 or die;
+
+# the first line that starts 200000 bytes before the end or later
+open $fh, '<:raw', "$data/live.orig" or die $!;
+seek $fh, $size - 200000, 0 or die $!;
+<$fh>;
+my $bad = tell $fh;
+close $fh;
+$s = stalled_stream('/search?file=live.ndjson&keyword=id');
+ok($s, 'a stream waits before its file is rewritten in place');
+open $fh, '+<:raw', "$data/live.ndjson" or die $!;
+seek $fh, $bad, 0 or die $!;
+my $junk = qq({"id": "\xff\xfe"}\n) x 10000;
+print $fh substr($junk, 0, 100000);
+close $fh or die $!;
+$body = read_all($s);
+
+@ev = split /\n\n/, $body;
+like($ev[-1], qr/\Aid: \d+-\d+-\d+-0-e-[0-9a-f]{8}\ndata: \{"type": "error", "message": "line \d+ \(offset (\d+)\) is not valid JSON: invalid UTF-8 at byte \d+", "line": \d+, "offset": \d+\}\z/,
+     'rewritten in place: an error event at the first rewritten line')
+    or diag $ev[-1];
+my ($err_off) = $ev[-1] =~ /"offset": (\d+)\}\z/;
+is($err_off, $bad, '... at the offset where the rewrite starts');
+my @bad_json = grep {
+    my $data = join "\n", /^data: (.*)$/mg;
+    !eval { JSON::PP->new->utf8->decode($data); 1 }
+        || !utf8::decode(my $copy = $data)
+} @ev;
+is(scalar @bad_json, 0, '... every event before it is UTF-8 JSON');
+@m = grep { /"type": "match"/ } @ev;
+is(scalar @m, scalar(grep { $_ < $err_off } map { /"offset": (\d+)/ }
+                     grep { /"type": "match"/ } @ev),
+   '... every match from before the rewrite');
+($code, $head, $body) = sse_get($ngx, '/search?file=live.orig&keyword=id&limit=' . scalar @m);
+my @orig = grep { /"type": "match"/ } split /\n\n/, $body;
+s/-[0-9a-f]{8}\n/-TAG\n/ for @orig, @m;
+is_deeply(\@m, \@orig, '... and they are the original file\'s first '
+          . scalar(@m) . ' matches');
 
 # --- a client that leaves: the file is closed ------------------------------
 

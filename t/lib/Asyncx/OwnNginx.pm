@@ -104,10 +104,16 @@ CONF
     }
     $self->{pid} = $pid;
 
-    # however slow the machine: until it listens or exits
+    # however slow the machine: until it listens or exits.  The port
+    # answering is not enough: a listener left on it (an nginx of an
+    # earlier suite still exiting, another program) answers while ours
+    # retries bind() and gives up.  nginx writes its pid file only once
+    # its sockets are bound, so the port is ours when the file names
+    # our process.
     my $until = time + 60;
     while (time < $until) {
-        last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}");
+        last if $self->pid_file_is($pid)
+                && IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}");
         if (waitpid($pid, WNOHANG) == $pid) {
             delete $self->{pid};
             Test::More::diag("nginx exited at start:\n",
@@ -117,7 +123,19 @@ CONF
         sleep 0.02;
     }
 
+    Test::More::diag("nginx is not up on port $self->{port} after 60 s:\n",
+                     join '', $self->error_log)
+        if $self->{pid} && !$self->pid_file_is($pid);
+
     return $self;
+}
+
+# whether logs/nginx.pid names $pid
+sub pid_file_is {
+    my ($self, $pid) = @_;
+    open my $fh, '<', "$self->{dir}/logs/nginx.pid" or return 0;
+    my $line = <$fh> // '';
+    return $line =~ /^\s*(\d+)/ && $1 == $pid;
 }
 
 sub port { $_[0]{port} }
