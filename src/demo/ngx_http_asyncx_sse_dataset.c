@@ -564,18 +564,29 @@ next:
 static ngx_int_t
 ngx_http_asyncx_sse_fail(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
 {
-    ngx_buf_t  *b;
+    u_char                       *p;
+    ngx_buf_t                    *b;
+    ngx_http_asyncx_sse_event_t   ev;
 
-    static u_char  busy[] = "data: {\"type\": \"error\", \"message\": "
-                            "\"server busy: thread pool queue is full\"}\n\n";
+    static u_char  busy[] = "{\"type\": \"error\", \"message\": "
+                            "\"server busy: thread pool queue is full\"}";
+
+    ngx_memzero(&ev, sizeof(ngx_http_asyncx_sse_event_t));
+    ev.data = busy;
+    ev.len = sizeof(busy) - 1;
+
+    p = ngx_pnalloc(r->pool, ngx_http_asyncx_sse_event_len(&ev));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_ERROR;
     }
 
-    b->pos = busy;
-    b->last = busy + sizeof(busy) - 1;
+    b->pos = p;
+    b->last = ngx_http_asyncx_sse_event_write(p, &ev);
     b->memory = 1;
     b->flush = 1;
     b->last_buf = 1;
