@@ -13,7 +13,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * 20;
+plan tests => repeat_each() * 19;
 
 no_shuffle();
 no_long_string();
@@ -108,8 +108,6 @@ sub { my $j = JSON::PP::decode_json($_[0]);
  "GET /t?k=" . ("x" x 3999) . "y"]
 --- error_code eval
 [200, 429, 200]
---- error_log
-limited by zone "long": queue is full
 --- no_error_log
 more than
 [alert]
