@@ -27,6 +27,9 @@
 #define NGX_HTTP_ASYNCX_LIMIT_VAR_STATUS  0
 #define NGX_HTTP_ASYNCX_LIMIT_VAR_WAIT    1
 
+/* a full zone's alert: at most one per zone and worker this often */
+#define NGX_HTTP_ASYNCX_LIMIT_FULL_LOG    60000
+
 
 static ngx_int_t ngx_http_asyncx_limit_handler(ngx_http_request_t *r);
 static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_limit_find(
@@ -39,6 +42,8 @@ static ngx_int_t ngx_http_asyncx_limit_arrive(
     ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_pass_t *pass);
 static ngx_int_t ngx_http_asyncx_limit_stored_key(ngx_http_request_t *r,
     ngx_str_t *key, u_char *digest, ngx_str_t *stored);
+static void ngx_http_asyncx_limit_log_full(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key);
 static ngx_str_t *ngx_http_asyncx_limit_log_key(ngx_http_request_t *r,
     ngx_str_t *key);
 static ngx_int_t ngx_http_asyncx_limit_recheck(
@@ -433,10 +438,7 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
         lz->sh->lq.zone_full++;
         ngx_http_asyncx_limit_unlock(&op);
 
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "asyncx limit: zone \"%V\" is full, cannot add key "
-                      "\"%V\"", &lz->name,
-                      ngx_http_asyncx_limit_log_key(r, &key));
+        ngx_http_asyncx_limit_log_full(r, lz, &key);
         return NGX_ABORT;
     }
 
@@ -491,6 +493,46 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
     }
 
     return rc;
+}
+
+
+/*
+ * A full zone is something any client may cause again and again (new
+ * keys): every refusal is logged at asyncx_limit_log_level by the
+ * refusal itself, the alert that the zone is too small once a minute
+ * per worker, with the count of the refusals it did not report.
+ */
+
+static void
+ngx_http_asyncx_limit_log_full(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key)
+{
+    if (lz->full_logged
+        && ngx_current_msec - lz->full_logged_at
+           < NGX_HTTP_ASYNCX_LIMIT_FULL_LOG)
+    {
+        lz->full_unlogged++;
+        return;
+    }
+
+    if (lz->full_unlogged == 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "asyncx limit: zone \"%V\" is full, cannot add key "
+                      "\"%V\"", &lz->name,
+                      ngx_http_asyncx_limit_log_key(r, key));
+
+    } else {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "asyncx limit: zone \"%V\" is full, cannot add key "
+                      "\"%V\" (and %ui more refusals since this worker's "
+                      "last such alert)", &lz->name,
+                      ngx_http_asyncx_limit_log_key(r, key),
+                      lz->full_unlogged);
+    }
+
+    lz->full_logged = 1;
+    lz->full_logged_at = ngx_current_msec;
+    lz->full_unlogged = 0;
 }
 
 

@@ -147,4 +147,41 @@ cmp_ok($took, '<', 8, '... and not far more');
 cmp_ok($d->{'순차_실행_시간_ms'} // 0, '>=', 2600,
        'the module measured at least 2600 ms');
 
+
+# the public mock behind the limiter: what a client may ask of it is
+# capped (max_delay=2s max_big=64k), so that nobody holds a slot of the
+# zone for a minute or 16 MiB of a worker per request
+
+sub get_json {
+    my ($uri) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 10)
+        or return (0, "connect: $!");
+    print $s "GET $uri HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    local $/;
+    my $raw = <$s> // '';
+    close $s;
+
+    my ($code) = $raw =~ m{^HTTP/1\.\d (\d+)};
+    my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
+
+    return ($code // 0, $body // '');
+}
+
+($code, $body) = get_json('/external/x?delay=3s');
+is("$code $body", qq(400 {"error": "delay \\"3s\\" exceeds the maximum of 2000 ms", "status": 400}\n),
+   '/external/: a delay over max_delay=2s is refused');
+
+($code, $body) = get_json('/external/x?fail=external-api&fail_mode=big&big=65537');
+is("$code $body", qq(400 {"error": "invalid big, use a byte count from 1 to 65536 (max_big)", "status": 400}\n),
+   '/external/: big over max_big=64k is refused');
+
+($code, $body) = get_json('/external/x?fail=external-api&fail_mode=big&big=65536');
+is("$code " . length($body), '200 65537', '/external/: big=65536 is answered (and a newline)');
+
+($code, $body) = get_json('/external/x?fail=external-api&fail_mode=slow');
+$d = eval { JSON::PP->new->decode($body) } // {};
+is("$code " . ($d->{delay_ms} // '?'), '200 2000',
+   '/external/: fail_mode=slow is capped at max_delay (2000 ms, not 10.5 s)');
+
 done_testing();

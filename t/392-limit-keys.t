@@ -13,7 +13,11 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * 19;
+# an [error] line that is not a refusal (refusals are logged at
+# asyncx_limit_log_level, default error)
+our $other_error = qr/\[error\](?! \d+#\d+: \*\d+ asyncx: limited by zone "[^"]+": (?:queue is full|waited longer than the timeout|zone is full) \(status \d+\))/;
+
+plan tests => repeat_each() * 24;
 
 no_shuffle();
 no_long_string();
@@ -41,9 +45,14 @@ sub { my $j = JSON::PP::decode_json($_[0]);
       CORE::join(",", sort map { $_->{status} } @{ $j->{results} }) . "\n" }
 --- response_body
 200,200,200,429,429,429
---- no_error_log
-[error]
-more than
+--- grep_error_log eval
+qr/limited by zone "long": [a-z]+(?: [a-z]+)*/
+--- grep_error_log_out
+limited by zone "long": queue is full
+limited by zone "long": queue is full
+limited by zone "long": queue is full
+--- no_error_log eval
+[$::other_error, "[alert]", "more than"]
 --- timeout: 10
 
 
@@ -67,8 +76,14 @@ sub { my $j = JSON::PP::decode_json($_[0]);
       CORE::join(",", sort map { $_->{status} } @{ $j->{results} }) . "\n" }
 --- response_body
 200,200,200,429,429,429
---- no_error_log
-[error]
+--- grep_error_log eval
+qr/limited by zone "short": [a-z]+(?: [a-z]+)*/
+--- grep_error_log_out
+limited by zone "short": queue is full
+limited by zone "short": queue is full
+limited by zone "short": queue is full
+--- no_error_log eval
+[$::other_error, "[alert]"]
 --- timeout: 10
 
 
@@ -94,6 +109,7 @@ sub { my $j = JSON::PP::decode_json($_[0]);
 200,200,200,200,200,200
 --- no_error_log
 [error]
+[alert]
 --- timeout: 10
 
 

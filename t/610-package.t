@@ -135,7 +135,8 @@ sub cleanup {
 }
 
 $SIG{INT} = $SIG{TERM} = sub { cleanup(); exit 1 };
-END { local $?; cleanup() if $$ == $main_pid }
+# a skipped suite exits before $main_pid is set, and has nothing to undo
+END { local $?; cleanup() if defined $main_pid && $$ == $main_pid }
 
 my ($version) = slurp('src/ngx_http_asyncx_version.h')
     =~ /^#define NGX_HTTP_ASYNCX_VERSION\s+"([^"]+)"/m;
