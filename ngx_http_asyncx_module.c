@@ -555,6 +555,10 @@ ngx_http_asyncx_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_asyncx_pipeline_init_filter(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* last: every pool, pipeline and call has its series by now */
     return ngx_http_asyncx_metrics_init(cf);
 }

@@ -96,8 +96,16 @@ diag("VmRSS $before kB -> $after kB after six 2 MB documents");
 
 # the tree of one document is about 64 MB; the defect kept that per pool
 # thread (two here) for good
-cmp_ok($grew, '<', 24 * 1024,
-       "the worker kept less than 24 MB of it ($grew kB)");
+SKIP: {
+    # ASan's allocator quarantines what is freed (malloc_trim does not
+    # reach it); valgrind's replaces malloc: RSS says nothing there
+    skip('an instrumented nginx (make test-asan, test-valgrind) keeps '
+         . 'freed memory by design', 1)
+        if $ENV{ASAN_OPTIONS} || $ENV{TEST_NGINX_USE_VALGRIND};
+
+    cmp_ok($grew, '<', 24 * 1024,
+           "the worker kept less than 24 MB of it ($grew kB)");
+}
 
 # the limit: declared, chunked, and on /regex/match too
 
