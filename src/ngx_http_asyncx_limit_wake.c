@@ -570,12 +570,15 @@ void
 ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,
     ngx_msec_t now)
 {
+    uint32_t    tick;
     ngx_uint_t  slot;
 
-    slot = (now / 100) % NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS;
+    /* 100 ms ticks in 32 bits (wraps after 13 years, harmlessly) */
+    tick = (uint32_t) (now / 100);
+    slot = tick % NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS;
 
-    if (node->rps_slot[slot] != now / 100) {
-        node->rps_slot[slot] = now / 100;
+    if (node->rps_slot[slot] != tick) {
+        node->rps_slot[slot] = tick;
         node->rps_count[slot] = 0;
     }
 
@@ -586,12 +589,16 @@ ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,
 double
 ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node, ngx_msec_t now)
 {
+    uint32_t    tick;
     ngx_uint_t  i, n;
 
     n = 0;
+    tick = (uint32_t) (now / 100);
 
     for (i = 0; i < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS; i++) {
-        if (now / 100 - node->rps_slot[i] < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS) {
+        if ((uint32_t) (tick - node->rps_slot[i])
+            < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS)
+        {
             n += node->rps_count[i];
         }
     }
