@@ -18,27 +18,17 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/sha.h>
-
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_limit_zone.h"
+
+#include <openssl/evp.h>
 
 
 #define NGX_HTTP_ASYNCX_LIMIT_VAR_STATUS  0
 #define NGX_HTTP_ASYNCX_LIMIT_VAR_WAIT    1
 
-/*
- * A longer key is stored as its first bytes and its SHA-256, 256 bytes:
- * a length no key stored as is has, so the two kinds never meet.
- */
-#define NGX_HTTP_ASYNCX_LIMIT_KEY_MAX     255
-#define NGX_HTTP_ASYNCX_LIMIT_KEY_LONG    (NGX_HTTP_ASYNCX_LIMIT_KEY_MAX + 1)
-
 /* a full zone's alert: at most one per zone and worker this often */
 #define NGX_HTTP_ASYNCX_LIMIT_FULL_LOG    60000
-
-/* how often a node or a record may evict idle keys to find room */
-#define NGX_HTTP_ASYNCX_LIMIT_EVICT       8
 
 
 static ngx_int_t ngx_http_asyncx_limit_handler(ngx_http_request_t *r);
@@ -50,8 +40,8 @@ static ngx_int_t ngx_http_asyncx_limit_run(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_limit_arrive(
     ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_pass_t *pass);
-static ngx_int_t ngx_http_asyncx_limit_long_key(ngx_http_request_t *r,
-    ngx_str_t *key);
+static ngx_int_t ngx_http_asyncx_limit_stored_key(ngx_http_request_t *r,
+    ngx_str_t *key, u_char *digest, ngx_str_t *stored);
 static void ngx_http_asyncx_limit_log_full(ngx_http_request_t *r,
     ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key);
 static ngx_str_t *ngx_http_asyncx_limit_log_key(ngx_http_request_t *r,
@@ -68,7 +58,10 @@ static ngx_int_t ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
 static void ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx);
 static void ngx_http_asyncx_limit_cleanup(void *data);
 static ngx_http_asyncx_limit_node_t *ngx_http_asyncx_limit_lookup(
-    ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key, uint32_t hash);
+    ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key, ngx_uint_t hashed,
+    uint32_t hash);
+static void *ngx_http_asyncx_limit_alloc(ngx_http_asyncx_limit_zone_t *lz,
+    ngx_http_asyncx_limit_node_t *except);
 static ngx_int_t ngx_http_asyncx_limit_evict(ngx_http_asyncx_limit_zone_t *lz,
     ngx_http_asyncx_limit_node_t *except);
 static ngx_int_t ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
@@ -399,10 +392,11 @@ static ngx_int_t
 ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
     ngx_http_asyncx_limit_pass_t *pass)
 {
+    u_char                          digest[NGX_HTTP_ASYNCX_LIMIT_DIGEST];
     uint32_t                        hash;
     ngx_int_t                       rc;
-    ngx_str_t                       key;
-    ngx_uint_t                      n, waiting;
+    ngx_str_t                       key, stored;
+    ngx_uint_t                      n, hashed, waiting;
     ngx_http_request_t             *r;
     ngx_http_asyncx_lq_rec_t       *rec;
     ngx_http_asyncx_limit_op_t      op;
@@ -417,22 +411,17 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        /*
-         * Unlike limit_req, a long key is limited too: a client choosing
-         * its key (a header) would otherwise escape the zone, and log
-         * an error line per request.
-         */
-        if (key.len > NGX_HTTP_ASYNCX_LIMIT_KEY_MAX
-            && ngx_http_asyncx_limit_long_key(r, &key) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
     } else {
         ngx_str_null(&key);
     }
 
-    hash = ngx_crc32_short(key.data, key.len);
+    rc = ngx_http_asyncx_limit_stored_key(r, &key, digest, &stored);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    hashed = (rc == NGX_DONE);
+    hash = ngx_crc32_short(stored.data, stored.len);
 
     if (ngx_http_asyncx_limit_lock(lz, &op, ctx, r->connection->log)
         != NGX_OK)
@@ -442,22 +431,8 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
         return NGX_ABORT;
     }
 
-    node = ngx_http_asyncx_limit_lookup(lz, &key, hash);
-    rec = NULL;
-
-    if (node) {
-        rec = ngx_slab_alloc_locked(lz->shpool,
-                                    sizeof(ngx_http_asyncx_lq_rec_t));
-
-        for (n = 0; rec == NULL && n < NGX_HTTP_ASYNCX_LIMIT_EVICT; n++) {
-            if (ngx_http_asyncx_limit_evict(lz, node) != NGX_OK) {
-                break;
-            }
-
-            rec = ngx_slab_alloc_locked(lz->shpool,
-                                        sizeof(ngx_http_asyncx_lq_rec_t));
-        }
-    }
+    node = ngx_http_asyncx_limit_lookup(lz, &stored, hashed, hash);
+    rec = node ? ngx_http_asyncx_limit_alloc(lz, node) : NULL;
 
     if (rec == NULL) {
         lz->sh->lq.zone_full++;
@@ -521,28 +496,6 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_asyncx_limit_long_key(ngx_http_request_t *r, ngx_str_t *key)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, NGX_HTTP_ASYNCX_LIMIT_KEY_LONG);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(p, key->data, NGX_HTTP_ASYNCX_LIMIT_KEY_LONG
-                             - SHA256_DIGEST_LENGTH);
-    SHA256(key->data, key->len,
-           p + NGX_HTTP_ASYNCX_LIMIT_KEY_LONG - SHA256_DIGEST_LENGTH);
-
-    key->data = p;
-    key->len = NGX_HTTP_ASYNCX_LIMIT_KEY_LONG;
-
-    return NGX_OK;
-}
-
-
 /*
  * A full zone is something any client may cause again and again (new
  * keys): every refusal is logged at asyncx_limit_log_level by the
@@ -580,6 +533,42 @@ ngx_http_asyncx_limit_log_full(ngx_http_request_t *r,
     lz->full_logged = 1;
     lz->full_logged_at = ngx_current_msec;
     lz->full_unlogged = 0;
+}
+
+
+/*
+ * What a zone keeps of a key: the key itself (NGX_OK), or, longer than a
+ * node holds, its SHA-256 digest (NGX_DONE), so that a client cannot
+ * escape the limit by padding its key and two long keys share a bucket
+ * only if SHA-256 collides.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_limit_stored_key(ngx_http_request_t *r, ngx_str_t *key,
+    u_char *digest, ngx_str_t *stored)
+{
+    if (key->len <= NGX_HTTP_ASYNCX_LIMIT_KEY_INLINE) {
+        *stored = *key;
+        return NGX_OK;
+    }
+
+    if (EVP_Digest(key->data, key->len, digest, NULL, EVP_sha256(), NULL)
+        != 1)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "asyncx limit: EVP_Digest(SHA-256) of a %uz-byte key "
+                      "failed", key->len);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "asyncx limit: a %uz-byte key is kept as its digest",
+                   key->len);
+
+    stored->data = digest;
+    stored->len = NGX_HTTP_ASYNCX_LIMIT_DIGEST;
+
+    return NGX_DONE;
 }
 
 
@@ -862,11 +851,9 @@ ngx_http_asyncx_limit_cleanup(void *data)
 
 static ngx_http_asyncx_limit_node_t *
 ngx_http_asyncx_limit_lookup(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key,
-    uint32_t hash)
+    ngx_uint_t hashed, uint32_t hash)
 {
-    size_t                         size;
     ngx_int_t                      rc;
-    ngx_uint_t                     n;
     ngx_rbtree_node_t             *node, *sentinel;
     ngx_http_asyncx_limit_node_t  *ln;
 
@@ -882,7 +869,7 @@ ngx_http_asyncx_limit_lookup(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key,
 
         ln = (ngx_http_asyncx_limit_node_t *) &node->color;
 
-        rc = ngx_memn2cmp(key->data, ln->data, key->len, (size_t) ln->len);
+        rc = ngx_http_asyncx_limit_key_cmp(ln, hashed, key->data, key->len);
 
         if (rc == 0) {
             ngx_http_asyncx_lq_key_touch(&lz->sh->lq, &ln->key);
@@ -892,27 +879,17 @@ ngx_http_asyncx_limit_lookup(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key,
         node = (rc < 0) ? node->left : node->right;
     }
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_asyncx_limit_node_t, data)
-           + key->len;
-
-    node = ngx_slab_calloc_locked(lz->shpool, size);
-
-    for (n = 0; node == NULL && n < NGX_HTTP_ASYNCX_LIMIT_EVICT; n++) {
-        if (ngx_http_asyncx_limit_evict(lz, NULL) != NGX_OK) {
-            break;
-        }
-
-        node = ngx_slab_calloc_locked(lz->shpool, size);
-    }
-
+    node = ngx_http_asyncx_limit_alloc(lz, NULL);
     if (node == NULL) {
         return NULL;
     }
 
+    ngx_memzero(node, NGX_HTTP_ASYNCX_LIMIT_CHUNK);
+
     ln = (ngx_http_asyncx_limit_node_t *) &node->color;
 
     node->key = hash;
+    ln->hashed = (u_char) hashed;
     ln->len = (u_short) key->len;
 
     if (key->len) {
@@ -924,6 +901,44 @@ ngx_http_asyncx_limit_lookup(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key,
     ngx_rbtree_insert(&lz->sh->rbtree, node);
 
     return ln;
+}
+
+
+/* the order of keys in the rbtree among equal hashes */
+
+ngx_int_t
+ngx_http_asyncx_limit_key_cmp(ngx_http_asyncx_limit_node_t *ln,
+    ngx_uint_t hashed, u_char *data, size_t len)
+{
+    if (hashed != ln->hashed) {
+        return hashed ? 1 : -1;
+    }
+
+    return ngx_memn2cmp(data, ln->data, len, (size_t) ln->len);
+}
+
+
+/*
+ * A key node or a record, all of one size: when the zone is full, idle
+ * keys are evicted, least recently used first, until one fits, which
+ * the first eviction guarantees (a freed chunk of the one size class).
+ * NULL only when no key is idle: every key has a request waiting or
+ * running.
+ */
+
+static void *
+ngx_http_asyncx_limit_alloc(ngx_http_asyncx_limit_zone_t *lz,
+    ngx_http_asyncx_limit_node_t *except)
+{
+    void  *p;
+
+    for ( ;; ) {
+        p = ngx_slab_alloc_locked(lz->shpool, NGX_HTTP_ASYNCX_LIMIT_CHUNK);
+
+        if (p || ngx_http_asyncx_limit_evict(lz, except) != NGX_OK) {
+            return p;
+        }
+    }
 }
 
 
@@ -961,12 +976,15 @@ void
 ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,
     ngx_msec_t now)
 {
+    uint32_t    tick;
     ngx_uint_t  slot;
 
-    slot = (now / 100) % NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS;
+    /* 100 ms ticks in 32 bits (wraps after 13 years, harmlessly) */
+    tick = (uint32_t) (now / 100);
+    slot = tick % NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS;
 
-    if (node->rps_slot[slot] != now / 100) {
-        node->rps_slot[slot] = now / 100;
+    if (node->rps_slot[slot] != tick) {
+        node->rps_slot[slot] = tick;
         node->rps_count[slot] = 0;
     }
 
@@ -977,12 +995,16 @@ ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,
 double
 ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node, ngx_msec_t now)
 {
+    uint32_t    tick;
     ngx_uint_t  i, n;
 
     n = 0;
+    tick = (uint32_t) (now / 100);
 
     for (i = 0; i < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS; i++) {
-        if (now / 100 - node->rps_slot[i] < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS) {
+        if ((uint32_t) (tick - node->rps_slot[i])
+            < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS)
+        {
             n += node->rps_count[i];
         }
     }

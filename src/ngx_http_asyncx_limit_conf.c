@@ -683,7 +683,8 @@ ngx_http_asyncx_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
             ln = (ngx_http_asyncx_limit_node_t *) &node->color;
             lnt = (ngx_http_asyncx_limit_node_t *) &temp->color;
 
-            p = (ngx_memn2cmp(ln->data, lnt->data, ln->len, lnt->len) < 0)
+            p = (ngx_http_asyncx_limit_key_cmp(lnt, ln->hashed, ln->data,
+                                               ln->len) < 0)
                 ? &temp->left : &temp->right;
         }
 

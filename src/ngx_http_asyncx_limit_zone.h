@@ -52,15 +52,30 @@ typedef struct {
 } ngx_http_asyncx_limit_shctx_t;
 
 
+/*
+ * A key node and a request's record are allocated with one size,
+ * NGX_HTTP_ASYNCX_LIMIT_CHUNK, so the slab keeps them in one size class:
+ * an evicted idle key always leaves room for the next key or record
+ * (of different sizes, freeing one would not give the other a page).
+ * A key of up to NGX_HTTP_ASYNCX_LIMIT_KEY_INLINE bytes is kept as it
+ * is, a longer one as its SHA-256 digest, so every key fits a node.
+ */
+
+#define NGX_HTTP_ASYNCX_LIMIT_KEY_INLINE  64
+#define NGX_HTTP_ASYNCX_LIMIT_DIGEST      32
+
 typedef struct {
     u_char                         color;
-    u_char                         dummy;
+    u_char                         hashed;       /* data is a digest */
     u_short                        len;
     ngx_http_asyncx_lq_key_t       key;
-    ngx_msec_t                     rps_slot[NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS];
+    uint32_t                       rps_slot[NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS];
     uint32_t                       rps_count[NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS];
-    u_char                         data[1];      /* the key's value */
+    u_char                         data[NGX_HTTP_ASYNCX_LIMIT_KEY_INLINE];
 } ngx_http_asyncx_limit_node_t;
+
+#define NGX_HTTP_ASYNCX_LIMIT_CHUNK                                           \
+    (offsetof(ngx_rbtree_node_t, color) + sizeof(ngx_http_asyncx_limit_node_t))
 
 
 typedef struct {
@@ -168,6 +183,8 @@ struct ngx_http_asyncx_limit_test_conf_s {
 
 
 ngx_shm_zone_t *ngx_http_asyncx_limit_ref(ngx_conf_t *cf, ngx_str_t *name);
+ngx_int_t ngx_http_asyncx_limit_key_cmp(ngx_http_asyncx_limit_node_t *ln,
+    ngx_uint_t hashed, u_char *data, size_t len);
 double ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node,
     ngx_msec_t now);
 void ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,

@@ -371,9 +371,11 @@ ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
      * Timers count from the event loop's cached clock, which is as old as
      * this iteration: refresh it, so the delay holds against the real
      * clock the pipeline times its calls with, also in a busy worker.
+     * That clock counts whole milliseconds, so a timer fires up to one
+     * early by the microsecond clock: one more keeps the delay a floor.
      */
     ngx_time_update();
-    ngx_add_timer(&ctx->timer, ctx->delay);
+    ngx_add_timer(&ctx->timer, ctx->delay ? ctx->delay + 1 : 0);
 
     ctx->active = 1;
     ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_MOCKS, 1);
