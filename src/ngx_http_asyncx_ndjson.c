@@ -83,8 +83,8 @@ ngx_http_asyncx_ndjson_stats_add(ngx_http_asyncx_ndjson_stats_t *s,
     u_char      buf[NGX_HTTP_ASYNCX_NDJSON_NUMBER_MAX + 1], *p, *last;
     double      d;
     int64_t     i, sum;
-    uint64_t    u;
-    ngx_uint_t  integer, neg;
+    uint64_t    u, limit;
+    ngx_uint_t  integer, neg, digit;
 
     s->records++;
 
@@ -99,7 +99,9 @@ ngx_http_asyncx_ndjson_stats_add(ngx_http_asyncx_ndjson_stats_t *s,
     neg = (*p == '-');
     p += neg;
 
-    integer = (last - p <= 18);
+    /* every integer int64_t holds (19 digits: ns timestamps, ids) */
+    integer = (last - p <= 19);
+    limit = neg ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
     u = 0;
 
     for ( /* void */ ; integer && p < last; p++) {
@@ -108,10 +110,18 @@ ngx_http_asyncx_ndjson_stats_add(ngx_http_asyncx_ndjson_stats_t *s,
             break;
         }
 
-        u = u * 10 + (*p - '0');
+        digit = *p - '0';
+
+        if (u > (limit - digit) / 10) {
+            integer = 0;
+            break;
+        }
+
+        u = u * 10 + digit;
     }
 
-    i = neg ? -(int64_t) u : (int64_t) u;
+    /* u is at most 2^63 when negative: 0 - u wraps to its int64_t */
+    i = neg ? (int64_t) (0 - u) : (int64_t) u;
 
     if (integer && !s->real) {
         if (s->count == 0) {
@@ -397,7 +407,8 @@ ngx_http_asyncx_ndjson_id_write(u_char *buf, ngx_http_asyncx_ndjson_pos_t *pos)
  * "<offset>-<records>-<matches>-<skipped>-<phase>-<tag>" exactly as
  * written above: decimal numbers without leading zeros, a phase letter,
  * 8 lower-case hex digits; counts that no file can give (more lines than
- * bytes, more matches and skipped lines than lines) are refused too.
+ * bytes, more matches and skipped lines than lines, a match's id without
+ * its own line and match) are refused too.
  * NGX_OK or NGX_ERROR.
  */
 
@@ -468,7 +479,9 @@ ngx_http_asyncx_ndjson_id_parse(u_char *p, size_t len,
         }
     }
 
-    if (v[1] > v[0] || v[2] > v[1] || v[3] > v[1] - v[2]) {
+    if (v[1] > v[0] || v[2] > v[1] || v[3] > v[1] - v[2]
+        || (c == 'm' && v[2] == 0))
+    {
         return NGX_ERROR;
     }
 

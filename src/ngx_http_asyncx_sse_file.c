@@ -59,6 +59,8 @@ struct ngx_http_asyncx_sse_file_ctx_s {
 
     /* the open job's inputs (path, full) and its error, if any */
     ngx_http_asyncx_offload_ctx_t      open;
+    /* the client's path for log lines: control bytes as \xNN */
+    ngx_str_t                          log_path;
     ngx_http_asyncx_sse_file_conf_t   *conf;
     ngx_fd_t                           fd;
     uint32_t                           query_hash;
@@ -918,6 +920,21 @@ ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
     }
 
     ctx->open.path = path;
+
+    /* a LF in a file's name must not split (or forge) a log line */
+    ctx->log_path.data = ngx_pnalloc(r->pool,
+                            ngx_http_asyncx_utf8_escape_len(path.data, path.len,
+                                                NGX_HTTP_ASYNCX_UTF8_CONTROLS));
+    if (ctx->log_path.data == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    ctx->log_path.len = ngx_http_asyncx_utf8_escape(ctx->log_path.data,
+                                                    path.data, path.len,
+                                                NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                        - ctx->log_path.data;
+
     ctx->open.full.data = p;
     p = ngx_cpymem(p, root->data, root->len);
     *p++ = '/';
@@ -1394,7 +1411,7 @@ next:
 
     ngx_log_error(NGX_LOG_ERR, c->log, 0,
                   "asyncx sse: cannot post the next part of \"%V\", %s",
-                  &ctx->open.path,
+                  &ctx->log_path,
                   rc == NGX_BUSY ? "thread pool queue is full" : "task error");
 
     ngx_http_finalize_request(r, ngx_http_asyncx_sse_file_busy(r, ctx));
@@ -1550,7 +1567,7 @@ ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
             ngx_log_error(level, r->connection->log, ctx->err,
                           "asyncx sse: \"%V\" at line %uL (offset %O): %s, "
                           "the stream ends with an error event",
-                          &ctx->open.path, sc->pos.records + 1,
+                          &ctx->log_path, sc->pos.records + 1,
                           sc->pos.offset, sc->error);
         }
     }
@@ -1642,7 +1659,7 @@ ngx_http_asyncx_sse_file_cleanup(void *data)
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx sse: client closed the stream of \"%V\" after "
                       "%ui events, %uL lines (offset %O of %O), remaining "
-                      "work cancelled", &ctx->open.path, ctx->events,
+                      "work cancelled", &ctx->log_path, ctx->events,
                       ctx->scan.pos.records, ctx->scan.pos.offset,
                       ctx->scan.size);
     }

@@ -157,6 +157,32 @@ is(ref_check($body, "$data/lengths.ndjson",
    'ok complete=1 match=4 progress=1',
    '100 bytes pass, 101 do not (a CR before the LF counts)');
 
+# a file whose name holds a LF: its log line stays one line (\x0a)
+write_file("$data/bad\nforged line", qq({"m": "python"}\npython, no json\n));
+($code, $head, $body) = sse_get($ngx, '/search?file=bad%0Aforged%20line'
+                                      . '&keyword=python');
+like($body, qr/"message": "line 2 \(offset 16\) is not valid JSON: /,
+     'a name with a LF: streamed, the bad line is an error event');
+ok((grep { /asyncx sse: "bad\\x0aforged line" at line 2 \(offset 16\)/ }
+    $ngx->error_log), '... logged with the LF as \x0a');
+is(scalar(grep { /^forged line/ } $ngx->error_log), 0,
+   '... and no log line of its own');
+
+# integers of 19 digits that int64_t holds are summed exactly (no sum
+# overflows here: past that, doubles, where Python stays exact)
+write_file("$data/big-ints.ndjson",
+           qq({"g": "x", "v": 1000000000000000000}\n{"g": "x", "v": -1}\n)
+           . qq({"g": "x", "v": -1}\n{"g": "y", "v": 4611686018427387904}\n)
+           . qq({"g": "y", "v": -9223372036854775808}\n));
+($code, $head, $body) = sse_get($ngx, '/aggregate?file=big-ints.ndjson'
+                                      . '&group_by=g&value=v');
+is(ref_check($body, "$data/big-ints.ndjson",
+             { op => 'aggregate', batch_size => 1000, group_by => 'g',
+               value => 'v', skip_invalid => 1 }),
+   'ok complete=1 stage=1', '19-digit integers: as Python sums them');
+like($body, qr/"by_group": \[\{"key": "x", "stats": \{"records": 3, "count": 3, "sum": 999999999999999998, "min": -1, "max": 1000000000000000000, /,
+     '... exact in 64 bits');
+
 # --- a 100 MB line ------------------------------------------------------------
 
 {

@@ -143,6 +143,8 @@ test_ids(void **state)
     BAD("5-6-0-0-b-00000000");             /* more lines than bytes */
     BAD("9-6-7-0-b-00000000");             /* more matches than lines */
     BAD("9-6-3-4-b-00000000");             /* matches + skipped > lines */
+    BAD("0-0-0-0-m-00000000");             /* a match without its line */
+    BAD("9-6-0-0-m-00000000");             /* a match without a match */
     BAD("1-1-0-0-b-00000000 x");
     BAD("1-1-0-0-b-00000000\n");
 
@@ -375,6 +377,25 @@ test_stats(void **state)
     assert_int_equal(s.real, 1);
     stats_json(&s, out);
     assert_non_null(strstr(out, "\"sum\": 1e+19"));
+
+    /* 19 digits that int64_t holds stay exact; one more is a double */
+    memset(&s, 0, sizeof(s));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("1000000000000000000"));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("-1"));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("-1"));
+    assert_int_equal(s.real, 0);
+    stats_json(&s, out);
+    assert_non_null(strstr(out, "\"sum\": 999999999999999998, "
+                            "\"min\": -1, \"max\": 1000000000000000000,"));
+
+    memset(&s, 0, sizeof(s));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("9223372036854775807"));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("-9223372036854775808"));
+    assert_int_equal(s.real, 0);
+    assert_true(s.imax == INT64_MAX && s.imin == INT64_MIN && s.isum == -1);
+    ngx_http_asyncx_ndjson_stats_add(&s, num("9223372036854775808"));
+    assert_int_equal(s.real, 1);
+    assert_int_equal(s.count, 3);
 
     /* numbers no double holds are not values */
     memset(&s, 0, sizeof(s));
