@@ -55,6 +55,7 @@ struct ngx_http_asyncx_sse_file_ctx_s {
 
     /* the open job's inputs (path, full) and its error, if any */
     ngx_http_asyncx_offload_ctx_t      open;
+    ngx_str_t                          log_path;   /* controls escaped */
     ngx_http_asyncx_sse_file_conf_t   *conf;
     ngx_fd_t                           fd;
     uint32_t                           query_hash;
@@ -906,6 +907,21 @@ ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
     *p = '\0';
     ctx->open.full.len = p - ctx->open.full.data;
 
+    /* a name may hold a line feed: log lines quote it escaped */
+    n = ngx_http_asyncx_utf8_escape_len(path.data, path.len,
+                                        NGX_HTTP_ASYNCX_UTF8_CONTROLS);
+
+    p = ngx_pnalloc(r->pool, n);
+    if (p == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    ctx->log_path.data = p;
+    ctx->log_path.len = ngx_http_asyncx_utf8_escape(p, path.data, path.len,
+                                               NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                        - p;
+
     return NGX_OK;
 }
 
@@ -1375,7 +1391,7 @@ next:
 
     ngx_log_error(NGX_LOG_ERR, c->log, 0,
                   "asyncx sse: cannot post the next part of \"%V\", %s",
-                  &ctx->open.path,
+                  &ctx->log_path,
                   rc == NGX_BUSY ? "thread pool queue is full" : "task error");
 
     ngx_http_finalize_request(r, ngx_http_asyncx_sse_file_busy(r, ctx));
@@ -1457,7 +1473,7 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "asyncx sse: file \"%V\", %O bytes, mode %ui, from %O, "
-                   "batch %uL", &o->path, ctx->scan.size, ctx->mode,
+                   "batch %uL", &ctx->log_path, ctx->scan.size, ctx->mode,
                    ctx->resuming ? ctx->resume.offset : 0,
                    ctx->scan.batch_size);
 
@@ -1531,7 +1547,7 @@ ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
             ngx_log_error(level, r->connection->log, ctx->err,
                           "asyncx sse: \"%V\" at line %uL (offset %O): %s, "
                           "the stream ends with an error event",
-                          &ctx->open.path, sc->pos.records + 1,
+                          &ctx->log_path, sc->pos.records + 1,
                           sc->pos.offset, sc->error);
         }
     }
@@ -1623,7 +1639,7 @@ ngx_http_asyncx_sse_file_cleanup(void *data)
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx sse: client closed the stream of \"%V\" after "
                       "%ui events, %uL lines (offset %O of %O), remaining "
-                      "work cancelled", &ctx->open.path, ctx->events,
+                      "work cancelled", &ctx->log_path, ctx->events,
                       ctx->scan.pos.records, ctx->scan.pos.offset,
                       ctx->scan.size);
     }
