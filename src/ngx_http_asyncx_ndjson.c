@@ -397,7 +397,8 @@ ngx_http_asyncx_ndjson_id_write(u_char *buf, ngx_http_asyncx_ndjson_pos_t *pos)
  * "<offset>-<records>-<matches>-<skipped>-<phase>-<tag>" exactly as
  * written above: decimal numbers without leading zeros, a phase letter,
  * 8 lower-case hex digits; counts that no file can give (more lines than
- * bytes, more matches and skipped lines than lines) are refused too.
+ * bytes, more matches and skipped lines than lines, a match's id without
+ * a match) are refused too.
  * NGX_OK or NGX_ERROR.
  */
 
@@ -469,6 +470,11 @@ ngx_http_asyncx_ndjson_id_parse(u_char *p, size_t len,
     }
 
     if (v[1] > v[0] || v[2] > v[1] || v[3] > v[1] - v[2]) {
+        return NGX_ERROR;
+    }
+
+    /* a match's id counts its own line and match */
+    if (c == 'm' && v[2] == 0) {
         return NGX_ERROR;
     }
 

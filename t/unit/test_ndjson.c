@@ -122,6 +122,8 @@ test_ids(void **state)
     assert_int_equal(ngx_http_asyncx_ndjson_id_parse(
                          S(" 0-0-0-0-b-00000000\t"), &back), NGX_OK);
     assert_int_equal(ngx_http_asyncx_ndjson_id_parse(
+                         S("5-1-1-0-m-00000000"), &back), NGX_OK);
+    assert_int_equal(ngx_http_asyncx_ndjson_id_parse(
                          S("9223372036854775807-0-0-0-c-ffffffff"), &back),
                      NGX_OK);
 
@@ -143,6 +145,8 @@ test_ids(void **state)
     BAD("5-6-0-0-b-00000000");             /* more lines than bytes */
     BAD("9-6-7-0-b-00000000");             /* more matches than lines */
     BAD("9-6-3-4-b-00000000");             /* matches + skipped > lines */
+    BAD("0-0-0-0-m-00000000");             /* a match's id: its line... */
+    BAD("5-3-0-0-m-00000000");             /* ... and its match */
     BAD("1-1-0-0-b-00000000 x");
     BAD("1-1-0-0-b-00000000\n");
 
