@@ -135,7 +135,7 @@ sub cleanup {
 }
 
 $SIG{INT} = $SIG{TERM} = sub { cleanup(); exit 1 };
-END { local $?; cleanup() if $$ == $main_pid }
+END { local $?; cleanup() if defined $main_pid && $$ == $main_pid }
 
 my ($version) = slurp('src/ngx_http_asyncx_version.h')
     =~ /^#define NGX_HTTP_ASYNCX_VERSION\s+"([^"]+)"/m;
