@@ -23,8 +23,9 @@ Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
 
 my $ngx = Asyncx::OwnNginx->new(offset => 1, name => 'sse-file',
     workers => 1, dirs => ['data', 'data/sub'],
-    main => 'thread_pool io threads=2;', http => <<'HTTP');
-    asyncx_thread_pools io=io cpu=io;
+    main => "thread_pool io threads=2;\nthread_pool cpu threads=2;",
+    http => <<'HTTP');
+    asyncx_thread_pools io=io cpu=cpu;
     asyncx_sse_source file=$arg_file root=$DIR/data;
 
     server {
@@ -387,6 +388,18 @@ is($status->{streams}{total}, $n, "status: $n streams");
 is($status->{streams}{active}, 0, 'status: none active');
 is($status->{streams}{aborted}, 0, 'status: none aborted');
 cmp_ok($status->{streams}{errors}, '>=', 4, 'status: the error events');
+
+# reading in the io pool (opens, reads the cache did not have), scanning
+# in the cpu pool: every stream but the HEAD and the refused ones had a
+# scan job there
+my $file_streams = @streams + 4;
+cmp_ok($status->{pools}{cpu}{completed}, '>=', $file_streams + 1,
+       "the cpu pool scanned the $file_streams file streams (and the "
+       . 'data set\'s)');
+cmp_ok($status->{pools}{io}{completed}, '>=', $file_streams,
+       'the io pool opened them');
+is($status->{pools}{io}{completed} + $status->{pools}{cpu}{completed},
+   $status->{streams}{jobs}, 'every job of a stream is one of these');
 
 my @bad = grep { /\[(alert|crit|emerg)\]/ } $ngx->error_log;
 is(scalar @bad, 0, 'no alert in the error log') or diag @bad;
