@@ -47,6 +47,8 @@ static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_password_bounds =
     { 1, 4096, NGX_HTTP_ASYNCX_CONF_SIZE, 0 };
 static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_json_items_bounds =
     { 1, 1000000, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
+static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_json_size_bounds =
+    { 1, 1024 * 1024 * 1024, NGX_HTTP_ASYNCX_CONF_SIZE, 0 };
 static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_regex_limit_bounds =
     { 1, NGX_MAX_UINT32_VALUE, NGX_HTTP_ASYNCX_CONF_NUMBER, 0 };
 static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_regex_texts_bounds =
@@ -283,6 +285,13 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, offload.json_max_items),
       &ngx_http_asyncx_json_items_bounds },
+
+    { ngx_string("asyncx_json_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_conf_set_bounded,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, offload.json_max_size),
+      &ngx_http_asyncx_json_size_bounds },
 
     { ngx_string("asyncx_regex_match_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -571,6 +580,10 @@ static ngx_int_t
 ngx_http_asyncx_init(ngx_conf_t *cf)
 {
     if (ngx_http_asyncx_limit_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_asyncx_pipeline_init_filter(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -18,6 +18,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <openssl/sha.h>
+
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_limit_zone.h"
 
@@ -25,7 +27,15 @@
 #define NGX_HTTP_ASYNCX_LIMIT_VAR_STATUS  0
 #define NGX_HTTP_ASYNCX_LIMIT_VAR_WAIT    1
 
+/*
+ * A longer key is stored as its first bytes and its SHA-256, 256 bytes:
+ * a length no key stored as is has, so the two kinds never meet.
+ */
 #define NGX_HTTP_ASYNCX_LIMIT_KEY_MAX     255
+#define NGX_HTTP_ASYNCX_LIMIT_KEY_LONG    (NGX_HTTP_ASYNCX_LIMIT_KEY_MAX + 1)
+
+/* a full zone's alert: at most one per zone and worker this often */
+#define NGX_HTTP_ASYNCX_LIMIT_FULL_LOG    60000
 
 /* how often a node or a record may evict idle keys to find room */
 #define NGX_HTTP_ASYNCX_LIMIT_EVICT       8
@@ -40,6 +50,10 @@ static ngx_int_t ngx_http_asyncx_limit_run(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_limit_arrive(
     ngx_http_asyncx_limit_ctx_t *ctx, ngx_http_asyncx_limit_pass_t *pass);
+static ngx_int_t ngx_http_asyncx_limit_long_key(ngx_http_request_t *r,
+    ngx_str_t *key);
+static void ngx_http_asyncx_limit_log_full(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key);
 static ngx_str_t *ngx_http_asyncx_limit_log_key(ngx_http_request_t *r,
     ngx_str_t *key);
 static ngx_int_t ngx_http_asyncx_limit_recheck(
@@ -403,13 +417,15 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        if (key.len > NGX_HTTP_ASYNCX_LIMIT_KEY_MAX) {
-            /* like limit_req: very long keys are not limited */
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "asyncx limit: key is more than %d bytes: \"%V\"",
-                          NGX_HTTP_ASYNCX_LIMIT_KEY_MAX,
-                          ngx_http_asyncx_limit_log_key(r, &key));
-            return NGX_OK;
+        /*
+         * Unlike limit_req, a long key is limited too: a client choosing
+         * its key (a header) would otherwise escape the zone, and log
+         * an error line per request.
+         */
+        if (key.len > NGX_HTTP_ASYNCX_LIMIT_KEY_MAX
+            && ngx_http_asyncx_limit_long_key(r, &key) != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
     } else {
@@ -447,10 +463,7 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
         lz->sh->lq.zone_full++;
         ngx_http_asyncx_limit_unlock(&op);
 
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "asyncx limit: zone \"%V\" is full, cannot add key "
-                      "\"%V\"", &lz->name,
-                      ngx_http_asyncx_limit_log_key(r, &key));
+        ngx_http_asyncx_limit_log_full(r, lz, &key);
         return NGX_ABORT;
     }
 
@@ -505,6 +518,68 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
     }
 
     return rc;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_limit_long_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_ASYNCX_LIMIT_KEY_LONG);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, key->data, NGX_HTTP_ASYNCX_LIMIT_KEY_LONG
+                             - SHA256_DIGEST_LENGTH);
+    SHA256(key->data, key->len,
+           p + NGX_HTTP_ASYNCX_LIMIT_KEY_LONG - SHA256_DIGEST_LENGTH);
+
+    key->data = p;
+    key->len = NGX_HTTP_ASYNCX_LIMIT_KEY_LONG;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A full zone is something any client may cause again and again (new
+ * keys): every refusal is logged at asyncx_limit_log_level by the
+ * refusal itself, the alert that the zone is too small once a minute
+ * per worker, with the count of the refusals it did not report.
+ */
+
+static void
+ngx_http_asyncx_limit_log_full(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *key)
+{
+    if (lz->full_logged
+        && ngx_current_msec - lz->full_logged_at
+           < NGX_HTTP_ASYNCX_LIMIT_FULL_LOG)
+    {
+        lz->full_unlogged++;
+        return;
+    }
+
+    if (lz->full_unlogged == 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "asyncx limit: zone \"%V\" is full, cannot add key "
+                      "\"%V\"", &lz->name,
+                      ngx_http_asyncx_limit_log_key(r, key));
+
+    } else {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "asyncx limit: zone \"%V\" is full, cannot add key "
+                      "\"%V\" (and %ui more refusals since this worker's "
+                      "last such alert)", &lz->name,
+                      ngx_http_asyncx_limit_log_key(r, key),
+                      lz->full_unlogged);
+    }
+
+    lz->full_logged = 1;
+    lz->full_logged_at = ngx_current_msec;
+    lz->full_unlogged = 0;
 }
 
 

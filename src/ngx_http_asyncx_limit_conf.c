@@ -85,7 +85,7 @@ ngx_http_asyncx_limit_merge_conf(ngx_conf_t *cf,
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_uint_value(conf->status_timeout, prev->status_timeout,
                               NGX_HTTP_SERVICE_UNAVAILABLE);
-    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_WARN);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
 
     return NGX_CONF_OK;

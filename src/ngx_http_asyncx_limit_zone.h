@@ -82,6 +82,11 @@ typedef struct {
     /* this worker's: its entry in the owner table, its waiters */
     ngx_uint_t                     self;
     ngx_queue_t                    waiters;
+
+    /* this worker's "zone is full" alerts, one a minute */
+    ngx_msec_t                     full_logged_at;
+    ngx_uint_t                     full_unlogged;
+    unsigned                       full_logged:1;
 } ngx_http_asyncx_limit_zone_t;
 
 

@@ -14,6 +14,8 @@
 #define NGX_HTTP_ASYNCX_MOCK_MAX_DELAY     60000
 #define NGX_HTTP_ASYNCX_MOCK_FAIL_DELAY    10000
 #define NGX_HTTP_ASYNCX_MOCK_BIG_DEFAULT   65536
+/* what any client may make one answer hold in memory, unless max_big= */
+#define NGX_HTTP_ASYNCX_MOCK_MAX_BIG       (1024 * 1024)
 #define NGX_HTTP_ASYNCX_MOCK_BIG_MAX       (16 * 1024 * 1024)
 /* bodies up to this size are parsed to describe what was received */
 #define NGX_HTTP_ASYNCX_MOCK_PARSE_MAX     (64 * 1024)
@@ -114,6 +116,7 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     mcf->delay = 0;
     mcf->max_delay = NGX_HTTP_ASYNCX_MOCK_MAX_DELAY;
+    mcf->max_big = NGX_HTTP_ASYNCX_MOCK_MAX_BIG;
     mcf->status = NGX_HTTP_OK;
     mcf->fail_status = NGX_HTTP_INTERNAL_SERVER_ERROR;
     mcf->echo = NGX_HTTP_ASYNCX_MOCK_ECHO_SUMMARY;
@@ -163,6 +166,24 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 mcf->max_delay = (ngx_msec_t) v;
             }
 
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_big=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            n = ngx_parse_size(&s);
+
+            if (n < 1 || n > NGX_HTTP_ASYNCX_MOCK_BIG_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid value \"%V\", expected "
+                                   "1..%d bytes (16m)", &value[i],
+                                   NGX_HTTP_ASYNCX_MOCK_BIG_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            mcf->max_big = (size_t) n;
             continue;
         }
 
@@ -384,7 +405,7 @@ ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
 
     ctx->delay = mcf->delay;
     ctx->fail_status = mcf->fail_status;
-    ctx->big = NGX_HTTP_ASYNCX_MOCK_BIG_DEFAULT;
+    ctx->big = ngx_min(NGX_HTTP_ASYNCX_MOCK_BIG_DEFAULT, mcf->max_big);
     extra = NGX_HTTP_ASYNCX_MOCK_FAIL_DELAY;
 
     rc = ngx_http_asyncx_arg(r, "delay", &s);
@@ -472,16 +493,16 @@ ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
         ctx->fail_status = (ngx_uint_t) v;
     }
 
-    rc = ngx_http_asyncx_arg_uint(r, "big", 1, NGX_HTTP_ASYNCX_MOCK_BIG_MAX,
-                                  &v);
+    /* the answer is held in memory until the client has read it */
+    rc = ngx_http_asyncx_arg_uint(r, "big", 1, mcf->max_big, &v);
 
     if (rc == NGX_ERROR) {
         ctx->error_sent = 1;
         return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                           NGX_LOG_INFO,
                                           "invalid big, use a byte count "
-                                          "from 1 to %d",
-                                          NGX_HTTP_ASYNCX_MOCK_BIG_MAX);
+                                          "from 1 to %uz (max_big)",
+                                          mcf->max_big);
     }
 
     if (rc == NGX_OK) {

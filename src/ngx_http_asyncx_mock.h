@@ -30,6 +30,7 @@ typedef struct {
     ngx_str_t                      json;        /* validated object text */
     ngx_msec_t                     delay;
     ngx_msec_t                     max_delay;
+    size_t                         max_big;     /* largest ?big= */
     ngx_uint_t                     status;
     ngx_uint_t                     fail_status;
     ngx_uint_t                     echo;

@@ -15,12 +15,19 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_offload_util.h"
 
 
 /* {"password": ...} or {"password": ..., "hash": ...}, escapes included */
 #define NGX_HTTP_ASYNCX_OFFLOAD_AUTH_BODY_MAX  (64 * 1024)
+
+/* a JSON document this large is followed by a malloc_trim() */
+#define NGX_HTTP_ASYNCX_OFFLOAD_TRIM_MIN       (256 * 1024)
 
 
 typedef struct {
@@ -35,6 +42,8 @@ static ngx_int_t ngx_http_asyncx_offload_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_offload_path(ngx_http_request_t *r,
     ngx_http_asyncx_offload_ctx_t *ctx, ngx_int_t *rc);
 static size_t ngx_http_asyncx_offload_body_max(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx);
+static const char *ngx_http_asyncx_offload_body_max_name(
     ngx_http_asyncx_offload_ctx_t *ctx);
 static void ngx_http_asyncx_offload_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_offload_post(ngx_http_request_t *r,
@@ -78,6 +87,7 @@ ngx_http_asyncx_offload_init_conf(ngx_http_asyncx_offload_conf_t *conf)
     conf->pbkdf2_max_iterations = NGX_CONF_UNSET_UINT;
     conf->password_max_length = NGX_CONF_UNSET_SIZE;
     conf->json_max_items = NGX_CONF_UNSET_UINT;
+    conf->json_max_size = NGX_CONF_UNSET_SIZE;
     conf->regex_match_limit = NGX_CONF_UNSET_UINT;
     conf->regex_depth_limit = NGX_CONF_UNSET_UINT;
     conf->regex_max_subjects = NGX_CONF_UNSET_UINT;
@@ -103,6 +113,10 @@ ngx_http_asyncx_offload_merge_conf(ngx_conf_t *cf,
 
     ngx_conf_merge_uint_value(conf->json_max_items, prev->json_max_items,
                               100000);
+
+    /* cJSON takes up to about 40 times a document of small values */
+    ngx_conf_merge_size_value(conf->json_max_size, prev->json_max_size,
+                              2 * 1024 * 1024);
 
     ngx_conf_merge_uint_value(conf->regex_match_limit,
                               prev->regex_match_limit, 1000000);
@@ -331,7 +345,8 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                           NGX_LOG_INFO,
                                           "request body is larger than %uz "
-                                          "bytes", max);
+                                          "bytes%s", max,
+                                   ngx_http_asyncx_offload_body_max_name(ctx));
     }
 
     rc = ngx_http_read_client_request_body(r,
@@ -453,12 +468,34 @@ ngx_http_asyncx_offload_body_max(ngx_http_request_t *r,
     case NGX_HTTP_ASYNCX_OFFLOAD_VERIFY:
         return NGX_HTTP_ASYNCX_OFFLOAD_AUTH_BODY_MAX;
 
+    case NGX_HTTP_ASYNCX_OFFLOAD_JSON:
+    case NGX_HTTP_ASYNCX_OFFLOAD_REGEX:
+        /* the tree, not the text, is what a document costs in memory */
+        return ctx->conf->json_max_size;
+
     default:
         /* client_max_body_size already caps what nginx accepts */
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
         return clcf->client_max_body_size ? (size_t) clcf->client_max_body_size
                                           : NGX_MAX_SIZE_T_VALUE;
+    }
+}
+
+
+/* the directive to raise, where the operator may not guess it */
+
+static const char *
+ngx_http_asyncx_offload_body_max_name(ngx_http_asyncx_offload_ctx_t *ctx)
+{
+    switch (ctx->conf->kind) {
+
+    case NGX_HTTP_ASYNCX_OFFLOAD_JSON:
+    case NGX_HTTP_ASYNCX_OFFLOAD_REGEX:
+        return " (asyncx_json_max_size)";
+
+    default:
+        return "";
     }
 }
 
@@ -482,8 +519,9 @@ ngx_http_asyncx_offload_body_handler(ngx_http_request_t *r)
         ngx_http_finalize_request(r,
             ngx_http_asyncx_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                        NGX_LOG_INFO,
-                                       "request body is larger than %uz bytes",
-                                       max));
+                                       "request body is larger than %uz "
+                                       "bytes%s", max,
+                                   ngx_http_asyncx_offload_body_max_name(ctx)));
         return;
     }
 
@@ -650,6 +688,20 @@ ngx_http_asyncx_offload_run(void *data)
     ngx_int_t  rc;
 
     rc = ngx_http_asyncx_offload_ops[ctx->conf->kind].run(ctx);
+
+#ifdef __GLIBC__
+
+    /*
+     * A large document's tree (cJSON: a node of 64 bytes and more per
+     * value, up to 40 times the text) is freed in small chunks that
+     * glibc keeps in this thread's arena: without this the worker keeps
+     * its peak for good.  malloc_trim() gives the free pages back.
+     */
+    if (ctx->parsed >= NGX_HTTP_ASYNCX_OFFLOAD_TRIM_MIN) {
+        (void) malloc_trim(0);
+    }
+
+#endif
 
     if (rc != NGX_OK && ctx->status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
         return NGX_OK;

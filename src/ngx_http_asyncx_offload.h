@@ -39,6 +39,7 @@ typedef struct {
     ngx_uint_t                     pbkdf2_max_iterations;
     size_t                         password_max_length;
     ngx_uint_t                     json_max_items;
+    size_t                         json_max_size;
     ngx_uint_t                     regex_match_limit;
     ngx_uint_t                     regex_depth_limit;
     ngx_uint_t                     regex_max_subjects;
@@ -75,6 +76,7 @@ struct ngx_http_asyncx_offload_ctx_s {
     ngx_str_t                        full;      /* root + "/" + path */
     ngx_str_t                        body;      /* NUL-terminated */
     ngx_chain_t                     *body_files;   /* parts in temp files */
+    size_t                           parsed;       /* JSON bytes made a tree */
     ngx_uint_t                       items;     /* /parse/json generator */
 
     /* results */

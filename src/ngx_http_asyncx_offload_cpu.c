@@ -115,6 +115,9 @@ ngx_http_asyncx_offload_parse_json(ngx_http_asyncx_offload_ctx_t *ctx,
         return NULL;
     }
 
+    /* the tree is freed by the caller; the thread's wrapper trims after */
+    ctx->parsed = ctx->body.len;
+
     root = ngx_http_asyncx_json_parse(ctx->body.data, ctx->body.len, flags,
                                       &info);
 

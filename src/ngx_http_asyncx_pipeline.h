@@ -114,6 +114,7 @@ char *ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_conf_t *conf);
 ngx_int_t ngx_http_asyncx_pipeline_status(ngx_http_request_t *r, cJSON *root);
 ngx_int_t ngx_http_asyncx_pipeline_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_asyncx_pipeline_init_filter(ngx_conf_t *cf);
 
 char *ngx_http_asyncx_pipeline(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

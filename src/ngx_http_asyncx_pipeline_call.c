@@ -35,6 +35,8 @@ static void ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *r,
     ngx_http_headers_in_t *hin, ngx_table_elt_t *h);
 static ngx_int_t ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_asyncx_pipeline_header_filter(
+    ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_call_timeout(ngx_event_t *ev);
 static void ngx_http_asyncx_pipeline_arm_timer(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_msec_t expires);
@@ -44,6 +46,20 @@ static u_char *ngx_http_asyncx_pipeline_message(
 static void ngx_http_asyncx_pipeline_record(
     ngx_http_asyncx_pipeline_call_t *call, ngx_http_asyncx_call_kind_e kind,
     ngx_uint_t status, ngx_str_t *answer);
+
+
+static ngx_http_output_header_filter_pt
+    ngx_http_asyncx_pipeline_next_header_filter;
+
+
+ngx_int_t
+ngx_http_asyncx_pipeline_init_filter(ngx_conf_t *cf)
+{
+    ngx_http_asyncx_pipeline_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_asyncx_pipeline_header_filter;
+
+    return NGX_OK;
+}
 
 
 /*
@@ -745,6 +761,31 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
     ctx = call->ctx;
     a->running = 0;
 
+    /*
+     * ngx_http_output_filter() marks the client connection failed on any
+     * filter error, and the in-memory capture refuses an answer larger
+     * than subrequest_output_buffer_size (of the call's location) with
+     * such an error.  Nothing was sent to the client yet, so the error is
+     * this call's alone (a late attempt's too): clear it, or nginx would
+     * close the client connection, and record the call as too large.
+     * What the filters still hold of the refused answer is dropped with
+     * it (the copy filter holds the rest of an answer buffered to a temp
+     * file): nginx would otherwise leave the subrequest to finish on a
+     * write event, which a background subrequest never gets, and its
+     * reference would keep the client request and connection for good.
+     * A client gone (eof) keeps its error: its request is ending.
+     */
+
+    output_failed = 0;
+
+    if (sr->connection->error && !sr->connection->read->eof
+        && !ctx->request->header_sent && !ctx->finished)
+    {
+        sr->connection->error = 0;
+        sr->buffered = 0;
+        output_failed = 1;
+    }
+
     if (call->state != NGX_HTTP_ASYNCX_CALL_PENDING || ctx->finished
         || a != &call->attempts[call->nattempts - 1])
     {
@@ -753,22 +794,6 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
                        "asyncx pipeline: late answer of \"%V\" ignored, "
                        "rc %i", &call->conf->name, rc);
         return NGX_OK;
-    }
-
-    /*
-     * ngx_http_output_filter() marks the client connection failed on any
-     * filter error, and the in-memory capture refuses an answer larger
-     * than subrequest_output_buffer_size (of the call's location) with
-     * such an error.  Nothing was sent to the client yet, so the error is
-     * this call's alone: clear it, or nginx would close the client
-     * connection, and record the call as too large.
-     */
-
-    output_failed = 0;
-
-    if (sr->connection->error && !ctx->request->header_sent) {
-        sr->connection->error = 0;
-        output_failed = 1;
     }
 
     status = (rc >= NGX_HTTP_SPECIAL_RESPONSE) ? (ngx_uint_t) rc
@@ -815,6 +840,44 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
     ngx_http_asyncx_pipeline_attempt_end(call, kind, status, &answer);
 
     return NGX_OK;
+}
+
+
+/*
+ * A call's answer from an upstream that buffers it (proxy_buffering on)
+ * but may not spill it to a temp file (proxy_max_temp_file_size 0).
+ * nginx's event pipe hands a buffered answer on only to the request the
+ * client connection writes for, or once it has the whole answer: a call,
+ * a background subrequest, is never that request, so an answer larger
+ * than proxy_buffers would stall until the call's timeout.  It goes
+ * unbuffered instead, as "X-Accel-Buffering: no" would make it: straight
+ * into the capture buffer, which refuses one too large at once.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (u != NULL
+        && r->post_subrequest != NULL
+        && r->post_subrequest->handler == ngx_http_asyncx_pipeline_call_done
+        && u->buffering
+        && u->conf->change_buffering
+        && u->conf->max_temp_file_size == 0
+        && !u->cacheable
+        && !u->store)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "asyncx pipeline: call answer unbuffered, "
+                       "no temp file allowed");
+
+        u->buffering = 0;
+    }
+
+    return ngx_http_asyncx_pipeline_next_header_filter(r);
 }
 
 

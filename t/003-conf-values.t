@@ -9,7 +9,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 66;
+plan tests => repeat_each() * 70;
 
 no_shuffle();
 no_long_string();
@@ -392,3 +392,27 @@ POST /p
 ^\{"stages":\[\{"name":"s"
 --- no_error_log
 [error]
+
+
+
+=== TEST 30: asyncx_json_max_size 0: 0 is refused
+--- config
+    location = /t {
+        asyncx_json_max_size 0;
+        asyncx_json_parse;
+    }
+--- must_die
+--- error_log
+invalid value "0" in "asyncx_json_max_size", expected 1..1073741824 bytes
+
+
+
+=== TEST 31: asyncx_json_max_size 2g: larger than 1g is refused
+--- config
+    location = /t {
+        asyncx_json_max_size 2g;
+        asyncx_json_parse;
+    }
+--- must_die
+--- error_log
+invalid value "2g" in "asyncx_json_max_size", expected 1..1073741824 bytes

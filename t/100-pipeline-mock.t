@@ -5,7 +5,7 @@ use Test::Nginx::Socket;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 6);
+plan tests => repeat_each() * (3 * blocks() + 14);
 
 no_long_string();
 run_tests();
@@ -330,3 +330,56 @@ invalid status "fail_status=200"
 --- must_die
 --- error_log
 invalid parameter "speed=3"
+
+
+
+=== TEST 22: max_big: big= above it is a 400, at it the answer has that size
+(what one request may make the worker hold until the client reads it)
+--- config
+    location = /svc/price {
+        asyncx_mock_service name=p max_big=4k;
+    }
+--- request eval
+["GET /svc/price?fail=p&fail_mode=big&big=4097",
+ "GET /svc/price?fail=p&fail_mode=big&big=4096",
+ "GET /svc/price?fail=p&fail_mode=big"]
+--- error_code eval
+[400, 200, 200]
+--- response_body_filters eval
+sub { $_[0] =~ /^\{"error"/ ? $_[0] : length($_[0]) . "\n" }
+--- response_body eval
+[qq({"error": "invalid big, use a byte count from 1 to 4096 (max_big)", "status": 400}\n),
+ "4097\n", "4097\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 23: without max_big= a request may ask for 1 MiB at most, not 16
+--- config
+    location = /svc/price {
+        asyncx_mock_service name=p;
+    }
+--- request eval
+["GET /svc/price?fail=p&fail_mode=big&big=1048577",
+ "GET /svc/price?fail=p&fail_mode=big&big=1048576"]
+--- error_code eval
+[400, 200]
+--- response_body_filters eval
+sub { $_[0] =~ /^\{"error"/ ? $_[0] : length($_[0]) . "\n" }
+--- response_body eval
+[qq({"error": "invalid big, use a byte count from 1 to 1048576 (max_big)", "status": 400}\n),
+ "1048577\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 24: nginx -t: max_big outside 1..16m is refused, naming the value
+--- config
+    location = /svc/a {
+        asyncx_mock_service max_big=17m;
+    }
+--- must_die
+--- error_log
+invalid value "max_big=17m", expected 1..16777216 bytes (16m)

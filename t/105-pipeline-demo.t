@@ -230,4 +230,40 @@ id: 3205937-20000-0-0-c-TAG
 data: {"type": "complete", "total_processed": 20000, "skipped": 0, "size": 3205937, "result": {"records": 20000, "count": 20000, "sum": 34944744.50000007, "min": 0, "max": 4999, "avg": 1747.2372250000033}, "groups": 4, "by_group": [{"key": "GET", "stats": {"records": 10004, "count": 10004, "sum": 17611736.599999998, "min": 0, "max": 4999, "avg": 1760.4694722111153}}, {"key": "POST", "stats": {"records": 4987, "count": 4987, "sum": 8780777.100000009, "min": 0.4, "max": 4997, "avg": 1760.73332664929}}, {"key": "PUT", "stats": {"records": 2543, "count": 2543, "sum": 4324501.700000004, "min": 0.1, "max": 4995, "avg": 1700.5511993708235}}, {"key": "DELETE", "stats": {"records": 2466, "count": 2466, "sum": 4227729.100000001, "min": 0.4, "max": 4993, "avg": 1714.407583130576}}], "other": null, "total_time_ms": T}
 EV
 
+# the public mock behind the limiter: what a client may ask of it is
+# capped (max_delay=2s max_big=64k), so that nobody holds a slot of the
+# zone for a minute or 16 MiB of a worker per request
+
+sub get_json {
+    my ($uri) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 10)
+        or return (0, "connect: $!");
+    print $s "GET $uri HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    local $/;
+    my $raw = <$s> // '';
+    close $s;
+
+    my ($code) = $raw =~ m{^HTTP/1\.\d (\d+)};
+    my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
+
+    return ($code // 0, $body // '');
+}
+
+($code, $body) = get_json('/external/x?delay=3s');
+is("$code $body", qq(400 {"error": "delay \\"3s\\" exceeds the maximum of 2000 ms", "status": 400}\n),
+   '/external/: a delay over max_delay=2s is refused');
+
+($code, $body) = get_json('/external/x?fail=external-api&fail_mode=big&big=65537');
+is("$code $body", qq(400 {"error": "invalid big, use a byte count from 1 to 65536 (max_big)", "status": 400}\n),
+   '/external/: big over max_big=64k is refused');
+
+($code, $body) = get_json('/external/x?fail=external-api&fail_mode=big&big=65536');
+is("$code " . length($body), '200 65537', '/external/: big=65536 is answered (and a newline)');
+
+($code, $body) = get_json('/external/x?fail=external-api&fail_mode=slow');
+$d = eval { JSON::PP->new->decode($body) } // {};
+is("$code " . ($d->{delay_ms} // '?'), '200 2000',
+   '/external/: fail_mode=slow is capped at max_delay (2000 ms, not 10.5 s)');
+
 done_testing();

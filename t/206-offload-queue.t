@@ -43,6 +43,12 @@ sub start {
             asyncx_file_read;
         }
 
+        # a root that does not exist: every read is the server's fault
+        location = /gone/read {
+            asyncx_file_root no-such-directory;
+            asyncx_file_read;
+        }
+
         location = /status { asyncx_status; }
     }
 HTTP
@@ -171,6 +177,27 @@ is($code, 400, 'a hash without a password: 400');
 
 is(counters($ngx), 'posted=2 queued=0 running=0 completed=2 failed=0 rejected=0',
    'both tasks completed; none failed');
+
+$ngx->stop;
+is(join('', $ngx->bad_lines), '', 'no alert, crit or emerg line');
+
+
+# 4. a task that fails on the server's side (5xx) counts as failed: the
+#    counter an operator alerts on moves for the server's faults only,
+#    never for what a client sent (README "Pool counters")
+
+$ngx = start(4);
+
+($code, $body) = $ngx->get('/gone/read?path=a.txt');
+is($code, 500, 'a read below a root that does not exist: 500');
+like($body, qr/\A\{"error": "file read: file root .* is not available .*", "status": 500\}\n\z/,
+     '... in the JSON error shape');
+
+($code, $body) = $ngx->get('/files/read?path=missing.txt');
+is($code, 404, 'a missing file: 404');
+
+is(counters($ngx), 'posted=2 queued=0 running=0 completed=1 failed=1 rejected=0',
+   'the 500 failed, the 404 completed');
 
 $ngx->stop;
 is(join('', $ngx->bad_lines), '', 'no alert, crit or emerg line');

@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 372);
+plan tests => repeat_each() * (3 * blocks() + 394);
 
 no_shuffle();
 no_long_string();
@@ -53,6 +53,11 @@ sub limit_test_summary {
          . "keys=" . CORE::join(",", map { my $k = $_; utf8::encode($k); $k }
                                       sort keys %$j) . "\n";
 }
+
+# refusals are logged at asyncx_limit_log_level, error by default (as
+# with limit_req_log_level): blocks that expect some allow those, and
+# no other [error] line
+our $other_error = qr/\[error\](?! \d+#\d+: \*\d+ asyncx: limited by zone "[^"]+": (?:queue is full|waited longer than the timeout|zone is full) \(status \d+\))/;
 
 run_tests();
 
@@ -163,8 +168,8 @@ time_ok=1
 ["Retry-After:", "Retry-After: 59"]
 --- response_body_like eval
 ['"service":"in"', qr/^\{"error": "limited by zone \\"one\\": queue is full", "status": 429\}\n\z/]
---- no_error_log
-[error]
+--- no_error_log eval
+[$::other_error]
 
 
 
@@ -184,8 +189,8 @@ time_ok=1
 ["Retry-After:", "Retry-After: 59"]
 --- response_body_like eval
 ['"service":"in"', qr/^\{"error": "limited by zone \\"one\\": waited longer than the timeout", "status": 503\}\n\z/]
---- no_error_log
-[error]
+--- no_error_log eval
+[$::other_error]
 
 
 
@@ -203,8 +208,8 @@ time_ok=1
 [200, 429, 200, 429]
 --- response_body_like eval
 ['"service":"in"', "queue is full", '"service":"in"', "queue is full"]
---- no_error_log
-[error]
+--- no_error_log eval
+[$::other_error]
 
 
 
@@ -224,8 +229,8 @@ sub { my $j = JSON::PP::decode_json($_[0]);
       CORE::join(",", map { $_->{status} } @{ $j->{results} }) . "\n" }
 --- response_body
 200,200,429
---- no_error_log
-[error]
+--- no_error_log eval
+[$::other_error]
 
 
 
@@ -357,8 +362,8 @@ first one took 90 ms, so the bound is 0.5 s)
  qr/\r\nX-Limit: PASSED 0\.[0-4]\d\d\r\n/, qr/\r\nX-Limit: DELAYED 0\.(?!000)\d\d\d\r\n/,
  qr/\r\nX-Limit: PASSED 0\.[0-4]\d\d\r\n/, qr/\r\nX-Limit: TIMEOUT 0\.[345]\d\d\r\n/,
  qr/\r\nX-Limit:  \r\n|^(?!.*X-Limit)/s]
---- no_error_log
-[error]
+--- no_error_log eval
+[$::other_error]
 
 
 
@@ -375,15 +380,16 @@ enters again with a full bucket, while the last one, kept, is refused)
  "GET /t?k=" . ("k" x 245) . "080", "GET /t?k=" . ("k" x 245) . "001"]
 --- error_code eval
 [(200) x 80, 429, 200]
---- no_error_log
-[alert]
-[error]
+--- no_error_log eval
+["[alert]", $::other_error]
 
 
 
-=== TEST 18: when every node is in use, a new key is refused with 503 and an alert
+=== TEST 18: when every node is in use, a new key is refused with 503 and one alert
 (100 calls at once, each with its own 248-byte key, each holding its
-slot for 1 s: the 32k zone cannot hold them all and evicts none of them)
+slot for 1 s: the 32k zone cannot hold them all and evicts none of them;
+each refusal is logged at asyncx_limit_log_level, the alert that the
+zone is full once a minute per worker, not once per refusal)
 --- http_config
     asyncx_limit_zone zone=keys:32k rate=100r/s concurrency=1 queue=0
                       key=${arg_id}kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk;
@@ -403,8 +409,11 @@ sub { my %n; $n{$_->{status}}++ for @{ JSON::PP::decode_json($_[0])->{results} }
 200:some 503:some other:0
 --- timeout: 10
 --- error_log eval
-[qr/\[alert\] .*asyncx limit: zone "keys" is full, cannot add key "\d+k+"/,
- qr/\[warn\] .*asyncx: limited by zone "keys": zone is full \(status 503\)/]
+qr/\[error\] .*asyncx: limited by zone "keys": zone is full \(status 503\)/
+--- grep_error_log eval
+qr/\[alert\] .*? is full, .*?(?=, client: )/
+--- grep_error_log_out eval
+qr/\A\[alert\] \d+#\d+: \*\d+ asyncx limit: zone "keys" is full, cannot add key "\d+k+"\n\z/
 
 
 
@@ -467,8 +476,8 @@ $asyncx_limit_status of the refused request)
 --- response_body_like eval
 ['"service":"in"', qr/^\{"busy": true\}\n\z/,
  qr{^/t 200 PASSED\n/busy 429 REJECTED\n\z}]
---- no_error_log
-[error]
+--- no_error_log eval
+[$::other_error]
 
 
 
@@ -494,8 +503,8 @@ $asyncx_limit_status of the refused request)
  qr/^\{"error": "limited by zone \\"one\\": queue is full", "status": 503\}\n\z/,
  '"service":"b"',
  qr/^\{"error": "limited by zone \\"brief\\": waited longer than the timeout", "status": 504\}\n\z/]
---- no_error_log
-[error]
+--- no_error_log eval
+[$::other_error]
 
 
 
@@ -504,7 +513,7 @@ $asyncx_limit_status of the refused request)
     asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=0;
     asyncx_limit_zone zone=slowly:64k rate=10r/s burst=1 queue=5;
 --- config
-    asyncx_limit_log_level error;
+    asyncx_limit_log_level warn;
     location = /one { asyncx_limit one; asyncx_mock_service name=one echo=off; }
     location = /slowly { asyncx_limit slowly; asyncx_mock_service name=s echo=off; }
 --- request eval
@@ -514,8 +523,8 @@ $asyncx_limit_status of the refused request)
 --- grep_error_log eval
 qr/\[(?:error|warn|notice|info)\] \d+#\d+: \*\d+ asyncx[^,]*/
 --- grep_error_log_out eval
-["", qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full \(status 429\)\n\z/,
- "", qr/^\[warn\] \d+#\d+: \*\d+ asyncx limit: zone "slowly": request waits\n\z/]
+["", qr/^\[warn\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full \(status 429\)\n\z/,
+ "", qr/^\[notice\] \d+#\d+: \*\d+ asyncx limit: zone "slowly": request waits\n\z/]
 
 
 
@@ -545,9 +554,9 @@ sub { return "" unless $_[0] =~ /^\{"module"/;
 --- grep_error_log eval
 qr/\[(?:error|warn|notice|info)\] \d+#\d+: \*\d+ asyncx[^(]*dry run/
 --- grep_error_log_out eval
-["", qr/^\[warn\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full, dry run\n\z/,
- qr/^\[warn\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full, dry run\n\z/,
- "", qr/^\[notice\] \d+#\d+: \*\d+ asyncx: limited by zone "q": would wait, dry run\n\z/, ""]
+["", qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full, dry run\n\z/,
+ qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full, dry run\n\z/,
+ "", qr/^\[warn\] \d+#\d+: \*\d+ asyncx: limited by zone "q": would wait, dry run\n\z/, ""]
 
 
 
@@ -573,8 +582,8 @@ request takes them in that order)
 ['"service":"in"', qr/zone ..perkey..: queue is full/,
  '"service":"in"', qr/zone ..global..: queue is full/,
  '"concurrent":\{"current":0,.*"waiting":0\}', '"concurrent":\{"current":0,.*"waiting":0\}']
---- no_error_log
-[error]
+--- no_error_log eval
+[$::other_error]
 
 
 
@@ -601,8 +610,8 @@ sub { my $j = JSON::PP::decode_json($_[0]);
                     : "$j->{concurrent}{current}/$j->{waiting}\n" }
 --- response_body eval
 ["200,200,200,200,429\n", "0/0\n", "0/0\n"]
---- no_error_log
-[error]
+--- no_error_log eval
+[$::other_error]
 
 
 
@@ -746,8 +755,8 @@ sub { my $j = JSON::PP::decode_json($_[0]);
       "passed=$s->{passed} delayed=$s->{delayed} rejected=$s->{rejected} timed_out=$s->{timed_out} left=$s->{left} admitted=$s->{admitted} now=$s->{concurrent}{current}/$s->{waiting}\n" }
 --- response_body eval
 ["200,503,429\n", "passed=1 delayed=0 rejected=1 timed_out=1 left=0 admitted=1 now=0/0\n"]
---- no_error_log
-[error]
+--- no_error_log eval
+[$::other_error]
 
 
 
@@ -791,3 +800,41 @@ Content-Length: \d+
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 39: by default refusals are logged at error and waits at warn, as with limit_req
+--- http_config
+    asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=0;
+    asyncx_limit_zone zone=slowly:64k rate=10r/s burst=1 queue=5;
+--- config
+    location = /one { asyncx_limit one; asyncx_mock_service name=one echo=off; }
+    location = /slowly { asyncx_limit slowly; asyncx_mock_service name=s echo=off; }
+--- request eval
+["GET /one", "GET /one", "GET /slowly", "GET /slowly"]
+--- error_code eval
+[200, 429, 200, 200]
+--- grep_error_log eval
+qr/\[(?:error|warn|notice|info)\] \d+#\d+: \*\d+ asyncx[^,]*/
+--- grep_error_log_out eval
+["", qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full \(status 429\)\n\z/,
+ "", qr/^\[warn\] \d+#\d+: \*\d+ asyncx limit: zone "slowly": request waits\n\z/]
+
+
+
+=== TEST 40: a key longer than 255 bytes is limited too (under its digest), and logs nothing
+(a client choosing its key must not escape the zone with a long one;
+two long keys that differ only past their first 224 bytes are two keys)
+--- http_config
+    asyncx_limit_zone zone=long:64k rate=1r/m burst=1 queue=0 key=$http_x_key;
+--- config
+    location = /t { asyncx_limit long; asyncx_mock_service name=t echo=off; }
+--- request eval
+[("GET /t") x 5]
+--- more_headers eval
+["X-Key: " . ("a" x 300), "X-Key: " . ("a" x 300), "X-Key: " . ("a" x 299) . "b",
+ "X-Key: " . ("a" x 299) . "b", "X-Key: " . ("a" x 255)]
+--- error_code eval
+[200, 429, 200, 429, 200]
+--- no_error_log eval
+["[alert]", "more than", $::other_error]

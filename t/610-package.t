@@ -135,6 +135,7 @@ sub cleanup {
 }
 
 $SIG{INT} = $SIG{TERM} = sub { cleanup(); exit 1 };
+# a skipped suite exits before $main_pid is set, and has nothing to undo
 END { local $?; cleanup() if defined $main_pid && $$ == $main_pid }
 
 my ($version) = slurp('src/ngx_http_asyncx_version.h')

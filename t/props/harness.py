@@ -136,7 +136,7 @@ http {
 
         location /external/ {
             asyncx_limit props;
-            asyncx_mock_service name=external max_delay=2s;
+            asyncx_mock_service name=external max_delay=2s max_big=16m;
         }
         location = /rate-limit-test { asyncx_limit_test props /external/call; }
         location = /rate-limiter/status { asyncx_limit_zone_status props; }

@@ -1,0 +1,141 @@
+# What a JSON document costs the worker, and that it gets it back.
+#
+# cJSON makes a node of 64 bytes and more per value: "[0,0,...]" takes
+# about 40 times its text while it is parsed.  asyncx_json_max_size
+# (default 2m) bounds the document a client may send to /parse/json and
+# /regex/match, answered 413 in JSON above it; after a large document
+# the pool thread gives the freed pages back (malloc_trim), so the
+# worker's resident size returns near where it was instead of keeping
+# its peak for good.  The worker's VmRSS is read from /proc; the bounds
+# are generous (tens of MB where the defect kept hundreds) and nothing
+# here depends on how fast the machine is.  Its own nginx on
+# TEST_NGINX_PORT + 6.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Test::More;
+use Asyncx::OwnNginx;
+
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
+
+my $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'json-memory',
+    main => 'thread_pool parse threads=2;',
+    http => <<'HTTP');
+    asyncx_thread_pools io=parse cpu=parse;
+
+    server {
+        listen 127.0.0.1:$PORT;
+        client_max_body_size 64m;
+
+        location = /parse/json { asyncx_json_parse; }
+        location = /regex/match { asyncx_regex_match; }
+
+        location = /small/json {
+            asyncx_json_max_size 16;
+            asyncx_json_parse;
+        }
+
+        location = /status { asyncx_status; }
+    }
+HTTP
+
+sub post {
+    my ($uri, $body, $chunked) = @_;
+
+    my $req = "POST $uri HTTP/1.0\r\nHost: localhost\r\n";
+
+    if ($chunked) {
+        $req = "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+               . "Transfer-Encoding: chunked\r\n\r\n"
+               . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $body, $body);
+    } else {
+        $req .= "Content-Length: " . length($body) . "\r\n\r\n$body";
+    }
+
+    return $ngx->parse($ngx->request($req));
+}
+
+sub rss_kb {
+    my ($pid) = @_;
+
+    open my $fh, '<', "/proc/$pid/status" or return -1;
+    while (<$fh>) { return $1 if /^VmRSS:\s+(\d+) kB/ }
+    return -1;
+}
+
+my $status = $ngx->json('/status');
+my $pid = $status->{pid};
+ok($pid && -e "/proc/$pid/status", "the worker is process $pid");
+
+# 2 MiB less a little: "[0,0,...,0]", within the default limit
+my $n = 1_000_000;
+my $doc = '[' . join(',', ('0') x $n) . ']';
+cmp_ok(length $doc, '<=', 2 * 1024 * 1024, 'the document is within 2m');
+
+# the first requests grow the worker's own buffers once: start after them
+my ($code, $body) = post('/parse/json', '[1, 2, 3]');
+is($code, 200, 'a small document: 200');
+($code, $body) = $ngx->get('/status');
+
+my $before = rss_kb($pid);
+ok($before > 0, "the worker's VmRSS before: $before kB");
+
+my $parsed = 0;
+for my $i (1 .. 6) {
+    ($code, $body) = post('/parse/json', $doc);
+    $parsed++ if $code == 200 && $body =~ /"parsed_items":$n,/;
+}
+is($parsed, 6, "six documents of $n values parsed, one after another");
+
+my $after = rss_kb($pid);
+my $grew = $after - $before;
+diag("VmRSS $before kB -> $after kB after six 2 MB documents");
+
+# the tree of one document is about 64 MB; the defect kept that per pool
+# thread (two here) for good
+SKIP: {
+    # ASan's allocator quarantines what is freed (malloc_trim does not
+    # reach it); valgrind's replaces malloc: RSS says nothing there
+    skip('an instrumented nginx (make test-asan, test-valgrind) keeps '
+         . 'freed memory by design', 1)
+        if $ENV{ASAN_OPTIONS} || $ENV{TEST_NGINX_USE_VALGRIND};
+
+    cmp_ok($grew, '<', 24 * 1024,
+           "the worker kept less than 24 MB of it ($grew kB)");
+}
+
+# the limit: declared, chunked, and on /regex/match too
+
+my $over = '[' . join(',', ('0') x ($n + 50_000)) . ']';
+cmp_ok(length $over, '>', 2 * 1024 * 1024, 'a document over 2m');
+
+my $too_large = qq({"error": "request body is larger than 2097152 bytes (asyncx_json_max_size)", "status": 413}\n);
+
+($code, $body) = post('/parse/json', $over);
+is("$code $body", "413 $too_large", 'a declared body over 2m: 413, in JSON, naming the directive');
+
+($code, $body) = post('/parse/json', $over, 'chunked');
+is("$code $body", "413 $too_large", 'a chunked body over 2m: the same');
+
+($code, $body) = post('/regex/match', qq({"pattern": "a", "texts": [)
+                      . join(',', ('""') x 800_000) . ']}');
+is("$code $body", "413 $too_large", '/regex/match: the same limit');
+
+($code, $body) = post('/small/json', '[1, 2, 3, 4, 5, 6, 7]');
+is("$code $body", qq(413 {"error": "request body is larger than 16 bytes (asyncx_json_max_size)", "status": 413}\n),
+   'asyncx_json_max_size 16: a 21-byte document is refused');
+
+($code, $body) = post('/small/json', '[1, 2, 3]');
+is($code, 200, '... a 9-byte one is parsed');
+
+my $counters = $ngx->json('/status')->{pools}{parse} // {};
+is(join(' ', map { "$_=" . ($counters->{$_} // '?') } qw(posted failed)),
+   'posted=8 failed=0', 'refused documents were never posted to the pool');
+
+$ngx->stop;
+is(join('', $ngx->bad_lines), '', 'no alert, crit or emerg line');
+
+done_testing();
