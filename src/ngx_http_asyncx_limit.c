@@ -920,6 +920,11 @@ ngx_http_asyncx_limit_key_cmp(ngx_http_asyncx_limit_node_t *ln,
         return hashed ? 1 : -1;
     }
 
+    if (len == 0 || ln->len == 0) {
+        /* an empty key's data may be NULL: no memcmp() on it (UB) */
+        return (len == ln->len) ? 0 : (len < ln->len ? -1 : 1);
+    }
+
     return ngx_memn2cmp(data, ln->data, len, (size_t) ln->len);
 }
 

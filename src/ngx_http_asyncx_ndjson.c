@@ -18,10 +18,7 @@
 
 #define ngx_http_asyncx_ndjson_cpy(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
 
-/* the longest number text summed exactly (strtod needs a copy) */
-#define NGX_HTTP_ASYNCX_NDJSON_NUMBER_MAX  400
-
-/* a stats object: 2 counters and 4 numbers of at most 24 bytes */
+/* a stats object: 3 counters and 4 numbers of at most 24 bytes */
 #define NGX_HTTP_ASYNCX_NDJSON_STATS_MAX   256
 
 /* a row of the aggregate's table */
@@ -34,6 +31,7 @@ static u_char *ngx_http_asyncx_ndjson_i64(u_char *p, int64_t v);
 static u_char *ngx_http_asyncx_ndjson_double(u_char *p, double d);
 static u_char *ngx_http_asyncx_ndjson_ms(u_char *p, uint64_t usec);
 static uint32_t ngx_http_asyncx_ndjson_key_hash(u_char *p, size_t len);
+static ngx_int_t ngx_http_asyncx_ndjson_cmp(int64_t i, double d);
 
 static ngx_int_t ngx_http_asyncx_ndjson_emit(
     ngx_http_asyncx_ndjson_scan_t *s, ngx_http_asyncx_ndjson_pos_t *pos,
@@ -70,27 +68,31 @@ static u_char *ngx_http_asyncx_ndjson_skip(ngx_http_asyncx_ndjson_scan_t *s,
 /* aggregate */
 
 /*
- * A numeric value: integers stay exact in 64 bits until a value is not
- * an integer (or a sum overflows); from then on the group is summed in
- * doubles, as Python's int + float does.  Anything else counts as a
- * record without a value.
+ * A numeric value.  An integer that fits in 64 bits is summed exactly
+ * until the sum would overflow or a value is not such an integer; from
+ * then on the group is summed in doubles, as Python's int + float does
+ * (an integer beyond 64 bits is a double).  A number beyond the range
+ * of doubles (1e309, 400 digits) is counted apart, in out_of_range.
+ * Anything else counts as a record without a value.
+ *
+ * v points into a parsed JSON object: a byte that ends the number
+ * follows it, so strtod() reads it in place, however long.
  */
 
 void
 ngx_http_asyncx_ndjson_stats_add(ngx_http_asyncx_ndjson_stats_t *s,
     ngx_http_asyncx_ndjson_value_t *v)
 {
-    u_char      buf[NGX_HTTP_ASYNCX_NDJSON_NUMBER_MAX + 1], *p, *last;
-    double      d;
-    int64_t     i, sum;
-    uint64_t    u, limit;
-    ngx_uint_t  integer, neg, digit;
+    char        *end;
+    u_char      *p, *last;
+    double       d;
+    int64_t      i, sum;
+    uint64_t     u, max;
+    ngx_uint_t   fits, neg;
 
     s->records++;
 
-    if (v == NULL || v->type != NGX_HTTP_ASYNCX_NDJSON_NUMBER
-        || v->len > NGX_HTTP_ASYNCX_NDJSON_NUMBER_MAX)
-    {
+    if (v == NULL || v->type != NGX_HTTP_ASYNCX_NDJSON_NUMBER) {
         return;
     }
 
@@ -99,85 +101,117 @@ ngx_http_asyncx_ndjson_stats_add(ngx_http_asyncx_ndjson_stats_t *s,
     neg = (*p == '-');
     p += neg;
 
-    /* every integer int64_t holds (19 digits: ns timestamps, ids) */
-    integer = (last - p <= 19);
-    limit = neg ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
+    /* at most 2^63 - 1, or 2^63 for a negative one */
+    max = (uint64_t) INT64_MAX + neg;
+    fits = 1;
     u = 0;
 
-    for ( /* void */ ; integer && p < last; p++) {
-        if (*p < '0' || *p > '9') {
-            integer = 0;
+    for ( /* void */ ; p < last; p++) {
+        if (*p < '0' || *p > '9'
+            || u > (max - (*p - '0')) / 10)
+        {
+            fits = 0;
             break;
         }
 
-        digit = *p - '0';
-
-        if (u > (limit - digit) / 10) {
-            integer = 0;
-            break;
-        }
-
-        u = u * 10 + digit;
+        u = u * 10 + (*p - '0');
     }
 
-    /* u is at most 2^63 when negative: 0 - u wraps to its int64_t */
-    i = neg ? (int64_t) (0 - u) : (int64_t) u;
+    if (fits) {
+        i = neg ? -(int64_t) (u - 1) - 1 : (int64_t) u;
 
-    if (integer && !s->real) {
-        if (s->count == 0) {
-            s->isum = i;
+        if (!s->ints) {
+            s->ints = 1;
             s->imin = i;
             s->imax = i;
-            s->count = 1;
-            return;
-        }
 
-        if (!__builtin_add_overflow(s->isum, i, &sum)) {
-            s->isum = sum;
+        } else {
             s->imin = ngx_min(s->imin, i);
             s->imax = ngx_max(s->imax, i);
-            s->count++;
-            return;
         }
-    }
 
-    if (integer) {
-        d = (double) i;
+        s->count++;
 
-    } else {
-        ngx_memcpy(buf, v->data, v->len);
-        buf[v->len] = '\0';
+        if (!s->real) {
+            if (!__builtin_add_overflow(s->isum, i, &sum)) {
+                s->isum = sum;
+                return;
+            }
 
-        d = strtod((char *) buf, NULL);
-
-        if (!isfinite(d)) {
-            return;
+            s->real = 1;
+            s->dsum = (double) s->isum;
         }
+
+        s->dsum += (double) i;
+        return;
     }
 
-    if (!s->real) {
-        s->real = 1;
-        s->dsum = (double) s->isum;
-        s->dmin = (double) s->imin;
-        s->dmax = (double) s->imax;
+    d = strtod((char *) v->data, &end);
+
+    if ((u_char *) end != last) {
+        /* not the number the parser passed: cannot happen */
+        return;
     }
 
-    if (s->count == 0) {
-        s->dsum = d;
+    if (!isfinite(d)) {
+        s->out_of_range++;
+        return;
+    }
+
+    if (!s->reals) {
+        s->reals = 1;
         s->dmin = d;
         s->dmax = d;
 
     } else {
-        s->dsum += d;
         s->dmin = ngx_min(s->dmin, d);
         s->dmax = ngx_max(s->dmax, d);
     }
 
     s->count++;
+
+    if (!s->real) {
+        s->real = 1;
+        s->dsum = (double) s->isum;
+    }
+
+    s->dsum += d;
 }
 
 
-/* {"records": R, "count": C, "sum": S, "min": m, "max": M, "avg": A} */
+/* an integer against a double, exactly: < 0, 0 or > 0 */
+
+static ngx_int_t
+ngx_http_asyncx_ndjson_cmp(int64_t i, double d)
+{
+    double   frac;
+    int64_t  t;
+
+    if (d >= 9223372036854775808.0) {
+        return -1;
+    }
+
+    if (d < -9223372036854775808.0) {
+        return 1;
+    }
+
+    t = (int64_t) d;
+
+    if (i != t) {
+        return (i < t) ? -1 : 1;
+    }
+
+    frac = d - (double) t;
+
+    return (frac > 0) ? -1 : (frac < 0) ? 1 : 0;
+}
+
+
+/*
+ * {"records": R, "count": C, "sum": S, "min": m, "max": M, "avg": A},
+ * with "out_of_range": N after count when there were such numbers.  A
+ * sum of doubles beyond their range is null, and so is its avg.
+ */
 
 u_char *
 ngx_http_asyncx_ndjson_stats_write(u_char *p,
@@ -188,6 +222,11 @@ ngx_http_asyncx_ndjson_stats_write(u_char *p,
     p = ngx_http_asyncx_ndjson_cpy(p, ", \"count\": ");
     p = ngx_http_asyncx_ndjson_u64(p, s->count);
 
+    if (s->out_of_range) {
+        p = ngx_http_asyncx_ndjson_cpy(p, ", \"out_of_range\": ");
+        p = ngx_http_asyncx_ndjson_u64(p, s->out_of_range);
+    }
+
     if (s->count == 0) {
         return ngx_http_asyncx_ndjson_cpy(p, ", \"sum\": 0, \"min\": null, "
                                           "\"max\": null, \"avg\": null}");
@@ -197,24 +236,38 @@ ngx_http_asyncx_ndjson_stats_write(u_char *p,
 
     if (s->real) {
         p = ngx_http_asyncx_ndjson_double(p, s->dsum);
-        p = ngx_http_asyncx_ndjson_cpy(p, ", \"min\": ");
-        p = ngx_http_asyncx_ndjson_double(p, s->dmin);
-        p = ngx_http_asyncx_ndjson_cpy(p, ", \"max\": ");
-        p = ngx_http_asyncx_ndjson_double(p, s->dmax);
-        p = ngx_http_asyncx_ndjson_cpy(p, ", \"avg\": ");
-        p = ngx_http_asyncx_ndjson_double(p, s->dsum / (double) s->count);
 
     } else {
         p = ngx_http_asyncx_ndjson_i64(p, s->isum);
-        p = ngx_http_asyncx_ndjson_cpy(p, ", \"min\": ");
-        p = ngx_http_asyncx_ndjson_i64(p, s->imin);
-        p = ngx_http_asyncx_ndjson_cpy(p, ", \"max\": ");
-        p = ngx_http_asyncx_ndjson_i64(p, s->imax);
-        p = ngx_http_asyncx_ndjson_cpy(p, ", \"avg\": ");
-        p = ngx_http_asyncx_ndjson_double(p, (double) s->isum
-                                             / (double) s->count);
     }
 
+    p = ngx_http_asyncx_ndjson_cpy(p, ", \"min\": ");
+
+    if (s->ints
+        && (!s->reals || ngx_http_asyncx_ndjson_cmp(s->imin, s->dmin) <= 0))
+    {
+        p = ngx_http_asyncx_ndjson_i64(p, s->imin);
+
+    } else {
+        p = ngx_http_asyncx_ndjson_double(p, s->dmin);
+    }
+
+    p = ngx_http_asyncx_ndjson_cpy(p, ", \"max\": ");
+
+    if (s->ints
+        && (!s->reals || ngx_http_asyncx_ndjson_cmp(s->imax, s->dmax) >= 0))
+    {
+        p = ngx_http_asyncx_ndjson_i64(p, s->imax);
+
+    } else {
+        p = ngx_http_asyncx_ndjson_double(p, s->dmax);
+    }
+
+    /* the sum as a double over the count (null if the sum is) */
+    p = ngx_http_asyncx_ndjson_cpy(p, ", \"avg\": ");
+    p = ngx_http_asyncx_ndjson_double(p, (s->real ? s->dsum
+                                                  : (double) s->isum)
+                                         / (double) s->count);
     *p++ = '}';
 
     return p;
@@ -408,7 +461,7 @@ ngx_http_asyncx_ndjson_id_write(u_char *buf, ngx_http_asyncx_ndjson_pos_t *pos)
  * written above: decimal numbers without leading zeros, a phase letter,
  * 8 lower-case hex digits; counts that no file can give (more lines than
  * bytes, more matches and skipped lines than lines, a match's id without
- * its own line and match) are refused too.
+ * a match) are refused too.
  * NGX_OK or NGX_ERROR.
  */
 
@@ -479,9 +532,12 @@ ngx_http_asyncx_ndjson_id_parse(u_char *p, size_t len,
         }
     }
 
-    if (v[1] > v[0] || v[2] > v[1] || v[3] > v[1] - v[2]
-        || (c == 'm' && v[2] == 0))
-    {
+    if (v[1] > v[0] || v[2] > v[1] || v[3] > v[1] - v[2]) {
+        return NGX_ERROR;
+    }
+
+    /* a match's id counts its own line and match */
+    if (c == 'm' && v[2] == 0) {
         return NGX_ERROR;
     }
 
@@ -790,6 +846,25 @@ static ngx_int_t
 ngx_http_asyncx_ndjson_line(ngx_http_asyncx_ndjson_scan_t *s, u_char *p,
     size_t len, off_t off, off_t next)
 {
+    u_char  *q, *last;
+
+    /*
+     * A blank line (JSON whitespace only: a file ending in "\n\n", a
+     * "\r\n" left at the end) holds no record, as JSON Lines readers
+     * agree: it counts as a line and nothing else.
+     */
+
+    last = p + len;
+
+    for (q = p; q < last && (*q == ' ' || *q == '\t' || *q == '\r'); q++) {
+        /* void */
+    }
+
+    if (q == last) {
+        ngx_http_asyncx_ndjson_take(s, next, 0);
+        return NGX_OK;
+    }
+
     switch (s->op) {
 
     case NGX_HTTP_ASYNCX_NDJSON_SEARCH:
@@ -907,8 +982,9 @@ static ngx_int_t
 ngx_http_asyncx_ndjson_transform_line(ngx_http_asyncx_ndjson_scan_t *s,
     u_char *p, size_t len, off_t off, off_t next)
 {
-    u_char                          *q, *rec;
+    u_char                          *q, *rec, *b;
     size_t                           at, need;
+    uint32_t                         h;
     ngx_int_t                        rc;
     ngx_str_t                        names[NGX_HTTP_ASYNCX_NDJSON_FIELDS_MAX];
     ngx_uint_t                       i;
@@ -977,10 +1053,21 @@ ngx_http_asyncx_ndjson_transform_line(ngx_http_asyncx_ndjson_scan_t *s,
 
     *q++ = '}';
 
-    /* the checksum: each record as sent, followed by a line feed */
-    s->batch_hash = ngx_http_asyncx_ndjson_hash(s->batch_hash, rec, q - rec);
-    s->batch_hash = ngx_http_asyncx_ndjson_hash(s->batch_hash,
-                                                (u_char *) "\n", 1);
+    /*
+     * The checksum: each record as the client receives it, followed by a
+     * line feed.  A CR in a value (JSON whitespace) ends a "data:" line
+     * of the event, which the client joins with a line feed: it is
+     * hashed as one.  Records hold no LF, so no CRLF pair is framed as
+     * one break.
+     */
+
+    h = s->batch_hash;
+
+    for (b = rec; b < q; b++) {
+        h = (h ^ (*b == '\r' ? '\n' : *b)) * 16777619u;
+    }
+
+    s->batch_hash = (h ^ '\n') * 16777619u;
 
     s->batch_len = q - (s->batch + NGX_HTTP_ASYNCX_NDJSON_HEAD_MAX);
     s->batch_count++;

@@ -91,16 +91,25 @@ typedef struct {
 } ngx_http_asyncx_ndjson_pos_t;
 
 
+/*
+ * count: the numeric values within the range of doubles; out_of_range:
+ * the numbers beyond it (1e309).  The sum is exact in isum until a value
+ * is no integer that fits in 64 bits or the sum overflows, then dsum;
+ * min and max keep the integers exact (i*) apart from the rest (d*).
+ */
 typedef struct {
     uint64_t                         records;    /* lines of the group */
-    uint64_t                         count;      /* numeric values */
+    uint64_t                         count;
+    uint64_t                         out_of_range;
     int64_t                          isum;
     int64_t                          imin;
     int64_t                          imax;
     double                           dsum;
     double                           dmin;
     double                           dmax;
-    unsigned                         real:1;     /* d* fields hold it */
+    unsigned                         real:1;     /* dsum holds the sum */
+    unsigned                         ints:1;     /* imin, imax are set */
+    unsigned                         reals:1;    /* dmin, dmax are set */
 } ngx_http_asyncx_ndjson_stats_t;
 
 

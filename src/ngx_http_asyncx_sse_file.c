@@ -5,20 +5,22 @@
  * The NDJSON file source of asyncx_sse: search, transform and aggregate
  * over the lines of a file below a configured root, streamed as events.
  *
- * A stream is a chain of jobs in the io pool.  The first opens the file
- * with the sandbox of /files/read (realpath, below the root, no symlink
- * on the way, O_NONBLOCK so a FIFO cannot hang the thread, a regular
- * file only; its errors are plain JSON answers) and goes on with the
- * first part of the file.  Each job reads the file with pread() into
- * the stream's one buffer and scans it
- * (ngx_http_asyncx_ndjson_scan()) until it has about 56 KiB of events,
- * has read its share of the file, or the stream ends.  Reading and
- * scanning share a job: on a cached file pread() is a copy and the scan
- * one pass over the same bytes, so a second job per buffer would only
- * add a round trip through the event loop; a cold file waits on the disk
- * in the io pool, never in the cpu pool.  The next job is posted once the
- * socket took everything (backpressure), so a stream holds its buffers
- * and nothing more whatever the file's size.
+ * A stream is a chain of jobs: reading in the io pool, scanning in the
+ * cpu pool.  The first job (io) opens the file with the sandbox of
+ * /files/read (realpath, below the root, no symlink on the way,
+ * O_NONBLOCK so a FIFO cannot hang the thread, a regular file only; its
+ * errors are plain JSON answers) and reads the first part.  Scan jobs
+ * (cpu) scan the stream's one buffer (ngx_http_asyncx_ndjson_scan())
+ * until they have about 56 KiB of events, have read their share of the
+ * file, or the stream ends, and read on only what the page cache holds
+ * (preadv2() with RWF_NOWAIT: a copy, it never waits on the disk).
+ * When the cache does not have the next part, a fill job (io) reads it
+ * with pread() and the scan goes on in the cpu pool: a cached file
+ * costs one round trip per scan job, a cold one waits on the disk in
+ * the io pool only, and the io pool's other work (/files/read) never
+ * queues behind scanning.  The next job is posted once the socket took
+ * everything (backpressure), so a stream holds its buffers and nothing
+ * more whatever the file's size.
  *
  * Ids carry the byte offset of the next line and the running counts, so
  * Last-Event-ID resumes there with one pread() of checking (see
@@ -55,12 +57,12 @@
 
 struct ngx_http_asyncx_sse_file_ctx_s {
     ngx_http_request_t                *request;
-    ngx_http_asyncx_job_t             *job;
+    ngx_http_asyncx_job_t             *job;        /* io: open, fill */
+    ngx_http_asyncx_job_t             *scan_job;   /* cpu */
 
     /* the open job's inputs (path, full) and its error, if any */
     ngx_http_asyncx_offload_ctx_t      open;
-    /* the client's path for log lines: control bytes as \xNN */
-    ngx_str_t                          log_path;
+    ngx_str_t                          log_path;   /* controls escaped */
     ngx_http_asyncx_sse_file_conf_t   *conf;
     ngx_fd_t                           fd;
     uint32_t                           query_hash;
@@ -93,6 +95,8 @@ struct ngx_http_asyncx_sse_file_ctx_s {
 
     unsigned                           resuming:1;
     unsigned                           head:1;
+    unsigned                           fill:1;       /* next job reads */
+    unsigned                           blocking:1;   /* no RWF_NOWAIT */
     unsigned                           streaming:1;  /* header sent */
     unsigned                           job_done:1;
     unsigned                           done:1;       /* last event out */
@@ -117,8 +121,9 @@ static ngx_int_t ngx_http_asyncx_sse_file_open(
 static ngx_int_t ngx_http_asyncx_sse_file_first(
     ngx_http_asyncx_sse_file_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_file_scan_run(void *data);
+static ngx_int_t ngx_http_asyncx_sse_file_fill_run(void *data);
 static ngx_int_t ngx_http_asyncx_sse_file_read(
-    ngx_http_asyncx_sse_file_ctx_t *ctx);
+    ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_uint_t wait);
 static ngx_int_t ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
     ngx_http_asyncx_sse_file_ctx_t *ctx);
 static void ngx_http_asyncx_sse_file_write_handler(ngx_http_request_t *r);
@@ -512,10 +517,13 @@ ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r)
     ctx->head = (r->method == NGX_HTTP_HEAD);
     ctx->win_off = ctx->scan.pos.offset;
     ctx->records = ctx->scan.pos.records;
-    ctx->budget = NGX_HTTP_ASYNCX_SSE_FILE_FIRST_READ;
+    /* doubled before each scan job: the first one reads 256 KiB */
+    ctx->budget = NGX_HTTP_ASYNCX_SSE_FILE_FIRST_READ / 2;
 
     ctx->job = ngx_http_asyncx_job_create(r, NGX_HTTP_ASYNCX_POOL_IO);
-    if (ctx->job == NULL) {
+    ctx->scan_job = ngx_http_asyncx_job_create(r, NGX_HTTP_ASYNCX_POOL_CPU);
+
+    if (ctx->job == NULL || ctx->scan_job == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -920,27 +928,27 @@ ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
     }
 
     ctx->open.path = path;
-
-    /* a LF in a file's name must not split (or forge) a log line */
-    ctx->log_path.data = ngx_pnalloc(r->pool,
-                            ngx_http_asyncx_utf8_escape_len(path.data, path.len,
-                                                NGX_HTTP_ASYNCX_UTF8_CONTROLS));
-    if (ctx->log_path.data == NULL) {
-        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ERROR;
-    }
-
-    ctx->log_path.len = ngx_http_asyncx_utf8_escape(ctx->log_path.data,
-                                                    path.data, path.len,
-                                                NGX_HTTP_ASYNCX_UTF8_CONTROLS)
-                        - ctx->log_path.data;
-
     ctx->open.full.data = p;
     p = ngx_cpymem(p, root->data, root->len);
     *p++ = '/';
     p = ngx_cpymem(p, path.data, path.len);
     *p = '\0';
     ctx->open.full.len = p - ctx->open.full.data;
+
+    /* a name may hold a line feed: log lines quote it escaped */
+    n = ngx_http_asyncx_utf8_escape_len(path.data, path.len,
+                                        NGX_HTTP_ASYNCX_UTF8_CONTROLS);
+
+    p = ngx_pnalloc(r->pool, n);
+    if (p == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    ctx->log_path.data = p;
+    ctx->log_path.len = ngx_http_asyncx_utf8_escape(p, path.data, path.len,
+                                               NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                        - p;
 
     return NGX_OK;
 }
@@ -1133,9 +1141,8 @@ ngx_http_asyncx_sse_file_open(ngx_http_asyncx_sse_file_ctx_t *ctx)
 
 
 /*
- * The open job goes on with the stream's first part, so that the first
- * events need one round trip through a thread, not two (a HEAD request
- * wants the header only).
+ * The open job goes on with reading the stream's first part, so that
+ * the first scan job finds it (a HEAD request wants the header only).
  */
 
 static ngx_int_t
@@ -1145,7 +1152,7 @@ ngx_http_asyncx_sse_file_first(ngx_http_asyncx_sse_file_ctx_t *ctx)
         return NGX_OK;
     }
 
-    return ngx_http_asyncx_sse_file_scan_run(ctx);
+    return ngx_http_asyncx_sse_file_fill_run(ctx);
 }
 
 
@@ -1211,7 +1218,13 @@ ngx_http_asyncx_sse_file_scan_run(void *data)
             return NGX_OK;
         }
 
-        rc = ngx_http_asyncx_sse_file_read(ctx);
+        rc = ngx_http_asyncx_sse_file_read(ctx, 0);
+
+        if (rc == NGX_DECLINED) {
+            /* not in the page cache: a fill job reads it in the io pool */
+            ctx->fill = 1;
+            return NGX_OK;
+        }
 
         if (rc == NGX_DONE) {
             return NGX_OK;
@@ -1224,17 +1237,50 @@ ngx_http_asyncx_sse_file_scan_run(void *data)
 }
 
 
+/* the io pool's part: one read that may wait on the disk */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_fill_run(void *data)
+{
+    ngx_http_asyncx_sse_file_ctx_t *ctx = data;
+
+    ngx_int_t                       rc;
+    ngx_http_asyncx_ndjson_scan_t  *sc;
+
+    sc = &ctx->scan;
+    sc->out_len = 0;
+    sc->nevents = 0;
+    sc->need = 0;
+    ctx->err = 0;
+    ctx->fill = 0;
+
+    if (ctx->win_off + (off_t) ctx->win_len == sc->size) {
+        /* nothing more to read (an empty file, a resume at its end) */
+        return NGX_OK;
+    }
+
+    rc = ngx_http_asyncx_sse_file_read(ctx, 1);
+
+    return (rc == NGX_DONE) ? NGX_OK : rc;
+}
+
+
 /*
  * More of the file after the window: what is left of it moves to the
- * start of the buffer (less than a line), a pread() fills the rest.
+ * start of the buffer (less than a line), a read fills the rest.  wait:
+ * pread() (the io pool); otherwise only what the page cache holds,
+ * NGX_DECLINED if it holds none of it (or the file system cannot say:
+ * from then on every read is the io pool's).
  */
 
 static ngx_int_t
-ngx_http_asyncx_sse_file_read(ngx_http_asyncx_sse_file_ctx_t *ctx)
+ngx_http_asyncx_sse_file_read(ngx_http_asyncx_sse_file_ctx_t *ctx,
+    ngx_uint_t wait)
 {
     off_t                           at;
     size_t                          want;
     ssize_t                         n;
+    struct iovec                    iov;
     ngx_http_asyncx_ndjson_scan_t  *sc;
 
     sc = &ctx->scan;
@@ -1247,11 +1293,30 @@ ngx_http_asyncx_sse_file_read(ngx_http_asyncx_sse_file_ctx_t *ctx)
     at = ctx->win_off + (off_t) ctx->win_len;
     want = ngx_min(ctx->buf_size - ctx->win_len, (size_t) (sc->size - at));
 
+    if (!wait && ctx->blocking) {
+        return NGX_DECLINED;
+    }
+
+    iov.iov_base = ctx->buf + ctx->win_len;
+    iov.iov_len = want;
+
     for ( ;; ) {
-        n = pread(ctx->fd, ctx->buf + ctx->win_len, want, at);
+        n = wait ? pread(ctx->fd, iov.iov_base, want, at)
+                 : preadv2(ctx->fd, &iov, 1, at, RWF_NOWAIT);
 
         if (n != -1 || ngx_errno != NGX_EINTR) {
             break;
+        }
+    }
+
+    if (n == -1 && !wait) {
+        if (ngx_errno == NGX_EAGAIN) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_errno == EOPNOTSUPP || ngx_errno == EINVAL) {
+            ctx->blocking = 1;
+            return NGX_DECLINED;
         }
     }
 
@@ -1288,11 +1353,18 @@ ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    /* jobs read 256 KiB (the open job), then twice as much each time */
-    ctx->budget = ngx_min(2 * ctx->budget, NGX_HTTP_ASYNCX_SSE_FILE_JOB_READ);
+    if (ctx->fill) {
+        rc = ngx_http_asyncx_job_post(ctx->job,
+                                      ngx_http_asyncx_sse_file_fill_run, ctx);
 
-    rc = ngx_http_asyncx_job_post(ctx->job, ngx_http_asyncx_sse_file_scan_run,
-                                  ctx);
+    } else {
+        /* scan jobs read 256 KiB, then twice as much each time */
+        ctx->budget = ngx_min(2 * ctx->budget,
+                              NGX_HTTP_ASYNCX_SSE_FILE_JOB_READ);
+
+        rc = ngx_http_asyncx_job_post(ctx->scan_job,
+                                      ngx_http_asyncx_sse_file_scan_run, ctx);
+    }
 
     if (rc == NGX_OK) {
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_JOBS, 1);
@@ -1317,8 +1389,8 @@ ngx_http_asyncx_sse_file_write_handler(ngx_http_request_t *r)
     actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
     ctx = actx->sse_file;
 
-    if (ctx->job->running) {
-        /* a socket event while the thread works: nothing to do yet */
+    if (ctx->job->running || ctx->scan_job->running) {
+        /* a socket event while a thread works: nothing to do yet */
         return;
     }
 
@@ -1493,7 +1565,7 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "asyncx sse: file \"%V\", %O bytes, mode %ui, from %O, "
-                   "batch %uL", &o->path, ctx->scan.size, ctx->mode,
+                   "batch %uL", &ctx->log_path, ctx->scan.size, ctx->mode,
                    ctx->resuming ? ctx->resume.offset : 0,
                    ctx->scan.batch_size);
 

@@ -23,8 +23,9 @@ Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
 
 my $ngx = Asyncx::OwnNginx->new(offset => 1, name => 'sse-file',
     workers => 1, dirs => ['data', 'data/sub'],
-    main => 'thread_pool io threads=2;', http => <<'HTTP');
-    asyncx_thread_pools io=io cpu=io;
+    main => "thread_pool io threads=2;\nthread_pool cpu threads=2;",
+    http => <<'HTTP');
+    asyncx_thread_pools io=io cpu=cpu;
     asyncx_sse_source file=$arg_file root=$DIR/data;
 
     server {
@@ -93,6 +94,9 @@ ref_gen('mixed', 2, 3000, "$data/mixed.ndjson");
 ref_gen('cr', 3, 1000, "$data/cr.ndjson");
 ref_gen('nofinal', 4, 777, "$data/nofinal.ndjson");
 ref_gen('plain', 5, 40, "$data/sub/fixed.ndjson");
+ref_gen('numbers', 6, 3000, "$data/numbers.ndjson");
+ref_gen('blank', 7, 2000, "$data/blank.ndjson");
+ref_gen('crvalue', 8, 1000, "$data/crvalue.ndjson");
 write_file("$data/empty.ndjson", '');
 
 my @streams = (
@@ -178,6 +182,32 @@ my @streams = (
     ['/aggregate/error?file=mixed.ndjson', 'mixed',
      { op => 'aggregate', batch_size => 1000, group_by => 'level',
        value => 'latency' }],
+
+    # numbers of every kind: 19 digits, past 64 bits, 400+ bytes, 1e309,
+    # sums that overflow (Python's ints and floats are the reference)
+    ['/aggregate?file=numbers.ndjson&group_by=g&value=v&batch_size=500',
+     'numbers', { op => 'aggregate', batch_size => 500, group_by => 'g',
+                  value => 'v', skip_invalid => 1 }],
+    ['/aggregate?file=numbers.ndjson&group_by=v&value=i', 'numbers',
+     { op => 'aggregate', batch_size => 1000, group_by => 'v',
+       value => 'i', skip_invalid => 1 }],
+
+    # blank lines: no records, no errors even with invalid_line error
+    ['/aggregate/error?file=blank.ndjson', 'blank',
+     { op => 'aggregate', batch_size => 1000, group_by => 'level',
+       value => 'latency' }],
+    ['/search?file=blank.ndjson&keyword=%20', 'blank',
+     { op => 'search', batch_size => 50, keyword => ' ' }],
+    ['/search?file=blank.ndjson&keyword=python&batch_size=33', 'blank',
+     { op => 'search', batch_size => 33, keyword => 'python' }],
+    ['/transform?file=blank.ndjson&fields=id,msg', 'blank',
+     { op => 'transform', batch_size => 100, fields => 'id,msg',
+       skip_invalid => 1 }],
+
+    # CRs inside projected values: checksums of what the client receives
+    ['/transform?file=crvalue.ndjson&fields=id,nested:n,tags&batch_size=50',
+     'crvalue', { op => 'transform', batch_size => 50,
+                  fields => 'id,nested:n,tags', skip_invalid => 1 }],
 );
 
 for my $s (@streams) {
@@ -359,12 +389,82 @@ is($status->{streams}{active}, 0, 'status: none active');
 is($status->{streams}{aborted}, 0, 'status: none aborted');
 cmp_ok($status->{streams}{errors}, '>=', 4, 'status: the error events');
 
+# reading in the io pool (opens, reads the cache did not have), scanning
+# in the cpu pool: every stream but the HEAD and the refused ones had a
+# scan job there
+my $file_streams = @streams + 4;
+cmp_ok($status->{pools}{cpu}{completed}, '>=', $file_streams + 1,
+       "the cpu pool scanned the $file_streams file streams (and the "
+       . 'data set\'s)');
+cmp_ok($status->{pools}{io}{completed}, '>=', $file_streams,
+       'the io pool opened them');
+is($status->{pools}{io}{completed} + $status->{pools}{cpu}{completed},
+   $status->{streams}{jobs}, 'every job of a stream is one of these');
+
 my @bad = grep { /\[(alert|crit|emerg)\]/ } $ngx->error_log;
 is(scalar @bad, 0, 'no alert in the error log') or diag @bad;
 
 my @lines = grep { /asyncx sse: "mixed.ndjson" at line \d+ \(offset \d+\): is not valid JSON, the stream ends with an error event/ } $ngx->error_log;
 cmp_ok(scalar @lines, '>=', 1, 'the error event is logged with the file, '
                                . 'line and offset');
+
+# the aggregate's numbers, exactly (the values Python computes)
+
+sub result_of {
+    my ($file, $content) = @_;
+    write_file("$data/$file", $content);
+    my (undef, undef, $b) = sse_get($ngx, "/aggregate/error?file=$file");
+    my ($r) = $b =~ /"result": (\{[^}]*\})/;
+    return $r // "none: $b";
+}
+
+is(result_of('a1.ndjson', qq({"level": "x", "latency": 1000000000000000000}\n)
+                          . qq({"level": "x", "latency": -1}\n) x 2),
+   '{"records": 3, "count": 3, "sum": 999999999999999998, "min": -1, '
+   . '"max": 1000000000000000000, "avg": 3.333333333333333e+17}',
+   '19-digit integers are summed exactly in 64 bits');
+
+is(result_of('a1max.ndjson', qq({"latency": 9223372036854775807}\n)),
+   '{"records": 1, "count": 1, "sum": 9223372036854775807, '
+   . '"min": 9223372036854775807, "max": 9223372036854775807, '
+   . '"avg": 9.223372036854776e+18}', '2^63 - 1 is itself');
+
+is(result_of('a2.ndjson', qq({"latency": 1e309}\n{"latency": 5}\n)
+                          . qq({"latency": 1) . ('0' x 500) . qq(}\n)
+                          . qq({"latency": 0.) . ('0' x 450) . qq(1}\n)),
+   '{"records": 4, "count": 2, "out_of_range": 2, "sum": 5, "min": 0, '
+   . '"max": 5, "avg": 2.5}',
+   'numbers beyond doubles are counted in out_of_range; a long one within '
+   . 'them is a value');
+
+is(result_of('a2sum.ndjson', qq({"latency": 1e308}\n) x 2),
+   '{"records": 2, "count": 2, "sum": null, "min": 1e+308, '
+   . '"max": 1e+308, "avg": null}',
+   'a sum beyond doubles is null, its count, min and max are numbers');
+
+# a blank line (a file ending in "\n\n") is no error
+
+write_file("$data/a4.ndjson", qq({"level": "a", "latency": 1}\n\n \t\r\n));
+($code, $head, $body) = sse_get($ngx, '/aggregate/error?file=a4.ndjson');
+$body =~ s/"total_time_ms": [0-9]+\.[0-9]{3}\}/"total_time_ms": T}/;
+$body =~ s/-[0-9a-f]{8}\n/-TAG\n/g;
+is($body, <<'BODY', 'blank lines: counted as lines, no record, no error');
+id: 34-3-0-0-b-TAG
+data: {"type": "stage", "stage": 1, "processed": 3, "skipped": 0, "offset": 34, "size": 34, "groups": 1, "partial": {"records": 1, "count": 1, "sum": 1, "min": 1, "max": 1, "avg": 1}}
+
+id: 34-3-0-0-c-TAG
+data: {"type": "complete", "total_processed": 3, "skipped": 0, "size": 34, "result": {"records": 1, "count": 1, "sum": 1, "min": 1, "max": 1, "avg": 1}, "groups": 1, "by_group": [{"key": "a", "stats": {"records": 1, "count": 1, "sum": 1, "min": 1, "max": 1, "avg": 1}}], "other": null, "total_time_ms": T}
+
+BODY
+
+# a CR in a projected value reaches the client as a LF: so is it hashed
+# (FNV-1a of '{"g": {"a":\n1}}' and a LF: a85730f4)
+
+write_file("$data/a3.ndjson", qq({"g":{"a":\r1}}\n));
+($code, $head, $body) = sse_get($ngx, '/transform?file=a3.ndjson&fields=g');
+like($body, qr/^data: \{"type": "batch", .*"checksum": "a85730f4", "records": \[\{"g": \{"a":\ndata: 1\}\}\]\}\n/m,
+     'a CR in a value: the checksum of the record as received')
+    or diag $body;
 
 $ngx->stop;
 

@@ -215,6 +215,9 @@ for my $id ('', 'x', '1-1-0-0-b', '1-1-0-0-b-1234567', '1-1-0-0-b-1234567g',
             '9223372036854775808-1-0-0-b-12345678',
             '5-6-0-0-b-12345678', '10-5-6-0-b-12345678',
             '10-5-3-3-b-12345678', '1-1-0-0-b-12345678' x 8,
+            # a match's id counts its line and its match: none is forged
+            # (this query's tag: without the check, a stream without
+            # progress events)
             "0-0-0-0-m-$tag", "$off-$rec-0-0-m-$tag")
 {
     ($code, $head, $body) = sse_get($ngx, $uri, "Last-Event-ID: $id");

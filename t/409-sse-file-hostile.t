@@ -484,10 +484,43 @@ while (time - $t0 < 30) {
 is($st->{streams}{aborted} - $aborted, 1, 'the client left: aborted');
 is(scalar(open_fds()), 0, 'the file is closed');
 
+# --- a file name with control bytes: log lines quote it escaped ------------
+
+# a name holding a line feed and a "[crit]" would forge a log line
+my $forged = "bad\n[crit] forged";
+write_file("$data/$forged", qq({"a": 1}\nbad\n));
+system('cp', "$data/live.orig", "$data/$forged.live") == 0 or die;
+
+($code, $head, $body) = sse_get($ngx, '/search?file=bad%0A%5Bcrit%5D'
+                                      . '%20forged&keyword=bad');
+like($body, qr/"type": "error", "message": "line 2 \(offset 9\) is not valid JSON/,
+     'a file whose name holds a line feed: its bad line ends the stream');
+
+$s = stalled_stream('/search?file=bad%0A%5Bcrit%5D%20forged.live'
+                    . '&keyword=id');
+ok($s, 'a stream of it waits on its client');
+close $s;
+
+$t0 = time;
+while (time - $t0 < 30) {
+    $st = status();
+    last if $st->{streams}{active} == 0;
+    sleep 0.1;
+}
+
 my @log = $ngx->error_log;
+my $escaped = 'bad\\\\x0a\[crit\] forged';
+ok((grep { /asyncx sse: "$escaped" at line 2 \(offset 9\): is not valid JSON, the stream ends with an error event/ } @log),
+   'the error event\'s log line quotes the name with \\x0a');
+ok((grep { /asyncx sse: client closed the stream of "$escaped\.live" after/ } @log),
+   'the client-closed line quotes it with \\x0a');
+my @forged = grep { !/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[\w+\] \d+#\d+: / } @log;
+is(scalar @forged, 0, 'every error.log line is one of nginx\'s, none forged')
+    or diag @forged;
+
 ok((grep { /client closed the stream of "live.ndjson" after \d+ events, \d+ lines \(offset \d+ of $size\), remaining work cancelled/ } @log),
    'the info line says where the stream was');
-my @bad = grep { /\[(alert|crit|emerg)\]/ } @log;
+my @bad = grep { /^\S+ \S+ \[(alert|crit|emerg)\]/ } @log;
 is(scalar @bad, 0, 'no alert in the error log') or diag @bad;
 
 $ngx->stop;

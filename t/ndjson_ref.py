@@ -78,10 +78,69 @@ INVALID = [
 ]
 
 
+def number(rng, kinds=None):
+    """A JSON number text of a kind the aggregate must get right."""
+    kind = rng.choice(kinds) if kinds else rng.randrange(12)
+    if kind == 0:
+        return str(rng.randint(-1000, 1000))
+    if kind == 1:       # 19 digits, within 64 bits
+        return str(rng.choice([1, -1]) * rng.randint(10 ** 18, 2 ** 63 - 1))
+    if kind == 2:       # at the edges of 64 bits and just past them
+        return str(rng.choice([2 ** 63 - 1, -2 ** 63, 2 ** 63, -2 ** 63 - 1,
+                               10 ** 19, -10 ** 19]))
+    if kind == 3:       # beyond 64 bits, within doubles
+        return str(rng.randint(10 ** 19, 10 ** 30))
+    if kind == 4:       # longer than 400 bytes, within doubles
+        return "1" + "0" * rng.randint(20, 200) + "." + "0" * 300
+    if kind == 5:       # tiny: 0 as a double, a value all the same
+        return "0." + "0" * rng.randint(400, 500) + "1"
+    if kind == 6:       # beyond doubles
+        return rng.choice(["1e309", "-1e309", "1" + "0" * 400,
+                           "-2E+400", "1.8e308"])
+    if kind == 7:       # near the top of doubles: sums overflow
+        return rng.choice(["1e308", "-1e308", "1.7976931348623157e308"])
+    if kind == 8:
+        return "%d.%d" % (rng.randint(-100, 100), rng.randint(0, 999))
+    if kind == 9:
+        return "%de%d" % (rng.randint(1, 9), rng.randint(-5, 5))
+    if kind == 10:
+        return rng.choice(["-0", "0.0", "-0.0", "0e0"])
+    return str(rng.randint(-2 ** 62, 2 ** 62))
+
+
+# groups of the "numbers" kind: which kinds of numbers each one gets
+NUMBER_GROUPS = {"small": [0, 8, 10], "i64": [1], "edge": [2, 0],
+                 "big": [3, 4, 5], "inf": [6, 0], "top": [7], "mixed": None}
+
+
 def gen(kind, seed, lines, out):
     rng = random.Random(seed)
+    i64_sum = 0
     with open(out, "wb") as f:
         for i in range(lines):
+            if kind in ("numbers", "blank", "crvalue") \
+                    and rng.random() < 0.05:
+                # blank lines: no records, no errors
+                f.write(rng.choice([b"", b" ", b"\t \r", b"\r"]) + b"\n")
+                continue
+            if kind == "numbers":
+                g = rng.choice(sorted(NUMBER_GROUPS))
+                v = number(rng, NUMBER_GROUPS[g])
+                if rng.random() < 0.03:
+                    v = rng.choice(['"12"', "null", "true", "[1]"])
+                elif g == "i64":
+                    # 19 digits whose sum stays in 64 bits: exact
+                    v = str(-abs(int(v)) if i64_sum >= 0 else abs(int(v)))
+                    i64_sum += int(v)
+                f.write(('{"g":"%s","v":%s,"i":%d}' % (g, v, i)).encode()
+                        + b"\n")
+                continue
+            if kind == "crvalue" and rng.random() < 0.3:
+                # CR inside the values a transform projects
+                f.write(b'{"id":' + str(i).encode()
+                        + b',"nested":{"a":\r[1,\r2],\r"b":\r"x"},'
+                        + b'"tags":[\r"t"\r],"msg":"cr in values"}\n')
+                continue
             if kind == "mixed" and rng.random() < 0.08:
                 f.write(rng.choice(INVALID) + b"\n")
                 continue
@@ -131,15 +190,42 @@ def parse(line):
     return v
 
 
-def raw(v):
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+WS = " \t\r\n"
 
 
-def raw_field(line_obj, name):
-    """The member's value as written (generated lines are compact)."""
-    if name not in line_obj:
-        return None
-    return raw(line_obj[name])
+def skip_ws(text, i):
+    while i < len(text) and text[i] in WS:
+        i += 1
+    return i
+
+
+def raw_members(line):
+    """{name as written: value as written} of a valid line's object, the
+    last of a repeated name (Python's json finds where each ends)."""
+    text = line.decode("utf-8")
+    dec = json.JSONDecoder()
+    out = {}
+    i = skip_ws(text, 0) + 1                    # past "{"
+    i = skip_ws(text, i)
+    if text[i] == "}":
+        return out
+    while True:
+        start = i
+        _, i = dec.raw_decode(text, i)
+        name = text[start + 1:i - 1]
+        i = skip_ws(text, skip_ws(text, i) + 1)  # past ":"
+        start = i
+        _, i = dec.raw_decode(text, i)
+        out[name] = text[start:i]
+        i = skip_ws(text, i)
+        if text[i] == "}":
+            return out
+        i = skip_ws(text, i + 1)                # past ","
+
+
+def blank(line):
+    """Only JSON whitespace: no record, not an invalid line either."""
+    return line.strip(b" \t\r") == b""
 
 
 def fnv(h, data):
@@ -156,29 +242,61 @@ def parse_fields(spec):
     return out
 
 
+I64 = range(-2 ** 63, 2 ** 63)
+
+
 class Stats:
+    """The documented semantics: an exact integer sum while it and every
+    value fit in 64 bits, then doubles (Python's int + float); integers
+    beyond 64 bits are doubles; numbers beyond doubles are out_of_range;
+    min and max exact; avg the sum as a double over count."""
+
     def __init__(self):
         self.records = 0
-        self.values = []
+        self.count = 0
+        self.out_of_range = 0
+        self.sum = 0
+        self.real = False
+        self.min = None
+        self.max = None
 
     def add(self, v):
         self.records += 1
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return
+        if isinstance(v, int) and v not in I64:
+            try:
+                v = float(v)
+            except OverflowError:
+                self.out_of_range += 1
+                return
         if isinstance(v, float) and not math.isfinite(v):
+            self.out_of_range += 1
             return
-        self.values.append(v)
+        self.count += 1
+        if self.min is None or v < self.min:
+            self.min = v
+        if self.max is None or v > self.max:
+            self.max = v
+        if not self.real and isinstance(v, int) and self.sum + v in I64:
+            self.sum += v
+            return
+        if not self.real:
+            self.real = True
+            self.sum = float(self.sum)
+        self.sum += float(v)
 
     def json(self):
-        if not self.values:
-            return {"records": self.records, "count": 0, "sum": 0,
-                    "min": None, "max": None, "avg": None}
-        s = 0
-        for v in self.values:
-            s += v
-        return {"records": self.records, "count": len(self.values),
-                "sum": s, "min": min(self.values), "max": max(self.values),
-                "avg": s / len(self.values)}
+        d = {"records": self.records, "count": self.count}
+        if self.out_of_range:
+            d["out_of_range"] = self.out_of_range
+        if not self.count:
+            d.update({"sum": 0, "min": None, "max": None, "avg": None})
+            return d
+        s = self.sum if math.isfinite(self.sum) else None
+        d.update({"sum": s, "min": self.min, "max": self.max,
+                  "avg": None if s is None else float(s) / self.count})
+        return d
 
 
 def lines_of(data):
@@ -291,6 +409,11 @@ def expected(data, q):
                   "asyncx_sse_max_line_size" % (line_no, start))
             return ev
 
+        if blank(line):
+            records += 1
+            offset = nxt
+            continue
+
         if op == "search":
             hay = line.lower() if icase else line
             if kw not in hay:
@@ -308,10 +431,12 @@ def expected(data, q):
             error(line_no, start, None)
             return ev
 
+        members = raw_members(line)
+
         if op == "search":
             if field:
-                text = raw_field(obj, field)
-                if text is not None and isinstance(obj[field], str):
+                text = members.get(field)
+                if text is not None and text.startswith('"'):
                     text = text[1:-1]
                 t = text.encode() if text is not None else None
                 if t is None or kw not in (t.lower() if icase else t):
@@ -326,7 +451,7 @@ def expected(data, q):
         elif op == "transform":
             parts = []
             for name, alias in fields:
-                v = raw_field(obj, name)
+                v = members.get(name)
                 parts.append('"%s": %s' % (alias, v if v is not None
                                                     else "null"))
             text = "{" + ", ".join(parts) + "}"
@@ -334,20 +459,22 @@ def expected(data, q):
             blen = sum(len(t.encode()) for t in tbatch) \
                 + 2 * max(len(tbatch) - 1, 0)
             need = 2 + sum(len(a.encode()) + 6 for _, a in fields) \
-                + sum(len(raw_field(obj, n).encode())
-                      if n in obj else 4 for n, _ in fields)
+                + sum(len(members[n].encode())
+                      if n in members else 4 for n, _ in fields)
             if tbatch and blen + need > BATCH_BUDGET:
                 tevent()
             if not tbatch:
                 tfirst = records
             tbatch.append(text)
-            thash = fnv(thash, tb + b"\n")
+            # as the client receives it: a CR ends a data: line, joined
+            # back with a LF
+            thash = fnv(thash, tb.replace(b"\r", b"\n") + b"\n")
             records += 1
             offset = nxt
         else:
-            key = raw_field(obj, q["group_by"])
-            key = "null" if key is None else key
-            value = obj.get(q["value"])
+            key = members.get(q["group_by"], "null")
+            value = members.get(q["value"])
+            value = json.loads(value) if value is not None else None
             overall.add(value)
             if len(key.encode()) > KEY_MAX:
                 other.add(value)
@@ -432,6 +559,20 @@ def check(body, data, q, from_id=None):
         except ValueError as e:
             problems.append("event %d: not JSON (%s): %r" % (n, e, text))
             continue
+        if d.get("type") == "batch":
+            # the checksum of the records as received, each found by
+            # Python's own decoder in the joined data lines
+            dec = json.JSONDecoder()
+            i = text.index('"records": [') + len('"records": [')
+            h = 2166136261
+            while text[i] != "]":
+                _, end = dec.raw_decode(text, i)
+                h = fnv(h, text[i:end].encode() + b"\n")
+                i = end + 2 if text[end] == "," else end
+            if "%08x" % h != d.get("checksum"):
+                problems.append("event %d: checksum %s, the records "
+                                "received hash to %08x"
+                                % (n, d.get("checksum"), h))
         if d.get("type") == "complete":
             if not isinstance(d.pop("total_time_ms", None), float):
                 problems.append("event %d: no total_time_ms" % n)

@@ -122,6 +122,8 @@ test_ids(void **state)
     assert_int_equal(ngx_http_asyncx_ndjson_id_parse(
                          S(" 0-0-0-0-b-00000000\t"), &back), NGX_OK);
     assert_int_equal(ngx_http_asyncx_ndjson_id_parse(
+                         S("5-1-1-0-m-00000000"), &back), NGX_OK);
+    assert_int_equal(ngx_http_asyncx_ndjson_id_parse(
                          S("9223372036854775807-0-0-0-c-ffffffff"), &back),
                      NGX_OK);
 
@@ -143,8 +145,8 @@ test_ids(void **state)
     BAD("5-6-0-0-b-00000000");             /* more lines than bytes */
     BAD("9-6-7-0-b-00000000");             /* more matches than lines */
     BAD("9-6-3-4-b-00000000");             /* matches + skipped > lines */
-    BAD("0-0-0-0-m-00000000");             /* a match without its line */
-    BAD("9-6-0-0-m-00000000");             /* a match without a match */
+    BAD("0-0-0-0-m-00000000");             /* a match's id: its line... */
+    BAD("5-3-0-0-m-00000000");             /* ... and its match */
     BAD("1-1-0-0-b-00000000 x");
     BAD("1-1-0-0-b-00000000\n");
 
@@ -334,7 +336,7 @@ stats_json(ngx_http_asyncx_ndjson_stats_t *s, char *out)
 static void
 test_stats(void **state)
 {
-    char                            out[512];
+    char                            out[512], long_num[501];
     ngx_http_asyncx_ndjson_stats_t  s;
     ngx_http_asyncx_ndjson_value_t  str;
 
@@ -377,31 +379,75 @@ test_stats(void **state)
     assert_int_equal(s.real, 1);
     stats_json(&s, out);
     assert_non_null(strstr(out, "\"sum\": 1e+19"));
+    assert_non_null(strstr(out, "\"min\": 999999999999999999, "
+                                "\"max\": 999999999999999999"));
 
-    /* 19 digits that int64_t holds stay exact; one more is a double */
+    /* 19 digits that fit in 64 bits stay exact */
     memset(&s, 0, sizeof(s));
     ngx_http_asyncx_ndjson_stats_add(&s, num("1000000000000000000"));
     ngx_http_asyncx_ndjson_stats_add(&s, num("-1"));
     ngx_http_asyncx_ndjson_stats_add(&s, num("-1"));
-    assert_int_equal(s.real, 0);
     stats_json(&s, out);
-    assert_non_null(strstr(out, "\"sum\": 999999999999999998, "
-                            "\"min\": -1, \"max\": 1000000000000000000,"));
+    assert_string_equal(out, "{\"records\": 3, \"count\": 3, "
+                        "\"sum\": 999999999999999998, \"min\": -1, "
+                        "\"max\": 1000000000000000000, "
+                        "\"avg\": 3.333333333333333e+17}");
 
     memset(&s, 0, sizeof(s));
     ngx_http_asyncx_ndjson_stats_add(&s, num("9223372036854775807"));
     ngx_http_asyncx_ndjson_stats_add(&s, num("-9223372036854775808"));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("-9223372036854775803"));
     assert_int_equal(s.real, 0);
-    assert_true(s.imax == INT64_MAX && s.imin == INT64_MIN && s.isum == -1);
-    ngx_http_asyncx_ndjson_stats_add(&s, num("9223372036854775808"));
-    assert_int_equal(s.real, 1);
-    assert_int_equal(s.count, 3);
+    stats_json(&s, out);
+    assert_string_equal(out, "{\"records\": 3, \"count\": 3, "
+                        "\"sum\": -9223372036854775804, "
+                        "\"min\": -9223372036854775808, "
+                        "\"max\": 9223372036854775807, "
+                        "\"avg\": -3.0744573456182584e+18}");
 
-    /* numbers no double holds are not values */
+    /* past 64 bits: a double; min and max exact against the doubles */
+    memset(&s, 0, sizeof(s));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("9223372036854775808"));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("9223372036854775807"));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("-0.5"));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("-1"));
+    assert_int_equal(s.real, 1);
+    stats_json(&s, out);
+    assert_string_equal(out, "{\"records\": 4, \"count\": 4, "
+                        "\"sum\": 1.8446744073709552e+19, \"min\": -1, "
+                        "\"max\": 9.223372036854776e+18, "
+                        "\"avg\": 4.611686018427388e+18}");
+
+    /* numbers no double holds are counted apart; any length is read */
     memset(&s, 0, sizeof(s));
     ngx_http_asyncx_ndjson_stats_add(&s, num("1e999"));
-    assert_int_equal(s.records, 1);
+    ngx_http_asyncx_ndjson_stats_add(&s, num("-1e309"));
+    assert_int_equal(s.records, 2);
     assert_int_equal(s.count, 0);
+    assert_int_equal(s.out_of_range, 2);
+    stats_json(&s, out);
+    assert_string_equal(out, "{\"records\": 2, \"count\": 0, "
+                        "\"out_of_range\": 2, \"sum\": 0, \"min\": null, "
+                        "\"max\": null, \"avg\": null}");
+
+    memset(long_num, '0', sizeof(long_num) - 1);
+    long_num[0] = '2';
+    long_num[sizeof(long_num) - 1] = '\0';
+    ngx_http_asyncx_ndjson_stats_add(&s, num(long_num));   /* 2e499 */
+    memcpy(long_num, "0.", 2);                             /* 0.000... */
+    long_num[sizeof(long_num) - 2] = '3';
+    ngx_http_asyncx_ndjson_stats_add(&s, num(long_num));   /* 3e-498 */
+    assert_int_equal(s.out_of_range, 3);
+    assert_int_equal(s.count, 1);
+
+    /* a sum of doubles that overflows is null, as is its avg */
+    memset(&s, 0, sizeof(s));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("1e308"));
+    ngx_http_asyncx_ndjson_stats_add(&s, num("1e308"));
+    stats_json(&s, out);
+    assert_string_equal(out, "{\"records\": 2, \"count\": 2, "
+                        "\"sum\": null, \"min\": 1e+308, "
+                        "\"max\": 1e+308, \"avg\": null}");
 }
 
 
