@@ -242,9 +242,11 @@ for my $kind ('temp', 'notemp') {
             ok(closed($s), "$path keep-alive: closed as asked");
         }
 
+        # at most as many: one the worker had at the start (a connection
+        # of the previous path) may have closed since
         ok($ngx->wait_for("$base descriptors in the worker",
-                          sub { fds($worker) == $base }, 10),
-           "$path: the worker's descriptors are back to $base (now "
+                          sub { fds($worker) <= $base }, 10),
+           "$path: the worker's descriptors are back to $base or fewer (now "
            . fds($worker) . ')');
     }
 }
