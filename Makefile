@@ -58,7 +58,8 @@ BUILD_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
 TEST_PACKAGES  := libcmocka-dev perl libtest-base-perl libtext-diff-perl \
                   libwww-perl libhttp-message-perl liburi-perl \
                   libtest-longstring-perl libjson-pp-perl curl jq wrk \
-                  chromium stress-ng python3 python3-hypothesis prometheus
+                  chromium stress-ng python3 python3-hypothesis prometheus \
+                  python3-h2 nghttp2-client openssl
 
 .PHONY: all deps deps-build deps-test build run test test-fast test-loaded \
         unit test-nginx test-props test-props-asan test-browser style \
