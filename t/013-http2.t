@@ -423,4 +423,123 @@ for my $then ('rst', 'close') {
     at_rest("$then mid-task");
 }
 no_bad_lines('mid-task');
+
+
+# 5. The limiter: 103 streams of one connection, 3 in the slots and 100
+#    in the queue; the waiting ones reset, then the connection closed
+#    with 100 waiting.  Slots and places come back, the next request is
+#    admitted at once.
+
+my $full = 's["limit_zones"]["z"]["concurrent"]["current"] == 3 '
+         . 'and s["limit_zones"]["z"]["waiting"] == 100';
+my $limited = { path => '/limited/call?delay=60s', repeat => 103 };
+
+for my $then ('rst_open', 'close') {
+    $res = h2(requests => [ $limited ],
+              until => { status => "http://127.0.0.1:$H1/status",
+                         expr => $full },
+              then => $then, probe => '/status',
+              $then eq 'rst_open'
+                  ? (after => { status => "http://127.0.0.1:$H1/status",
+                                expr => 's["limit_zones"]["z"]["waiting"] == 0' })
+                  : ());
+    ok($res->{ok}, "limiter, $then: 3 in the slots, 100 waiting, then none");
+    is($res->{alive}, 1, "limiter, $then: the connection still serves")
+        if $then eq 'rst_open';
+    at_rest("limiter, $then");
+    my $z = status()->{limit_zones}{z};
+    is(join(' ', map { "$_->{waiting}/$_->{granted}/$_->{held}" }
+                 @{ $z->{workers} }),
+       '0/0/0', "limiter, $then: the worker holds and waits for nothing");
+
+    my ($c, $b) = h1(GET => '/limited/call');
+    is($c, 200, "limiter, $then: the next request is admitted at once");
+}
+
+# a hundred-request limit test reset in the middle: its subrequests wait
+# in the zone's queue and go with it
+$res = h2(requests => [ { path => '/rate-limit-test?requests=100' },
+                        $limited ],
+          until => { status => "http://127.0.0.1:$H1/status",
+                     expr => 's["limit_zones"]["z"]["waiting"] > 0' },
+          then => 'rst', probe => '/status');
+ok($res->{ok} && $res->{alive}, 'rate-limit-test reset while its calls wait');
+at_rest('rate-limit-test reset');
+no_bad_lines('limiter');
+
+
+# 6. SSE: streams that stop reading (window 100, no WINDOW_UPDATE), then
+#    reset or closed; a stream left stalled ends at send_timeout by
+#    itself; Last-Event-ID resumes over h2 as over HTTP/1.0
+
+my @sse = ('/search?keyword=timeout', '/stream/search?keyword=python&data_size=100000');
+my $streams2 = 's["streams"]["active"] == 2';
+
+for my $then ('rst', 'close') {
+    $res = h2(window => 100, ack => JSON::PP::false,
+              requests => [ map { { path => $_ } } @sse ],
+              until => { status => "http://127.0.0.1:$H1/status",
+                         expr => $streams2, data => 1 },
+              then => $then, probe => '/status');
+    ok($res->{ok}, "SSE, $then: two streams stalled by flow control");
+    is(join(' ', map { "$_->{status} $_->{bytes}" } @{ $res->{responses} }),
+       '200 100 200 100', "SSE, $then: each got its window's 100 bytes");
+    is($res->{alive}, 1, "SSE, $then: the connection still serves")
+        if $then eq 'rst';
+    at_rest("SSE, $then");
+}
+
+my $timed_out = grep { /timed out/ } $ngx->error_log;
+$res = h2(window => 100, ack => JSON::PP::false,
+          requests => [ { path => '/stalled?keyword=timeout' } ],
+          until => { status => "http://127.0.0.1:$H1/status",
+                     expr => 's["streams"]["aborted"] > 0 and s["streams"]["active"] == 0' },
+          then => 'wait');
+ok($res->{ok}, 'SSE left stalled: it ends by itself (send_timeout 1s)');
+ok((grep { /timed out/ } $ngx->error_log) > $timed_out,
+   'SSE left stalled: the time-out is logged');
+at_rest('SSE stalled');
+
+my (undef, $all) = h1(GET => '/search?keyword=timeout');
+my @ids = $all =~ /^id: (\S+)$/mg;
+my $resume = $ids[2];
+my ($h1code, $h1tail) = do {
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$H1") or die;
+    print $s "GET /search?keyword=timeout HTTP/1.0\r\nHost: x\r\n"
+             . "Last-Event-ID: $resume\r\n\r\n";
+    local $/;
+    my $raw = <$s>;
+    ($raw =~ m{^HTTP/1\.\d (\d+)}, $raw =~ /\r\n\r\n(.*)\z/s);
+};
+$res = h2(requests => [ { path => '/search?keyword=timeout',
+                          headers => [ [ 'last-event-id', $resume ] ] } ]);
+my $r0 = $res->{responses}[0];
+ok(@ids > 4 && $h1code == 200, 'Last-Event-ID: a stream of several events to resume');
+is(events_timeless($r0->{body}), events_timeless($h1tail),
+   'Last-Event-ID over h2: the same events as over HTTP/1.0');
+unlike($r0->{body}, qr/^id: \Q$ids[1]\E$/m, '... none before the id');
+no_bad_lines('SSE');
+
+
+# 7. The pipeline with proxy_pass calls, reset and closed in the middle
+#    of a call: the backend's mock holds the call until the client goes
+
+for my $then ('rst', 'close') {
+    my $mock = status()->{pipelines}{mock}{total} // 0;
+    $res = h2(requests => [ { method => 'POST', path => '/p?delay=60s',
+                              body => '{"order":1}', repeat => 5 } ],
+              until => { status => "http://127.0.0.1:$H1/status",
+                         expr => "s['pipelines']['active'] == 5 and "
+                                 . "s['pipelines']['mock']['active'] == 5" },
+              then => $then, probe => '/status');
+    ok($res->{ok}, "pipeline, $then: 5 pipelines in their second stage");
+    is($res->{alive}, 1, "pipeline, $then: the connection still serves")
+        if $then eq 'rst';
+    at_rest("pipeline, $then");
+    my $p = status()->{pipelines};
+    is($p->{mock}{total}, $mock + 5, "pipeline, $then: the 5 slow calls "
+       . 'reached the backend and ended with their clients');
+}
+no_bad_lines('pipeline');
+
 done_testing();

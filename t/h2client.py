@@ -234,6 +234,10 @@ def main():
     elif until == 'data':
         ok = c.wait(lambda: all(c.streams[s]['data'] for s in sids),
                     deadline)
+    elif until.get('data'):
+        # some DATA on every stream, then the numbers
+        ok = c.wait(lambda: all(c.streams[s]['data'] for s in sids),
+                    deadline) and c.wait_status(until, deadline)
     else:
         ok = c.wait_status(until, deadline)
 
@@ -243,7 +247,9 @@ def main():
         c.rst([s for s in sids if not c.streams[s]['ended']
                and (then == 'rst' or c.streams[s]['status'] is None)])
         probe = c.start({'path': spec.get('probe', '/')})
-        alive = c.wait(lambda: c.over([probe]), deadline) \
+        # its header (a stalled window may hold its body)
+        alive = c.wait(lambda: c.streams[probe]['status'] is not None
+                       or c.over([probe]), deadline) \
             and c.streams[probe]['status'] is not None
         del c.streams[probe]
     elif then == 'close':
