@@ -115,6 +115,10 @@ my $ngx = Asyncx::OwnNginx->new(offset => 5, name => 'http2',
             asyncx_sse_batch_size 50;
         }
         location = /stream/search { asyncx_sse search; }
+        location = /heartbeat {
+            asyncx_sse search;
+            asyncx_sse_heartbeat 100ms;
+        }
         location = /stalled {
             send_timeout 1s;
             asyncx_sse_source file=log.ndjson root=\$DIR/data;
@@ -499,6 +503,34 @@ ok($res->{ok}, 'SSE left stalled: it ends by itself (send_timeout 1s)');
 ok((grep { /timed out/ } $ngx->error_log) > $timed_out,
    'SSE left stalled: the time-out is logged');
 at_rest('SSE stalled');
+
+# heartbeats while the stream's job waits behind the hold, then the
+# stream ends normally once the thread is free
+{
+    my $hold = Asyncx::Hold->new($dir);
+    my $child = do {
+        local $ngx->{port} = $H1;
+        $ngx->spawn_request("GET /hold?fifo=" . $hold->path
+                            . " HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    };
+    ok($hold->wait_taken, 'heartbeat: the hold has the cpu thread');
+
+    # a second session releases the hold once two heartbeats came
+    $res = h2(requests => [ { path => '/heartbeat?keyword=python&data_size=100' } ],
+              until => { body_re => '(?s):.*keepalive.*\n\n:.*keepalive' },
+              then => 'rst', probe => '/status');
+    ok($res->{ok}, 'heartbeat over h2: two keepalive comments while the job waits');
+    like($res->{responses}[0]{body}, qr/\A(?::[^\n]*\n\n)+\z/,
+         'heartbeat over h2: comments only, nothing else before the job');
+    $hold->release;
+    $ngx->collect($child);
+    at_rest('heartbeat');
+
+    # and with the thread free, the whole stream over h2
+    $res = h2(requests => [ { path => '/heartbeat?keyword=python&data_size=100' } ]);
+    like($res->{responses}[0]{body}, qr/"type": "complete"/,
+         'heartbeat location: the stream completes over h2');
+}
 
 my (undef, $all) = h1(GET => '/search?keyword=timeout');
 my @ids = $all =~ /^id: (\S+)$/mg;

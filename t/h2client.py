@@ -12,7 +12,8 @@
 #                      "body_hex": "00ff", "repeat": 1,
 #                      "no_length": false, "declare": N,
 #                      "partial": N, "frame": N, "headers": [[k, v]]}],
-#        "until": "done" | "data" | {"status": "http://...", "expr": "..."},
+#        "until": "done" | "data" | {"status": "http://...", "expr": "..."}
+#                 | {"body_re": "regex"},
 #        "then": "rst" | "close" | "wait" | "rst_open",
 #        "after": {"status": ..., "expr": ...},
 #        "timeout": 60}
@@ -36,6 +37,7 @@
 #          same connection was answered (for "rst")}
 
 import json
+import re
 import socket
 import ssl
 import sys
@@ -234,6 +236,12 @@ def main():
     elif until == 'data':
         ok = c.wait(lambda: all(c.streams[s]['data'] for s in sids),
                     deadline)
+    elif 'body_re' in until:
+        # every stream's body so far matches (a heartbeat arrived, say)
+        ok = c.wait(lambda: all(re.search(until['body_re'],
+                                          c.streams[s]['data'].decode(
+                                              'utf-8', 'replace'))
+                                for s in sids), deadline)
     elif until.get('data'):
         # some DATA on every stream, then the numbers
         ok = c.wait(lambda: all(c.streams[s]['data'] for s in sids),
