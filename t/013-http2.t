@@ -574,4 +574,7 @@ for my $then ('rst', 'close') {
 }
 no_bad_lines('pipeline');
 
+# before the temporary prefix goes: make test-asan reads the error.log
+$ngx->stop;
+
 done_testing();
