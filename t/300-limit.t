@@ -804,21 +804,23 @@ Content-Length: \d+
 
 
 === TEST 39: by default refusals are logged at error and waits at warn, as with limit_req
+(the second /slowly waits for certain: its token is a minute away, however
+slowly a loaded machine sends it, and it gives up after 50 ms)
 --- http_config
     asyncx_limit_zone zone=one:64k rate=1r/m burst=1 queue=0;
-    asyncx_limit_zone zone=slowly:64k rate=10r/s burst=1 queue=5;
+    asyncx_limit_zone zone=slowly:64k rate=1r/m burst=1 queue=5 timeout=50ms;
 --- config
     location = /one { asyncx_limit one; asyncx_mock_service name=one echo=off; }
     location = /slowly { asyncx_limit slowly; asyncx_mock_service name=s echo=off; }
 --- request eval
 ["GET /one", "GET /one", "GET /slowly", "GET /slowly"]
 --- error_code eval
-[200, 429, 200, 200]
+[200, 429, 200, 503]
 --- grep_error_log eval
 qr/\[(?:error|warn|notice|info)\] \d+#\d+: \*\d+ asyncx[^,]*/
 --- grep_error_log_out eval
 ["", qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full \(status 429\)\n\z/,
- "", qr/^\[warn\] \d+#\d+: \*\d+ asyncx limit: zone "slowly": request waits\n\z/]
+ "", qr/^\[warn\] \d+#\d+: \*\d+ asyncx limit: zone "slowly": request waits\n\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "slowly": waited longer than the timeout \(status 503\)\n\z/]
 
 
 
