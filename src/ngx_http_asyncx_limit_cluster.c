@@ -77,6 +77,7 @@ struct ngx_http_asyncx_limit_cluster_s {
     ngx_http_asyncx_redis_cmd_t    subscribe;
     ngx_queue_t                    held;        /* creqs with a lease */
     ngx_event_t                    renew;
+    ngx_uint_t                     mode;        /* this worker's */
     ngx_uint_t                     seq;
     ngx_log_t                     *log;
 };
@@ -1680,10 +1681,14 @@ ngx_http_asyncx_cluster_failed(ngx_http_asyncx_limit_cluster_t *cl,
 
     rd = &cl->server->cmd;
 
-    /* one worker wins the change for the whole server: one line */
-    if (ngx_atomic_cmp_set(&cl->sh->mode, NGX_HTTP_ASYNCX_CLUSTER_REDIS,
-                           cl->fallback))
-    {
+    /*
+     * Each worker has its own connection, so its own mode: it logs its
+     * changes, once each; the status shows the last change of any.
+     */
+    if (cl->mode == NGX_HTTP_ASYNCX_CLUSTER_REDIS) {
+        cl->mode = cl->fallback;
+        cl->sh->mode = cl->fallback;
+
         ngx_log_error(NGX_LOG_ERR, cl->log, 0,
                       "zone \"%V\": redis %V unreachable (%s), falling back "
                       "to %V", &cl->lz->name, &rd->name,
@@ -1696,9 +1701,10 @@ ngx_http_asyncx_cluster_failed(ngx_http_asyncx_limit_cluster_t *cl,
 static void
 ngx_http_asyncx_cluster_worked(ngx_http_asyncx_limit_cluster_t *cl)
 {
-    if (ngx_atomic_cmp_set(&cl->sh->mode, cl->fallback,
-                           NGX_HTTP_ASYNCX_CLUSTER_REDIS))
-    {
+    if (cl->mode != NGX_HTTP_ASYNCX_CLUSTER_REDIS) {
+        cl->mode = NGX_HTTP_ASYNCX_CLUSTER_REDIS;
+        cl->sh->mode = NGX_HTTP_ASYNCX_CLUSTER_REDIS;
+
         ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,
                       "zone \"%V\": redis %V reachable again, limiting in "
                       "redis", &cl->lz->name, &cl->server->cmd.name);
