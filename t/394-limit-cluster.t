@@ -117,6 +117,11 @@ my %zone = (
                . 'cluster_fallback=allow',
     fblocal => 'rate=2r/m burst=4 queue=0 cluster_timeout=1s '
                . 'cluster_servers=2 cluster_fallback=local',
+    # an answer that comes after its request left (Redis paused)
+    orphan  => 'rate=1000r/s burst=1000 concurrency=1 queue=5 '
+               . 'cluster_timeout=60s',
+    # Redis answering errors (a key of the wrong type)
+    bad     => 'rate=1000r/s burst=1000 cluster_timeout=2s',
     # the slot of a worker killed: back after the lease
     kill    => 'rate=1000r/s burst=1000 concurrency=1 queue=0 '
                . 'cluster_lease=1500ms',
@@ -358,6 +363,49 @@ sub log_count {
     is(scalar(grep { /^\d+ DELAYED/ } do {
         open my $in, '<', $ngx->dir . '/logs/slot.log'; <$in> }), 1,
        'slot: the waiter logged DELAYED');
+}
+
+# --- the answer to a request that left, errors, a flushed script -----
+
+{
+    my $before = cluster('orphan')->{commands};
+    $redis->pause;
+    my $s = open_request('/z/orphan/call?delay=60s');
+    ok(until_true('the acquire sent', 30, sub {
+        cluster('orphan')->{commands} > $before }),
+       'orphan: the acquire is in flight (Redis paused)');
+    close $s;
+    ok(until_true('the request gone', 30, sub {
+        (cluster('orphan')->{local}{waiting} // 1) == 0
+        && grep { /zone "orphan": request left the queue/ } $ngx->error_log }),
+       'orphan: the client left while its acquire was in flight');
+    $redis->resume;
+    ok(until_true('the late grant released', 30, sub {
+        cluster('orphan')->{commands} >= $before + 2 && zcard('orphan') == 0 }),
+       'orphan: the late grant is released at once (no lease in Redis)');
+    is(cluster('orphan')->{local}{held}, 0, 'orphan: nothing held here');
+    is(cluster('orphan')->{mode}, 'redis', 'orphan: still in Redis mode');
+    is(code('/z/orphan/call'), 200, 'orphan: the slot is free');
+
+    # a reply Redis gives as an error (WRONGTYPE): a failure, not a crash
+    $redis->cli('SET', bkey('bad'), 'not a hash');
+    my ($c, undef, $body) = req('/z/bad/call');
+    is($c, 503, 'bad: an error from Redis is a failure: fallback refuse');
+    is(log_count(qr/\[error\] .*zone "bad": redis 127\.0\.0\.1:\d+ unreachable \(.*WRONGTYPE.*\), falling back to refuse/),
+       1, 'bad: logged once, with Redis\'s error');
+    is(code('/z/bad/call'), 503, 'bad: again 503');
+    cmp_ok(cluster('bad')->{redis_errors}, '>=', 2, 'bad: redis_errors');
+    $redis->cli('DEL', bkey('bad'));
+    is(code('/z/bad/call'), 200, 'bad: the key fixed, admitted');
+    is(log_count(qr/\[notice\] .*zone "bad": redis 127\.0\.0\.1:\d+ reachable again/),
+       1, 'bad: the recovery logged once');
+    is(log_count(qr/zone "bad": redis 127\.0\.0\.1:\d+ unreachable/), 1,
+       'bad: one fallback line for two failures');
+
+    # SCRIPT FLUSH: NOSCRIPT, loaded again, asked again
+    $redis->cli('SCRIPT', 'FLUSH');
+    is(code('/z/bad/call'), 200, 'noscript: admitted after SCRIPT FLUSH');
+    is(cluster('bad')->{mode}, 'redis', 'noscript: no fallback');
 }
 
 # --- kill -9 of the worker holding a slot ----------------------------
