@@ -142,7 +142,7 @@ static void ngx_http_asyncx_cluster_failed(ngx_http_asyncx_limit_cluster_t *cl,
     ngx_uint_t count);
 static void ngx_http_asyncx_cluster_worked(ngx_http_asyncx_limit_cluster_t *cl);
 static void ngx_http_asyncx_cluster_global(ngx_http_asyncx_limit_cluster_t *cl,
-    long long slots, long long tokens);
+    int64_t slots, int64_t tokens);
 static void ngx_http_asyncx_cluster_hold(ngx_http_asyncx_limit_creq_t *cr);
 static void ngx_http_asyncx_cluster_unwait(ngx_http_asyncx_limit_creq_t *cr);
 static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_cluster_head(
@@ -1295,7 +1295,7 @@ ngx_http_asyncx_cluster_ask(ngx_http_asyncx_limit_creq_t *cr)
 /* an integer member of an array reply, or NGX_ERROR */
 
 static ngx_int_t
-ngx_http_asyncx_cluster_int(redisReply *reply, size_t i, long long *n)
+ngx_http_asyncx_cluster_int(redisReply *reply, size_t i, int64_t *n)
 {
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements <= i
         || reply->element[i] == NULL
@@ -1316,7 +1316,7 @@ ngx_http_asyncx_cluster_answered(ngx_http_asyncx_redis_t *rd,
 {
     ngx_http_asyncx_limit_creq_t *cr = data;
 
-    long long                         granted, wait, slots, tokens;
+    int64_t                           granted, wait, slots, tokens;
     ngx_http_asyncx_limit_cluster_t  *cl;
 
     cl = cr->cl;
@@ -1452,7 +1452,7 @@ ngx_http_asyncx_cluster_released(ngx_http_asyncx_redis_t *rd,
 {
     ngx_http_asyncx_limit_creq_t *cr = data;
 
-    long long  freed, slots;
+    int64_t  freed, slots;
 
     cr->inflight--;
 
@@ -1546,7 +1546,7 @@ ngx_http_asyncx_cluster_renewed(ngx_http_asyncx_redis_t *rd,
 {
     ngx_http_asyncx_limit_creq_t *cr = data;
 
-    long long  renewed, slots;
+    int64_t  renewed, slots;
 
     cr->inflight--;
     cr->renewing = 0;
@@ -1716,7 +1716,7 @@ ngx_http_asyncx_cluster_worked(ngx_http_asyncx_limit_cluster_t *cl)
 
 static void
 ngx_http_asyncx_cluster_global(ngx_http_asyncx_limit_cluster_t *cl,
-    long long slots, long long tokens)
+    int64_t slots, int64_t tokens)
 {
     cl->sh->global_slots = (ngx_atomic_uint_t) ngx_max(slots, 0);
 
