@@ -122,6 +122,9 @@ my %zone = (
                . 'cluster_timeout=60s',
     # Redis answering errors (a key of the wrong type)
     bad     => 'rate=1000r/s burst=1000 cluster_timeout=2s',
+    # a reload: the old worker's lease is released, never left to expire
+    reload  => 'rate=1000r/s burst=1000 concurrency=1 queue=0 '
+               . 'cluster_lease=1h',
     # the slot of a worker killed: back after the lease
     kill    => 'rate=1000r/s burst=1000 concurrency=1 queue=0 '
                . 'cluster_lease=1500ms',
@@ -487,6 +490,31 @@ sub log_count {
     is($ngx->pid, $master, 'recovery: the same nginx');
     cmp_ok(cluster('fbref')->{reconnects}, '>=', 1, 'status: reconnects '
            . 'counted');
+}
+
+# --- reload: old workers release, new ones connect ---------------------
+
+{
+    my $h = hold('reload', 'r1');
+    ok($h->wait_taken(30), 'reload: a request holds the slot (lease 1h)');
+    is(zcard('reload'), 1, 'reload: one lease');
+    my $old = worker();
+    kill 'HUP', $master;
+    ok(until_true('a new worker', 30, sub {
+        scalar(grep { /^\d+$/ && $_ != $old }
+               split ' ', `ps -o pid= --ppid $master 2>/dev/null`) }),
+       'reload: a new worker runs');
+    is(code('/z/reload/call'), 429, 'reload: the slot is still held');
+    $h->release;
+    $ngx->collect(delete $h->{child});
+    ok(until_true('the lease released', 30, sub { zcard('reload') == 0 }),
+       'reload: the old worker\'s lease is released (not expired: 1h)');
+    ok(until_true('the old worker gone', 30, sub {
+        !grep { $_ == $old } split ' ', `ps -o pid= --ppid $master 2>/dev/null` }),
+       'reload: the old worker exits');
+    is(code('/z/reload/call'), 200, 'reload: the new worker admits through '
+       . 'Redis');
+    is(zcard('reload'), 0, 'reload: and releases');
 }
 
 # --- the metrics -----------------------------------------------------
