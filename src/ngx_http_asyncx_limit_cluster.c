@@ -1897,16 +1897,22 @@ ngx_http_asyncx_limit_cluster_release(ngx_http_asyncx_limit_pass_t *pass)
 static ngx_uint_t
 ngx_http_asyncx_cluster_sum(ngx_atomic_t *a, ngx_http_asyncx_limit_zone_t *lz)
 {
-    ngx_uint_t  i, n;
+    ngx_uint_t                   i, n;
+    ngx_http_asyncx_lq_owner_t  *ow;
 
     n = 0;
+    ow = lz->sh->lq.owners;
 
-    /* the entries of workers gone are zeroed by those taking them */
+    /*
+     * The entries of live workers only: a worker killed leaves its counts
+     * behind until its entry is taken again (and zeroed).  Read without
+     * the lock: a number for a decision that is a bound, not a ledger.
+     */
     for (i = 0; i < NGX_HTTP_ASYNCX_LQ_OWNERS; i++) {
-        n += a[i];
+        if (ow[i].pid != 0 && !ow[i].dead) {
+            n += a[i];
+        }
     }
-
-    (void) lz;
 
     return n;
 }
