@@ -506,6 +506,11 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     ok($ok, 'lease: server 2 admits once the dead leases expired');
     cmp_ok($ok // 0, '>=', $first,
            'lease: ... not before the first expiry by Redis\'s clock');
+    # the second dead lease may live a little longer (renewed later);
+    # once Redis's clock passes it, the next acquire drops it
+    until_true('the last expiry', 30, sub { redis_ms() > $last });
+    is(code(1, '/z/lease/call'), 200, 'lease: server 2 admits after the '
+       . 'last expiry');
     is(scalar(grep { $_->[0] =~ /:(\d+):\d+$/ && $victim{$1} }
               leases('lease')), 0, 'lease: the dead leases are gone');
     $_->release for @h;    # their reader is dead: nothing to collect
@@ -523,6 +528,10 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
 
 # ---------------------------------------------------------------------
 # d. Redis stopped mid-load, then paused: the fallback modes
+
+# the server as the log lines name it (the contract's example has no
+# database; the implementation writes "/0": both are read)
+my $redis_re = '127\.0\.0\.1:' . $redis->port . '(?:/\d+)?';
 
 my @log_from = map { scalar(my @l = $ngx[$_]->error_log) } 0 .. 2;
 
@@ -578,7 +587,6 @@ sub wait_mode {
     my $c = cluster(0, 'fbrefuse');
     cmp_ok($c->{local}{fallback_refused} // 0, '>', 0, 'refuse: counted in '
            . 'fallback_refused');
-    cmp_ok($c->{redis_errors} // 0, '>', 0, 'refuse: redis_errors counted');
 }
 
 # allow: everything through, counted
@@ -609,7 +617,7 @@ sub wait_mode {
 # each worker logs the change once per zone (not per request)
 for my $z (qw(fbrefuse fballow fblocal)) {
     my $mode = $z =~ s/^fb//r;
-    my @l = map { log_lines($_, qr/zone "$z": redis 127\.0\.0\.1:\d+ unreachable .*falling back to $mode/, $log_from[$_]) } 0 .. 2;
+    my @l = map { log_lines($_, qr/zone "$z": redis $redis_re unreachable \(.*\), falling back to $mode$/, $log_from[$_]) } 0 .. 2;
     cmp_ok(scalar @l, '>=', 1, "$z: the fallback is logged");
     ok(!grep({ !/\[error\]/ } @l), "$z: ... at error");
     my $pp = per_pid(@l);
@@ -620,19 +628,33 @@ for my $z (qw(fbrefuse fballow fblocal)) {
 # Redis back: limiting in Redis again, without a restart of nginx
 my @workers_before = map { join ',', workers_of($_) } 0 .. 2;
 ok($redis->start, 'recovery: Redis started again');
-# reconnects back off up to 5 s: 30 s is room for a loaded machine
+# reconnects back off up to 5 s: 30 s is room for a loaded machine.
+# A zone's mode changes with its next decision, so each poll asks.
 ok(wait_mode('fbrefuse', 'redis'), 'recovery: status mode redis again');
 is(until_true('200 everywhere', 30, sub {
     all_codes('fbrefuse', 5) eq '200x15' ? 'y' : '' }), 'y',
    'recovery: every server admits through Redis');
-ok(wait_mode('fblocal', 'redis'), 'recovery: fblocal back in redis mode');
-is(code(0, '/z/fblocal/call'), 200, 'recovery: fblocal\'s Redis bucket '
-   . '(fresh: Redis lost its keys) admits');
+# fblocal: Redis lost its keys, so its bucket is fresh (3 tokens); a
+# server still falling back refuses (its local token is spent) without
+# touching it: each server ends with one Redis token, the fourth request
+# of the fleet is refused by Redis
+for my $i (0 .. 2) {
+    ok(until_true("server $i: fblocal in Redis", 30, sub {
+        code($i, '/z/fblocal/call') == 200
+        && cluster($i, 'fblocal')->{mode} eq 'redis' }),
+       "recovery: server $i: fblocal admitted in redis mode again");
+}
+is(code(1, '/z/fblocal/call'), 429, 'recovery: fblocal\'s fresh Redis '
+   . 'bucket of 3 is shared again: the fourth is refused');
+for my $i (0 .. 2) {
+    cmp_ok(cluster($i, 'fbrefuse')->{reconnects} // 0, '>', 0,
+           "recovery: server $i counted its reconnection");
+}
 is_deeply([map { $_->pid } @ngx], \@master, 'recovery: same nginx masters');
 is_deeply([map { join ',', workers_of($_) } 0 .. 2], \@workers_before,
           'recovery: same workers (none crashed)');
 for my $z (qw(fbrefuse fblocal)) {
-    my @l = map { log_lines($_, qr/zone "$z": redis 127\.0\.0\.1:\d+ reachable again, limiting in redis/, $log_from[$_]) } 0 .. 2;
+    my @l = map { log_lines($_, qr/zone "$z": redis $redis_re reachable again, limiting in redis$/, $log_from[$_]) } 0 .. 2;
     cmp_ok(scalar @l, '>=', 1, "$z: the recovery is logged");
     ok(!grep({ !/\[notice\]/ } @l), "$z: ... at notice");
     my $pp = per_pid(@l);
@@ -649,6 +671,11 @@ $redis->pause;
     is(join(' ', map { $_->[0] } @c), '503 503 503',
        'paused: each server answers 503 (refuse) instead of hanging');
     is(all_codes('fballow', 3), '200x9', 'paused: allow lets through');
+    for my $i (0 .. 2) {
+        cmp_ok(cluster($i, 'fbrefuse')->{redis_errors} // 0, '>', 0,
+               "paused: server $i counted the timed-out commands in "
+               . 'redis_errors');
+    }
 }
 $redis->resume;
 ok(wait_mode('fbrefuse', 'redis'), 'paused: back to redis after SIGCONT');
@@ -656,7 +683,7 @@ is(until_true('200 everywhere', 30, sub {
     all_codes('fbrefuse', 5) eq '200x15' ? 'y' : '' }), 'y',
    'paused: every server admits through Redis again');
 {
-    my @l = map { log_lines($_, qr/zone "fbrefuse": redis .* unreachable/, $log_from[$_]) } 0 .. 2;
+    my @l = map { log_lines($_, qr/zone "fbrefuse": redis $redis_re unreachable \(/, $log_from[$_]) } 0 .. 2;
     cmp_ok(scalar @l, '>=', 1, 'paused: the timeout is logged as a fallback');
     is(scalar(grep { $_ > 1 } values %{ per_pid(@l) }), 0,
        'paused: ... once per worker');
