@@ -53,40 +53,44 @@ ok($redis->pid, 'a private redis-server answers PING on port '
    . $redis->port) or BAIL_OUT('no redis-server');
 my $url = $redis->url;
 
-# cluster_timeout: 2s where Redis must never be declared failed (a loaded
-# machine's scheduling must not look like a slow Redis), 1s on the
-# fallback zones (a paused Redis is noticed after 1 s).
+# cluster_timeout=3s everywhere: a loaded machine's scheduling must not
+# look like a slow Redis, and a paused Redis is noticed after 3 s.  One
+# value: the zones of one Redis server share a connection per worker,
+# whose timeout is the smallest of theirs.
 my %zone = (
     # a. exactly 6 admissions until a token is refilled (60 s)
-    count    => 'rate=1r/m burst=6 queue=0 cluster_timeout=2s',
+    count    => 'rate=1r/m burst=6 queue=0 cluster_timeout=3s',
     # a. the 1 s windows
-    window   => 'rate=10r/s burst=5 queue=0 cluster_timeout=2s',
+    window   => 'rate=10r/s burst=5 queue=0 cluster_timeout=3s',
+    # a. requests arriving while another of the key is being asked
+    #    (a paused Redis: 3 s before it counts as failed)
+    ask      => 'rate=1000r/s burst=1000 queue=0 cluster_timeout=3s',
     # b. the cap; the fourth refused
     slots    => 'rate=1000r/s burst=1000 concurrency=3 queue=0 '
-                . 'cluster_timeout=2s',
+                . 'cluster_timeout=3s',
     # b. the cap; the third waits for a release on another server
     slotq    => 'rate=1000r/s burst=1000 concurrency=2 queue=10 timeout=60s '
-                . 'cluster_timeout=2s',
+                . 'cluster_timeout=3s',
     # b. under load
     slotl    => 'rate=1000r/s burst=1000 concurrency=3 queue=100 timeout=60s '
-                . 'cluster_timeout=2s',
+                . 'cluster_timeout=3s',
     # c. kill -9
     lease    => 'rate=1000r/s burst=1000 concurrency=2 queue=0 '
-                . 'cluster_lease=2s cluster_timeout=2s',
+                . 'cluster_lease=2s cluster_timeout=3s',
     # d. the fallback modes
-    fbrefuse => 'rate=1000r/s burst=1000 cluster_timeout=1s '
+    fbrefuse => 'rate=1000r/s burst=1000 cluster_timeout=3s '
                 . 'cluster_fallback=refuse',
-    fballow  => 'rate=1000r/s burst=1000 cluster_timeout=1s '
+    fballow  => 'rate=1000r/s burst=1000 cluster_timeout=3s '
                 . 'cluster_fallback=allow',
     # local: 3r/m burst=3 over 3 servers is 1r/m burst=1 each
-    fblocal  => 'rate=3r/m burst=3 queue=0 cluster_timeout=1s '
+    fblocal  => 'rate=3r/m burst=3 queue=0 cluster_timeout=3s '
                 . 'cluster_servers=3 cluster_fallback=local',
     # local: concurrency=3 over 3 servers is 1 each
     fblocalc => 'rate=1000r/s burst=1000 concurrency=3 queue=0 '
-                . 'cluster_timeout=1s cluster_servers=3 cluster_fallback=local',
+                . 'cluster_timeout=3s cluster_servers=3 cluster_fallback=local',
     # e. the hostile client (the demo's zone, queue=300)
     hostile  => 'rate=5r/s burst=5 concurrency=3 queue=300 timeout=60s '
-                . 'cluster_lease=1s cluster_timeout=2s',
+                . 'cluster_lease=1s cluster_timeout=3s',
 );
 
 # one location pair per zone: /z/<zone>/hold (held by the test) and
@@ -95,7 +99,7 @@ my $http = join '', map { "    asyncx_limit_zone zone=$_:1m $zone{$_}\n"
                           . "        cluster=$url;\n" } sort keys %zone;
 $http .= <<'HTTP';
     log_format adm '$msec $pid $status $request_time $asyncx_limit_wait '
-                   '$asyncx_limit_status $uri';
+                   '$asyncx_limit_status $request_uri';
 
     server {
         listen 127.0.0.1:$PORT reuseport backlog=1024;
@@ -217,7 +221,7 @@ sub unhold {
 }
 
 # rows of a zone's access logs on the three servers: [msec, pid, status,
-# request_time, wait, limit_status, uri, server]; admission time = start
+# request_time, wait, limit_status, request_uri, server]; admission time = start
 # of the request + its wait in the limiter
 sub rows {
     my ($z) = @_;
@@ -344,6 +348,43 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
            . '(the rate refills the shared bucket)');
     cmp_ok(scalar keys %servers, '>=', 2, 'window: admitted on several '
            . 'servers (' . join(',', sort keys %servers) . ')');
+}
+
+# a. a request of a key that arrives while another request of the key is
+# being asked in Redis (not waiting: nobody waits, queue=0, the bucket
+# has 1000 tokens) must be asked too, as the shm zone admits a request
+# when nobody waits and a token is there.  Redis is paused so that the
+# first one's EVALSHA stays in flight; 10 more requests on 10 connections
+# (reuseport spreads them over both workers: some share the first one's
+# worker).  Resumed within 1 s, far below cluster_timeout=3s: all 11 are
+# admitted.  (If the machine is slow enough that the 10 arrive after the
+# resume, they are admitted anyway: the check cannot fail by slowness.)
+{
+    is(code(0, '/z/ask/call'), 200, 'ask: the connections are up');
+    my $sent = cluster(0, 'ask')->{commands} // 0;
+    $redis->pause;
+    my $first = $ngx[0]->spawn_request("GET /z/ask/call?first HTTP/1.0\r\n"
+                                       . "Host: localhost\r\n\r\n", 30);
+    until_true('the first acquire sent', 10, sub {
+        (cluster(0, 'ask')->{commands} // 0) > $sent });
+    my @more = map { $ngx[0]->spawn_request("GET /z/ask/call?more=$_ HTTP/1.0\r\n"
+                                            . "Host: localhost\r\n\r\n", 30) }
+               1 .. 10;
+    # a refusal without asking Redis comes back while it is paused
+    my $t0 = time;
+    my @early;
+    until (time - $t0 > 1 || @early) {
+        @early = grep { /more=/ } map { $_->[6] } grep { $_->[2] != 200 }
+                 rows('ask');
+        sleep 0.05;
+    }
+    $redis->resume;
+    my @codes = map { ($ngx[0]->collect($_) =~ m{^HTTP/1\.\d (\d+)})[0] // 0 }
+                $first, @more;
+    is("@codes", join(' ', (200) x 11), 'ask: the 11 requests are admitted '
+       . '(none refused unasked while a Redis bucket of 1000 tokens was full)');
+    is(scalar @early, 0, 'ask: no request was refused while Redis was paused')
+        or diag("refused while Redis answered nothing: @early");
 }
 
 # ---------------------------------------------------------------------
@@ -661,7 +702,7 @@ for my $z (qw(fbrefuse fblocal)) {
     is(scalar(grep { $_ > 1 } values %$pp), 0, "$z: ... once per worker");
 }
 
-# paused (slow) Redis: the commands time out after cluster_timeout=1s
+# paused (slow) Redis: the commands time out after cluster_timeout=3s
 @log_from = map { scalar(my @l = $ngx[$_]->error_log) } 0 .. 2;
 $redis->pause;
 {
