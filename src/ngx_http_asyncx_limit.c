@@ -373,7 +373,7 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
             ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
             ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
             ctx->retry_after = 1;
-            what = "redis is unreachable (cluster_fallback=refuse)";
+            what = "no answer from redis (cluster_fallback=refuse)";
             goto refuse;
 
         default:

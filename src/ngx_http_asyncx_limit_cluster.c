@@ -43,6 +43,7 @@
 /* one Redis server of this configuration: its two connections */
 
 typedef struct {
+    ngx_str_t                      status_name; /* host:port/db */
     ngx_http_asyncx_redis_t        cmd;         /* decisions */
     ngx_http_asyncx_redis_t        sub;         /* wake-ups (subscribed) */
     ngx_http_asyncx_redis_cmd_t    load;        /* SCRIPT LOAD */
@@ -76,6 +77,7 @@ struct ngx_http_asyncx_limit_cluster_s {
     ngx_http_asyncx_redis_cmd_t    subscribe;
     ngx_queue_t                    held;        /* creqs with a lease */
     ngx_event_t                    renew;
+    ngx_uint_t                     mode;        /* this worker's */
     ngx_uint_t                     seq;
     ngx_log_t                     *log;
 };
@@ -110,6 +112,7 @@ static ngx_int_t ngx_http_asyncx_cluster_url(ngx_conf_t *cf,
 static ngx_int_t ngx_http_asyncx_cluster_server(ngx_conf_t *cf,
     ngx_http_asyncx_limit_zone_t *lz);
 static void ngx_http_asyncx_cluster_on_connect(ngx_http_asyncx_redis_t *rd);
+static void ngx_http_asyncx_cluster_on_close(ngx_http_asyncx_redis_t *rd);
 static void ngx_http_asyncx_cluster_on_sub_connect(
     ngx_http_asyncx_redis_t *rd);
 static void ngx_http_asyncx_cluster_loaded(ngx_http_asyncx_redis_t *rd,
@@ -138,6 +141,8 @@ static ngx_int_t ngx_http_asyncx_cluster_fallback(
 static void ngx_http_asyncx_cluster_failed(ngx_http_asyncx_limit_cluster_t *cl,
     ngx_uint_t count);
 static void ngx_http_asyncx_cluster_worked(ngx_http_asyncx_limit_cluster_t *cl);
+static void ngx_http_asyncx_cluster_global(ngx_http_asyncx_limit_cluster_t *cl,
+    int64_t slots, int64_t tokens);
 static void ngx_http_asyncx_cluster_hold(ngx_http_asyncx_limit_creq_t *cr);
 static void ngx_http_asyncx_cluster_unwait(ngx_http_asyncx_limit_creq_t *cr);
 static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_cluster_head(
@@ -161,9 +166,10 @@ static ngx_str_t  ngx_http_asyncx_cluster_modes[] = {
  * KEYS[2] its slots (zset: member = holder, score = lease expiry, ms).
  * acquire rate(milli-r/s) burst concurrency lease member
  *     -> {granted, wait_ms (-1: for a slot), slots_in_use, milli-tokens}
- * renew lease member -> 1, or 0 when the lease was lost
- * release member channel payload -> 1 when a slot was freed (and a
- *     wake-up published: payload and Redis's time in microseconds)
+ * renew lease member -> {1, or 0 when the lease was lost, slots_in_use}
+ * release member channel payload -> {1 when a slot was freed (and a
+ *     wake-up published: payload and Redis's time in microseconds),
+ *     slots_in_use}
  */
 
 static const char  ngx_http_asyncx_cluster_script[] =
@@ -213,11 +219,11 @@ static const char  ngx_http_asyncx_cluster_script[] =
     "  local lease = tonumber(ARGV[2])\n"
     "  local s = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[3]))\n"
     "  if s == nil or s < now then\n"
-    "    return 0\n"
+    "    return {0, redis.call('ZCARD', KEYS[2])}\n"
     "  end\n"
     "  redis.call('ZADD', KEYS[2], now + lease, ARGV[3])\n"
     "  redis.call('PEXPIRE', KEYS[2], lease + 1000)\n"
-    "  return 1\n"
+    "  return {1, redis.call('ZCARD', KEYS[2])}\n"
     "elseif op == 'release' then\n"
     "  local n = redis.call('ZREM', KEYS[2], ARGV[2])\n"
     "  if n == 1 then\n"
@@ -225,7 +231,7 @@ static const char  ngx_http_asyncx_cluster_script[] =
     "               ARGV[4] .. ' ' .. t[1] .. string.format('%06d',\n"
     "                                              tonumber(t[2])))\n"
     "  end\n"
-    "  return n\n"
+    "  return {n, redis.call('ZCARD', KEYS[2])}\n"
     "end\n"
     "return redis.error_reply('asyncx: unknown operation')\n";
 
@@ -598,18 +604,23 @@ ngx_http_asyncx_cluster_server(ngx_conf_t *cf,
     srv->cmd.on_connect = ngx_http_asyncx_cluster_on_connect;
     srv->cmd.data = srv;
 
-    /* the name of logs and status: address and db, never the password */
-    srv->cmd.name.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 8);
-    if (srv->cmd.name.data == NULL) {
+    /* the names of logs and status: address (and db), never the password */
+    srv->cmd.name = cl->addr.name;
+
+    srv->status_name.data = ngx_pnalloc(cf->pool, cl->addr.name.len + 8);
+    if (srv->status_name.data == NULL) {
         return NGX_ERROR;
     }
 
-    srv->cmd.name.len = ngx_sprintf(srv->cmd.name.data, "%V/%ui",
-                                    &cl->addr.name, cl->db)
-                        - srv->cmd.name.data;
+    srv->status_name.len = ngx_sprintf(srv->status_name.data, "%V/%ui%Z",
+                                       &cl->addr.name, cl->db)
+                           - srv->status_name.data - 1;
+
+    srv->cmd.on_close = ngx_http_asyncx_cluster_on_close;
 
     srv->sub = srv->cmd;
     srv->sub.on_connect = ngx_http_asyncx_cluster_on_sub_connect;
+    srv->sub.on_close = NULL;
 
 found:
 
@@ -680,6 +691,7 @@ void
 ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
     ngx_http_asyncx_limit_zone_t *lz)
 {
+    ngx_http_asyncx_limit_zone_t     **zs;
     ngx_http_asyncx_limit_cluster_t   *cl;
     ngx_http_asyncx_cluster_server_t  *srv;
 
@@ -707,7 +719,12 @@ ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
     srv->cmd.log = cycle->log;
     srv->sub.log = cycle->log;
 
-    (void) ngx_http_asyncx_redis_start(&srv->cmd);
+    /* once every zone of the server is ready for its news */
+    zs = srv->zones.elts;
+
+    if (zs[srv->zones.nelts - 1] == lz) {
+        (void) ngx_http_asyncx_redis_start(&srv->cmd);
+    }
 }
 
 
@@ -812,24 +829,54 @@ static void
 ngx_http_asyncx_cluster_loaded(ngx_http_asyncx_redis_t *rd,
     redisReply *reply, void *data)
 {
+    ngx_http_asyncx_cluster_server_t *srv = data;
+
+    ngx_uint_t                      i;
+    ngx_http_asyncx_limit_zone_t  **zs;
+
     if (reply == NULL) {
         return;
     }
 
-    if (reply->type != REDIS_REPLY_STRING
-        || reply->len != NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN
-        || ngx_strncmp(reply->str, ngx_http_asyncx_cluster_sha,
-                       NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN) != 0)
+    if (reply->type == REDIS_REPLY_STRING
+        && reply->len == NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN
+        && ngx_strncmp(reply->str, ngx_http_asyncx_cluster_sha,
+                       NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN) == 0)
     {
-        /* EVALSHA then fails and the zone falls back: say why once */
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "asyncx limit: redis %V: SCRIPT LOAD answered %s",
-                      &rd->name,
-                      reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                : "an unexpected reply");
+        /* Redis answers: its zones limit in Redis again, traffic or not */
+        zs = srv->zones.elts;
+
+        for (i = 0; i < srv->zones.nelts; i++) {
+            ngx_http_asyncx_cluster_worked(zs[i]->cluster);
+        }
+
+        return;
     }
 
-    (void) data;
+    /* EVALSHA then fails and the zone falls back: say why */
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "asyncx limit: redis %V: SCRIPT LOAD answered %s",
+                  &rd->name,
+                  reply->type == REDIS_REPLY_ERROR ? reply->str
+                                            : "an unexpected reply");
+}
+
+
+/* the connection failed or broke: the zones fall back now */
+
+static void
+ngx_http_asyncx_cluster_on_close(ngx_http_asyncx_redis_t *rd)
+{
+    ngx_http_asyncx_cluster_server_t *srv = rd->data;
+
+    ngx_uint_t                      i;
+    ngx_http_asyncx_limit_zone_t  **zs;
+
+    zs = srv->zones.elts;
+
+    for (i = 0; i < srv->zones.nelts; i++) {
+        ngx_http_asyncx_cluster_failed(zs[i]->cluster, 1);
+    }
 }
 
 
@@ -1248,7 +1295,7 @@ ngx_http_asyncx_cluster_ask(ngx_http_asyncx_limit_creq_t *cr)
 /* an integer member of an array reply, or NGX_ERROR */
 
 static ngx_int_t
-ngx_http_asyncx_cluster_int(redisReply *reply, size_t i, long long *n)
+ngx_http_asyncx_cluster_int(redisReply *reply, size_t i, int64_t *n)
 {
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements <= i
         || reply->element[i] == NULL
@@ -1269,7 +1316,7 @@ ngx_http_asyncx_cluster_answered(ngx_http_asyncx_redis_t *rd,
 {
     ngx_http_asyncx_limit_creq_t *cr = data;
 
-    long long                         granted, wait, slots, tokens;
+    int64_t                           granted, wait, slots, tokens;
     ngx_http_asyncx_limit_cluster_t  *cl;
 
     cl = cr->cl;
@@ -1312,10 +1359,7 @@ ngx_http_asyncx_cluster_answered(ngx_http_asyncx_redis_t *rd,
     }
 
     ngx_http_asyncx_cluster_worked(cl);
-
-    cl->sh->global_slots = (ngx_atomic_uint_t) ngx_max(slots, 0);
-    cl->sh->global_tokens = (ngx_atomic_uint_t) ngx_max(tokens, 0);
-    cl->sh->global_at = ngx_current_msec;
+    ngx_http_asyncx_cluster_global(cl, slots, tokens);
 
     if (cr->ctx == NULL) {
         /* its request left while asking: what it got goes back */
@@ -1408,9 +1452,14 @@ ngx_http_asyncx_cluster_released(ngx_http_asyncx_redis_t *rd,
 {
     ngx_http_asyncx_limit_creq_t *cr = data;
 
+    int64_t  freed, slots;
+
     cr->inflight--;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (reply == NULL
+        || ngx_http_asyncx_cluster_int(reply, 0, &freed) != NGX_OK
+        || ngx_http_asyncx_cluster_int(reply, 1, &slots) != NGX_OK)
+    {
         if (reply) {
             ngx_http_asyncx_redis_fail_reason(rd, reply);
         }
@@ -1420,6 +1469,7 @@ ngx_http_asyncx_cluster_released(ngx_http_asyncx_redis_t *rd,
 
     } else {
         ngx_http_asyncx_cluster_worked(cr->cl);
+        ngx_http_asyncx_cluster_global(cr->cl, slots, -1);
     }
 
     ngx_http_asyncx_cluster_free(cr);
@@ -1496,10 +1546,15 @@ ngx_http_asyncx_cluster_renewed(ngx_http_asyncx_redis_t *rd,
 {
     ngx_http_asyncx_limit_creq_t *cr = data;
 
+    int64_t  renewed, slots;
+
     cr->inflight--;
     cr->renewing = 0;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (reply == NULL
+        || ngx_http_asyncx_cluster_int(reply, 0, &renewed) != NGX_OK
+        || ngx_http_asyncx_cluster_int(reply, 1, &slots) != NGX_OK)
+    {
         if (reply) {
             ngx_http_asyncx_redis_fail_reason(rd, reply);
         }
@@ -1508,8 +1563,9 @@ ngx_http_asyncx_cluster_renewed(ngx_http_asyncx_redis_t *rd,
 
     } else {
         ngx_http_asyncx_cluster_worked(cr->cl);
+        ngx_http_asyncx_cluster_global(cr->cl, slots, -1);
 
-        if (reply->integer == 0 && cr->ctx) {
+        if (renewed == 0 && cr->ctx) {
             ngx_log_error(NGX_LOG_WARN, cr->cl->log, 0,
                           "asyncx limit: zone \"%V\": a lease expired in "
                           "redis %V before it was renewed (cluster_lease "
@@ -1625,10 +1681,14 @@ ngx_http_asyncx_cluster_failed(ngx_http_asyncx_limit_cluster_t *cl,
 
     rd = &cl->server->cmd;
 
-    /* one worker wins the change for the whole server: one line */
-    if (ngx_atomic_cmp_set(&cl->sh->mode, NGX_HTTP_ASYNCX_CLUSTER_REDIS,
-                           cl->fallback))
-    {
+    /*
+     * Each worker has its own connection, so its own mode: it logs its
+     * changes, once each; the status shows the last change of any.
+     */
+    if (cl->mode == NGX_HTTP_ASYNCX_CLUSTER_REDIS) {
+        cl->mode = cl->fallback;
+        cl->sh->mode = cl->fallback;
+
         ngx_log_error(NGX_LOG_ERR, cl->log, 0,
                       "zone \"%V\": redis %V unreachable (%s), falling back "
                       "to %V", &cl->lz->name, &rd->name,
@@ -1641,13 +1701,30 @@ ngx_http_asyncx_cluster_failed(ngx_http_asyncx_limit_cluster_t *cl,
 static void
 ngx_http_asyncx_cluster_worked(ngx_http_asyncx_limit_cluster_t *cl)
 {
-    if (ngx_atomic_cmp_set(&cl->sh->mode, cl->fallback,
-                           NGX_HTTP_ASYNCX_CLUSTER_REDIS))
-    {
+    if (cl->mode != NGX_HTTP_ASYNCX_CLUSTER_REDIS) {
+        cl->mode = NGX_HTTP_ASYNCX_CLUSTER_REDIS;
+        cl->sh->mode = NGX_HTTP_ASYNCX_CLUSTER_REDIS;
+
         ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,
                       "zone \"%V\": redis %V reachable again, limiting in "
                       "redis", &cl->lz->name, &cl->server->cmd.name);
     }
+}
+
+
+/* what Redis said of the fleet; tokens -1: not said */
+
+static void
+ngx_http_asyncx_cluster_global(ngx_http_asyncx_limit_cluster_t *cl,
+    int64_t slots, int64_t tokens)
+{
+    cl->sh->global_slots = (ngx_atomic_uint_t) ngx_max(slots, 0);
+
+    if (tokens >= 0) {
+        cl->sh->global_tokens = (ngx_atomic_uint_t) tokens;
+    }
+
+    cl->sh->global_at = ngx_current_msec;
 }
 
 
@@ -1877,7 +1954,7 @@ ngx_http_asyncx_limit_cluster_json(ngx_http_asyncx_limit_zone_t *lz,
     c = cJSON_AddObjectToObject(root, "cluster");
     if (c == NULL
         || cJSON_AddStringToObject(c, "redis",
-                                   (char *) cl->server->cmd.name.data)
+                                   (char *) cl->server->status_name.data)
            == NULL
         || cJSON_AddStringToObject(c, "mode",
                      (char *) ngx_http_asyncx_cluster_modes[mode].data)

@@ -81,15 +81,13 @@ ngx_http_asyncx_redis_connect(ngx_http_asyncx_redis_t *rd)
 
     if (ac == NULL) {
         ngx_http_asyncx_redis_fail(rd, NULL, "no memory for a context");
-        ngx_http_asyncx_redis_schedule(rd);
-        return;
+        goto failed;
     }
 
     if (ac->err) {
         ngx_http_asyncx_redis_fail(rd, NULL, ac->errstr);
         redisAsyncFree(ac);
-        ngx_http_asyncx_redis_schedule(rd);
-        return;
+        goto failed;
     }
 
     c = ngx_get_connection(ac->c.fd, rd->log);
@@ -97,8 +95,7 @@ ngx_http_asyncx_redis_connect(ngx_http_asyncx_redis_t *rd)
     if (c == NULL) {
         ngx_http_asyncx_redis_fail(rd, NULL, "no free connection");
         redisAsyncFree(ac);
-        ngx_http_asyncx_redis_schedule(rd);
-        return;
+        goto failed;
     }
 
     c->data = rd;
@@ -136,6 +133,16 @@ ngx_http_asyncx_redis_connect(ngx_http_asyncx_redis_t *rd)
 
     if (rd->ac && rd->on_connect) {
         rd->on_connect(rd);
+    }
+
+    return;
+
+failed:
+
+    ngx_http_asyncx_redis_schedule(rd);
+
+    if (rd->on_close) {
+        rd->on_close(rd);
     }
 }
 
@@ -526,6 +533,10 @@ ngx_http_asyncx_redis_cleanup(void *privdata)
                    "asyncx redis %V: closed (%s)", &rd->name, rd->error);
 
     ngx_http_asyncx_redis_schedule(rd);
+
+    if (!rd->exiting && rd->on_close) {
+        rd->on_close(rd);
+    }
 }
 
 

@@ -46,8 +46,11 @@ typedef struct ngx_http_asyncx_redis_cmd_s  ngx_http_asyncx_redis_cmd_t;
 typedef void (*ngx_http_asyncx_redis_reply_pt)(ngx_http_asyncx_redis_t *rd,
     redisReply *reply, void *data);
 
-/* called when a fresh connection is made: the first commands to queue */
-typedef void (*ngx_http_asyncx_redis_connect_pt)(ngx_http_asyncx_redis_t *rd);
+/*
+ * on_connect: a fresh connection is made, the first commands to queue;
+ * on_close: it failed or broke (rd->error says why), not at exit.
+ */
+typedef void (*ngx_http_asyncx_redis_event_pt)(ngx_http_asyncx_redis_t *rd);
 
 
 struct ngx_http_asyncx_redis_cmd_s {
@@ -66,9 +69,10 @@ struct ngx_http_asyncx_redis_s {
     ngx_str_t                        password;   /* empty: no AUTH */
     ngx_uint_t                       db;
     ngx_msec_t                       timeout;
-    ngx_str_t                        name;       /* "host:port/db", logs */
+    ngx_str_t                        name;       /* "host:port", logs */
     ngx_log_t                       *log;
-    ngx_http_asyncx_redis_connect_pt on_connect;
+    ngx_http_asyncx_redis_event_pt   on_connect;
+    ngx_http_asyncx_redis_event_pt   on_close;
     void                            *data;
 
     /* the adapter's */
