@@ -162,6 +162,21 @@ sub cluster {
            ? $st->{limit_zones}{$z}{cluster} : {};
 }
 
+# the value of one series in server $i's Prometheus text, e.g.
+# metric(0, 'asyncx_limit_cluster_mode', zone => 'x', mode => 'redis')
+sub metric {
+    my ($i, $name, @labels) = @_;
+    my (undef, $text) = $ngx[$i]->get('/asyncx/status?format=prometheus');
+    my %want = @labels;
+    for my $line (split /\n/, $text) {
+        next unless $line =~ /^\Q$name\E\{([^}]*)\} (\S+)$/;
+        my ($l, $v) = ($1, $2);
+        my %got = $l =~ /(\w+)="([^"]*)"/g;
+        return $v unless grep { ($got{$_} // '') ne $want{$_} } keys %want;
+    }
+    return undef;
+}
+
 sub zone_status {
     my ($i, $z) = @_;
     return $ngx[$i]->json("/zs/$z");
@@ -410,6 +425,11 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     my $zs = zone_status(1, 'slots');
     is($zs->{concurrent}{current}, 3,
        'slots: asyncx_limit_zone_status: concurrent.current is global');
+    for my $i (0 .. 2) {
+        is(metric($i, 'asyncx_limit_cluster_global_slots', zone => 'slots')
+           . '/' . metric($i, 'asyncx_limit_cluster_local_held', zone => 'slots'),
+           '3/1', "slots: server ${i}'s metrics: 3 global slots, 1 held here");
+    }
 
     is(unhold($h[1]), 200, 'slots: the held request on server 2 ends: 200');
     until_true('a lease released', 10, sub { zcard('slots') == 2 });
@@ -625,6 +645,13 @@ sub wait_mode {
     my $j = eval { JSON::PP::decode_json($body) };
     ok($j, 'refuse: the body is JSON') or diag $body;
     ok(wait_mode('fbrefuse', 'refuse'), 'refuse: the status shows mode refuse');
+    is(join(' ', map { metric(1, 'asyncx_limit_cluster_mode',
+                              zone => 'fbrefuse', mode => $_) // 'none' }
+                 qw(redis refuse allow local)),
+       '0 1 0 0', 'refuse: asyncx_limit_cluster_mode is 1 for refuse only');
+    cmp_ok(metric(1, 'asyncx_limit_cluster_redis_errors_total',
+                  zone => 'fbrefuse') // -1, '>=', 0,
+           'refuse: asyncx_limit_cluster_redis_errors_total is there');
     my $c = cluster(0, 'fbrefuse');
     cmp_ok($c->{local}{fallback_refused} // 0, '>', 0, 'refuse: counted in '
            . 'fallback_refused');
@@ -691,6 +718,10 @@ for my $i (0 .. 2) {
     cmp_ok(cluster($i, 'fbrefuse')->{reconnects} // 0, '>', 0,
            "recovery: server $i counted its reconnection");
 }
+is(metric(2, 'asyncx_limit_cluster_mode', zone => 'fbrefuse', mode => 'redis'),
+   1, 'recovery: asyncx_limit_cluster_mode is 1 for redis again');
+cmp_ok(metric(2, 'asyncx_limit_cluster_commands_total', zone => 'fbrefuse')
+       // 0, '>', 0, 'recovery: asyncx_limit_cluster_commands_total counts');
 is_deeply([map { $_->pid } @ngx], \@master, 'recovery: same nginx masters');
 is_deeply([map { join ',', workers_of($_) } 0 .. 2], \@workers_before,
           'recovery: same workers (none crashed)');
