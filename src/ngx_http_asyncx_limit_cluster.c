@@ -65,6 +65,7 @@ struct ngx_http_asyncx_limit_cluster_s {
     ngx_uint_t                     fallback;
     ngx_str_t                      prefix;
     ngx_str_t                      channel;     /* prefix:zone:wake */
+    u_char                         sha[NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN];
 
     /* the zone's limits for the whole fleet (lz has this server's) */
     uint64_t                       rate;
@@ -235,8 +236,6 @@ static const char  ngx_http_asyncx_cluster_script[] =
     "end\n"
     "return redis.error_reply('asyncx: unknown operation')\n";
 
-
-static u_char  ngx_http_asyncx_cluster_sha[NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN];
 
 
 /* configuration */
@@ -642,7 +641,9 @@ ngx_int_t
 ngx_http_asyncx_limit_cluster_init_zone(ngx_http_asyncx_limit_zone_t *lz,
     ngx_log_t *log)
 {
-    size_t  len;
+    u_char        md[EVP_MAX_MD_SIZE];
+    size_t        len;
+    unsigned int  mdlen;
 
     if (lz->cluster == NULL) {
         return NGX_OK;
@@ -662,24 +663,19 @@ ngx_http_asyncx_limit_cluster_init_zone(ngx_http_asyncx_limit_zone_t *lz,
     lz->cluster->sh = lz->sh->cluster;
 
     /* the SHA-1 of the script, for EVALSHA */
-    if (ngx_http_asyncx_cluster_sha[0] == '\0') {
-        u_char  md[EVP_MAX_MD_SIZE];
-        unsigned int  mdlen;
+    len = sizeof(ngx_http_asyncx_cluster_script) - 1;
 
-        len = sizeof(ngx_http_asyncx_cluster_script) - 1;
-
-        if (EVP_Digest(ngx_http_asyncx_cluster_script, len, md, &mdlen,
-                       EVP_sha1(), NULL)
-            != 1 || mdlen != 20)
-        {
-            ngx_log_error(NGX_LOG_EMERG, log, 0,
-                          "asyncx_limit_zone \"%V\": EVP_Digest(SHA-1) "
-                          "failed", &lz->name);
-            return NGX_ERROR;
-        }
-
-        ngx_hex_dump(ngx_http_asyncx_cluster_sha, md, 20);
+    if (EVP_Digest(ngx_http_asyncx_cluster_script, len, md, &mdlen,
+                   EVP_sha1(), NULL)
+        != 1 || mdlen != 20)
+    {
+        ngx_log_error(NGX_LOG_EMERG, log, 0,
+                      "asyncx_limit_zone \"%V\": EVP_Digest(SHA-1) failed",
+                      &lz->name);
+        return NGX_ERROR;
     }
+
+    ngx_hex_dump(lz->cluster->sha, md, 20);
 
     return NGX_OK;
 }
@@ -838,13 +834,14 @@ ngx_http_asyncx_cluster_loaded(ngx_http_asyncx_redis_t *rd,
         return;
     }
 
+    zs = srv->zones.elts;
+
     if (reply->type == REDIS_REPLY_STRING
         && reply->len == NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN
-        && ngx_strncmp(reply->str, ngx_http_asyncx_cluster_sha,
+        && ngx_strncmp(reply->str, zs[0]->cluster->sha,
                        NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN) == 0)
     {
         /* Redis answers: its zones limit in Redis again, traffic or not */
-        zs = srv->zones.elts;
 
         for (i = 0; i < srv->zones.nelts; i++) {
             ngx_http_asyncx_cluster_worked(zs[i]->cluster);
@@ -1252,7 +1249,7 @@ ngx_http_asyncx_cluster_ask(ngx_http_asyncx_limit_creq_t *cr)
 
     argv[0] = "EVALSHA";
     len[0] = 7;
-    argv[1] = (const char *) ngx_http_asyncx_cluster_sha;
+    argv[1] = (const char *) cl->sha;
     len[1] = NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN;
     argv[2] = "2";
     len[2] = 1;
@@ -1404,7 +1401,7 @@ ngx_http_asyncx_cluster_send_release(ngx_http_asyncx_limit_creq_t *cr)
 
     argv[0] = "EVALSHA";
     len[0] = 7;
-    argv[1] = (const char *) ngx_http_asyncx_cluster_sha;
+    argv[1] = (const char *) cl->sha;
     len[1] = NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN;
     argv[2] = "2";
     len[2] = 1;
@@ -1492,7 +1489,7 @@ ngx_http_asyncx_cluster_renew_handler(ngx_event_t *ev)
 
     argv[0] = "EVALSHA";
     len[0] = 7;
-    argv[1] = (const char *) ngx_http_asyncx_cluster_sha;
+    argv[1] = (const char *) cl->sha;
     len[1] = NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN;
     argv[2] = "2";
     len[2] = 1;
@@ -1900,16 +1897,22 @@ ngx_http_asyncx_limit_cluster_release(ngx_http_asyncx_limit_pass_t *pass)
 static ngx_uint_t
 ngx_http_asyncx_cluster_sum(ngx_atomic_t *a, ngx_http_asyncx_limit_zone_t *lz)
 {
-    ngx_uint_t  i, n;
+    ngx_uint_t                   i, n;
+    ngx_http_asyncx_lq_owner_t  *ow;
 
     n = 0;
+    ow = lz->sh->lq.owners;
 
-    /* the entries of workers gone are zeroed by those taking them */
+    /*
+     * The entries of live workers only: a worker killed leaves its counts
+     * behind until its entry is taken again (and zeroed).  Read without
+     * the lock: a number for a decision that is a bound, not a ledger.
+     */
     for (i = 0; i < NGX_HTTP_ASYNCX_LQ_OWNERS; i++) {
-        n += a[i];
+        if (ow[i].pid != 0 && !ow[i].dead) {
+            n += a[i];
+        }
     }
-
-    (void) lz;
 
     return n;
 }

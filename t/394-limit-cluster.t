@@ -112,23 +112,35 @@ my %zone = (
     keyed   => 'rate=1r/m burst=1 queue=0 key=$arg_k',
     bin     => 'rate=1r/m burst=1 queue=0 key=$binary_remote_addr',
     # the fallbacks
-    fbref   => 'rate=1000r/s burst=1000 cluster_timeout=1s',
-    fballow => 'rate=1000r/s burst=1000 cluster_timeout=1s '
+    fbref   => 'rate=1000r/s burst=1000 cluster_timeout=5s',
+    fballow => 'rate=1000r/s burst=1000 cluster_timeout=5s '
                . 'cluster_fallback=allow',
-    fblocal => 'rate=2r/m burst=4 queue=0 cluster_timeout=1s '
+    fblocal => 'rate=2r/m burst=4 queue=0 cluster_timeout=5s '
                . 'cluster_servers=2 cluster_fallback=local',
     # an answer that comes after its request left (Redis paused)
+    # (a lease of 1h: gone means released, not expired)
     orphan  => 'rate=1000r/s burst=1000 concurrency=1 queue=5 '
-               . 'cluster_timeout=60s',
+               . 'cluster_timeout=60s cluster_lease=1h',
     # Redis answering errors (a key of the wrong type)
-    bad     => 'rate=1000r/s burst=1000 cluster_timeout=2s',
+    bad     => 'rate=1000r/s burst=1000 cluster_timeout=5s',
+    # a reload: the old worker's lease is released, never left to expire
+    reload  => 'rate=1000r/s burst=1000 concurrency=1 queue=0 '
+               . 'cluster_lease=1h',
     # the slot of a worker killed: back after the lease
     kill    => 'rate=1000r/s burst=1000 concurrency=1 queue=0 '
                . 'cluster_lease=1500ms',
 );
 
+# cluster_timeout: 5 s unless a zone says otherwise, so that a loaded
+# machine's scheduling never looks like a slow Redis
 my $http = join '', map { "    asyncx_limit_zone zone=$_:1m $zone{$_}\n"
-                          . "        cluster=$url cluster_prefix=t394;\n" }
+                          . "        cluster=$url"
+                          # its own connection (db 1): zones of one
+                          # connection share the smallest cluster_timeout
+                          . ($_ eq 'orphan' ? '/1' : '')
+                          . " cluster_prefix=t394"
+                          . ($zone{$_} =~ /cluster_timeout/ ? ''
+                             : ' cluster_timeout=5s') . ";\n" }
                     sort keys %zone;
 $http .= <<'HTTP';
     log_format lim '$status $asyncx_limit_status $asyncx_limit_wait $uri';
@@ -196,7 +208,11 @@ sub until_true {
 
 sub skey { "t394:{$_[0]:" . ($_[1] // '') . "}:s" }
 sub bkey { "t394:{$_[0]:" . ($_[1] // '') . "}:b" }
-sub zcard { my $n = $redis->cli('ZCARD', skey(@_)); $n =~ /^\d+$/ ? $n : -1 }
+sub zcard {
+    my @db = $_[0] eq 'orphan' ? ('-n', '1') : ();
+    my $n = $redis->cli(@db, 'ZCARD', skey(@_));
+    return $n =~ /^\d+$/ ? $n : -1;
+}
 
 sub redis_ms {
     my ($s, $us) = $redis->cli('TIME');
@@ -487,6 +503,31 @@ sub log_count {
     is($ngx->pid, $master, 'recovery: the same nginx');
     cmp_ok(cluster('fbref')->{reconnects}, '>=', 1, 'status: reconnects '
            . 'counted');
+}
+
+# --- reload: old workers release, new ones connect ---------------------
+
+{
+    my $h = hold('reload', 'r1');
+    ok($h->wait_taken(30), 'reload: a request holds the slot (lease 1h)');
+    is(zcard('reload'), 1, 'reload: one lease');
+    my $old = worker();
+    kill 'HUP', $master;
+    ok(until_true('a new worker', 30, sub {
+        scalar(grep { /^\d+$/ && $_ != $old }
+               split ' ', `ps -o pid= --ppid $master 2>/dev/null`) }),
+       'reload: a new worker runs');
+    is(code('/z/reload/call'), 429, 'reload: the slot is still held');
+    $h->release;
+    $ngx->collect(delete $h->{child});
+    ok(until_true('the lease released', 30, sub { zcard('reload') == 0 }),
+       'reload: the old worker\'s lease is released (not expired: 1h)');
+    ok(until_true('the old worker gone', 30, sub {
+        !grep { $_ == $old } split ' ', `ps -o pid= --ppid $master 2>/dev/null` }),
+       'reload: the old worker exits');
+    is(code('/z/reload/call'), 200, 'reload: the new worker admits through '
+       . 'Redis');
+    is(zcard('reload'), 0, 'reload: and releases');
 }
 
 # --- the metrics -----------------------------------------------------
