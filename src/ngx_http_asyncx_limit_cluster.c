@@ -1011,6 +1011,12 @@ ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
         ngx_http_asyncx_cluster_unwait(cr);
         ngx_atomic_fetch_add(&cl->sh->admitted, 1);
 
+        if (cr->rewake) {
+            /* Redis said there is room for more: the next here asks now */
+            cr->rewake = 0;
+            ngx_http_asyncx_cluster_wake_head(lz, &cr->enc);
+        }
+
         if (cl->concurrency) {
             ngx_http_asyncx_cluster_hold(cr);
 
@@ -1783,11 +1789,6 @@ ngx_http_asyncx_cluster_hold(ngx_http_asyncx_limit_creq_t *cr)
     if (!cl->renew.timer_set) {
         ngx_add_timer(&cl->renew, ngx_max(cl->lease / 3, 1));
     }
-
-    if (cr->rewake) {
-        cr->rewake = 0;
-        ngx_http_asyncx_cluster_wake_head(lz, &cr->enc);
-    }
 }
 
 
@@ -1811,7 +1812,12 @@ ngx_http_asyncx_cluster_unwait(ngx_http_asyncx_limit_creq_t *cr)
 }
 
 
-/* the first waiter of a key among this worker's (FIFO), or NULL */
+/*
+ * The first waiter of a key among this worker's (FIFO), or NULL.  Only
+ * requests Redis refused once count: one being asked for the first time
+ * is nobody's place in line (each arrival asks at once unless some of
+ * its key already wait, as the shm zone admits when nobody waits).
+ */
 
 static ngx_http_asyncx_limit_ctx_t *
 ngx_http_asyncx_cluster_head(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *enc)
@@ -1827,7 +1833,7 @@ ngx_http_asyncx_cluster_head(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *enc)
         ctx = ngx_queue_data(q, ngx_http_asyncx_limit_ctx_t, local);
         cr = ctx->passes[ctx->cur].cluster;
 
-        if (cr && cr->enc.len == enc->len
+        if (cr && cr->waiting && cr->enc.len == enc->len
             && (enc->len == 0
                 || ngx_memcmp(cr->enc.data, enc->data, enc->len) == 0))
         {
