@@ -1035,7 +1035,8 @@ ngx_http_asyncx_pipeline_call_timeout(ngx_event_t *ev)
 
 /*
  * One timer for all the calls in flight, set for the first of them to
- * time out: a wave of calls costs one timer, not one per call.
+ * time out: a wave of calls costs one timer, not one per call, and the
+ * pipeline one for all its waves unless a later call expires earlier.
  */
 
 static void
@@ -1263,7 +1264,11 @@ done:
         call->state = NGX_HTTP_ASYNCX_CALL_DONE;
 
         if (ctx->pending && --ctx->pending == 0 && !ctx->finished) {
-            ngx_http_asyncx_pipeline_cancel_timer(ctx);
+            /*
+             * The timer stays: the next wave's calls expire later, so it
+             * is not moved (call_timeout() sets it again if it fires
+             * early); a pipeline costs one timer, not one per wave.
+             */
 
             /* the parent runs the next wave from its own context */
             (void) ngx_http_post_request(r, NULL);
