@@ -40,6 +40,7 @@
 #include "ngx_http_asyncx_offload.h"
 #include "ngx_http_asyncx_offload_util.h"
 #include "ngx_http_asyncx_ndjson.h"
+#include "ngx_http_asyncx_sse_stream.h"
 
 
 /* what a job reads at most: the first one little, for a first event soon */
@@ -56,6 +57,7 @@
 
 
 struct ngx_http_asyncx_sse_file_ctx_s {
+    ngx_http_asyncx_sse_stream_t       stream;
     ngx_http_request_t                *request;
     ngx_http_asyncx_job_t             *job;        /* io: open, fill */
     ngx_http_asyncx_job_t             *scan_job;   /* cpu */
@@ -87,19 +89,11 @@ struct ngx_http_asyncx_sse_file_ctx_s {
     ngx_str_t                          keyword;
 
     ngx_buf_t                          out;
-    ngx_chain_t                        out_cl;
-    ngx_buf_t                          ping;
-    ngx_chain_t                        ping_cl;
-    ngx_event_t                        heartbeat;
-    ngx_msec_t                         heartbeat_interval;
 
     unsigned                           resuming:1;
     unsigned                           head:1;
     unsigned                           fill:1;       /* next job reads */
     unsigned                           blocking:1;   /* no RWF_NOWAIT */
-    unsigned                           streaming:1;  /* header sent */
-    unsigned                           job_done:1;
-    unsigned                           done:1;       /* last event out */
 };
 
 
@@ -124,17 +118,21 @@ static ngx_int_t ngx_http_asyncx_sse_file_scan_run(void *data);
 static ngx_int_t ngx_http_asyncx_sse_file_fill_run(void *data);
 static ngx_int_t ngx_http_asyncx_sse_file_read(
     ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_uint_t wait);
-static ngx_int_t ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_file_post(
+    ngx_http_asyncx_sse_stream_t *s);
+static void ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r);
 static void ngx_http_asyncx_sse_file_write_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_asyncx_sse_file_busy(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx);
-static void ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx);
-static ngx_int_t ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx);
-static void ngx_http_asyncx_sse_file_heartbeat_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_asyncx_sse_file_busy(
+    ngx_http_asyncx_sse_stream_t *s, ngx_int_t rc);
+static ngx_int_t ngx_http_asyncx_sse_file_job_done(
+    ngx_http_asyncx_sse_stream_t *s);
 static void ngx_http_asyncx_sse_file_cleanup(void *data);
+
+
+static ngx_http_asyncx_sse_stream_ops_t  ngx_http_asyncx_sse_file_ops = {
+    ngx_http_asyncx_sse_file_job_done, ngx_http_asyncx_sse_file_post,
+    ngx_http_asyncx_sse_file_busy
+};
 
 
 /* 64 bytes to 256 MiB: the read buffer holds a whole line */
@@ -471,7 +469,9 @@ ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r)
     ctx->conf = &alcf->sse.file;
     ctx->mode = alcf->sse.mode;
     ctx->fd = NGX_INVALID_FILE;
-    ctx->heartbeat_interval = alcf->sse.heartbeat;
+
+    ngx_http_asyncx_sse_stream_init(&ctx->stream, r, ctx,
+                                    &ngx_http_asyncx_sse_file_ops);
     ctx->scan.batch_size = alcf->sse.batch_size;
     ctx->scan.max_line = alcf->sse.file.max_line;
     ctx->scan.skip_invalid = alcf->sse.file.invalid;
@@ -527,7 +527,11 @@ ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->write_event_handler = ngx_http_asyncx_sse_file_write_handler;
+    ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_IO] = ctx->job;
+    ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_CPU] = ctx->scan_job;
+
+    /* the open job's end starts the stream, or answers its error */
+    r->write_event_handler = ngx_http_asyncx_sse_file_opened;
 
     rc = ngx_http_asyncx_job_post(ctx->job, ngx_http_asyncx_sse_file_open_run,
                                   ctx);
@@ -1348,9 +1352,10 @@ ngx_http_asyncx_sse_file_read(ngx_http_asyncx_sse_file_ctx_t *ctx,
 /* the event loop */
 
 static ngx_int_t
-ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx)
+ngx_http_asyncx_sse_file_post(ngx_http_asyncx_sse_stream_t *s)
 {
+    ngx_http_asyncx_sse_file_ctx_t *ctx = s->data;
+
     ngx_int_t  rc;
 
     if (ctx->fill) {
@@ -1374,119 +1379,16 @@ ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
 }
 
 
+/* the stream's state machine is the shared one (sse_stream.c) */
+
 static void
 ngx_http_asyncx_sse_file_write_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                        rc;
-    ngx_event_t                     *wev;
-    ngx_connection_t                *c;
-    ngx_http_asyncx_ctx_t           *actx;
-    ngx_http_core_loc_conf_t        *clcf;
-    ngx_http_asyncx_sse_file_ctx_t  *ctx;
+    ngx_http_asyncx_ctx_t  *actx;
 
-    c = r->connection;
-    wev = c->write;
     actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-    ctx = actx->sse_file;
 
-    if (ctx->job->running || ctx->scan_job->running) {
-        /* a socket event while a thread works: nothing to do yet */
-        return;
-    }
-
-    if (wev->timedout) {
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "asyncx sse: client timed out reading the stream");
-        c->timedout = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
-        return;
-    }
-
-    if (c->error) {
-        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
-        return;
-    }
-
-    if (!ctx->streaming) {
-        ngx_http_asyncx_sse_file_opened(r, ctx);
-        return;
-    }
-
-    if (ctx->job_done) {
-        ctx->job_done = 0;
-
-        rc = ngx_http_asyncx_sse_file_job_done(r, ctx);
-
-        if (rc == NGX_ERROR) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-            return;
-        }
-
-        if (rc == NGX_AGAIN) {
-            /* the output grew for a large event: the same step again */
-            goto next;
-        }
-
-        if (rc == NGX_DECLINED) {
-            /* nothing found in this part of the file */
-            goto next;
-        }
-
-        if (ctx->done) {
-            if (ctx->heartbeat.timer_set) {
-                ngx_del_timer(&ctx->heartbeat);
-            }
-
-            ngx_http_finalize_request(r, ngx_http_output_filter(r,
-                                                                &ctx->out_cl));
-            return;
-        }
-
-        rc = ngx_http_output_filter(r, &ctx->out_cl);
-
-    } else {
-        rc = ngx_http_output_filter(r, NULL);
-    }
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return;
-    }
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (r->out || c->buffered) {
-        /* the client reads slower than the file is scanned: no new job */
-        if (!wev->delayed) {
-            ngx_add_timer(wev, clcf->send_timeout);
-        }
-
-        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-        }
-
-        return;
-    }
-
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
-    }
-
-next:
-
-    rc = ngx_http_asyncx_sse_file_post(r, ctx);
-
-    if (rc == NGX_OK) {
-        ctx->job_done = 1;
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                  "asyncx sse: cannot post the next part of \"%V\", %s",
-                  &ctx->log_path,
-                  rc == NGX_BUSY ? "thread pool queue is full" : "task error");
-
-    ngx_http_finalize_request(r, ngx_http_asyncx_sse_file_busy(r, ctx));
+    ngx_http_asyncx_sse_stream_write(&actx->sse_file->stream);
 }
 
 
@@ -1496,9 +1398,15 @@ next:
  */
 
 static ngx_int_t
-ngx_http_asyncx_sse_file_busy(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx)
+ngx_http_asyncx_sse_file_busy(ngx_http_asyncx_sse_stream_t *s, ngx_int_t rc)
 {
+    ngx_http_asyncx_sse_file_ctx_t *ctx = s->data;
+
+    ngx_log_error(NGX_LOG_ERR, s->request->connection->log, 0,
+                  "asyncx sse: cannot post the next part of \"%V\", %s",
+                  &ctx->log_path,
+                  rc == NGX_BUSY ? "thread pool queue is full" : "task error");
+
     ctx->scan.out_len = 0;
     (void) ngx_http_asyncx_ndjson_fail(&ctx->scan, 0, "server busy: thread "
                                        "pool queue is full", NULL, 0);
@@ -1506,29 +1414,43 @@ ngx_http_asyncx_sse_file_busy(ngx_http_request_t *r,
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
     ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
 
-    ctx->done = 1;
+    s->done = 1;
 
-    if (ctx->heartbeat.timer_set) {
-        ngx_del_timer(&ctx->heartbeat);
-    }
+    ngx_http_asyncx_sse_stream_release(s);
 
-    if (ngx_http_asyncx_sse_file_job_done(r, ctx) != NGX_OK) {
+    if (ngx_http_asyncx_sse_file_job_done(s) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_output_filter(r, &ctx->out_cl);
+    return ngx_http_output_filter(s->request, &s->out);
 }
 
 
 /* the open job is done: an error answer, or the stream starts */
 
 static void
-ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx)
+ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r)
 {
-    ngx_int_t                       rc;
-    ngx_uint_t                      level;
-    ngx_http_asyncx_offload_ctx_t  *o;
+    ngx_int_t                        rc;
+    ngx_uint_t                       level;
+    ngx_connection_t                *c;
+    ngx_http_asyncx_ctx_t           *actx;
+    ngx_http_asyncx_offload_ctx_t   *o;
+    ngx_http_asyncx_sse_file_ctx_t  *ctx;
+
+    c = r->connection;
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx->sse_file;
+
+    if (ctx->job->running) {
+        /* a socket event while the open job works: nothing to do yet */
+        return;
+    }
+
+    if (c->error) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+        return;
+    }
 
     o = &ctx->open;
 
@@ -1549,19 +1471,8 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
     }
 
     /* the open job also did the first part: its events follow the header */
-    ctx->job_done = 1;
-    ctx->streaming = 1;
-
-    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, 1);
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
-    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, 1);
-    ngx_http_asyncx_metrics_stream(ctx->mode,
-                                   NGX_HTTP_ASYNCX_STREAM_STARTED, 1);
-
-    ctx->heartbeat.handler = ngx_http_asyncx_sse_file_heartbeat_handler;
-    ctx->heartbeat.data = r;
-    ctx->heartbeat.log = r->connection->log;
-    ctx->heartbeat.cancelable = 1;
+    ctx->stream.pending = 1;
+    r->write_event_handler = ngx_http_asyncx_sse_file_write_handler;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "asyncx sse: file \"%V\", %O bytes, mode %ui, from %O, "
@@ -1569,18 +1480,14 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
                    ctx->resuming ? ctx->resume.offset : 0,
                    ctx->scan.batch_size);
 
-    rc = ngx_http_asyncx_send_event_stream_header(r);
+    rc = ngx_http_asyncx_sse_stream_start(&ctx->stream);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
         ngx_http_finalize_request(r, rc);
         return;
     }
 
-    if (ctx->heartbeat_interval) {
-        ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
-    }
-
-    ngx_http_asyncx_sse_file_write_handler(r);
+    ngx_http_asyncx_sse_stream_write(&ctx->stream);
 }
 
 
@@ -1591,14 +1498,17 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
  */
 
 static ngx_int_t
-ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx)
+ngx_http_asyncx_sse_file_job_done(ngx_http_asyncx_sse_stream_t *s)
 {
+    ngx_http_asyncx_sse_file_ctx_t *ctx = s->data;
+
     u_char                         *out;
     ngx_buf_t                      *b;
     ngx_uint_t                      level;
+    ngx_http_request_t             *r;
     ngx_http_asyncx_ndjson_scan_t  *sc;
 
+    r = s->request;
     sc = &ctx->scan;
 
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_RECORDS,
@@ -1621,8 +1531,8 @@ ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    if (sc->done && !ctx->done) {
-        ctx->done = 1;
+    if (sc->done && !ctx->stream.done) {
+        ctx->stream.done = 1;
 
         if (sc->error == NULL) {
             ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
@@ -1662,41 +1572,13 @@ ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
     b->end = sc->out + sc->out_size;
     b->temporary = 1;
     b->flush = 1;
-    b->last_buf = ctx->done;
+    b->last_buf = ctx->stream.done;
     b->last_in_chain = 1;
 
-    ctx->out_cl.buf = b;
-    ctx->out_cl.next = NULL;
-
-    /* the stream is alive: the heartbeat waits a full interval again */
-    if (ctx->heartbeat_interval && !ctx->done) {
-        ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
-    }
+    s->out.buf = b;
+    s->out.next = NULL;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_asyncx_sse_file_heartbeat_handler(ngx_event_t *ev)
-{
-    ngx_http_request_t              *r;
-    ngx_http_asyncx_ctx_t           *actx;
-    ngx_http_asyncx_sse_file_ctx_t  *ctx;
-
-    r = ev->data;
-    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-    ctx = actx->sse_file;
-
-    ngx_http_set_log_request(r->connection->log, r);
-
-    if (ctx->done || r->connection->error) {
-        return;
-    }
-
-    ngx_add_timer(ev, ctx->heartbeat_interval);
-
-    ngx_http_asyncx_event_stream_keepalive(r, &ctx->ping, &ctx->ping_cl);
 }
 
 
@@ -1712,22 +1594,7 @@ ngx_http_asyncx_sse_file_cleanup(void *data)
         ctx->fd = NGX_INVALID_FILE;
     }
 
-    if (ctx->heartbeat.timer_set) {
-        ngx_del_timer(&ctx->heartbeat);
-    }
-
-    if (!ctx->streaming) {
-        return;
-    }
-
-    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, -1);
-    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, -1);
-
-    if (!ctx->done) {
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
-        ngx_http_asyncx_metrics_stream(ctx->mode,
-                                       NGX_HTTP_ASYNCX_STREAM_ABORTED, 1);
-
+    if (ngx_http_asyncx_sse_stream_close(&ctx->stream) == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx sse: client closed the stream of \"%V\" after "
                       "%ui events, %uL lines (offset %O of %O), remaining "

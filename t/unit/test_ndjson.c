@@ -32,6 +32,7 @@ encode(char *out, const char *id, const char *data, size_t len)
     ev.id.data = (u_char *) id;
     ev.id.len = id ? strlen(id) : 0;
     ngx_str_null(&ev.event);
+    ev.retry = 0;
     ev.data = (u_char *) data;
     ev.len = len;
 
