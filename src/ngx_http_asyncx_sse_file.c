@@ -114,6 +114,8 @@ static ngx_int_t ngx_http_asyncx_sse_file_open(
     ngx_http_asyncx_sse_file_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_file_first(
     ngx_http_asyncx_sse_file_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_file_scan_window(
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_file_scan_run(void *data);
 static ngx_int_t ngx_http_asyncx_sse_file_fill_run(void *data);
 static ngx_int_t ngx_http_asyncx_sse_file_read(
@@ -1145,18 +1147,58 @@ ngx_http_asyncx_sse_file_open(ngx_http_asyncx_sse_file_ctx_t *ctx)
 
 
 /*
- * The open job goes on with reading the stream's first part, so that
- * the first scan job finds it (a HEAD request wants the header only).
+ * The open job goes on with reading the stream's first part and scans
+ * that one window: its events go out with the header, without a hand-off
+ * to the cpu pool and back to the event loop first (on a busy machine
+ * each hand-off waits for a core: docs/benchmarks/sse.md).  The io pool
+ * scans at most one read buffer per stream (about 0.2 ms of CPU for
+ * 192 KiB); the scan jobs in the cpu pool do the rest.  A HEAD request
+ * wants the header only.
  */
 
 static ngx_int_t
 ngx_http_asyncx_sse_file_first(ngx_http_asyncx_sse_file_ctx_t *ctx)
 {
+    ngx_int_t  rc;
+
     if (ctx->head) {
         return NGX_OK;
     }
 
-    return ngx_http_asyncx_sse_file_fill_run(ctx);
+    rc = ngx_http_asyncx_sse_file_fill_run(ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    (void) ngx_http_asyncx_sse_file_scan_window(ctx);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The lines the buffer holds: what ngx_http_asyncx_ndjson_scan()
+ * returns, the window moved past what it used.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_scan_window(ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
+    size_t     used;
+    ngx_int_t  rc;
+
+    rc = ngx_http_asyncx_ndjson_scan(&ctx->scan, ctx->buf + ctx->win_pos,
+                                     ctx->win_len, ctx->win_off,
+                                     ctx->win_off + (off_t) ctx->win_len
+                                     == ctx->scan.size,
+                                     &used);
+
+    ctx->win_pos += used;
+    ctx->win_len -= used;
+    ctx->win_off += used;
+
+    return rc;
 }
 
 
@@ -1171,7 +1213,7 @@ ngx_http_asyncx_sse_file_scan_run(void *data)
 {
     ngx_http_asyncx_sse_file_ctx_t *ctx = data;
 
-    size_t                          used, budget;
+    size_t                          budget;
     ngx_int_t                       rc;
     struct stat                     st;
     ngx_http_asyncx_ndjson_scan_t  *sc;
@@ -1203,18 +1245,19 @@ ngx_http_asyncx_sse_file_scan_run(void *data)
     }
 
     for ( ;; ) {
-        rc = ngx_http_asyncx_ndjson_scan(sc, ctx->buf + ctx->win_pos,
-                                         ctx->win_len, ctx->win_off,
-                                         ctx->win_off + (off_t) ctx->win_len
-                                         == sc->size,
-                                         &used);
-
-        ctx->win_pos += used;
-        ctx->win_len -= used;
-        ctx->win_off += used;
+        rc = ngx_http_asyncx_sse_file_scan_window(ctx);
 
         if (rc != NGX_AGAIN) {
             /* done, output full, or an event needs a larger output */
+            return NGX_OK;
+        }
+
+        if (sc->nevents && ctx->events == 0) {
+            /*
+             * The stream's first events go out as soon as a window has
+             * some, not after the job's whole share of the file: the
+             * first event in about a window's scan (docs/benchmarks).
+             */
             return NGX_OK;
         }
 

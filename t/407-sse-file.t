@@ -501,6 +501,22 @@ like($body, qr/^data: \{"type": "batch", .*"checksum": "a85730f4", "records": \[
      'a CR in a value: the checksum of the record as received')
     or diag $body;
 
+# a file within the first read (one window) is opened, read and scanned
+# by the open job alone: its events leave with the header, no hand-off
+# to the cpu pool before the first event (and none at all here)
+{
+    my $before = JSON::PP::decode_json(($ngx->get('/asyncx/status'))[1]);
+    ($code, $head, $body) = sse_get($ngx, '/search/skip?file=small.ndjson'
+                                          . '&keyword=a&field=k');
+    my $after = JSON::PP::decode_json(($ngx->get('/asyncx/status'))[1]);
+    like($body, qr/"type": "complete", "total_processed": 4, "total_matches": 2,/,
+         'one-window file: complete') or diag $body;
+    is($after->{streams}{jobs} - $before->{streams}{jobs}, 1,
+       'one-window file: one job, the open job');
+    is($after->{pools}{cpu}{posted} - $before->{pools}{cpu}{posted}, 0,
+       'one-window file: nothing posted to the cpu pool');
+}
+
 $ngx->stop;
 
 done_testing();
