@@ -9,16 +9,18 @@
  * cpu pool.  The first job (io) opens the file with the sandbox of
  * /files/read (realpath, below the root, no symlink on the way,
  * O_NONBLOCK so a FIFO cannot hang the thread, a regular file only; its
- * errors are plain JSON answers) and reads the first part.  Scan jobs
- * (cpu) scan the stream's one buffer (ngx_http_asyncx_ndjson_scan())
- * until they have about 56 KiB of events, have read their share of the
- * file, or the stream ends, and read on only what the page cache holds
- * (preadv2() with RWF_NOWAIT: a copy, it never waits on the disk).
- * When the cache does not have the next part, a fill job (io) reads it
- * with pread() and the scan goes on in the cpu pool: a cached file
- * costs one round trip per scan job, a cold one waits on the disk in
- * the io pool only, and the io pool's other work (/files/read) never
- * queues behind scanning.  The next job is posted once the socket took
+ * errors are plain JSON answers), reads the first part and scans it, so
+ * that its events leave with the header.  Scan jobs (cpu) scan the
+ * stream's one buffer (ngx_http_asyncx_ndjson_scan()) until they have
+ * about 56 KiB of events (or the stream's first ones), have read their
+ * share of the file, or the stream ends, and read on only what the
+ * page cache holds (preadv2() with RWF_NOWAIT: a copy, it never waits
+ * on the disk).  When the cache does not have the next part, a fill job
+ * (io) reads it with pread() and the scan goes on in the cpu pool: a
+ * cached file costs one round trip per scan job, a cold one waits on
+ * the disk in the io pool only, and the io pool's other work
+ * (/files/read) queues behind no more scanning than one buffer per
+ * stream start.  The next job is posted once the socket took
  * everything (backpressure), so a stream holds its buffers and nothing
  * more whatever the file's size.
  *
