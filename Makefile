@@ -54,12 +54,13 @@ NGX_MAKE      = $(MAKE) -s -C $(1) -f objs/Makefile \
 # the benchmarks need the rest, installed by the targets that use them
 # (`make deps` installs both).
 BUILD_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev libpcre2-dev \
+                  libhiredis-dev \
                   gcc make
 TEST_PACKAGES  := libcmocka-dev perl libtest-base-perl libtext-diff-perl \
                   libwww-perl libhttp-message-perl liburi-perl \
                   libtest-longstring-perl libjson-pp-perl curl jq wrk \
                   chromium stress-ng python3 python3-hypothesis prometheus \
-                  python3-h2 openssl
+                  redis-server python3-h2 openssl
 
 .PHONY: all deps deps-build deps-test build run test test-fast test-loaded \
         unit test-nginx test-props test-props-asan test-browser style \

@@ -303,8 +303,19 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
     while (ctx->cur < ctx->n) {
         pass = &ctx->passes[ctx->cur];
 
-        rc = pass->rec ? ngx_http_asyncx_limit_recheck(ctx, pass)
-                       : ngx_http_asyncx_limit_arrive(ctx, pass);
+        if (pass->rec) {
+            rc = ngx_http_asyncx_limit_recheck(ctx, pass);
+
+        } else if (pass->zone->cluster) {
+            rc = ngx_http_asyncx_limit_cluster_pass(ctx, pass);
+
+            if (rc == NGX_HTTP_ASYNCX_CLUSTER_LOCAL) {
+                rc = ngx_http_asyncx_limit_arrive(ctx, pass);
+            }
+
+        } else {
+            rc = ngx_http_asyncx_limit_arrive(ctx, pass);
+        }
 
         if (rc == NGX_AGAIN) {
             ngx_http_asyncx_limit_park(r, ctx);
@@ -356,6 +367,13 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
             ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
             ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
             what = "zone is full";
+            goto refuse;
+
+        case NGX_HTTP_ASYNCX_CLUSTER_REFUSE:
+            ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
+            ctx->retry_after = 1;
+            what = "no answer from redis (cluster_fallback=refuse)";
             goto refuse;
 
         default:
@@ -757,8 +775,9 @@ ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
     ngx_http_core_loc_conf_t  *clcf;
 
     /* one token takes 1000 / rate seconds (rate in milli-r/s), rounded up */
-    if (ngx_http_asyncx_set_retry_after(r,
-                                  (time_t) ((1000 + lz->rate - 1) / lz->rate))
+    if (ngx_http_asyncx_set_retry_after(r, ctx->retry_after
+                           ? ctx->retry_after
+                           : (time_t) ((1000 + lz->rate - 1) / lz->rate))
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -810,6 +829,10 @@ ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx)
     for (i = 0; i < ctx->n; i++) {
         pass = &ctx->passes[i];
         rec = pass->rec;
+
+        if (pass->cluster) {
+            ngx_http_asyncx_limit_cluster_release(pass);
+        }
 
         if (rec == NULL) {
             continue;

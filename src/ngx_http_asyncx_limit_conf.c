@@ -61,6 +61,9 @@ static ngx_int_t ngx_http_asyncx_limit_zone_key(
 static ngx_int_t ngx_http_asyncx_limit_zone_num(
     ngx_http_asyncx_limit_zone_parse_t *ps, ngx_str_t *arg,
     const ngx_http_asyncx_limit_zone_param_t *param);
+static ngx_int_t ngx_http_asyncx_limit_zone_cluster(
+    ngx_http_asyncx_limit_zone_parse_t *ps, ngx_str_t *arg,
+    const ngx_http_asyncx_limit_zone_param_t *param);
 
 
 /* concurrency=0: no cap; queue=0: no waiting, refused at once */
@@ -77,6 +80,7 @@ static const ngx_http_asyncx_limit_zone_param_t
       offsetof(ngx_http_asyncx_limit_zone_t, concurrency), 0, 100000 },
     { ngx_string("queue="), ngx_http_asyncx_limit_zone_num,
       offsetof(ngx_http_asyncx_limit_zone_t, queue), 0, 100000 },
+    { ngx_string("cluster"), ngx_http_asyncx_limit_zone_cluster, 0, 0, 0 },
     { ngx_null_string, NULL, 0, 0, 0 }
 };
 
@@ -258,6 +262,10 @@ ngx_http_asyncx_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (lz->burst == NGX_CONF_UNSET_UINT) {
         /* one second's worth, at least one request */
         lz->burst = ngx_max(1, (ngx_uint_t) (lz->rate / 1000));
+    }
+
+    if (ngx_http_asyncx_limit_cluster_conf(cf, cmd, lz) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     return ngx_http_asyncx_limit_zone_add(cf, lz, ps.size);
@@ -475,6 +483,18 @@ ngx_http_asyncx_limit_zone_num(ngx_http_asyncx_limit_zone_parse_t *ps,
 }
 
 
+/* cluster= and cluster_*=: ngx_http_asyncx_limit_cluster.c */
+
+static ngx_int_t
+ngx_http_asyncx_limit_zone_cluster(ngx_http_asyncx_limit_zone_parse_t *ps,
+    ngx_str_t *arg, const ngx_http_asyncx_limit_zone_param_t *param)
+{
+    (void) param;
+
+    return ngx_http_asyncx_limit_cluster_param(ps->cf, ps->cmd, ps->lz, arg);
+}
+
+
 /*
  * The zone keeps its state over a reload (tokens, slots, queues).  The
  * new configuration's limits take effect when its first worker starts
@@ -498,13 +518,13 @@ ngx_http_asyncx_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* only the master writes gen_next */
         lz->sh = olz->sh;
         lz->gen = ++lz->sh->gen_next;
-        return NGX_OK;
+        return ngx_http_asyncx_limit_cluster_init_zone(lz, shm_zone->shm.log);
     }
 
     if (shm_zone->shm.exists) {
         lz->sh = lz->shpool->data;
         lz->gen = ++lz->sh->gen_next;
-        return NGX_OK;
+        return ngx_http_asyncx_limit_cluster_init_zone(lz, shm_zone->shm.log);
     }
 
     sh = ngx_slab_calloc(lz->shpool, sizeof(ngx_http_asyncx_limit_shctx_t));
@@ -547,7 +567,7 @@ ngx_http_asyncx_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     lz->shpool->log_nomem = 0;
 
-    return NGX_OK;
+    return ngx_http_asyncx_limit_cluster_init_zone(lz, shm_zone->shm.log);
 }
 
 
@@ -688,6 +708,8 @@ ngx_http_asyncx_limit_init_process(ngx_cycle_t *cycle)
         /* a table full of live workers: each request tries again */
         (void) ngx_http_asyncx_limit_lock(lz, &op, NULL, cycle->log);
         ngx_http_asyncx_limit_unlock(&op);
+
+        ngx_http_asyncx_limit_cluster_init_process(cycle, lz);
     }
 
     return NGX_OK;
@@ -712,6 +734,8 @@ ngx_http_asyncx_limit_exit_process(ngx_cycle_t *cycle)
 
     for (i = 0; i < amcf->limit.zones.nelts; i++) {
         lz = zp[i]->data;
+
+        ngx_http_asyncx_limit_cluster_exit_process(cycle, lz);
 
         if (lz->self == NGX_HTTP_ASYNCX_LQ_NOBODY) {
             continue;

@@ -213,6 +213,9 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
 
     ngx_http_asyncx_limit_unlock(&op);
 
+    /* a cluster zone: the slots the fleet holds, this server's waiters */
+    (void) ngx_http_asyncx_limit_cluster_json(lz, NULL, &active, &waiting);
+
     root = cJSON_CreateObject();
     if (root == NULL) {
         return NULL;
@@ -238,6 +241,10 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
 
     if (!full) {
         return root;
+    }
+
+    if (ngx_http_asyncx_limit_cluster_json(lz, root, NULL, NULL) != NGX_OK) {
+        goto failed;
     }
 
     if (cJSON_AddNumberToObject(root, "burst", (double) z.burst) == NULL

@@ -15,6 +15,7 @@
 #include "ngx_http_asyncx_limit.h"
 #include "ngx_http_asyncx_limit_bucket.h"
 #include "ngx_http_asyncx_limit_queue.h"
+#include "ngx_http_asyncx_limit_cluster.h"
 
 
 /*
@@ -49,6 +50,7 @@ typedef struct {
     ngx_uint_t                     gen_next;     /* configurations loaded */
     ngx_uint_t                     gen_applied;  /* the one in force */
     ngx_http_asyncx_lq_zone_t      lq;
+    ngx_http_asyncx_limit_cluster_sh_t  *cluster;   /* cluster zones */
 } ngx_http_asyncx_limit_shctx_t;
 
 
@@ -93,6 +95,7 @@ typedef struct {
     ngx_http_complex_value_t      *key;          /* NULL: one bucket */
     ngx_uint_t                     gen;          /* of this configuration */
     ngx_http_asyncx_series_t      *metrics;      /* the wait histogram */
+    ngx_http_asyncx_limit_cluster_t  *cluster;   /* NULL: shm only */
 
     /* this worker's: its entry in the owner table, its waiters */
     ngx_uint_t                     self;
@@ -111,6 +114,7 @@ typedef struct {
     ngx_http_asyncx_limit_zone_t  *zone;
     ngx_http_asyncx_limit_node_t  *node;
     ngx_http_asyncx_lq_rec_t      *rec;          /* NULL: none, or gone */
+    ngx_http_asyncx_limit_creq_t  *cluster;      /* its state in Redis */
     ngx_msec_t                     wait_start;
     uint64_t                       wait_start_us;
     unsigned                       done:1;       /* passed this zone */
@@ -139,6 +143,7 @@ struct ngx_http_asyncx_limit_ctx_s {
     uint64_t                       arrived_us;
     uint64_t                       admitted_us;
     uint64_t                       decided_us;   /* admitted or refused */
+    time_t                         retry_after;  /* 0: from the rate */
 };
 
 
@@ -200,6 +205,23 @@ ngx_int_t ngx_http_asyncx_limit_wake_init(ngx_cycle_t *cycle,
     ngx_http_asyncx_limit_main_conf_t *lmcf);
 void ngx_http_asyncx_limit_wake_exit(ngx_cycle_t *cycle,
     ngx_http_asyncx_limit_main_conf_t *lmcf);
+
+/* _limit_cluster.c */
+ngx_int_t ngx_http_asyncx_limit_cluster_param(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *arg);
+char *ngx_http_asyncx_limit_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_asyncx_limit_zone_t *lz);
+ngx_int_t ngx_http_asyncx_limit_cluster_init_zone(
+    ngx_http_asyncx_limit_zone_t *lz, ngx_log_t *log);
+void ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
+    ngx_http_asyncx_limit_zone_t *lz);
+void ngx_http_asyncx_limit_cluster_exit_process(ngx_cycle_t *cycle,
+    ngx_http_asyncx_limit_zone_t *lz);
+ngx_int_t ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
+    ngx_http_asyncx_limit_pass_t *pass);
+void ngx_http_asyncx_limit_cluster_release(ngx_http_asyncx_limit_pass_t *pass);
+ngx_int_t ngx_http_asyncx_limit_cluster_json(ngx_http_asyncx_limit_zone_t *lz,
+    struct cJSON *root, ngx_uint_t *active, ngx_uint_t *waiting);
 
 
 #endif /* _NGX_HTTP_ASYNCX_LIMIT_ZONE_H_INCLUDED_ */

@@ -48,6 +48,8 @@ static void ngx_http_asyncx_prom_pipelines(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_metrics_main_conf_t *mmcf);
 static void ngx_http_asyncx_prom_calls(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_metrics_main_conf_t *mmcf);
+static void ngx_http_asyncx_prom_cluster_modes(ngx_http_asyncx_prom_t *pr,
+    cJSON *zones);
 static void ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_metrics_main_conf_t *mmcf);
 static void ngx_http_asyncx_prom_streams(ngx_http_asyncx_prom_t *pr,
@@ -529,31 +531,44 @@ ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_limit_metrics_t  *m;
 
     /* metric, type, help, the JSON member (and the member inside it) */
+    /* metric, type, help, the JSON member (and the members inside it) */
     static const char  *const names[] = {
         "asyncx_limit_admitted_total", "counter",
-        "Requests the zone let in.", "admitted", NULL,
+        "Requests the zone let in.", "admitted", NULL, NULL,
         "asyncx_limit_passed_total", "counter",
-        "Requests let in without waiting.", "passed", NULL,
+        "Requests let in without waiting.", "passed", NULL, NULL,
         "asyncx_limit_delayed_total", "counter",
-        "Requests let in after waiting.", "delayed", NULL,
+        "Requests let in after waiting.", "delayed", NULL, NULL,
         "asyncx_limit_rejected_total", "counter",
         "Requests refused at once (429, the queue was full).",
-        "rejected", NULL,
+        "rejected", NULL, NULL,
         "asyncx_limit_timed_out_total", "counter",
         "Requests that waited past the zone's timeout (503).",
-        "timed_out", NULL,
+        "timed_out", NULL, NULL,
         "asyncx_limit_left_total", "counter",
-        "Requests whose client went away while waiting.", "left", NULL,
+        "Requests whose client went away while waiting.", "left", NULL, NULL,
         "asyncx_limit_zone_full_total", "counter",
         "Requests refused because the zone's memory was full (503).",
-        "zone_full", NULL,
+        "zone_full", NULL, NULL,
         "asyncx_limit_reclaimed_total", "counter",
         "Places and slots taken back from workers that died.",
-        "reclaimed", NULL,
+        "reclaimed", NULL, NULL,
         "asyncx_limit_waiting", "gauge",
-        "Requests waiting for their turn.", "waiting", NULL,
+        "Requests waiting for their turn.", "waiting", NULL, NULL,
         "asyncx_limit_in_flight", "gauge",
-        "Requests inside the protected locations.", "concurrent", "current"
+        "Requests inside the protected locations.", "concurrent", "current",
+        NULL,
+        "asyncx_limit_cluster_redis_errors_total", "counter",
+        "Redis commands and connections of a cluster zone that failed.",
+        "cluster", "redis_errors", NULL,
+        "asyncx_limit_cluster_commands_total", "counter",
+        "Redis commands a cluster zone sent.", "cluster", "commands", NULL,
+        "asyncx_limit_cluster_global_slots", "gauge",
+        "Slots the whole fleet holds, as Redis last said.",
+        "cluster", "global", "slots_in_use",
+        "asyncx_limit_cluster_local_held", "gauge",
+        "Slots this server's requests hold in Redis.",
+        "cluster", "local", "held"
     };
 
     root = cJSON_CreateObject();
@@ -569,7 +584,7 @@ ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr,
     zones = cJSON_GetObjectItemCaseSensitive(root, "limit_zones");
     label.name = "zone";
 
-    for (k = 0; k < sizeof(names) / sizeof(names[0]); k += 5) {
+    for (k = 0; k < sizeof(names) / sizeof(names[0]); k += 6) {
         found = 0;
 
         cJSON_ArrayForEach(z, zones) {
@@ -577,6 +592,10 @@ ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr,
 
             if (names[k + 4]) {
                 v = cJSON_GetObjectItemCaseSensitive(v, names[k + 4]);
+            }
+
+            if (names[k + 5]) {
+                v = cJSON_GetObjectItemCaseSensitive(v, names[k + 5]);
             }
 
             if (!cJSON_IsNumber(v)) {
@@ -595,6 +614,8 @@ ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr,
                                       (uint64_t) v->valuedouble);
         }
     }
+
+    ngx_http_asyncx_prom_cluster_modes(pr, zones);
 
     cJSON_Delete(root);
 
@@ -618,6 +639,53 @@ ngx_http_asyncx_prom_limits(ngx_http_asyncx_prom_t *pr,
 
         ngx_http_asyncx_prom_hist(pr, "asyncx_limit_wait_seconds", &label, 1,
                                   &m->wait, NGX_HTTP_ASYNCX_HIST_LIMIT_WAIT);
+    }
+}
+
+
+/* asyncx_limit_cluster_mode{zone,mode}: 1 for the mode in force */
+
+static void
+ngx_http_asyncx_prom_cluster_modes(ngx_http_asyncx_prom_t *pr, cJSON *zones)
+{
+    cJSON                         *z, *mode;
+    ngx_uint_t                     i, found;
+    ngx_http_asyncx_prom_label_t   labels[2];
+
+    static const char  *const modes[] = { "redis", "refuse", "allow",
+                                          "local" };
+
+    found = 0;
+    labels[0].name = "zone";
+    labels[1].name = "mode";
+
+    cJSON_ArrayForEach(z, zones) {
+        mode = cJSON_GetObjectItemCaseSensitive(
+                   cJSON_GetObjectItemCaseSensitive(z, "cluster"), "mode");
+
+        if (!cJSON_IsString(mode)) {
+            continue;
+        }
+
+        if (!found++) {
+            ngx_http_asyncx_prom_family(pr, "asyncx_limit_cluster_mode",
+                                        "gauge",
+                                        "The mode a cluster zone limits in: "
+                                        "redis, or its fallback.");
+        }
+
+        labels[0].value.data = (u_char *) z->string;
+        labels[0].value.len = ngx_strlen(z->string);
+
+        for (i = 0; i < 4; i++) {
+            labels[1].value.data = (u_char *) modes[i];
+            labels[1].value.len = ngx_strlen(modes[i]);
+
+            ngx_http_asyncx_prom_uint(pr, "asyncx_limit_cluster_mode", "",
+                                      labels, 2,
+                                      ngx_strcmp(mode->valuestring, modes[i])
+                                      == 0);
+        }
     }
 }
 

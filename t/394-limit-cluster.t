@@ -1,0 +1,558 @@
+# The limiter's cluster mode on one nginx (issue 17): zones kept in a
+# private redis-server (TEST_NGINX_PORT + 7, Asyncx::Redis), nginx on
+# TEST_NGINX_PORT + 4 with one worker (so that the worker killed is the
+# one holding the slot, and error.log lines are counted per server).
+#   - nginx -t refuses every bad cluster value, naming it;
+#   - admission and refusal are decided in Redis (its keys are read);
+#   - the status's "cluster" object;
+#   - Redis stopped: each cluster_fallback, the mode change logged once,
+#     Redis started again: limiting in Redis, logged once, same nginx;
+#   - a request held longer than the lease keeps its slot (renewals);
+#   - a client leaving while it waits or while it holds gives back its
+#     place and its lease; kill -9 of the worker holding a slot: the
+#     slot comes back after cluster_lease, by Redis's clock.
+# Slots are held by the test (t/hold); times are Redis's own (TIME,
+# lease scores) or the module's numbers, never the client's clock.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Test::More;
+use Time::HiRes qw(time sleep);
+use File::Temp qw(tempdir);
+use JSON::PP ();
+use IO::Socket::INET;
+use Asyncx::OwnNginx;
+use Asyncx::Hold;
+use Asyncx::Redis;
+
+my @so = Asyncx::OwnNginx::modules();
+Asyncx::OwnNginx::skip_all_unless(scalar(grep { /test_hold/ } @so),
+    'TEST_NGINX_LOAD_MODULES must name the module and t/hold\'s helper');
+Asyncx::OwnNginx::skip_all_unless(Asyncx::Redis::have_server(),
+                                  'redis-server is not installed');
+
+$SIG{PIPE} = 'IGNORE';
+
+my $nginx_bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
+
+# --- nginx -t: every bad value named --------------------------------
+
+sub conf_test {
+    my ($params) = @_;
+    my $dir = tempdir('asyncx-394-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    mkdir "$dir/logs";
+    open my $out, '>', "$dir/nginx.conf" or die;
+    print $out join('', map { "load_module $_;\n" } @so), <<"CONF";
+error_log $dir/logs/error.log;
+pid $dir/logs/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    asyncx_limit_zone zone=z:64k rate=5r/s $params;
+}
+CONF
+    close $out;
+    my $res = `$nginx_bin -t -p $dir -c $dir/nginx.conf 2>&1`;
+    return ($? >> 8, $res);
+}
+
+my $redis_port = ($ENV{TEST_NGINX_PORT} || 1984) + 7;
+
+for my $case (
+    ['cluster=http://127.0.0.1:1', qr/invalid value "cluster=http:\/\/127\.0\.0\.1:1".*expected redis:\/\/host:port\[\/db\]/],
+    ['cluster=redis://', qr/invalid value "cluster=redis:\/\/"/],
+    ['cluster=redis://127.0.0.1:1/16', qr/invalid value "cluster=redis:\/\/127\.0\.0\.1:1\/16".*database 0\.\.15/],
+    ['cluster=redis://127.0.0.1:1/x', qr/invalid value "cluster=redis:\/\/127\.0\.0\.1:1\/x"/],
+    ['cluster=redis://127.0.0.1:99999', qr/invalid value "cluster=redis:\/\/127\.0\.0\.1:99999"/],
+    ['cluster=redis://127.0.0.1:1 cluster_timeout=0', qr/invalid value "cluster_timeout=0".*1ms\.\.60s/],
+    ['cluster=redis://127.0.0.1:1 cluster_timeout=61s', qr/invalid value "cluster_timeout=61s"/],
+    ['cluster=redis://127.0.0.1:1 cluster_lease=0', qr/invalid value "cluster_lease=0" in "asyncx_limit_zone" directive, expected 100ms\.\.1h/],
+    ['cluster=redis://127.0.0.1:1 cluster_lease=99ms', qr/invalid value "cluster_lease=99ms"/],
+    ['cluster=redis://127.0.0.1:1 cluster_lease=2h', qr/invalid value "cluster_lease=2h"/],
+    ['cluster=redis://127.0.0.1:1 cluster_servers=0', qr/invalid value "cluster_servers=0".*1\.\.1000/],
+    ['cluster=redis://127.0.0.1:1 cluster_servers=1001', qr/invalid value "cluster_servers=1001"/],
+    ['cluster=redis://127.0.0.1:1 cluster_fallback=maybe', qr/invalid value "cluster_fallback=maybe".*refuse, allow or local/],
+    ['cluster=redis://127.0.0.1:1 cluster_prefix=', qr/invalid value "cluster_prefix="/],
+    ['cluster=redis://127.0.0.1:1 "cluster_prefix=a{b}"', qr/invalid value "cluster_prefix=a\{b\}"/],
+    ['cluster=redis://127.0.0.1:1 cluster_colour=red', qr/invalid parameter "cluster_colour=red"/],
+    ['cluster=redis://127.0.0.1:1 cluster=redis://127.0.0.1:2', qr/duplicate parameter "cluster=redis:\/\/127\.0\.0\.1:2"/],
+    ['cluster_lease=1s', qr/"cluster_\*" parameters need "cluster=" in "asyncx_limit_zone" directive/],
+    ['cluster_password=x', qr/"cluster_\*" parameters need "cluster="/],
+) {
+    my ($params, $re) = @$case;
+    my ($rc, $out) = conf_test($params);
+    isnt($rc, 0, "nginx -t fails: $params");
+    like($out, $re, "... naming the value: $params");
+}
+
+{
+    my ($rc, $out) = conf_test("cluster=redis://127.0.0.1:$redis_port/3 "
+        . 'cluster_password=s3cret cluster_timeout=1ms cluster_lease=1h '
+        . 'cluster_servers=1000 cluster_fallback=local cluster_prefix=p:q');
+    is($rc, 0, 'nginx -t accepts every parameter at its bounds') or diag $out;
+    unlike($out, qr/s3cret/, '... and never prints the password');
+}
+
+# --- one nginx, one Redis ------------------------------------------
+
+my $redis = Asyncx::Redis->new;
+ok($redis->pid, 'a private redis-server answers on port ' . $redis->port)
+    or BAIL_OUT('no redis-server');
+my $url = $redis->url;
+
+my %zone = (
+    # two admitted at once, then refused until a token (1 a minute)
+    tok     => 'rate=1r/m burst=2 queue=0',
+    # one slot; waiting allowed; a short lease, renewed
+    slot    => 'rate=1000r/s burst=1000 concurrency=1 queue=5 timeout=60s '
+               . 'cluster_lease=600ms',
+    # a key: the keys in Redis are per key, binary keys in hex
+    keyed   => 'rate=1r/m burst=1 queue=0 key=$arg_k',
+    bin     => 'rate=1r/m burst=1 queue=0 key=$binary_remote_addr',
+    # the fallbacks
+    fbref   => 'rate=1000r/s burst=1000 cluster_timeout=5s',
+    fballow => 'rate=1000r/s burst=1000 cluster_timeout=5s '
+               . 'cluster_fallback=allow',
+    fblocal => 'rate=2r/m burst=4 queue=0 cluster_timeout=5s '
+               . 'cluster_servers=2 cluster_fallback=local',
+    # an answer that comes after its request left (Redis paused)
+    # (a lease of 1h: gone means released, not expired)
+    orphan  => 'rate=1000r/s burst=1000 concurrency=1 queue=5 '
+               . 'cluster_timeout=60s cluster_lease=1h',
+    # Redis answering errors (a key of the wrong type)
+    bad     => 'rate=1000r/s burst=1000 cluster_timeout=5s',
+    # a reload: the old worker's lease is released, never left to expire
+    reload  => 'rate=1000r/s burst=1000 concurrency=1 queue=0 '
+               . 'cluster_lease=1h',
+    # the slot of a worker killed: back after the lease
+    kill    => 'rate=1000r/s burst=1000 concurrency=1 queue=0 '
+               . 'cluster_lease=1500ms',
+);
+
+# cluster_timeout: 5 s unless a zone says otherwise, so that a loaded
+# machine's scheduling never looks like a slow Redis
+my $http = join '', map { "    asyncx_limit_zone zone=$_:1m $zone{$_}\n"
+                          . "        cluster=$url"
+                          # its own connection (db 1): zones of one
+                          # connection share the smallest cluster_timeout
+                          . ($_ eq 'orphan' ? '/1' : '')
+                          . " cluster_prefix=t394"
+                          . ($zone{$_} =~ /cluster_timeout/ ? ''
+                             : ' cluster_timeout=5s') . ";\n" }
+                    sort keys %zone;
+$http .= <<'HTTP';
+    log_format lim '$status $asyncx_limit_status $asyncx_limit_wait $uri';
+
+    server {
+        listen 127.0.0.1:$PORT;
+
+        location = /asyncx/status { asyncx_status; }
+HTTP
+for my $z (sort keys %zone) {
+    $http .= <<"LOC";
+        location /z/$z/ {
+            access_log \$DIR/logs/$z.log lim;
+            asyncx_limit $z;
+            location /z/$z/hold { asyncx_test_hold hold; }
+            location /z/$z/call {
+                asyncx_mock_service name=$z delay=0ms max_delay=60s echo=off;
+            }
+        }
+        location = /zs/$z { asyncx_limit_zone_status $z; }
+LOC
+}
+$http .= "    }\n";
+
+my $ngx = Asyncx::OwnNginx->new(offset => 4, name => 'limit-cluster',
+                                workers => 1,
+                                main => 'thread_pool hold threads=8;',
+                                http => $http);
+ok($ngx->pid, 'nginx is up') or BAIL_OUT('nginx did not start');
+my $master = $ngx->pid;
+
+sub worker {
+    my @w = grep { /^\d+$/ } split ' ', `ps -o pid= --ppid $master 2>/dev/null`;
+    return $w[0];
+}
+
+sub req {
+    my ($path, $timeout) = @_;
+    my $raw = $ngx->request("GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n",
+                            $timeout // 15);
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    my ($code) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
+    return ($code // 0, $head // '', $body // '');
+}
+
+sub code { (req(@_))[0] }
+
+sub cluster {
+    my ($z) = @_;
+    my $st = $ngx->json('/asyncx/status') or return undef;
+    return $st->{limit_zones}{$z}{cluster};
+}
+
+sub until_true {
+    my ($what, $limit, $cond) = @_;
+    my $t0 = time;
+    while (time - $t0 < $limit) {
+        my $v = $cond->();
+        return $v if $v;
+        sleep 0.02;
+    }
+    diag("gave up waiting for $what after $limit s");
+    return undef;
+}
+
+sub skey { "t394:{$_[0]:" . ($_[1] // '') . "}:s" }
+sub bkey { "t394:{$_[0]:" . ($_[1] // '') . "}:b" }
+sub zcard {
+    my @db = $_[0] eq 'orphan' ? ('-n', '1') : ();
+    my $n = $redis->cli(@db, 'ZCARD', skey(@_));
+    return $n =~ /^\d+$/ ? $n : -1;
+}
+
+sub redis_ms {
+    my ($s, $us) = $redis->cli('TIME');
+    return defined $us ? $s * 1000 + int($us / 1000) : undef;
+}
+
+sub leases {
+    my @r = $redis->cli('ZRANGE', skey(@_), '0', '-1', 'WITHSCORES');
+    my @l;
+    push @l, [shift @r, shift @r] while @r >= 2;
+    return @l;
+}
+
+sub hold {
+    my ($z, $name) = @_;
+    my $h = Asyncx::Hold->new($ngx->dir, $name);
+    $h->{child} = $ngx->spawn_request(
+        "GET /z/$z/hold?fifo=" . $h->path . " HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        120);
+    return $h;
+}
+
+sub unhold {
+    my ($h) = @_;
+    $h->wait_taken(0);
+    $h->release;
+    my $raw = $ngx->collect(delete $h->{child});
+    return ($raw =~ m{^HTTP/1\.\d (\d+)})[0] // 0;
+}
+
+# a request on a connection the test keeps; closing it is the departure
+sub open_request {
+    my ($path) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx->port,
+                                  Timeout => 5) or die "connect: $!";
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    return $s;
+}
+
+sub log_count {
+    my ($re) = @_;
+    return scalar grep { $_ =~ $re } $ngx->error_log;
+}
+
+# --- admission and refusal, decided in Redis -------------------------
+
+{
+    my ($c1, $h1) = req('/z/tok/call');
+    my $c2 = code('/z/tok/call');
+    my ($c3, $h3, $b3) = req('/z/tok/call');
+    is("$c1 $c2 $c3", '200 200 429', 'tok: burst=2 admitted, the third '
+       . 'refused (queue=0)');
+    like($h3, qr/\r\nRetry-After: \d+/i, 'tok: the refusal has Retry-After');
+    my $j = eval { JSON::PP::decode_json($b3) };
+    ok($j, 'tok: the refusal is JSON') or diag $b3;
+
+    # the bucket is Redis's: fewer than 1 token left (t in millionths)
+    my %b = $redis->cli('HGETALL', bkey('tok'));
+    ok(defined $b{t} && $b{t} < 1000000, "tok: Redis's bucket holds the "
+       . "taken tokens (t=" . ($b{t} // 'none') . ')');
+    my $ttl = $redis->cli('PTTL', bkey('tok'));
+    cmp_ok($ttl, '>', 0, 'tok: the bucket key expires by itself');
+
+    # refill it in Redis: the next request is admitted, so the decision
+    # is Redis's, not nginx's memory
+    $redis->cli('HSET', bkey('tok'), 't', '2000000');
+    is(code('/z/tok/call'), 200, 'tok: tokens put into Redis admit');
+    is(code('/z/tok/call'), 200, 'tok: ... both');
+    is(code('/z/tok/call'), 429, 'tok: ... then refused again');
+    $redis->cli('DEL', bkey('tok'));
+    is(code('/z/tok/call'), 200, 'tok: the bucket deleted in Redis starts '
+       . 'full');
+
+    my $c = cluster('tok');
+    ok($c, 'status: the zone has a "cluster" object');
+    is($c->{mode}, 'redis', 'status: mode redis');
+    is($c->{redis}, "127.0.0.1:" . $redis->port . "/0", 'status: the Redis '
+       . 'server');
+    is($c->{servers}, 1, 'status: servers 1 (default)');
+    is($c->{lease_ms}, 10000, 'status: lease_ms 10000 (default)');
+    is($c->{local}{admitted}, 5, 'status: 5 admitted through Redis');
+    is($c->{local}{refused}, 2, 'status: 2 refused');
+    is($c->{redis_errors}, 0, 'status: no Redis error');
+    cmp_ok($c->{commands}, '>=', 6, 'status: the commands counted');
+    is($c->{global}{slots_in_use}, 0, 'status: global slots 0');
+    ok(defined $c->{global}{tokens} && $c->{global}{tokens} < 2,
+       'status: global tokens as Redis said (' . ($c->{global}{tokens} // 'none') . ')');
+    ok(defined $c->{global}{updated_ms_ago}, 'status: updated_ms_ago');
+    is_deeply([sort keys %{ $c->{wake_delay} }], [qw(count max_us mean_us)],
+              'status: wake_delay');
+
+    # keys: printable as they are, binary in hex, long ones hashed
+    is(code('/z/keyed/call?k=alice'), 200, 'keyed: alice admitted');
+    is(code('/z/keyed/call?k=alice'), 429, 'keyed: alice refused');
+    is(code('/z/keyed/call?k=bob'), 200, 'keyed: bob has his own bucket');
+    is($redis->cli('EXISTS', bkey('keyed', 'alice')), 1, 'keyed: Redis has '
+       . 'alice\'s bucket');
+    is(code('/z/bin/call'), 200, 'bin: a binary key ($binary_remote_addr) '
+       . 'admitted');
+    is($redis->cli('EXISTS', bkey('bin', '%7f000001')), 1, 'bin: ... kept '
+       . 'in hex, after a "%"');
+    my $long = 'x' x 100;
+    is(code("/z/keyed/call?k=$long"), 200, 'keyed: a long key admitted');
+    is(code("/z/keyed/call?k=$long"), 429, 'keyed: ... then refused');
+    my @h = grep { /^t394:\{keyed:#[0-9a-f]{64}\}:b$/ }
+            $redis->cli('KEYS', 't394:{keyed:*');
+    is(scalar @h, 1, 'keyed: ... kept as its SHA-256');
+}
+
+# --- a slot: held, renewed, waited for, released ---------------------
+
+{
+    my $h = hold('slot', 's1');
+    ok($h->wait_taken(30), 'slot: a request holds the slot');
+    my @l = leases('slot');
+    is(scalar @l, 1, 'slot: Redis holds its lease');
+    my $w = worker();
+    like($l[0][0] // '', qr/:$w:\d+$/, 'slot: the lease names the worker');
+
+    # held for 4 leases (600 ms each, by Redis's clock): renewals keep it
+    my $t0 = redis_ms();
+    until_true('4 leases of Redis time', 60,
+               sub { redis_ms() - $t0 > 2400 });
+    @l = leases('slot');
+    is(scalar @l, 1, 'slot: held past 4 leases, the lease is still there');
+    cmp_ok($l[0][1] // 0, '>', redis_ms(), 'slot: ... and not expired '
+           . '(renewed)');
+    is(cluster('slot')->{local}{held}, 1, 'status: local held 1');
+
+    # a second request waits; its client leaves: its place is freed
+    my $w1 = open_request('/z/slot/call');
+    ok(until_true('a waiter', 30, sub {
+        (cluster('slot')->{local}{waiting} // 0) == 1 }),
+       'slot: a second request waits (local waiting 1)');
+    is($ngx->json('/zs/slot')->{waiting}, 1, 'zone status: waiting 1');
+    is($ngx->json('/zs/slot')->{concurrent}{current}, 1,
+       'zone status: concurrent.current is the global slots (1)');
+    close $w1;
+    ok(until_true('the waiter gone', 30, sub {
+        (cluster('slot')->{local}{waiting} // 1) == 0 }),
+       'slot: the client left while waiting: waiting 0');
+    is(zcard('slot'), 1, 'slot: ... Redis still holds the one lease');
+
+    # a waiter admitted by the release (a wake-up, not its timeout)
+    my $w2 = $ngx->spawn_request("GET /z/slot/call HTTP/1.0\r\nHost: x\r\n\r\n", 30);
+    ok(until_true('a waiter', 30, sub {
+        (cluster('slot')->{local}{waiting} // 0) == 1 }), 'slot: another '
+       . 'waits');
+    is(unhold($h), 200, 'slot: the holder ends');
+    my ($code) = $ngx->parse($ngx->collect($w2));
+    is($code, 200, 'slot: the waiter is admitted after the release');
+    is(zcard('slot'), 0, 'slot: no lease left in Redis');
+
+    # the client of a running request leaves: the lease goes at once
+    my $s2 = open_request('/z/slot/call?delay=60s');
+    ok(until_true('held', 30, sub { zcard('slot') == 1 }),
+       'slot: held again (a 60 s call)');
+    close $s2;
+    ok(until_true('the lease gone', 30, sub { zcard('slot') == 0 }),
+       'slot: the holder\'s client left: the lease is released');
+    ok(until_true('held 0', 30, sub { cluster('slot')->{local}{held} == 0 }),
+       'slot: local held 0');
+    is(code('/z/slot/call'), 200, 'slot: the slot is usable again');
+    is(scalar(grep { /^\d+ DELAYED/ } do {
+        open my $in, '<', $ngx->dir . '/logs/slot.log'; <$in> }), 1,
+       'slot: the waiter logged DELAYED');
+}
+
+# --- the answer to a request that left, errors, a flushed script -----
+
+{
+    my $before = cluster('orphan')->{commands};
+    $redis->pause;
+    my $s = open_request('/z/orphan/call?delay=60s');
+    ok(until_true('the acquire sent', 30, sub {
+        cluster('orphan')->{commands} > $before }),
+       'orphan: the acquire is in flight (Redis paused)');
+    close $s;
+    ok(until_true('the request gone', 30, sub {
+        (cluster('orphan')->{local}{waiting} // 1) == 0
+        && grep { /zone "orphan": request left the queue/ } $ngx->error_log }),
+       'orphan: the client left while its acquire was in flight');
+    $redis->resume;
+    ok(until_true('the late grant released', 30, sub {
+        cluster('orphan')->{commands} >= $before + 2 && zcard('orphan') == 0 }),
+       'orphan: the late grant is released at once (no lease in Redis)');
+    is(cluster('orphan')->{local}{held}, 0, 'orphan: nothing held here');
+    is(cluster('orphan')->{mode}, 'redis', 'orphan: still in Redis mode');
+    is(code('/z/orphan/call'), 200, 'orphan: the slot is free');
+
+    # a reply Redis gives as an error (WRONGTYPE): a failure, not a crash
+    $redis->cli('SET', bkey('bad'), 'not a hash');
+    my ($c, undef, $body) = req('/z/bad/call');
+    is($c, 503, 'bad: an error from Redis is a failure: fallback refuse');
+    is(log_count(qr/\[error\] .*zone "bad": redis 127\.0\.0\.1:\d+ unreachable \(.*WRONGTYPE.*\), falling back to refuse/),
+       1, 'bad: logged once, with Redis\'s error');
+    is(code('/z/bad/call'), 503, 'bad: again 503');
+    cmp_ok(cluster('bad')->{redis_errors}, '>=', 2, 'bad: redis_errors');
+    $redis->cli('DEL', bkey('bad'));
+    is(code('/z/bad/call'), 200, 'bad: the key fixed, admitted');
+    is(log_count(qr/\[notice\] .*zone "bad": redis 127\.0\.0\.1:\d+ reachable again/),
+       1, 'bad: the recovery logged once');
+    is(log_count(qr/zone "bad": redis 127\.0\.0\.1:\d+ unreachable/), 1,
+       'bad: one fallback line for two failures');
+
+    # SCRIPT FLUSH: NOSCRIPT, loaded again, asked again
+    $redis->cli('SCRIPT', 'FLUSH');
+    is(code('/z/bad/call'), 200, 'noscript: admitted after SCRIPT FLUSH');
+    is(cluster('bad')->{mode}, 'redis', 'noscript: no fallback');
+}
+
+# --- kill -9 of the worker holding a slot ----------------------------
+
+{
+    my $h = hold('kill', 'k1');
+    ok($h->wait_taken(30), 'kill: a request holds the slot');
+    my @l = leases('kill');
+    is(scalar @l, 1, 'kill: one lease in Redis');
+    my $expiry = $l[0][1] // 0;
+    my $old = worker();
+    kill 'KILL', $old;
+    $h->release;
+    ok(until_true('a new worker', 30, sub { my $w = worker();
+        $w && $w != $old }), 'kill: the master starts a new worker');
+    # the dead worker's lease is not renewed: back once it expires
+    my $ok = until_true('the slot back', 30, sub {
+        code('/z/kill/call') == 200 ? redis_ms() : undef });
+    ok($ok, 'kill: the slot comes back');
+    cmp_ok($ok // 0, '>=', $expiry, 'kill: ... once its lease expired, by '
+           . 'Redis\'s clock');
+    cmp_ok(($ok // 0) - $expiry, '<', 10000, 'kill: ... within the lease time');
+    $ngx->collect(delete $h->{child});
+}
+
+# --- Redis stopped: the fallbacks; started again: recovery -----------
+
+{
+    is(code('/z/fbref/call'), 200, 'fallback: fbref 200 with Redis');
+    is(code('/z/fballow/call'), 200, 'fallback: fballow 200 with Redis');
+    is(code('/z/fblocal/call'), 200, 'fallback: fblocal 200 with Redis');
+
+    $redis->stop;
+
+    my ($c, $head, $body) = req('/z/fbref/call');
+    is($c, 503, 'refuse: 503 without Redis');
+    like($head, qr/\r\nRetry-After: 1\r?(\n|$)/i, 'refuse: Retry-After: 1');
+    my $j = eval { JSON::PP::decode_json($body) };
+    like($j && $j->{error} // '', qr/redis/i, 'refuse: the JSON error says '
+         . 'redis') or diag $body;
+    is(code('/z/fbref/call'), 503, 'refuse: again 503');
+    is(cluster('fbref')->{mode}, 'refuse', 'refuse: status mode refuse');
+    cmp_ok(cluster('fbref')->{local}{fallback_refused}, '>=', 2,
+           'refuse: counted');
+
+    is(join(' ', map { code('/z/fballow/call') } 1 .. 3), '200 200 200',
+       'allow: everything through');
+    is(cluster('fballow')->{mode}, 'allow', 'allow: status mode allow');
+    is(cluster('fballow')->{local}{fallback_admitted}, 3, 'allow: counted');
+
+    # 2r/m burst=4 over 2 servers: 1r/m burst=2 here, in shared memory
+    is(join(' ', map { code('/z/fblocal/call') } 1 .. 3), '200 200 429',
+       'local: this server\'s share (burst 2), then 429');
+    is(cluster('fblocal')->{mode}, 'local', 'local: status mode local');
+
+    for my $z (qw(fbref fballow fblocal)) {
+        my $m = { fbref => 'refuse', fballow => 'allow',
+                  fblocal => 'local' }->{$z};
+        is(log_count(qr/\[error\] .*zone "$z": redis 127\.0\.0\.1:\d+ unreachable \(.+\), falling back to $m/),
+           1, "$z: the mode change is logged once, at error");
+    }
+
+    ok($redis->start, 'recovery: Redis started again');
+    ok(until_true('fbref in Redis', 30, sub { code('/z/fbref/call') == 200 }),
+       'recovery: fbref admits through Redis again');
+    ok(until_true('fblocal in Redis', 30, sub {
+        code('/z/fblocal/call') == 200
+        && cluster('fblocal')->{mode} eq 'redis' }),
+       'recovery: fblocal limits in Redis again');
+    ok(until_true('fballow', 30, sub { code('/z/fballow/call') == 200
+        && cluster('fballow')->{mode} eq 'redis' }),
+       'recovery: fballow in Redis');
+    for my $z (qw(fbref fballow fblocal)) {
+        is(log_count(qr/\[notice\] .*zone "$z": redis 127\.0\.0\.1:\d+ reachable again, limiting in redis/),
+           1, "$z: the recovery is logged once, at notice");
+        is(log_count(qr/zone "$z": redis 127\.0\.0\.1:\d+ unreachable/), 1,
+           "$z: still one fallback line");
+    }
+    is($ngx->pid, $master, 'recovery: the same nginx');
+    cmp_ok(cluster('fbref')->{reconnects}, '>=', 1, 'status: reconnects '
+           . 'counted');
+}
+
+# --- reload: old workers release, new ones connect ---------------------
+
+{
+    my $h = hold('reload', 'r1');
+    ok($h->wait_taken(30), 'reload: a request holds the slot (lease 1h)');
+    is(zcard('reload'), 1, 'reload: one lease');
+    my $old = worker();
+    kill 'HUP', $master;
+    ok(until_true('a new worker', 30, sub {
+        scalar(grep { /^\d+$/ && $_ != $old }
+               split ' ', `ps -o pid= --ppid $master 2>/dev/null`) }),
+       'reload: a new worker runs');
+    is(code('/z/reload/call'), 429, 'reload: the slot is still held');
+    $h->release;
+    $ngx->collect(delete $h->{child});
+    ok(until_true('the lease released', 30, sub { zcard('reload') == 0 }),
+       'reload: the old worker\'s lease is released (not expired: 1h)');
+    ok(until_true('the old worker gone', 30, sub {
+        !grep { $_ == $old } split ' ', `ps -o pid= --ppid $master 2>/dev/null` }),
+       'reload: the old worker exits');
+    is(code('/z/reload/call'), 200, 'reload: the new worker admits through '
+       . 'Redis');
+    is(zcard('reload'), 0, 'reload: and releases');
+}
+
+# --- the metrics -----------------------------------------------------
+
+{
+    my (undef, $m) = $ngx->get('/asyncx/status?format=prometheus');
+    like($m, qr/^asyncx_limit_cluster_mode\{zone="fbref",mode="redis"\} 1$/m,
+         'metrics: the mode');
+    like($m, qr/^asyncx_limit_cluster_commands_total\{zone="fbref"\} \d+$/m,
+         'metrics: the commands');
+    like($m, qr/^asyncx_limit_cluster_redis_errors_total\{zone="fbref"\} \d+$/m,
+         'metrics: the errors');
+    like($m, qr/^asyncx_limit_cluster_global_slots\{zone="slot"\} 0$/m,
+         'metrics: the global slots');
+    like($m, qr/^asyncx_limit_cluster_local_held\{zone="slot"\} 0$/m,
+         'metrics: the local held');
+}
+
+my @bad = grep { /\[(alert|crit|emerg)\]/ && !/exited on signal 9/ }
+          $ngx->error_log;
+is(scalar @bad, 0, 'no alert, crit or emerg lines') or diag @bad;
+my @pw = grep { /s3cret/ } $ngx->error_log;
+is(scalar @pw, 0, 'no password in the log');
+
+$ngx->stop;
+$redis->stop;
+
+done_testing();
