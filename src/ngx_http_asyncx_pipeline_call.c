@@ -165,6 +165,15 @@ ngx_http_asyncx_pipeline_reserve(ngx_http_asyncx_pipeline_ctx_t *ctx)
         size = NGX_HTTP_ASYNCX_PIPELINE_RESERVE_MAX;
     }
 
+    /*
+     * The block's end must be aligned as nginx's own blocks' are:
+     * ngx_palloc_small() aligns d.last before it compares with d.end,
+     * so an aligned d.last past an unaligned end passes the size check
+     * (a negative difference as size_t) and the allocation overruns the
+     * block (an odd body length made an odd size: heap corruption).
+     */
+    size = ngx_align(size, NGX_POOL_ALIGNMENT);
+
     if ((size_t) (pool->d.end - (u_char *) pool) >= size) {
         /* request_pool_size is large enough already */
         return NGX_OK;
