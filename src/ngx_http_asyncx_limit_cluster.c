@@ -272,6 +272,8 @@ ngx_http_asyncx_cluster_get(ngx_conf_t *cf, ngx_http_asyncx_limit_zone_t *lz)
 /*
  * cluster=redis://host:port[/db] cluster_password= cluster_timeout=
  * cluster_lease= cluster_servers= cluster_fallback= cluster_prefix=
+ * One branch per parameter, each with its bounds and its message, as
+ * nginx's own directives read theirs.
  */
 
 ngx_int_t
@@ -949,6 +951,9 @@ ngx_http_asyncx_cluster_on_sub_connect(ngx_http_asyncx_redis_t *rd)
  * than the timeout; NGX_DONE: it would wait (dry run);
  * NGX_HTTP_ASYNCX_CLUSTER_LOCAL: the shm limiter decides (fallback);
  * NGX_HTTP_ASYNCX_CLUSTER_REFUSE: 503 (fallback); NGX_ERROR.
+ * One function on purpose: every state a request can be in at the zone
+ * (new, asked, answered, woken, timed out, fallen back) is handled in
+ * one place, top to bottom, as limit_req's handler reads.
  */
 
 ngx_int_t
