@@ -16,6 +16,11 @@
 #define NGX_HTTP_ASYNCX_ERROR_MAX  1024
 
 
+static ngx_int_t ngx_http_asyncx_send_error_text(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_uint_t level, u_char *logged, size_t logged_len,
+    u_char *answered, size_t answered_len);
+
+
 ngx_int_t
 ngx_http_asyncx_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len)
@@ -94,7 +99,7 @@ ngx_int_t
 ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t level, const char *fmt, ...)
 {
-    u_char    buf[NGX_HTTP_ASYNCX_ERROR_MAX], *p, *json, *last, *msg;
+    u_char    buf[NGX_HTTP_ASYNCX_ERROR_MAX], *p;
     size_t    len;
     va_list   args;
 
@@ -105,6 +110,40 @@ ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
     /* a message cut at the buffer's end does not end inside a character */
     len = ngx_http_asyncx_utf8_trim(buf, p - buf);
 
+    return ngx_http_asyncx_send_error_text(r, status, level, buf, len,
+                                           buf, len);
+}
+
+
+/*
+ * A fault of the server (500): the log line has the detail (the file
+ * root, the errno text), the client only what failed, as nginx's own
+ * 500 pages tell nothing of the server's files.
+ */
+
+ngx_int_t
+ngx_http_asyncx_send_server_error(ngx_http_request_t *r,
+    const ngx_str_t *what, u_char *detail, size_t len)
+{
+    u_char  buf[NGX_HTTP_ASYNCX_ERROR_MAX], *p;
+
+    p = ngx_slprintf(buf, buf + sizeof(buf),
+                     "%V: internal error, see the error log", what);
+
+    return ngx_http_asyncx_send_error_text(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           NGX_LOG_ERR, detail, len,
+                                           buf, p - buf);
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_send_error_text(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_uint_t level, u_char *logged, size_t logged_len, u_char *answered,
+    size_t answered_len)
+{
+    u_char  *json, *last, *msg;
+    size_t   len;
+
     /*
      * Messages quote what clients sent (paths, names, patterns): bytes
      * that are not UTF-8, and control characters that would split a log
@@ -113,13 +152,13 @@ ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
      */
 
     msg = ngx_pnalloc(r->pool,
-                      ngx_http_asyncx_utf8_escape_len(buf, len,
+                      ngx_http_asyncx_utf8_escape_len(logged, logged_len,
                                                 NGX_HTTP_ASYNCX_UTF8_CONTROLS));
     if (msg == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = ngx_http_asyncx_utf8_escape(msg, buf, len,
+    len = ngx_http_asyncx_utf8_escape(msg, logged, logged_len,
                                       NGX_HTTP_ASYNCX_UTF8_CONTROLS) - msg;
 
     ngx_log_error(level, r->connection->log, 0,
@@ -127,6 +166,20 @@ ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     if (r->header_sent) {
         return NGX_ERROR;
+    }
+
+    if (answered != logged) {
+        msg = ngx_pnalloc(r->pool,
+                          ngx_http_asyncx_utf8_escape_len(answered,
+                                              answered_len,
+                                              NGX_HTTP_ASYNCX_UTF8_CONTROLS));
+        if (msg == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len = ngx_http_asyncx_utf8_escape(msg, answered, answered_len,
+                                          NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+              - msg;
     }
 
     json = ngx_pnalloc(r->pool,

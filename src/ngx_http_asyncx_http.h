@@ -26,6 +26,8 @@ ngx_int_t ngx_http_asyncx_send_cjson(ngx_http_request_t *r, ngx_uint_t status,
     cJSON *root);
 ngx_int_t ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t level, const char *fmt, ...);
+ngx_int_t ngx_http_asyncx_send_server_error(ngx_http_request_t *r,
+    const ngx_str_t *what, u_char *detail, size_t len);
 
 ngx_int_t ngx_http_asyncx_set_allow(ngx_http_request_t *r,
     ngx_uint_t allowed);

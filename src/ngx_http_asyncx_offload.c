@@ -605,7 +605,6 @@ static void
 ngx_http_asyncx_offload_done(ngx_http_request_t *r)
 {
     ngx_int_t                            rc;
-    ngx_uint_t                           level;
     ngx_http_asyncx_ctx_t               *actx;
     ngx_http_asyncx_offload_ctx_t       *ctx;
     const ngx_http_asyncx_offload_op_t  *op;
@@ -633,22 +632,13 @@ ngx_http_asyncx_offload_done(ngx_http_request_t *r)
         rc = ngx_http_asyncx_send_json(r, NGX_HTTP_OK, ctx->out, ctx->out_len);
 
     } else {
-        level = (ctx->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
-                                                                : NGX_LOG_INFO;
-
         if (ctx->status == 422) {
             /* nginx 1.22 knows no reason phrase for 422 */
             ngx_str_set(&r->headers_out.status_line,
                         "422 Unprocessable Entity");
         }
 
-        if (ctx->msg_len == 0) {
-            ctx->msg_len = ngx_cpymem(ctx->msg, "internal error", 14)
-                           - ctx->msg;
-        }
-
-        rc = ngx_http_asyncx_send_error(r, ctx->status, level, "%V: %*s",
-                                        &op->name, ctx->msg_len, ctx->msg);
+        rc = ngx_http_asyncx_offload_send_failure(r, ctx, &op->name);
     }
 
     /* send_json() copied it into r->pool */
@@ -715,6 +705,39 @@ ngx_http_asyncx_offload_run(void *data)
     }
 
     return rc;
+}
+
+
+/*
+ * The answer to a failed task: a client's error names what it sent; a
+ * fault of the server (500) is detailed in the log only, as its detail
+ * names the server's files (the root, an errno text).
+ */
+
+ngx_int_t
+ngx_http_asyncx_offload_send_failure(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx, const ngx_str_t *what)
+{
+    u_char  *p, detail[NGX_HTTP_ASYNCX_OFFLOAD_MSG_LEN + 64];
+
+    if (ctx->msg_len == 0) {
+        ctx->msg_len = ngx_cpymem(ctx->msg, "internal error", 14) - ctx->msg;
+    }
+
+    if (ctx->status != NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        return ngx_http_asyncx_send_error(r, ctx->status,
+                                          ctx->status > 500 ? NGX_LOG_ERR
+                                                            : NGX_LOG_INFO,
+                                          "%V: %*s", what, ctx->msg_len,
+                                          ctx->msg);
+    }
+
+    p = ngx_slprintf(detail, detail + sizeof(detail), "%V: %*s",
+                     what, ctx->msg_len, ctx->msg);
+
+    return ngx_http_asyncx_send_server_error(r, what, detail,
+                                   ngx_http_asyncx_utf8_trim(detail,
+                                                             p - detail));
 }
 
 

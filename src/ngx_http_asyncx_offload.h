@@ -90,6 +90,8 @@ char *ngx_http_asyncx_offload_file_root(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* thread side helpers shared by the file and CPU task files */
+ngx_int_t ngx_http_asyncx_offload_send_failure(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx, const ngx_str_t *what);
 ngx_int_t ngx_http_asyncx_offload_fail(ngx_http_asyncx_offload_ctx_t *ctx,
     ngx_uint_t status, ngx_err_t err, const char *fmt, ...);
 ngx_int_t ngx_http_asyncx_offload_body(ngx_http_asyncx_offload_ctx_t *ctx);

@@ -1527,18 +1527,15 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
     ngx_http_asyncx_sse_file_ctx_t *ctx)
 {
     ngx_int_t                       rc;
-    ngx_uint_t                      level;
     ngx_http_asyncx_offload_ctx_t  *o;
+
+    static const ngx_str_t  what = ngx_string("asyncx_sse");
 
     o = &ctx->open;
 
     if (o->status != 0) {
-        level = (o->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
-                                                               : NGX_LOG_INFO;
-
         ngx_http_finalize_request(r,
-            ngx_http_asyncx_send_error(r, o->status, level, "asyncx_sse: %*s",
-                                       o->msg_len, o->msg));
+            ngx_http_asyncx_offload_send_failure(r, o, &what));
         return;
     }
 

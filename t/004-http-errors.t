@@ -9,7 +9,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 85;
+plan tests => repeat_each() * 91;
 
 no_shuffle();
 no_long_string();
@@ -206,3 +206,35 @@ sub { $_[0] =~ /^\{"parsed_items":2,/ ? "" : $_[0] }
 --- no_error_log
 [error]
 runtime error
+
+
+
+=== TEST 6: a fault of the server (a root that is gone) is a 500 naming no server path; the log has the detail
+--- config
+    location = /files/read {
+        asyncx_file_root /nonexistent-asyncx-root;
+        asyncx_file_read;
+    }
+--- request
+GET /files/read?path=a.txt
+--- error_code: 500
+--- response_body
+{"error": "file read: internal error, see the error log", "status": 500}
+--- error_log eval
+qr/\[error\] .*asyncx: file read: file root "\/nonexistent-asyncx-root" is not available \(2: No such file or directory\) \(status 500\)/
+
+
+
+=== TEST 7: the same for a stream's root
+--- config
+    location = /search {
+        asyncx_sse_source file=a.ndjson root=/nonexistent-asyncx-sse-root;
+        asyncx_sse search;
+    }
+--- request
+GET /search?keyword=x
+--- error_code: 500
+--- response_body
+{"error": "asyncx_sse: internal error, see the error log", "status": 500}
+--- error_log eval
+qr/\[error\] .*asyncx: asyncx_sse: root "\/nonexistent-asyncx-sse-root" is not available \(2: No such file or directory\) \(status 500\)/
