@@ -112,6 +112,8 @@ static ngx_int_t ngx_http_asyncx_cluster_url(ngx_conf_t *cf,
     ngx_http_asyncx_limit_cluster_t *cl, ngx_str_t *arg, ngx_str_t *v);
 static ngx_int_t ngx_http_asyncx_cluster_server(ngx_conf_t *cf,
     ngx_http_asyncx_limit_zone_t *lz);
+static void ngx_http_asyncx_cluster_worker(ngx_http_asyncx_limit_cluster_t *cl,
+    ngx_log_t *log);
 static void ngx_http_asyncx_cluster_on_connect(ngx_http_asyncx_redis_t *rd);
 static void ngx_http_asyncx_cluster_on_close(ngx_http_asyncx_redis_t *rd);
 static void ngx_http_asyncx_cluster_on_sub_connect(
@@ -564,8 +566,9 @@ ngx_http_asyncx_cluster_server(ngx_conf_t *cf,
                                 cl->addr.sockaddr, cl->addr.socklen, 1)
                == NGX_OK
             && ocl->password.len == cl->password.len
-            && ngx_strncmp(ocl->password.data, cl->password.data,
-                           cl->password.len) == 0)
+            && (cl->password.len == 0
+                || ngx_strncmp(ocl->password.data, cl->password.data,
+                               cl->password.len) == 0))
         {
             srv = ocl->server;
             srv->cmd.timeout = ngx_min(srv->cmd.timeout, cl->timeout);
@@ -688,37 +691,66 @@ ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
     ngx_http_asyncx_limit_zone_t *lz)
 {
     ngx_http_asyncx_limit_zone_t     **zs;
-    ngx_http_asyncx_limit_cluster_t   *cl;
     ngx_http_asyncx_cluster_server_t  *srv;
 
-    cl = lz->cluster;
-
-    if (cl == NULL) {
+    if (lz->cluster == NULL) {
         return;
     }
 
-    cl->log = cycle->log;
+    ngx_http_asyncx_cluster_worker(lz->cluster, cycle->log);
+
+    if (lz->self != NGX_HTTP_ASYNCX_LQ_NOBODY
+        && ngx_process == NGX_PROCESS_WORKER)
+    {
+        /* a dead worker's entry that this new process took over */
+        lz->cluster->sh->waiting[lz->self] = 0;
+        lz->cluster->sh->held[lz->self] = 0;
+    }
+
+    /* once every zone of the server is ready for its news */
+    srv = lz->cluster->server;
+    zs = srv->zones.elts;
+
+    if (zs[srv->zones.nelts - 1] == lz) {
+        (void) ngx_http_asyncx_redis_start(&srv->cmd);
+    }
+}
+
+
+/* this process's state of a zone; at its first request after a reload of
+   a single process, which runs no init_process */
+
+static void
+ngx_http_asyncx_cluster_worker(ngx_http_asyncx_limit_cluster_t *cl,
+    ngx_log_t *log)
+{
+    ngx_uint_t                          i;
+    ngx_http_asyncx_limit_zone_t      **zs;
+    ngx_http_asyncx_cluster_server_t   *srv;
+
+    if (cl->log) {
+        return;
+    }
+
+    cl->log = log;
     ngx_queue_init(&cl->held);
 
     cl->renew.handler = ngx_http_asyncx_cluster_renew_handler;
     cl->renew.data = cl;
-    cl->renew.log = cycle->log;
+    cl->renew.log = log;
     cl->renew.cancelable = 1;
 
-    if (lz->self != NGX_HTTP_ASYNCX_LQ_NOBODY) {
-        /* a dead worker's entry that this worker took over */
-        cl->sh->waiting[lz->self] = 0;
-        cl->sh->held[lz->self] = 0;
-    }
-
     srv = cl->server;
-    srv->cmd.log = cycle->log;
-    srv->sub.log = cycle->log;
+    srv->cmd.log = log;
+    srv->sub.log = log;
 
-    /* once every zone of the server is ready for its news */
-    zs = srv->zones.elts;
+    if (ngx_process == NGX_PROCESS_SINGLE && !srv->cmd.started) {
+        zs = srv->zones.elts;
 
-    if (zs[srv->zones.nelts - 1] == lz) {
+        for (i = 0; i < srv->zones.nelts; i++) {
+            ngx_http_asyncx_cluster_worker(zs[i]->cluster, log);
+        }
+
         (void) ngx_http_asyncx_redis_start(&srv->cmd);
     }
 }
@@ -936,6 +968,8 @@ ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
     ctx->due = 0;
 
     if (cr == NULL) {
+        ngx_http_asyncx_cluster_worker(cl, ngx_cycle->log);
+
         if (cl->server->cmd.ac == NULL) {
             return ngx_http_asyncx_cluster_fallback(cl);
         }
@@ -976,6 +1010,12 @@ ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
     case NGX_HTTP_ASYNCX_CLUSTER_GRANTED:
         ngx_http_asyncx_cluster_unwait(cr);
         ngx_atomic_fetch_add(&cl->sh->admitted, 1);
+
+        if (cr->rewake) {
+            /* Redis said there is room for more: the next here asks now */
+            cr->rewake = 0;
+            ngx_http_asyncx_cluster_wake_head(lz, &cr->enc);
+        }
 
         if (cl->concurrency) {
             ngx_http_asyncx_cluster_hold(cr);
@@ -1113,7 +1153,8 @@ ngx_http_asyncx_cluster_create(ngx_http_asyncx_limit_ctx_t *ctx,
         }
 
     } else {
-        ngx_str_null(&key);
+        /* not NULL data: it is copied and formatted (no memcpy from NULL) */
+        ngx_str_set(&key, "");
     }
 
     if (ngx_http_asyncx_cluster_encode(r, &key, &enc) != NGX_OK) {
@@ -1748,11 +1789,6 @@ ngx_http_asyncx_cluster_hold(ngx_http_asyncx_limit_creq_t *cr)
     if (!cl->renew.timer_set) {
         ngx_add_timer(&cl->renew, ngx_max(cl->lease / 3, 1));
     }
-
-    if (cr->rewake) {
-        cr->rewake = 0;
-        ngx_http_asyncx_cluster_wake_head(lz, &cr->enc);
-    }
 }
 
 
@@ -1776,7 +1812,12 @@ ngx_http_asyncx_cluster_unwait(ngx_http_asyncx_limit_creq_t *cr)
 }
 
 
-/* the first waiter of a key among this worker's (FIFO), or NULL */
+/*
+ * The first waiter of a key among this worker's (FIFO), or NULL.  Only
+ * requests Redis refused once count: one being asked for the first time
+ * is nobody's place in line (each arrival asks at once unless some of
+ * its key already wait, as the shm zone admits when nobody waits).
+ */
 
 static ngx_http_asyncx_limit_ctx_t *
 ngx_http_asyncx_cluster_head(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *enc)
@@ -1792,7 +1833,7 @@ ngx_http_asyncx_cluster_head(ngx_http_asyncx_limit_zone_t *lz, ngx_str_t *enc)
         ctx = ngx_queue_data(q, ngx_http_asyncx_limit_ctx_t, local);
         cr = ctx->passes[ctx->cur].cluster;
 
-        if (cr && cr->enc.len == enc->len
+        if (cr && cr->waiting && cr->enc.len == enc->len
             && (enc->len == 0
                 || ngx_memcmp(cr->enc.data, enc->data, enc->len) == 0))
         {
