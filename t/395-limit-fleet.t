@@ -407,13 +407,6 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     my @codes = map { ($ngx[0]->collect($_) =~ m{^HTTP/1\.\d (\d+)})[0] // 0 }
                 $first, @more;
 
-    # Known defect of the implementation at the time of writing: a worker
-    # has at most one acquire per key in flight; the others of its key
-    # are treated as waiting behind it (refused unasked with queue=0).
-    # Marked TODO so that `make test` stays usable; prove reports it as
-    # "unexpectedly succeeded" once fixed: then remove this line.
-    local $TODO = 'the cluster zone refuses a request of a key while '
-                  . 'another of it is being asked (bench: -28 % at 2000 r/s)';
     is("@codes", join(' ', (200) x 11), 'ask: the 11 requests are admitted '
        . '(none refused unasked while a Redis bucket of 1000 tokens was full)');
     is(scalar @early, 0, 'ask: no request was refused while Redis was paused')
@@ -570,12 +563,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
 # c. kill -9 of the workers of server 1 while they hold both slots
 
 {
-    # one after the other: two requests of a key arriving together in
-    # one worker meet the defect the "ask" checks show (queue=0 refuses
-    # the second unasked)
-    my @h = (hold(0, 'lease', 'l1'));
-    $h[0]->wait_taken(30);
-    push @h, hold(0, 'lease', 'l2');
+    my @h = (hold(0, 'lease', 'l1'), hold(0, 'lease', 'l2'));
     is(scalar(grep { $_->wait_taken(30) } @h), 2, 'lease: server 1 holds '
        . 'both slots');
     is(code(1, '/z/lease/call'), 429, 'lease: server 2 is refused');
