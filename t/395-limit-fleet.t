@@ -3,11 +3,14 @@
 # kept in one private redis-server (TEST_NGINX_PORT + 7, Asyncx::Redis):
 #   a. admissions: a bucket of 6 at 1r/m gives exactly 6 admissions
 #      across the three (not 18), and at 10r/s burst=5 no 1 s window of
-#      the fleet's admissions holds more than rate + burst;
+#      the fleet's admissions holds more than rate + burst; requests of
+#      one key arriving together in a worker are each asked in Redis
+#      (none refused unasked while a paused Redis holds the first);
 #   b. slots: 3 requests held (t/hold) on three servers take the cap of
 #      3; a fourth is refused (queue=0) or waits (queue=) until a slot is
-#      released on another server; under load Redis's lease set never
-#      holds more than the cap;
+#      released on another server; clients that leave free their
+#      leases at once; under load Redis's lease set never holds more
+#      than the cap; the cluster metrics on each server;
 #   c. kill -9 of the workers of a server holding slots: the slots come
 #      back after cluster_lease (2 s), as Redis's own clock counts;
 #   d. Redis stopped (and paused) mid-load: each cluster_fallback mode
