@@ -54,20 +54,20 @@ $SIG{PIPE} = 'IGNORE';
 my $redis = Asyncx::Redis->new;
 ok($redis->pid, 'a private redis-server answers PING on port '
    . $redis->port) or BAIL_OUT('no redis-server');
-my $url = $redis->url;
 
-# cluster_timeout=3s everywhere: a loaded machine's scheduling must not
-# look like a slow Redis, and a paused Redis is noticed after 3 s.  One
-# value: the zones of one Redis server share a connection per worker,
-# whose timeout is the smallest of theirs.
+# cluster_timeout=3s everywhere but "ask": a loaded machine's scheduling
+# must not look like a slow Redis, and a paused Redis is noticed after
+# 3 s.  One value: the zones of one Redis server and database share a
+# connection per worker, whose timeout is the smallest of theirs.
 my %zone = (
     # a. exactly 6 admissions until a token is refilled (60 s)
     count    => 'rate=1r/m burst=6 queue=0 cluster_timeout=3s',
     # a. the 1 s windows
     window   => 'rate=10r/s burst=5 queue=0 cluster_timeout=3s',
-    # a. requests arriving while another of the key is being asked
-    #    (a paused Redis: 3 s before it counts as failed)
-    ask      => 'rate=1000r/s burst=1000 queue=0 cluster_timeout=3s',
+    # a. requests arriving while another of the key is being asked,
+    #    Redis paused meanwhile: database 1 gives the zone a connection
+    #    of its own, whose 60 s timeout no loaded machine reaches
+    ask      => 'rate=1000r/s burst=1000 queue=0 cluster_timeout=60s',
     # b. the cap; the fourth refused
     slots    => 'rate=1000r/s burst=1000 concurrency=3 queue=0 '
                 . 'cluster_timeout=3s',
@@ -98,8 +98,10 @@ my %zone = (
 
 # one location pair per zone: /z/<zone>/hold (held by the test) and
 # /z/<zone>/call (the mock, answering at once or after ?delay=)
+my %db = (ask => 1);
 my $http = join '', map { "    asyncx_limit_zone zone=$_:1m $zone{$_}\n"
-                          . "        cluster=$url;\n" } sort keys %zone;
+                          . "        cluster=" . $redis->url($db{$_}) . ";\n" }
+                    sort keys %zone;
 $http .= <<'HTTP';
     log_format adm '$msec $pid $status $request_time $asyncx_limit_wait '
                    '$asyncx_limit_status $request_uri';
@@ -384,7 +386,8 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
 # when nobody waits and a token is there.  Redis is paused so that the
 # first one's EVALSHA stays in flight; 10 more requests on 10 connections
 # (reuseport spreads them over both workers: some share the first one's
-# worker).  Resumed within 1 s, far below cluster_timeout=3s: all 11 are
+# worker).  Resumed after at most 1 s more, far below the zone's
+# cluster_timeout=60s (its own connection: database 1): all 11 are
 # admitted.  (If the machine is slow enough that the 10 arrive after the
 # resume, they are admitted anyway: the check cannot fail by slowness.)
 {
