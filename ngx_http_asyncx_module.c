@@ -396,6 +396,13 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       offsetof(ngx_http_asyncx_loc_conf_t, sse.heartbeat),
       &ngx_http_asyncx_sse_heartbeat_bounds },
 
+    { ngx_string("asyncx_sse_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_asyncx_conf_set_bounded,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_loc_conf_t, sse.retry),
+      &ngx_http_asyncx_sse_retry_bounds },
+
     { ngx_string("asyncx_sse_batch_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_asyncx_conf_set_bounded,

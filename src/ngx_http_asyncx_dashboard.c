@@ -247,6 +247,7 @@ ngx_http_asyncx_status_stream_push(ngx_http_request_t *r,
     ev.id.data = id;
     ev.id.len = ngx_sprintf(id, "%ui", ++ctx->id) - id;
     ngx_str_null(&ev.event);
+    ev.retry = 0;
     ev.data = (u_char *) text;
     ev.len = ngx_strlen(text);
 
@@ -293,20 +294,9 @@ ngx_http_asyncx_status_stream_push(ngx_http_request_t *r,
 static void
 ngx_http_asyncx_status_stream_write(ngx_http_request_t *r)
 {
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    if (c->write->timedout) {
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "asyncx status stream: client timed out reading");
-        c->timedout = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
-        return;
-    }
-
-    if (c->error) {
-        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+    if (ngx_http_asyncx_event_stream_gone(r, "asyncx status stream")
+        != NGX_OK)
+    {
         return;
     }
 

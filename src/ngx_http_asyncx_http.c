@@ -608,6 +608,36 @@ ngx_http_asyncx_event_stream_keepalive(ngx_http_request_t *r, ngx_buf_t *b,
 
 
 /*
+ * A stream's write event: NGX_OK while its client is there, else
+ * NGX_DONE with the request finalized (send_timeout passed, or the
+ * connection failed).
+ */
+
+ngx_int_t
+ngx_http_asyncx_event_stream_gone(ngx_http_request_t *r, const char *who)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (c->write->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "%s: client timed out reading the stream", who);
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return NGX_DONE;
+    }
+
+    if (c->error) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The one walk of the request's header list: the next header named
  * "name" after "prev" (NULL: the first one), or NULL.
  */

@@ -35,6 +35,8 @@ ngx_int_t ngx_http_asyncx_get_only(ngx_http_request_t *r, ngx_int_t *rc);
 ngx_int_t ngx_http_asyncx_send_event_stream_header(ngx_http_request_t *r);
 void ngx_http_asyncx_event_stream_keepalive(ngx_http_request_t *r,
     ngx_buf_t *b, ngx_chain_t *cl);
+ngx_int_t ngx_http_asyncx_event_stream_gone(ngx_http_request_t *r,
+    const char *who);
 ngx_int_t ngx_http_asyncx_last_event_id(ngx_http_request_t *r,
     ngx_str_t *value);
 ngx_table_elt_t *ngx_http_asyncx_header_next(ngx_http_request_t *r,

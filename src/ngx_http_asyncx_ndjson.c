@@ -1445,6 +1445,7 @@ ngx_http_asyncx_ndjson_emit(ngx_http_asyncx_ndjson_scan_t *s,
     }
 
     ngx_str_null(&ev.event);
+    ev.retry = 0;
     ev.data = data;
     ev.len = len;
 

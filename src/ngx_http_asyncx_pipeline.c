@@ -462,6 +462,8 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 
     abandoned = ngx_http_asyncx_pipeline_running(ctx);
 
+    ngx_http_asyncx_pipeline_cancel_timer(ctx);
+
     if (ctx->deadline.timer_set) {
         ngx_del_timer(&ctx->deadline);
     }

@@ -61,7 +61,7 @@ ngx_int_t
 ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
     ngx_http_asyncx_pipeline_call_t *call, ngx_str_t *text)
 {
-    u_char                                 *p, *last;
+    u_char                                 *p;
     size_t                                  len;
     ngx_uint_t                              i, first, n;
     ngx_http_asyncx_pipeline_call_t        *c;
@@ -87,9 +87,12 @@ ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
     }
 
     text->data = p;
-    last = p + len;
 
-    p = ngx_slprintf(p, last, "{\"request\":%V,\"results\":{", &ctx->body);
+    /* plain copies: the length above bounds them, formats cost more */
+
+    p = ngx_cpymem(p, "{\"request\":", sizeof("{\"request\":") - 1);
+    p = ngx_cpymem(p, ctx->body.data, ctx->body.len);
+    p = ngx_cpymem(p, ",\"results\":{", sizeof(",\"results\":{") - 1);
 
     for (i = 0, n = 0; i < first; i++) {
         c = &ctx->calls[i];
@@ -98,23 +101,42 @@ ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
             continue;
         }
 
-        p = ngx_slprintf(p, last, "%s\"%V\":%V", n++ ? "," : "",
-                         &c->conf->name, &c->passed);
+        if (n++) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, c->conf->name.data, c->conf->name.len);
+        *p++ = '"';
+        *p++ = ':';
+        p = ngx_cpymem(p, c->passed.data, c->passed.len);
     }
 
-    p = ngx_slprintf(p, last, "},\"failed\":[");
+    p = ngx_cpymem(p, "},\"failed\":[", sizeof("},\"failed\":[") - 1);
 
     for (i = 0, n = 0; i < first; i++) {
         c = &ctx->calls[i];
 
-        if (c->failed) {
-            p = ngx_slprintf(p, last, "%s\"%V\"", n++ ? "," : "",
-                             &c->conf->name);
+        if (!c->failed) {
+            continue;
         }
+
+        if (n++) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, c->conf->name.data, c->conf->name.len);
+        *p++ = '"';
     }
 
-    p = ngx_slprintf(p, last, "],\"stage\":\"%V\",\"call\":\"%V\"}",
-                     &st[call->conf->stage].name, &call->conf->name);
+    p = ngx_cpymem(p, "],\"stage\":\"", sizeof("],\"stage\":\"") - 1);
+    p = ngx_cpymem(p, st[call->conf->stage].name.data,
+                   st[call->conf->stage].name.len);
+    p = ngx_cpymem(p, "\",\"call\":\"", sizeof("\",\"call\":\"") - 1);
+    p = ngx_cpymem(p, call->conf->name.data, call->conf->name.len);
+    *p++ = '"';
+    *p++ = '}';
 
     text->len = p - text->data;
 

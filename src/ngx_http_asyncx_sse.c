@@ -29,6 +29,9 @@ static ngx_int_t ngx_http_asyncx_sse_handler(ngx_http_request_t *r);
  */
 ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_heartbeat_bounds =
     { 0, 86400000, 2 };
+/* "retry: 0" would be a real value (reconnect at once), never "off" */
+ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_retry_bounds =
+    { 1, 86400000, NGX_HTTP_ASYNCX_CONF_MSEC, 0 };
 ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_batch_bounds =
     { 1, NGX_HTTP_ASYNCX_SSE_BATCH_MAX, 0 };
 ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_data_size_bounds =
@@ -101,6 +104,7 @@ void
 ngx_http_asyncx_sse_init_conf(ngx_http_asyncx_sse_conf_t *conf)
 {
     conf->heartbeat = NGX_CONF_UNSET_MSEC;
+    conf->retry = NGX_CONF_UNSET_MSEC;
     conf->batch_size = NGX_CONF_UNSET_UINT;
     conf->max_data_size = NGX_CONF_UNSET_UINT;
     conf->source = NGX_CONF_UNSET_PTR;
@@ -114,6 +118,7 @@ ngx_http_asyncx_sse_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_sse_conf_t *prev, ngx_http_asyncx_sse_conf_t *conf)
 {
     ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 15000);
+    ngx_conf_merge_msec_value(conf->retry, prev->retry, 0);
     ngx_conf_merge_uint_value(conf->batch_size, prev->batch_size, 1000);
     ngx_conf_merge_uint_value(conf->max_data_size, prev->max_data_size,
                               10000000);

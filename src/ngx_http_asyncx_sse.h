@@ -60,6 +60,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t                     mode;
     ngx_msec_t                     heartbeat;
+    ngx_msec_t                     retry;       /* 0: no retry field */
     ngx_uint_t                     batch_size;
     ngx_uint_t                     max_data_size;
     ngx_http_asyncx_sse_source_t  *source;
@@ -69,6 +70,8 @@ typedef struct {
 
 /* ranges of the asyncx_sse_* directives (set_bounded); heartbeat 0: off */
 extern ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_heartbeat_bounds;
+extern ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_sse_retry_bounds;
+
 /* the streams' counters in asyncx_stats */
 
 enum {

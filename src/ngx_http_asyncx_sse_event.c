@@ -10,6 +10,9 @@
 #include "ngx_http_asyncx_sse_event.h"
 
 
+static size_t ngx_http_asyncx_sse_retry_len(ngx_msec_t ms);
+
+
 /* the bytes ngx_http_asyncx_sse_event_write() writes for ev */
 
 size_t
@@ -26,6 +29,15 @@ ngx_http_asyncx_sse_event_len(ngx_http_asyncx_sse_event_t *ev)
 
     if (ev->event.len) {
         len += sizeof("event: \n") - 1 + ev->event.len;
+    }
+
+    if (ev->retry) {
+        len += sizeof("retry: \n") - 1
+               + ngx_http_asyncx_sse_retry_len(ev->retry);
+    }
+
+    if (ev->data == NULL) {
+        return len + 1;
     }
 
     len += sizeof("data: \n\n") - 1 + ev->len;
@@ -59,7 +71,8 @@ ngx_http_asyncx_sse_event_len(ngx_http_asyncx_sse_event_t *ev)
 u_char *
 ngx_http_asyncx_sse_event_write(u_char *p, ngx_http_asyncx_sse_event_t *ev)
 {
-    u_char  *s, *last, *brk;
+    u_char      *s, *last, *brk, *d;
+    ngx_msec_t   ms;
 
     if (ev->id.len) {
         p = ngx_cpymem(p, "id: ", sizeof("id: ") - 1);
@@ -71,6 +84,23 @@ ngx_http_asyncx_sse_event_write(u_char *p, ngx_http_asyncx_sse_event_t *ev)
         p = ngx_cpymem(p, "event: ", sizeof("event: ") - 1);
         p = ngx_cpymem(p, ev->event.data, ev->event.len);
         *p++ = '\n';
+    }
+
+    if (ev->retry) {
+        p = ngx_cpymem(p, "retry: ", sizeof("retry: ") - 1);
+        p += ngx_http_asyncx_sse_retry_len(ev->retry);
+
+        /* the digits backwards: ngx_sprintf() is not linked in pure code */
+        for (ms = ev->retry, d = p; ms; ms /= 10) {
+            *--d = (u_char) ('0' + ms % 10);
+        }
+
+        *p++ = '\n';
+    }
+
+    if (ev->data == NULL) {
+        *p++ = '\n';
+        return p;
     }
 
     p = ngx_cpymem(p, "data: ", sizeof("data: ") - 1);
@@ -103,4 +133,19 @@ ngx_http_asyncx_sse_event_write(u_char *p, ngx_http_asyncx_sse_event_t *ev)
     *p++ = '\n';
 
     return p;
+}
+
+
+/* the digits of a retry value */
+
+static size_t
+ngx_http_asyncx_sse_retry_len(ngx_msec_t ms)
+{
+    size_t  n;
+
+    for (n = 1; ms >= 10; n++) {
+        ms /= 10;
+    }
+
+    return n;
 }

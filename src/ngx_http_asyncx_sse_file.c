@@ -9,16 +9,18 @@
  * cpu pool.  The first job (io) opens the file with the sandbox of
  * /files/read (realpath, below the root, no symlink on the way,
  * O_NONBLOCK so a FIFO cannot hang the thread, a regular file only; its
- * errors are plain JSON answers) and reads the first part.  Scan jobs
- * (cpu) scan the stream's one buffer (ngx_http_asyncx_ndjson_scan())
- * until they have about 56 KiB of events, have read their share of the
- * file, or the stream ends, and read on only what the page cache holds
- * (preadv2() with RWF_NOWAIT: a copy, it never waits on the disk).
- * When the cache does not have the next part, a fill job (io) reads it
- * with pread() and the scan goes on in the cpu pool: a cached file
- * costs one round trip per scan job, a cold one waits on the disk in
- * the io pool only, and the io pool's other work (/files/read) never
- * queues behind scanning.  The next job is posted once the socket took
+ * errors are plain JSON answers), reads the first part and scans it, so
+ * that its events leave with the header.  Scan jobs (cpu) scan the
+ * stream's one buffer (ngx_http_asyncx_ndjson_scan()) until they have
+ * about 56 KiB of events (or the stream's first ones), have read their
+ * share of the file, or the stream ends, and read on only what the
+ * page cache holds (preadv2() with RWF_NOWAIT: a copy, it never waits
+ * on the disk).  When the cache does not have the next part, a fill job
+ * (io) reads it with pread() and the scan goes on in the cpu pool: a
+ * cached file costs one round trip per scan job, a cold one waits on
+ * the disk in the io pool only, and the io pool's other work
+ * (/files/read) queues behind no more scanning than one buffer per
+ * stream start.  The next job is posted once the socket took
  * everything (backpressure), so a stream holds its buffers and nothing
  * more whatever the file's size.
  *
@@ -40,6 +42,7 @@
 #include "ngx_http_asyncx_offload.h"
 #include "ngx_http_asyncx_offload_util.h"
 #include "ngx_http_asyncx_ndjson.h"
+#include "ngx_http_asyncx_sse_stream.h"
 
 
 /* what a job reads at most: the first one little, for a first event soon */
@@ -56,6 +59,7 @@
 
 
 struct ngx_http_asyncx_sse_file_ctx_s {
+    ngx_http_asyncx_sse_stream_t       stream;
     ngx_http_request_t                *request;
     ngx_http_asyncx_job_t             *job;        /* io: open, fill */
     ngx_http_asyncx_job_t             *scan_job;   /* cpu */
@@ -87,19 +91,11 @@ struct ngx_http_asyncx_sse_file_ctx_s {
     ngx_str_t                          keyword;
 
     ngx_buf_t                          out;
-    ngx_chain_t                        out_cl;
-    ngx_buf_t                          ping;
-    ngx_chain_t                        ping_cl;
-    ngx_event_t                        heartbeat;
-    ngx_msec_t                         heartbeat_interval;
 
     unsigned                           resuming:1;
     unsigned                           head:1;
     unsigned                           fill:1;       /* next job reads */
     unsigned                           blocking:1;   /* no RWF_NOWAIT */
-    unsigned                           streaming:1;  /* header sent */
-    unsigned                           job_done:1;
-    unsigned                           done:1;       /* last event out */
 };
 
 
@@ -120,21 +116,27 @@ static ngx_int_t ngx_http_asyncx_sse_file_open(
     ngx_http_asyncx_sse_file_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_file_first(
     ngx_http_asyncx_sse_file_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_file_scan_window(
+    ngx_http_asyncx_sse_file_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_sse_file_scan_run(void *data);
 static ngx_int_t ngx_http_asyncx_sse_file_fill_run(void *data);
 static ngx_int_t ngx_http_asyncx_sse_file_read(
     ngx_http_asyncx_sse_file_ctx_t *ctx, ngx_uint_t wait);
-static ngx_int_t ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_file_post(
+    ngx_http_asyncx_sse_stream_t *s);
+static void ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r);
 static void ngx_http_asyncx_sse_file_write_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_asyncx_sse_file_busy(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx);
-static void ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx);
-static ngx_int_t ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx);
-static void ngx_http_asyncx_sse_file_heartbeat_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_asyncx_sse_file_busy(
+    ngx_http_asyncx_sse_stream_t *s, ngx_int_t rc);
+static ngx_int_t ngx_http_asyncx_sse_file_job_done(
+    ngx_http_asyncx_sse_stream_t *s);
 static void ngx_http_asyncx_sse_file_cleanup(void *data);
+
+
+static ngx_http_asyncx_sse_stream_ops_t  ngx_http_asyncx_sse_file_ops = {
+    ngx_http_asyncx_sse_file_job_done, ngx_http_asyncx_sse_file_post,
+    ngx_http_asyncx_sse_file_busy
+};
 
 
 /* 64 bytes to 256 MiB: the read buffer holds a whole line */
@@ -471,7 +473,9 @@ ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r)
     ctx->conf = &alcf->sse.file;
     ctx->mode = alcf->sse.mode;
     ctx->fd = NGX_INVALID_FILE;
-    ctx->heartbeat_interval = alcf->sse.heartbeat;
+
+    ngx_http_asyncx_sse_stream_init(&ctx->stream, r, ctx,
+                                    &ngx_http_asyncx_sse_file_ops);
     ctx->scan.batch_size = alcf->sse.batch_size;
     ctx->scan.max_line = alcf->sse.file.max_line;
     ctx->scan.skip_invalid = alcf->sse.file.invalid;
@@ -527,7 +531,11 @@ ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->write_event_handler = ngx_http_asyncx_sse_file_write_handler;
+    ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_IO] = ctx->job;
+    ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_CPU] = ctx->scan_job;
+
+    /* the open job's end starts the stream, or answers its error */
+    r->write_event_handler = ngx_http_asyncx_sse_file_opened;
 
     rc = ngx_http_asyncx_job_post(ctx->job, ngx_http_asyncx_sse_file_open_run,
                                   ctx);
@@ -1141,18 +1149,58 @@ ngx_http_asyncx_sse_file_open(ngx_http_asyncx_sse_file_ctx_t *ctx)
 
 
 /*
- * The open job goes on with reading the stream's first part, so that
- * the first scan job finds it (a HEAD request wants the header only).
+ * The open job goes on with reading the stream's first part and scans
+ * that one window: its events go out with the header, without a hand-off
+ * to the cpu pool and back to the event loop first (on a busy machine
+ * each hand-off waits for a core: docs/benchmarks/sse.md).  The io pool
+ * scans at most one read buffer per stream (about 0.2 ms of CPU for
+ * 192 KiB); the scan jobs in the cpu pool do the rest.  A HEAD request
+ * wants the header only.
  */
 
 static ngx_int_t
 ngx_http_asyncx_sse_file_first(ngx_http_asyncx_sse_file_ctx_t *ctx)
 {
+    ngx_int_t  rc;
+
     if (ctx->head) {
         return NGX_OK;
     }
 
-    return ngx_http_asyncx_sse_file_fill_run(ctx);
+    rc = ngx_http_asyncx_sse_file_fill_run(ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    (void) ngx_http_asyncx_sse_file_scan_window(ctx);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The lines the buffer holds: what ngx_http_asyncx_ndjson_scan()
+ * returns, the window moved past what it used.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_sse_file_scan_window(ngx_http_asyncx_sse_file_ctx_t *ctx)
+{
+    size_t     used;
+    ngx_int_t  rc;
+
+    rc = ngx_http_asyncx_ndjson_scan(&ctx->scan, ctx->buf + ctx->win_pos,
+                                     ctx->win_len, ctx->win_off,
+                                     ctx->win_off + (off_t) ctx->win_len
+                                     == ctx->scan.size,
+                                     &used);
+
+    ctx->win_pos += used;
+    ctx->win_len -= used;
+    ctx->win_off += used;
+
+    return rc;
 }
 
 
@@ -1167,7 +1215,7 @@ ngx_http_asyncx_sse_file_scan_run(void *data)
 {
     ngx_http_asyncx_sse_file_ctx_t *ctx = data;
 
-    size_t                          used, budget;
+    size_t                          budget;
     ngx_int_t                       rc;
     struct stat                     st;
     ngx_http_asyncx_ndjson_scan_t  *sc;
@@ -1199,18 +1247,19 @@ ngx_http_asyncx_sse_file_scan_run(void *data)
     }
 
     for ( ;; ) {
-        rc = ngx_http_asyncx_ndjson_scan(sc, ctx->buf + ctx->win_pos,
-                                         ctx->win_len, ctx->win_off,
-                                         ctx->win_off + (off_t) ctx->win_len
-                                         == sc->size,
-                                         &used);
-
-        ctx->win_pos += used;
-        ctx->win_len -= used;
-        ctx->win_off += used;
+        rc = ngx_http_asyncx_sse_file_scan_window(ctx);
 
         if (rc != NGX_AGAIN) {
             /* done, output full, or an event needs a larger output */
+            return NGX_OK;
+        }
+
+        if (sc->nevents && ctx->events == 0) {
+            /*
+             * The stream's first events go out as soon as a window has
+             * some, not after the job's whole share of the file: the
+             * first event in about a window's scan (docs/benchmarks).
+             */
             return NGX_OK;
         }
 
@@ -1348,9 +1397,10 @@ ngx_http_asyncx_sse_file_read(ngx_http_asyncx_sse_file_ctx_t *ctx,
 /* the event loop */
 
 static ngx_int_t
-ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx)
+ngx_http_asyncx_sse_file_post(ngx_http_asyncx_sse_stream_t *s)
 {
+    ngx_http_asyncx_sse_file_ctx_t *ctx = s->data;
+
     ngx_int_t  rc;
 
     if (ctx->fill) {
@@ -1374,119 +1424,16 @@ ngx_http_asyncx_sse_file_post(ngx_http_request_t *r,
 }
 
 
+/* the stream's state machine is the shared one (sse_stream.c) */
+
 static void
 ngx_http_asyncx_sse_file_write_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                        rc;
-    ngx_event_t                     *wev;
-    ngx_connection_t                *c;
-    ngx_http_asyncx_ctx_t           *actx;
-    ngx_http_core_loc_conf_t        *clcf;
-    ngx_http_asyncx_sse_file_ctx_t  *ctx;
+    ngx_http_asyncx_ctx_t  *actx;
 
-    c = r->connection;
-    wev = c->write;
     actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-    ctx = actx->sse_file;
 
-    if (ctx->job->running || ctx->scan_job->running) {
-        /* a socket event while a thread works: nothing to do yet */
-        return;
-    }
-
-    if (wev->timedout) {
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "asyncx sse: client timed out reading the stream");
-        c->timedout = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
-        return;
-    }
-
-    if (c->error) {
-        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
-        return;
-    }
-
-    if (!ctx->streaming) {
-        ngx_http_asyncx_sse_file_opened(r, ctx);
-        return;
-    }
-
-    if (ctx->job_done) {
-        ctx->job_done = 0;
-
-        rc = ngx_http_asyncx_sse_file_job_done(r, ctx);
-
-        if (rc == NGX_ERROR) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-            return;
-        }
-
-        if (rc == NGX_AGAIN) {
-            /* the output grew for a large event: the same step again */
-            goto next;
-        }
-
-        if (rc == NGX_DECLINED) {
-            /* nothing found in this part of the file */
-            goto next;
-        }
-
-        if (ctx->done) {
-            if (ctx->heartbeat.timer_set) {
-                ngx_del_timer(&ctx->heartbeat);
-            }
-
-            ngx_http_finalize_request(r, ngx_http_output_filter(r,
-                                                                &ctx->out_cl));
-            return;
-        }
-
-        rc = ngx_http_output_filter(r, &ctx->out_cl);
-
-    } else {
-        rc = ngx_http_output_filter(r, NULL);
-    }
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return;
-    }
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (r->out || c->buffered) {
-        /* the client reads slower than the file is scanned: no new job */
-        if (!wev->delayed) {
-            ngx_add_timer(wev, clcf->send_timeout);
-        }
-
-        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-        }
-
-        return;
-    }
-
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
-    }
-
-next:
-
-    rc = ngx_http_asyncx_sse_file_post(r, ctx);
-
-    if (rc == NGX_OK) {
-        ctx->job_done = 1;
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                  "asyncx sse: cannot post the next part of \"%V\", %s",
-                  &ctx->log_path,
-                  rc == NGX_BUSY ? "thread pool queue is full" : "task error");
-
-    ngx_http_finalize_request(r, ngx_http_asyncx_sse_file_busy(r, ctx));
+    ngx_http_asyncx_sse_stream_write(&actx->sse_file->stream);
 }
 
 
@@ -1496,9 +1443,15 @@ next:
  */
 
 static ngx_int_t
-ngx_http_asyncx_sse_file_busy(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx)
+ngx_http_asyncx_sse_file_busy(ngx_http_asyncx_sse_stream_t *s, ngx_int_t rc)
 {
+    ngx_http_asyncx_sse_file_ctx_t *ctx = s->data;
+
+    ngx_log_error(NGX_LOG_ERR, s->request->connection->log, 0,
+                  "asyncx sse: cannot post the next part of \"%V\", %s",
+                  &ctx->log_path,
+                  rc == NGX_BUSY ? "thread pool queue is full" : "task error");
+
     ctx->scan.out_len = 0;
     (void) ngx_http_asyncx_ndjson_fail(&ctx->scan, 0, "server busy: thread "
                                        "pool queue is full", NULL, 0);
@@ -1506,30 +1459,44 @@ ngx_http_asyncx_sse_file_busy(ngx_http_request_t *r,
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
     ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
 
-    ctx->done = 1;
+    s->done = 1;
 
-    if (ctx->heartbeat.timer_set) {
-        ngx_del_timer(&ctx->heartbeat);
-    }
+    ngx_http_asyncx_sse_stream_release(s);
 
-    if (ngx_http_asyncx_sse_file_job_done(r, ctx) != NGX_OK) {
+    if (ngx_http_asyncx_sse_file_job_done(s) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_output_filter(r, &ctx->out_cl);
+    return ngx_http_output_filter(s->request, &s->out);
 }
 
 
 /* the open job is done: an error answer, or the stream starts */
 
 static void
-ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx)
+ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r)
 {
-    ngx_int_t                       rc;
-    ngx_http_asyncx_offload_ctx_t  *o;
+    ngx_int_t                        rc;
+    ngx_connection_t                *c;
+    ngx_http_asyncx_ctx_t           *actx;
+    ngx_http_asyncx_offload_ctx_t   *o;
+    ngx_http_asyncx_sse_file_ctx_t  *ctx;
 
     static const ngx_str_t  what = ngx_string("asyncx_sse");
+
+    c = r->connection;
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    ctx = actx->sse_file;
+
+    if (ctx->job->running) {
+        /* a socket event while the open job works: nothing to do yet */
+        return;
+    }
+
+    if (c->error) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+        return;
+    }
 
     o = &ctx->open;
 
@@ -1546,19 +1513,8 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
     }
 
     /* the open job also did the first part: its events follow the header */
-    ctx->job_done = 1;
-    ctx->streaming = 1;
-
-    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, 1);
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
-    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, 1);
-    ngx_http_asyncx_metrics_stream(ctx->mode,
-                                   NGX_HTTP_ASYNCX_STREAM_STARTED, 1);
-
-    ctx->heartbeat.handler = ngx_http_asyncx_sse_file_heartbeat_handler;
-    ctx->heartbeat.data = r;
-    ctx->heartbeat.log = r->connection->log;
-    ctx->heartbeat.cancelable = 1;
+    ctx->stream.pending = 1;
+    r->write_event_handler = ngx_http_asyncx_sse_file_write_handler;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "asyncx sse: file \"%V\", %O bytes, mode %ui, from %O, "
@@ -1566,18 +1522,14 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
                    ctx->resuming ? ctx->resume.offset : 0,
                    ctx->scan.batch_size);
 
-    rc = ngx_http_asyncx_send_event_stream_header(r);
+    rc = ngx_http_asyncx_sse_stream_start(&ctx->stream);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
         ngx_http_finalize_request(r, rc);
         return;
     }
 
-    if (ctx->heartbeat_interval) {
-        ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
-    }
-
-    ngx_http_asyncx_sse_file_write_handler(r);
+    ngx_http_asyncx_sse_stream_write(&ctx->stream);
 }
 
 
@@ -1588,14 +1540,17 @@ ngx_http_asyncx_sse_file_opened(ngx_http_request_t *r,
  */
 
 static ngx_int_t
-ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_file_ctx_t *ctx)
+ngx_http_asyncx_sse_file_job_done(ngx_http_asyncx_sse_stream_t *s)
 {
+    ngx_http_asyncx_sse_file_ctx_t *ctx = s->data;
+
     u_char                         *out;
     ngx_buf_t                      *b;
     ngx_uint_t                      level;
+    ngx_http_request_t             *r;
     ngx_http_asyncx_ndjson_scan_t  *sc;
 
+    r = s->request;
     sc = &ctx->scan;
 
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_RECORDS,
@@ -1618,8 +1573,8 @@ ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    if (sc->done && !ctx->done) {
-        ctx->done = 1;
+    if (sc->done && !ctx->stream.done) {
+        ctx->stream.done = 1;
 
         if (sc->error == NULL) {
             ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
@@ -1659,41 +1614,13 @@ ngx_http_asyncx_sse_file_job_done(ngx_http_request_t *r,
     b->end = sc->out + sc->out_size;
     b->temporary = 1;
     b->flush = 1;
-    b->last_buf = ctx->done;
+    b->last_buf = ctx->stream.done;
     b->last_in_chain = 1;
 
-    ctx->out_cl.buf = b;
-    ctx->out_cl.next = NULL;
-
-    /* the stream is alive: the heartbeat waits a full interval again */
-    if (ctx->heartbeat_interval && !ctx->done) {
-        ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
-    }
+    s->out.buf = b;
+    s->out.next = NULL;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_asyncx_sse_file_heartbeat_handler(ngx_event_t *ev)
-{
-    ngx_http_request_t              *r;
-    ngx_http_asyncx_ctx_t           *actx;
-    ngx_http_asyncx_sse_file_ctx_t  *ctx;
-
-    r = ev->data;
-    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-    ctx = actx->sse_file;
-
-    ngx_http_set_log_request(r->connection->log, r);
-
-    if (ctx->done || r->connection->error) {
-        return;
-    }
-
-    ngx_add_timer(ev, ctx->heartbeat_interval);
-
-    ngx_http_asyncx_event_stream_keepalive(r, &ctx->ping, &ctx->ping_cl);
 }
 
 
@@ -1709,22 +1636,7 @@ ngx_http_asyncx_sse_file_cleanup(void *data)
         ctx->fd = NGX_INVALID_FILE;
     }
 
-    if (ctx->heartbeat.timer_set) {
-        ngx_del_timer(&ctx->heartbeat);
-    }
-
-    if (!ctx->streaming) {
-        return;
-    }
-
-    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, -1);
-    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, -1);
-
-    if (!ctx->done) {
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
-        ngx_http_asyncx_metrics_stream(ctx->mode,
-                                       NGX_HTTP_ASYNCX_STREAM_ABORTED, 1);
-
+    if (ngx_http_asyncx_sse_stream_close(&ctx->stream) == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx sse: client closed the stream of \"%V\" after "
                       "%ui events, %uL lines (offset %O of %O), remaining "

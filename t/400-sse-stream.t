@@ -239,3 +239,43 @@ last=complete total_matches=0
 --- timeout: 10
 --- no_error_log
 [error]
+
+
+
+=== TEST 11: asyncx_sse_retry (from http{}): "retry:" once, before the first event
+A block of its own with no data line: EventSource takes the reconnection
+time and dispatches nothing.
+--- http_config
+    asyncx_sse_retry 3s;
+--- main_config
+    thread_pool cpu threads=2;
+--- config
+    asyncx_thread_pools io=cpu cpu=cpu;
+    location = /stream/search { asyncx_sse search; }
+--- request
+GET /stream/search?keyword=python&data_size=100
+--- response_body_like chomp
+^retry: 3000\n\nid: 200\ndata: \{"type": "progress", "processed": 100, "total": 100, "matches": 0\}\n\nid: 201\ndata: \{"type": "complete", "total_matches": 0, "total_time": "[0-9.]+\xEC\xB4\x88", "total_time_ms": [0-9.]+\}\n\n$
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: a location's asyncx_sse_retry overrides the server's, and a resumed stream sends it again
+--- main_config
+    thread_pool cpu threads=2;
+--- config
+    asyncx_thread_pools io=cpu cpu=cpu;
+    asyncx_sse_retry 10s;
+    location = /stream/transform {
+        asyncx_sse transform;
+        asyncx_sse_retry 1500ms;
+    }
+--- request
+GET /stream/transform?data_size=300&batch_size=100
+--- more_headers
+Last-Event-ID: 400
+--- response_body_like chomp
+^retry: 1500\n\nid: 600\ndata: \{"type": "batch", "batch_num": 3, "items_processed": 300, [^\n]*\}\n\nid: 601\ndata: \{"type": "complete", "total_processed": 300, [^\n]*\}\n\n$
+--- no_error_log
+[error]

@@ -9,7 +9,7 @@ do './t/sse.pl' or die $@ || $!;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 12);
+plan tests => repeat_each() * (3 * blocks() + 6);
 
 # TEST 6's FIFO (t/hold/), outside the servroot nginx wipes
 our $hold = Asyncx::Hold->new(tempdir('asyncx-hold-XXXXXX', TMPDIR => 1,
@@ -269,3 +269,60 @@ last=complete total_matches=0
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 17: a retry of 0 is refused: "retry: 0" would mean reconnect at once, not off
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_retry 0; }
+--- must_die
+--- error_log
+invalid value "0" in "asyncx_sse_retry", expected 1..86400000 ms
+
+
+
+=== TEST 18: asyncx_sse_retry has no "off": leaving it out is off
+--- config
+    asyncx_sse_retry off;
+    location = /s { asyncx_sse search; }
+--- must_die
+--- error_log
+invalid value "off" in "asyncx_sse_retry", expected 1..86400000 ms
+
+
+
+=== TEST 19: a retry longer than a day is refused
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_retry 25h; }
+--- must_die
+--- error_log
+invalid value "25h" in "asyncx_sse_retry", expected 1..86400000 ms
+
+
+
+=== TEST 20: a retry that overflows
+--- http_config
+    asyncx_sse_retry 9999999999999999999999s;
+--- config
+    location = /s { asyncx_sse search; }
+--- must_die
+--- error_log
+invalid value "9999999999999999999999s" in "asyncx_sse_retry", expected 1..86400000 ms
+
+
+
+=== TEST 21: a negative retry
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_retry -1s; }
+--- must_die
+--- error_log
+invalid value "-1s" in "asyncx_sse_retry", expected 1..86400000 ms
+
+
+
+=== TEST 22: asyncx_sse_retry twice on one level
+--- config
+    location = /s { asyncx_sse search; asyncx_sse_retry 1s; asyncx_sse_retry 2s; }
+--- must_die
+--- error_log
+"asyncx_sse_retry" directive is duplicate

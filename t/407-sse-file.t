@@ -67,6 +67,13 @@ my $ngx = Asyncx::OwnNginx->new(offset => 1, name => 'sse-file',
             asyncx_sse_query fields=msg:message,id;
         }
 
+        location = /transform/retry {
+            asyncx_sse transform;
+            asyncx_sse_query fields=$arg_fields;
+            asyncx_sse_invalid_line skip;
+            asyncx_sse_retry 2500ms;
+        }
+
         location = /aggregate {
             asyncx_sse aggregate;
             asyncx_sse_query group_by=$arg_group_by value=$arg_value;
@@ -270,7 +277,7 @@ BODY
                                       . '&fields=v:value,k&batch_size=2');
 $body =~ s/"total_time_ms": [0-9]+\.[0-9]{3}\}/"total_time_ms": T}/;
 $body =~ s/-[0-9a-f]{8}\n/-TAG\n/g;
-is($body, <<'BODY', 'transform: exact events');
+my $transform_small = <<'BODY';
 id: 37-2-0-0-b-TAG
 data: {"type": "batch", "batch_num": 1, "items_processed": 2, "skipped": 0, "offset": 37, "size": 65, "count": 2, "checksum": "c3117d46", "records": [{"value": 1, "k": "a"}, {"value": 2.5, "k": "b"}]}
 
@@ -281,6 +288,24 @@ id: 65-4-0-1-c-TAG
 data: {"type": "complete", "total_processed": 4, "skipped": 1, "size": 65, "total_time_ms": T}
 
 BODY
+is($body, $transform_small, 'transform: exact events');
+
+# asyncx_sse_retry: "retry:" in a block of its own before the first event,
+# on a new stream and on a resumed one
+($code, $head, $body) = sse_get($ngx, '/transform/retry?file=small.ndjson'
+                                      . '&fields=v:value,k&batch_size=2');
+my ($first_id) = $body =~ /^id: (\S+)$/m;
+$body =~ s/"total_time_ms": [0-9]+\.[0-9]{3}\}/"total_time_ms": T}/;
+$body =~ s/-[0-9a-f]{8}\n/-TAG\n/g;
+is($body, "retry: 2500\n\n" . $transform_small,
+   'asyncx_sse_retry: retry first, then the same events');
+
+($code, $head, $body) = sse_get($ngx, '/transform/retry?file=small.ndjson'
+                                      . '&fields=v:value,k&batch_size=2',
+                                "Last-Event-ID: $first_id");
+like($body, qr/\Aretry: 2500\n\nid: 65-4-0-1-b-[0-9a-f]{8}\ndata: \{"type": "batch", "batch_num": 2,/,
+     'asyncx_sse_retry: a resumed stream sends retry again, then the events '
+     . 'after Last-Event-ID') or diag $body;
 
 # a search parses only the lines holding the keyword: "n" is in line 3
 ($code, $head, $body) = sse_get($ngx, '/search?file=small.ndjson'
@@ -383,7 +408,7 @@ like($body, qr/"type": "complete", "total_matches": 6,/,
 # counted in the status like every stream, and nothing left open
 
 my $status = JSON::PP::decode_json(($ngx->get('/asyncx/status'))[1]);
-my $n = @streams + 5 + 1;
+my $n = @streams + 5 + 1 + 2;
 is($status->{streams}{total}, $n, "status: $n streams");
 is($status->{streams}{active}, 0, 'status: none active');
 is($status->{streams}{aborted}, 0, 'status: none aborted');
@@ -465,6 +490,22 @@ write_file("$data/a3.ndjson", qq({"g":{"a":\r1}}\n));
 like($body, qr/^data: \{"type": "batch", .*"checksum": "a85730f4", "records": \[\{"g": \{"a":\ndata: 1\}\}\]\}\n/m,
      'a CR in a value: the checksum of the record as received')
     or diag $body;
+
+# a file within the first read (one window) is opened, read and scanned
+# by the open job alone: its events leave with the header, no hand-off
+# to the cpu pool before the first event (and none at all here)
+{
+    my $before = JSON::PP::decode_json(($ngx->get('/asyncx/status'))[1]);
+    ($code, $head, $body) = sse_get($ngx, '/search/skip?file=small.ndjson'
+                                          . '&keyword=a&field=k');
+    my $after = JSON::PP::decode_json(($ngx->get('/asyncx/status'))[1]);
+    like($body, qr/"type": "complete", "total_processed": 4, "total_matches": 2,/,
+         'one-window file: complete') or diag $body;
+    is($after->{streams}{jobs} - $before->{streams}{jobs}, 1,
+       'one-window file: one job, the open job');
+    is($after->{pools}{cpu}{posted} - $before->{pools}{cpu}{posted}, 0,
+       'one-window file: nothing posted to the cpu pool');
+}
 
 $ngx->stop;
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SSE over NDJSON files (docs/benchmarks/sse.md, "Files").  127.0.0.1
 # only, port $PORT, a private prefix under build/; nginx (1 worker,
-# thread_pool io threads=2) in the foreground, stopped by PID.  The test
+# thread pools io and cpu, 2 threads each) in the foreground, stopped by
+# PID.  The test
 # files are generated here (docs/examples/gen-ndjson.awk) and deleted on
 # exit, whatever happens: at most about 1.2 GB on disk while it runs.
 #   bench/sse/file.sh                     (after `make build`)

@@ -29,6 +29,7 @@
 #include "ngx_http_asyncx_dataset.h"
 #include "ngx_http_asyncx_sse_kernel.h"
 #include "ngx_http_asyncx_sse_event.h"
+#include "ngx_http_asyncx_sse_stream.h"
 #include "ngx_http_asyncx_sse_dataset.h"
 
 
@@ -54,6 +55,7 @@
 
 
 struct ngx_http_asyncx_sse_ctx_s {
+    ngx_http_asyncx_sse_stream_t   stream;
     ngx_http_request_t            *request;
     ngx_http_asyncx_job_t         *job;
     ngx_uint_t                     mode;
@@ -79,18 +81,10 @@ struct ngx_http_asyncx_sse_ctx_s {
 
     /* one output buffer, reused: it is free whenever a batch is posted */
     ngx_buf_t                      out;
-    ngx_chain_t                    out_cl;
     size_t                         out_size;
 
-    ngx_buf_t                      ping;
-    ngx_chain_t                    ping_cl;
-    ngx_event_t                    heartbeat;
-    ngx_msec_t                     heartbeat_interval;
-
     unsigned                       batch_open:1; /* batch_end is set */
-    unsigned                       batch_done:1; /* results to send */
     unsigned                       failing:1;
-    unsigned                       done:1;       /* last event formatted */
 };
 
 
@@ -98,25 +92,26 @@ static ngx_int_t ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_sse_args(ngx_http_request_t *r,
     ngx_http_asyncx_sse_ctx_t *ctx, ngx_http_asyncx_sse_conf_t *scf,
     ngx_int_t *rc);
-static ngx_int_t ngx_http_asyncx_sse_post(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_post(ngx_http_asyncx_sse_stream_t *s);
 static ngx_int_t ngx_http_asyncx_sse_run(void *data);
 static void ngx_http_asyncx_sse_write_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_asyncx_sse_format(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_ctx_t *ctx);
-static ngx_int_t ngx_http_asyncx_sse_fail(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_sse_format(ngx_http_asyncx_sse_stream_t *s);
+static ngx_int_t ngx_http_asyncx_sse_fail(ngx_http_asyncx_sse_stream_t *s,
+    ngx_int_t rc);
 static u_char *ngx_http_asyncx_sse_put(u_char *p, uint64_t id, u_char *data,
     u_char *last);
 static u_char *ngx_http_asyncx_sse_agg(u_char *p,
     ngx_http_asyncx_sse_agg_t *a);
-static void ngx_http_asyncx_sse_arm_heartbeat(ngx_http_asyncx_sse_ctx_t *ctx);
-static void ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev);
 static void ngx_http_asyncx_sse_cleanup(void *data);
 
 
 static char  *ngx_http_asyncx_sse_dataset_args[] = {
     "data_size", "fail_at", NULL
+};
+
+static ngx_http_asyncx_sse_stream_ops_t  ngx_http_asyncx_sse_dataset_ops = {
+    ngx_http_asyncx_sse_format, ngx_http_asyncx_sse_post,
+    ngx_http_asyncx_sse_fail
 };
 
 ngx_http_asyncx_sse_source_t  ngx_http_asyncx_sse_dataset_source = {
@@ -160,7 +155,9 @@ ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->mode = alcf->sse.mode;
     ctx->started_at = ngx_http_asyncx_now_usec();
-    ctx->heartbeat_interval = alcf->sse.heartbeat;
+
+    ngx_http_asyncx_sse_stream_init(&ctx->stream, r, ctx,
+                                    &ngx_http_asyncx_sse_dataset_ops);
 
     if (ngx_http_asyncx_sse_args(r, ctx, &alcf->sse, &rc) != NGX_OK) {
         /* refused before any stream starts: rc is the JSON error's */
@@ -201,6 +198,8 @@ ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_CPU] = ctx->job;
+
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -213,7 +212,7 @@ ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_asyncx_sse_write_handler;
 
     /* posted before the header goes out: a full queue is still a 503 */
-    rc = ngx_http_asyncx_sse_post(r, ctx);
+    rc = ngx_http_asyncx_sse_stream_post(&ctx->stream);
 
     if (rc == NGX_BUSY) {
         return ngx_http_asyncx_job_reject(r);
@@ -226,29 +225,16 @@ ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r)
     cln->handler = ngx_http_asyncx_sse_cleanup;
     cln->data = ctx;
 
-    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, 1);
-    ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_TOTAL, 1);
-    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, 1);
-    ngx_http_asyncx_metrics_stream(ctx->mode,
-                                   NGX_HTTP_ASYNCX_STREAM_STARTED, 1);
-
-    ctx->heartbeat.handler = ngx_http_asyncx_sse_heartbeat_handler;
-    ctx->heartbeat.data = r;
-    ctx->heartbeat.log = r->connection->log;
-    ctx->heartbeat.cancelable = 1;
-
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "asyncx sse: stream mode %ui, records %uL..%uL, batch %ui",
                    ctx->mode, ctx->next, ctx->total, ctx->batch_size);
 
-    rc = ngx_http_asyncx_send_event_stream_header(r);
+    rc = ngx_http_asyncx_sse_stream_start(&ctx->stream);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
         /* the job still holds the request; nginx frees it afterwards */
         return rc;
     }
-
-    ngx_http_asyncx_sse_arm_heartbeat(ctx);
 
     /* a client that goes away is noticed while the stream waits */
     ngx_http_asyncx_watch_client(r);
@@ -368,8 +354,10 @@ ngx_http_asyncx_sse_args(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_asyncx_sse_post(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
+ngx_http_asyncx_sse_post(ngx_http_asyncx_sse_stream_t *s)
 {
+    ngx_http_asyncx_sse_ctx_t *ctx = s->data;
+
     uint64_t                      end;
     ngx_int_t                     rc;
     ngx_http_asyncx_sse_batch_t  *b;
@@ -442,167 +430,59 @@ ngx_http_asyncx_sse_run(void *data)
     (void) ngx_atomic_fetch_add(ctx->records,
                                 ctx->batch.scanned - ctx->batch.start);
 
-    ctx->batch_done = 1;
-
     return NGX_OK;
 }
 
 
-/*
- * The stream's one state machine.  It runs when a batch job is done and
- * when the socket becomes writable again: it sends what the batch found,
- * waits until the output has drained (backpressure), then posts the next
- * batch or ends the stream.
- */
+/* the stream's state machine is the shared one (sse_stream.c) */
 
 static void
 ngx_http_asyncx_sse_write_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_event_t                *wev;
-    ngx_connection_t           *c;
-    ngx_http_asyncx_ctx_t      *actx;
-    ngx_http_asyncx_sse_ctx_t  *ctx;
-    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_asyncx_ctx_t  *actx;
 
-    c = r->connection;
-    wev = c->write;
     actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-    ctx = actx->sse;
 
-    if (ctx->job->running) {
-        /* a socket event while the thread works: nothing to do yet */
-        return;
-    }
-
-    if (wev->timedout) {
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "asyncx sse: client timed out reading the stream");
-        c->timedout = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
-        return;
-    }
-
-    if (c->error) {
-        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
-        return;
-    }
-
-    if (ctx->batch_done) {
-        ctx->batch_done = 0;
-
-        rc = ngx_http_asyncx_sse_format(r, ctx);
-
-        if (rc == NGX_ERROR) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-            return;
-        }
-
-        if (rc == NGX_DECLINED) {
-            /* nothing to send: a resume rebuilt totals or skipped events */
-            goto next;
-        }
-
-        if (ctx->done) {
-            /* the last buffer went out; nginx finishes sending it */
-            if (ctx->heartbeat.timer_set) {
-                ngx_del_timer(&ctx->heartbeat);
-            }
-
-            ngx_http_finalize_request(r, ngx_http_output_filter(r,
-                                                                &ctx->out_cl));
-            return;
-        }
-
-        rc = ngx_http_output_filter(r, &ctx->out_cl);
-
-    } else {
-        rc = ngx_http_output_filter(r, NULL);
-    }
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return;
-    }
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (r->out || c->buffered) {
-        /* the client reads slower than we produce: no new batch */
-        if (!wev->delayed) {
-            ngx_add_timer(wev, clcf->send_timeout);
-        }
-
-        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-        }
-
-        return;
-    }
-
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
-    }
-
-next:
-
-    rc = ngx_http_asyncx_sse_post(r, ctx);
-
-    if (rc == NGX_OK) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                  "asyncx sse: cannot post the next batch, %s",
-                  rc == NGX_BUSY ? "thread pool queue is full" : "task error");
-
-    /* the header is out: the client learns it from an error event */
-    ngx_http_finalize_request(r, ngx_http_asyncx_sse_fail(r, ctx));
+    ngx_http_asyncx_sse_stream_write(&actx->sse->stream);
 }
 
 
 static ngx_int_t
-ngx_http_asyncx_sse_fail(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
+ngx_http_asyncx_sse_fail(ngx_http_asyncx_sse_stream_t *s, ngx_int_t rc)
 {
-    u_char                       *p;
-    ngx_buf_t                    *b;
+    ngx_http_asyncx_sse_ctx_t *ctx = s->data;
+
+    ngx_chain_t                  *cl;
+    ngx_http_request_t           *r;
     ngx_http_asyncx_sse_event_t   ev;
 
     static u_char  busy[] = "{\"type\": \"error\", \"message\": "
                             "\"server busy: thread pool queue is full\"}";
 
+    r = s->request;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "asyncx sse: cannot post the next batch, %s",
+                  rc == NGX_BUSY ? "thread pool queue is full" : "task error");
+
     ngx_memzero(&ev, sizeof(ngx_http_asyncx_sse_event_t));
     ev.data = busy;
     ev.len = sizeof(busy) - 1;
 
-    p = ngx_pnalloc(r->pool, ngx_http_asyncx_sse_event_len(&ev));
-    if (p == NULL) {
+    cl = ngx_http_asyncx_sse_stream_event(s, &ev);
+    if (cl == NULL) {
         return NGX_ERROR;
     }
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
+    cl->buf->last_buf = 1;
+    s->done = 1;
 
-    b->pos = p;
-    b->last = ngx_http_asyncx_sse_event_write(p, &ev);
-    b->memory = 1;
-    b->flush = 1;
-    b->last_buf = 1;
-
-    ctx->done = 1;
-    ctx->out_cl.buf = b;
-    ctx->out_cl.next = NULL;
-
-    if (ctx->heartbeat.timer_set) {
-        ngx_del_timer(&ctx->heartbeat);
-    }
+    ngx_http_asyncx_sse_stream_release(s);
 
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
     ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_ERRORS, 1);
 
-    return ngx_http_output_filter(r, &ctx->out_cl);
+    return ngx_http_output_filter(r, cl);
 }
 
 
@@ -616,9 +496,11 @@ ngx_http_asyncx_sse_fail(ngx_http_request_t *r, ngx_http_asyncx_sse_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_asyncx_sse_format(ngx_http_request_t *r,
-    ngx_http_asyncx_sse_ctx_t *ctx)
+ngx_http_asyncx_sse_format(ngx_http_asyncx_sse_stream_t *s)
 {
+    ngx_http_asyncx_sse_ctx_t *ctx = s->data;
+
+    ngx_http_request_t           *r;
     u_char                        rec[NGX_HTTP_ASYNCX_RECORD_MAX];
     u_char                        took[NGX_HTTP_ASYNCX_SECONDS_LEN];
     ngx_http_asyncx_main_conf_t  *amcf;
@@ -632,6 +514,7 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
     ngx_uint_t                    i, nevents, closed;
     ngx_http_asyncx_sse_batch_t  *bt;
 
+    r = s->request;
     bt = &ctx->batch;
     ctx->next = bt->scanned;
 
@@ -746,7 +629,7 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
                         "\"injected failure at record %uL\"}", ctx->fail_at);
         p = ngx_http_asyncx_sse_put(p, 0, ev, q);
         nevents++;
-        ctx->done = 1;
+        ctx->stream.done = 1;
 
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ERRORS, 1);
         ngx_http_asyncx_metrics_stream(ctx->mode,
@@ -799,7 +682,7 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
                         len, took, ngx_http_asyncx_usec_to_ms(usec));
         p = ngx_http_asyncx_sse_put(p, 2 * ctx->total + 1, ev, q);
         nevents++;
-        ctx->done = 1;
+        ctx->stream.done = 1;
 
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_COMPLETED, 1);
         ngx_http_asyncx_metrics_stream(ctx->mode,
@@ -819,14 +702,11 @@ ngx_http_asyncx_sse_format(ngx_http_request_t *r,
     b->last = p;
     b->temporary = 1;
     b->flush = 1;
-    b->last_buf = ctx->done;
+    b->last_buf = ctx->stream.done;
     b->last_in_chain = 1;
 
-    ctx->out_cl.buf = b;
-    ctx->out_cl.next = NULL;
-
-    /* the stream is alive: the heartbeat waits a full interval again */
-    ngx_http_asyncx_sse_arm_heartbeat(ctx);
+    s->out.buf = b;
+    s->out.next = NULL;
 
     return NGX_OK;
 }
@@ -843,6 +723,7 @@ ngx_http_asyncx_sse_put(u_char *p, uint64_t id, u_char *data, u_char *last)
     ev.id.data = buf;
     ev.id.len = id ? (size_t) (ngx_sprintf(buf, "%uL", id) - buf) : 0;
     ngx_str_null(&ev.event);
+    ev.retry = 0;
     ev.data = data;
     ev.len = last - data;
 
@@ -861,61 +742,12 @@ ngx_http_asyncx_sse_agg(u_char *p, ngx_http_asyncx_sse_agg_t *a)
 }
 
 
-/* asyncx_sse_heartbeat 0 is "off": no timer at all */
-
-static void
-ngx_http_asyncx_sse_arm_heartbeat(ngx_http_asyncx_sse_ctx_t *ctx)
-{
-    if (ctx->heartbeat_interval) {
-        ngx_add_timer(&ctx->heartbeat, ctx->heartbeat_interval);
-    }
-}
-
-
-/* ": keepalive" while nothing else goes out, so proxies keep the stream */
-
-static void
-ngx_http_asyncx_sse_heartbeat_handler(ngx_event_t *ev)
-{
-    ngx_connection_t           *c;
-    ngx_http_request_t         *r;
-    ngx_http_asyncx_ctx_t      *actx;
-    ngx_http_asyncx_sse_ctx_t  *ctx;
-
-    r = ev->data;
-    c = r->connection;
-    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
-    ctx = actx->sse;
-
-    ngx_http_set_log_request(c->log, r);
-
-    if (ctx->done || c->error) {
-        return;
-    }
-
-    ngx_add_timer(ev, ctx->heartbeat_interval);
-
-    ngx_http_asyncx_event_stream_keepalive(r, &ctx->ping, &ctx->ping_cl);
-}
-
-
 static void
 ngx_http_asyncx_sse_cleanup(void *data)
 {
     ngx_http_asyncx_sse_ctx_t *ctx = data;
 
-    if (ctx->heartbeat.timer_set) {
-        ngx_del_timer(&ctx->heartbeat);
-    }
-
-    ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_STREAMS, -1);
-    ngx_http_asyncx_metrics_stream(ctx->mode, NGX_HTTP_ASYNCX_STREAM_OPEN, -1);
-
-    if (!ctx->done) {
-        ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_SSE_ABORTED, 1);
-        ngx_http_asyncx_metrics_stream(ctx->mode,
-                                       NGX_HTTP_ASYNCX_STREAM_ABORTED, 1);
-
+    if (ngx_http_asyncx_sse_stream_close(&ctx->stream) == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx sse: client closed the stream after %ui "
                       "events, %uL of %uL records done, remaining work "

@@ -32,6 +32,7 @@ encode(char *out, const char *id, const char *data, size_t len)
     ev.id.data = (u_char *) id;
     ev.id.len = id ? strlen(id) : 0;
     ngx_str_null(&ev.event);
+    ev.retry = 0;
     ev.data = (u_char *) data;
     ev.len = len;
 
@@ -89,6 +90,51 @@ test_event_len_matches(void **state)
         /* encode() asserts the length against what was written */
         (void) encode(out, "1-1-0-0-b-00000000", data, len);
         assert_null(strchr(out + 24, '\r'));
+    }
+}
+
+
+/* the retry field: digits in ms; without data no "data:" line at all */
+
+static void
+test_event_retry(void **state)
+{
+    char                          out[128];
+    u_char                       *end;
+    ngx_uint_t                    i;
+    ngx_http_asyncx_sse_event_t   ev;
+
+    static const struct {
+        ngx_msec_t   retry;
+        const char  *data;
+        const char  *expect;
+    } cases[] = {
+        { 1, NULL, "retry: 1\n\n" },
+        { 9, NULL, "retry: 9\n\n" },
+        { 10, NULL, "retry: 10\n\n" },
+        { 3000, NULL, "retry: 3000\n\n" },
+        { 86400000, NULL, "retry: 86400000\n\n" },
+        { 1500, "{}", "id: 4\nretry: 1500\ndata: {}\n\n" },
+        { 0, "{}", "id: 4\ndata: {}\n\n" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&ev, 0, sizeof(ev));
+        ev.retry = cases[i].retry;
+
+        if (cases[i].data) {
+            ev.id.data = (u_char *) "4";
+            ev.id.len = 1;
+            ev.data = (u_char *) cases[i].data;
+            ev.len = strlen(cases[i].data);
+        }
+
+        memset(out, 'x', sizeof(out));
+        end = ngx_http_asyncx_sse_event_write((u_char *) out, &ev);
+        assert_int_equal(end - (u_char *) out,
+                         ngx_http_asyncx_sse_event_len(&ev));
+        *end = '\0';
+        assert_string_equal(out, cases[i].expect);
     }
 }
 
@@ -655,6 +701,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_event_lines),
         cmocka_unit_test(test_event_len_matches),
+        cmocka_unit_test(test_event_retry),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_fields_and_names),
