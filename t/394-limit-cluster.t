@@ -344,6 +344,30 @@ sub log_count {
            . '(renewed)');
     is(cluster('slot')->{local}{held}, 1, 'status: local held 1');
 
+    # Redis loses the lease (a restart without persistence): the next
+    # renewal takes it again, a slot being free ...
+    is(log_count(qr/lease was gone/), 0, 'lost lease: nothing logged yet');
+    $redis->cli('DEL', skey('slot'));
+    ok(until_true('the lease taken again', 30, sub { zcard('slot') == 1 }),
+       'lost lease: the renewal takes the slot again');
+    like(((leases('slot'))[0] // [''])->[0], qr/:$w:\d+$/,
+         '... under the holder\'s own name');
+    ok(until_true('its log line', 30, sub {
+        log_count(qr/\[warn\] .*zone "slot": a lease was gone from redis 127\.0\.0\.1:\d+ before its renewal, taken again/) == 1 }),
+       '... and says so once, at warn');
+    # ... and when another holder took the only slot meanwhile, the
+    # request runs over the cap and says so; it is taken again once free
+    $redis->cli('DEL', skey('slot'));
+    $redis->cli('ZADD', skey('slot'), redis_ms() + 600000, 'intruder');
+    ok(until_true('the over-cap line', 30, sub {
+        log_count(qr/\[warn\] .*zone "slot": a lease was gone .* every slot is taken: the request runs over the cap/) >= 1 }),
+       'lost lease, cap full: the request runs over the cap, logged');
+    is(zcard('slot'), 1, '... Redis holds the other holder only');
+    $redis->cli('ZREM', skey('slot'), 'intruder');
+    ok(until_true('taken again', 30, sub {
+        my @x = leases('slot'); @x == 1 && $x[0][0] =~ /:$w:\d+$/ }),
+       '... the slot freed, the renewal takes it again');
+
     # a second request waits; its client leaves: its place is freed
     my $w1 = open_request('/z/slot/call');
     ok(until_true('a waiter', 30, sub {
