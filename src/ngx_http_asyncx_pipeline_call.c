@@ -165,6 +165,14 @@ ngx_http_asyncx_pipeline_reserve(ngx_http_asyncx_pipeline_ctx_t *ctx)
         size = NGX_HTTP_ASYNCX_PIPELINE_RESERVE_MAX;
     }
 
+    /*
+     * an aligned end, as every pool block has: ngx_palloc_small() aligns
+     * d.last before it compares with d.end, and an aligned d.last past an
+     * odd end would pass the unsigned test and write past the block (an
+     * odd body length did, crashing the worker: t/013-http2.t)
+     */
+    size = ngx_align(size, NGX_POOL_ALIGNMENT);
+
     if ((size_t) (pool->d.end - (u_char *) pool) >= size) {
         /* request_pool_size is large enough already */
         return NGX_OK;
