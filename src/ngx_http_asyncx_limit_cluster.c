@@ -169,7 +169,9 @@ static ngx_str_t  ngx_http_asyncx_cluster_modes[] = {
  * KEYS[2] its slots (zset: member = holder, score = lease expiry, ms).
  * acquire rate(milli-r/s) burst concurrency lease member
  *     -> {granted, wait_ms (-1: for a slot), slots_in_use, milli-tokens}
- * renew lease member -> {1, or 0 when the lease was lost, slots_in_use}
+ * renew lease member concurrency -> {1; 2 when the lease was gone (it
+ *     expired, or Redis lost its data) and was taken again, a slot being
+ *     free; 0 when it was gone and every slot is taken; slots_in_use}
  * release member channel payload -> {1 when a slot was freed (and a
  *     wake-up published: payload and Redis's time in microseconds),
  *     slots_in_use}
@@ -220,13 +222,18 @@ static const char  ngx_http_asyncx_cluster_script[] =
     "  return {1, 0, used, math.floor(tokens / 1000)}\n"
     "elseif op == 'renew' then\n"
     "  local lease = tonumber(ARGV[2])\n"
+    "  local renewed = 1\n"
     "  local s = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[3]))\n"
     "  if s == nil or s < now then\n"
-    "    return {0, redis.call('ZCARD', KEYS[2])}\n"
+    "    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "    if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then\n"
+    "      return {0, redis.call('ZCARD', KEYS[2])}\n"
+    "    end\n"
+    "    renewed = 2\n"
     "  end\n"
     "  redis.call('ZADD', KEYS[2], now + lease, ARGV[3])\n"
     "  redis.call('PEXPIRE', KEYS[2], lease + 1000)\n"
-    "  return {1, redis.call('ZCARD', KEYS[2])}\n"
+    "  return {renewed, redis.call('ZCARD', KEYS[2])}\n"
     "elseif op == 'release' then\n"
     "  local n = redis.call('ZREM', KEYS[2], ARGV[2])\n"
     "  if n == 1 then\n"
@@ -272,6 +279,8 @@ ngx_http_asyncx_cluster_get(ngx_conf_t *cf, ngx_http_asyncx_limit_zone_t *lz)
 /*
  * cluster=redis://host:port[/db] cluster_password= cluster_timeout=
  * cluster_lease= cluster_servers= cluster_fallback= cluster_prefix=
+ * One branch per parameter, each with its bounds and its message, as
+ * nginx's own directives read theirs.
  */
 
 ngx_int_t
@@ -949,6 +958,9 @@ ngx_http_asyncx_cluster_on_sub_connect(ngx_http_asyncx_redis_t *rd)
  * than the timeout; NGX_DONE: it would wait (dry run);
  * NGX_HTTP_ASYNCX_CLUSTER_LOCAL: the shm limiter decides (fallback);
  * NGX_HTTP_ASYNCX_CLUSTER_REFUSE: 503 (fallback); NGX_ERROR.
+ * One function on purpose: every state a request can be in at the zone
+ * (new, asked, answered, woken, timed out, fallen back) is handled in
+ * one place, top to bottom, as limit_req's handler reads.
  */
 
 ngx_int_t
@@ -1520,9 +1532,10 @@ static void
 ngx_http_asyncx_cluster_renew_handler(ngx_event_t *ev)
 {
     u_char                            lease[NGX_INT_T_LEN];
-    size_t                            len[8];
+    u_char                            cap[NGX_INT_T_LEN];
+    size_t                            len[9];
     ngx_queue_t                      *q;
-    const char                       *argv[8];
+    const char                       *argv[9];
     ngx_http_asyncx_limit_creq_t     *cr;
     ngx_http_asyncx_limit_cluster_t  *cl;
 
@@ -1538,6 +1551,8 @@ ngx_http_asyncx_cluster_renew_handler(ngx_event_t *ev)
     len[5] = 5;
     argv[6] = (const char *) lease;
     len[6] = ngx_sprintf(lease, "%M", cl->lease) - lease;
+    argv[8] = (const char *) cap;
+    len[8] = ngx_sprintf(cap, "%ui", cl->concurrency) - cap;
 
     for (q = ngx_queue_head(&cl->held);
          q != ngx_queue_sentinel(&cl->held);
@@ -1559,7 +1574,7 @@ ngx_http_asyncx_cluster_renew_handler(ngx_event_t *ev)
         cr->acquire.handler = ngx_http_asyncx_cluster_renewed;
         cr->acquire.data = cr;
 
-        if (ngx_http_asyncx_redis_command(&cl->server->cmd, &cr->acquire, 8,
+        if (ngx_http_asyncx_redis_command(&cl->server->cmd, &cr->acquire, 9,
                                           argv, len)
             != NGX_OK)
         {
@@ -1603,11 +1618,26 @@ ngx_http_asyncx_cluster_renewed(ngx_http_asyncx_redis_t *rd,
         ngx_http_asyncx_cluster_worked(cr->cl);
         ngx_http_asyncx_cluster_global(cr->cl, slots, -1);
 
-        if (renewed == 0 && cr->ctx) {
+        /*
+         * A lease gone before its renewal (it expired while this worker
+         * got no CPU, or Redis lost its data in a restart) is taken again
+         * while a slot is free, so the request counts against the cap
+         * again; otherwise it runs over the cap until it ends.
+         */
+
+        if (renewed == 2 && cr->ctx) {
             ngx_log_error(NGX_LOG_WARN, cr->cl->log, 0,
-                          "asyncx limit: zone \"%V\": a lease expired in "
-                          "redis %V before it was renewed (cluster_lease "
-                          "too short?)", &cr->cl->lz->name, &rd->name);
+                          "asyncx limit: zone \"%V\": a lease was gone "
+                          "from redis %V before its renewal, taken again",
+                          &cr->cl->lz->name, &rd->name);
+
+        } else if (renewed == 0 && cr->ctx) {
+            ngx_log_error(NGX_LOG_WARN, cr->cl->log, 0,
+                          "asyncx limit: zone \"%V\": a lease was gone "
+                          "from redis %V before its renewal (cluster_lease "
+                          "too short, or redis lost its data) and every "
+                          "slot is taken: the request runs over the cap",
+                          &cr->cl->lz->name, &rd->name);
         }
     }
 

@@ -166,11 +166,10 @@ ngx_http_asyncx_pipeline_reserve(ngx_http_asyncx_pipeline_ctx_t *ctx)
     }
 
     /*
-     * The block's end must be aligned as nginx's own blocks' are:
-     * ngx_palloc_small() aligns d.last before it compares with d.end,
-     * so an aligned d.last past an unaligned end passes the size check
-     * (a negative difference as size_t) and the allocation overruns the
-     * block (an odd body length made an odd size: heap corruption).
+     * an aligned end, as every pool block has: ngx_palloc_small() aligns
+     * d.last before it compares with d.end, and an aligned d.last past an
+     * odd end would pass the unsigned test and write past the block (an
+     * odd body length did, crashing the worker: t/013-http2.t)
      */
     size = ngx_align(size, NGX_POOL_ALIGNMENT);
 
