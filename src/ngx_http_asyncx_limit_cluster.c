@@ -1287,6 +1287,27 @@ ngx_http_asyncx_cluster_free(ngx_http_asyncx_limit_creq_t *cr)
 }
 
 
+/* EVALSHA sha 2 bucket slots op: what every call of the script starts with */
+
+static void
+ngx_http_asyncx_cluster_script_args(ngx_http_asyncx_limit_creq_t *cr,
+    const char *op, const char **argv, size_t *len)
+{
+    argv[0] = "EVALSHA";
+    len[0] = 7;
+    argv[1] = (const char *) cr->cl->sha;
+    len[1] = NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN;
+    argv[2] = "2";
+    len[2] = 1;
+    argv[3] = (const char *) cr->bkey.data;
+    len[3] = cr->bkey.len;
+    argv[4] = (const char *) cr->skey.data;
+    len[4] = cr->skey.len;
+    argv[5] = op;
+    len[5] = ngx_strlen(op);
+}
+
+
 /* EVALSHA acquire; NGX_OK: the answer will come to _answered() */
 
 static ngx_int_t
@@ -1300,18 +1321,7 @@ ngx_http_asyncx_cluster_ask(ngx_http_asyncx_limit_creq_t *cr)
 
     cl = cr->cl;
 
-    argv[0] = "EVALSHA";
-    len[0] = 7;
-    argv[1] = (const char *) cl->sha;
-    len[1] = NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN;
-    argv[2] = "2";
-    len[2] = 1;
-    argv[3] = (const char *) cr->bkey.data;
-    len[3] = cr->bkey.len;
-    argv[4] = (const char *) cr->skey.data;
-    len[4] = cr->skey.len;
-    argv[5] = "acquire";
-    len[5] = 7;
+    ngx_http_asyncx_cluster_script_args(cr, "acquire", argv, len);
 
     argv[6] = (const char *) nums[0];
     len[6] = ngx_sprintf(nums[0], "%uL", cl->rate) - nums[0];
@@ -1452,18 +1462,7 @@ ngx_http_asyncx_cluster_send_release(ngx_http_asyncx_limit_creq_t *cr)
 
     cl = cr->cl;
 
-    argv[0] = "EVALSHA";
-    len[0] = 7;
-    argv[1] = (const char *) cl->sha;
-    len[1] = NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN;
-    argv[2] = "2";
-    len[2] = 1;
-    argv[3] = (const char *) cr->bkey.data;
-    len[3] = cr->bkey.len;
-    argv[4] = (const char *) cr->skey.data;
-    len[4] = cr->skey.len;
-    argv[5] = "release";
-    len[5] = 7;
+    ngx_http_asyncx_cluster_script_args(cr, "release", argv, len);
     argv[6] = (const char *) cr->member.data;
     len[6] = cr->member.len;
     argv[7] = (const char *) cl->channel.data;
@@ -1541,14 +1540,6 @@ ngx_http_asyncx_cluster_renew_handler(ngx_event_t *ev)
 
     cl = ev->data;
 
-    argv[0] = "EVALSHA";
-    len[0] = 7;
-    argv[1] = (const char *) cl->sha;
-    len[1] = NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN;
-    argv[2] = "2";
-    len[2] = 1;
-    argv[5] = "renew";
-    len[5] = 5;
     argv[6] = (const char *) lease;
     len[6] = ngx_sprintf(lease, "%M", cl->lease) - lease;
     argv[8] = (const char *) cap;
@@ -1564,10 +1555,7 @@ ngx_http_asyncx_cluster_renew_handler(ngx_event_t *ev)
             continue;
         }
 
-        argv[3] = (const char *) cr->bkey.data;
-        len[3] = cr->bkey.len;
-        argv[4] = (const char *) cr->skey.data;
-        len[4] = cr->skey.len;
+        ngx_http_asyncx_cluster_script_args(cr, "renew", argv, len);
         argv[7] = (const char *) cr->member.data;
         len[7] = cr->member.len;
 
