@@ -2,9 +2,9 @@
 # Worker CPU per order in steady state, two builds alternated
 # (docs/benchmarks/pipeline.md): a fresh nginx per run (one worker pinned
 # to CPU 0, wrk -t1 pinned to CPU 1), WARM seconds of orders, then the
-# worker's CPU time from /proc/<pid>/schedstat (ns) over DUR seconds of
-# orders counted by the status endpoint (pipelines.total, or for calib
-# pipelines.mock.total), all inside one wrk run.
+# worker's CPU time from /proc/<pid>/schedstat (ns) over CYCLES whole
+# waves of orders counted by the status endpoint (pipelines.total, or
+# for calib pipelines.mock.total; cycles.py), all inside one wrk run.
 #   SO_A=base.so CONF_A=base.conf.in [SO_B=.. CONF_B=..] ROUNDS=3 \
 #   RUNS="demo quiet" PORT=2360 bench/pipeline/steady.sh 1000
 # B defaults to this tree's build and template.  One line per run:
@@ -15,7 +15,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/bench/pipeline
 PORT=${PORT:-20500}
 WARM=${WARM:-3}
-DUR=${DUR:-10}
+CYCLES=${CYCLES:-5}
 ROUNDS=${ROUNDS:-3}
 RUNS=${RUNS:-demo quiet}
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -41,12 +41,6 @@ start() {
     wait_up
 }
 
-count() {
-    curl -s "$B/asyncx/status" | python3 -c 'import sys, json
-p = json.load(sys.stdin)["pipelines"]
-print(p["mock"]["total"] if sys.argv[1] == "calib" else p["total"])' "$1"
-}
-
 echo "== $(date -u) nproc=$(nproc) $(uptime)"
 
 for round in $(seq "$ROUNDS"); do
@@ -62,19 +56,20 @@ for round in $(seq "$ROUNDS"); do
             if [ $build = A ]; then so=$SO_A conf=$CONF_A
             else so=$SO_B conf=$CONF_B; fi
             start "$so" "$conf" "$edit"
-            taskset -c 1 wrk -t1 -c"$C" -d"$(( WARM + DUR + 2 ))s" \
+            taskset -c 1 wrk -t1 -c"$C" -d"$(( WARM + 3 * CYCLES + 4 ))s" \
                 --timeout 10s -s "$HERE/order.lua" "$B/$target" \
                 > "$PREFIX/wrk.out" &
             wrk_pid=$!
             sleep "$WARM"
-            n0=$(count $run); t0=$(awk '{ print $1 }' /proc/$WORKER/schedstat)
-            sleep "$DUR"
-            n1=$(count $run); t1=$(awk '{ print $1 }' /proc/$WORKER/schedstat)
+            # whole cycles: at lock-step the orders start in waves of C,
+            # so the window runs from one wave's end to CYCLES waves later
+            read -r n t < <(taskset -c 1 python3 "$HERE/cycles.py" \
+                                    "$PORT" "$WORKER" \
+                                    "$C" "$CYCLES" "$run")
             wait $wrk_pid
-            n=$(( n1 - n0 ))
             echo "STEADY round=$round build=$build run=$run c=$C" \
-                 "orders=$n cpu_ms=$(( (t1 - t0) / 1000000 ))" \
-                 "cpu_us_per_order=$(( n ? (t1 - t0) / 1000 / n : 0 ))" \
+                 "orders=$n cpu_ms=$(( t / 1000000 ))" \
+                 "cpu_us_per_order=$(( n ? t / 1000 / n : 0 ))" \
                  "load=$(cut -d' ' -f1 /proc/loadavg)" \
                  "$(grep -o 'p99_ms=[0-9.]*\|err_[a-z]*=[1-9][0-9]*' \
                     "$PREFIX/wrk.out" | tr '\n' ' ')" \
