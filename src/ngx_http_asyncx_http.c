@@ -11,6 +11,7 @@
 
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_util.h"
+#include "ngx_http_asyncx_http.h"
 
 
 #define NGX_HTTP_ASYNCX_ERROR_MAX  1024
@@ -25,6 +26,29 @@ ngx_int_t
 ngx_http_asyncx_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len)
 {
+    u_char  *line;
+
+    line = ngx_pnalloc(r->pool, len + 1);
+    if (line == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(line, data, len);
+    line[len] = '\n';
+
+    return ngx_http_asyncx_send_json_line(r, status, line, len + 1);
+}
+
+
+/*
+ * A JSON text that ends with its newline already, sent as it is (no
+ * copy): it must live as long as the request, in its pool or longer.
+ */
+
+ngx_int_t
+ngx_http_asyncx_send_json_line(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *line, size_t len)
+{
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
@@ -35,7 +59,7 @@ ngx_http_asyncx_send_json(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     r->headers_out.status = status;
-    r->headers_out.content_length_n = len + 1;
+    r->headers_out.content_length_n = len;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
@@ -44,13 +68,16 @@ ngx_http_asyncx_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_clear_last_modified(r);
     ngx_http_clear_etag(r);
 
-    b = ngx_create_temp_buf(r->pool, len + 1);
+    b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last = ngx_cpymem(b->pos, data, len);
-    *b->last++ = '\n';
+    b->start = line;
+    b->pos = line;
+    b->last = line + len;
+    b->end = b->last;
+    b->temporary = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 

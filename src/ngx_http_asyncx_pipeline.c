@@ -530,7 +530,8 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
         return;
     }
 
-    rc = ngx_http_asyncx_send_json(r, status, text.data, text.len);
+    /* the answer's one allocation, its newline included: sent as it is */
+    rc = ngx_http_asyncx_send_json_line(r, status, text.data, text.len);
 
     if (abandoned && rc == NGX_OK && !r->buffered
         && !r->connection->buffered)

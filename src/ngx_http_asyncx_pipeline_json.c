@@ -393,7 +393,7 @@ ngx_http_asyncx_pipeline_render_standard(ngx_http_asyncx_pipeline_ctx_t *ctx,
         p = ngx_slprintf(p, last, "},\"outcome\":\"ok\"");
     }
 
-    if (p == last) {
+    if (last - p < 2) {
         /* cannot happen with the bound above; never send a cut answer */
         ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
                       "asyncx pipeline: answer buffer of %uz bytes too small",
@@ -402,6 +402,7 @@ ngx_http_asyncx_pipeline_render_standard(ngx_http_asyncx_pipeline_ctx_t *ctx,
     }
 
     *p++ = '}';
+    *p++ = '\n';
     text->len = p - text->data;
 
     return NGX_OK;

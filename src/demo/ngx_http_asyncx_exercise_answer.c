@@ -22,7 +22,14 @@
 
 
 #define NGX_HTTP_ASYNCX_EXERCISE_DECIMALS    1
+/* a breakdown longer than this shows the total alone */
 #define NGX_HTTP_ASYNCX_EXERCISE_TEXT_LEN    2048
+
+/* the longest seconds ("18446744073709.6초") and milliseconds */
+#define NGX_HTTP_ASYNCX_EXERCISE_SEC_LEN                                     \
+    (NGX_INT64_LEN + 1 + NGX_HTTP_ASYNCX_EXERCISE_DECIMALS                   \
+     + sizeof(NGX_HTTP_ASYNCX_EXERCISE_SECONDS) - 1)
+#define NGX_HTTP_ASYNCX_EXERCISE_MS_LEN      (NGX_INT64_LEN + 3)
 
 #define NGX_HTTP_ASYNCX_EXERCISE_KEY(key)  "\"" key "\":"
 
@@ -96,26 +103,36 @@ ngx_http_asyncx_exercise_answer_add(ngx_conf_t *cf)
 }
 
 
-/* "key":"1.9초 (1단계 0.5초 + ...)","key_ms":1902.55 */
+/*
+ * "key":"1.9초 (1단계 0.5초 + ...)","key_ms":1902.55, the text written
+ * in place (its NUL is overwritten by what follows)
+ */
 
 static u_char *
 ngx_http_asyncx_exercise_seconds(u_char *p, u_char *last, const char *key,
     uint64_t usec, ngx_str_t *names, uint64_t *parts, ngx_uint_t n)
 {
-    u_char  buf[NGX_HTTP_ASYNCX_EXERCISE_TEXT_LEN];
-    size_t  len;
+    size_t  len, size;
 
-    len = ngx_http_asyncx_exercise_format_breakdown(buf, sizeof(buf), usec,
+    p = ngx_slprintf(p, last, "\"%s\":\"", key);
+
+    size = ngx_min((size_t) (last - p), NGX_HTTP_ASYNCX_EXERCISE_TEXT_LEN);
+
+    len = ngx_http_asyncx_exercise_format_breakdown(p, size, usec,
                                      names, parts, n,
                                      NGX_HTTP_ASYNCX_EXERCISE_DECIMALS);
     if (len == 0) {
+        if (size < NGX_HTTP_ASYNCX_EXERCISE_TEXT_LEN) {
+            /* the answer's bound was short: no other text than before */
+            return last;
+        }
+
         /* too many parts to spell out: the total alone */
-        len = ngx_http_asyncx_format_seconds(buf, sizeof(buf), usec,
+        len = ngx_http_asyncx_format_seconds(p, size, usec,
                                              NGX_HTTP_ASYNCX_EXERCISE_DECIMALS);
     }
 
-    p = ngx_slprintf(p, last, "\"%s\":\"%*s\",\"%s_ms\":", key, len, buf,
-                     key);
+    p = ngx_slprintf(p + len, last, "\",\"%s_ms\":", key);
 
     return ngx_http_asyncx_pipeline_ms(p, last, usec);
 }
@@ -170,7 +187,7 @@ ngx_http_asyncx_exercise_render(ngx_http_asyncx_pipeline_ctx_t *ctx,
         p = ngx_slprintf(p, last, "\",\"status\":%ui", ctx->status);
     }
 
-    if (p == last) {
+    if (last - p < 2) {
         /* cannot happen with the bound above; never send a cut answer */
         ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
                       "asyncx pipeline: answer buffer of %uz bytes too small",
@@ -179,6 +196,7 @@ ngx_http_asyncx_exercise_render(ngx_http_asyncx_pipeline_ctx_t *ctx,
     }
 
     *p++ = '}';
+    *p++ = '\n';
     text->len = p - text->data;
 
     return NGX_OK;
@@ -244,12 +262,16 @@ ngx_http_asyncx_exercise_times(ngx_http_asyncx_pipeline_ctx_t *ctx,
 }
 
 
-/* an upper bound: fixed text, two breakdowns, per stage, per call */
+/*
+ * An upper bound close to the answer (the demo's: 2.2 KB for 1.4 KB),
+ * so that it comes from the request pool's block: what each stage and
+ * each call can add, by what happened to it.
+ */
 
 static size_t
 ngx_http_asyncx_exercise_len(ngx_http_asyncx_pipeline_ctx_t *ctx)
 {
-    size_t                                  len, err;
+    size_t                                  len, err, name;
     ngx_uint_t                              i;
     ngx_http_asyncx_pipeline_call_t        *call;
     ngx_http_asyncx_pipeline_stage_conf_t  *st;
@@ -257,17 +279,40 @@ ngx_http_asyncx_exercise_len(ngx_http_asyncx_pipeline_ctx_t *ctx)
     st = ctx->conf->stages->elts;
     err = ngx_http_asyncx_pipeline_error_len(ctx);
 
-    len = 1024 + 2 * NGX_HTTP_ASYNCX_EXERCISE_TEXT_LEN + 2 * err;
+    /*
+     * braces, keys (about 330 bytes with every list), the mode, the
+     * error and its status, the two totals of the headline, the newline
+     */
+    len = 512 + err + NGX_INT_T_LEN
+          + 2 * (NGX_HTTP_ASYNCX_EXERCISE_SEC_LEN
+                 + NGX_HTTP_ASYNCX_EXERCISE_MS_LEN);
 
     for (i = 0; i < ctx->conf->stages->nelts; i++) {
-        len += st[i].name.len + 128;
+        /* its key, its time ("소요시간"), its part of a breakdown */
+        len += 2 * (st[i].name.len + 8) + 48
+               + 2 * NGX_HTTP_ASYNCX_EXERCISE_SEC_LEN
+               + NGX_HTTP_ASYNCX_EXERCISE_MS_LEN;
     }
 
     for (i = 0; i < ctx->conf->calls->nelts; i++) {
         call = &ctx->calls[i];
-        len += ngx_http_asyncx_exercise_slot_len(call)
-               + 2 * ngx_http_asyncx_pipeline_tries_len(call)
-               + 6 * call->conf->name.len + 256 + err;
+        name = call->conf->name.len + 8;   /* quoted, ':' or ',' */
+
+        /* its key in its stage: its slot, or why it was skipped */
+        len += name + ngx_http_asyncx_exercise_slot_len(call) + 48 + err;
+
+        /* its time, its part of a breakdown, one of the lists */
+        len += 3 * name + NGX_HTTP_ASYNCX_EXERCISE_MS_LEN
+               + NGX_HTTP_ASYNCX_EXERCISE_SEC_LEN;
+
+        if (call->failed) {
+            /* "optional call \"..\" failed (kind), its fallback ..." */
+            len += name + 96;
+        }
+
+        if (call->nattempts > 1) {
+            len += name + ngx_http_asyncx_pipeline_tries_len(call);
+        }
     }
 
     return len;
