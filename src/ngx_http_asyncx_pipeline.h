@@ -118,10 +118,19 @@ NGX_HTTP_ASYNCX_STATS_CHECK(NGX_HTTP_ASYNCX_STATS_PIPELINE,
     NGX_HTTP_ASYNCX_STAT_PIPELINE_END);
 
 
-/* the answer formats known to asyncx_pipeline_answer */
+/*
+ * answers: the formats known to asyncx_pipeline_answer.
+ * The rest is this worker's: the pipelines' reserved pool blocks kept
+ * for the next pipelines (ngx_http_asyncx_pipeline_call.c).
+ */
 
 typedef struct {
     ngx_array_t                   *answers;     /* answer_t * */
+    ngx_pool_t                    *spare;       /* linked by d.next */
+    ngx_uint_t                     nspare;
+    size_t                         spare_size;  /* their bytes */
+    ngx_uint_t                     unused;      /* fewest since trim */
+    ngx_event_t                    trim;
 } ngx_http_asyncx_pipeline_main_conf_t;
 
 

@@ -20,6 +20,10 @@
 
 static ngx_int_t ngx_http_asyncx_pipeline_reserve(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
+static ngx_pool_t *ngx_http_asyncx_pipeline_block_get(
+    ngx_http_asyncx_pipeline_main_conf_t *pmcf, size_t size, ngx_log_t *log);
+static void ngx_http_asyncx_pipeline_block_release(void *data);
+static void ngx_http_asyncx_pipeline_block_trim(ngx_event_t *ev);
 static ngx_int_t ngx_http_asyncx_pipeline_attempt(
     ngx_http_asyncx_pipeline_call_t *call);
 static void ngx_http_asyncx_pipeline_attempt_end(
@@ -129,21 +133,32 @@ ngx_http_asyncx_pipeline_init_calls(ngx_http_asyncx_pipeline_ctx_t *ctx)
  * as "request_pool_size 32k" did, but for pipeline requests only.
  *
  * The block is linked at the end of the pool's list as ngx_palloc_block()
- * links its own (same layout, freed by ngx_destroy_pool()) and becomes
- * the pool's current block: small allocations go there, larger ones than
- * the pool's max still go to malloc() as usual, and once the block is
- * full the pool grows as it always does.
+ * links its own (same layout) and becomes the pool's current block:
+ * small allocations go there, larger ones than the pool's max still go
+ * to malloc() as usual, and once the block is full the pool grows as it
+ * always does.  When the pool is destroyed, a cleanup takes the block
+ * back out of the list before ngx_destroy_pool() frees the list, and
+ * keeps it for the next pipeline of this worker (block_release).
  */
 
 #define NGX_HTTP_ASYNCX_PIPELINE_RESERVE_MAX  (256 * 1024)
 
+typedef struct {
+    ngx_pool_t                            *pool;
+    ngx_pool_t                            *block;
+    ngx_http_asyncx_pipeline_main_conf_t  *pmcf;
+} ngx_http_asyncx_pipeline_block_t;
+
+
 static ngx_int_t
 ngx_http_asyncx_pipeline_reserve(ngx_http_asyncx_pipeline_ctx_t *ctx)
 {
-    u_char      *m;
-    size_t       size, call;
-    ngx_uint_t   n;
-    ngx_pool_t  *pool, *p, *block;
+    size_t                             size, call;
+    ngx_uint_t                         n;
+    ngx_pool_t                        *pool, *p, *block;
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_asyncx_main_conf_t       *amcf;
+    ngx_http_asyncx_pipeline_block_t  *b;
 
     pool = ctx->request->pool;
     n = ctx->conf->calls->nelts;
@@ -166,31 +181,33 @@ ngx_http_asyncx_pipeline_reserve(ngx_http_asyncx_pipeline_ctx_t *ctx)
     }
 
     /*
-     * an aligned end, as every pool block has: ngx_palloc_small() aligns
-     * d.last before it compares with d.end, and an aligned d.last past an
-     * odd end would pass the unsigned test and write past the block (an
-     * odd body length did, crashing the worker: t/013-http2.t)
+     * Whole pages, so that pipelines with bodies of nearby sizes reuse
+     * each other's blocks.  And an aligned end, as every pool block has:
+     * ngx_palloc_small() aligns d.last before it compares with d.end, and
+     * an aligned d.last past an odd end would pass the unsigned test and
+     * write past the block (an odd body length did, crashing the worker:
+     * t/013-http2.t).
      */
-    size = ngx_align(size, NGX_POOL_ALIGNMENT);
+    size = ngx_align(size, ngx_pagesize);
 
     if ((size_t) (pool->d.end - (u_char *) pool) >= size) {
         /* request_pool_size is large enough already */
         return NGX_OK;
     }
 
-    m = ngx_memalign(NGX_POOL_ALIGNMENT, size, pool->log);
-    if (m == NULL) {
+    /* in the pool's earlier blocks: it is read while the block is taken */
+    cln = ngx_pool_cleanup_add(pool, sizeof(ngx_http_asyncx_pipeline_block_t));
+    if (cln == NULL) {
         return NGX_ERROR;
     }
 
-    block = (ngx_pool_t *) m;
+    amcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_asyncx_module);
 
-    block->d.end = m + size;
-    block->d.next = NULL;
-    block->d.failed = 0;
-
-    m += sizeof(ngx_pool_data_t);
-    block->d.last = ngx_align_ptr(m, NGX_ALIGNMENT);
+    block = ngx_http_asyncx_pipeline_block_get(&amcf->pipeline, size,
+                                               pool->log);
+    if (block == NULL) {
+        return NGX_ERROR;
+    }
 
     for (p = pool->current; p->d.next; p = p->d.next) {
         /* void */
@@ -201,11 +218,161 @@ ngx_http_asyncx_pipeline_reserve(ngx_http_asyncx_pipeline_ctx_t *ctx)
     /* the earlier blocks' few free bytes are not worth a walk each time */
     pool->current = block;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pool->log, 0,
-                   "asyncx pipeline: %uz bytes reserved for %ui calls",
-                   size, n);
+    b = cln->data;
+    b->pool = pool;
+    b->block = block;
+    b->pmcf = &amcf->pipeline;
+
+    cln->handler = ngx_http_asyncx_pipeline_block_release;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "asyncx pipeline: %uz bytes reserved for %ui calls, "
+                   "%ui spare", size, n, amcf->pipeline.nspare);
 
     return NGX_OK;
+}
+
+
+/*
+ * A block of at least size bytes, emptied: a spare one if the last kept
+ * is large enough, else a new one.
+ */
+
+static ngx_pool_t *
+ngx_http_asyncx_pipeline_block_get(ngx_http_asyncx_pipeline_main_conf_t *pmcf,
+    size_t size, ngx_log_t *log)
+{
+    u_char      *m;
+    size_t       have;
+    ngx_pool_t  *block;
+
+    block = pmcf->spare;
+
+    if (block && (size_t) (block->d.end - (u_char *) block) >= size) {
+        have = block->d.end - (u_char *) block;
+
+        pmcf->spare = block->d.next;
+        pmcf->nspare--;
+        pmcf->spare_size -= have;
+        pmcf->unused = ngx_min(pmcf->unused, pmcf->nspare);
+
+    } else {
+        m = ngx_memalign(NGX_POOL_ALIGNMENT, size, log);
+        if (m == NULL) {
+            return NULL;
+        }
+
+        block = (ngx_pool_t *) m;
+        block->d.end = m + size;
+    }
+
+    block->d.next = NULL;
+    block->d.failed = 0;
+    block->d.last = ngx_align_ptr((u_char *) block + sizeof(ngx_pool_data_t),
+                                  NGX_ALIGNMENT);
+
+    return block;
+}
+
+
+/*
+ * The request pool's cleanup.  ngx_destroy_pool() runs every cleanup,
+ * then frees the large allocations, then the blocks: the block leaves
+ * the list here and is not reused before the next pipeline starts, so
+ * what the later cleanups and the large allocations' list read in it
+ * stays as it was until ngx_destroy_pool() returns.
+ *
+ * Without this, at lock-step (thousands of orders ending together) the
+ * freed blocks made the top of the heap, glibc returned it to the
+ * kernel, and the next wave faulted it in again page by page.  Spare
+ * blocks are bounded by the most pipelines in flight at once, and those
+ * not needed for NGX_HTTP_ASYNCX_PIPELINE_SPARE_TRIM are freed.
+ */
+
+#define NGX_HTTP_ASYNCX_PIPELINE_SPARE_TRIM  10000
+#define NGX_HTTP_ASYNCX_PIPELINE_SPARE_MAX   (64 * 1024 * 1024)
+
+static void
+ngx_http_asyncx_pipeline_block_release(void *data)
+{
+    ngx_http_asyncx_pipeline_block_t *b = data;
+
+    size_t                                 size;
+    ngx_pool_t                            *p;
+    ngx_http_asyncx_pipeline_main_conf_t  *pmcf;
+
+    pmcf = b->pmcf;
+
+    for (p = b->pool; p->d.next != b->block; p = p->d.next) {
+        if (p->d.next == NULL) {
+            /* cannot happen: not in the list, not ours to keep */
+            return;
+        }
+    }
+
+    p->d.next = b->block->d.next;
+
+    /* a later cleanup that allocates gets the pool's own blocks */
+    if (b->pool->current == b->block) {
+        b->pool->current = b->pool;
+    }
+
+    size = b->block->d.end - (u_char *) b->block;
+
+    if (pmcf->spare_size + size > NGX_HTTP_ASYNCX_PIPELINE_SPARE_MAX
+        || ngx_exiting)
+    {
+        ngx_free(b->block);
+        return;
+    }
+
+    b->block->d.next = pmcf->spare;
+    pmcf->spare = b->block;
+    pmcf->nspare++;
+    pmcf->spare_size += size;
+
+    if (!pmcf->trim.timer_set) {
+        pmcf->trim.handler = ngx_http_asyncx_pipeline_block_trim;
+        pmcf->trim.data = pmcf;
+        pmcf->trim.log = ngx_cycle->log;
+        /* a worker that shuts down does not wait for it */
+        pmcf->trim.cancelable = 1;
+        pmcf->unused = 0;
+
+        ngx_add_timer(&pmcf->trim, NGX_HTTP_ASYNCX_PIPELINE_SPARE_TRIM);
+    }
+}
+
+
+/* the blocks that stayed spare since the last time are not needed */
+
+static void
+ngx_http_asyncx_pipeline_block_trim(ngx_event_t *ev)
+{
+    ngx_uint_t                             n;
+    ngx_pool_t                            *block;
+    ngx_http_asyncx_pipeline_main_conf_t  *pmcf;
+
+    pmcf = ev->data;
+
+    for (n = pmcf->unused; n && pmcf->spare; n--) {
+        block = pmcf->spare;
+        pmcf->spare = block->d.next;
+        pmcf->nspare--;
+        pmcf->spare_size -= block->d.end - (u_char *) block;
+
+        ngx_free(block);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "asyncx pipeline: %ui spare blocks freed, %ui kept",
+                   pmcf->unused, pmcf->nspare);
+
+    pmcf->unused = pmcf->nspare;
+
+    if (pmcf->nspare) {
+        ngx_add_timer(&pmcf->trim, NGX_HTTP_ASYNCX_PIPELINE_SPARE_TRIM);
+    }
 }
 
 
