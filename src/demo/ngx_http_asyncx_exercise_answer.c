@@ -263,7 +263,7 @@ ngx_http_asyncx_exercise_times(ngx_http_asyncx_pipeline_ctx_t *ctx,
 
 
 /*
- * An upper bound close to the answer (the demo's: 2.2 KB for 1.4 KB),
+ * An upper bound close to the answer (the demo's: 2.6 KB for 1.4 KB),
  * so that it comes from the request pool's block: what each stage and
  * each call can add, by what happened to it.
  */
