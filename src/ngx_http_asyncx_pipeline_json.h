@@ -140,9 +140,9 @@ u_char *ngx_http_asyncx_pipeline_tries(u_char *p, u_char *last,
  * An answer format (asyncx_pipeline_answer): renders a finished
  * pipeline into one JSON text and its newline, in one allocation of the
  * request pool sized by a close upper bound (small enough to come from
- * the pipeline's reserved block, not malloc()); it is sent as it is.  "standard" is built
- * in; others (the exercise's, under src/demo/) are added at
- * preconfiguration with ngx_http_asyncx_pipeline_add_answer().
+ * the pipeline's reserved block, not malloc()); it is sent as it is.
+ * "standard" is built in; others (the exercise's, under src/demo/) are
+ * added at preconfiguration with ngx_http_asyncx_pipeline_add_answer().
  * reserved: call names the format cannot show (NULL-terminated), or NULL.
  */
 

@@ -38,16 +38,71 @@ ngx_http_asyncx_usec_to_ms(uint64_t usec)
 /*
  * Seconds with "decimals" decimals and the unit of the answers ("1.9s"):
  * the length, or 0 when it does not fit in "size" with its NUL.
+ *
+ * The text is printf("%.*f") of the double usec / 1e6, rounded as
+ * printf rounds it (to the nearest, ties to even on the double's exact
+ * value).  In integers: below 2^40 us (12.7 days) the double is within
+ * 2^-32 s of the exact value, far less than the 1 us that separates any
+ * other value from a rounding tie, so rounding the integer gives the
+ * same digits; a value exactly on a tie (or larger) goes to snprintf,
+ * which knows on which side the double fell.  snprintf() parsed its
+ * format and converted a double for each of the exercise answer's nine
+ * times (2.5 % of the worker at 1,000 concurrent orders).
  */
 
 size_t
 ngx_http_asyncx_format_duration(u_char *buf, size_t size, uint64_t usec,
     ngx_uint_t decimals, ngx_str_t *unit)
 {
-    int  n;
+    int         n;
+    u_char     *p, *last, digits[NGX_INT64_LEN + 8];
+    size_t      len;
+    uint64_t    scale, units;
+    ngx_uint_t  i;
 
     if (decimals > 6) {
         decimals = 6;
+    }
+
+    /* microseconds per unit of the last digit shown */
+    for (scale = 1, i = decimals; i < 6; i++) {
+        scale *= 10;
+    }
+
+    if (usec < ((uint64_t) 1 << 40)
+        && (scale == 1 || usec % scale != scale / 2))
+    {
+        units = (usec + scale / 2) / scale;
+
+        /* right to left: the decimals, the point, the whole seconds */
+        last = digits + sizeof(digits);
+        p = last;
+
+        for (i = 0; i < decimals; i++) {
+            *--p = (u_char) ('0' + units % 10);
+            units /= 10;
+        }
+
+        if (decimals) {
+            *--p = '.';
+        }
+
+        do {
+            *--p = (u_char) ('0' + units % 10);
+            units /= 10;
+        } while (units);
+
+        len = (last - p) + unit->len;
+
+        if (len >= size) {
+            return 0;
+        }
+
+        buf = ngx_cpymem(buf, p, last - p);
+        buf = ngx_cpymem(buf, unit->data, unit->len);
+        *buf = '\0';
+
+        return len;
     }
 
     n = snprintf((char *) buf, size, "%.*f%.*s", (int) decimals,

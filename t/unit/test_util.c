@@ -42,6 +42,73 @@ test_format_seconds(void **state)
 }
 
 
+/*
+ * The integer path against printf("%.*f") of the double, which it must
+ * equal byte for byte: every decimals, ties (printf rounds the double:
+ * 0.25 -> "0.2", 0.15 -> "0.1" as 0.15 is below in binary), values
+ * next to ties, the 2^40 us edge, sizes one byte short, and a sweep.
+ */
+
+static void
+test_format_duration_printf(void **state)
+{
+    char        ref[64];
+    u_char      buf[64];
+    size_t      n;
+    uint64_t    v, base[] = { 0, 1, 49999, 50000, 50001, 149999, 150000,
+                              150001, 250000, 350000, 950000, 999999,
+                              1000000, 1903000, 2500000, 12345678,
+                              999999999, ((uint64_t) 1 << 40) - 1,
+                              (uint64_t) 1 << 40, ((uint64_t) 1 << 40) + 1,
+                              123456789012345ULL };
+    ngx_str_t   unit = ngx_string("\xEC\xB4\x88");
+    ngx_uint_t  d, i, j;
+    int         r;
+
+    for (d = 0; d <= 7; d++) {
+        for (i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
+            for (j = 0; j < 3; j++) {
+                v = base[i] + j * 5;
+                r = snprintf(ref, sizeof(ref), "%.*f%s",
+                             (int) (d > 6 ? 6 : d), (double) v / 1000000.0,
+                             "\xEC\xB4\x88");
+
+                n = ngx_http_asyncx_format_duration(buf, sizeof(buf), v, d,
+                                                    &unit);
+                assert_int_equal(n, (size_t) r);
+                assert_memory_equal(buf, ref, n + 1);
+
+                /* exactly one byte short of the NUL: refused */
+                assert_int_equal(ngx_http_asyncx_format_duration(buf, n, v,
+                                                           d, &unit), 0);
+                assert_int_equal(ngx_http_asyncx_format_duration(buf, n + 1,
+                                                           v, d, &unit), n);
+            }
+        }
+    }
+
+    for (v = 0; v < 3000000; v += 997) {
+        for (d = 0; d <= 3; d++) {
+            r = snprintf(ref, sizeof(ref), "%.*f%s", (int) d,
+                         (double) v / 1000000.0, "\xEC\xB4\x88");
+            n = ngx_http_asyncx_format_duration(buf, sizeof(buf), v, d,
+                                                &unit);
+            assert_int_equal(n, (size_t) r);
+            assert_memory_equal(buf, ref, n);
+        }
+    }
+
+    /* every tie of one decimal below 100 s: printf's side of the double */
+    for (v = 50000; v < 100000000; v += 100000) {
+        r = snprintf(ref, sizeof(ref), "%.1f%s", (double) v / 1000000.0,
+                     "\xEC\xB4\x88");
+        n = ngx_http_asyncx_format_duration(buf, sizeof(buf), v, 1, &unit);
+        assert_int_equal(n, (size_t) r);
+        assert_memory_equal(buf, ref, n);
+    }
+}
+
+
 static void
 test_now_is_monotonic(void **state)
 {
@@ -291,6 +358,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_format_seconds),
+        cmocka_unit_test(test_format_duration_printf),
         cmocka_unit_test(test_now_is_monotonic),
         cmocka_unit_test(test_parse_uint),
         cmocka_unit_test(test_unescape_arg),
