@@ -294,12 +294,18 @@ ngx_http_asyncx_job_reject(ngx_http_request_t *r)
  * the thread skips it.  A job already running finishes.  Only for jobs
  * whose run() owns nothing the loop waits on (the stream jobs hand
  * their file between runs, and stop between batches on their own).
+ * Main requests only: a subrequest's job (a pipeline's call to such a
+ * location) must answer its parent, which nginx keeps going.
  */
 
 ngx_int_t
 ngx_http_asyncx_job_skip_if_client_leaves(ngx_http_asyncx_job_t *job)
 {
     ngx_http_cleanup_t  *cln;
+
+    if (job->request != job->request->main) {
+        return NGX_OK;
+    }
 
     cln = ngx_http_cleanup_add(job->request, 0);
     if (cln == NULL) {
