@@ -9,6 +9,7 @@ package Asyncx::Redis;
 #                                  dir => $ngx->dir . '/redis');
 #   $redis->url;                 # "redis://127.0.0.1:2107" for cluster=
 #   $redis->cli('ZCARD', 'asyncx:{api:}:s');      # redis-cli's output
+#   $redis->time_ms;             # its own clock (TIME), in ms
 #   $redis->pause;               # SIGSTOP: connected, but answers nothing
 #   $redis->resume;              # SIGCONT
 #   $redis->stop;                # SIGTERM, then SIGKILL after 10 s
@@ -187,6 +188,14 @@ sub cli {
     chomp @out;
 
     return wantarray ? @out : join "\n", @out;
+}
+
+# the server's own clock (TIME) in ms: what lease scores are measured
+# in; undef if it does not answer
+sub time_ms {
+    my ($self) = @_;
+    my ($s, $us) = $self->cli('TIME');
+    return defined $us ? $s * 1000 + int($us / 1000) : undef;
 }
 
 # SIGSTOP: the connections stay open, nothing is answered (a slow or
