@@ -31,15 +31,9 @@ do './t/sse_file.pl' or die $@ || $!;
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
                                   'TEST_NGINX_LOAD_MODULES is not set');
 
-my $ngx = Asyncx::OwnNginx->new(offset => 3, name => 'sse-file-hostile',
-    workers => 1, dirs => ['data', 'data/sub'],
-    main => 'thread_pool io threads=2;', http => <<'HTTP');
-    asyncx_thread_pools io=io cpu=io;
-    asyncx_sse_source file=$arg_file root=$DIR/data;
-
-    server {
-        listen 127.0.0.1:$PORT sndbuf=16k;
-
+my $ngx = sse_file_nginx(offset => 3, name => 'sse-file-hostile',
+    dirs => ['data/sub'], pools => 'io', listen => 'sndbuf=16k',
+    locations => <<'LOC');
         location = /search {
             asyncx_sse search;
             asyncx_sse_batch_size 1000;
@@ -61,10 +55,7 @@ my $ngx = Asyncx::OwnNginx->new(offset => 3, name => 'sse-file-hostile',
             asyncx_sse_query group_by=$arg_group_by value=$arg_value;
             asyncx_sse_invalid_line skip;
         }
-
-        location = /asyncx/status { asyncx_status; }
-    }
-HTTP
+LOC
 
 my $data = $ngx->dir . '/data';
 
