@@ -42,11 +42,7 @@ use Asyncx::Hold;
 use Asyncx::Redis;
 use Asyncx::LimitCluster;
 
-my @so = Asyncx::OwnNginx::modules();
-Asyncx::OwnNginx::skip_all_unless(scalar(grep { /test_hold/ } @so),
-    'TEST_NGINX_LOAD_MODULES must name the module and t/hold\'s helper');
-Asyncx::OwnNginx::skip_all_unless(Asyncx::Redis::have_server(),
-                                  'redis-server is not installed');
+Asyncx::LimitCluster::skip_all_unless_runnable();
 
 # the test writes into FIFOs whose reader may have been killed
 $SIG{PIPE} = 'IGNORE';

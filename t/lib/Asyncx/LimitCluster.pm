@@ -4,6 +4,7 @@ package Asyncx::LimitCluster;
 # across a fleet) share: the http{} block of their zones, and the zones'
 # keys and leases as Redis holds them.
 #
+#   Asyncx::LimitCluster::skip_all_unless_runnable();  # the plan
 #   my $lc = Asyncx::LimitCluster->new(redis => $redis, prefix => 't394',
 #                                      db => { orphan => 1 });
 #   my $http = $lc->http_conf(         # for Asyncx::OwnNginx's "http"
@@ -24,6 +25,19 @@ package Asyncx::LimitCluster;
 
 use strict;
 use warnings;
+
+use Asyncx::OwnNginx ();
+use Asyncx::Redis ();
+
+# `plan skip_all` (a failure under ASYNCX_REQUIRE_ALL=1) unless the
+# suites can run: t/hold's helper module loaded and a redis-server
+sub skip_all_unless_runnable {
+    Asyncx::OwnNginx::skip_all_unless(
+        scalar(grep { /test_hold/ } Asyncx::OwnNginx::modules()),
+        'TEST_NGINX_LOAD_MODULES must name the module and t/hold\'s helper');
+    Asyncx::OwnNginx::skip_all_unless(Asyncx::Redis::have_server(),
+                                      'redis-server is not installed');
+}
 
 # redis: an Asyncx::Redis; prefix: the zones' cluster_prefix (default
 # the module's, "asyncx"); db: zone => its database where it is not the
