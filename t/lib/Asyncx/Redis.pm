@@ -216,14 +216,24 @@ sub resume {
 
 sub is_paused { $_[0]{paused} }
 
+# the pid of the running server, no longer counted as running; undef
+# if there is none or another process (a forked client) asks
+sub _take_pid {
+    my ($self) = @_;
+
+    return undef if $$ != $self->{owner};
+    my $pid = delete $self->{pid} or return undef;
+    delete $running{$pid};
+
+    return $pid;
+}
+
 # SIGTERM (after SIGCONT: a stopped process would not act on it), SIGKILL
 # if it has not exited after 10 s; waits for it
 sub stop {
     my ($self) = @_;
 
-    return if $$ != $self->{owner};
-    my $pid = delete $self->{pid} or return;
-    delete $running{$pid};
+    my $pid = $self->_take_pid or return;
 
     kill 'CONT', $pid;
     kill 'TERM', $pid;
@@ -239,9 +249,7 @@ sub stop {
 sub kill9 {
     my ($self) = @_;
 
-    return if $$ != $self->{owner};
-    my $pid = delete $self->{pid} or return;
-    delete $running{$pid};
+    my $pid = $self->_take_pid or return;
 
     kill 'KILL', $pid;
     waitpid($pid, 0);
