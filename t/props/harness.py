@@ -87,7 +87,26 @@ http {
     server {
         listen 127.0.0.1:%(port)d;
 
-        # docs/directives.md: nginx's own 413 in the module's JSON shape
+        # docs/directives.md: nginx's own refusals in the module's JSON
+        # shape (400 and 494: headers or framing; 414; 501; 413)
+        error_page 400 494 /.asyncx/400.json;
+        location = /.asyncx/400.json {
+            internal;
+            default_type application/json;
+            return 400 '{"error": "malformed request: nginx refused its headers or body framing", "status": 400}\n';
+        }
+        error_page 414 /.asyncx/414.json;
+        location = /.asyncx/414.json {
+            internal;
+            default_type application/json;
+            return 414 '{"error": "request line is longer than large_client_header_buffers", "status": 414}\n';
+        }
+        error_page 501 /.asyncx/501.json;
+        location = /.asyncx/501.json {
+            internal;
+            default_type application/json;
+            return 501 '{"error": "unsupported Transfer-Encoding", "status": 501}\n';
+        }
         error_page 413 @asyncx_413;
         location @asyncx_413 {
             default_type application/json;
