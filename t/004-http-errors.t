@@ -16,26 +16,21 @@ plan tests => repeat_each() * 126;
 no_shuffle();
 no_long_string();
 
-# TEST 8-14: the demo's error_page recipe for what nginx refuses itself
-my $recipe = <<'_EOC_';
-    error_page 400 494 /.asyncx/400.json;
-    location = /.asyncx/400.json {
-        internal;
-        default_type application/json;
-        return 400 '{"error": "malformed request: nginx refused its headers or body framing", "status": 400}\n';
-    }
-    error_page 414 /.asyncx/414.json;
-    location = /.asyncx/414.json {
-        internal;
-        default_type application/json;
-        return 414 '{"error": "request line is longer than large_client_header_buffers", "status": 414}\n';
-    }
-    error_page 501 /.asyncx/501.json;
-    location = /.asyncx/501.json {
-        internal;
-        default_type application/json;
-        return 501 '{"error": "unsupported Transfer-Encoding", "status": 501}\n';
-    }
+# The error_page recipe for what nginx refuses itself, read from the
+# demo's configuration (docs/examples/demo.conf), so that these blocks
+# test the text operators copy: TEST 8-14 get it with their handlers,
+# TEST 2-4 where their config says "# the demo's error pages".
+sub demo_error_pages {
+    open my $fh, '<', 'docs/examples/demo.conf'
+        or die "docs/examples/demo.conf: $!";
+    my $conf = do { local $/; <$fh> };
+    my ($pages) = $conf =~ /^(\s*error_page 400 .*?)^\s*# error pages end$/ms
+        or die "docs/examples/demo.conf: no error pages";
+    return $pages;
+}
+
+my $pages = demo_error_pages();
+my $handlers = <<'_EOC_';
     location = /auth/hash { asyncx_password_hash; }
     location = /orders/process {
         asyncx_pipeline;
@@ -46,7 +41,14 @@ _EOC_
 
 add_block_preprocessor(sub {
     my $block = shift;
-    $block->set_value("config", $recipe) unless defined $block->config;
+    my $config = $block->config;
+
+    if (!defined $config) {
+        $block->set_value("config", $pages . $handlers);
+
+    } elsif ($config =~ s/^\s*# the demo's error pages\n/$pages/m) {
+        $block->set_value("config", $config);
+    }
 });
 
 run_tests();
@@ -111,11 +113,7 @@ __DATA__
 
 === TEST 2: a declared body over client_max_body_size gets the JSON error shape (the error_page recipe)
 --- config
-    error_page 413 @asyncx_413;
-    location @asyncx_413 {
-        default_type application/json;
-        return 413 '{"error": "request body is larger than client_max_body_size", "status": 413}\n';
-    }
+    # the demo's error pages
     location = /parse/json { client_max_body_size 16; asyncx_json_parse; }
     location = /files/write {
         client_max_body_size 16;
@@ -148,11 +146,7 @@ client intended to send too large body
 
 === TEST 3: a chunked body over client_max_body_size gets the JSON error shape too
 --- config
-    error_page 413 @asyncx_413;
-    location @asyncx_413 {
-        default_type application/json;
-        return 413 '{"error": "request body is larger than client_max_body_size", "status": 413}\n';
-    }
+    # the demo's error pages
     location = /parse/json { client_max_body_size 16; asyncx_json_parse; }
     location = /files/write {
         client_max_body_size 16;
@@ -190,11 +184,7 @@ client intended to send too large chunked body
 
 === TEST 4: a body within client_max_body_size is answered as before
 --- config
-    error_page 413 @asyncx_413;
-    location @asyncx_413 {
-        default_type application/json;
-        return 413 '{"error": "request body is larger than client_max_body_size", "status": 413}\n';
-    }
+    # the demo's error pages
     location = /parse/json { client_max_body_size 16; asyncx_json_parse; }
     location = /files/write {
         client_max_body_size 16;
