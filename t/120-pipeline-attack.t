@@ -88,8 +88,9 @@ sub order {
 
 # --- a pipeline that ends in a worker shutting down (reload) ------------
 
-my @old = worker_pids($ngx->pid);
-is(scalar @old, 1, 'one worker');
+my @old;
+ok($ngx->wait_for('the worker', sub { (@old = worker_pids($ngx->pid)) == 1 }),
+   'one worker');
 
 my $client = $ngx->spawn_request(order());
 ok($hold->wait_taken, 'the call waits on the hold');
