@@ -26,6 +26,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(time sleep);
+use IO::Socket::INET;
 use JSON::PP ();
 use Asyncx::OwnNginx;
 use Asyncx::Hold;
@@ -120,5 +121,77 @@ is(scalar(grep { /\[(?:alert|crit|emerg)\]|AddressSanitizer/ } @el), 0,
     or diag(grep { /\[(?:alert|crit|emerg)\]|AddressSanitizer/ } @el);
 
 $ngx->stop;
+
+# --- spare blocks at their bound (64 MB a worker) -------------------------
+#
+# 300 pipelines with a 32 KB body each hold a 256 KB block (the most a
+# pipeline reserves); their clients leave at once, and the blocks come
+# back one after the other: the first 256 fill the spares to 64 MB, the
+# others are not kept, and must not be freed before ngx_destroy_pool()
+# has read them.  Deterministic: the calls' mocks wait 60 s, and the
+# status says when all 300 are in flight.
+
+my $n = 300;
+
+my $big = Asyncx::OwnNginx->new(offset => 7, name => 'pipeline-spares',
+    workers => 1, connections => 2 * $n + 64, http => <<'HTTP');
+    server {
+        listen 127.0.0.1:$PORT;
+
+        location = /orders/process {
+            client_body_buffer_size 64k;
+            client_max_body_size 64k;
+            asyncx_pipeline;
+            asyncx_stage one a=/svc/a b=/svc/b c=/svc/c d=/svc/d;
+            asyncx_call_timeout 60s;
+        }
+        location /svc/ {
+            internal;
+            asyncx_mock_service delay=60s;
+        }
+        location = /asyncx/status { asyncx_status; }
+    }
+HTTP
+
+sub status_of {
+    my ($ngx) = @_;
+    return $ngx->json('/asyncx/status') // {};
+}
+
+my $pid = status_of($big)->{pid};
+ok($pid, 'the worker answers its status');
+
+my $doc = '{"pad":"' . ('x' x 32768) . '"}';
+my @clients;
+
+for (1 .. $n) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $big->port,
+                                  Timeout => 5) or last;
+    print $s "POST /orders/process HTTP/1.0\r\nHost: x\r\n"
+             . "Content-Type: application/json\r\n"
+             . 'Content-Length: ' . length($doc) . "\r\n\r\n" . $doc;
+    push @clients, $s;
+}
+
+is(scalar @clients, $n, "$n clients connected");
+ok($big->wait_for("$n pipelines in flight",
+                  sub { (status_of($big)->{pipelines}{active} // -1) == $n }),
+   "$n pipelines in flight");
+
+close $_ for @clients;
+
+ok($big->wait_for('no pipeline in flight',
+                  sub { (status_of($big)->{pipelines}{active} // -1) == 0 }),
+   'every pipeline ended with its client');
+is(status_of($big)->{pid}, $pid, 'by the same worker');
+
+@el = $big->error_log;
+is(scalar(grep { /asyncx pipeline: aborted in stage 1 of 1, 4 calls in flight released/ } @el),
+   $n, 'each pipeline logged its abort');
+is(scalar(grep { /\[(?:alert|crit|emerg)\]|AddressSanitizer/ } @el), 0,
+   'no alert, crit, emerg or sanitizer line')
+    or diag(grep { /\[(?:alert|crit|emerg)\]|AddressSanitizer/ } @el);
+
+$big->stop;
 
 done_testing();
