@@ -30,6 +30,7 @@
 
 static void ngx_http_asyncx_job_handler(void *data, ngx_log_t *log);
 static void ngx_http_asyncx_job_done(ngx_event_t *ev);
+static void ngx_http_asyncx_job_client_left(void *data);
 
 
 void
@@ -284,6 +285,57 @@ ngx_http_asyncx_job_reject(ngx_http_request_t *r)
 }
 
 
+/*
+ * A client that leaves while its job waits in the queue would still have
+ * it run to its end (a password hash: a second of a CPU thread), for an
+ * answer nobody reads.  nginx runs a request's cleanups when it
+ * terminates the request (ngx_http_terminate_request(): the client left,
+ * or an error ended it), never when it ends normally: mark the job, and
+ * the thread skips it.  A job already running finishes.  Only for jobs
+ * whose run() owns nothing the loop waits on (the stream jobs hand
+ * their file between runs, and stop between batches on their own).
+ * Main requests only: a subrequest's job (a pipeline's call to such a
+ * location) must answer its parent, which nginx keeps going.
+ */
+
+ngx_int_t
+ngx_http_asyncx_job_skip_if_client_leaves(ngx_http_asyncx_job_t *job)
+{
+    ngx_http_cleanup_t  *cln;
+
+    if (job->request != job->request->main) {
+        return NGX_OK;
+    }
+
+    cln = ngx_http_cleanup_add(job->request, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_asyncx_job_client_left;
+    cln->data = job;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_asyncx_job_client_left(void *data)
+{
+    ngx_http_asyncx_job_t  *job = data;
+
+    if (!job->running) {
+        return;
+    }
+
+    (void) ngx_atomic_cmp_set(&job->cancelled, 0, 1);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, job->request->connection->log, 0,
+                   "asyncx executor: job %p cancelled, the request ended",
+                   job);
+}
+
+
 static void
 ngx_http_asyncx_job_handler(void *data, ngx_log_t *log)
 {
@@ -295,7 +347,14 @@ ngx_http_asyncx_job_handler(void *data, ngx_log_t *log)
 
     job->started_at = ngx_http_asyncx_now_usec();
     (void) ngx_atomic_fetch_add(&job->in_thread, 1);
-    job->rc = job->run(job->data);
+
+    if (ngx_atomic_fetch_add(&job->cancelled, 0)) {
+        job->rc = NGX_HTTP_ASYNCX_JOB_SKIPPED;
+
+    } else {
+        job->rc = job->run(job->data);
+    }
+
     job->finished_at = ngx_http_asyncx_now_usec();
 }
 
@@ -353,6 +412,15 @@ ngx_http_asyncx_job_done(ngx_event_t *ev)
 
     if (job->rc == NGX_OK) {
         (void) ngx_atomic_fetch_add(&job->stats->completed, 1);
+
+    } else if (job->rc == NGX_HTTP_ASYNCX_JOB_SKIPPED) {
+        (void) ngx_atomic_fetch_add(&job->stats->cancelled, 1);
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "asyncx executor: task in pool \"%s\" skipped after "
+                      "%uL ms in the queue: its client left",
+                      job->stats->name,
+                      (job->started_at - job->posted_at) / 1000);
 
     } else {
         (void) ngx_atomic_fetch_add(&job->stats->failed, 1);
@@ -423,6 +491,7 @@ ngx_http_asyncx_executor_status(ngx_http_request_t *r, cJSON *root)
         cJSON_AddNumberToObject(p, "completed", (double) ps->completed);
         cJSON_AddNumberToObject(p, "failed", (double) ps->failed);
         cJSON_AddNumberToObject(p, "rejected", (double) ps->rejected);
+        cJSON_AddNumberToObject(p, "cancelled", (double) ps->cancelled);
     }
 
     return NGX_OK;

@@ -47,8 +47,13 @@ typedef struct {
     uint64_t                       started_at;
     uint64_t                       finished_at;
     ngx_atomic_t                   in_thread;   /* set by the thread */
+    ngx_atomic_t                   cancelled;   /* set by the loop */
     unsigned                       running:1;
 } ngx_http_asyncx_job_t;
+
+
+/* run() was not called: the client left while the job was queued */
+#define NGX_HTTP_ASYNCX_JOB_SKIPPED  NGX_ABORT
 
 
 typedef struct {
@@ -77,6 +82,8 @@ ngx_http_asyncx_job_t *ngx_http_asyncx_job_create(ngx_http_request_t *r,
 ngx_int_t ngx_http_asyncx_job_post(ngx_http_asyncx_job_t *job,
     ngx_http_asyncx_job_run_pt run, void *data);
 ngx_int_t ngx_http_asyncx_job_reject(ngx_http_request_t *r);
+ngx_int_t ngx_http_asyncx_job_skip_if_client_leaves(
+    ngx_http_asyncx_job_t *job);
 
 ngx_int_t ngx_http_asyncx_executor_status(ngx_http_request_t *r,
     struct cJSON *root);

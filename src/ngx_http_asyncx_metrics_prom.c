@@ -274,7 +274,9 @@ ngx_http_asyncx_prom_pools(ngx_http_asyncx_prom_t *pr,
         "asyncx_pool_tasks_failed_total", "counter",
         "Tasks that ended with an error.",
         "asyncx_pool_tasks_rejected_total", "counter",
-        "Tasks refused because the pool's queue was full (answered 503)."
+        "Tasks refused because the pool's queue was full (answered 503).",
+        "asyncx_pool_tasks_cancelled_total", "counter",
+        "Queued tasks skipped because their client left."
     };
 
     /* the pools asyncx uses, with their slots among asyncx_stats' */
@@ -334,8 +336,12 @@ ngx_http_asyncx_prom_pools(ngx_http_asyncx_prom_t *pr,
                 value = ps->failed;
                 break;
 
-            default:
+            case 5:
                 value = ps->rejected;
+                break;
+
+            default:
+                value = ps->cancelled;
                 break;
             }
 

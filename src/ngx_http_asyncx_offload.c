@@ -569,6 +569,10 @@ ngx_http_asyncx_offload_post(ngx_http_request_t *r,
 
     ctx->job = job;
 
+    if (ngx_http_asyncx_job_skip_if_client_leaves(job) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     r->write_event_handler = ngx_http_asyncx_offload_done;
 
     rc = ngx_http_asyncx_job_post(job, ngx_http_asyncx_offload_run, ctx);

@@ -80,6 +80,7 @@ typedef struct {
     ngx_atomic_t           completed;
     ngx_atomic_t           failed;
     ngx_atomic_t           rejected;
+    ngx_atomic_t           cancelled;  /* skipped: its client left */
 } ngx_http_asyncx_pool_stats_t;
 
 

@@ -3,16 +3,54 @@
 # client_max_body_size gets the module's JSON error shape through the
 # error_page recipe of docs/directives.md (nginx refuses such a body
 # before any content handler runs, so no handler can answer it itself).
+# The same recipe turns nginx's own 400 (bad framing or headers, 494),
+# 414 and 501 into that shape (TEST 8-14, the demo's configuration).
 
 use lib 't/lib';
 use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 91;
+plan tests => repeat_each() * 126;
 
 no_shuffle();
 no_long_string();
+
+# The error_page recipe for what nginx refuses itself, read from the
+# demo's configuration (docs/examples/demo.conf), so that these blocks
+# test the text operators copy: TEST 8-14 get it with their handlers,
+# TEST 2-4 where their config says "# the demo's error pages".
+sub demo_error_pages {
+    open my $fh, '<', 'docs/examples/demo.conf'
+        or die "docs/examples/demo.conf: $!";
+    my $conf = do { local $/; <$fh> };
+    my ($pages) = $conf =~ /^(\s*error_page 400 .*?)^\s*# error pages end$/ms
+        or die "docs/examples/demo.conf: no error pages";
+    return $pages;
+}
+
+my $pages = demo_error_pages();
+my $handlers = <<'_EOC_';
+    location = /auth/hash { asyncx_password_hash; }
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage s a=/a;
+    }
+    location = /a { return 200 '{}'; }
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    my $config = $block->config;
+
+    if (!defined $config) {
+        $block->set_value("config", $pages . $handlers);
+
+    } elsif ($config =~ s/^\s*# the demo's error pages\n/$pages/m) {
+        $block->set_value("config", $config);
+    }
+});
+
 run_tests();
 
 __DATA__
@@ -75,11 +113,7 @@ __DATA__
 
 === TEST 2: a declared body over client_max_body_size gets the JSON error shape (the error_page recipe)
 --- config
-    error_page 413 @asyncx_413;
-    location @asyncx_413 {
-        default_type application/json;
-        return 413 '{"error": "request body is larger than client_max_body_size", "status": 413}\n';
-    }
+    # the demo's error pages
     location = /parse/json { client_max_body_size 16; asyncx_json_parse; }
     location = /files/write {
         client_max_body_size 16;
@@ -112,11 +146,7 @@ client intended to send too large body
 
 === TEST 3: a chunked body over client_max_body_size gets the JSON error shape too
 --- config
-    error_page 413 @asyncx_413;
-    location @asyncx_413 {
-        default_type application/json;
-        return 413 '{"error": "request body is larger than client_max_body_size", "status": 413}\n';
-    }
+    # the demo's error pages
     location = /parse/json { client_max_body_size 16; asyncx_json_parse; }
     location = /files/write {
         client_max_body_size 16;
@@ -154,11 +184,7 @@ client intended to send too large chunked body
 
 === TEST 4: a body within client_max_body_size is answered as before
 --- config
-    error_page 413 @asyncx_413;
-    location @asyncx_413 {
-        default_type application/json;
-        return 413 '{"error": "request body is larger than client_max_body_size", "status": 413}\n';
-    }
+    # the demo's error pages
     location = /parse/json { client_max_body_size 16; asyncx_json_parse; }
     location = /files/write {
         client_max_body_size 16;
@@ -238,3 +264,108 @@ GET /search?keyword=x
 {"error": "asyncx_sse: internal error, see the error log", "status": 500}
 --- error_log eval
 qr/\[error\] .*asyncx: asyncx_sse: root "\/nonexistent-asyncx-sse-root" is not available \(2: No such file or directory\) \(status 500\)/
+
+
+
+=== TEST 8: a chunked body with a bad chunk size gets the JSON 400 (nginx's own refusal, through the recipe)
+--- raw_request eval
+"POST /auth/hash HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+--- error_code: 400
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error": "malformed request: nginx refused its headers or body framing", "status": 400}
+--- error_log
+client sent invalid chunked body
+--- no_error_log
+[alert]
+
+
+
+=== TEST 9: Content-Length together with Transfer-Encoding gets the JSON 400
+--- raw_request eval
+"POST /orders/process HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+--- error_code: 400
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error": "malformed request: nginx refused its headers or body framing", "status": 400}
+--- error_log
+client sent "Content-Length" and "Transfer-Encoding" headers at the same time
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: a request line nginx cannot parse gets the JSON 400 (a URI redirect: a named location would need the request's URI)
+--- raw_request eval
+"GARBAGE\r\n\r\n"
+--- error_code: 400
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error": "malformed request: nginx refused its headers or body framing", "status": 400}
+--- error_log
+client sent invalid method
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: HTTP/1.1 without Host gets the JSON 400
+--- raw_request eval
+"GET /auth/hash HTTP/1.1\r\nConnection: close\r\n\r\n"
+--- error_code: 400
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error": "malformed request: nginx refused its headers or body framing", "status": 400}
+--- error_log
+client sent HTTP/1.1 request without "Host" header
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: a header over large_client_header_buffers (nginx's 494) gets the JSON 400
+--- raw_request eval
+"GET /auth/hash HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Big: " . ("a" x 9000) . "\r\n\r\n"
+--- error_code: 400
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error": "malformed request: nginx refused its headers or body framing", "status": 400}
+--- error_log
+client sent too long header line
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: a request line over large_client_header_buffers gets the JSON 414
+--- raw_request eval
+"GET /" . ("a" x 9000) . " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+--- error_code: 414
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error": "request line is longer than large_client_header_buffers", "status": 414}
+--- error_log
+client sent too long URI
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: an unknown Transfer-Encoding gets the JSON 501
+--- raw_request eval
+"POST /orders/process HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: gzip\r\n\r\n"
+--- error_code: 501
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error": "unsupported Transfer-Encoding", "status": 501}
+--- error_log
+client sent unknown "Transfer-Encoding": "gzip"
+--- no_error_log
+[error]

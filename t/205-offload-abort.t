@@ -1,6 +1,7 @@
 # A client that goes away while its task is pending: the request stays
-# allocated (r->main->blocked) until the task is done, is then freed with
-# the task's results, and the error log stays clean.
+# allocated (r->main->blocked) until the thread has taken the task, which
+# it then skips (the client left while it was queued: nothing is built
+# for nobody); the request is freed then, and the error log stays clean.
 #
 # The task cannot end before the test says so: the test helper module
 # (t/hold/, Asyncx::Hold) holds the pool's only thread, the client's task
@@ -102,8 +103,10 @@ is(log_has(qr/asyncx offload: cleanup/), 0,
 
 release($hold);
 
-ok($ngx->wait_log(qr/asyncx offload: cleanup, idle, [1-9]\d* result bytes freed/),
-   'hash: freed, with the answer built for nobody, once the task was done');
+ok($ngx->wait_log(qr/asyncx executor: task in pool "tiny" skipped after \d+ ms in the queue: its client left/),
+   'hash: the thread skipped the task of the departed client');
+ok($ngx->wait_log(qr/asyncx offload: cleanup, idle, 0 result bytes freed/),
+   'hash: the request was freed once the thread had let go of the task');
 is(log_has(qr/asyncx offload: cleanup, task running/), 0,
    'hash: never freed under a running task');
 is(log_has(qr/asyncx offload: password hash done/), 0,
@@ -138,13 +141,22 @@ ok(log_has(qr/asyncx offload: file read posted/), 'file read: the task was poste
 
 release($hold);
 
-ok($ngx->wait_log(qr/asyncx offload: cleanup, idle, 1600\d{4} result bytes freed/),
-   'file read: the 16 MB answer, built for nobody, was freed with the request');
+ok($ngx->wait_for('the second skip', sub {
+       log_has(qr/asyncx executor: task in pool "tiny" skipped/) == 2 }),
+   'file read: the thread skipped it too');
+my ($skipped) = map { /\*(\d+) asyncx executor: task in pool "tiny" skipped/ ? $1 : () }
+                  reverse $ngx->error_log;
+ok($ngx->wait_for('its cleanup', sub {
+       log_has(qr/\*$skipped asyncx offload: cleanup, idle, 0 result bytes freed/) }),
+   'file read: no 16 MB answer was read for nobody; the request was freed');
+is(log_has(qr/asyncx offload: file read done/), 0,
+   'file read: no answer was built for the departed client');
 
 my $status = $ngx->json('/status')->{pools}{tiny};
-is(join(' ', map { "$_=$status->{$_}" } qw(queued running completed failed)),
-   'queued=0 running=0 completed=4 failed=0',
-   'the pool is idle; every task completed');
+is(join(' ', map { "$_=$status->{$_}" }
+                 qw(queued running completed failed cancelled)),
+   'queued=0 running=0 completed=2 failed=0 cancelled=2',
+   'the pool is idle: the two tasks of departed clients cancelled, the two others completed');
 
 $ngx->stop;
 

@@ -16,6 +16,7 @@ use lib 't/lib';
 use Test::More;
 use Asyncx::Hold;
 use Asyncx::OwnNginx;
+use IO::Socket::INET;
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
                                   'TEST_NGINX_LOAD_MODULES is not set');
@@ -198,6 +199,68 @@ is($code, 404, 'a missing file: 404');
 
 is(counters($ngx), 'posted=2 queued=0 running=0 completed=1 failed=1 rejected=0',
    'the 500 failed, the 404 completed');
+
+$ngx->stop;
+is(join('', $ngx->bad_lines), '', 'no alert, crit or emerg line');
+
+
+# 5. clients that leave while their tasks wait in the queue: the tasks
+#    are skipped when the thread is free, not run for nobody; a client
+#    that stays is served.  Each client leaves after its task is queued,
+#    and the thread is released only once nginx has seen every departure
+#    (its "client prematurely closed connection" line): nothing races.
+
+$ngx = start(4);
+$hold = Asyncx::Hold->new($ngx->dir);
+
+$held = hold_pool($ngx, $hold);
+
+# the client that stays is spawned first: a child forked later would
+# hold the leavers' sockets open
+my $stayer = $ngx->spawn_request(hash_request('stayer'));
+ok($ngx->wait_for('the stayer\'s hash in the queue',
+                  sub { ((pool($ngx) // {})->{queued} // 0) == 1 }),
+   'a hash whose client stays waits in the queue');
+
+my @leavers;
+for my $i (1 .. 3) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx->port,
+                                  Timeout => 5);
+    ok($s, "client $i connected") or next;
+    print $s hash_request("leaver $i");
+    ok($ngx->wait_for("hash $i in the queue",
+                      sub { ((pool($ngx) // {})->{queued} // 0) == $i + 1 }),
+       "hash $i waits in the queue behind it");
+    push @leavers, $s;
+}
+
+close $_ for @leavers;
+ok($ngx->wait_for('nginx to see the three departures', sub {
+       (grep { /client prematurely closed connection/ } $ngx->error_log)
+       == 3 }), 'nginx noticed the three clients leave');
+
+$hold->release;
+$ngx->collect($held);
+
+($code, $body) = $ngx->parse($ngx->collect($stayer));
+is($code, 200, 'the client that stayed was served');
+like($body, qr/^\{"hash":"pbkdf2_sha256\$1000\$/, '... with its hash');
+
+ok($ngx->wait_for('the pool to settle', sub {
+       my $p = pool($ngx) // {};
+       ($p->{queued} // 1) == 0 && ($p->{running} // 1) == 0
+       && ($p->{completed} // 0) + ($p->{cancelled} // 0) == 4 }),
+   'the pool is idle');
+is(counters($ngx) . ' cancelled=' . ((pool($ngx) // {})->{cancelled} // '?'),
+   'posted=4 queued=0 running=0 completed=1 failed=0 rejected=0 cancelled=3',
+   'three tasks skipped, one completed');
+is(scalar(grep { /\[info\] .*asyncx executor: task in pool "tiny" skipped after \d+ ms in the queue: its client left/ }
+          $ngx->error_log), 3, 'an info line for each skipped task');
+
+my $metrics = $ngx->request("GET /status?format=prometheus HTTP/1.0\r\n"
+                            . "Host: localhost\r\n\r\n");
+like($metrics, qr/^asyncx_pool_tasks_cancelled_total\{pool="tiny"\} 3$/m,
+     'Prometheus counts them as asyncx_pool_tasks_cancelled_total');
 
 $ngx->stop;
 is(join('', $ngx->bad_lines), '', 'no alert, crit or emerg line');

@@ -54,14 +54,10 @@ my $dir = $ngx->dir;
 
 sub get { $ngx->get(@_) }
 
-sub workers {
-    return grep { /^\d+$/ } split ' ', `ps -o pid= --ppid $master 2>/dev/null`;
-}
-
 sub wait_new_workers {
     my @old = @_;
     for (1 .. 200) {
-        my @now = workers();
+        my @now = $ngx->workers;
         my %old = map { $_ => 1 } @old;
         return if @now == 2 && !grep { $old{$_} } @now;
         sleep 0.05;
@@ -136,7 +132,7 @@ for (1 .. 100) {
 }
 is($in, 1, 'a slow request holds the only slot');
 
-my @before = workers();
+my @before = $ngx->workers;
 kill 'KILL', @before;
 wait_new_workers(@before);
 kill 'KILL', $holder;
@@ -161,7 +157,7 @@ ok((grep { /asyncx limit: zone "one" reclaims the places and slots of exited wor
 ($code) = get('/keep');
 is($code, 200, 'first request to zone "keep" takes its only token');
 
-my @old = workers();
+my @old = $ngx->workers;
 kill 'HUP', $master;
 wait_new_workers(@old);
 

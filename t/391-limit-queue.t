@@ -15,7 +15,6 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(time sleep);
-use IO::Socket::INET;
 use JSON::PP ();
 use List::Util qw(shuffle);
 use Asyncx::OwnNginx;
@@ -59,17 +58,13 @@ HTTP
 
 my $master = $ngx->pid;
 
-sub workers {
-    return grep { /^\d+$/ } split ' ', `ps -o pid= --ppid $master 2>/dev/null`;
-}
-
 # until the master runs 2 workers that are not in @_; old ones may still
 # be finishing their requests (a reload lets a worker serve what it took)
 sub wait_new_workers {
     my %old = map { $_ => 1 } @_;
     my $t0 = time;
     while (time - $t0 < 60) {
-        return 1 if 2 == grep { !$old{$_} } workers();
+        return 1 if 2 == grep { !$old{$_} } $ngx->workers;
         sleep 0.05;
     }
     return 0;
@@ -80,19 +75,10 @@ sub wait_workers_gone {
     my %old = map { $_ => 1 } @_;
     my $t0 = time;
     while (time - $t0 < 60) {
-        return 1 unless grep { $old{$_} } workers();
+        return 1 unless grep { $old{$_} } $ngx->workers;
         sleep 0.05;
     }
     return 0;
-}
-
-# a request sent on a connection kept open; closing it is the departure
-sub open_request {
-    my ($path) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx->port,
-                                  Timeout => 5) or die "connect: $!";
-    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    return $s;
 }
 
 sub status {
@@ -136,12 +122,13 @@ sub scenario {
     my $name = $o{name};
     my $hold = $o{hold} // '60s';
 
-    my @holders = map { open_request("/external/hold$_?delay=$hold") } 1 .. 3;
+    my @holders = map { $ngx->open_request("/external/hold$_?delay=$hold") }
+                  1 .. 3;
     is(wait_zone('3/0', 20), '3/0', "$name: 3 requests hold the 3 slots");
 
     my @waiters;
     for my $i (1 .. 100) {
-        push @waiters, open_request("/external/w$i");
+        push @waiters, $ngx->open_request("/external/w$i");
     }
     is(wait_zone('3/100', 30), '3/100', "$name: 100 requests wait");
 
@@ -208,7 +195,7 @@ scenario(name => 'holders end by themselves after the places left',
 
 scenario(name => 'kill -9 of every worker',
          depart => sub {
-             my @before = workers();
+             my @before = $ngx->workers;
              kill 'KILL', @before;
              ok(wait_new_workers(@before), 'kill -9: the master starts new workers');
          });
@@ -216,7 +203,7 @@ scenario(name => 'kill -9 of every worker',
 scenario(name => 'reload with the places taken',
          depart => sub {
              my $w = shift;
-             my @before = workers();
+             my @before = $ngx->workers;
              kill 'HUP', $master;
              ok(wait_new_workers(@before), 'reload: new workers are up');
              # the old workers keep serving their queue until it is given up
@@ -271,7 +258,7 @@ sub read_answer {
 # those of the holder's worker); then the holder ends.  The head must be
 # admitted at once (a wake-up across workers), not at its 60 s timeout.
 {
-    my $holder = open_request('/one/hold?delay=60s');
+    my $holder = $ngx->open_request('/one/hold?delay=60s');
     my $w = wait_workers('one', sub { 1 == grep { $_->[2] == 1 } values %{ $_[0] } },
                          20);
     my ($holding) = $w ? grep { $w->{$_}[2] == 1 } keys %$w : ();
@@ -279,7 +266,7 @@ sub read_answer {
 
     my $head;
     for my $try (1 .. 40) {
-        my $s = open_request("/one/w$try?delay=0ms");
+        my $s = $ngx->open_request("/one/w$try?delay=0ms");
         my $now = wait_workers('one', sub { 1 == grep { $_->[0] == 1 }
                                                  values %{ $_[0] } }, 10)
             or last;
@@ -313,12 +300,12 @@ sub read_answer {
 # every waiter of the live worker gets 200, in the order it arrived
 # (5 r/s: the last of them are admitted a token apart).
 {
-    my @holders = map { open_request("/external/kh$_?delay=60s") } 1 .. 3;
+    my @holders = map { $ngx->open_request("/external/kh$_?delay=60s") } 1 .. 3;
     is(wait_zone('3/0', 20), '3/0', 'kill one: 3 slots held');
 
     my @waiters;
     for my $i (1 .. 30) {
-        push @waiters, open_request("/external/k$i?delay=200ms");
+        push @waiters, $ngx->open_request("/external/k$i?delay=200ms");
         last unless wait_zone("3/$i", 10) eq "3/$i";
     }
     is(scalar @waiters, 30, 'kill one: 30 waiters in arrival order');
@@ -382,7 +369,7 @@ sub read_answer {
     print $out $text;
     close $out;
 
-    my @before = workers();
+    my @before = $ngx->workers;
     kill 'HUP', $master;
     ok(wait_new_workers(@before), 'reload with concurrency=2 queue=50');
     my $z = zone_full();

@@ -22,6 +22,36 @@ plan tests => repeat_each() * 24;
 no_shuffle();
 no_long_string();
 
+# A block without a --- config (TEST 1 to 3): six calls of
+# asyncx_limit_test at once to /hold (200 ms each), limited by the zone
+# its http_config declares; the body is their statuses, sorted, and its
+# --- grep_error_log_out lists the zone's refusals.
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    return if defined $block->config;
+
+    my ($zone) = ($block->http_config // '') =~ /zone=(\w+):/
+        or die 'a block without --- config declares no zone';
+
+    $block->set_value(config => <<"_EOC_");
+    location = /rate-limit-test { asyncx_limit_test $zone /hold; }
+    location = /hold {
+        asyncx_limit $zone;
+        asyncx_mock_service name=hold delay=200ms echo=off;
+    }
+_EOC_
+    $block->set_value(request => 'GET /rate-limit-test?requests=6');
+    $block->set_value(response_body_filters => sub {
+        my $j = JSON::PP::decode_json($_[0]);
+        CORE::join(',', sort map { $_->{status} } @{ $j->{results} }) . "\n";
+    });
+    $block->set_value(grep_error_log
+                      => qr/limited by zone "$zone": [a-z]+(?: [a-z]+)*/)
+        if defined $block->grep_error_log_out;
+    $block->set_value(timeout => 10);
+});
+
 run_tests();
 
 __DATA__
@@ -30,30 +60,16 @@ __DATA__
 --- http_config
     asyncx_limit_zone zone=long:64k rate=1000r/s burst=100 concurrency=1
                       queue=2 timeout=60s key=$http_x_key;
---- config
-    location = /rate-limit-test { asyncx_limit_test long /hold; }
-    location = /hold {
-        asyncx_limit long;
-        asyncx_mock_service name=hold delay=200ms echo=off;
-    }
 --- more_headers eval
 "X-Key: " . ("z" x 300)
---- request
-GET /rate-limit-test?requests=6
---- response_body_filters eval
-sub { my $j = JSON::PP::decode_json($_[0]);
-      CORE::join(",", sort map { $_->{status} } @{ $j->{results} }) . "\n" }
 --- response_body
 200,200,200,429,429,429
---- grep_error_log eval
-qr/limited by zone "long": [a-z]+(?: [a-z]+)*/
 --- grep_error_log_out
 limited by zone "long": queue is full
 limited by zone "long": queue is full
 limited by zone "long": queue is full
 --- no_error_log eval
 [$::other_error, "[alert]", "more than"]
---- timeout: 10
 
 
 
@@ -61,30 +77,16 @@ limited by zone "long": queue is full
 --- http_config
     asyncx_limit_zone zone=short:64k rate=1000r/s burst=100 concurrency=1
                       queue=2 timeout=60s key=$http_x_key;
---- config
-    location = /rate-limit-test { asyncx_limit_test short /hold; }
-    location = /hold {
-        asyncx_limit short;
-        asyncx_mock_service name=hold delay=200ms echo=off;
-    }
 --- more_headers
 X-Key: z
---- request
-GET /rate-limit-test?requests=6
---- response_body_filters eval
-sub { my $j = JSON::PP::decode_json($_[0]);
-      CORE::join(",", sort map { $_->{status} } @{ $j->{results} }) . "\n" }
 --- response_body
 200,200,200,429,429,429
---- grep_error_log eval
-qr/limited by zone "short": [a-z]+(?: [a-z]+)*/
 --- grep_error_log_out
 limited by zone "short": queue is full
 limited by zone "short": queue is full
 limited by zone "short": queue is full
 --- no_error_log eval
 [$::other_error, "[alert]"]
---- timeout: 10
 
 
 
@@ -94,23 +96,11 @@ so all six run at once; one bucket for all long keys would refuse five)
 --- http_config
     asyncx_limit_zone zone=long:64k rate=1000r/s burst=100 concurrency=1
                       queue=0 timeout=60s key=kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk$arg_id;
---- config
-    location = /rate-limit-test { asyncx_limit_test long /hold; }
-    location = /hold {
-        asyncx_limit long;
-        asyncx_mock_service name=hold delay=200ms echo=off;
-    }
---- request
-GET /rate-limit-test?requests=6
---- response_body_filters eval
-sub { my $j = JSON::PP::decode_json($_[0]);
-      CORE::join(",", sort map { $_->{status} } @{ $j->{results} }) . "\n" }
 --- response_body
 200,200,200,200,200,200
 --- no_error_log
 [error]
 [alert]
---- timeout: 10
 
 
 

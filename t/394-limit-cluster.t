@@ -22,22 +22,20 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use File::Temp qw(tempdir);
 use JSON::PP ();
-use IO::Socket::INET;
-use Asyncx::OwnNginx;
+use Asyncx::OwnNginx qw(until_true);
 use Asyncx::Hold;
 use Asyncx::Redis;
+use Asyncx::LimitCluster;
 
-my @so = Asyncx::OwnNginx::modules();
-Asyncx::OwnNginx::skip_all_unless(scalar(grep { /test_hold/ } @so),
-    'TEST_NGINX_LOAD_MODULES must name the module and t/hold\'s helper');
-Asyncx::OwnNginx::skip_all_unless(Asyncx::Redis::have_server(),
-                                  'redis-server is not installed');
+Asyncx::LimitCluster::skip_all_unless_runnable();
 
 $SIG{PIPE} = 'IGNORE';
 
 my $nginx_bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
 
 # --- nginx -t: every bad value named --------------------------------
+
+my @so = Asyncx::OwnNginx::modules();
 
 sub conf_test {
     my ($params) = @_;
@@ -100,7 +98,6 @@ for my $case (
 my $redis = Asyncx::Redis->new;
 ok($redis->pid, 'a private redis-server answers on port ' . $redis->port)
     or BAIL_OUT('no redis-server');
-my $url = $redis->url;
 
 my %zone = (
     # two admitted at once, then refused until a token (1 a minute)
@@ -133,39 +130,18 @@ my %zone = (
                . 'cluster_lease=1500ms',
 );
 
-# cluster_timeout: 5 s unless a zone says otherwise, so that a loaded
-# machine's scheduling never looks like a slow Redis
-my $http = join '', map { "    asyncx_limit_zone zone=$_:1m $zone{$_}\n"
-                          . "        cluster=$url"
-                          # its own connection (db 1): zones of one
-                          # connection share the smallest cluster_timeout
-                          . ($_ eq 'orphan' ? '/1' : '')
-                          . " cluster_prefix=t394"
-                          . ($zone{$_} =~ /cluster_timeout/ ? ''
-                             : ' cluster_timeout=5s') . ";\n" }
-                    sort keys %zone;
-$http .= <<'HTTP';
-    log_format lim '$status $asyncx_limit_status $asyncx_limit_wait $uri';
-
-    server {
-        listen 127.0.0.1:$PORT;
-
-        location = /asyncx/status { asyncx_status; }
-HTTP
-for my $z (sort keys %zone) {
-    $http .= <<"LOC";
-        location /z/$z/ {
-            access_log \$DIR/logs/$z.log lim;
-            asyncx_limit $z;
-            location /z/$z/hold { asyncx_test_hold hold; }
-            location /z/$z/call {
-                asyncx_mock_service name=$z delay=0ms max_delay=60s echo=off;
-            }
-        }
-        location = /zs/$z { asyncx_limit_zone_status $z; }
-LOC
-}
-$http .= "    }\n";
+# "orphan" has its own connection (db 1): zones of one connection share
+# the smallest cluster_timeout
+my $lc = Asyncx::LimitCluster->new(redis => $redis, prefix => 't394',
+                                   db => { orphan => 1 });
+my $http = $lc->http_conf(
+    zones      => \%zone,
+    # cluster_timeout: 5 s unless a zone says otherwise, so that a loaded
+    # machine's scheduling never looks like a slow Redis
+    more       => sub { $zone{$_[0]} =~ /cluster_timeout/
+                        ? '' : 'cluster_timeout=5s' },
+    log_format => q{lim '$status $asyncx_limit_status $asyncx_limit_wait }
+                  . q{$uri'});
 
 my $ngx = Asyncx::OwnNginx->new(offset => 4, name => 'limit-cluster',
                                 workers => 1,
@@ -174,84 +150,13 @@ my $ngx = Asyncx::OwnNginx->new(offset => 4, name => 'limit-cluster',
 ok($ngx->pid, 'nginx is up') or BAIL_OUT('nginx did not start');
 my $master = $ngx->pid;
 
-sub worker {
-    my @w = grep { /^\d+$/ } split ' ', `ps -o pid= --ppid $master 2>/dev/null`;
-    return $w[0];
-}
+sub code { ($ngx->get_full(@_))[0] }
+sub cluster { Asyncx::LimitCluster::cluster($ngx, @_) }
 
-sub req {
-    my ($path, $timeout) = @_;
-    my $raw = $ngx->request("GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n",
-                            $timeout // 15);
-    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
-    my ($code) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
-    return ($code // 0, $head // '', $body // '');
-}
-
-sub code { (req(@_))[0] }
-
-sub cluster {
-    my ($z) = @_;
-    my $st = $ngx->json('/asyncx/status') or return undef;
-    return $st->{limit_zones}{$z}{cluster};
-}
-
-sub until_true {
-    my ($what, $limit, $cond) = @_;
-    my $t0 = time;
-    while (time - $t0 < $limit) {
-        my $v = $cond->();
-        return $v if $v;
-        sleep 0.02;
-    }
-    diag("gave up waiting for $what after $limit s");
-    return undef;
-}
-
-sub skey { "t394:{$_[0]:" . ($_[1] // '') . "}:s" }
-sub bkey { "t394:{$_[0]:" . ($_[1] // '') . "}:b" }
-sub zcard {
-    my @db = $_[0] eq 'orphan' ? ('-n', '1') : ();
-    my $n = $redis->cli(@db, 'ZCARD', skey(@_));
-    return $n =~ /^\d+$/ ? $n : -1;
-}
-
-sub redis_ms {
-    my ($s, $us) = $redis->cli('TIME');
-    return defined $us ? $s * 1000 + int($us / 1000) : undef;
-}
-
-sub leases {
-    my @r = $redis->cli('ZRANGE', skey(@_), '0', '-1', 'WITHSCORES');
-    my @l;
-    push @l, [shift @r, shift @r] while @r >= 2;
-    return @l;
-}
-
+# a request of zone $z held in t/hold's thread once admitted
 sub hold {
     my ($z, $name) = @_;
-    my $h = Asyncx::Hold->new($ngx->dir, $name);
-    $h->{child} = $ngx->spawn_request(
-        "GET /z/$z/hold?fifo=" . $h->path . " HTTP/1.0\r\nHost: localhost\r\n\r\n",
-        120);
-    return $h;
-}
-
-sub unhold {
-    my ($h) = @_;
-    $h->wait_taken(0);
-    $h->release;
-    my $raw = $ngx->collect(delete $h->{child});
-    return ($raw =~ m{^HTTP/1\.\d (\d+)})[0] // 0;
-}
-
-# a request on a connection the test keeps; closing it is the departure
-sub open_request {
-    my ($path) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx->port,
-                                  Timeout => 5) or die "connect: $!";
-    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    return $s;
+    return Asyncx::Hold->request($ngx, "/z/$z/hold", $name);
 }
 
 sub log_count {
@@ -262,9 +167,9 @@ sub log_count {
 # --- admission and refusal, decided in Redis -------------------------
 
 {
-    my ($c1, $h1) = req('/z/tok/call');
+    my ($c1, $h1) = $ngx->get_full('/z/tok/call');
     my $c2 = code('/z/tok/call');
-    my ($c3, $h3, $b3) = req('/z/tok/call');
+    my ($c3, $h3, $b3) = $ngx->get_full('/z/tok/call');
     is("$c1 $c2 $c3", '200 200 429', 'tok: burst=2 admitted, the third '
        . 'refused (queue=0)');
     like($h3, qr/\r\nRetry-After: \d+/i, 'tok: the refusal has Retry-After');
@@ -272,19 +177,19 @@ sub log_count {
     ok($j, 'tok: the refusal is JSON') or diag $b3;
 
     # the bucket is Redis's: fewer than 1 token left (t in millionths)
-    my %b = $redis->cli('HGETALL', bkey('tok'));
+    my %b = $redis->cli('HGETALL', $lc->bucket_key('tok'));
     ok(defined $b{t} && $b{t} < 1000000, "tok: Redis's bucket holds the "
        . "taken tokens (t=" . ($b{t} // 'none') . ')');
-    my $ttl = $redis->cli('PTTL', bkey('tok'));
+    my $ttl = $redis->cli('PTTL', $lc->bucket_key('tok'));
     cmp_ok($ttl, '>', 0, 'tok: the bucket key expires by itself');
 
     # refill it in Redis: the next request is admitted, so the decision
     # is Redis's, not nginx's memory
-    $redis->cli('HSET', bkey('tok'), 't', '2000000');
+    $redis->cli('HSET', $lc->bucket_key('tok'), 't', '2000000');
     is(code('/z/tok/call'), 200, 'tok: tokens put into Redis admit');
     is(code('/z/tok/call'), 200, 'tok: ... both');
     is(code('/z/tok/call'), 429, 'tok: ... then refused again');
-    $redis->cli('DEL', bkey('tok'));
+    $redis->cli('DEL', $lc->bucket_key('tok'));
     is(code('/z/tok/call'), 200, 'tok: the bucket deleted in Redis starts '
        . 'full');
 
@@ -310,12 +215,12 @@ sub log_count {
     is(code('/z/keyed/call?k=alice'), 200, 'keyed: alice admitted');
     is(code('/z/keyed/call?k=alice'), 429, 'keyed: alice refused');
     is(code('/z/keyed/call?k=bob'), 200, 'keyed: bob has his own bucket');
-    is($redis->cli('EXISTS', bkey('keyed', 'alice')), 1, 'keyed: Redis has '
-       . 'alice\'s bucket');
+    is($redis->cli('EXISTS', $lc->bucket_key('keyed', 'alice')), 1,
+       'keyed: Redis has alice\'s bucket');
     is(code('/z/bin/call'), 200, 'bin: a binary key ($binary_remote_addr) '
        . 'admitted');
-    is($redis->cli('EXISTS', bkey('bin', '%7f000001')), 1, 'bin: ... kept '
-       . 'in hex, after a "%"');
+    is($redis->cli('EXISTS', $lc->bucket_key('bin', '%7f000001')), 1,
+       'bin: ... kept in hex, after a "%"');
     my $long = 'x' x 100;
     is(code("/z/keyed/call?k=$long"), 200, 'keyed: a long key admitted');
     is(code("/z/keyed/call?k=$long"), 429, 'keyed: ... then refused');
@@ -329,47 +234,48 @@ sub log_count {
 {
     my $h = hold('slot', 's1');
     ok($h->wait_taken(30), 'slot: a request holds the slot');
-    my @l = leases('slot');
+    my @l = $lc->leases('slot');
     is(scalar @l, 1, 'slot: Redis holds its lease');
-    my $w = worker();
+    my $w = ($ngx->workers)[0];
     like($l[0][0] // '', qr/:$w:\d+$/, 'slot: the lease names the worker');
 
     # held for 2 leases (3 s each, by Redis's clock): renewals keep it
-    my $t0 = redis_ms();
+    my $t0 = $redis->time_ms;
     until_true('2 leases of Redis time', 60,
-               sub { redis_ms() - $t0 > 6000 });
-    @l = leases('slot');
+               sub { $redis->time_ms - $t0 > 6000 });
+    @l = $lc->leases('slot');
     is(scalar @l, 1, 'slot: held past 2 leases, the lease is still there');
-    cmp_ok($l[0][1] // 0, '>', redis_ms(), 'slot: ... and not expired '
+    cmp_ok($l[0][1] // 0, '>', $redis->time_ms, 'slot: ... and not expired '
            . '(renewed)');
     is(cluster('slot')->{local}{held}, 1, 'status: local held 1');
 
     # Redis loses the lease (a restart without persistence): the next
     # renewal takes it again, a slot being free ...
     is(log_count(qr/lease was gone/), 0, 'lost lease: nothing logged yet');
-    $redis->cli('DEL', skey('slot'));
-    ok(until_true('the lease taken again', 30, sub { zcard('slot') == 1 }),
+    $redis->cli('DEL', $lc->slot_key('slot'));
+    ok(until_true('the lease taken again', 30, sub { $lc->zcard('slot') == 1 }),
        'lost lease: the renewal takes the slot again');
-    like(((leases('slot'))[0] // [''])->[0], qr/:$w:\d+$/,
+    like((($lc->leases('slot'))[0] // [''])->[0], qr/:$w:\d+$/,
          '... under the holder\'s own name');
     ok(until_true('its log line', 30, sub {
         log_count(qr/\[warn\] .*zone "slot": a lease was gone from redis 127\.0\.0\.1:\d+ before its renewal, taken again/) == 1 }),
        '... and says so once, at warn');
     # ... and when another holder took the only slot meanwhile, the
     # request runs over the cap and says so; it is taken again once free
-    $redis->cli('DEL', skey('slot'));
-    $redis->cli('ZADD', skey('slot'), redis_ms() + 600000, 'intruder');
+    $redis->cli('DEL', $lc->slot_key('slot'));
+    $redis->cli('ZADD', $lc->slot_key('slot'), $redis->time_ms + 600000,
+                'intruder');
     ok(until_true('the over-cap line', 30, sub {
         log_count(qr/\[warn\] .*zone "slot": a lease was gone .* every slot is taken: the request runs over the cap/) >= 1 }),
        'lost lease, cap full: the request runs over the cap, logged');
-    is(zcard('slot'), 1, '... Redis holds the other holder only');
-    $redis->cli('ZREM', skey('slot'), 'intruder');
+    is($lc->zcard('slot'), 1, '... Redis holds the other holder only');
+    $redis->cli('ZREM', $lc->slot_key('slot'), 'intruder');
     ok(until_true('taken again', 30, sub {
-        my @x = leases('slot'); @x == 1 && $x[0][0] =~ /:$w:\d+$/ }),
+        my @x = $lc->leases('slot'); @x == 1 && $x[0][0] =~ /:$w:\d+$/ }),
        '... the slot freed, the renewal takes it again');
 
     # a second request waits; its client leaves: its place is freed
-    my $w1 = open_request('/z/slot/call');
+    my $w1 = $ngx->open_request('/z/slot/call');
     ok(until_true('a waiter', 30, sub {
         (cluster('slot')->{local}{waiting} // 0) == 1 }),
        'slot: a second request waits (local waiting 1)');
@@ -380,24 +286,24 @@ sub log_count {
     ok(until_true('the waiter gone', 30, sub {
         (cluster('slot')->{local}{waiting} // 1) == 0 }),
        'slot: the client left while waiting: waiting 0');
-    is(zcard('slot'), 1, 'slot: ... Redis still holds the one lease');
+    is($lc->zcard('slot'), 1, 'slot: ... Redis still holds the one lease');
 
     # a waiter admitted by the release (a wake-up, not its timeout)
     my $w2 = $ngx->spawn_request("GET /z/slot/call HTTP/1.0\r\nHost: x\r\n\r\n", 30);
     ok(until_true('a waiter', 30, sub {
         (cluster('slot')->{local}{waiting} // 0) == 1 }), 'slot: another '
        . 'waits');
-    is(unhold($h), 200, 'slot: the holder ends');
+    is($h->finish, 200, 'slot: the holder ends');
     my ($code) = $ngx->parse($ngx->collect($w2));
     is($code, 200, 'slot: the waiter is admitted after the release');
-    is(zcard('slot'), 0, 'slot: no lease left in Redis');
+    is($lc->zcard('slot'), 0, 'slot: no lease left in Redis');
 
     # the client of a running request leaves: the lease goes at once
-    my $s2 = open_request('/z/slot/call?delay=60s');
-    ok(until_true('held', 30, sub { zcard('slot') == 1 }),
+    my $s2 = $ngx->open_request('/z/slot/call?delay=60s');
+    ok(until_true('held', 30, sub { $lc->zcard('slot') == 1 }),
        'slot: held again (a 60 s call)');
     close $s2;
-    ok(until_true('the lease gone', 30, sub { zcard('slot') == 0 }),
+    ok(until_true('the lease gone', 30, sub { $lc->zcard('slot') == 0 }),
        'slot: the holder\'s client left: the lease is released');
     ok(until_true('held 0', 30, sub { cluster('slot')->{local}{held} == 0 }),
        'slot: local held 0');
@@ -412,7 +318,7 @@ sub log_count {
 {
     my $before = cluster('orphan')->{commands};
     $redis->pause;
-    my $s = open_request('/z/orphan/call?delay=60s');
+    my $s = $ngx->open_request('/z/orphan/call?delay=60s');
     ok(until_true('the acquire sent', 30, sub {
         cluster('orphan')->{commands} > $before }),
        'orphan: the acquire is in flight (Redis paused)');
@@ -423,21 +329,22 @@ sub log_count {
        'orphan: the client left while its acquire was in flight');
     $redis->resume;
     ok(until_true('the late grant released', 30, sub {
-        cluster('orphan')->{commands} >= $before + 2 && zcard('orphan') == 0 }),
+        cluster('orphan')->{commands} >= $before + 2
+        && $lc->zcard('orphan') == 0 }),
        'orphan: the late grant is released at once (no lease in Redis)');
     is(cluster('orphan')->{local}{held}, 0, 'orphan: nothing held here');
     is(cluster('orphan')->{mode}, 'redis', 'orphan: still in Redis mode');
     is(code('/z/orphan/call'), 200, 'orphan: the slot is free');
 
     # a reply Redis gives as an error (WRONGTYPE): a failure, not a crash
-    $redis->cli('SET', bkey('bad'), 'not a hash');
-    my ($c, undef, $body) = req('/z/bad/call');
+    $redis->cli('SET', $lc->bucket_key('bad'), 'not a hash');
+    my ($c, undef, $body) = $ngx->get_full('/z/bad/call');
     is($c, 503, 'bad: an error from Redis is a failure: fallback refuse');
     is(log_count(qr/\[error\] .*zone "bad": redis 127\.0\.0\.1:\d+ unreachable \(.*WRONGTYPE.*\), falling back to refuse/),
        1, 'bad: logged once, with Redis\'s error');
     is(code('/z/bad/call'), 503, 'bad: again 503');
     cmp_ok(cluster('bad')->{redis_errors}, '>=', 2, 'bad: redis_errors');
-    $redis->cli('DEL', bkey('bad'));
+    $redis->cli('DEL', $lc->bucket_key('bad'));
     is(code('/z/bad/call'), 200, 'bad: the key fixed, admitted');
     is(log_count(qr/\[notice\] .*zone "bad": redis 127\.0\.0\.1:\d+ reachable again/),
        1, 'bad: the recovery logged once');
@@ -455,22 +362,22 @@ sub log_count {
 {
     my $h = hold('kill', 'k1');
     ok($h->wait_taken(30), 'kill: a request holds the slot');
-    my @l = leases('kill');
+    my @l = $lc->leases('kill');
     is(scalar @l, 1, 'kill: one lease in Redis');
     my $expiry = $l[0][1] // 0;
-    my $old = worker();
+    my $old = ($ngx->workers)[0];
     kill 'KILL', $old;
     $h->release;
-    ok(until_true('a new worker', 30, sub { my $w = worker();
+    ok(until_true('a new worker', 30, sub { my $w = ($ngx->workers)[0];
         $w && $w != $old }), 'kill: the master starts a new worker');
     # the dead worker's lease is not renewed: back once it expires
     my $ok = until_true('the slot back', 30, sub {
-        code('/z/kill/call') == 200 ? redis_ms() : undef });
+        code('/z/kill/call') == 200 ? $redis->time_ms : undef });
     ok($ok, 'kill: the slot comes back');
     cmp_ok($ok // 0, '>=', $expiry, 'kill: ... once its lease expired, by '
            . 'Redis\'s clock');
     cmp_ok(($ok // 0) - $expiry, '<', 10000, 'kill: ... within the lease time');
-    $ngx->collect(delete $h->{child});
+    $h->answer;
 }
 
 # --- Redis stopped: the fallbacks; started again: recovery -----------
@@ -482,7 +389,7 @@ sub log_count {
 
     $redis->stop;
 
-    my ($c, $head, $body) = req('/z/fbref/call');
+    my ($c, $head, $body) = $ngx->get_full('/z/fbref/call');
     is($c, 503, 'refuse: 503 without Redis');
     like($head, qr/\r\nRetry-After: 1\r?(\n|$)/i, 'refuse: Retry-After: 1');
     my $j = eval { JSON::PP::decode_json($body) };
@@ -536,24 +443,23 @@ sub log_count {
 {
     my $h = hold('reload', 'r1');
     ok($h->wait_taken(30), 'reload: a request holds the slot (lease 1h)');
-    is(zcard('reload'), 1, 'reload: one lease');
-    my $old = worker();
+    is($lc->zcard('reload'), 1, 'reload: one lease');
+    my $old = ($ngx->workers)[0];
     kill 'HUP', $master;
     ok(until_true('a new worker', 30, sub {
-        scalar(grep { /^\d+$/ && $_ != $old }
-               split ' ', `ps -o pid= --ppid $master 2>/dev/null`) }),
+        scalar(grep { $_ != $old } $ngx->workers) }),
        'reload: a new worker runs');
     is(code('/z/reload/call'), 429, 'reload: the slot is still held');
     $h->release;
-    $ngx->collect(delete $h->{child});
-    ok(until_true('the lease released', 30, sub { zcard('reload') == 0 }),
+    $h->answer;
+    ok(until_true('the lease released', 30, sub { $lc->zcard('reload') == 0 }),
        'reload: the old worker\'s lease is released (not expired: 1h)');
     ok(until_true('the old worker gone', 30, sub {
-        !grep { $_ == $old } split ' ', `ps -o pid= --ppid $master 2>/dev/null` }),
+        !grep { $_ == $old } $ngx->workers }),
        'reload: the old worker exits');
     is(code('/z/reload/call'), 200, 'reload: the new worker admits through '
        . 'Redis');
-    is(zcard('reload'), 0, 'reload: and releases');
+    is($lc->zcard('reload'), 0, 'reload: and releases');
 }
 
 # --- the metrics -----------------------------------------------------

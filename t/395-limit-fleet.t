@@ -34,19 +34,15 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(time sleep);
-use IO::Socket::INET;
 use JSON::PP ();
 use List::Util qw(max min sum shuffle);
 use POSIX qw(ceil);
-use Asyncx::OwnNginx;
+use Asyncx::OwnNginx qw(until_true);
 use Asyncx::Hold;
 use Asyncx::Redis;
+use Asyncx::LimitCluster;
 
-my @so = Asyncx::OwnNginx::modules();
-Asyncx::OwnNginx::skip_all_unless(scalar(grep { /test_hold/ } @so),
-    'TEST_NGINX_LOAD_MODULES must name the module and t/hold\'s helper');
-Asyncx::OwnNginx::skip_all_unless(Asyncx::Redis::have_server(),
-                                  'redis-server is not installed');
+Asyncx::LimitCluster::skip_all_unless_runnable();
 
 # the test writes into FIFOs whose reader may have been killed
 $SIG{PIPE} = 'IGNORE';
@@ -96,35 +92,14 @@ my %zone = (
                 . 'cluster_lease=1s cluster_timeout=3s',
 );
 
-# one location pair per zone: /z/<zone>/hold (held by the test) and
-# /z/<zone>/call (the mock, answering at once or after ?delay=)
-my %db = (ask => 1);
-my $http = join '', map { "    asyncx_limit_zone zone=$_:1m $zone{$_}\n"
-                          . "        cluster=" . $redis->url($db{$_}) . ";\n" }
-                    sort keys %zone;
-$http .= <<'HTTP';
-    log_format adm '$msec $pid $status $request_time $asyncx_limit_wait '
-                   '$asyncx_limit_status $request_uri';
-
-    server {
-        listen 127.0.0.1:$PORT reuseport backlog=1024;
-
-        location = /asyncx/status { asyncx_status; }
-HTTP
-for my $z (sort keys %zone) {
-    $http .= <<"LOC";
-        location /z/$z/ {
-            access_log \$DIR/logs/$z.log adm;
-            asyncx_limit $z;
-            location /z/$z/hold { asyncx_test_hold hold; }
-            location /z/$z/call {
-                asyncx_mock_service name=$z delay=0ms max_delay=60s echo=off;
-            }
-        }
-        location = /zs/$z { asyncx_limit_zone_status $z; }
-LOC
-}
-$http .= "    }\n";
+# the zones' keys, leases and locations (Asyncx::LimitCluster): "ask"
+# has its own connection (database 1), the prefix is the default
+my $lc = Asyncx::LimitCluster->new(redis => $redis, db => { ask => 1 });
+my $http = $lc->http_conf(
+    zones      => \%zone,
+    log_format => q{adm '$msec $pid $status $request_time $asyncx_limit_wait '}
+                  . q{ '$asyncx_limit_status $request_uri'},
+    listen     => 'reuseport backlog=1024');
 
 my @ngx = map {
     Asyncx::OwnNginx->new(offset => $_, name => "fleet$_", workers => 2,
@@ -139,33 +114,19 @@ my @master = map { $_->pid } @ngx;
 
 # ---------------------------------------------------------------------
 
-sub workers_of {
-    my ($i) = @_;
-    my $m = $ngx[$i]->pid or return ();
-    return sort { $a <=> $b }
-           grep { /^\d+$/ } split ' ', `ps -o pid= --ppid $m 2>/dev/null`;
-}
+sub workers_of { $ngx[$_[0]]->workers }
 
 # (status, headers, body) of a GET on server $i (0..2)
 sub req {
-    my ($i, $path, $timeout) = @_;
-    my $raw = $ngx[$i]->request("GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n",
-                                $timeout // 15);
-    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
-    my ($code) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
-    return ($code // 0, $head // '', $body // '');
+    my ($i, @get) = @_;
+    return $ngx[$i]->get_full(@get);
 }
 
 sub code { (req(@_))[0] }
 
 # the zone's "cluster" object in the asyncx_status of server $i (one of
 # its workers answers); {} if there is none
-sub cluster {
-    my ($i, $z) = @_;
-    my $st = $ngx[$i]->json('/asyncx/status');
-    return ref $st eq 'HASH' && ref $st->{limit_zones}{$z}{cluster} eq 'HASH'
-           ? $st->{limit_zones}{$z}{cluster} : {};
-}
+sub cluster { Asyncx::LimitCluster::cluster($ngx[$_[0]], $_[1]) // {} }
 
 # the value of one series in server $i's Prometheus text, e.g.
 # metric(0, 'asyncx_limit_cluster_mode', zone => 'x', mode => 'redis')
@@ -187,57 +148,17 @@ sub zone_status {
     return $ngx[$i]->json("/zs/$z");
 }
 
-# the Redis keys of a keyless zone (the contract: <prefix>:{<zone>:}:s)
-sub slot_key   { "asyncx:{$_[0]:}:s" }
-sub bucket_key { "asyncx:{$_[0]:}:b" }
-
-# Redis's own clock, in ms
-sub redis_ms {
-    my ($s, $us) = $redis->cli('TIME');
-    return defined $us ? $s * 1000 + int($us / 1000) : undef;
-}
-
-# [member, expiry ms] of the zone's leases
-sub leases {
+# 'y' once Redis holds no lease of zone $z (polled for 10 s at most)
+sub no_lease {
     my ($z) = @_;
-    my @r = $redis->cli('ZRANGE', slot_key($z), '0', '-1', 'WITHSCORES');
-    my @l;
-    push @l, [shift @r, shift @r] while @r >= 2;
-    return @l;
-}
-
-sub zcard { my $n = $redis->cli('ZCARD', slot_key($_[0])); $n =~ /^\d+$/ ? $n : -1 }
-
-# polls $cond (bounded by $limit s, generous: a loaded machine)
-sub until_true {
-    my ($what, $limit, $cond) = @_;
-    my $t0 = time;
-    while (time - $t0 < $limit) {
-        my $v = $cond->();
-        return $v if $v;
-        sleep 0.05;
-    }
-    diag("gave up waiting for $what after $limit s");
-    return undef;
+    return until_true("no lease of $z", 10,
+                      sub { $lc->zcard($z) == 0 ? 'y' : '' });
 }
 
 # a request held in t/hold's thread on server $i, once admitted
 sub hold {
     my ($i, $z, $name) = @_;
-    my $h = Asyncx::Hold->new($ngx[$i]->dir, $name);
-    $h->{child} = $ngx[$i]->spawn_request(
-        "GET /z/$z/hold?fifo=" . $h->path . " HTTP/1.0\r\nHost: localhost\r\n\r\n",
-        900);
-    return $h;
-}
-
-# lets the held request end; its answer's status
-sub unhold {
-    my ($h) = @_;
-    $h->wait_taken(0);
-    $h->release;
-    my $raw = $ngx[0]->collect(delete $h->{child});
-    return ($raw =~ m{^HTTP/1\.\d (\d+)})[0] // 0;
+    return Asyncx::Hold->request($ngx[$i], "/z/$z/hold", $name, 900);
 }
 
 # rows of a zone's access logs on the three servers: [msec, pid, status,
@@ -298,7 +219,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
 # once, against burst=6 at 1r/m
 
 {
-    my $t0 = redis_ms();
+    my $t0 = $redis->time_ms;
     my @kids;
     for my $i (0 .. 2) {
         my $pid = fork // die;
@@ -309,7 +230,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
         push @kids, $pid;
     }
     waitpid($_, 0) for @kids;
-    my $elapsed = redis_ms() - $t0;
+    my $elapsed = $redis->time_ms - $t0;
 
     my @rows = rows('count');
     is(scalar @rows, 60, 'count: 60 requests logged by the three servers');
@@ -426,8 +347,8 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     my @h = map { hold($_, 'slots', "slots$_") } 0 .. 2;
     my $taken = grep { $_->wait_taken(30) } @h;
     is($taken, 3, 'slots: one request held on each server: 3 of cap 3');
-    is(zcard('slots'), 3, 'slots: Redis holds 3 leases');
-    my @members = map { $_->[0] } leases('slots');
+    is($lc->zcard('slots'), 3, 'slots: Redis holds 3 leases');
+    my @members = map { $_->[0] } $lc->leases('slots');
     my %wpids = map { $_ => 1 } map { workers_of($_) } 0 .. 2;
     is(scalar(grep { /:(\d+):\d+$/ && $wpids{$1} } @members), 3,
        'slots: each lease names a worker pid (' . join(' ', @members) . ')');
@@ -448,13 +369,13 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
            '3/1', "slots: server ${i}'s metrics: 3 global slots, 1 held here");
     }
 
-    is(unhold($h[1]), 200, 'slots: the held request on server 2 ends: 200');
-    until_true('a lease released', 10, sub { zcard('slots') == 2 });
-    is(zcard('slots'), 2, 'slots: its lease is removed at once (release)');
+    is($h[1]->finish, 200, 'slots: the held request on server 2 ends: 200');
+    until_true('a lease released', 10, sub { $lc->zcard('slots') == 2 });
+    is($lc->zcard('slots'), 2, 'slots: its lease is removed at once (release)');
     is(code(2, '/z/slots/call'), 200,
        'slots: server 3 gets the slot freed on server 2');
-    is(unhold($_), 200, 'slots: a held request ends') for @h[0, 2];
-    is(until_true('no lease', 10, sub { zcard('slots') == 0 ? 'y' : '' }), 'y',
+    is($_->finish, 200, 'slots: a held request ends') for @h[0, 2];
+    is(no_lease('slots'), 'y',
        'slots: Redis holds no lease at the end');
 }
 
@@ -462,20 +383,16 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
 # are released at once (ZREM), not after the 60 s of the call nor the
 # lease time (10 s by default)
 {
-    my @s = map { IO::Socket::INET->new(PeerAddr => '127.0.0.1:'
-                                        . $ngx[$_]->port, Timeout => 5) }
-            0 .. 2;
-    print { $s[$_] } "GET /z/slots/call?delay=60s HTTP/1.0\r\n"
-                     . "Host: localhost\r\n\r\n" for 0 .. 2;
-    is(until_true('3 leases', 20, sub { zcard('slots') == 3 ? 'y' : '' }),
+    my @s = map { $ngx[$_]->open_request('/z/slots/call?delay=60s') } 0 .. 2;
+    is(until_true('3 leases', 20, sub { $lc->zcard('slots') == 3 ? 'y' : '' }),
        'y', 'slots: three 60 s calls hold the cap');
     is(code(1, '/z/slots/call'), 429, 'slots: a fourth is refused');
-    my $t0 = redis_ms();
+    my $t0 = $redis->time_ms;
     close $_ for @s;
     # polled; the bound only allows for a loaded machine
-    is(until_true('no lease', 10, sub { zcard('slots') == 0 ? 'y' : '' }),
-       'y', 'slots: the clients left: Redis holds no lease');
-    cmp_ok(redis_ms() - $t0, '<', 10000,
+    is(no_lease('slots'), 'y',
+       'slots: the clients left: Redis holds no lease');
+    cmp_ok($redis->time_ms - $t0, '<', 10000,
            'slots: ... well before the lease time (10 s, Redis time)');
     is(join(' ', map { code($_, '/z/slots/call') } 0 .. 2), '200 200 200',
        'slots: the three servers admit again');
@@ -494,7 +411,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     ok($zs, 'slotq: the third request waits on server 3');
     my $before = cluster(2, 'slotq')->{wake_delay}{count} // 0;
 
-    is(unhold($h[0]), 200, 'slotq: a holder ends on server 1');
+    is($h[0]->finish, 200, 'slotq: a holder ends on server 1');
     my $raw = $ngx[2]->collect($waiter);
     like($raw, qr{^HTTP/1\.\d 200}, 'slotq: the waiter on server 3 is admitted');
     like($raw, qr/^\{/m, 'slotq: ... and answered');
@@ -510,8 +427,8 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     ok($after, 'slotq: the wake-up is counted in wake_delay'
        . ($after ? " (mean $after->{wake_delay}{mean_us} us, max "
                    . "$after->{wake_delay}{max_us} us)" : ''));
-    is(unhold($h[1]), 200, 'slotq: the other holder ends');
-    is(until_true('no lease', 10, sub { zcard('slotq') == 0 ? 'y' : '' }), 'y',
+    is($h[1]->finish, 200, 'slotq: the other holder ends');
+    is(no_lease('slotq'), 'y',
        'slotq: Redis holds no lease at the end');
 }
 
@@ -532,7 +449,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     my ($samples, $most, $failed) = (0, 0, 0);
     my %left = map { $_ => 1 } @kids;
     while (%left) {
-        my $n = zcard('slotl');
+        my $n = $lc->zcard('slotl');
         $samples++;
         $most = $n if $n > $most;
         for my $pid (keys %left) {
@@ -561,7 +478,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     }
     cmp_ok($max, '<=', 3, "slotl: in flight across the fleet ($max) never "
            . 'above concurrency=3');
-    is(until_true('no lease', 10, sub { zcard('slotl') == 0 ? 'y' : '' }), 'y',
+    is(no_lease('slotl'), 'y',
        'slotl: Redis holds no lease at the end');
 }
 
@@ -576,13 +493,13 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
 
     my @victims = workers_of(0);
     my %victim = map { $_ => 1 } @victims;
-    my @l = leases('lease');
+    my @l = $lc->leases('lease');
     is(scalar(grep { $_->[0] =~ /:(\d+):\d+$/ && $victim{$1} } @l), 2,
        'lease: the 2 leases belong to server 1\'s workers');
 
     kill 'KILL', @victims;
-    my $killed = redis_ms();
-    my @dead = leases('lease');
+    my $killed = $redis->time_ms;
+    my @dead = $lc->leases('lease');
     my $first = min map { $_->[1] } @dead;
     my $last = max map { $_->[1] } @dead;
     # renewed at most lease/3 ago: each expires within the lease
@@ -592,7 +509,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
 
     # before the first expiry the slots are still taken (if the machine
     # let the test ask in time: 300 ms before it, by Redis's clock)
-    my $t = redis_ms();
+    my $t = $redis->time_ms;
     if ($t < $first - 300) {
         is(code(1, '/z/lease/call'), 429,
            'lease: before the leases expire server 2 is still refused');
@@ -603,19 +520,19 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     # after: server 2 admits; bounded generously (lease 2 s + 10 s) only
     # because the loop polls on a loaded machine
     my $ok = until_true('server 2 admitted', 12, sub {
-        code(1, '/z/lease/call') == 200 ? redis_ms() : undef });
+        code(1, '/z/lease/call') == 200 ? $redis->time_ms : undef });
     ok($ok, 'lease: server 2 admits once the dead leases expired');
     cmp_ok($ok // 0, '>=', $first,
            'lease: ... not before the first expiry by Redis\'s clock');
     # the second dead lease may live a little longer (renewed later);
     # once Redis's clock passes it, the next acquire drops it
-    until_true('the last expiry', 30, sub { redis_ms() > $last });
+    until_true('the last expiry', 30, sub { $redis->time_ms > $last });
     is(code(1, '/z/lease/call'), 200, 'lease: server 2 admits after the '
        . 'last expiry');
     is(scalar(grep { $_->[0] =~ /:(\d+):\d+$/ && $victim{$1} }
-              leases('lease')), 0, 'lease: the dead leases are gone');
+              $lc->leases('lease')), 0, 'lease: the dead leases are gone');
     $_->release for @h;    # their reader is dead: nothing to collect
-    $ngx[0]->collect(delete $_->{child}) for @h;
+    $_->answer for @h;
 
     ok(until_true('new workers', 30, sub {
         my @w = workers_of(0); @w == 2 && !grep { $victim{$_} } @w }),
@@ -623,7 +540,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     is(until_true('a slot on server 1', 10, sub {
         code(0, '/z/lease/call') == 200 ? 'y' : '' }), 'y',
        'lease: server 1 admits again');
-    is(until_true('no lease', 10, sub { zcard('lease') == 0 ? 'y' : '' }), 'y',
+    is(no_lease('lease'), 'y',
        'lease: Redis holds no lease at the end');
 }
 
@@ -719,7 +636,7 @@ sub wait_mode {
     is(code(0, '/z/fblocalc/call'), 429, 'local: server 1\'s second is '
        . 'refused');
     is(code(1, '/z/fblocalc/call'), 200, 'local: server 2 has its own slot');
-    is(unhold($h), 200, 'local: the holder ends');
+    is($h->finish, 200, 'local: the holder ends');
 }
 
 # the change is logged once per worker and zone, not per request; every
@@ -822,14 +739,6 @@ waitpid($load, 0);
 # servers and dropped in random order, 300 more opened and dropped at
 # once, then the cap and the burst must be usable
 
-sub open_request {
-    my ($i, $path) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx[$i]->port,
-                                  Timeout => 5) or die "connect: $!";
-    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    return $s;
-}
-
 sub waiting_sum {
     return sum map { my $s = zone_status($_, 'hostile'); $s ? $s->{waiting} : -1000 }
                0 .. 2;
@@ -841,7 +750,8 @@ sub waiting_sum {
 
     srand(17);
     for my $round (1, 2) {
-        my @w = map { open_request($_ % 3, "/z/hostile/call?r=$round&n=$_") }
+        my @w = map { $ngx[$_ % 3]
+                          ->open_request("/z/hostile/call?r=$round&n=$_") }
                 1 .. 300;
         # status waiting is per server (each server's own waiters)
         my $n = until_true('300 waiting', 60, sub {
@@ -852,10 +762,9 @@ sub waiting_sum {
             waiting_sum() == 0 ? 'y' : '' }), 'y',
            "hostile round $round: the dropped waiters are gone");
     }
-    is(zcard('hostile'), 3, 'hostile: Redis holds the 3 held leases only');
-    is(unhold($_), 200, 'hostile: a holder ends') for @h;
-    is(until_true('no lease', 10, sub { zcard('hostile') == 0 ? 'y' : '' }),
-       'y', 'hostile: Redis holds no lease');
+    is($lc->zcard('hostile'), 3, 'hostile: Redis holds the 3 held leases only');
+    is($_->finish, 200, 'hostile: a holder ends') for @h;
+    is(no_lease('hostile'), 'y', 'hostile: Redis holds no lease');
 
     # full cap: 3 held again on the three servers, the fourth refused
     # (the queue: a waiter then, on the status)
@@ -866,15 +775,15 @@ sub waiting_sum {
                                         . "Host: localhost\r\n\r\n", 60);
     is(until_true('one waiting', 20, sub { waiting_sum() == 1 ? 'y' : '' }),
        'y', 'hostile: the fourth waits');
-    is(unhold($h[0]), 200, 'hostile: a holder ends');
+    is($h[0]->finish, 200, 'hostile: a holder ends');
     like($ngx[1]->collect($fourth), qr{^HTTP/1\.\d 200},
          'hostile: the fourth is admitted');
-    is(unhold($_), 200, 'hostile: a holder ends') for @h[1, 2];
+    is($_->finish, 200, 'hostile: a holder ends') for @h[1, 2];
 
     # full burst: the bucket refills at 5r/s; after 1 s of Redis's clock
     # without admissions (burst / rate) it holds 5 tokens again
-    my $t0 = redis_ms();
-    until_true('1 s of Redis time', 30, sub { redis_ms() - $t0 >= 1100 });
+    my $t0 = $redis->time_ms;
+    until_true('1 s of Redis time', 30, sub { $redis->time_ms - $t0 >= 1100 });
     my @c = map { code($_ % 3, '/z/hostile/call') } 1 .. 5;
     is("@c", '200 200 200 200 200', 'hostile: the full burst of 5 is admitted');
     my @p = sort { $a->[0] <=> $b->[0] }
@@ -884,9 +793,10 @@ sub waiting_sum {
        'hostile: ... each at once (PASSED)');
 
     # no stale lease after the lease time (1 s): everything ended
-    my $end = redis_ms();
-    until_true('the lease time', 30, sub { redis_ms() - $end >= 1200 });
-    is(zcard('hostile'), 0, 'hostile: Redis holds no lease after the lease time');
+    my $end = $redis->time_ms;
+    until_true('the lease time', 30, sub { $redis->time_ms - $end >= 1200 });
+    is($lc->zcard('hostile'), 0,
+       'hostile: Redis holds no lease after the lease time');
     my $held = sum map { cluster($_, 'hostile')->{local}{held} // 99 } 0 .. 2;
     is($held, 0, 'hostile: no server holds a slot');
 }

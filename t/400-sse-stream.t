@@ -10,16 +10,25 @@ repeat_each(2);
 plan tests => repeat_each() * (3 * blocks() + 5);
 
 no_long_string();
+
+# Every block streams with the pool "cpu" (two threads unless its
+# --- main_config says otherwise) as io and cpu; a block without
+# --- config streams /stream/search.
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value(main_config => "    thread_pool cpu threads=2;\n")
+        unless defined $block->main_config;
+    $block->set_value(config => "    asyncx_thread_pools io=cpu cpu=cpu;\n"
+        . ($block->config
+           // "    location = /stream/search { asyncx_sse search; }\n"));
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: search finds the data set's 72 pythons in 10,000 records
---- main_config
-    thread_pool cpu threads=2;
---- config
-    asyncx_thread_pools io=cpu cpu=cpu;
-    location = /stream/search { asyncx_sse search; }
 --- request
 GET /stream/search?keyword=python&data_size=10000
 --- response_body_filters eval
@@ -34,11 +43,6 @@ last=complete total_matches=72
 
 
 === TEST 2: stream headers: event-stream, no-cache, no proxy buffering, chunked
---- main_config
-    thread_pool cpu threads=2;
---- config
-    asyncx_thread_pools io=cpu cpu=cpu;
-    location = /stream/search { asyncx_sse search; }
 --- request
 GET /stream/search?keyword=python&data_size=100
 --- response_headers
@@ -56,11 +60,6 @@ Transfer-Encoding: chunked
 
 === TEST 3: progress after every batch carries the running match count
 (expected values computed independently from docs/dataset.md in Python)
---- main_config
-    thread_pool cpu threads=2;
---- config
-    asyncx_thread_pools io=cpu cpu=cpu;
-    location = /stream/search { asyncx_sse search; }
 --- request
 GET /stream/search?keyword=python&data_size=10000
 --- response_body_filters eval
@@ -76,10 +75,7 @@ sub {
 
 
 === TEST 4: transform streams one batch event per batch_size records
---- main_config
-    thread_pool cpu threads=2;
 --- config
-    asyncx_thread_pools io=cpu cpu=cpu;
     location = /stream/transform { asyncx_sse transform; }
 --- request
 GET /stream/transform?batch_size=100
@@ -103,10 +99,7 @@ RECORD 0: MATRIX COROUTINE WORKER THREAD JSON WORKER
 
 
 === TEST 5: aggregate: staged partial results, then the final figures
---- main_config
-    thread_pool cpu threads=2;
 --- config
-    asyncx_thread_pools io=cpu cpu=cpu;
     location = /stream/aggregate { asyncx_sse aggregate; }
 --- request
 GET /stream/aggregate
@@ -135,11 +128,6 @@ stage1=1000 result=10000/499950/0/100 categories=10000/499950 python=14
 
 
 === TEST 6: an injected failure ends the stream with an error event
---- main_config
-    thread_pool cpu threads=2;
---- config
-    asyncx_thread_pools io=cpu cpu=cpu;
-    location = /stream/search { asyncx_sse search; }
 --- request
 GET /stream/search?keyword=python&data_size=10000&fail_at=5000
 --- response_body_filters eval
@@ -154,11 +142,6 @@ asyncx sse: injected failure at record 5000
 
 
 === TEST 7: Last-Event-ID resumes right after the event the client saw
---- main_config
-    thread_pool cpu threads=2;
---- config
-    asyncx_thread_pools io=cpu cpu=cpu;
-    location = /stream/search { asyncx_sse search; }
 --- request
 GET /stream/search?keyword=python&data_size=10000
 --- more_headers
@@ -179,11 +162,6 @@ first=10021 5010
 
 
 === TEST 8: resuming after a match event skips that match
---- main_config
-    thread_pool cpu threads=2;
---- config
-    asyncx_thread_pools io=cpu cpu=cpu;
-    location = /stream/search { asyncx_sse search; }
 --- request
 GET /stream/search?keyword=python&data_size=10000
 --- more_headers
@@ -202,11 +180,6 @@ first=10101 5050 progress=46
 
 
 === TEST 9: a Last-Event-ID past "complete" gets 204, so EventSource stops
---- main_config
-    thread_pool cpu threads=2;
---- config
-    asyncx_thread_pools io=cpu cpu=cpu;
-    location = /stream/search { asyncx_sse search; }
 --- request
 GET /stream/search?keyword=python&data_size=10000
 --- more_headers
@@ -222,7 +195,6 @@ asyncx sse: Last-Event-ID past the end of the stream
 --- main_config
     thread_pool cpu threads=1;
 --- config
-    asyncx_thread_pools io=cpu cpu=cpu;
     location = /stream/search {
         asyncx_sse search;
         asyncx_sse_heartbeat 1ms;
@@ -247,11 +219,6 @@ A block of its own with no data line: EventSource takes the reconnection
 time and dispatches nothing.
 --- http_config
     asyncx_sse_retry 3s;
---- main_config
-    thread_pool cpu threads=2;
---- config
-    asyncx_thread_pools io=cpu cpu=cpu;
-    location = /stream/search { asyncx_sse search; }
 --- request
 GET /stream/search?keyword=python&data_size=100
 --- response_body_like chomp
@@ -262,10 +229,7 @@ GET /stream/search?keyword=python&data_size=100
 
 
 === TEST 12: a location's asyncx_sse_retry overrides the server's, and a resumed stream sends it again
---- main_config
-    thread_pool cpu threads=2;
 --- config
-    asyncx_thread_pools io=cpu cpu=cpu;
     asyncx_sse_retry 10s;
     location = /stream/transform {
         asyncx_sse transform;

@@ -21,16 +21,8 @@ do './t/sse_file.pl' or die $@ || $!;
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
                                   'TEST_NGINX_LOAD_MODULES is not set');
 
-my $ngx = Asyncx::OwnNginx->new(offset => 1, name => 'sse-file',
-    workers => 1, dirs => ['data', 'data/sub'],
-    main => "thread_pool io threads=2;\nthread_pool cpu threads=2;",
-    http => <<'HTTP');
-    asyncx_thread_pools io=io cpu=cpu;
-    asyncx_sse_source file=$arg_file root=$DIR/data;
-
-    server {
-        listen 127.0.0.1:$PORT;
-
+my $ngx = sse_file_nginx(offset => 1, name => 'sse-file', dirs => ['data/sub'],
+    locations => <<'LOC');
         location = /search {
             asyncx_sse search;
             asyncx_sse_query field=$arg_field;
@@ -89,10 +81,7 @@ my $ngx = Asyncx::OwnNginx->new(offset => 1, name => 'sse-file',
             asyncx_sse_source dataset;
             asyncx_sse search;
         }
-
-        location = /asyncx/status { asyncx_status; }
-    }
-HTTP
+LOC
 
 my $data = $ngx->dir . '/data';
 

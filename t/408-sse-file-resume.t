@@ -23,15 +23,9 @@ do './t/sse_file.pl' or die $@ || $!;
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
                                   'TEST_NGINX_LOAD_MODULES is not set');
 
-my $ngx = Asyncx::OwnNginx->new(offset => 2, name => 'sse-file-resume',
-    workers => 1, dirs => ['data'],
-    main => 'thread_pool io threads=2;', http => <<'HTTP');
-    asyncx_thread_pools io=io cpu=io;
-    asyncx_sse_source file=$arg_file root=$DIR/data;
-
-    server {
-        listen 127.0.0.1:$PORT;
-
+my $ngx = sse_file_nginx(offset => 2, name => 'sse-file-resume',
+    pools => 'io',
+    locations => <<'LOC');
         location = /search {
             asyncx_sse search;
             asyncx_sse_query field=$arg_field;
@@ -50,10 +44,7 @@ my $ngx = Asyncx::OwnNginx->new(offset => 2, name => 'sse-file-resume',
             asyncx_sse_query group_by=$arg_group_by value=$arg_value;
             asyncx_sse_invalid_line skip;
         }
-
-        location = /asyncx/status { asyncx_status; }
-    }
-HTTP
+LOC
 
 my $data = $ngx->dir . '/data';
 

@@ -24,22 +24,16 @@ use POSIX qw(mkfifo);
 use Socket qw(SOL_SOCKET SO_RCVBUF);
 use Time::HiRes qw(time sleep);
 use JSON::PP ();
-use Asyncx::OwnNginx;
+use Asyncx::OwnNginx qw(until_true);
 
 do './t/sse_file.pl' or die $@ || $!;
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
                                   'TEST_NGINX_LOAD_MODULES is not set');
 
-my $ngx = Asyncx::OwnNginx->new(offset => 3, name => 'sse-file-hostile',
-    workers => 1, dirs => ['data', 'data/sub'],
-    main => 'thread_pool io threads=2;', http => <<'HTTP');
-    asyncx_thread_pools io=io cpu=io;
-    asyncx_sse_source file=$arg_file root=$DIR/data;
-
-    server {
-        listen 127.0.0.1:$PORT sndbuf=16k;
-
+my $ngx = sse_file_nginx(offset => 3, name => 'sse-file-hostile',
+    dirs => ['data/sub'], pools => 'io', listen => 'sndbuf=16k',
+    locations => <<'LOC');
         location = /search {
             asyncx_sse search;
             asyncx_sse_batch_size 1000;
@@ -61,16 +55,22 @@ my $ngx = Asyncx::OwnNginx->new(offset => 3, name => 'sse-file-hostile',
             asyncx_sse_query group_by=$arg_group_by value=$arg_value;
             asyncx_sse_invalid_line skip;
         }
-
-        location = /asyncx/status { asyncx_status; }
-    }
-HTTP
+LOC
 
 my $data = $ngx->dir . '/data';
 
 sub status {
     my ($code, $body) = $ngx->get('/asyncx/status');
     return $code == 200 ? JSON::PP::decode_json($body) : undef;
+}
+
+# the status once no stream is active (polled for 30 s at most)
+sub status_when_idle {
+    my $st;
+    until_true('no active stream', 30, sub {
+        $st = status();
+        $st && $st->{streams}{active} == 0 }, 0.1);
+    return $st;
 }
 
 sub kb {
@@ -475,12 +475,7 @@ ok($s, 'a stream waits for the last time');
 is(scalar(open_fds()), 1, 'the worker has the file open');
 close $s;
 
-$t0 = time;
-while (time - $t0 < 30) {
-    $st = status();
-    last if $st->{streams}{active} == 0;
-    sleep 0.1;
-}
+$st = status_when_idle();
 is($st->{streams}{aborted} - $aborted, 1, 'the client left: aborted');
 is(scalar(open_fds()), 0, 'the file is closed');
 
@@ -501,12 +496,7 @@ $s = stalled_stream('/search?file=bad%0A%5Bcrit%5D%20forged.live'
 ok($s, 'a stream of it waits on its client');
 close $s;
 
-$t0 = time;
-while (time - $t0 < 30) {
-    $st = status();
-    last if $st->{streams}{active} == 0;
-    sleep 0.1;
-}
+$st = status_when_idle();
 
 my @log = $ngx->error_log;
 my $escaped = 'bad\\\\x0a\[crit\] forged';

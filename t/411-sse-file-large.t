@@ -22,39 +22,23 @@ do './t/sse_file.pl' or die $@ || $!;
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
                                   'TEST_NGINX_LOAD_MODULES is not set');
 
-my $ngx = Asyncx::OwnNginx->new(offset => 9, name => 'sse-file-large',
-    workers => 1, dirs => ['data'],
-    main => "thread_pool io threads=2;\nthread_pool cpu threads=2;",
-    http => <<'HTTP');
-    asyncx_thread_pools io=io cpu=cpu;
-    asyncx_sse_source file=$arg_file root=$DIR/data;
-
-    server {
-        listen 127.0.0.1:$PORT;
-
+my $ngx = sse_file_nginx(offset => 9, name => 'sse-file-large',
+    locations => <<'LOC');
         location = /search {
             asyncx_sse search;
             asyncx_sse_batch_size 100000;
             asyncx_sse_invalid_line skip;
             send_timeout 600s;
         }
-
-        location = /asyncx/status { asyncx_status; }
-    }
-HTTP
+LOC
 
 my $file = $ngx->dir . '/data/big.ndjson';
 
 # sse_get() with room for 4 GiB read on a busy machine
 sub get_big {
     my @headers = @_;
-    my $res = $ngx->request("GET /search?file=big.ndjson&keyword=python "
-                            . "HTTP/1.0\r\nHost: localhost\r\n"
-                            . join('', map { "$_\r\n" } @headers)
-                            . "\r\n", 600);
-    my ($head, $body) = split /\r\n\r\n/, $res, 2;
-    my ($code) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
-    return ($code // 0, $head // '', $body // '');
+    return sse_get_within($ngx, 600, '/search?file=big.ndjson&keyword=python',
+                          @headers);
 }
 my $hole_end = 4 * 1024 * 1024 * 1024 + 4096;
 

@@ -39,7 +39,8 @@ def counters(doc):
                 out['pools.%s.%s' % (pool, k)] = v
         # README counts a 4xx answer as "failed", the code as "completed":
         # the model holds either, their sum is what it predicts
-        out['pools.%s.done' % pool] = c['completed'] + c['failed']
+        out['pools.%s.done' % pool] = (c['completed'] + c['failed']
+                                       + c.get('cancelled', 0))
     for k, v in doc['pipelines'].items():
         if k == 'mock':
             out['mock.active'] = v['active']

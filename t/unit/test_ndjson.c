@@ -379,10 +379,32 @@ stats_json(ngx_http_asyncx_ndjson_stats_t *s, char *out)
 }
 
 
+/* s reset, the numbers given added (a NULL ends them), its JSON in out */
+static void
+stats_of(ngx_http_asyncx_ndjson_stats_t *s, char *out, ...)
+{
+    va_list      args;
+    const char  *n;
+
+    memset(s, 0, sizeof(ngx_http_asyncx_ndjson_stats_t));
+
+    va_start(args, out);
+
+    while ((n = va_arg(args, const char *)) != NULL) {
+        ngx_http_asyncx_ndjson_stats_add(s, num(n));
+    }
+
+    va_end(args);
+
+    stats_json(s, out);
+}
+
+
 static void
 test_stats(void **state)
 {
     char                            out[512], long_num[501];
+    ngx_uint_t                      i;
     ngx_http_asyncx_ndjson_stats_t  s;
     ngx_http_asyncx_ndjson_value_t  str;
 
@@ -412,16 +434,11 @@ test_stats(void **state)
 
     /* an integer sum that would overflow goes on in doubles */
     memset(&s, 0, sizeof(s));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
+
+    for (i = 0; i < 10; i++) {
+        ngx_http_asyncx_ndjson_stats_add(&s, num("999999999999999999"));
+    }
+
     assert_int_equal(s.real, 1);
     stats_json(&s, out);
     assert_non_null(strstr(out, "\"sum\": 1e+19"));
@@ -429,22 +446,15 @@ test_stats(void **state)
                                 "\"max\": 999999999999999999"));
 
     /* 19 digits that fit in 64 bits stay exact */
-    memset(&s, 0, sizeof(s));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("1000000000000000000"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("-1"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("-1"));
-    stats_json(&s, out);
+    stats_of(&s, out, "1000000000000000000", "-1", "-1", NULL);
     assert_string_equal(out, "{\"records\": 3, \"count\": 3, "
                         "\"sum\": 999999999999999998, \"min\": -1, "
                         "\"max\": 1000000000000000000, "
                         "\"avg\": 3.333333333333333e+17}");
 
-    memset(&s, 0, sizeof(s));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("9223372036854775807"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("-9223372036854775808"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("-9223372036854775803"));
+    stats_of(&s, out, "9223372036854775807", "-9223372036854775808",
+             "-9223372036854775803", NULL);
     assert_int_equal(s.real, 0);
-    stats_json(&s, out);
     assert_string_equal(out, "{\"records\": 3, \"count\": 3, "
                         "\"sum\": -9223372036854775804, "
                         "\"min\": -9223372036854775808, "
@@ -452,26 +462,19 @@ test_stats(void **state)
                         "\"avg\": -3.0744573456182584e+18}");
 
     /* past 64 bits: a double; min and max exact against the doubles */
-    memset(&s, 0, sizeof(s));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("9223372036854775808"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("9223372036854775807"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("-0.5"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("-1"));
+    stats_of(&s, out, "9223372036854775808", "9223372036854775807", "-0.5",
+             "-1", NULL);
     assert_int_equal(s.real, 1);
-    stats_json(&s, out);
     assert_string_equal(out, "{\"records\": 4, \"count\": 4, "
                         "\"sum\": 1.8446744073709552e+19, \"min\": -1, "
                         "\"max\": 9.223372036854776e+18, "
                         "\"avg\": 4.611686018427388e+18}");
 
     /* numbers no double holds are counted apart; any length is read */
-    memset(&s, 0, sizeof(s));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("1e999"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("-1e309"));
+    stats_of(&s, out, "1e999", "-1e309", NULL);
     assert_int_equal(s.records, 2);
     assert_int_equal(s.count, 0);
     assert_int_equal(s.out_of_range, 2);
-    stats_json(&s, out);
     assert_string_equal(out, "{\"records\": 2, \"count\": 0, "
                         "\"out_of_range\": 2, \"sum\": 0, \"min\": null, "
                         "\"max\": null, \"avg\": null}");
@@ -487,10 +490,7 @@ test_stats(void **state)
     assert_int_equal(s.count, 1);
 
     /* a sum of doubles that overflows is null, as is its avg */
-    memset(&s, 0, sizeof(s));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("1e308"));
-    ngx_http_asyncx_ndjson_stats_add(&s, num("1e308"));
-    stats_json(&s, out);
+    stats_of(&s, out, "1e308", "1e308", NULL);
     assert_string_equal(out, "{\"records\": 2, \"count\": 2, "
                         "\"sum\": null, \"min\": 1e+308, "
                         "\"max\": 1e+308, \"avg\": null}");

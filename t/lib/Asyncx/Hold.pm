@@ -11,6 +11,12 @@ package Asyncx::Hold;
 #   $hold->release;                   # the test wants, whatever the
 #                                     # machine's speed
 #
+# Or in one step, for a suite with an nginx of its own (Asyncx::OwnNginx):
+#
+#   my $h = Asyncx::Hold->request($ngx, '/z/api/hold', 'h1');
+#   $h->wait_taken or fail(...);
+#   is($h->finish, 200);              # released; the answer's status
+#
 # wait_taken() knows: a non-blocking open() of a FIFO's write end fails
 # with ENXIO until a reader has it open, and only the helper's thread
 # opens it.
@@ -34,6 +40,42 @@ sub new {
 }
 
 sub path { $_[0]{path} }
+
+# a hold named $name in $ngx's directory, taken by a GET of $uri
+# (a location of asyncx_test_hold) sent in the background; the client
+# waits up to $timeout seconds (default 120) for its answer
+sub request {
+    my ($class, $ngx, $uri, $name, $timeout) = @_;
+
+    my $self = $class->new($ngx->dir, $name);
+
+    $self->{ngx} = $ngx;
+    $self->{child} = $ngx->spawn_request(
+        "GET $uri?fifo=$self->{path} HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        $timeout // 120);
+
+    return $self;
+}
+
+# the raw answer to request()'s GET (waits for it; read once, kept)
+sub answer {
+    my ($self) = @_;
+
+    $self->{answer} //= $self->{ngx}->collect(delete $self->{child})
+        if $self->{child};
+
+    return $self->{answer} // '';
+}
+
+# lets request()'s held task end: the status of its answer (0 if none)
+sub finish {
+    my ($self) = @_;
+
+    $self->wait_taken(0);
+    $self->release;
+
+    return ($self->answer =~ m{^HTTP/1\.\d (\d+)})[0] // 0;
+}
 
 # true once the helper's task runs in a thread (or false after $timeout)
 sub wait_taken {

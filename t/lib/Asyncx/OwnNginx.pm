@@ -11,10 +11,14 @@ package Asyncx::OwnNginx;
 #                                   connections => 256,
 #                                   http => '...');     # inside http { }
 #   my ($code, $body) = $ngx->get('/path');
+#   my ($code, $head, $body) = $ngx->get_full('/path');
+#   my $sock = $ngx->open_request('/path'); # closing it is the departure
+#   my @pids = $ngx->workers;               # the master's children
 #   my $child = $ngx->spawn_request($raw);  # in the background
 #   my $raw = $ngx->collect($child);        # ... its raw answer
 #   $ngx->json('/asyncx/status');           # a decoded JSON answer
 #   $ngx->wait_for('what', sub { ... });    # poll a condition
+#   my $v = until_true('what', 30, sub { ... });  # ... and keep its value
 #   $ngx->error_log;      # lines
 #   $ngx->stop;
 #
@@ -26,12 +30,15 @@ package Asyncx::OwnNginx;
 use strict;
 use warnings;
 
+use Exporter qw(import);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use JSON::PP ();
 use POSIX qw(WNOHANG);
 use Test::More ();
 use Time::HiRes qw(time sleep);
+
+our @EXPORT_OK = qw(until_true);
 
 sub modules { split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '') }
 sub module_so { my @m = modules(); return $m[0] }
@@ -203,6 +210,41 @@ sub parse {
     return ($code || 0, $body // '');
 }
 
+# (status code or 0, header block, body) of an HTTP/1.0 GET
+sub get_full {
+    my ($self, $path, $timeout) = @_;
+
+    my $raw = $self->request("GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n",
+                             $timeout // 15);
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    my ($code) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
+
+    return ($code // 0, $head // '', $body // '');
+}
+
+# a GET sent on a connection the test keeps and reads or closes itself
+# (closing it is the client's departure)
+sub open_request {
+    my ($self, $path) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
+                                  Timeout => 5) or die "connect: $!";
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+
+    return $s;
+}
+
+# the pids of the master's worker processes, in order (none without a
+# master or once it is gone)
+sub workers {
+    my ($self) = @_;
+
+    my $m = $self->{pid} or return ();
+
+    return sort { $a <=> $b }
+           grep { /^\d+$/ } split ' ', `ps -o pid= --ppid $m 2>/dev/null`;
+}
+
 # the decoded JSON answer of a GET (undef if it is not JSON)
 sub json {
     my ($self, $path) = @_;
@@ -212,23 +254,30 @@ sub json {
     return eval { JSON::PP::decode_json($body) };
 }
 
+# polls $cond every $step seconds (default 0.05) until it returns a true
+# value, which is returned, or $limit seconds pass (returns undef, with a
+# diagnostic naming $what); a plain function, no nginx needed
+sub until_true {
+    my ($what, $limit, $cond, $step) = @_;
+
+    my $t0 = time;
+
+    while (time - $t0 < $limit) {
+        my $v = $cond->();
+        return $v if $v;
+        sleep $step // 0.05;
+    }
+
+    Test::More::diag("gave up waiting for $what after $limit s");
+    return undef;
+}
+
 # polls $cond until it is true (returns 1) or $timeout seconds pass
 # (returns 0, with a diagnostic naming $what)
 sub wait_for {
     my ($self, $what, $cond, $timeout) = @_;
 
-    my $until = time + ($timeout // 30);
-
-    until ($cond->()) {
-        if (time > $until) {
-            Test::More::diag("gave up waiting for $what");
-            return 0;
-        }
-
-        sleep 0.01;
-    }
-
-    return 1;
+    return until_true($what, $timeout // 30, $cond, 0.01) ? 1 : 0;
 }
 
 # waits for an error.log line matching $re

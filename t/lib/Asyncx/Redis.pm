@@ -9,6 +9,7 @@ package Asyncx::Redis;
 #                                  dir => $ngx->dir . '/redis');
 #   $redis->url;                 # "redis://127.0.0.1:2107" for cluster=
 #   $redis->cli('ZCARD', 'asyncx:{api:}:s');      # redis-cli's output
+#   $redis->time_ms;             # its own clock (TIME), in ms
 #   $redis->pause;               # SIGSTOP: connected, but answers nothing
 #   $redis->resume;              # SIGCONT
 #   $redis->stop;                # SIGTERM, then SIGKILL after 10 s
@@ -189,6 +190,14 @@ sub cli {
     return wantarray ? @out : join "\n", @out;
 }
 
+# the server's own clock (TIME) in ms: what lease scores are measured
+# in; undef if it does not answer
+sub time_ms {
+    my ($self) = @_;
+    my ($s, $us) = $self->cli('TIME');
+    return defined $us ? $s * 1000 + int($us / 1000) : undef;
+}
+
 # SIGSTOP: the connections stay open, nothing is answered (a slow or
 # hung Redis, as the module's cluster_timeout sees it)
 sub pause {
@@ -207,14 +216,24 @@ sub resume {
 
 sub is_paused { $_[0]{paused} }
 
+# the pid of the running server, no longer counted as running; undef
+# if there is none or another process (a forked client) asks
+sub _take_pid {
+    my ($self) = @_;
+
+    return undef if $$ != $self->{owner};
+    my $pid = delete $self->{pid} or return undef;
+    delete $running{$pid};
+
+    return $pid;
+}
+
 # SIGTERM (after SIGCONT: a stopped process would not act on it), SIGKILL
 # if it has not exited after 10 s; waits for it
 sub stop {
     my ($self) = @_;
 
-    return if $$ != $self->{owner};
-    my $pid = delete $self->{pid} or return;
-    delete $running{$pid};
+    my $pid = $self->_take_pid or return;
 
     kill 'CONT', $pid;
     kill 'TERM', $pid;
@@ -230,9 +249,7 @@ sub stop {
 sub kill9 {
     my ($self) = @_;
 
-    return if $$ != $self->{owner};
-    my $pid = delete $self->{pid} or return;
-    delete $running{$pid};
+    my $pid = $self->_take_pid or return;
 
     kill 'KILL', $pid;
     waitpid($pid, 0);
