@@ -515,8 +515,15 @@ ngx_http_asyncx_pipeline_attempt(ngx_http_asyncx_pipeline_call_t *call)
     left = call->deadline > now ? (call->deadline - now + 999) / 1000 : 1;
     timeout = (ngx_msec_t) left;
 
+    /*
+     * The timer runs to the call's deadline, less what the set-up took
+     * since the call started; the message names the configured time.
+     */
+    a->limit = ctx->conf->call_timeout;
+
     if (call->conf->attempt_timeout && call->conf->attempt_timeout < timeout) {
         timeout = call->conf->attempt_timeout;
+        a->limit = timeout;
     }
 
     a->timeout = timeout;
@@ -1248,7 +1255,9 @@ ngx_http_asyncx_pipeline_arm_timer(ngx_http_asyncx_pipeline_ctx_t *ctx,
  * itself (the same clock, in microseconds).  A timer armed late in a
  * long turn would fire early by the module's own numbers ("no answer
  * within 100 ms" after 84 ms): the time the turn has taken so far is
- * added to it.
+ * added to it, rounded up to a whole millisecond (nginx's timers count
+ * whole ones: rounded down, a 50 ms pipeline timeout fired after 49.6 ms
+ * of the module's clock).
  */
 
 ngx_msec_t
@@ -1256,7 +1265,8 @@ ngx_http_asyncx_pipeline_timer_lag(void)
 {
     ngx_msec_int_t  lag;
 
-    lag = (ngx_msec_int_t) ((ngx_msec_t) (ngx_http_asyncx_now_usec() / 1000)
+    lag = (ngx_msec_int_t) ((ngx_msec_t)
+                            ((ngx_http_asyncx_now_usec() + 999) / 1000)
                             - ngx_current_msec);
 
     return lag > 0 ? (ngx_msec_t) lag : 0;
@@ -1294,7 +1304,7 @@ ngx_http_asyncx_pipeline_message(ngx_http_asyncx_pipeline_call_t *call,
 
     case NGX_HTTP_ASYNCX_CALL_TIMEOUT:
         p = ngx_snprintf(msg, size, "no answer within %M ms",
-                         call->attempts[call->nattempts - 1].timeout);
+                         call->attempts[call->nattempts - 1].limit);
         break;
 
     case NGX_HTTP_ASYNCX_CALL_ABANDONED:

@@ -43,6 +43,8 @@ typedef struct {
     uint64_t                               start;
     uint64_t                               end;
     ngx_msec_t                             timeout;  /* its own */
+    /* the configured time its timeout message names */
+    ngx_msec_t                             limit;
     ngx_msec_t                             expires;  /* ngx_current_msec */
     ngx_uint_t                             status;
     ngx_http_asyncx_call_kind_e            kind;
