@@ -69,18 +69,6 @@ HTTP
 
 my $hold = Asyncx::Hold->new($ngx->dir);
 
-sub worker_pids {
-    my ($master) = @_;
-    my @pids;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my ($pid, $ppid) = (<$fh> // '') =~ /^(\d+) \(.*\) \S+ (\d+)/
-            or next;
-        push @pids, $pid if $ppid == $master;
-    }
-    return @pids;
-}
-
 sub order {
     return "POST /orders/process HTTP/1.0\r\nHost: x\r\n"
            . "Content-Type: application/json\r\n"
@@ -90,7 +78,7 @@ sub order {
 # --- a pipeline that ends in a worker shutting down (reload) ------------
 
 my @old;
-ok($ngx->wait_for('the worker', sub { (@old = worker_pids($ngx->pid)) == 1 }),
+ok($ngx->wait_for('the worker', sub { (@old = $ngx->workers) == 1 }),
    'one worker');
 
 my $client = $ngx->spawn_request(order());
