@@ -116,7 +116,8 @@ $ngx->stop;
 # pipeline reserves); their clients leave at once, and the blocks come
 # back one after the other: the first 256 fill the spares to 64 MB, the
 # others are not kept, and must not be freed before ngx_destroy_pool()
-# has read them.  Deterministic: the calls' mocks wait 60 s, and the
+# has read them.  (300 x 256 KB = 75 MB: were a pipeline's reserve
+# capped lower than 256 KB, raise $n so that they still pass 64 MB.)  Deterministic: the calls' mocks wait 60 s, and the
 # status says when all 300 are in flight.
 
 my $n = 300;
