@@ -280,7 +280,9 @@ ngx_http_asyncx_pipeline_block_get(ngx_http_asyncx_pipeline_main_conf_t *pmcf,
  * then frees the large allocations, then the blocks: the block leaves
  * the list here and is not reused before the next pipeline starts, so
  * what the later cleanups and the large allocations' list read in it
- * stays as it was until ngx_destroy_pool() returns.
+ * stays as it was until ngx_destroy_pool() returns.  A block not kept
+ * (the worker exits, the spares are at their bound) is never freed
+ * here: it stays in the list (t/120-pipeline-attack.t).
  *
  * Without this, at lock-step (thousands of orders ending together) the
  * freed blocks made the top of the heap, glibc returned it to the
@@ -302,6 +304,17 @@ ngx_http_asyncx_pipeline_block_release(void *data)
     ngx_http_asyncx_pipeline_main_conf_t  *pmcf;
 
     pmcf = b->pmcf;
+    size = b->block->d.end - (u_char *) b->block;
+
+    if (pmcf->spare_size + size > NGX_HTTP_ASYNCX_PIPELINE_SPARE_MAX
+        || ngx_exiting)
+    {
+        /*
+         * not kept: left in the list for ngx_destroy_pool() to free after
+         * it has read the large allocations' nodes that live in it
+         */
+        return;
+    }
 
     for (p = b->pool; p->d.next != b->block; p = p->d.next) {
         if (p->d.next == NULL) {
@@ -315,15 +328,6 @@ ngx_http_asyncx_pipeline_block_release(void *data)
     /* a later cleanup that allocates gets the pool's own blocks */
     if (b->pool->current == b->block) {
         b->pool->current = b->pool;
-    }
-
-    size = b->block->d.end - (u_char *) b->block;
-
-    if (pmcf->spare_size + size > NGX_HTTP_ASYNCX_PIPELINE_SPARE_MAX
-        || ngx_exiting)
-    {
-        ngx_free(b->block);
-        return;
     }
 
     b->block->d.next = pmcf->spare;

@@ -109,6 +109,68 @@ test_format_duration_printf(void **state)
 }
 
 
+/*
+ * Generated values against printf, for what the sweep above does not
+ * reach: every decimals at any magnitude up to 2^41 us, ties and their
+ * neighbours there, any 64-bit value, other unit strings (a fixed
+ * xorshift sequence: the same values on every run).
+ */
+
+static void
+test_format_duration_generated(void **state)
+{
+    char        ref[96];
+    u_char      buf[96];
+    size_t      n;
+    uint64_t    x, v, scale;
+    ngx_str_t   units[] = { ngx_string("\xEC\xB4\x88"), ngx_string(""),
+                            ngx_string("s") };
+    ngx_str_t  *unit;
+    ngx_uint_t  i, d, k;
+    int         r;
+
+    x = 88172645463325252ULL;
+
+    for (i = 0; i < 300000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+
+        d = x % 7;
+        unit = &units[(x >> 3) % 3];
+
+        for (scale = 1, k = d; k < 6; k++) {
+            scale *= 10;
+        }
+
+        switch (i % 4) {
+        case 0:
+            v = (x >> 8) % ((uint64_t) 1 << 41);
+            break;
+        case 1:
+            /* a tie of this many decimals, or one of its neighbours */
+            v = (x >> 8) % ((uint64_t) 1 << 41) / scale * scale + scale / 2
+                + (x >> 60) % 3 - 1;
+            break;
+        case 2:
+            v = x >> ((x >> 58) % 64);
+            break;
+        default:
+            v = ((uint64_t) 1 << 40) - 4096 + (x >> 8) % 8192;
+            break;
+        }
+
+        r = snprintf(ref, sizeof(ref), "%.*f%.*s", (int) d,
+                     (double) v / 1000000.0, (int) unit->len,
+                     (char *) unit->data);
+        n = ngx_http_asyncx_format_duration(buf, sizeof(buf), v, d, unit);
+
+        assert_int_equal(n, (size_t) r);
+        assert_memory_equal(buf, ref, n + 1);
+    }
+}
+
+
 static void
 test_now_is_monotonic(void **state)
 {
@@ -359,6 +421,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_format_seconds),
         cmocka_unit_test(test_format_duration_printf),
+        cmocka_unit_test(test_format_duration_generated),
         cmocka_unit_test(test_now_is_monotonic),
         cmocka_unit_test(test_parse_uint),
         cmocka_unit_test(test_unescape_arg),

@@ -8,6 +8,7 @@ package Asyncx::OwnNginx;
 #   my $ngx = Asyncx::OwnNginx->new(offset => 2, name => 'limit',
 #                                   workers => 2, main => '...',
 #                                   log_level => 'debug',
+#                                   connections => 256,
 #                                   http => '...');     # inside http { }
 #   my ($code, $body) = $ngx->get('/path');
 #   my ($code, $head, $body) = $ngx->get_full('/path');
@@ -78,6 +79,7 @@ sub new {
     my $level = $opt{log_level} // 'info';
     my $load = join '', map { "load_module $_;\n" } modules();
     my $main = $opt{main} // '';
+    my $connections = $opt{connections} // 256;
     my $http = $opt{http} // '';
     $http =~ s/\$PORT\b/$self->{port}/g;
     $http =~ s/\$DIR\b/$dir/g;
@@ -91,7 +93,7 @@ $user
 error_log $dir/logs/error.log $level;
 pid $dir/logs/nginx.pid;
 $load$main
-events { worker_connections 256; }
+events { worker_connections $connections; }
 http {
     client_body_temp_path $dir/temp;
     proxy_temp_path $dir/temp;
