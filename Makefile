@@ -446,9 +446,13 @@ $(DEB_FILE): $(DEB_INPUTS) | deps-deb
 
 # The package on this machine (root): dpkg -i, the stock nginx -t with
 # the README's site, a private nginx loading the installed .so, purge,
-# and the system exactly as before (t/610-package.t).
+# and the system exactly as before (t/610-package.t).  The package and
+# dpkg's state are the machine's, not the checkout's: two checkouts
+# testing at once take turns (flock), or one purges what the other
+# just installed.
 .PHONY: test-package
 
 test-package: deb | deps-test
 	cd $(ROOT) && ASYNCX_REQUIRE_ALL=1 ASYNCX_TEST_DEB=$(ROOT)/$(DEB_FILE) \
-	    TEST_NGINX_PORT=$(TEST_PORT) prove -I t/lib $(PROVE_FLAGS) t/610-package.t
+	    TEST_NGINX_PORT=$(TEST_PORT) flock /run/lock/asyncx-test-package \
+	    prove -I t/lib $(PROVE_FLAGS) t/610-package.t
