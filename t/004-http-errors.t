@@ -44,7 +44,14 @@ add_block_preprocessor(sub {
     my $config = $block->config;
 
     if (!defined $config) {
+        # TEST 8-14: every refusal is the JSON shape, and nginx's own
+        # line is not an [error] unless the block says otherwise
         $block->set_value("config", $pages . $handlers);
+        $block->set_value("response_headers",
+                          "Content-Type: application/json\n")
+            unless defined $block->response_headers;
+        $block->set_value("no_error_log", "[error]\n")
+            unless defined $block->no_error_log;
 
     } elsif ($config =~ s/^\s*# the demo's error pages\n/$pages/m) {
         $block->set_value("config", $config);
@@ -271,8 +278,6 @@ qr/\[error\] .*asyncx: asyncx_sse: root "\/nonexistent-asyncx-sse-root" is not a
 --- raw_request eval
 "POST /auth/hash HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
 --- error_code: 400
---- response_headers
-Content-Type: application/json
 --- response_body
 {"error": "malformed request: nginx refused its headers or body framing", "status": 400}
 --- error_log
@@ -286,14 +291,10 @@ client sent invalid chunked body
 --- raw_request eval
 "POST /orders/process HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
 --- error_code: 400
---- response_headers
-Content-Type: application/json
 --- response_body
 {"error": "malformed request: nginx refused its headers or body framing", "status": 400}
 --- error_log
 client sent "Content-Length" and "Transfer-Encoding" headers at the same time
---- no_error_log
-[error]
 
 
 
@@ -301,14 +302,10 @@ client sent "Content-Length" and "Transfer-Encoding" headers at the same time
 --- raw_request eval
 "GARBAGE\r\n\r\n"
 --- error_code: 400
---- response_headers
-Content-Type: application/json
 --- response_body
 {"error": "malformed request: nginx refused its headers or body framing", "status": 400}
 --- error_log
 client sent invalid method
---- no_error_log
-[error]
 
 
 
@@ -316,14 +313,10 @@ client sent invalid method
 --- raw_request eval
 "GET /auth/hash HTTP/1.1\r\nConnection: close\r\n\r\n"
 --- error_code: 400
---- response_headers
-Content-Type: application/json
 --- response_body
 {"error": "malformed request: nginx refused its headers or body framing", "status": 400}
 --- error_log
 client sent HTTP/1.1 request without "Host" header
---- no_error_log
-[error]
 
 
 
@@ -331,14 +324,10 @@ client sent HTTP/1.1 request without "Host" header
 --- raw_request eval
 "GET /auth/hash HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Big: " . ("a" x 9000) . "\r\n\r\n"
 --- error_code: 400
---- response_headers
-Content-Type: application/json
 --- response_body
 {"error": "malformed request: nginx refused its headers or body framing", "status": 400}
 --- error_log
 client sent too long header line
---- no_error_log
-[error]
 
 
 
@@ -346,14 +335,10 @@ client sent too long header line
 --- raw_request eval
 "GET /" . ("a" x 9000) . " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- error_code: 414
---- response_headers
-Content-Type: application/json
 --- response_body
 {"error": "request line is longer than large_client_header_buffers", "status": 414}
 --- error_log
 client sent too long URI
---- no_error_log
-[error]
 
 
 
@@ -361,11 +346,7 @@ client sent too long URI
 --- raw_request eval
 "POST /orders/process HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: gzip\r\n\r\n"
 --- error_code: 501
---- response_headers
-Content-Type: application/json
 --- response_body
 {"error": "unsupported Transfer-Encoding", "status": 501}
 --- error_log
 client sent unknown "Transfer-Encoding": "gzip"
---- no_error_log
-[error]
