@@ -5,6 +5,9 @@
 # CPUs, with reuseport); wrk (one thread) pinned to CPU 1.
 #   bench/pipeline/run.sh [concurrency ...]     (default: 1 100 1000 2000)
 #   DUR=20 PORT=20500 RUNS="calib quiet" WORKERS=2 bench/pipeline/run.sh 10000
+# WARM=8: a first wrk run of 8 s (not measured) so that the measured run
+# meets a warm worker (heap and spare blocks in place); without it the
+# measured run starts with a fresh worker's first wave.
 # SO=/path/other.so CONF=/path/nginx.conf.in compare another build (its
 # own template with the same @...@ placeholders).
 # Runs per level (RUNS): calib  = /calib, one 1.9 s timer (the client's
@@ -23,6 +26,7 @@ NGINX=${NGINX:-/usr/sbin/nginx}
 SO=${SO:-$ROOT/build/nginx/objs/ngx_http_asyncx_module.so}
 CONF=${CONF:-$HERE/nginx.conf.in}
 WORKERS=${WORKERS:-1}
+WARM=${WARM:-0}
 PREFIX=$ROOT/build/bench-pipeline
 B=http://127.0.0.1:$PORT
 RUNS=${RUNS:-calib demo quiet}
@@ -55,6 +59,14 @@ cpu_ticks() {
     echo $t
 }
 
+# orders (pipelines) or, for /calib, answered mock requests, from the
+# status JSON ($1)
+orders() {
+    echo "$1" | python3 -c 'import sys, json
+p = json.load(sys.stdin)["pipelines"]
+print(p["mock"]["total"] if sys.argv[1] == "calib" else p["total"])' "$run"
+}
+
 echo "== machine"
 date
 echo "nproc=$(nproc) kernel=$(uname -r)"
@@ -71,11 +83,19 @@ for c in "${LEVELS[@]}"; do
         *)     echo "unknown run $run" >&2; exit 1 ;;
         esac
         start "$edit"
+        if [ "$WARM" -gt 0 ]; then
+            # a warm worker: one wrk run of WARM s first, then 3 s for its
+            # cut-off orders to end (spare blocks are kept 10 s)
+            taskset -c 1 wrk -t1 -c"$c" -d"${WARM}s" --timeout 10s \
+                -s "$HERE/order.lua" "$B/$target" > /dev/null
+            sleep 3
+        fi
         rss0=$(kb VmRSS)
         cpu0=$(cpu_ticks)
+        n0=$(orders "$(curl -s "$B/asyncx/status")")
         echo
         echo "== $c concurrent, $run (/$target), $WORKERS worker(s)," \
-             "wrk -t1 -c$c -d${DUR}s"
+             "wrk -t1 -c$c -d${DUR}s$([ "$WARM" -eq 0 ] || echo " after ${WARM}s of warm-up")"
         taskset -c 1 wrk -t1 -c"$c" -d"${DUR}s" --timeout 10s \
             -s "$HERE/order.lua" "$B/$target" | grep RESULT
         cpu1=$(cpu_ticks)
@@ -83,10 +103,7 @@ for c in "${LEVELS[@]}"; do
         cpu_ms=$(( (cpu1 - cpu0) * 1000 / $(getconf CLK_TCK) ))
         sleep 1
         status=$(curl -s "$B/asyncx/status")
-        # orders (pipelines) or, for /calib, answered mock requests
-        n=$(echo "$status" | python3 -c 'import sys, json
-p = json.load(sys.stdin)["pipelines"]
-print(p["mock"]["total"] if sys.argv[1] == "calib" else p["total"])' "$run")
+        n=$(( $(orders "$status") - n0 ))
         echo "MEM worker_rss_idle_kb=$rss0 worker_rss_peak_kb=$hwm" \
              "per_inflight_kb=$(( (hwm - rss0) / c ))" \
              "worker_cpu_ms=$cpu_ms orders=$n" \
