@@ -4,7 +4,7 @@
 # one per connection, all connections opened first (first_wave.py,
 # pinned to CPU 1): the latency of each, the worker's CPU and its page
 # faults over the wave.  Two builds alternated, calib measured in the
-# same round (with build B).
+# same round (with build B).  RUNS: calib, demo, quiet (runs.sh).
 #   SO_A=base.so CONF_A=base.conf.in [SO_B=.. CONF_B=..] ROUNDS=3 \
 #   RUNS="calib demo" PORT=2360 bench/pipeline/first_wave.sh 1000
 # B defaults to this tree's build and template.  One line per run:
@@ -27,12 +27,13 @@ C=${1:-1000}
 SO=$SO_B
 
 . "$HERE/../lib.sh"
+. "$HERE/runs.sh"
 
 start() {
     rm -rf "$PREFIX"
     mkdir -p "$PREFIX"/{conf,logs,temp}
     sed -e "s|@MODULE_SO@|$1|" -e "s|@PORT@|$PORT|" -e "s|@WORKERS@|1|" \
-        -e "s|@LISTEN@||" "$2" > "$PREFIX/conf/nginx.conf"
+        -e "s|@LISTEN@||" -e "$3" "$2" > "$PREFIX/conf/nginx.conf"
     taskset -c 0 "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
         -g 'daemon off;' &
     NGINX_PID=$!
@@ -43,18 +44,16 @@ echo "== $(date -u) nproc=$(nproc) $(uptime)"
 
 for round in $(seq "$ROUNDS"); do
     for run in $RUNS; do
-        case $run in
-        calib) target=/calib builds=B ;;
-        demo)  target=/orders/process builds="A B" ;;
-        *)     echo "unknown run $run" >&2; exit 1 ;;
-        esac
+        run_kind "$run"
+        builds="A B"
+        [ "$run" != calib ] || builds=B
         for build in $builds; do
             if [ $build = A ]; then so=$SO_A conf=$CONF_A
             else so=$SO_B conf=$CONF_B; fi
-            start "$so" "$conf"
+            start "$so" "$conf" "$edit"
             echo "WAVE round=$round build=$build run=$run" \
                  "$(taskset -c 1 python3 "$HERE/first_wave.py" \
-                        --port "$PORT" --path "$target" \
+                        --port "$PORT" --path "/$target" \
                         --worker "$WORKER" -n "$C" | sed 's/^WAVE //')" \
                  "load=$(cut -d' ' -f1 /proc/loadavg)" \
                  "errors=$(grep -cE '\[(error|alert|crit)\]' \

@@ -10,12 +10,7 @@
 # measured run starts with a fresh worker's first wave.
 # SO=/path/other.so CONF=/path/nginx.conf.in compare another build (its
 # own template with the same @...@ placeholders).
-# Runs per level (RUNS): calib  = /calib, one 1.9 s timer (the client's
-#                                 and nginx's own floor)
-#                        demo   = /orders/process as in the demo (mocks
-#                                 echo=summary: they parse what they get)
-#                        quiet  = /orders/process, mocks echo=off (the
-#                                 "external" services cost ~nothing)
+# Runs per level (RUNS): calib, demo, quiet (runs.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,6 +29,7 @@ LEVELS=("$@")
 [ ${#LEVELS[@]} -gt 0 ] || LEVELS=(1 100 1000 2000)
 
 . "$HERE/../lib.sh"
+. "$HERE/runs.sh"
 
 start() {
     local listen='' cpus=0
@@ -75,13 +71,7 @@ uptime
 
 for c in "${LEVELS[@]}"; do
     for run in $RUNS; do
-        case $run in
-        calib) target=calib; edit='' ;;
-        demo)  target=orders/process; edit='' ;;
-        quiet) target=orders/process
-               edit="s/^\(.*asyncx_mock_service .*\)'json=/\1echo=off 'json=/" ;;
-        *)     echo "unknown run $run" >&2; exit 1 ;;
-        esac
+        run_kind "$run"
         start "$edit"
         if [ "$WARM" -gt 0 ]; then
             # a warm worker: one wrk run of WARM s first, then 3 s for its

@@ -29,6 +29,7 @@ C=${1:-1000}
 SO=$SO_B
 
 . "$HERE/../lib.sh"
+. "$HERE/runs.sh"
 
 start() {
     rm -rf "$PREFIX"
@@ -45,13 +46,7 @@ echo "== $(date -u) nproc=$(nproc) $(uptime)"
 
 for round in $(seq "$ROUNDS"); do
     for run in $RUNS; do
-        case $run in
-        calib) target=calib; edit='' ;;
-        demo)  target=orders/process; edit='' ;;
-        quiet) target=orders/process
-               edit="s/^\(.*asyncx_mock_service .*\)'json=/\1echo=off 'json=/" ;;
-        *)     echo "unknown run $run" >&2; exit 1 ;;
-        esac
+        run_kind "$run"
         for build in A B; do
             if [ $build = A ]; then so=$SO_A conf=$CONF_A
             else so=$SO_B conf=$CONF_B; fi
