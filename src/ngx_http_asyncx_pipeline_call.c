@@ -267,11 +267,12 @@ ngx_http_asyncx_pipeline_block_get(ngx_http_asyncx_pipeline_main_conf_t *pmcf,
         /*
          * A new block's pages, faulted in by one call, not one page fault
          * each as the pipeline first writes them (8 for the demo's order).
-         * At a fresh worker's first wave of 1,000 orders this took about
-         * a fifth off the wave's CPU (bench/pipeline/first_wave.sh, on a
-         * VM guest, where a fault costs more than on bare metal).  Spare
-         * blocks are resident already.  Kernels before 5.14 refuse the
-         * advice (EINVAL): the pages then fault in as before.
+         * At a fresh worker's first wave of 1,000 orders this took 14 %
+         * off the wave's CPU, about 20 % under load (bench/pipeline/
+         * first_wave.sh, on a VM guest, where a fault costs more than on
+         * bare metal).  Spare blocks are resident already.  Kernels
+         * before 5.14 refuse the advice (EINVAL): the pages then fault
+         * in as before.
          */
         (void) madvise(m, size, MADV_POPULATE_WRITE);
 #endif
