@@ -26,6 +26,33 @@ static ngx_int_t ngx_http_asyncx_json_hex4(u_char *p, u_char *last,
 static u_char *ngx_http_asyncx_json_number(u_char *p, u_char *last);
 
 
+/*
+ * The bytes a string's text is mostly made of: printable ASCII other
+ * than '"' and '\\'.  The validator skips runs of them one table look-up
+ * a byte and decides everything else (ends, escapes, controls, UTF-8)
+ * byte by byte.
+ */
+
+static const u_char  ngx_http_asyncx_json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,  /* 50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* a0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* b0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* c0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* d0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* e0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* f0 */
+};
+
+
 static u_char *
 ngx_http_asyncx_json_ws(u_char *p, u_char *last)
 {
@@ -88,6 +115,11 @@ ngx_http_asyncx_json_string(u_char *p, u_char *last, u_char **nul,
     start = p;
 
     for (p++; p < last; /* void */) {
+
+        if (ngx_http_asyncx_json_plain[*p]) {
+            p++;
+            continue;
+        }
 
         if (*p == '"') {
             return p + 1;

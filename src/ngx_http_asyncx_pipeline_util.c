@@ -17,6 +17,37 @@ static u_char *ngx_http_asyncx_pipeline_json_skip_string(u_char *p,
 
 
 /*
+ * What a byte means to the walker over checked JSON, so that the bytes
+ * that mean nothing (most of any text) are skipped one look-up each:
+ * STRING ends or escapes inside a string, NESTING opens or closes a value
+ * (a string too), END ends a scalar between members.
+ */
+
+#define NGX_HTTP_ASYNCX_JSON_STRING   1
+#define NGX_HTTP_ASYNCX_JSON_NESTING  2
+#define NGX_HTTP_ASYNCX_JSON_END      4
+
+static const u_char  ngx_http_asyncx_pipeline_json_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0,  /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 10 */
+    4, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0,  /* 20 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 30 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 40 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 0, 0,  /* 50 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 60 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 0,  /* 70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* a0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* b0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* c0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* d0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* e0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* f0 */
+};
+
+
+/*
  * A stage or call name becomes a JSON key and a token of the mock's
  * "fail=a,b" list: UTF-8, no spaces, controls or list/argument
  * separators, so "fail=shipping" can name it in a query string.
@@ -360,6 +391,15 @@ ngx_http_asyncx_pipeline_json_next(u_char **pos, u_char *last,
 
     while (p < last) {
 
+        if (!(ngx_http_asyncx_pipeline_json_class[*p]
+              & (depth ? NGX_HTTP_ASYNCX_JSON_NESTING
+                       : NGX_HTTP_ASYNCX_JSON_NESTING
+                         | NGX_HTTP_ASYNCX_JSON_END)))
+        {
+            p++;
+            continue;
+        }
+
         if (*p == '"') {
             p = ngx_http_asyncx_pipeline_json_skip_string(p, last);
 
@@ -419,6 +459,12 @@ static u_char *
 ngx_http_asyncx_pipeline_json_skip_string(u_char *p, u_char *last)
 {
     for (p++; p < last; p++) {
+
+        if (!(ngx_http_asyncx_pipeline_json_class[*p]
+              & NGX_HTTP_ASYNCX_JSON_STRING))
+        {
+            continue;
+        }
 
         if (*p == '\\') {
             p++;

@@ -317,62 +317,6 @@ ngx_http_asyncx_json_escape(u_char *dst, u_char *src, size_t size)
 }
 
 
-/*
- * The length of the valid UTF-8 sequence at p (1 to 4), or 0 when the
- * bytes there are not one: a stray continuation byte, an overlong form,
- * a surrogate, a code point past U+10FFFF or a sequence cut short.
- */
-
-size_t
-ngx_http_asyncx_utf8_seq(u_char *p, size_t len)
-{
-    u_char    c;
-    size_t    n, i;
-    uint32_t  cp, min;
-
-    if (len == 0) {
-        return 0;
-    }
-
-    c = *p;
-
-    if (c < 0x80) {
-        return 1;
-    }
-
-    if ((c & 0xe0) == 0xc0) {
-        n = 1; cp = c & 0x1f; min = 0x80;
-
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 2; cp = c & 0x0f; min = 0x800;
-
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 3; cp = c & 0x07; min = 0x10000;
-
-    } else {
-        return 0;
-    }
-
-    if (len < n + 1) {
-        return 0;
-    }
-
-    for (i = 1; i <= n; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return 0;
-    }
-
-    return n + 1;
-}
-
-
 ngx_int_t
 ngx_http_asyncx_utf8_valid(u_char *p, size_t len)
 {

@@ -805,8 +805,10 @@ ngx_http_asyncx_mock_summary(ngx_http_request_t *r, ngx_str_t *out)
         }
     }
 
-    if (rc == NGX_OK
-        && ngx_strlchr(text.data, text.data + text.len, '\\') != NULL)
+    /* memchr(): the body is read whole for one byte, word by word */
+
+    if (rc == NGX_OK && text.len
+        && memchr(text.data, '\\', text.len) != NULL)
     {
         return NGX_DECLINED;
     }

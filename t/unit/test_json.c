@@ -101,6 +101,51 @@ test_json_valid(void **state)
 }
 
 
+/*
+ * Every byte value inside a string, after a run of plain ASCII (the
+ * table-driven skip) and alone, against RFC 8259 written out here: a
+ * lone byte is a string's text only if printable ASCII and neither '"'
+ * nor '\\'; any byte from 0x80 alone is a cut UTF-8 sequence.
+ */
+
+static void
+test_json_every_byte_in_string(void **state)
+{
+    size_t      n;
+    u_char      text[16];
+    ngx_int_t   want;
+    ngx_uint_t  b, lead;
+
+    for (lead = 0; lead < 2; lead++) {
+        for (b = 0; b < 256; b++) {
+            n = 0;
+            text[n++] = '"';
+
+            if (lead) {
+                text[n++] = 'a';
+                text[n++] = 'b';
+                text[n++] = 'c';
+            }
+
+            text[n++] = (u_char) b;
+            text[n++] = '"';
+
+            want = (b >= 0x20 && b < 0x80 && b != '"' && b != '\\')
+                   ? NGX_OK : NGX_ERROR;
+
+            assert_int_equal(check_len((char *) text, n,
+                                       NGX_HTTP_ASYNCX_JSON_NO_NUL, NULL),
+                             want);
+        }
+    }
+
+    /* and after the run, a valid escape, a UTF-8 character, the end */
+    assert_int_equal(check("\"plain text \\\" then \xEA\xB0\x80 and \\u0041\"",
+                           NULL), NGX_OK);
+    REFUSED("\"plain text \xEA\xB0\"", 12, "invalid UTF-8");
+}
+
+
 static void
 test_json_check_bounds(void **state)
 {
@@ -250,6 +295,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_valid),
+        cmocka_unit_test(test_json_every_byte_in_string),
         cmocka_unit_test(test_json_check_bounds),
         cmocka_unit_test(test_json_refused),
         cmocka_unit_test(test_json_depth),

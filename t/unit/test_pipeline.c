@@ -222,6 +222,25 @@ test_json_member(void **state)
     assert_int_equal(ngx_http_asyncx_pipeline_json_next(&pos, last, &key, &value),
                      NGX_DONE);
 
+    /* structure inside strings, escapes before quotes, UTF-8 in names */
+    {
+        static u_char  text2[] = "{\"\xEC\x9D\xB4{\":\"[,]}\\\\\","
+                                 "\"k\":{\"x\":\"{\\\"}\",\"y\":[\"]\"]},"
+                                 "\"n\":-1.5e3\t,\"t\":true}";
+
+        pos = text2;
+        last = text2 + sizeof(text2) - 1;
+
+        MEMBER("\xEC\x9D\xB4{", "\"[,]}\\\\\"");
+        MEMBER("k", "{\"x\":\"{\\\"}\",\"y\":[\"]\"]}");
+        MEMBER("n", "-1.5e3");
+        MEMBER("t", "true");
+
+        assert_int_equal(ngx_http_asyncx_pipeline_json_next(&pos, last, &key,
+                                                            &value),
+                         NGX_DONE);
+    }
+
     pos = (u_char *) "{}";
     assert_int_equal(ngx_http_asyncx_pipeline_json_next(&pos, pos + 2, &key,
                                                  &value),
