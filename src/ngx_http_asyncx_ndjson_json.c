@@ -117,8 +117,8 @@ static u_char *
 ngx_http_asyncx_ndjson_string(ngx_http_asyncx_ndjson_parser_t *ps, u_char *p)
 {
     u_char      c, *end;
-    uint32_t    cp, min;
-    ngx_uint_t  n, i;
+    size_t      n;
+    uint32_t    cp;
 
     end = ps->end;
     p++;
@@ -197,36 +197,13 @@ ngx_http_asyncx_ndjson_string(ngx_http_asyncx_ndjson_parser_t *ps, u_char *p)
 
         /* one UTF-8 sequence, shortest form, no surrogates */
 
-        if ((c & 0xe0) == 0xc0) {
-            n = 1; cp = c & 0x1f; min = 0x80;
+        n = ngx_http_asyncx_utf8_seq(p, end - p);
 
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2; cp = c & 0x0f; min = 0x800;
-
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3; cp = c & 0x07; min = 0x10000;
-
-        } else {
+        if (n == 0) {
             return ngx_http_asyncx_ndjson_fail_at(ps, p, "invalid UTF-8");
         }
 
-        if ((size_t) (end - p) < n + 1) {
-            return ngx_http_asyncx_ndjson_fail_at(ps, p, "invalid UTF-8");
-        }
-
-        for (i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80) {
-                return ngx_http_asyncx_ndjson_fail_at(ps, p, "invalid UTF-8");
-            }
-
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return ngx_http_asyncx_ndjson_fail_at(ps, p, "invalid UTF-8");
-        }
-
-        p += n + 1;
+        p += n;
     }
 }
 

@@ -269,6 +269,7 @@ test_parse(void **state)
     BAD("{\"a\": \"\xc3\"}", "invalid UTF-8", 7);
     BAD("{\"a\": \"\xe0\x80\x80\"}", "invalid UTF-8", 7);
     BAD("{\"a\": \"\xf4\x90\x80\x80\"}", "invalid UTF-8", 7);
+    BAD("{\"a\": \"\xed\xa0\x80\"}", "invalid UTF-8", 7);
     BAD("{\"a\": \"\t\"}", "control character in a string", 7);
     BAD("{\"a\": 1", "unexpected end", 7);
     BAD("{\"a\": [", "unexpected end", 7);
