@@ -19,8 +19,9 @@ HERE=$ROOT/bench/offload
 N=$ROOT/build/nginx
 cc -O2 -Wall -Wno-unused-parameter -I"$N/src/core" -I"$N/src/event" \
    -I"$N/src/event/modules" -I"$N/src/os/unix" -I"$N/objs" -I"$ROOT/src" \
+   -I"$ROOT/src/demo" \
    -o "$ROOT/build/offload-baseline" "$HERE/baseline.c" \
-   "$ROOT/src/ngx_http_asyncx_util.c" "$ROOT/src/ngx_http_asyncx_dataset.c" \
+   "$ROOT/src/ngx_http_asyncx_util.c" "$ROOT/src/demo/ngx_http_asyncx_dataset.c" \
    -lcrypto -lcjson -lpcre2-8
 BASE=$ROOT/build/offload-baseline
 
