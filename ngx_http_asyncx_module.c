@@ -494,6 +494,8 @@ ngx_http_asyncx_create_main_conf(ngx_conf_t *cf)
     }
 
     if (ngx_http_asyncx_stats_init_main_conf(cf, &amcf->stats) != NGX_OK
+        || ngx_http_asyncx_executor_init_main_conf(cf, &amcf->executor)
+           != NGX_OK
         || ngx_http_asyncx_status_init_main_conf(cf, &amcf->status) != NGX_OK
         || ngx_http_asyncx_sse_init_main_conf(cf, &amcf->sse) != NGX_OK
         || ngx_http_asyncx_metrics_init_main_conf(cf, &amcf->metrics)

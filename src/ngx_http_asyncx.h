@@ -38,6 +38,7 @@
 
 typedef struct {
     ngx_http_asyncx_stats_main_conf_t     stats;
+    ngx_http_asyncx_executor_main_conf_t  executor;
     ngx_http_asyncx_status_main_conf_t    status;
     ngx_http_asyncx_pipeline_main_conf_t  pipeline;
     ngx_http_asyncx_limit_main_conf_t     limit;

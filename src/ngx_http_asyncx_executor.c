@@ -9,6 +9,10 @@
 #include <ngx_http.h>
 #include <cjson/cJSON.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_http.h"
@@ -27,10 +31,47 @@
  */
 #define NGX_HTTP_ASYNCX_JOB_WATCHDOG  60000
 
+/*
+ * The heap is trimmed once the worker's pools had no job for a second
+ * after the last large document, or after ten seconds however busy they
+ * stay (a steady trickle of small jobs must not keep the pages for good).
+ */
+#define NGX_HTTP_ASYNCX_TRIM_IDLE      1000
+#define NGX_HTTP_ASYNCX_TRIM_MAX_WAIT  10000
+
 
 static void ngx_http_asyncx_job_handler(void *data, ngx_log_t *log);
 static void ngx_http_asyncx_job_done(ngx_event_t *ev);
 static void ngx_http_asyncx_job_client_left(void *data);
+static void ngx_http_asyncx_trim_later(ngx_http_request_t *r,
+    ngx_http_asyncx_job_t *job);
+static ngx_uint_t ngx_http_asyncx_jobs_in_worker(void);
+static void ngx_http_asyncx_trim_timer(ngx_event_t *ev);
+static void ngx_http_asyncx_trim_handler(void *data, ngx_log_t *log);
+static void ngx_http_asyncx_trim_done(ngx_event_t *ev);
+
+
+ngx_int_t
+ngx_http_asyncx_executor_init_main_conf(ngx_conf_t *cf,
+    ngx_http_asyncx_executor_main_conf_t *emcf)
+{
+    emcf->trim_task = ngx_thread_task_alloc(cf->pool, 0);
+    if (emcf->trim_task == NULL) {
+        return NGX_ERROR;
+    }
+
+    emcf->trim_task->handler = ngx_http_asyncx_trim_handler;
+    emcf->trim_task->ctx = emcf;
+    emcf->trim_task->event.handler = ngx_http_asyncx_trim_done;
+    emcf->trim_task->event.data = emcf;
+
+    emcf->trim.handler = ngx_http_asyncx_trim_timer;
+    emcf->trim.data = emcf;
+    /* a worker that shuts down does not wait for it */
+    emcf->trim.cancelable = 1;
+
+    return NGX_OK;
+}
 
 
 void
@@ -247,6 +288,7 @@ ngx_http_asyncx_job_post(ngx_http_asyncx_job_t *job,
     job->started_at = 0;
     job->finished_at = 0;
     job->in_thread = 0;
+    job->freed_large = 0;
 
     /* counted before the thread can take it: the gauge never dips */
     (void) ngx_atomic_fetch_add(job->gauge_queued, 1);
@@ -433,6 +475,10 @@ ngx_http_asyncx_job_done(ngx_event_t *ev)
                                 job->started_at - job->posted_at,
                                 job->finished_at - job->started_at);
 
+    if (job->freed_large) {
+        ngx_http_asyncx_trim_later(r, job);
+    }
+
     job->running = 0;
     r->main->blocked--;
 
@@ -449,6 +495,111 @@ ngx_http_asyncx_job_done(ngx_event_t *ev)
         r->write_event_handler(r);
         ngx_http_run_posted_requests(c);
     }
+}
+
+
+static void
+ngx_http_asyncx_trim_later(ngx_http_request_t *r, ngx_http_asyncx_job_t *job)
+{
+    ngx_http_asyncx_main_conf_t           *amcf;
+    ngx_http_asyncx_executor_main_conf_t  *emcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
+    emcf = &amcf->executor;
+
+    if (!emcf->trim.timer_set && !emcf->trim_posted) {
+        emcf->trim_wanted = ngx_current_msec;
+    }
+
+    emcf->trim_pool = job->pool;
+    emcf->trim.log = ngx_cycle->log;
+
+    /* each large document puts it off again */
+    ngx_add_timer(&emcf->trim, NGX_HTTP_ASYNCX_TRIM_IDLE);
+}
+
+
+/* the jobs this worker has queued or running, in all its pools */
+
+static ngx_uint_t
+ngx_http_asyncx_jobs_in_worker(void)
+{
+    ngx_uint_t  slot, jobs;
+
+    jobs = 0;
+
+    for (slot = 0; slot < NGX_HTTP_ASYNCX_MAX_POOLS; slot++) {
+        jobs += *ngx_http_asyncx_gauge_ptr(NGX_HTTP_ASYNCX_GAUGE_QUEUED
+                                           + slot)
+                + *ngx_http_asyncx_gauge_ptr(NGX_HTTP_ASYNCX_GAUGE_RUNNING
+                                             + slot);
+    }
+
+    return jobs;
+}
+
+
+static void
+ngx_http_asyncx_trim_timer(ngx_event_t *ev)
+{
+    ngx_uint_t                             jobs;
+    ngx_http_asyncx_executor_main_conf_t  *emcf;
+
+    emcf = ev->data;
+
+    if (emcf->trim_posted) {
+        ngx_add_timer(ev, NGX_HTTP_ASYNCX_TRIM_IDLE);
+        return;
+    }
+
+    jobs = ngx_http_asyncx_jobs_in_worker();
+
+    if (jobs
+        && ngx_current_msec - emcf->trim_wanted < NGX_HTTP_ASYNCX_TRIM_MAX_WAIT)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_CORE, ev->log, 0,
+                       "asyncx executor: heap trim put off, %ui jobs", jobs);
+
+        ngx_add_timer(ev, NGX_HTTP_ASYNCX_TRIM_IDLE);
+        return;
+    }
+
+    emcf->trim_task->event.log = ev->log;
+
+    /* nginx logged it; a pool whose queue is full is not idle either */
+    if (ngx_thread_task_post(emcf->trim_pool, emcf->trim_task) != NGX_OK) {
+        ngx_add_timer(ev, NGX_HTTP_ASYNCX_TRIM_IDLE);
+        return;
+    }
+
+    emcf->trim_posted = 1;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_CORE, ev->log, 0,
+                   "asyncx executor: heap trim posted after %M ms, %ui jobs",
+                   ngx_current_msec - emcf->trim_wanted, jobs);
+}
+
+
+static void
+ngx_http_asyncx_trim_handler(void *data, ngx_log_t *log)
+{
+#ifdef __GLIBC__
+    /* every arena, not only this thread's */
+    (void) malloc_trim(0);
+#endif
+}
+
+
+static void
+ngx_http_asyncx_trim_done(ngx_event_t *ev)
+{
+    ngx_http_asyncx_executor_main_conf_t  *emcf;
+
+    emcf = ev->data;
+    emcf->trim_posted = 0;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_CORE, ev->log, 0,
+                   "asyncx executor: heap trimmed");
 }
 
 

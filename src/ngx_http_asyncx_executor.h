@@ -47,6 +47,7 @@ typedef struct {
     uint64_t                       started_at;
     uint64_t                       finished_at;
     ngx_atomic_t                   in_thread;   /* set by the thread */
+    ngx_uint_t                     freed_large; /* set by run(): trim later */
     ngx_atomic_t                   cancelled;   /* set by the loop */
     unsigned                       running:1;
 } ngx_http_asyncx_job_t;
@@ -69,6 +70,23 @@ typedef struct {
 } ngx_http_asyncx_executor_conf_t;
 
 
+/*
+ * A large document's tree is freed into the pool thread's malloc arena,
+ * which keeps the pages.  They go back to the system (malloc_trim()) once
+ * the worker's pools had no job for a while, not after each document:
+ * the next document would fault every page in again.
+ */
+typedef struct {
+    ngx_event_t                    trim;        /* the idle timer */
+    ngx_thread_task_t             *trim_task;
+    ngx_thread_pool_t             *trim_pool;   /* the last large job's */
+    ngx_msec_t                     trim_wanted; /* since when */
+    unsigned                       trim_posted:1;
+} ngx_http_asyncx_executor_main_conf_t;
+
+
+ngx_int_t ngx_http_asyncx_executor_init_main_conf(ngx_conf_t *cf,
+    ngx_http_asyncx_executor_main_conf_t *emcf);
 void ngx_http_asyncx_executor_init_conf(ngx_http_asyncx_executor_conf_t *conf);
 char *ngx_http_asyncx_executor_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_executor_conf_t *prev,

@@ -15,10 +15,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_http.h"
@@ -28,7 +24,7 @@
 /* {"password": ...} or {"password": ..., "hash": ...}, escapes included */
 #define NGX_HTTP_ASYNCX_OFFLOAD_AUTH_BODY_MAX  (64 * 1024)
 
-/* a JSON document this large is followed by a malloc_trim() */
+/* a JSON document this large asks for the heap to be trimmed */
 #define NGX_HTTP_ASYNCX_OFFLOAD_TRIM_MIN       (256 * 1024)
 
 
@@ -690,19 +686,15 @@ ngx_http_asyncx_offload_run(void *data)
 
     rc = ngx_http_asyncx_offload_ops[ctx->conf->kind].run(ctx);
 
-#ifdef __GLIBC__
-
     /*
      * A large document's tree (cJSON: a node of 64 bytes and more per
      * value, up to 40 times the text) is freed in small chunks that
-     * glibc keeps in this thread's arena: without this the worker keeps
-     * its peak for good.  malloc_trim() gives the free pages back.
+     * glibc keeps in this thread's arena: the executor trims the heap
+     * once the pools are idle, or the worker would keep its peak.
      */
     if (ctx->parsed >= NGX_HTTP_ASYNCX_OFFLOAD_TRIM_MIN) {
-        (void) malloc_trim(0);
+        ctx->job->freed_large = 1;
     }
-
-#endif
 
     if (rc != NGX_OK && ctx->status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
         return NGX_OK;
