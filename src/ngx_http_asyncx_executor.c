@@ -33,8 +33,9 @@
 
 /*
  * The heap is trimmed once the worker's pools had no job for a second
- * after the last large document, or after ten seconds however busy they
- * stay (a steady trickle of small jobs must not keep the pages for good).
+ * after the last large document, or after ten seconds if jobs keep
+ * running (a steady trickle of small jobs must not keep the pages for
+ * good) but none waits in a queue.
  */
 #define NGX_HTTP_ASYNCX_TRIM_IDLE      1000
 #define NGX_HTTP_ASYNCX_TRIM_MAX_WAIT  10000
@@ -45,7 +46,7 @@ static void ngx_http_asyncx_job_done(ngx_event_t *ev);
 static void ngx_http_asyncx_job_client_left(void *data);
 static void ngx_http_asyncx_trim_later(ngx_http_request_t *r,
     ngx_http_asyncx_job_t *job);
-static ngx_uint_t ngx_http_asyncx_jobs_in_worker(void);
+static ngx_uint_t ngx_http_asyncx_jobs_in_worker(ngx_uint_t gauge);
 static void ngx_http_asyncx_trim_timer(ngx_event_t *ev);
 static void ngx_http_asyncx_trim_handler(void *data, ngx_log_t *log);
 static void ngx_http_asyncx_trim_done(ngx_event_t *ev);
@@ -519,20 +520,17 @@ ngx_http_asyncx_trim_later(ngx_http_request_t *r, ngx_http_asyncx_job_t *job)
 }
 
 
-/* the jobs this worker has queued or running, in all its pools */
+/* this worker's jobs in all its pools: queued or running, by gauge */
 
 static ngx_uint_t
-ngx_http_asyncx_jobs_in_worker(void)
+ngx_http_asyncx_jobs_in_worker(ngx_uint_t gauge)
 {
     ngx_uint_t  slot, jobs;
 
     jobs = 0;
 
     for (slot = 0; slot < NGX_HTTP_ASYNCX_MAX_POOLS; slot++) {
-        jobs += *ngx_http_asyncx_gauge_ptr(NGX_HTTP_ASYNCX_GAUGE_QUEUED
-                                           + slot)
-                + *ngx_http_asyncx_gauge_ptr(NGX_HTTP_ASYNCX_GAUGE_RUNNING
-                                             + slot);
+        jobs += *ngx_http_asyncx_gauge_ptr(gauge + slot);
     }
 
     return jobs;
@@ -542,23 +540,27 @@ ngx_http_asyncx_jobs_in_worker(void)
 static void
 ngx_http_asyncx_trim_timer(ngx_event_t *ev)
 {
-    ngx_uint_t                             jobs;
+    ngx_uint_t                             queued, running;
     ngx_http_asyncx_executor_main_conf_t  *emcf;
 
     emcf = ev->data;
 
-    if (emcf->trim_posted) {
-        ngx_add_timer(ev, NGX_HTTP_ASYNCX_TRIM_IDLE);
-        return;
-    }
+    queued = ngx_http_asyncx_jobs_in_worker(NGX_HTTP_ASYNCX_GAUGE_QUEUED);
+    running = ngx_http_asyncx_jobs_in_worker(NGX_HTTP_ASYNCX_GAUGE_RUNNING);
 
-    jobs = ngx_http_asyncx_jobs_in_worker();
-
-    if (jobs
-        && ngx_current_msec - emcf->trim_wanted < NGX_HTTP_ASYNCX_TRIM_MAX_WAIT)
+    /*
+     * Never behind queued jobs (nor into a full queue, which nginx logs
+     * as an error); running ones put it off up to the longest wait.
+     */
+    if (emcf->trim_posted
+        || queued
+        || (running
+            && ngx_current_msec - emcf->trim_wanted
+               < NGX_HTTP_ASYNCX_TRIM_MAX_WAIT))
     {
-        ngx_log_debug1(NGX_LOG_DEBUG_CORE, ev->log, 0,
-                       "asyncx executor: heap trim put off, %ui jobs", jobs);
+        ngx_log_debug2(NGX_LOG_DEBUG_CORE, ev->log, 0,
+                       "asyncx executor: heap trim put off, jobs queued %ui, "
+                       "running %ui", queued, running);
 
         ngx_add_timer(ev, NGX_HTTP_ASYNCX_TRIM_IDLE);
         return;
@@ -566,7 +568,7 @@ ngx_http_asyncx_trim_timer(ngx_event_t *ev)
 
     emcf->trim_task->event.log = ev->log;
 
-    /* nginx logged it; a pool whose queue is full is not idle either */
+    /* nginx logged it: a task of another module filled the queue */
     if (ngx_thread_task_post(emcf->trim_pool, emcf->trim_task) != NGX_OK) {
         ngx_add_timer(ev, NGX_HTTP_ASYNCX_TRIM_IDLE);
         return;
@@ -575,8 +577,9 @@ ngx_http_asyncx_trim_timer(ngx_event_t *ev)
     emcf->trim_posted = 1;
 
     ngx_log_debug2(NGX_LOG_DEBUG_CORE, ev->log, 0,
-                   "asyncx executor: heap trim posted after %M ms, %ui jobs",
-                   ngx_current_msec - emcf->trim_wanted, jobs);
+                   "asyncx executor: heap trim posted after %M ms, "
+                   "%ui jobs running", ngx_current_msec - emcf->trim_wanted,
+                   running);
 }
 
 
