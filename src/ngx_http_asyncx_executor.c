@@ -34,8 +34,8 @@
 /*
  * The heap is trimmed once the worker's pools had no job for a second
  * after the last large document, or after ten seconds if jobs keep
- * running (a steady trickle of small jobs must not keep the pages for
- * good) but none waits in a queue.
+ * running or large documents keep coming (a steady trickle must not keep
+ * the pages for good) but none waits in a queue.
  */
 #define NGX_HTTP_ASYNCX_TRIM_IDLE      1000
 #define NGX_HTTP_ASYNCX_TRIM_MAX_WAIT  10000
@@ -515,7 +515,17 @@ ngx_http_asyncx_trim_later(ngx_http_request_t *r, ngx_http_asyncx_job_t *job)
     emcf->trim_pool = job->pool;
     emcf->trim.log = ngx_cycle->log;
 
-    /* each large document puts it off again */
+    /*
+     * Each large document puts it off again, but not past the longest
+     * wait: documents less than a second apart would put it off for good.
+     */
+    if (emcf->trim.timer_set
+        && ngx_current_msec - emcf->trim_wanted
+           >= NGX_HTTP_ASYNCX_TRIM_MAX_WAIT - NGX_HTTP_ASYNCX_TRIM_IDLE)
+    {
+        return;
+    }
+
     ngx_add_timer(&emcf->trim, NGX_HTTP_ASYNCX_TRIM_IDLE);
 }
 
