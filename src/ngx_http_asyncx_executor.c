@@ -578,9 +578,12 @@ ngx_http_asyncx_trim_timer(ngx_event_t *ev)
 
     emcf->trim_task->event.log = ev->log;
 
-    /* nginx logged it: a task of another module filled the queue */
+    /*
+     * Tasks of another module (aio threads) filled the queue; nginx
+     * logged it as an error: not again every second while they do.
+     */
     if (ngx_thread_task_post(emcf->trim_pool, emcf->trim_task) != NGX_OK) {
-        ngx_add_timer(ev, NGX_HTTP_ASYNCX_TRIM_IDLE);
+        ngx_add_timer(ev, NGX_HTTP_ASYNCX_TRIM_MAX_WAIT);
         return;
     }
 
