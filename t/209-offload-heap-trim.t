@@ -143,6 +143,25 @@ sub rss_back {
     }, 0.1);
 }
 
+# a worker started by the master parses a 2 MB document and gives its
+# tree back on its own
+sub parses_and_trims {
+    my ($w, $who) = @_;
+
+    my $w_before = rss_kb($w);
+    my ($c, $b) = post('/parse/json', $doc);
+    like("$c $b", $doc_ok, "$who parses a 2 MB document");
+
+    SKIP: {
+        skip('an instrumented nginx keeps freed memory by design', 1)
+            unless $rss_means_heap;
+
+        my $kept = rss_back("$who's trim", $w, $w_before, 30);
+        ok(defined $kept, "$who trims its own heap ("
+                          . ($kept // 'kept') . ')');
+    }
+}
+
 # 1. Large documents less than a second apart: the trim comes anyway.
 
 ($code, $body) = post('/parse/json', $doc);
@@ -348,18 +367,7 @@ $new //= 0;
 ($code, $body) = post('/parse/json', '[1, 2, 3]');
 is($code, 200, 'the new worker answers');
 
-my $new_before = rss_kb($new);
-($code, $body) = post('/parse/json', $doc);
-like("$code $body", $doc_ok, 'the new worker parses a 2 MB document');
-
-SKIP: {
-    skip('an instrumented nginx keeps freed memory by design', 1)
-        unless $rss_means_heap;
-
-    $back = rss_back('the new worker\'s trim', $new, $new_before, 30);
-    ok(defined $back, 'the new worker trims its own heap ('
-                      . ($back // 'kept') . ')');
-}
+parses_and_trims($new, 'the new worker');
 
 # 6. A reload while the timer is armed: the old worker exits (the timer
 # is cancelable), the next one trims.
@@ -381,18 +389,7 @@ my $next = Asyncx::OwnNginx::until_true('the next worker', 30, sub {
 ok($next, 'the next worker answers: ' . ($next // 'none'));
 
 $next //= 0;
-my $next_before = rss_kb($next);
-($code, $body) = post('/parse/json', $doc);
-like("$code $body", $doc_ok, 'the next worker parses a 2 MB document');
-
-SKIP: {
-    skip('an instrumented nginx keeps freed memory by design', 1)
-        unless $rss_means_heap;
-
-    $back = rss_back('the next worker\'s trim', $next, $next_before, 30);
-    ok(defined $back, 'the next worker trims its own heap ('
-                      . ($back // 'kept') . ')');
-}
+parses_and_trims($next, 'the next worker');
 
 my $master = $ngx->pid;
 ok(kill(0, $master), "the master $master is alive");
