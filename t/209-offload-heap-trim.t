@@ -156,7 +156,7 @@ sub parses_and_trims {
         skip('an instrumented nginx keeps freed memory by design', 1)
             unless $rss_means_heap;
 
-        my $kept = rss_back("$who's trim", $w, $w_before, 30);
+        my $kept = rss_back("${who}'s trim", $w, $w_before, 30);
         ok(defined $kept, "$who trims its own heap ("
                           . ($kept // 'kept') . ')');
     }
