@@ -11,6 +11,7 @@
 # SO=/path/other.so CONF=/path/nginx.conf.in compare another build (its
 # own template with the same @...@ placeholders).
 # Runs per level (RUNS): calib, demo, quiet (runs.sh).
+# LUA=/path/other.lua: another wrk script (default: order.lua).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,6 +26,7 @@ WARM=${WARM:-0}
 PREFIX=$ROOT/build/bench-pipeline
 B=http://127.0.0.1:$PORT
 RUNS=${RUNS:-calib demo quiet}
+LUA=${LUA:-$HERE/order.lua}
 LEVELS=("$@")
 [ ${#LEVELS[@]} -gt 0 ] || LEVELS=(1 100 1000 2000)
 
@@ -77,7 +79,7 @@ for c in "${LEVELS[@]}"; do
             # a warm worker: one wrk run of WARM s first, then 3 s for its
             # cut-off orders to end (spare blocks are kept 10 s)
             taskset -c 1 wrk -t1 -c"$c" -d"${WARM}s" --timeout 10s \
-                -s "$HERE/order.lua" "$B/$target" > /dev/null
+                -s "$LUA" "$B/$target" > /dev/null
             sleep 3
         fi
         rss0=$(kb VmRSS)
@@ -87,7 +89,7 @@ for c in "${LEVELS[@]}"; do
         echo "== $c concurrent, $run (/$target), $WORKERS worker(s)," \
              "wrk -t1 -c$c -d${DUR}s$([ "$WARM" -eq 0 ] || echo " after ${WARM}s of warm-up")"
         taskset -c 1 wrk -t1 -c"$c" -d"${DUR}s" --timeout 10s \
-            -s "$HERE/order.lua" "$B/$target" | grep RESULT
+            -s "$LUA" "$B/$target" | grep RESULT
         cpu1=$(cpu_ticks)
         hwm=$(kb VmHWM)
         cpu_ms=$(( (cpu1 - cpu0) * 1000 / $(getconf CLK_TCK) ))
