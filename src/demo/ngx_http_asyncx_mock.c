@@ -44,6 +44,8 @@ typedef struct {
     ngx_http_asyncx_mock_fail_e    fail;
     ngx_uint_t                     fail_status;
     size_t                         big;
+    ngx_str_t                      answer;
+    ngx_uint_t                     answer_status;
     unsigned                       active:1;
     unsigned                       error_sent:1;
 } ngx_http_asyncx_mock_ctx_t;
@@ -55,6 +57,7 @@ static ngx_int_t ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
     ngx_http_asyncx_mock_ctx_t *ctx);
 static void ngx_http_asyncx_mock_timer_handler(ngx_event_t *ev);
 static void ngx_http_asyncx_mock_cleanup(void *data);
+static ngx_int_t ngx_http_asyncx_mock_prepare(ngx_http_asyncx_mock_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx);
 static cJSON *ngx_http_asyncx_mock_received(ngx_http_request_t *r,
     ngx_uint_t echo);
@@ -365,6 +368,11 @@ ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    if (ngx_http_asyncx_mock_prepare(ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     if (ctx->delay == 0) {
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL, 1);
         ngx_http_finalize_request(r, ngx_http_asyncx_mock_respond(ctx));
@@ -602,12 +610,17 @@ ngx_http_asyncx_mock_cleanup(void *data)
 
 
 /*
- * One function: the fail modes decide status, delay and body together;
- * split, each part would need the others' state.
+ * The answer is made when the request is read, as a service works
+ * before its delay, and only sent when the delay is over: a wave of
+ * orders whose calls end together then has only the sending to do.
+ * The text and big fail modes are made when sent (respond): a big
+ * answer is not held through the delay.
+ *
+ * One function: the echo and the fail status decide the body together.
  */
 
 static ngx_int_t
-ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
+ngx_http_asyncx_mock_prepare(ngx_http_asyncx_mock_ctx_t *ctx)
 {
     u_char                       *p, *data, *last;
     char                         *text;
@@ -615,7 +628,105 @@ ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
     size_t                        len;
     ngx_int_t                     rc;
     ngx_str_t                     rcv;
-    ngx_uint_t                    status;
+    ngx_http_request_t           *r;
+    ngx_http_asyncx_mock_conf_t  *mcf;
+
+    r = ctx->request;
+    mcf = ctx->conf;
+
+    if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_TEXT
+        || ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_BIG)
+    {
+        return NGX_OK;
+    }
+
+    rcv.len = 0;
+
+    if (mcf->echo == NGX_HTTP_ASYNCX_MOCK_ECHO_SUMMARY) {
+        rc = ngx_http_asyncx_mock_summary(r, &rcv);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (mcf->echo != NGX_HTTP_ASYNCX_MOCK_ECHO_OFF && rcv.len == 0) {
+        received = ngx_http_asyncx_mock_received(r, mcf->echo);
+        if (received == NULL) {
+            return NGX_ERROR;
+        }
+
+        text = cJSON_PrintUnformatted(received);
+        cJSON_Delete(received);
+
+        if (text == NULL) {
+            return NGX_ERROR;
+        }
+
+        rcv.len = ngx_strlen(text);
+        rcv.data = ngx_pnalloc(r->pool, rcv.len);
+
+        if (rcv.data == NULL) {
+            cJSON_free(text);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(rcv.data, text, rcv.len);
+        cJSON_free(text);
+    }
+
+    /*
+     * {"service":"<name>",<configured members>,"delay_ms":N,"received":{}}
+     * or, failing, {"service":..,"error":"simulated failure","status":N,
+     * "delay_ms":N,"received":{}}, then the newline: names need no
+     * escaping (checked).
+     */
+
+    len = sizeof("{\"service\":\"\",\"error\":\"simulated failure\","
+                 "\"status\":,\"delay_ms\":,\"received\":}\n") - 1
+          + mcf->name.len + mcf->json.len + rcv.len + 2 * NGX_INT_T_LEN;
+
+    data = ngx_pnalloc(r->pool, len);
+    if (data == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = data + len;
+    p = ngx_slprintf(data, last, "{\"service\":\"%V\"", &mcf->name);
+
+    if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_STATUS) {
+        ctx->answer_status = ctx->fail_status;
+        p = ngx_slprintf(p, last, ",\"error\":\"simulated failure\","
+                         "\"status\":%ui", ctx->fail_status);
+
+    } else {
+        ctx->answer_status = mcf->status;
+
+        if (mcf->json.len) {
+            p = ngx_slprintf(p, last, ",%V", &mcf->json);
+        }
+    }
+
+    p = ngx_slprintf(p, last, ",\"delay_ms\":%M", ctx->delay);
+
+    if (rcv.len) {
+        p = ngx_slprintf(p, last, ",\"received\":%V", &rcv);
+    }
+
+    p = ngx_slprintf(p, last, "}\n");
+
+    ctx->answer.data = data;
+    ctx->answer.len = p - data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
+{
+    u_char                       *p, *data;
+    size_t                        len;
     ngx_http_request_t           *r;
     ngx_http_asyncx_mock_conf_t  *mcf;
 
@@ -644,12 +755,12 @@ ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
 
     if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_BIG) {
         /* {"service":"<name>","padding":"xxx..."}: exactly ctx->big bytes
-         * when big is large enough, plus send_json's newline */
+         * when big is large enough, then the newline */
         len = sizeof("{\"service\":\"\",\"padding\":\"\"}") - 1
               + mcf->name.len;
         len = ngx_max(len, ctx->big);
 
-        data = ngx_pnalloc(r->pool, len);
+        data = ngx_pnalloc(r->pool, len + 1);
         if (data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -659,85 +770,13 @@ ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
         ngx_memset(p, 'x', data + len - 2 - p);
         data[len - 2] = '"';
         data[len - 1] = '}';
+        data[len] = '\n';
 
-        return ngx_http_asyncx_send_json(r, NGX_HTTP_OK, data, len);
+        return ngx_http_asyncx_send_json_line(r, NGX_HTTP_OK, data, len + 1);
     }
 
-    rcv.len = 0;
-
-    if (mcf->echo == NGX_HTTP_ASYNCX_MOCK_ECHO_SUMMARY) {
-        rc = ngx_http_asyncx_mock_summary(r, &rcv);
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    if (mcf->echo != NGX_HTTP_ASYNCX_MOCK_ECHO_OFF && rcv.len == 0) {
-        received = ngx_http_asyncx_mock_received(r, mcf->echo);
-        if (received == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        text = cJSON_PrintUnformatted(received);
-        cJSON_Delete(received);
-
-        if (text == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rcv.len = ngx_strlen(text);
-        rcv.data = ngx_pnalloc(r->pool, rcv.len);
-
-        if (rcv.data == NULL) {
-            cJSON_free(text);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memcpy(rcv.data, text, rcv.len);
-        cJSON_free(text);
-    }
-
-    /*
-     * {"service":"<name>",<configured members>,"delay_ms":N,"received":{}}
-     * or, failing, {"service":..,"error":"simulated failure","status":N,
-     * "delay_ms":N,"received":{}}: names need no escaping (checked).
-     */
-
-    len = sizeof("{\"service\":\"\",\"error\":\"simulated failure\","
-                 "\"status\":,\"delay_ms\":,\"received\":}") - 1
-          + mcf->name.len + mcf->json.len + rcv.len + 2 * NGX_INT_T_LEN;
-
-    data = ngx_pnalloc(r->pool, len);
-    if (data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    last = data + len;
-    p = ngx_slprintf(data, last, "{\"service\":\"%V\"", &mcf->name);
-
-    if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_STATUS) {
-        status = ctx->fail_status;
-        p = ngx_slprintf(p, last, ",\"error\":\"simulated failure\","
-                         "\"status\":%ui", status);
-
-    } else {
-        status = mcf->status;
-
-        if (mcf->json.len) {
-            p = ngx_slprintf(p, last, ",%V", &mcf->json);
-        }
-    }
-
-    p = ngx_slprintf(p, last, ",\"delay_ms\":%M", ctx->delay);
-
-    if (rcv.len) {
-        p = ngx_slprintf(p, last, ",\"received\":%V", &rcv);
-    }
-
-    p = ngx_slprintf(p, last, "}");
-
-    return ngx_http_asyncx_send_json(r, status, data, p - data);
+    return ngx_http_asyncx_send_json_line(r, ctx->answer_status,
+                                          ctx->answer.data, ctx->answer.len);
 }
 
 
