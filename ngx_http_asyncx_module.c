@@ -193,6 +193,14 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
       0,
       NULL },
 
+    { ngx_string("asyncx_pipeline_blocks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_asyncx_pipeline_blocks,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_asyncx_main_conf_t, pipeline)
+          + offsetof(ngx_http_asyncx_pipeline_main_conf_t, blocks),
+      NULL },
+
     { ngx_string("asyncx_mock_service"),
       NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
       ngx_http_asyncx_mock_service,
@@ -504,6 +512,8 @@ ngx_http_asyncx_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    ngx_http_asyncx_pipeline_blocks_init(&amcf->pipeline.blocks);
+
     ngx_str_set(&amcf->duration_unit, "s");
 
     return amcf;
@@ -588,7 +598,8 @@ static ngx_http_asyncx_status_section_pt  ngx_http_asyncx_status_sections[] = {
 static ngx_int_t
 ngx_http_asyncx_init(ngx_conf_t *cf)
 {
-    ngx_uint_t  i;
+    ngx_uint_t                    i;
+    ngx_http_asyncx_main_conf_t  *amcf;
 
     for (i = 0; i < sizeof(ngx_http_asyncx_status_sections)
                     / sizeof(ngx_http_asyncx_status_section_pt); i++)
@@ -609,6 +620,14 @@ ngx_http_asyncx_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+
+    if (ngx_http_asyncx_pipeline_blocks_check(cf, &amcf->pipeline.blocks)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* last: every pool, pipeline and call has its series by now */
     return ngx_http_asyncx_metrics_init(cf);
 }
@@ -617,8 +636,17 @@ ngx_http_asyncx_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_asyncx_init_process(ngx_cycle_t *cycle)
 {
+    ngx_http_asyncx_main_conf_t  *amcf;
+
     if (ngx_http_asyncx_stats_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asyncx_module);
+
+    if (amcf) {
+        ngx_http_asyncx_pipeline_blocks_init_process(&amcf->pipeline.blocks,
+                                                     cycle->log);
     }
 
     return ngx_http_asyncx_limit_init_process(cycle);

@@ -17,6 +17,7 @@
 #include "ngx_http_asyncx_pipeline_util.h"
 #include "ngx_http_asyncx_metrics.h"
 #include "ngx_http_asyncx_pipeline_conf.h"
+#include "ngx_http_asyncx_pipeline_block.h"
 
 
 typedef struct ngx_http_asyncx_pipeline_ctx_s  ngx_http_asyncx_pipeline_ctx_t;
@@ -119,18 +120,13 @@ NGX_HTTP_ASYNCX_STATS_CHECK(NGX_HTTP_ASYNCX_STATS_PIPELINE,
 
 
 /*
- * answers: the formats known to asyncx_pipeline_answer.
- * The rest is this worker's: the pipelines' reserved pool blocks kept
- * for the next pipelines (ngx_http_asyncx_pipeline_call.c).
+ * answers: the formats known to asyncx_pipeline_answer; blocks: the
+ * pipelines' reserved pool blocks (ngx_http_asyncx_pipeline_block.c).
  */
 
 typedef struct {
     ngx_array_t                   *answers;     /* answer_t * */
-    ngx_pool_t                    *spare;       /* linked by d.next */
-    ngx_uint_t                     nspare;
-    size_t                         spare_size;  /* their bytes */
-    ngx_uint_t                     unused;      /* fewest since trim */
-    ngx_event_t                    trim;
+    ngx_http_asyncx_pipeline_blocks_t  blocks;
 } ngx_http_asyncx_pipeline_main_conf_t;
 
 

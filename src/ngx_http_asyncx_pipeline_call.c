@@ -18,12 +18,6 @@
 #include "ngx_http_asyncx_pipeline_json.h"
 
 
-static ngx_int_t ngx_http_asyncx_pipeline_reserve(
-    ngx_http_asyncx_pipeline_ctx_t *ctx);
-static ngx_pool_t *ngx_http_asyncx_pipeline_block_get(
-    ngx_http_asyncx_pipeline_main_conf_t *pmcf, size_t size, ngx_log_t *log);
-static void ngx_http_asyncx_pipeline_block_release(void *data);
-static void ngx_http_asyncx_pipeline_block_trim(ngx_event_t *ev);
 static ngx_int_t ngx_http_asyncx_pipeline_attempt(
     ngx_http_asyncx_pipeline_call_t *call);
 static void ngx_http_asyncx_pipeline_attempt_end(
@@ -83,13 +77,21 @@ ngx_http_asyncx_pipeline_init_calls(ngx_http_asyncx_pipeline_ctx_t *ctx)
     ngx_http_request_t                    *r;
     ngx_http_asyncx_pipeline_call_t       *call;
     ngx_http_asyncx_pipeline_attempt_t    *a;
+    ngx_http_asyncx_main_conf_t           *amcf;
     ngx_http_asyncx_pipeline_call_conf_t  *ccf;
 
     r = ctx->request;
     ccf = ctx->conf->calls->elts;
     n = ctx->conf->calls->nelts;
 
-    if (ngx_http_asyncx_pipeline_reserve(ctx) != NGX_OK) {
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
+
+    if (ngx_http_asyncx_pipeline_block_reserve(&amcf->pipeline.blocks,
+                                r->pool,
+                                ngx_http_asyncx_pipeline_reserve_size(n,
+                                                                ctx->body.len))
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -122,56 +124,29 @@ ngx_http_asyncx_pipeline_init_calls(ngx_http_asyncx_pipeline_ctx_t *ctx)
 
 
 /*
- * Room in the request pool for what a pipeline allocates there, in one
- * block.  Each call's subrequest takes about 3 KB of nginx's own
- * structures (the request, its module contexts, its header lists) from
- * the client request's pool, whose blocks are request_pool_size (4 KB
- * by default): nearly one malloc() per call, freed together with the
- * request, and each allocation walks the blocks before it.  Measured at
- * 1,000 concurrent orders of the demo (five calls), one block sized for
- * the whole pipeline takes about a third off the worker's CPU per order,
- * as "request_pool_size 32k" did, but for pipeline requests only.
- *
- * The block is linked at the end of the pool's list as ngx_palloc_block()
- * links its own (same layout) and becomes the pool's current block:
- * small allocations go there, larger ones than the pool's max still go
- * to malloc() as usual, and once the block is full the pool grows as it
- * always does.  When the pool is destroyed, a cleanup takes the block
- * back out of the list before ngx_destroy_pool() frees the list, and
- * keeps it for the next pipeline of this worker (block_release).
+ * The request pool's room for a pipeline of n calls whose client sent
+ * body_len bytes: for each call its subrequest, its document (the
+ * client's body and earlier answers), its captured answer and what its
+ * location allocates, about 5 KB a call for the demo's mock services.
+ * Whole pages, so that pipelines with bodies of nearby sizes reuse each
+ * other's blocks.  And an aligned end, as every pool block has:
+ * ngx_palloc_small() aligns d.last before it compares with d.end, and an
+ * aligned d.last past an odd end would pass the unsigned test and write
+ * past the block (an odd body length did, crashing the worker:
+ * t/013-http2.t).
  */
 
 #define NGX_HTTP_ASYNCX_PIPELINE_RESERVE_MAX  (256 * 1024)
 
-typedef struct {
-    ngx_pool_t                            *pool;
-    ngx_pool_t                            *block;
-    ngx_http_asyncx_pipeline_main_conf_t  *pmcf;
-} ngx_http_asyncx_pipeline_block_t;
-
-
-static ngx_int_t
-ngx_http_asyncx_pipeline_reserve(ngx_http_asyncx_pipeline_ctx_t *ctx)
+size_t
+ngx_http_asyncx_pipeline_reserve_size(ngx_uint_t n, size_t body_len)
 {
-    size_t                             size, call;
-    ngx_uint_t                         n;
-    ngx_pool_t                        *pool, *p, *block;
-    ngx_pool_cleanup_t                *cln;
-    ngx_http_asyncx_main_conf_t       *amcf;
-    ngx_http_asyncx_pipeline_block_t  *b;
+    size_t  size, call;
 
-    pool = ctx->request->pool;
-    n = ctx->conf->calls->nelts;
-
-    /*
-     * a call's subrequest, its document (the client's body and earlier
-     * answers), its captured answer and what its location allocates:
-     * about 5 KB a call for the demo's mock services
-     */
     call = sizeof(ngx_http_request_t)
            + ngx_http_max_module * sizeof(void *)
            + 24 * sizeof(ngx_table_elt_t)
-           + 2048 + 2 * ctx->body.len;
+           + 2048 + 2 * body_len;
 
     size = 4096 + n * (sizeof(ngx_http_asyncx_pipeline_call_t)
                        + sizeof(ngx_http_asyncx_pipeline_attempt_t) + call);
@@ -180,218 +155,7 @@ ngx_http_asyncx_pipeline_reserve(ngx_http_asyncx_pipeline_ctx_t *ctx)
         size = NGX_HTTP_ASYNCX_PIPELINE_RESERVE_MAX;
     }
 
-    /*
-     * Whole pages, so that pipelines with bodies of nearby sizes reuse
-     * each other's blocks.  And an aligned end, as every pool block has:
-     * ngx_palloc_small() aligns d.last before it compares with d.end, and
-     * an aligned d.last past an odd end would pass the unsigned test and
-     * write past the block (an odd body length did, crashing the worker:
-     * t/013-http2.t).
-     */
-    size = ngx_align(size, ngx_pagesize);
-
-    if ((size_t) (pool->d.end - (u_char *) pool) >= size) {
-        /* request_pool_size is large enough already */
-        return NGX_OK;
-    }
-
-    /* in the pool's earlier blocks: it is read while the block is taken */
-    cln = ngx_pool_cleanup_add(pool, sizeof(ngx_http_asyncx_pipeline_block_t));
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    amcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_asyncx_module);
-
-    block = ngx_http_asyncx_pipeline_block_get(&amcf->pipeline, size,
-                                               pool->log);
-    if (block == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (p = pool->current; p->d.next; p = p->d.next) {
-        /* void */
-    }
-
-    p->d.next = block;
-
-    /* the earlier blocks' few free bytes are not worth a walk each time */
-    pool->current = block;
-
-    b = cln->data;
-    b->pool = pool;
-    b->block = block;
-    b->pmcf = &amcf->pipeline;
-
-    cln->handler = ngx_http_asyncx_pipeline_block_release;
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pool->log, 0,
-                   "asyncx pipeline: %uz bytes reserved for %ui calls, "
-                   "%ui spare", size, n, amcf->pipeline.nspare);
-
-    return NGX_OK;
-}
-
-
-/*
- * A block of at least size bytes, emptied: a spare one if the last kept
- * is large enough, else a new one.
- */
-
-static ngx_pool_t *
-ngx_http_asyncx_pipeline_block_get(ngx_http_asyncx_pipeline_main_conf_t *pmcf,
-    size_t size, ngx_log_t *log)
-{
-    u_char      *m;
-    size_t       have;
-    ngx_pool_t  *block;
-
-    block = pmcf->spare;
-
-    if (block && (size_t) (block->d.end - (u_char *) block) >= size) {
-        have = block->d.end - (u_char *) block;
-
-        pmcf->spare = block->d.next;
-        pmcf->nspare--;
-        pmcf->spare_size -= have;
-        pmcf->unused = ngx_min(pmcf->unused, pmcf->nspare);
-
-    } else {
-        /* size is whole pages: page-aligned, the block owns its pages */
-        m = ngx_memalign(ngx_pagesize, size, log);
-        if (m == NULL) {
-            return NULL;
-        }
-
-#if (NGX_LINUX && defined MADV_POPULATE_WRITE)
-        /*
-         * A new block's pages, faulted in by one call, not one page fault
-         * each as the pipeline first writes them (8 for the demo's order).
-         * At a fresh worker's first wave of 1,000 orders this took 14 %
-         * off the wave's CPU, about 20 % under load (bench/pipeline/
-         * first_wave.sh, on a VM guest, where a fault costs more than on
-         * bare metal).  Spare blocks are resident already.  Kernels
-         * before 5.14 refuse the advice (EINVAL): the pages then fault
-         * in as before.
-         */
-        (void) madvise(m, size, MADV_POPULATE_WRITE);
-#endif
-
-        block = (ngx_pool_t *) m;
-        block->d.end = m + size;
-    }
-
-    block->d.next = NULL;
-    block->d.failed = 0;
-    block->d.last = ngx_align_ptr((u_char *) block + sizeof(ngx_pool_data_t),
-                                  NGX_ALIGNMENT);
-
-    return block;
-}
-
-
-/*
- * The request pool's cleanup.  ngx_destroy_pool() runs every cleanup,
- * then frees the large allocations, then the blocks: the block leaves
- * the list here and is not reused before the next pipeline starts, so
- * what the later cleanups and the large allocations' list read in it
- * stays as it was until ngx_destroy_pool() returns.  A block not kept
- * (the worker exits, the spares are at their bound) is never freed
- * here: it stays in the list (t/120-pipeline-attack.t).
- *
- * Without this, at lock-step (thousands of orders ending together) the
- * freed blocks made the top of the heap, glibc returned it to the
- * kernel, and the next wave faulted it in again page by page.  Spare
- * blocks are bounded by the most pipelines in flight at once, and those
- * not needed for NGX_HTTP_ASYNCX_PIPELINE_SPARE_TRIM are freed.
- */
-
-#define NGX_HTTP_ASYNCX_PIPELINE_SPARE_TRIM  10000
-#define NGX_HTTP_ASYNCX_PIPELINE_SPARE_MAX   (64 * 1024 * 1024)
-
-static void
-ngx_http_asyncx_pipeline_block_release(void *data)
-{
-    ngx_http_asyncx_pipeline_block_t *b = data;
-
-    size_t                                 size;
-    ngx_pool_t                            *p;
-    ngx_http_asyncx_pipeline_main_conf_t  *pmcf;
-
-    pmcf = b->pmcf;
-    size = b->block->d.end - (u_char *) b->block;
-
-    if (pmcf->spare_size + size > NGX_HTTP_ASYNCX_PIPELINE_SPARE_MAX
-        || ngx_exiting)
-    {
-        /*
-         * not kept: left in the list for ngx_destroy_pool() to free after
-         * it has read the large allocations' nodes that live in it
-         */
-        return;
-    }
-
-    for (p = b->pool; p->d.next != b->block; p = p->d.next) {
-        if (p->d.next == NULL) {
-            /* cannot happen: not in the list, not ours to keep */
-            return;
-        }
-    }
-
-    p->d.next = b->block->d.next;
-
-    /* a later cleanup that allocates gets the pool's own blocks */
-    if (b->pool->current == b->block) {
-        b->pool->current = b->pool;
-    }
-
-    b->block->d.next = pmcf->spare;
-    pmcf->spare = b->block;
-    pmcf->nspare++;
-    pmcf->spare_size += size;
-
-    if (!pmcf->trim.timer_set) {
-        pmcf->trim.handler = ngx_http_asyncx_pipeline_block_trim;
-        pmcf->trim.data = pmcf;
-        pmcf->trim.log = ngx_cycle->log;
-        /* a worker that shuts down does not wait for it */
-        pmcf->trim.cancelable = 1;
-        pmcf->unused = 0;
-
-        ngx_add_timer(&pmcf->trim, NGX_HTTP_ASYNCX_PIPELINE_SPARE_TRIM);
-    }
-}
-
-
-/* the blocks that stayed spare since the last time are not needed */
-
-static void
-ngx_http_asyncx_pipeline_block_trim(ngx_event_t *ev)
-{
-    ngx_uint_t                             n;
-    ngx_pool_t                            *block;
-    ngx_http_asyncx_pipeline_main_conf_t  *pmcf;
-
-    pmcf = ev->data;
-
-    for (n = pmcf->unused; n && pmcf->spare; n--) {
-        block = pmcf->spare;
-        pmcf->spare = block->d.next;
-        pmcf->nspare--;
-        pmcf->spare_size -= block->d.end - (u_char *) block;
-
-        ngx_free(block);
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
-                   "asyncx pipeline: %ui spare blocks freed, %ui kept",
-                   pmcf->unused, pmcf->nspare);
-
-    pmcf->unused = pmcf->nspare;
-
-    if (pmcf->nspare) {
-        ngx_add_timer(&pmcf->trim, NGX_HTTP_ASYNCX_PIPELINE_SPARE_TRIM);
-    }
+    return ngx_align(size, ngx_pagesize);
 }
 
 

@@ -226,6 +226,7 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_conf_t *conf)
 {
     ngx_uint_t                             i, j;
+    ngx_http_asyncx_main_conf_t           *amcf;
     ngx_http_asyncx_pipeline_optional_t   *opt;
     ngx_http_asyncx_pipeline_call_conf_t  *calls;
 
@@ -277,6 +278,12 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
     {
         return NGX_CONF_ERROR;
     }
+
+    /* kept blocks fit every pipeline whose client sends up to 1 KB */
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+    ngx_http_asyncx_pipeline_blocks_need(&amcf->pipeline.blocks,
+                        ngx_http_asyncx_pipeline_reserve_size(
+                                                conf->calls->nelts, 1024));
 
     if (ngx_http_asyncx_pipeline_check_reserved(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;

@@ -110,6 +110,7 @@ struct ngx_http_asyncx_pipeline_ctx_s {
 
 ngx_int_t ngx_http_asyncx_pipeline_init_calls(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
+size_t ngx_http_asyncx_pipeline_reserve_size(ngx_uint_t n, size_t body_len);
 ngx_int_t ngx_http_asyncx_pipeline_headers(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
 void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,

@@ -6,7 +6,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * (2 * blocks() + 1);
+plan tests => repeat_each() * (2 * blocks() + 2);
 
 no_long_string();
 run_tests();
@@ -345,5 +345,118 @@ invalid value "30d" in "asyncx_pipeline_timeout", expected 0 (off) or 1..2147483
 --- request
 GET /p
 --- response_body_like: "2":\{"b":\{"error":"service answered 500","kind":"status","status":500,"elapsed_ms":[\d.]+,"optional":true,"fallback":\[1, 2\]\}
+--- no_error_log
+[error]
+
+
+
+=== TEST 28: asyncx_pipeline_blocks: a negative keep
+--- http_config
+    asyncx_pipeline_blocks keep=-1;
+--- config
+    location = /p { return 204; }
+--- must_die
+--- error_log
+invalid value "keep=-1" in "asyncx_pipeline_blocks", expected 0..1000000
+
+
+
+=== TEST 29: asyncx_pipeline_blocks: an empty keep
+--- http_config
+    asyncx_pipeline_blocks keep=;
+--- config
+    location = /p { return 204; }
+--- must_die
+--- error_log
+invalid value "keep=" in "asyncx_pipeline_blocks", expected 0..1000000
+
+
+
+=== TEST 30: asyncx_pipeline_blocks: max is not a size
+--- http_config
+    asyncx_pipeline_blocks max=1x;
+--- config
+    location = /p { return 204; }
+--- must_die
+--- error_log
+invalid value "max=1x" in "asyncx_pipeline_blocks", expected 0..1073741824 bytes
+
+
+
+=== TEST 31: asyncx_pipeline_blocks: a trim of 0 would run all the time
+--- http_config
+    asyncx_pipeline_blocks trim=0;
+--- config
+    location = /p { return 204; }
+--- must_die
+--- error_log
+invalid value "trim=0" in "asyncx_pipeline_blocks", expected 1000..3600000 ms
+
+
+
+=== TEST 32: asyncx_pipeline_blocks: an unknown parameter
+--- http_config
+    asyncx_pipeline_blocks keep=1 size=1m;
+--- config
+    location = /p { return 204; }
+--- must_die
+--- error_log
+invalid parameter "size=1m" in "asyncx_pipeline_blocks", use keep=number, max=size or trim=time
+
+
+
+=== TEST 33: asyncx_pipeline_blocks: twice
+--- http_config
+    asyncx_pipeline_blocks keep=1;
+    asyncx_pipeline_blocks keep=2;
+--- config
+    location = /p { return 204; }
+--- must_die
+--- error_log
+"asyncx_pipeline_blocks" directive is duplicate
+
+
+
+=== TEST 34: asyncx_pipeline_blocks: in a location (http level only: per worker)
+--- config
+    location = /p {
+        asyncx_pipeline_blocks keep=1;
+        return 204;
+    }
+--- must_die
+--- error_log
+"asyncx_pipeline_blocks" directive is not allowed here
+
+
+
+=== TEST 35: asyncx_pipeline_blocks: more kept memory than a worker may map
+--- http_config
+    asyncx_pipeline_blocks keep=1000000;
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/a b=/b;
+    }
+--- must_die
+--- error_log eval
+qr/"asyncx_pipeline_blocks" keep=1000000 needs \d+ bytes in each worker \(blocks of \d+ bytes for the largest pipeline\), more than 1073741824/
+
+
+
+=== TEST 36: asyncx_pipeline_blocks: accepted, and the pipeline answers from a kept block
+--- http_config
+    asyncx_pipeline_blocks keep=3 max=0 trim=1h;
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/a;
+    }
+    location = /a {
+        return 200 '{"a": 1}';
+    }
+--- request
+POST /p
+{}
+--- response_body_like: "calls":\{"a":\{"stage":"s","outcome":"ok","status":200,"ms":[\d.]+,"attempts":1,"result":\{"a": 1\}\}\},"timing":.*,"outcome":"ok"\}$
 --- no_error_log
 [error]
