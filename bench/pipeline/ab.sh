@@ -3,11 +3,13 @@
 # PREFIX, their own directory under build/).  B defaults to this tree's
 # build and template; A must be given:
 #   SO_A=base.so [CONF_A=base.conf.in] [SO_B=.. CONF_B=..] [ROUNDS=3]
-#   [PORT=20500]
+#   [PORT=20500] [KEEP=0: asyncx_pipeline_blocks keep=, both builds'
+#   templates where they have it]
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$ROOT/bench/pipeline
 PORT=${PORT:-20500}
 ROUNDS=${ROUNDS:-3}
+KEEP=${KEEP:-0}
 NGINX=${NGINX:-/usr/sbin/nginx}
 SO_B=${SO_B:-$ROOT/build/nginx/objs/ngx_http_asyncx_module.so}
 CONF_B=${CONF_B:-$HERE/nginx.conf.in}
@@ -27,7 +29,8 @@ start_build() {
     rm -rf "$PREFIX"
     mkdir -p "$PREFIX"/{conf,logs,temp}
     sed -e "s|@MODULE_SO@|$so|" -e "s|@PORT@|$PORT|" -e "s|@WORKERS@|1|" \
-        -e "s|@LISTEN@||" -e "$2" "$conf" > "$PREFIX/conf/nginx.conf"
+        -e "s|@LISTEN@||" -e "s|@KEEP@|$KEEP|" -e "$2" "$conf" \
+        > "$PREFIX/conf/nginx.conf"
     taskset -c 0 "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
         -g 'daemon off;' &
     NGINX_PID=$!

@@ -12,6 +12,7 @@
 # own template with the same @...@ placeholders).
 # Runs per level (RUNS): calib, demo, quiet (runs.sh).
 # LUA=/path/other.lua: another wrk script (default: order.lua).
+# KEEP=1000: "asyncx_pipeline_blocks keep=1000" (default 0: none).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,6 +24,7 @@ SO=${SO:-$ROOT/build/nginx/objs/ngx_http_asyncx_module.so}
 CONF=${CONF:-$HERE/nginx.conf.in}
 WORKERS=${WORKERS:-1}
 WARM=${WARM:-0}
+KEEP=${KEEP:-0}
 PREFIX=$ROOT/build/bench-pipeline
 B=http://127.0.0.1:$PORT
 RUNS=${RUNS:-calib demo quiet}
@@ -39,7 +41,8 @@ start() {
     rm -rf "$PREFIX"
     mkdir -p "$PREFIX"/{conf,logs,temp}
     sed -e "s|@MODULE_SO@|$SO|" -e "s|@PORT@|$PORT|" \
-        -e "s|@WORKERS@|$WORKERS|" -e "s|@LISTEN@|$listen|" -e "$1" \
+        -e "s|@WORKERS@|$WORKERS|" -e "s|@LISTEN@|$listen|" \
+        -e "s|@KEEP@|$KEEP|" -e "$1" \
         "$CONF" > "$PREFIX/conf/nginx.conf"
     taskset -c $cpus "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
         -g 'daemon off;' &
