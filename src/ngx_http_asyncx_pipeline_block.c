@@ -51,6 +51,8 @@ static ngx_pool_t *ngx_http_asyncx_pipeline_block_get(
     ngx_http_asyncx_pipeline_blocks_t *blocks, size_t size, ngx_log_t *log);
 static void ngx_http_asyncx_pipeline_block_release(void *data);
 static void ngx_http_asyncx_pipeline_block_trim(ngx_event_t *ev);
+static void ngx_http_asyncx_pipeline_blocks_drop(
+    ngx_http_asyncx_pipeline_blocks_t *blocks);
 
 
 static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_pipeline_keep_bounds =
@@ -81,7 +83,7 @@ ngx_http_asyncx_pipeline_blocks(ngx_conf_t *cf, ngx_command_t *cmd,
 
     uint64_t                        v;
     ngx_str_t                      *value, s;
-    ngx_uint_t                      i, n;
+    ngx_uint_t                      i, n, seen;
     ngx_http_asyncx_conf_bounds_t  *b;
 
     static ngx_str_t  names[] = {
@@ -93,7 +95,11 @@ ngx_http_asyncx_pipeline_blocks(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     blocks->set = 1;
+    blocks->file = cf->conf_file->file.name.data;
+    blocks->line = cf->conf_file->line;
+
     value = cf->args->elts;
+    seen = 0;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -113,6 +119,15 @@ ngx_http_asyncx_pipeline_blocks(ngx_conf_t *cf, ngx_command_t *cmd,
                                &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
+
+        if (seen & (1 << n)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate parameter \"%V\" in \"%V\"",
+                               &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        seen |= 1 << n;
 
         b = (n == 0) ? &ngx_http_asyncx_pipeline_keep_bounds
             : (n == 1) ? &ngx_http_asyncx_pipeline_max_bounds
@@ -160,19 +175,30 @@ ngx_int_t
 ngx_http_asyncx_pipeline_blocks_check(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_blocks_t *blocks)
 {
-    if (blocks->keep == 0 || blocks->kept_size == 0) {
+    if (blocks->keep == 0) {
+        return NGX_OK;
+    }
+
+    /* the directive's own line: this runs at the end of the http block */
+
+    if (blocks->kept_size == 0) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"asyncx_pipeline_blocks\" keep=%ui makes no block: "
+                      "no location has \"asyncx_pipeline\" in %s:%ui",
+                      blocks->keep, blocks->file, blocks->line);
         return NGX_OK;
     }
 
     if (blocks->keep > NGX_HTTP_ASYNCX_PIPELINE_KEEP_MAX / blocks->kept_size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"asyncx_pipeline_blocks\" keep=%ui needs %uL "
-                           "bytes in each worker (blocks of %uz bytes for "
-                           "the largest pipeline), more than %uz",
-                           blocks->keep,
-                           (uint64_t) blocks->keep * blocks->kept_size,
-                           blocks->kept_size,
-                           (size_t) NGX_HTTP_ASYNCX_PIPELINE_KEEP_MAX);
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"asyncx_pipeline_blocks\" keep=%ui needs %uL "
+                      "bytes in each worker (blocks of %uz bytes for the "
+                      "largest pipeline), more than %uz in %s:%ui",
+                      blocks->keep,
+                      (uint64_t) blocks->keep * blocks->kept_size,
+                      blocks->kept_size,
+                      (size_t) NGX_HTTP_ASYNCX_PIPELINE_KEEP_MAX,
+                      blocks->file, blocks->line);
         return NGX_ERROR;
     }
 
@@ -196,7 +222,11 @@ ngx_http_asyncx_pipeline_blocks_init_process(
     ngx_uint_t   i;
     ngx_pool_t  *block;
 
-    if (blocks->keep == 0 || blocks->kept_size == 0) {
+    /* not the cache manager's and loader's: they serve no request */
+    if (blocks->keep == 0 || blocks->kept_size == 0
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
         return;
     }
 
@@ -392,6 +422,10 @@ ngx_http_asyncx_pipeline_block_release(void *data)
     kept = ((u_char *) b->block >= blocks->kept_start
             && (u_char *) b->block < blocks->kept_end);
 
+    if (ngx_exiting && !blocks->dropped) {
+        ngx_http_asyncx_pipeline_blocks_drop(blocks);
+    }
+
     if (!kept
         && (blocks->spare_size + size > blocks->max || ngx_exiting))
     {
@@ -417,6 +451,11 @@ ngx_http_asyncx_pipeline_block_release(void *data)
     }
 
     if (kept) {
+        if (ngx_exiting) {
+            /* its pages go with the worker */
+            return;
+        }
+
         b->block->d.next = blocks->kept;
         blocks->kept = b->block;
         blocks->nkept++;
@@ -438,6 +477,55 @@ ngx_http_asyncx_pipeline_block_release(void *data)
 
         ngx_add_timer(&blocks->trim_event, blocks->trim);
     }
+}
+
+
+/*
+ * A worker shutting down serves no new pipeline: at the first pipeline
+ * that ends, its spare blocks are freed and the pages of its free kept
+ * blocks go back to the kernel, so that an old worker kept alive by a
+ * long request (a reload) does not hold them.  Blocks still in flight
+ * stay as they are until their pools are destroyed (see release).
+ */
+
+static void
+ngx_http_asyncx_pipeline_blocks_drop(ngx_http_asyncx_pipeline_blocks_t *blocks)
+{
+    ngx_uint_t   n, flight;
+    ngx_pool_t  *block, *next;
+
+    blocks->dropped = 1;
+
+    while (blocks->spare) {
+        block = blocks->spare;
+        blocks->spare = block->d.next;
+        ngx_free(block);
+    }
+
+    n = blocks->nspare;
+    blocks->nspare = 0;
+    blocks->spare_size = 0;
+
+    /*
+     * d.next and d.end live in the block and read as zero once its pages
+     * went: the list is read first, and no such block is reused
+     */
+    for (block = blocks->kept; block; block = next) {
+        next = block->d.next;
+#if (NGX_LINUX)
+        (void) madvise((void *) block, blocks->kept_size, MADV_DONTNEED);
+#endif
+    }
+
+    flight = blocks->kept_start ? blocks->keep - blocks->nkept : 0;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "asyncx pipeline: shutting down, %ui spare blocks freed, "
+                   "the pages of %ui kept blocks returned, %ui in flight",
+                   n, blocks->nkept, flight);
+
+    blocks->kept = NULL;
+    blocks->nkept = 0;
 }
 
 

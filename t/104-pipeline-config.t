@@ -460,3 +460,14 @@ POST /p
 --- response_body_like: "calls":\{"a":\{"stage":"s","outcome":"ok","status":200,"ms":[\d.]+,"attempts":1,"result":\{"a": 1\}\}\},"timing":.*,"outcome":"ok"\}$
 --- no_error_log
 [error]
+
+
+
+=== TEST 37: asyncx_pipeline_blocks: a parameter given twice
+--- http_config
+    asyncx_pipeline_blocks keep=1 max=1m keep=5;
+--- config
+    location = /p { return 204; }
+--- must_die
+--- error_log
+duplicate parameter "keep=5" in "asyncx_pipeline_blocks"

@@ -21,6 +21,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use IO::Socket::INET;
 use JSON::PP ();
+use File::Temp ();
 use Asyncx::OwnNginx;
 use Asyncx::Hold;
 
@@ -205,7 +206,7 @@ $ngx->stop;
 $ngx = Asyncx::OwnNginx->new(offset => 7, name => 'pipeline-blocks-reload',
     workers => 1, log_level => 'debug',
     main => 'thread_pool hold threads=1 max_queue=8;', http => <<'HTTP');
-    asyncx_pipeline_blocks keep=1;
+    asyncx_pipeline_blocks keep=2;
 
     server {
         listen 127.0.0.1:$PORT;
@@ -238,7 +239,7 @@ ok($ngx->wait_for('the worker', sub { (@old = $ngx->workers) == 1 }),
 my $client = $ngx->spawn_request(order_raw('/orders/process',
                                            '{"order": 42}'));
 ok($hold->wait_taken, 'the call waits on the hold');
-is(scalar taken($ngx), 1, 'the pipeline holds the kept block');
+is(scalar taken($ngx), 1, 'the pipeline holds a kept block');
 
 kill 'HUP', $ngx->pid;
 ok($ngx->wait_log(qr/gracefully shutting down/),
@@ -257,8 +258,13 @@ sleep 0.05 while kill(0, $old[0]) && time - $t0 < 30;
 ok(!kill(0, $old[0]), 'the old worker exited');
 ok((grep { /worker process $old[0] exited with code 0/ } $ngx->error_log),
    'with code 0');
-is(scalar(grep { /asyncx_pipeline_blocks: 1 blocks of \d+ bytes kept/ }
-          $ngx->error_log), 2, 'the new worker made its own kept block');
+is(scalar(grep { /asyncx_pipeline_blocks: 2 blocks of \d+ bytes kept/ }
+          $ngx->error_log), 2, 'the new worker made its own kept blocks');
+# the old worker let go of what it no longer needs when the pipeline
+# ended: the pages of its free kept block, no spare
+is(scalar(grep { /\[debug\] $old[0]#.*asyncx pipeline: shutting down, 0 spare blocks freed, the pages of 1 kept blocks returned, 1 in flight/ }
+          $ngx->error_log), 1,
+   'the old worker returned its free kept block\'s pages at once');
 no_bad_lines($ngx, 'reload');
 $ngx->stop;
 
@@ -340,5 +346,91 @@ HTTP
     no_bad_lines($ngx, $args);
     $ngx->stop;
 }
+
+# --- only the processes that serve requests map kept blocks -------------
+
+$ngx = Asyncx::OwnNginx->new(offset => 6, name => 'pipeline-blocks-cache',
+    workers => 1, log_level => 'notice', dirs => ['cache'],
+    http => <<'HTTP');
+    asyncx_pipeline_blocks keep=500;
+    proxy_cache_path $DIR/cache keys_zone=blocks:1m;
+
+    server {
+        listen 127.0.0.1:$PORT;
+
+        location = /p {
+            asyncx_pipeline;
+            asyncx_stage one a=/svc/a;
+        }
+        location = /svc/a {
+            internal;
+            asyncx_mock_service 'json={"a": 1}';
+        }
+    }
+HTTP
+
+my @procs;
+ok($ngx->wait_for('worker, cache manager and cache loader',
+                  sub { (@procs = $ngx->workers) == 3 }),
+   'a worker, a cache manager and a cache loader');
+($code) = $ngx->parse($ngx->request(order_raw('/p', '{}'), 10));
+is($code, 200, 'the worker answers');
+# a process's init comes before anything else it does: by the time it
+# has existed for a second its line would be there
+sleep 1;
+is(scalar(grep { /asyncx_pipeline_blocks: 500 blocks of \d+ bytes kept/ }
+          $ngx->error_log), 1, 'one process mapped the kept blocks');
+my @rss = map {
+    my $kb = 0;
+    if (open my $fh, '<', "/proc/$_/status") {
+        while (<$fh>) { $kb = $1 if /^VmRSS:\s+(\d+)/ }
+    }
+    $kb
+} @procs;
+my ($least) = sort { $a <=> $b } @rss;
+is(scalar(grep { $_ > $least + 500 * 8 } @rss), 1,
+   'one process holds them (RSS ' . join(', ', @rss) . ' kB)');
+$ngx->stop;
+
+# --- nginx -t names the directive's own line ------------------------------
+
+sub nginx_t {
+    my ($http) = @_;
+    my $dir = File::Temp::tempdir('asyncx-blocks-t-XXXXXX', TMPDIR => 1,
+                                  CLEANUP => 1);
+    my $load = join '', map { "load_module $_;\n" }
+                        Asyncx::OwnNginx::modules();
+    open my $fh, '>', "$dir/nginx.conf" or die $!;
+    print $fh "${load}error_log $dir/error.log;\npid $dir/nginx.pid;\n"
+              . "events { }\nhttp {\n$http\n}\n";
+    close $fh;
+    my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    my $out = `$nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
+    return ($? >> 8, $out, "$dir/nginx.conf");
+}
+
+my $lines = scalar(Asyncx::OwnNginx::modules()) + 5;
+my ($rc, $out, $conf) = nginx_t(<<'HTTP');
+    asyncx_pipeline_blocks keep=1000000;
+    server {
+        location = /p {
+            asyncx_pipeline;
+            asyncx_stage one a=/a b=/b;
+        }
+    }
+HTTP
+isnt($rc, 0, 'too much kept memory: nginx -t fails');
+like($out, qr/\[emerg\] \d+#\d+: "asyncx_pipeline_blocks" keep=1000000 needs \d+ bytes in each worker \(blocks of \d+ bytes for the largest pipeline\), more than 1073741824 in \Q$conf\E:$lines\n/,
+     'naming the directive\'s line') or diag($out);
+
+($rc, $out, $conf) = nginx_t(<<'HTTP');
+    asyncx_pipeline_blocks keep=5;
+    server {
+        location = /p { return 204; }
+    }
+HTTP
+is($rc, 0, 'keep= without a pipeline: nginx -t passes');
+like($out, qr/\[warn\] \d+#\d+: "asyncx_pipeline_blocks" keep=5 makes no block: no location has "asyncx_pipeline" in \Q$conf\E:$lines\n/,
+     'with a warning on the directive\'s line') or diag($out);
 
 done_testing();
