@@ -60,6 +60,24 @@ sub no_bad_lines {
                        . 'line') or diag(@bad);
 }
 
+# $n clients whose pipelines stay in flight (their mocks wait 60 s) until
+# the test closes the sockets returned; ok() once the status counts them
+sub in_flight {
+    my ($ngx, $n, $what) = @_;
+    my @clients;
+    for (1 .. $n) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx->port,
+                                      Timeout => 5) or last;
+        print $s order_raw('/slow', '{"order": 1}');
+        push @clients, $s;
+    }
+    ok($ngx->wait_for("$n pipelines in flight",
+                      sub { (status_of($ngx)->{pipelines}{active} // -1)
+                            == $n }),
+       "$what$n pipelines in flight");
+    return @clients;
+}
+
 # --- kept blocks: taken, given back, taken again; more pipelines than
 #     kept blocks take heap blocks; a large body does not fit one -------
 
@@ -111,16 +129,7 @@ my $pid = status_of($ngx)->{pid};
 ok($pid, 'the worker answers its status');
 
 # three pipelines in flight at once: two kept blocks, one from the heap
-my @clients;
-for (1 .. 3) {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx->port,
-                                  Timeout => 5) or last;
-    print $s order_raw('/slow', '{"order": 1}');
-    push @clients, $s;
-}
-ok($ngx->wait_for('3 pipelines in flight',
-                  sub { (status_of($ngx)->{pipelines}{active} // -1) == 3 }),
-   '3 pipelines in flight');
+my @clients = in_flight($ngx, 3, '');
 
 my @first = taken($ngx);
 is(scalar @first, 2, 'two of them took the kept blocks');
@@ -175,16 +184,7 @@ no_bad_lines($ngx, 'kept blocks');
 
 # a worker killed (kill -9) with both kept blocks in flight: the master
 # starts another, which maps its own and serves from them
-@clients = ();
-for (1 .. 2) {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx->port,
-                                  Timeout => 5) or last;
-    print $s order_raw('/slow', '{"order": 1}');
-    push @clients, $s;
-}
-ok($ngx->wait_for('2 pipelines in flight',
-                  sub { (status_of($ngx)->{pipelines}{active} // -1) == 2 }),
-   '2 pipelines in flight');
+@clients = in_flight($ngx, 2, '');
 is(scalar taken($ngx), $n_taken + 4, 'on the two kept blocks');
 kill 'KILL', $pid;
 my $new = Asyncx::OwnNginx::until_true('a new worker', 30, sub {
@@ -304,16 +304,7 @@ HTTP
     is(scalar(grep { /blocks of \d+ bytes kept/ } $ngx->error_log), 0,
        "$args: no kept block made (keep=0)");
 
-    @clients = ();
-    for (1 .. 3) {
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx->port,
-                                      Timeout => 5) or last;
-        print $s order_raw('/slow', '{"order": 1}');
-        push @clients, $s;
-    }
-    ok($ngx->wait_for('3 pipelines in flight',
-                  sub { (status_of($ngx)->{pipelines}{active} // -1) == 3 }),
-       "$args: 3 pipelines in flight");
+    @clients = in_flight($ngx, 3, "$args: ");
     close $_ for @clients;
     ok($ngx->wait_for('no pipeline in flight',
                   sub { (status_of($ngx)->{pipelines}{active} // -1) == 0 }),
