@@ -95,7 +95,7 @@ ngx_http_asyncx_pipeline_blocks(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     blocks->set = 1;
-    blocks->file = cf->conf_file->file.name.data;
+    blocks->file = cf->conf_file->file.name;
     blocks->line = cf->conf_file->line;
 
     value = cf->args->elts;
@@ -184,8 +184,8 @@ ngx_http_asyncx_pipeline_blocks_check(ngx_conf_t *cf,
     if (blocks->kept_size == 0) {
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                       "\"asyncx_pipeline_blocks\" keep=%ui makes no block: "
-                      "no location has \"asyncx_pipeline\" in %s:%ui",
-                      blocks->keep, blocks->file, blocks->line);
+                      "no location has \"asyncx_pipeline\" in %V:%ui",
+                      blocks->keep, &blocks->file, blocks->line);
         return NGX_OK;
     }
 
@@ -193,12 +193,12 @@ ngx_http_asyncx_pipeline_blocks_check(ngx_conf_t *cf,
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"asyncx_pipeline_blocks\" keep=%ui needs %uL "
                       "bytes in each worker (blocks of %uz bytes for the "
-                      "largest pipeline), more than %uz in %s:%ui",
+                      "largest pipeline), more than %uz in %V:%ui",
                       blocks->keep,
                       (uint64_t) blocks->keep * blocks->kept_size,
                       blocks->kept_size,
                       (size_t) NGX_HTTP_ASYNCX_PIPELINE_KEEP_MAX,
-                      blocks->file, blocks->line);
+                      &blocks->file, blocks->line);
         return NGX_ERROR;
     }
 

@@ -25,7 +25,7 @@ typedef struct {
     size_t                         max;         /* spare bytes kept */
     ngx_msec_t                     trim;        /* spares unused that long */
     ngx_uint_t                     set;         /* the directive was seen */
-    u_char                        *file;        /* where, for nginx -t */
+    ngx_str_t                      file;        /* where, for nginx -t */
     ngx_uint_t                     line;
     size_t                         kept_size;   /* a kept block's bytes */
     ngx_uint_t                     dropped;     /* shutting down: let go */
