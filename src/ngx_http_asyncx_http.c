@@ -49,8 +49,29 @@ ngx_int_t
 ngx_http_asyncx_send_json_line(ngx_http_request_t *r, ngx_uint_t status,
     u_char *line, size_t len)
 {
+    ngx_buf_t  *b;
+
+    b = ngx_palloc(r->pool, sizeof(ngx_buf_t));
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_asyncx_send_json_buf(r, status, b, line, len);
+}
+
+
+/*
+ * send_json_line with the buffer given by the caller, for answers made
+ * ahead of sending: a worker that ends thousands of them in one timer
+ * run then allocates nothing from pools grown cold since they were
+ * made.  b must live as long as the request; it is overwritten.
+ */
+
+ngx_int_t
+ngx_http_asyncx_send_json_buf(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b, u_char *line, size_t len)
+{
     ngx_int_t     rc;
-    ngx_buf_t    *b;
     ngx_chain_t   out;
 
     if (r->header_sent) {
@@ -68,10 +89,7 @@ ngx_http_asyncx_send_json_line(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_clear_last_modified(r);
     ngx_http_clear_etag(r);
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_memzero(b, sizeof(ngx_buf_t));
 
     b->start = line;
     b->pos = line;

@@ -24,6 +24,8 @@ ngx_int_t ngx_http_asyncx_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);
 ngx_int_t ngx_http_asyncx_send_json_line(ngx_http_request_t *r,
     ngx_uint_t status, u_char *line, size_t len);
+ngx_int_t ngx_http_asyncx_send_json_buf(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_buf_t *b, u_char *line, size_t len);
 ngx_int_t ngx_http_asyncx_send_cjson(ngx_http_request_t *r, ngx_uint_t status,
     cJSON *root);
 ngx_int_t ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,

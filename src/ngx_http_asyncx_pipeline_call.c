@@ -613,6 +613,7 @@ ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_asyncx_pipeline_ctx_t *ctx,
     b->memory = 1;
     b->last_buf = 1;
     b->last_in_chain = 1;
+    b->tag = NGX_HTTP_ASYNCX_PIPELINE_DOCUMENT_TAG;
 
     a->chain.buf = b;
     a->chain.next = NULL;

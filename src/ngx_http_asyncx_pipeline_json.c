@@ -39,12 +39,18 @@ ngx_http_asyncx_pipeline_answer_t  ngx_http_asyncx_pipeline_standard = {
 u_char *
 ngx_http_asyncx_pipeline_ms(u_char *p, u_char *last, uint64_t usec)
 {
+    u_char    frac[3];
     uint64_t  hundredths;
 
     hundredths = (usec + 5) / 10;
 
-    return ngx_slprintf(p, last, "%uL.%02uL", hundredths / 100,
-                        hundredths % 100);
+    p = ngx_http_asyncx_write_uint(p, last, hundredths / 100);
+
+    frac[0] = '.';
+    frac[1] = (u_char) ('0' + hundredths % 100 / 10);
+    frac[2] = (u_char) ('0' + hundredths % 10);
+
+    return ngx_http_asyncx_copy(p, last, frac, 3);
 }
 
 

@@ -124,6 +124,15 @@ ngx_uint_t ngx_http_asyncx_pipeline_running(
 
 /* the JSON texts (ngx_http_asyncx_pipeline_json.c) */
 
+/*
+ * The tag of a call's body buffer: a document written whole by
+ * ngx_http_asyncx_pipeline_document() from checked parts only, so valid
+ * JSON by construction; a handler in the same worker (the demo's mock
+ * service) need not check it again.
+ */
+#define NGX_HTTP_ASYNCX_PIPELINE_DOCUMENT_TAG                                 \
+    ((ngx_buf_tag_t) ngx_http_asyncx_pipeline_document)
+
 ngx_int_t ngx_http_asyncx_pipeline_document(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
     ngx_str_t *text);

@@ -18,22 +18,21 @@ static u_char *ngx_http_asyncx_pipeline_json_skip_string(u_char *p,
 
 /*
  * What a byte means to the walker over checked JSON, so that the bytes
- * that mean nothing (most of any text) are skipped one look-up each:
- * STRING ends or escapes inside a string, NESTING opens or closes a value
- * (a string too), END ends a scalar between members.
+ * that mean nothing (most of any text outside strings) are skipped one
+ * look-up each: NESTING opens or closes a value (a string too), END ends
+ * a scalar between members.
  */
 
-#define NGX_HTTP_ASYNCX_JSON_STRING   1
 #define NGX_HTTP_ASYNCX_JSON_NESTING  2
 #define NGX_HTTP_ASYNCX_JSON_END      4
 
 static const u_char  ngx_http_asyncx_pipeline_json_class[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0,  /* 00 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 10 */
-    4, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0,  /* 20 */
+    4, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0,  /* 20 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 30 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 40 */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 0, 0,  /* 50 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 0,  /* 50 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 60 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 0,  /* 70 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 80 */
@@ -355,26 +354,56 @@ ngx_http_asyncx_pipeline_kind_name(ngx_http_asyncx_call_kind_e kind)
  * member's name as written (without its quotes, escapes kept), *value
  * its value as written.  NGX_OK, or NGX_DONE after the last member.  No
  * allocation, no decoding: the text is known to be valid, so strings are
- * skipped quote to quote and escapes pair by pair.
+ * skipped quote to quote and escapes pair by pair.  _json_key() and
+ * _json_skip() are its two halves, for a reader that walks into a value
+ * instead of over it.
  */
 
 ngx_int_t
 ngx_http_asyncx_pipeline_json_next(u_char **pos, u_char *last,
     ngx_str_t *key, ngx_str_t *value)
 {
-    u_char      *p, *q;
-    ngx_uint_t   depth;
+    u_char  *p;
 
-    p = ngx_http_asyncx_pipeline_json_ws(*pos, last);
-
-    if (p == last || (*p != '{' && *p != ',')) {
+    if (ngx_http_asyncx_pipeline_json_key(pos, last, key) != NGX_OK) {
         return NGX_DONE;
     }
 
-    p = ngx_http_asyncx_pipeline_json_ws(p + 1, last);
+    p = ngx_http_asyncx_pipeline_json_skip(*pos, last);
+
+    value->data = *pos;
+    value->len = p - *pos;
+    *pos = ngx_http_asyncx_pipeline_json_ws(p, last);
+
+    return NGX_OK;
+}
+
+
+/*
+ * *pos at the object's '{' or after a member: NGX_OK with *pos at the
+ * member's value, or NGX_DONE with *pos after the object's closing brace
+ */
+
+ngx_int_t
+ngx_http_asyncx_pipeline_json_key(u_char **pos, u_char *last, ngx_str_t *key)
+{
+    u_char  *p, *q;
+
+    p = ngx_http_asyncx_pipeline_json_ws(*pos, last);
+
+    if (p < last && *p != '{' && *p != ',') {
+        /* the closing brace after the last member */
+        *pos = p + 1;
+        return NGX_DONE;
+    }
+
+    if (p < last) {
+        p = ngx_http_asyncx_pipeline_json_ws(p + 1, last);
+    }
 
     if (p == last || *p != '"') {
-        /* "{}" or the closing brace */
+        /* "{}" */
+        *pos = (p == last) ? last : p + 1;
         return NGX_DONE;
     }
 
@@ -384,17 +413,46 @@ ngx_http_asyncx_pipeline_json_next(u_char **pos, u_char *last,
     key->len = q - p - 2;
 
     p = ngx_http_asyncx_pipeline_json_ws(q, last);
-    p = ngx_http_asyncx_pipeline_json_ws(p + 1, last);      /* past ':' */
+    *pos = ngx_http_asyncx_pipeline_json_ws(p + 1, last);   /* past ':' */
 
-    value->data = p;
+    return NGX_OK;
+}
+
+
+/* p at a value: the first byte after it */
+
+u_char *
+ngx_http_asyncx_pipeline_json_skip(u_char *p, u_char *last)
+{
+    ngx_uint_t  depth;
+
+    if (p == last) {
+        return p;
+    }
+
+    if (*p == '"') {
+        return ngx_http_asyncx_pipeline_json_skip_string(p, last);
+    }
+
+    if (*p != '{' && *p != '[') {
+        /* a number, true, false or null */
+
+        while (p < last
+               && !(ngx_http_asyncx_pipeline_json_class[*p]
+                    & (NGX_HTTP_ASYNCX_JSON_NESTING|NGX_HTTP_ASYNCX_JSON_END)))
+        {
+            p++;
+        }
+
+        return p;
+    }
+
     depth = 0;
 
     while (p < last) {
 
         if (!(ngx_http_asyncx_pipeline_json_class[*p]
-              & (depth ? NGX_HTTP_ASYNCX_JSON_NESTING
-                       : NGX_HTTP_ASYNCX_JSON_NESTING
-                         | NGX_HTTP_ASYNCX_JSON_END)))
+              & NGX_HTTP_ASYNCX_JSON_NESTING))
         {
             p++;
             continue;
@@ -402,41 +460,20 @@ ngx_http_asyncx_pipeline_json_next(u_char **pos, u_char *last,
 
         if (*p == '"') {
             p = ngx_http_asyncx_pipeline_json_skip_string(p, last);
-
-            if (depth == 0) {
-                break;
-            }
-
             continue;
         }
 
         if (*p == '{' || *p == '[') {
             depth++;
 
-        } else if (*p == '}' || *p == ']') {
-            if (depth == 0) {
-                break;
-            }
-
-            if (--depth == 0) {
-                p++;
-                break;
-            }
-
-        } else if (depth == 0
-                   && (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n'
-                       || *p == '\r'))
-        {
-            break;
+        } else if (--depth == 0) {
+            return p + 1;
         }
 
         p++;
     }
 
-    value->len = p - value->data;
-    *pos = ngx_http_asyncx_pipeline_json_ws(p, last);
-
-    return NGX_OK;
+    return last;
 }
 
 
@@ -453,28 +490,62 @@ ngx_http_asyncx_pipeline_json_ws(u_char *p, u_char *last)
 }
 
 
-/* p is at the opening quote of a valid string: after its closing one */
+/*
+ * p is at the opening quote of a valid string: after its closing one.
+ * Strings are most of a document's bytes, so eight bytes at a time are
+ * tested for a quote or a backslash at once (a zero byte in the word
+ * XORed with each); the lowest flag is always a real one (a false one
+ * can only follow a real one), so a little-endian word says where.
+ */
+
+#define NGX_HTTP_ASYNCX_JSON_ONES   0x0101010101010101ULL
+#define NGX_HTTP_ASYNCX_JSON_HIGHS  0x8080808080808080ULL
+#define ngx_http_asyncx_json_has_zero(w)                                      \
+    (((w) - NGX_HTTP_ASYNCX_JSON_ONES) & ~(w) & NGX_HTTP_ASYNCX_JSON_HIGHS)
 
 static u_char *
 ngx_http_asyncx_pipeline_json_skip_string(u_char *p, u_char *last)
 {
-    for (p++; p < last; p++) {
+    uint64_t  w, flags;
 
-        if (!(ngx_http_asyncx_pipeline_json_class[*p]
-              & NGX_HTTP_ASYNCX_JSON_STRING))
-        {
-            continue;
+    for (p++; /* void */; p += 2) {
+
+#if (NGX_HAVE_LITTLE_ENDIAN && defined __GNUC__)
+
+        while (last - p >= 8) {
+            ngx_memcpy(&w, p, 8);
+
+            flags = ngx_http_asyncx_json_has_zero(
+                        w ^ (NGX_HTTP_ASYNCX_JSON_ONES * '"'))
+                    | ngx_http_asyncx_json_has_zero(
+                        w ^ (NGX_HTTP_ASYNCX_JSON_ONES * '\\'));
+
+            if (flags) {
+                p += __builtin_ctzll(flags) / 8;
+                goto found;
+            }
+
+            p += 8;
         }
 
-        if (*p == '\\') {
+#endif
+
+        while (p < last && *p != '"' && *p != '\\') {
             p++;
-            continue;
         }
+
+        if (p >= last) {
+            return last;
+        }
+
+#if (NGX_HAVE_LITTLE_ENDIAN && defined __GNUC__)
+    found:
+#endif
 
         if (*p == '"') {
             return p + 1;
         }
-    }
 
-    return last;
+        /* a backslash: the byte after it is escaped (the loop's p += 2) */
+    }
 }

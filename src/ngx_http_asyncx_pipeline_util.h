@@ -55,6 +55,9 @@ const char *ngx_http_asyncx_pipeline_kind_name(
 
 ngx_int_t ngx_http_asyncx_pipeline_json_next(u_char **pos, u_char *last,
     ngx_str_t *key, ngx_str_t *value);
+ngx_int_t ngx_http_asyncx_pipeline_json_key(u_char **pos, u_char *last,
+    ngx_str_t *key);
+u_char *ngx_http_asyncx_pipeline_json_skip(u_char *p, u_char *last);
 
 
 #endif /* _NGX_HTTP_ASYNCX_PIPELINE_UTIL_H_INCLUDED_ */

@@ -117,6 +117,22 @@ ngx_http_asyncx_format_duration(u_char *buf, size_t size, uint64_t usec,
 }
 
 
+u_char *
+ngx_http_asyncx_write_uint(u_char *p, u_char *last, uint64_t n)
+{
+    u_char  *d, digits[NGX_INT64_LEN];
+
+    d = digits + NGX_INT64_LEN;
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_http_asyncx_copy(p, last, d, digits + NGX_INT64_LEN - d);
+}
+
+
 /* strict decimal: digits only, no sign, no spaces, no overflow past max */
 
 ngx_int_t

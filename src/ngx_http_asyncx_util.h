@@ -48,6 +48,24 @@ u_char *ngx_http_asyncx_utf8_escape(u_char *dst, u_char *src, size_t len,
 
 
 /*
+ * What ngx_slprintf(p, last, "%*s") and "%uL" write, cut at last the
+ * same way, without parsing a format for each piece: the answers are
+ * written piece by piece, some sixty pieces an order.
+ */
+
+static ngx_inline u_char *
+ngx_http_asyncx_copy(u_char *p, u_char *last, const void *src, size_t len)
+{
+    return ngx_cpymem(p, src, ngx_min(len, (size_t) (last - p)));
+}
+
+#define ngx_http_asyncx_copy_literal(p, last, s)                              \
+    ngx_http_asyncx_copy(p, last, s, sizeof(s) - 1)
+
+u_char *ngx_http_asyncx_write_uint(u_char *p, u_char *last, uint64_t n);
+
+
+/*
  * The length of the valid UTF-8 sequence at p (1 to 4), or 0 when the
  * bytes there are not one: a stray continuation byte, an overlong form,
  * a surrogate, a code point past U+10FFFF or a sequence cut short.

@@ -114,7 +114,9 @@ ngx_http_asyncx_exercise_seconds(u_char *p, u_char *last, const char *key,
 {
     size_t  len, size;
 
-    p = ngx_slprintf(p, last, "\"%s\":\"", key);
+    p = ngx_http_asyncx_copy_literal(p, last, "\"");
+    p = ngx_http_asyncx_copy(p, last, key, ngx_strlen(key));
+    p = ngx_http_asyncx_copy_literal(p, last, "\":\"");
 
     size = ngx_min((size_t) (last - p), NGX_HTTP_ASYNCX_EXERCISE_TEXT_LEN);
 
@@ -132,7 +134,9 @@ ngx_http_asyncx_exercise_seconds(u_char *p, u_char *last, const char *key,
                                              NGX_HTTP_ASYNCX_EXERCISE_DECIMALS);
     }
 
-    p = ngx_slprintf(p + len, last, "\",\"%s_ms\":", key);
+    p = ngx_http_asyncx_copy_literal(p + len, last, "\",\"");
+    p = ngx_http_asyncx_copy(p, last, key, ngx_strlen(key));
+    p = ngx_http_asyncx_copy_literal(p, last, "_ms\":");
 
     return ngx_http_asyncx_pipeline_ms(p, last, usec);
 }
@@ -176,15 +180,17 @@ ngx_http_asyncx_exercise_render(ngx_http_asyncx_pipeline_ctx_t *ctx,
     p = ngx_http_asyncx_exercise_stages(p, last, ctx);
     p = ngx_http_asyncx_exercise_call_times(p, last, &t);
 
-    p = ngx_slprintf(p, last, ",\"mode\":\"%s\"",
-                     ctx->sequential ? "sequential" : "parallel");
+    p = ctx->sequential
+        ? ngx_http_asyncx_copy_literal(p, last, ",\"mode\":\"sequential\"")
+        : ngx_http_asyncx_copy_literal(p, last, ",\"mode\":\"parallel\"");
 
     p = ngx_http_asyncx_exercise_lists(p, last, ctx);
 
     if (ctx->first_failed || ctx->timed_out) {
-        p = ngx_slprintf(p, last, ",\"error\":\"");
+        p = ngx_http_asyncx_copy_literal(p, last, ",\"error\":\"");
         p = ngx_http_asyncx_pipeline_error(p, last, ctx);
-        p = ngx_slprintf(p, last, "\",\"status\":%ui", ctx->status);
+        p = ngx_http_asyncx_copy_literal(p, last, "\",\"status\":");
+        p = ngx_http_asyncx_write_uint(p, last, ctx->status);
     }
 
     if (last - p < 2) {
@@ -331,7 +337,7 @@ ngx_http_asyncx_exercise_headline(u_char *p, u_char *last,
                                              ctx->end - ctx->start,
                                              t->call_names, t->call_usec,
                                              t->ncalls);
-        p = ngx_slprintf(p, last, ",");
+        p = ngx_http_asyncx_copy_literal(p, last, ",");
 
         return ngx_http_asyncx_exercise_seconds(p, last,
                                              NGX_HTTP_ASYNCX_KEY_OPT_ESTIMATE,
@@ -342,7 +348,7 @@ ngx_http_asyncx_exercise_headline(u_char *p, u_char *last,
     p = ngx_http_asyncx_exercise_seconds(p, last,
                                          NGX_HTTP_ASYNCX_KEY_SEQ_ESTIMATE,
                                          t->sum, NULL, NULL, 0);
-    p = ngx_slprintf(p, last, ",");
+    p = ngx_http_asyncx_copy_literal(p, last, ",");
 
     return ngx_http_asyncx_exercise_seconds(p, last,
                                             NGX_HTTP_ASYNCX_KEY_OPT_MEASURED,
@@ -364,33 +370,43 @@ ngx_http_asyncx_exercise_stages(u_char *p, u_char *last,
 
     st = ctx->conf->stages->elts;
 
-    p = ngx_slprintf(p, last, "," NGX_HTTP_ASYNCX_EXERCISE_KEY(
-                                         NGX_HTTP_ASYNCX_KEY_STAGES) "{");
+    p = ngx_http_asyncx_copy_literal(p, last, "," NGX_HTTP_ASYNCX_EXERCISE_KEY(
+                                              NGX_HTTP_ASYNCX_KEY_STAGES) "{");
 
     for (i = 0; i < ctx->conf->stages->nelts; i++) {
-        p = ngx_slprintf(p, last, "%s\"%V\":{", i ? "," : "", &st[i].name);
+        if (i) {
+            p = ngx_http_asyncx_copy_literal(p, last, ",");
+        }
+
+        p = ngx_http_asyncx_copy_literal(p, last, "\"");
+        p = ngx_http_asyncx_copy(p, last, st[i].name.data, st[i].name.len);
+        p = ngx_http_asyncx_copy_literal(p, last, "\":{");
 
         for (j = 0; j < st[i].ncalls; j++) {
             call = &ctx->calls[st[i].first + j];
 
-            p = ngx_slprintf(p, last, "\"%V\":", &call->conf->name);
+            p = ngx_http_asyncx_copy_literal(p, last, "\"");
+            p = ngx_http_asyncx_copy(p, last, call->conf->name.data,
+                                     call->conf->name.len);
+            p = ngx_http_asyncx_copy_literal(p, last, "\":");
 
             if (call->state != NGX_HTTP_ASYNCX_CALL_DONE) {
-                p = ngx_slprintf(p, last, "{\"skipped\":true,\"reason\":\"");
+                p = ngx_http_asyncx_copy_literal(p, last,
+                                            "{\"skipped\":true,\"reason\":\"");
 
                 if (ctx->first_failed || ctx->timed_out) {
                     p = ngx_http_asyncx_pipeline_error(p, last, ctx);
 
                 } else {
-                    p = ngx_slprintf(p, last, "not run");
+                    p = ngx_http_asyncx_copy_literal(p, last, "not run");
                 }
 
-                p = ngx_slprintf(p, last, "\"},");
+                p = ngx_http_asyncx_copy_literal(p, last, "\"},");
                 continue;
             }
 
             p = ngx_http_asyncx_exercise_slot(p, last, call);
-            p = ngx_slprintf(p, last, ",");
+            p = ngx_http_asyncx_copy_literal(p, last, ",");
         }
 
         p = ngx_http_asyncx_exercise_seconds(p, last,
@@ -398,10 +414,10 @@ ngx_http_asyncx_exercise_stages(u_char *p, u_char *last,
                                              i < ctx->stage
                                              ? ctx->stage_usec[i] : 0,
                                              NULL, NULL, 0);
-        p = ngx_slprintf(p, last, "}");
+        p = ngx_http_asyncx_copy_literal(p, last, "}");
     }
 
-    return ngx_slprintf(p, last, "}");
+    return ngx_http_asyncx_copy_literal(p, last, "}");
 }
 
 
@@ -411,16 +427,22 @@ ngx_http_asyncx_exercise_call_times(u_char *p, u_char *last,
 {
     ngx_uint_t  i;
 
-    p = ngx_slprintf(p, last, "," NGX_HTTP_ASYNCX_EXERCISE_KEY(
-                                     NGX_HTTP_ASYNCX_KEY_CALL_TIMES) "{");
+    p = ngx_http_asyncx_copy_literal(p, last, "," NGX_HTTP_ASYNCX_EXERCISE_KEY(
+                                          NGX_HTTP_ASYNCX_KEY_CALL_TIMES) "{");
 
     for (i = 0; i < t->ncalls; i++) {
-        p = ngx_slprintf(p, last, "%s\"%V\":", i ? "," : "",
-                         &t->call_names[i]);
+        if (i) {
+            p = ngx_http_asyncx_copy_literal(p, last, ",");
+        }
+
+        p = ngx_http_asyncx_copy_literal(p, last, "\"");
+        p = ngx_http_asyncx_copy(p, last, t->call_names[i].data,
+                                 t->call_names[i].len);
+        p = ngx_http_asyncx_copy_literal(p, last, "\":");
         p = ngx_http_asyncx_pipeline_ms(p, last, t->call_usec[i]);
     }
 
-    return ngx_slprintf(p, last, "}");
+    return ngx_http_asyncx_copy_literal(p, last, "}");
 }
 
 
@@ -446,7 +468,9 @@ ngx_http_asyncx_exercise_lists(u_char *p, u_char *last,
         }
     }
 
-    p = ngx_slprintf(p, last, "%s", n ? "]" : "");
+    if (n) {
+        p = ngx_http_asyncx_copy_literal(p, last, "]");
+    }
 
     for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
         call = &ctx->calls[i];
@@ -458,7 +482,9 @@ ngx_http_asyncx_exercise_lists(u_char *p, u_char *last,
         }
     }
 
-    p = ngx_slprintf(p, last, "%s", n ? "]" : "");
+    if (n) {
+        p = ngx_http_asyncx_copy_literal(p, last, "]");
+    }
 
     for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
         call = &ctx->calls[i];
@@ -470,7 +496,9 @@ ngx_http_asyncx_exercise_lists(u_char *p, u_char *last,
         }
     }
 
-    p = ngx_slprintf(p, last, "%s", n ? "]" : "");
+    if (n) {
+        p = ngx_http_asyncx_copy_literal(p, last, "]");
+    }
 
     for (i = 0, n = 0; i < ctx->conf->calls->nelts; i++) {
         call = &ctx->calls[i];
@@ -486,7 +514,9 @@ ngx_http_asyncx_exercise_lists(u_char *p, u_char *last,
         }
     }
 
-    p = ngx_slprintf(p, last, "%s", n ? "]" : "");
+    if (n) {
+        p = ngx_http_asyncx_copy_literal(p, last, "]");
+    }
 
     /* every attempt of the calls that were tried more than once */
 
@@ -501,7 +531,7 @@ ngx_http_asyncx_exercise_lists(u_char *p, u_char *last,
         }
     }
 
-    return ngx_slprintf(p, last, "%s", n ? "}" : "");
+    return n ? ngx_http_asyncx_copy_literal(p, last, "}") : p;
 }
 
 
@@ -531,7 +561,8 @@ ngx_http_asyncx_exercise_slot(u_char *p, u_char *last,
     ngx_http_asyncx_pipeline_call_t *call)
 {
     if (!call->failed) {
-        return ngx_slprintf(p, last, "%V", &call->answer);
+        return ngx_http_asyncx_copy(p, last, call->answer.data,
+                                    call->answer.len);
     }
 
     p = ngx_slprintf(p, last, "{\"error\":");

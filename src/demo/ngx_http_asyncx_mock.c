@@ -14,6 +14,7 @@
 #include "ngx_http_asyncx_conf.h"
 #include "ngx_http_asyncx_json.h"
 #include "ngx_http_asyncx_http.h"
+#include "ngx_http_asyncx_pipeline_json.h"
 #include "ngx_http_asyncx_mock.h"
 
 
@@ -46,6 +47,7 @@ typedef struct {
     size_t                         big;
     ngx_str_t                      answer;
     ngx_uint_t                     answer_status;
+    ngx_buf_t                      answer_buf;   /* made with the ctx */
     unsigned                       active:1;
     unsigned                       error_sent:1;
 } ngx_http_asyncx_mock_ctx_t;
@@ -63,6 +65,8 @@ static cJSON *ngx_http_asyncx_mock_received(ngx_http_request_t *r,
     ngx_uint_t echo);
 static ngx_int_t ngx_http_asyncx_mock_summary(ngx_http_request_t *r,
     ngx_str_t *out);
+static u_char *ngx_http_asyncx_mock_names(u_char *p, u_char **pos,
+    u_char *last);
 static off_t ngx_http_asyncx_mock_body_bytes(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_mock_send_text(ngx_http_request_t *r,
     ngx_uint_t status, u_char *data, size_t len);
@@ -691,8 +695,12 @@ ngx_http_asyncx_mock_prepare(ngx_http_asyncx_mock_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    /* plain copies where no number is written: the length bounds them */
+
     last = data + len;
-    p = ngx_slprintf(data, last, "{\"service\":\"%V\"", &mcf->name);
+    p = ngx_cpymem(data, "{\"service\":\"", sizeof("{\"service\":\"") - 1);
+    p = ngx_cpymem(p, mcf->name.data, mcf->name.len);
+    *p++ = '"';
 
     if (ctx->fail == NGX_HTTP_ASYNCX_MOCK_FAIL_STATUS) {
         ctx->answer_status = ctx->fail_status;
@@ -703,17 +711,21 @@ ngx_http_asyncx_mock_prepare(ngx_http_asyncx_mock_ctx_t *ctx)
         ctx->answer_status = mcf->status;
 
         if (mcf->json.len) {
-            p = ngx_slprintf(p, last, ",%V", &mcf->json);
+            *p++ = ',';
+            p = ngx_cpymem(p, mcf->json.data, mcf->json.len);
         }
     }
 
-    p = ngx_slprintf(p, last, ",\"delay_ms\":%M", ctx->delay);
+    p = ngx_http_asyncx_copy_literal(p, last, ",\"delay_ms\":");
+    p = ngx_http_asyncx_write_uint(p, last, ctx->delay);
 
     if (rcv.len) {
-        p = ngx_slprintf(p, last, ",\"received\":%V", &rcv);
+        p = ngx_cpymem(p, ",\"received\":", sizeof(",\"received\":") - 1);
+        p = ngx_cpymem(p, rcv.data, rcv.len);
     }
 
-    p = ngx_slprintf(p, last, "}\n");
+    *p++ = '}';
+    *p++ = '\n';
 
     ctx->answer.data = data;
     ctx->answer.len = p - data;
@@ -775,8 +787,9 @@ ngx_http_asyncx_mock_respond(ngx_http_asyncx_mock_ctx_t *ctx)
         return ngx_http_asyncx_send_json_line(r, NGX_HTTP_OK, data, len + 1);
     }
 
-    return ngx_http_asyncx_send_json_line(r, ctx->answer_status,
-                                          ctx->answer.data, ctx->answer.len);
+    return ngx_http_asyncx_send_json_buf(r, ctx->answer_status,
+                                         &ctx->answer_buf, ctx->answer.data,
+                                         ctx->answer.len);
 }
 
 
@@ -821,8 +834,7 @@ ngx_http_asyncx_mock_summary(ngx_http_request_t *r, ngx_str_t *out)
     size_t        len;
     off_t         bytes;
     ngx_int_t     rc;
-    ngx_str_t     text, key, value, stage, call, results;
-    ngx_uint_t    n;
+    ngx_str_t     text, key, value, stage, call, results, names;
     ngx_chain_t  *cl;
 
     cl = r->request_body ? r->request_body->bufs : NULL;
@@ -876,15 +888,23 @@ ngx_http_asyncx_mock_summary(ngx_http_request_t *r, ngx_str_t *out)
     out->data = p;
     last = p + len;
 
-    p = ngx_slprintf(p, last, "{\"method\":\"%V\",\"bytes\":%O",
-                     &r->method_name, bytes);
+    p = ngx_http_asyncx_copy_literal(p, last, "{\"method\":\"");
+    p = ngx_http_asyncx_copy(p, last, r->method_name.data,
+                             r->method_name.len);
+    p = ngx_http_asyncx_copy_literal(p, last, "\",\"bytes\":");
+    p = ngx_http_asyncx_write_uint(p, last, (uint64_t) bytes);
 
     if (rc != NGX_OK || text.len == 0) {
         goto done;
     }
 
-    if (ngx_http_asyncx_json_check(text.data, text.len, &start, &end)
-        != NGX_OK)
+    if (cl && cl->buf->tag == NGX_HTTP_ASYNCX_PIPELINE_DOCUMENT_TAG) {
+        /* a pipeline's call: its document is whole and valid JSON */
+        start = text.data;
+        end = text.data + text.len;
+
+    } else if (ngx_http_asyncx_json_check(text.data, text.len, &start, &end)
+               != NGX_OK)
     {
         /* cJSON decides what it accepts (the check is stricter) */
         return NGX_DECLINED;
@@ -894,17 +914,40 @@ ngx_http_asyncx_mock_summary(ngx_http_request_t *r, ngx_str_t *out)
         goto done;
     }
 
-    /* the first member of each name, as cJSON finds it */
+    /*
+     * The first member of each name, as cJSON finds it, in one walk: the
+     * first "results", when an object, is walked into for its names.
+     */
 
     ngx_str_null(&stage);
     ngx_str_null(&call);
     ngx_str_null(&results);
+    ngx_str_null(&names);
 
     pos = start;
 
-    while (ngx_http_asyncx_pipeline_json_next(&pos, end, &key, &value)
-           == NGX_OK)
-    {
+    while (ngx_http_asyncx_pipeline_json_key(&pos, end, &key) == NGX_OK) {
+
+        if (key.len == 7 && ngx_strncmp(key.data, "results", 7) == 0
+            && results.data == NULL && *pos == '{')
+        {
+            /* its names are shorter than its text, quoted and separated */
+            names.data = ngx_pnalloc(r->pool, end - pos);
+            if (names.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            results.data = pos;
+            names.len = ngx_http_asyncx_mock_names(names.data, &pos, end)
+                        - names.data;
+            results.len = pos - results.data;
+            continue;
+        }
+
+        value.data = pos;
+        pos = ngx_http_asyncx_pipeline_json_skip(pos, end);
+        value.len = pos - value.data;
+
         if (key.len == 5 && ngx_strncmp(key.data, "stage", 5) == 0
             && stage.data == NULL)
         {
@@ -922,37 +965,33 @@ ngx_http_asyncx_mock_summary(ngx_http_request_t *r, ngx_str_t *out)
         }
     }
 
+    /* plain copies: the body's length bounds them (above) */
+
     if (stage.data && stage.len && stage.data[0] == '"') {
-        p = ngx_slprintf(p, last, ",\"stage\":%V", &stage);
+        p = ngx_cpymem(p, ",\"stage\":", sizeof(",\"stage\":") - 1);
+        p = ngx_cpymem(p, stage.data, stage.len);
     }
 
     if (call.data && call.len && call.data[0] == '"') {
-        p = ngx_slprintf(p, last, ",\"call\":%V", &call);
+        p = ngx_cpymem(p, ",\"call\":", sizeof(",\"call\":") - 1);
+        p = ngx_cpymem(p, call.data, call.len);
     }
 
-    if (results.data && results.len && results.data[0] == '{') {
-        p = ngx_slprintf(p, last, ",\"results\":[");
-        pos = results.data;
-        end = results.data + results.len;
+    if (names.data) {
+        p = ngx_cpymem(p, ",\"results\":[", sizeof(",\"results\":[") - 1);
+        p = ngx_cpymem(p, names.data, names.len);
 
     } else {
-        p = ngx_slprintf(p, last, ",\"keys\":[");
+        p = ngx_cpymem(p, ",\"keys\":[", sizeof(",\"keys\":[") - 1);
         pos = start;
+        p = ngx_http_asyncx_mock_names(p, &pos, end);
     }
 
-    for (n = 0;
-         ngx_http_asyncx_pipeline_json_next(&pos, end, &key, &value)
-         == NGX_OK;
-         n++)
-    {
-        p = ngx_slprintf(p, last, "%s\"%V\"", n ? "," : "", &key);
-    }
-
-    p = ngx_slprintf(p, last, "]");
+    *p++ = ']';
 
 done:
 
-    if (p == last) {
+    if (p >= last) {
         /* cannot happen with the bound above; never a cut answer */
         return NGX_DECLINED;
     }
@@ -961,6 +1000,37 @@ done:
     out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * The names of the checked object at *pos written at p, each as it is
+ * written there, quoted and comma separated; *pos is left after the
+ * object.  Each name takes fewer bytes than its member.
+ */
+
+static u_char *
+ngx_http_asyncx_mock_names(u_char *p, u_char **pos, u_char *last)
+{
+    ngx_str_t   key;
+    ngx_uint_t  n;
+
+    for (n = 0;
+         ngx_http_asyncx_pipeline_json_key(pos, last, &key) == NGX_OK;
+         n++)
+    {
+        if (n) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, key.data, key.len);
+        *p++ = '"';
+
+        *pos = ngx_http_asyncx_pipeline_json_skip(*pos, last);
+    }
+
+    return p;
 }
 
 
