@@ -250,6 +250,94 @@ test_json_member(void **state)
 }
 
 
+/*
+ * The walker over generated objects: string contents made of pieces
+ * that matter to the word-at-a-time skip (escaped quotes and
+ * backslashes, "\\u" escapes, two- and three-byte UTF-8, runs of plain
+ * bytes), at every offset from an 8-byte boundary, inside a name, a
+ * value and a nested value; each member must come back exactly as it
+ * was written, and after the last one the position is after '}'.
+ */
+
+static void
+test_json_walk_generated(void **state)
+{
+    u_char      buf[1024], str[256], *p, *pos, *last, *nested;
+    size_t      slen, nlen;
+    uint32_t    seed;
+    ngx_str_t   key, value;
+    ngx_uint_t  round, offset, i, n, piece;
+
+    static const char  *pieces[] = {
+        "a", "\\\"", "\\\\", "\\u00e9", "\xC3\xA9", "\xED\x95\x9C", "bcdefgh",
+        "\\n", "}", "]", ",", ":", "{", "x\\\\\\\"y"
+    };
+
+    seed = 20261130;
+
+    for (round = 0; round < 2000; round++) {
+        seed = seed * 1103515245 + 12345;
+        n = (seed >> 16) % 12;
+
+        slen = 0;
+
+        for (i = 0; i < n; i++) {
+            seed = seed * 1103515245 + 12345;
+            piece = (seed >> 16) % (sizeof(pieces) / sizeof(pieces[0]));
+            slen = ngx_cpymem(str + slen, pieces[piece],
+                              strlen(pieces[piece])) - str;
+        }
+
+        offset = round % 16;
+        p = buf + offset;
+
+        /* {"<s>":"<s>","n":[1,{"<s>":"<s>"}],"z":true} */
+        p = ngx_cpymem(p, "{\"", 2);
+        p = ngx_cpymem(p, str, slen);
+        p = ngx_cpymem(p, "\":\"", 3);
+        p = ngx_cpymem(p, str, slen);
+        p = ngx_cpymem(p, "\",\"n\":", 6);
+        nested = p;
+        p = ngx_cpymem(p, "[1,{\"", 5);
+        p = ngx_cpymem(p, str, slen);
+        p = ngx_cpymem(p, "\":\"", 3);
+        p = ngx_cpymem(p, str, slen);
+        p = ngx_cpymem(p, "\"}]", 3);
+        nlen = p - nested;
+        p = ngx_cpymem(p, ",\"z\":true}", 10);
+
+        pos = buf + offset;
+        last = p;
+
+        assert_int_equal(ngx_http_asyncx_pipeline_json_next(&pos, last, &key,
+                                                            &value),
+                         NGX_OK);
+        assert_int_equal(key.len, slen);
+        assert_memory_equal(key.data, str, slen);
+        assert_int_equal(value.len, slen + 2);
+        assert_memory_equal(value.data + 1, str, slen);
+
+        assert_int_equal(ngx_http_asyncx_pipeline_json_next(&pos, last, &key,
+                                                            &value),
+                         NGX_OK);
+        assert_int_equal(value.len, nlen);
+        assert_ptr_equal(value.data, nested);
+
+        assert_int_equal(ngx_http_asyncx_pipeline_json_key(&pos, last, &key),
+                         NGX_OK);
+        assert_memory_equal(key.data, "z", 1);
+        assert_ptr_equal(ngx_http_asyncx_pipeline_json_skip(pos, last),
+                         last - 1);
+        pos = last - 1;
+
+        assert_int_equal(ngx_http_asyncx_pipeline_json_key(&pos, last, &key),
+                         NGX_DONE);
+        assert_ptr_equal(pos, last);
+    }
+}
+
+
+
 static void
 test_check_token(void **state)
 {
@@ -332,6 +420,7 @@ main(void)
         cmocka_unit_test(test_check_uri_template),
         cmocka_unit_test(test_check_uri_value),
         cmocka_unit_test(test_json_member),
+        cmocka_unit_test(test_json_walk_generated),
         cmocka_unit_test(test_check_token),
         cmocka_unit_test(test_in_list),
         cmocka_unit_test(test_classify),

@@ -183,6 +183,55 @@ test_now_is_monotonic(void **state)
 }
 
 
+/*
+ * The bounded writers of the answers against snprintf(): every value
+ * class (0, each power of ten and the one before it, the largest), each
+ * cut short by every length, as ngx_slprintf() cuts.
+ */
+
+static void
+test_write_uint_and_copy(void **state)
+{
+    u_char      buf[NGX_INT64_LEN + 8], *p;
+    char        ref[NGX_INT64_LEN + 8];
+    uint64_t    v, values[64];
+    ngx_uint_t  i, n, cut;
+    size_t      len;
+
+    n = 0;
+    values[n++] = 0;
+    values[n++] = (uint64_t) -1;
+
+    for (v = 1; v <= 1000000000000000000ULL; v *= 10) {
+        values[n++] = v;
+        values[n++] = v - 1;
+        values[n++] = v + 7;
+    }
+
+    for (i = 0; i < n; i++) {
+        len = snprintf(ref, sizeof(ref), "%llu", (unsigned long long) values[i]);
+
+        for (cut = 0; cut <= len + 1; cut++) {
+            ngx_memset(buf, 'x', sizeof(buf));
+            p = ngx_http_asyncx_write_uint(buf, buf + cut, values[i]);
+
+            assert_int_equal(p - buf, ngx_min(cut, len));
+            assert_memory_equal(buf, ref, p - buf);
+            assert_int_equal(buf[p - buf], 'x');
+        }
+    }
+
+    for (cut = 0; cut <= 6; cut++) {
+        ngx_memset(buf, 'x', sizeof(buf));
+        p = ngx_http_asyncx_copy_literal(buf, buf + cut, "abcde");
+        assert_int_equal(p - buf, ngx_min(cut, 5));
+        assert_memory_equal(buf, "abcde", p - buf);
+        assert_int_equal(buf[p - buf], 'x');
+    }
+}
+
+
+
 static void
 test_parse_uint(void **state)
 {
@@ -423,6 +472,7 @@ main(void)
         cmocka_unit_test(test_format_duration_printf),
         cmocka_unit_test(test_format_duration_generated),
         cmocka_unit_test(test_now_is_monotonic),
+        cmocka_unit_test(test_write_uint_and_copy),
         cmocka_unit_test(test_parse_uint),
         cmocka_unit_test(test_unescape_arg),
         cmocka_unit_test(test_check_rel_path),
