@@ -131,6 +131,21 @@ ngx_http_asyncx_json_string(u_char *p, u_char *last, u_char **nul,
         }
 
         if (*p >= 0x80) {
+
+            /*
+             * A three-byte character (most scripts beyond Latin: the
+             * demo's Korean) in line, as ngx_http_asyncx_utf8_seq()
+             * decides it: no overlong form, no surrogate.
+             */
+            if ((*p & 0xf0) == 0xe0 && last - p >= 3
+                && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80
+                && (*p != 0xe0 || p[1] >= 0xa0)
+                && (*p != 0xed || p[1] < 0xa0))
+            {
+                p += 3;
+                continue;
+            }
+
             n = ngx_http_asyncx_utf8_seq(p, last - p);
 
             if (n == 0) {
