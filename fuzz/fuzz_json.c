@@ -6,15 +6,17 @@
 #include "fuzz_common.h"
 #include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_json.h"
+#include "ngx_http_asyncx_pipeline_util.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                       *p, *out, *last;
+    u_char                       *p, *out, *last, *pos;
     char                         *text;
     size_t                        n;
-    cJSON                        *root;
-    ngx_http_asyncx_json_info_t   info;
+    cJSON                        *root, *child;
+    ngx_str_t                     key, value;
+    ngx_http_asyncx_json_info_t   info, part;
 
     p = fuzz_dup(data, size);
 
@@ -43,6 +45,38 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * policy passes again (strings whole: no NUL to cut them) */
     root = ngx_http_asyncx_json_parse(p, size, NGX_HTTP_ASYNCX_JSON_NO_NUL,
                                       &info);
+
+    /*
+     * the walker over what the policy passed (the mock's reader): one
+     * member per cJSON child, in order, each value a whole JSON value
+     * the policy passes alone, and nothing read past the end (ASan)
+     */
+    if (root && cJSON_IsObject(root)) {
+        pos = info.start;
+        child = root->child;
+
+        while (ngx_http_asyncx_pipeline_json_next(&pos, info.end, &key,
+                                                  &value)
+               == NGX_OK)
+        {
+            fuzz_assert(child != NULL);
+            fuzz_assert(ngx_http_asyncx_json_validate(value.data, value.len,
+                                                      0, &part)
+                        == NGX_OK);
+            fuzz_assert(part.start == value.data
+                        && part.end == value.data + value.len);
+
+            if (memchr(key.data, '\\', key.len) == NULL) {
+                fuzz_assert(strlen(child->string) == key.len
+                            && memcmp(child->string, key.data, key.len) == 0);
+            }
+
+            child = child->next;
+        }
+
+        fuzz_assert(child == NULL);
+        fuzz_assert(pos == info.end);
+    }
 
     if (root) {
         text = cJSON_PrintUnformatted(root);
