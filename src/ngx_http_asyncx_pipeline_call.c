@@ -636,9 +636,11 @@ ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_asyncx_pipeline_ctx_t *ctx,
         ngx_str_set(&call->content_length.key, "Content-Length");
         call->content_length.lowcase_key = (u_char *) "content-length";
         call->content_length.value.data = call->length;
-        call->content_length.value.len = ngx_sprintf(call->length, "%uz",
-                                                     call->doc.len)
-                                         - call->length;
+        call->content_length.value.len =
+            ngx_http_asyncx_write_uint(call->length,
+                                       call->length + NGX_OFF_T_LEN,
+                                       call->doc.len)
+            - call->length;
     }
 
     /* the shared part, then this call's: one element, no room for more */
