@@ -898,8 +898,15 @@ ngx_http_asyncx_mock_summary(ngx_http_request_t *r, ngx_str_t *out)
         goto done;
     }
 
-    if (cl && cl->buf->tag == NGX_HTTP_ASYNCX_PIPELINE_DOCUMENT_TAG) {
-        /* a pipeline's call: its document is whole and valid JSON */
+    if (cl && cl->buf->tag == NGX_HTTP_ASYNCX_PIPELINE_DOCUMENT_TAG
+        && text.len <= 2 * NGX_HTTP_ASYNCX_JSON_MAX_DEPTH)
+    {
+        /*
+         * A pipeline's call: its document is whole and valid JSON, and
+         * too short to nest deeper than the check allows (a level takes
+         * two bytes), so the check could not refuse it.  A longer one
+         * may wrap a client's body nested to the limit: checked.
+         */
         start = text.data;
         end = text.data + text.len;
 
