@@ -12,6 +12,18 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
+# one stage, one mock answering at once with its summary (echo=summary)
+our $pipeline = <<'_EOC_';
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s1 a=/m/a;
+    }
+    location = /m/a {
+        internal;
+        asyncx_mock_service name=a;
+    }
+_EOC_
+
 plan tests => repeat_each() * 2 * blocks();
 
 no_long_string();
@@ -21,15 +33,7 @@ run_tests();
 __DATA__
 
 === TEST 1: a body nested 1,000 deep: the call's document nests 1,001, the mock says "json":false
---- config
-    location = /p {
-        asyncx_pipeline;
-        asyncx_stage s1 a=/m/a;
-    }
-    location = /m/a {
-        internal;
-        asyncx_mock_service name=a;
-    }
+--- config eval: $main::pipeline
 --- request eval
 "POST /p\n" . ("[" x 1000) . ("]" x 1000)
 --- response_body_like: "result":\{"service":"a","delay_ms":0,"received":\{"method":"POST","bytes":2\d\d\d,"json":false\}\}
@@ -37,15 +41,7 @@ __DATA__
 
 
 === TEST 2: 999 deep: the document nests 1,000, the summary as always
---- config
-    location = /p {
-        asyncx_pipeline;
-        asyncx_stage s1 a=/m/a;
-    }
-    location = /m/a {
-        internal;
-        asyncx_mock_service name=a;
-    }
+--- config eval: $main::pipeline
 --- request eval
 "POST /p\n" . ("[" x 999) . ("]" x 999)
 --- response_body_like: "result":\{"service":"a","delay_ms":0,"received":\{"method":"POST","bytes":2\d\d\d,"stage":"s1","call":"a","results":\[\]\}\}
