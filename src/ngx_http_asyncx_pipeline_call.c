@@ -609,7 +609,7 @@ ngx_http_asyncx_pipeline_setup_subrequest(ngx_http_asyncx_pipeline_ctx_t *ctx,
     b->start = call->doc.data;
     b->pos = call->doc.data;
     b->last = call->doc.data + call->doc.len;
-    b->end = b->last;
+    b->end = call->doc_end;    /* the outline follows the text */
     b->memory = 1;
     b->last_buf = 1;
     b->last_in_chain = 1;

@@ -67,10 +67,11 @@ ngx_int_t
 ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
     ngx_http_asyncx_pipeline_call_t *call, ngx_str_t *text)
 {
-    u_char                                 *p;
+    u_char                                 *p, *stage, *name;
     size_t                                  len;
     ngx_uint_t                              i, first, n;
     ngx_http_asyncx_pipeline_call_t        *c;
+    ngx_http_asyncx_pipeline_outline_t     *o;
     ngx_http_asyncx_pipeline_stage_conf_t  *st;
 
     st = ctx->conf->stages->elts;
@@ -79,11 +80,14 @@ ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
     len = sizeof("{\"request\":,\"results\":{},\"failed\":[],\"stage\":\"\","
                  "\"call\":\"\"}") - 1
           + ctx->body.len + st[call->conf->stage].name.len
-          + call->conf->name.len;
+          + call->conf->name.len
+          + NGX_ALIGNMENT + sizeof(ngx_http_asyncx_pipeline_outline_t);
+
+    /* each name at most three times: as a result, as failed, outlined */
 
     for (i = 0; i < first; i++) {
         c = &ctx->calls[i];
-        len += 2 * c->conf->name.len + sizeof("\"\":,\"\",") - 1
+        len += 3 * c->conf->name.len + sizeof("\"\":,\"\",\"\",") - 1
                + c->passed.len;
     }
 
@@ -136,17 +140,90 @@ ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
         *p++ = '"';
     }
 
-    p = ngx_cpymem(p, "],\"stage\":\"", sizeof("],\"stage\":\"") - 1);
+    p = ngx_cpymem(p, "],\"stage\":", sizeof("],\"stage\":") - 1);
+
+    stage = p;
+    *p++ = '"';
     p = ngx_cpymem(p, st[call->conf->stage].name.data,
                    st[call->conf->stage].name.len);
-    p = ngx_cpymem(p, "\",\"call\":\"", sizeof("\",\"call\":\"") - 1);
+    *p++ = '"';
+
+    p = ngx_cpymem(p, ",\"call\":", sizeof(",\"call\":") - 1);
+
+    name = p;
+    *p++ = '"';
     p = ngx_cpymem(p, call->conf->name.data, call->conf->name.len);
     *p++ = '"';
-    *p++ = '}';
 
+    o = (ngx_http_asyncx_pipeline_outline_t *) ngx_align_ptr(p + 1,
+                                                          NGX_ALIGNMENT);
+
+    o->stage.data = stage;
+    o->stage.len = name - stage - (sizeof(",\"call\":") - 1);
+    o->call.data = name;
+    o->call.len = p - name;
+
+    *p++ = '}';
     text->len = p - text->data;
 
+    /* the names of "results" as the walk of the document would find them */
+
+    p = (u_char *) (o + 1);
+    o->names.data = p;
+
+    for (i = 0, n = 0; i < first; i++) {
+        c = &ctx->calls[i];
+
+        if (c->passed.len == 0) {
+            continue;
+        }
+
+        if (n++) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, c->conf->name.data, c->conf->name.len);
+        *p++ = '"';
+    }
+
+    o->names.len = p - o->names.data;
+    call->doc_end = p;
+
     return NGX_OK;
+}
+
+
+/*
+ * The outline of a call's document (above), or NULL if b is not the
+ * buffer a call's body is read from, as ngx_http_asyncx_pipeline_setup
+ * made it, with the outline right after its text.
+ */
+
+ngx_http_asyncx_pipeline_outline_t *
+ngx_http_asyncx_pipeline_outline(ngx_buf_t *b)
+{
+    ngx_http_asyncx_pipeline_outline_t  *o;
+
+    if (b->tag != NGX_HTTP_ASYNCX_PIPELINE_DOCUMENT_TAG || b->in_file
+        || b->last == NULL || b->end < b->last)
+    {
+        return NULL;
+    }
+
+    o = (ngx_http_asyncx_pipeline_outline_t *) ngx_align_ptr(b->last,
+                                                          NGX_ALIGNMENT);
+
+    if ((size_t) (b->end - b->last)
+        < sizeof(ngx_http_asyncx_pipeline_outline_t)
+        || (u_char *) (o + 1) > b->end
+        || o->names.data != (u_char *) (o + 1)
+        || o->names.data + o->names.len != b->end)
+    {
+        return NULL;
+    }
+
+    return o;
 }
 
 

@@ -63,6 +63,7 @@ struct ngx_http_asyncx_pipeline_call_s {
     ngx_http_asyncx_pipeline_attempt_t    *attempts; /* 1 + retries */
     ngx_uint_t                             nattempts; /* issued */
     ngx_str_t                              doc;      /* what it sends */
+    u_char                                *doc_end;  /* its outline's end */
     ngx_table_elt_t                        content_length;
     u_char                                 length[NGX_OFF_T_LEN];
     ngx_str_t                              uri;
@@ -132,6 +133,23 @@ ngx_uint_t ngx_http_asyncx_pipeline_running(
  */
 #define NGX_HTTP_ASYNCX_PIPELINE_DOCUMENT_TAG                                 \
     ((ngx_buf_tag_t) ngx_http_asyncx_pipeline_document)
+
+/*
+ * What ngx_http_asyncx_pipeline_document() wrote, as the document's own
+ * bytes, for a reader that would otherwise walk it (the demo's mock
+ * service): the "stage" and "call" values with their quotes, and the
+ * names of the members of "results", each quoted, comma separated.  It
+ * follows the document in its buffer, between last and end: the free
+ * space of a memory buffer, which no reader of a request body touches.
+ */
+typedef struct {
+    ngx_str_t                              stage;
+    ngx_str_t                              call;
+    ngx_str_t                              names;
+} ngx_http_asyncx_pipeline_outline_t;
+
+ngx_http_asyncx_pipeline_outline_t *ngx_http_asyncx_pipeline_outline(
+    ngx_buf_t *b);
 
 ngx_int_t ngx_http_asyncx_pipeline_document(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
