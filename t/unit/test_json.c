@@ -146,6 +146,68 @@ test_json_every_byte_in_string(void **state)
 }
 
 
+/*
+ * Every byte at every offset of a run of plain bytes longer than two
+ * words (where a faster scanner would take words): refused at the
+ * offset of the byte, for its reason.
+ */
+
+static void
+test_json_every_byte_at_every_offset(void **state)
+{
+    size_t      n, k, at;
+    u_char      text[32];
+    ngx_uint_t  b;
+
+    for (k = 0; k < 20; k++) {
+        for (b = 0; b < 256; b++) {
+            n = 0;
+            text[n++] = '"';
+            ngx_memset(&text[n], 'x', 20);
+            text[n + k] = (u_char) b;
+            n += 20;
+            text[n++] = '"';
+
+            at = 1 + k;
+
+            if (b >= 0x20 && b < 0x80 && b != '"' && b != '\\') {
+                assert_int_equal(check_len((char *) text, n,
+                                           NGX_HTTP_ASYNCX_JSON_NO_NUL, NULL),
+                                 NGX_OK);
+
+            } else if (b == '"') {
+                /* the string ends there */
+                refused((char *) text, n, at + 1, "data after the document");
+
+            } else if (b == '\\') {
+                /* "\x" is no escape; the last one escapes the quote */
+                refused((char *) text, n, k < 19 ? at : n, NULL);
+
+            } else if (b < 0x20) {
+                refused((char *) text, n, at,
+                        "control character in a string");
+
+            } else {
+                /* a lone byte of UTF-8 among ASCII */
+                refused((char *) text, n, at, "invalid UTF-8");
+            }
+        }
+
+        /* a three-byte character at every offset, and a cut one */
+        n = 0;
+        text[n++] = '"';
+        ngx_memset(&text[n], 'y', 20);
+        ngx_memcpy(&text[n + k], "\xEA\xB0\x80", 3);
+        n += 20;
+        text[n++] = '"';
+
+        assert_int_equal(check_len((char *) text, n,
+                                   NGX_HTTP_ASYNCX_JSON_NO_NUL, NULL),
+                         k <= 17 ? NGX_OK : NGX_ERROR);
+    }
+}
+
+
 static void
 test_json_check_bounds(void **state)
 {
@@ -296,6 +358,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_valid),
         cmocka_unit_test(test_json_every_byte_in_string),
+        cmocka_unit_test(test_json_every_byte_at_every_offset),
         cmocka_unit_test(test_json_check_bounds),
         cmocka_unit_test(test_json_refused),
         cmocka_unit_test(test_json_depth),
