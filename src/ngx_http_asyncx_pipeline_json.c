@@ -20,6 +20,8 @@
 #include "ngx_http_asyncx_pipeline_json.h"
 
 
+static u_char *ngx_http_asyncx_pipeline_results(u_char *p,
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_uint_t first, ngx_uint_t values);
 static ngx_int_t ngx_http_asyncx_pipeline_render_standard(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_str_t *text);
 static u_char *ngx_http_asyncx_pipeline_standard_call(u_char *p, u_char *last,
@@ -51,6 +53,44 @@ ngx_http_asyncx_pipeline_ms(u_char *p, u_char *last, uint64_t usec)
     frac[2] = (u_char) ('0' + hundredths % 10);
 
     return ngx_http_asyncx_copy(p, last, frac, 3);
+}
+
+
+/*
+ * The members of "results" for a call of a later stage than first's
+ * calls: "name":value each, comma separated, or with values 0 the names
+ * alone ("name","name"), as the document's outline lists them.
+ */
+
+static u_char *
+ngx_http_asyncx_pipeline_results(u_char *p,
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_uint_t first, ngx_uint_t values)
+{
+    ngx_uint_t                        i, n;
+    ngx_http_asyncx_pipeline_call_t  *c;
+
+    for (i = 0, n = 0; i < first; i++) {
+        c = &ctx->calls[i];
+
+        if (c->passed.len == 0) {
+            continue;
+        }
+
+        if (n++) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, c->conf->name.data, c->conf->name.len);
+        *p++ = '"';
+
+        if (values) {
+            *p++ = ':';
+            p = ngx_cpymem(p, c->passed.data, c->passed.len);
+        }
+    }
+
+    return p;
 }
 
 
@@ -104,23 +144,7 @@ ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
     p = ngx_cpymem(p, ctx->body.data, ctx->body.len);
     p = ngx_cpymem(p, ",\"results\":{", sizeof(",\"results\":{") - 1);
 
-    for (i = 0, n = 0; i < first; i++) {
-        c = &ctx->calls[i];
-
-        if (c->passed.len == 0) {
-            continue;
-        }
-
-        if (n++) {
-            *p++ = ',';
-        }
-
-        *p++ = '"';
-        p = ngx_cpymem(p, c->conf->name.data, c->conf->name.len);
-        *p++ = '"';
-        *p++ = ':';
-        p = ngx_cpymem(p, c->passed.data, c->passed.len);
-    }
+    p = ngx_http_asyncx_pipeline_results(p, ctx, first, 1);
 
     p = ngx_cpymem(p, "},\"failed\":[", sizeof("},\"failed\":[") - 1);
 
@@ -168,25 +192,8 @@ ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
 
     /* the names of "results" as the walk of the document would find them */
 
-    p = (u_char *) (o + 1);
-    o->names.data = p;
-
-    for (i = 0, n = 0; i < first; i++) {
-        c = &ctx->calls[i];
-
-        if (c->passed.len == 0) {
-            continue;
-        }
-
-        if (n++) {
-            *p++ = ',';
-        }
-
-        *p++ = '"';
-        p = ngx_cpymem(p, c->conf->name.data, c->conf->name.len);
-        *p++ = '"';
-    }
-
+    o->names.data = (u_char *) (o + 1);
+    p = ngx_http_asyncx_pipeline_results(o->names.data, ctx, first, 0);
     o->names.len = p - o->names.data;
     call->doc_end = p;
 

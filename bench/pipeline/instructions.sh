@@ -37,24 +37,10 @@ command -v valgrind >/dev/null \
 
 # instructions N: cachegrind's total for N requests of the current run
 instructions() {
-    local out=$PREFIX/cachegrind.out
-    rm -rf "$PREFIX"
-    mkdir -p "$PREFIX"/{conf,logs,temp}
-    sed -e "s|@MODULE_SO@|$SO|" -e "s|@PORT@|$PORT|" -e "s|@WORKERS@|1|" \
-        -e "s|@LISTEN@||" -e "s|@KEEP@|0|" -e "$edit" "$CONF" \
-        > "$PREFIX/conf/nginx.conf"
-    valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$out" \
-        "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
-        -g 'daemon off; master_process off;' 2> "$PREFIX/valgrind.log" &
-    NGINX_PID=$!
-    # slower to start under valgrind than wait_up waits
-    for _ in $(seq 300); do
-        curl -sf "$B/asyncx/status" >/dev/null && break
-        sleep 0.1
-    done
+    cachegrind_start "$CONF" "$edit"
     python3 "$HERE/instructions.py" "$PORT" "$1" "$C" "/$target"
     stop
-    awk '$1 == "summary:" { print $2 }' "$out"
+    awk '$1 == "summary:" { print $2 }' "$PREFIX/cachegrind.out"
 }
 
 for run in $RUNS; do

@@ -30,6 +30,7 @@ command -v valgrind >/dev/null \
     || { echo "valgrind is needed: apt-get install valgrind" >&2; exit 1; }
 
 . "$HERE/../lib.sh"
+. "$HERE/runs.sh"
 
 # state: "active pipelines, active mocks, mocks answered or started"
 state() {
@@ -40,7 +41,7 @@ print(p["active"], p["mock"]["active"], p["mock"]["total"])'
 
 # instructions HOLD N: cachegrind's total once N orders stand still
 instructions() {
-    local hold=$1 n=$2 out=$PREFIX/cachegrind.out edit want a i client
+    local hold=$1 n=$2 edit want a i client
     case $hold in
     stage1)   edit='s/delay=[345]00ms/delay=60s/'; want="$n $((3 * n))" ;;
     user)     edit='s/delay=500ms/delay=60s/';     want="$n $n" ;;
@@ -49,19 +50,7 @@ instructions() {
     none)     edit='';                             want="0 0" ;;
     *)        echo "unknown hold $hold" >&2; exit 1 ;;
     esac
-    rm -rf "$PREFIX"
-    mkdir -p "$PREFIX"/{conf,logs,temp}
-    sed -e "s|@MODULE_SO@|$SO|" -e "s|@PORT@|$PORT|" -e "s|@WORKERS@|1|" \
-        -e "s|@LISTEN@||" -e "s|@KEEP@|0|" -e "$edit" "$HERE/nginx.conf.in" \
-        > "$PREFIX/conf/nginx.conf"
-    valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$out" \
-        "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
-        -g 'daemon off; master_process off;' 2> "$PREFIX/valgrind.log" &
-    NGINX_PID=$!
-    for _ in $(seq 300); do
-        curl -sf "$B/asyncx/status" >/dev/null && break
-        sleep 0.1
-    done
+    cachegrind_start "$HERE/nginx.conf.in" "$edit"
     # N connections, one order each, all sent before any answer; the
     # client holds them open (keep-alive) until it is stopped
     python3 - "$PORT" "$n" <<'EOF' &
@@ -95,7 +84,7 @@ EOF
     stop
     kill "$client" 2>/dev/null || true
     wait "$client" 2>/dev/null || true
-    awk '$1 == "summary:" { print $2 }' "$out"
+    awk '$1 == "summary:" { print $2 }' "$PREFIX/cachegrind.out"
 }
 
 for hold in stage1 user shipping payment none; do

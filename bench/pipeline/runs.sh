@@ -21,3 +21,25 @@ run_kind() {
     *)     echo "unknown run $1" >&2; exit 1 ;;
     esac
 }
+
+# cachegrind_start TEMPLATE EDIT (instructions.sh, phases.sh): nginx as
+# one process under valgrind's cachegrind in a fresh $PREFIX, from the
+# template with its placeholders and the sed expression EDIT applied;
+# the count is in $PREFIX/cachegrind.out once it is stopped (lib.sh).
+cachegrind_start() {
+    rm -rf "$PREFIX"
+    mkdir -p "$PREFIX"/{conf,logs,temp}
+    sed -e "s|@MODULE_SO@|$SO|" -e "s|@PORT@|$PORT|" -e "s|@WORKERS@|1|" \
+        -e "s|@LISTEN@||" -e "s|@KEEP@|0|" -e "$2" "$1" \
+        > "$PREFIX/conf/nginx.conf"
+    valgrind --tool=cachegrind --cache-sim=no \
+        --cachegrind-out-file="$PREFIX/cachegrind.out" \
+        "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
+        -g 'daemon off; master_process off;' 2> "$PREFIX/valgrind.log" &
+    NGINX_PID=$!
+    # slower to start under valgrind than wait_up waits
+    for _ in $(seq 300); do
+        curl -sf "$B/asyncx/status" >/dev/null && break
+        sleep 0.1
+    done
+}
