@@ -203,8 +203,9 @@ ngx_http_asyncx_pipeline_document(ngx_http_asyncx_pipeline_ctx_t *ctx,
 
 /*
  * The outline of a call's document (above), or NULL if b is not the
- * buffer a call's body is read from, as ngx_http_asyncx_pipeline_setup
- * made it, with the outline right after its text.
+ * buffer a call's body is read from as the pipeline set it up
+ * (ngx_http_asyncx_pipeline_setup_subrequest), the outline right after
+ * its text.
  */
 
 ngx_http_asyncx_pipeline_outline_t *
