@@ -118,6 +118,9 @@ my $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'pipeline-blocks',
     }
 HTTP
 
+# the master listens before its worker has started: wait for the
+# worker's line (an ASan build starts it late enough to be read first)
+$ngx->wait_log(qr/asyncx_pipeline_blocks: \d+ blocks of \d+ bytes kept/);
 my @made = grep { /asyncx_pipeline_blocks: 2 blocks of (\d+) bytes kept/ }
            $ngx->error_log;
 is(scalar @made, 1, 'the worker made its 2 kept blocks at its start')
@@ -258,8 +261,10 @@ sleep 0.05 while kill(0, $old[0]) && time - $t0 < 30;
 ok(!kill(0, $old[0]), 'the old worker exited');
 ok((grep { /worker process $old[0] exited with code 0/ } $ngx->error_log),
    'with code 0');
-is(scalar(grep { /asyncx_pipeline_blocks: 2 blocks of \d+ bytes kept/ }
-          $ngx->error_log), 2, 'the new worker made its own kept blocks');
+ok($ngx->wait_for('the new worker\'s kept blocks', sub {
+       2 == grep { /asyncx_pipeline_blocks: 2 blocks of \d+ bytes kept/ }
+                 $ngx->error_log }),
+   'the new worker made its own kept blocks');
 # the old worker let go of what it no longer needs when the pipeline
 # ended: the pages of its free kept block, no spare
 is(scalar(grep { /\[debug\] $old[0]#.*asyncx pipeline: shutting down, 0 spare blocks freed, the pages of 1 kept blocks returned, 1 in flight/ }
