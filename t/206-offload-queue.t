@@ -235,9 +235,20 @@ for my $i (1 .. 3) {
 }
 
 close $_ for @leavers;
-ok($ngx->wait_for('nginx to see the three departures', sub {
-       (grep { /client prematurely closed connection/ } $ngx->error_log)
-       == 3 }), 'nginx noticed the three clients leave');
+
+sub departures {
+    grep { /client prematurely closed connection/ } $ngx->error_log;
+}
+
+ok($ngx->wait_for('nginx to see the three departures',
+                  sub { departures() >= 3 }),
+   'nginx noticed the three clients leave')
+    or diag("the pool: ", counters($ngx), "\nerror.log:\n",
+            join '', $ngx->error_log);
+# nginx's own line, not the module's: more than one for a connection is
+# no fault of the module's (the skipped tasks are counted exactly below)
+diag("nginx logged ", scalar(departures()), " departures for 3 clients:\n",
+     departures()) if departures() != 3;
 
 $hold->release;
 $ngx->collect($held);
