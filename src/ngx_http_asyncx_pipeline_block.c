@@ -48,7 +48,8 @@ typedef struct {
 
 
 static ngx_pool_t *ngx_http_asyncx_pipeline_block_get(
-    ngx_http_asyncx_pipeline_blocks_t *blocks, size_t size, ngx_log_t *log);
+    ngx_http_asyncx_pipeline_blocks_t *blocks, size_t size, size_t first,
+    ngx_log_t *log);
 static void ngx_http_asyncx_pipeline_block_release(void *data);
 static void ngx_http_asyncx_pipeline_block_trim(ngx_event_t *ev);
 static void ngx_http_asyncx_pipeline_blocks_drop(
@@ -271,12 +272,14 @@ ngx_http_asyncx_pipeline_blocks_init_process(
 
 /*
  * Room in the request pool for what a pipeline allocates there: size
- * bytes (whole pages) in one block linked at the end of the pool.
+ * bytes (whole pages) in one block linked at the end of the pool, of
+ * which the first "first" bytes are written at once (block_get).
  */
 
 ngx_int_t
 ngx_http_asyncx_pipeline_block_reserve(
-    ngx_http_asyncx_pipeline_blocks_t *blocks, ngx_pool_t *pool, size_t size)
+    ngx_http_asyncx_pipeline_blocks_t *blocks, ngx_pool_t *pool, size_t size,
+    size_t first)
 {
     ngx_pool_t                        *p, *block;
     ngx_pool_cleanup_t                *cln;
@@ -293,7 +296,8 @@ ngx_http_asyncx_pipeline_block_reserve(
         return NGX_ERROR;
     }
 
-    block = ngx_http_asyncx_pipeline_block_get(blocks, size, pool->log);
+    block = ngx_http_asyncx_pipeline_block_get(blocks, size, first,
+                                                pool->log);
     if (block == NULL) {
         return NGX_ERROR;
     }
@@ -330,7 +334,7 @@ ngx_http_asyncx_pipeline_block_reserve(
 
 static ngx_pool_t *
 ngx_http_asyncx_pipeline_block_get(ngx_http_asyncx_pipeline_blocks_t *blocks,
-    size_t size, ngx_log_t *log)
+    size_t size, size_t first, ngx_log_t *log)
 {
     u_char      *m;
     size_t       have;
@@ -363,17 +367,24 @@ ngx_http_asyncx_pipeline_block_get(ngx_http_asyncx_pipeline_blocks_t *blocks,
 
 #if (NGX_LINUX && defined MADV_POPULATE_WRITE)
         /*
-         * A new block's pages, faulted in by one call, not one page fault
-         * each as the pipeline first writes them (8 for the demo's order).
-         * At a fresh worker's first wave of 1,000 orders this took 14 %
-         * off the wave's CPU, about 20 % under load (bench/pipeline/
+         * The pages of the pipeline's start (up to its first stage's
+         * calls: 6 of the demo order's 9) faulted in by one call, not one
+         * page fault each: at a fresh worker's first wave of 1,000 orders
+         * this took 14 % off the wave's CPU (bench/pipeline/
          * first_wave.sh, on a VM guest, where a fault costs more than on
-         * bare metal).  Spare blocks are resident already.  Kernels
-         * before 5.14 refuse the advice (EINVAL): the pages then fault
-         * in as before.
+         * bare metal).  Not the later stages' pages: a burst's orders
+         * start one after the other, so the last one starts after every
+         * earlier start's faults, while the later stages of the burst
+         * start spread apart by those starts; their pages fault in then.
+         * Spare blocks are resident already.  Kernels before 5.14 refuse
+         * the advice (EINVAL): the pages then fault in as written.
          */
-        (void) madvise(m, size, MADV_POPULATE_WRITE);
+        (void) madvise(m, ngx_min(first, size), MADV_POPULATE_WRITE);
 #endif
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "asyncx pipeline: block %p of %uz bytes from the "
+                       "heap, %uz faulted in", m, size, ngx_min(first, size));
 
         block = (ngx_pool_t *) m;
         block->d.end = m + size;

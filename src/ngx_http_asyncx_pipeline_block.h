@@ -57,7 +57,7 @@ void ngx_http_asyncx_pipeline_blocks_init_process(
     ngx_http_asyncx_pipeline_blocks_t *blocks, ngx_log_t *log);
 ngx_int_t ngx_http_asyncx_pipeline_block_reserve(
     ngx_http_asyncx_pipeline_blocks_t *blocks, ngx_pool_t *pool,
-    size_t size);
+    size_t size, size_t first);
 
 
 #endif /* _NGX_HTTP_ASYNCX_PIPELINE_BLOCK_H_INCLUDED_ */

@@ -73,23 +73,26 @@ ngx_http_asyncx_pipeline_init_filter(ngx_conf_t *cf)
 ngx_int_t
 ngx_http_asyncx_pipeline_init_calls(ngx_http_asyncx_pipeline_ctx_t *ctx)
 {
-    ngx_uint_t                             i, n;
-    ngx_http_request_t                    *r;
-    ngx_http_asyncx_pipeline_call_t       *call;
-    ngx_http_asyncx_pipeline_attempt_t    *a;
-    ngx_http_asyncx_main_conf_t           *amcf;
-    ngx_http_asyncx_pipeline_call_conf_t  *ccf;
+    ngx_uint_t                              i, n;
+    ngx_http_request_t                     *r;
+    ngx_http_asyncx_pipeline_call_t        *call;
+    ngx_http_asyncx_pipeline_attempt_t     *a;
+    ngx_http_asyncx_main_conf_t            *amcf;
+    ngx_http_asyncx_pipeline_call_conf_t   *ccf;
+    ngx_http_asyncx_pipeline_stage_conf_t  *stage;
 
     r = ctx->request;
     ccf = ctx->conf->calls->elts;
     n = ctx->conf->calls->nelts;
+    stage = ctx->conf->stages->elts;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_asyncx_module);
 
     if (ngx_http_asyncx_pipeline_block_reserve(&amcf->pipeline.blocks,
-                                r->pool,
-                                ngx_http_asyncx_pipeline_reserve_size(n,
-                                                                ctx->body.len))
+                r->pool,
+                ngx_http_asyncx_pipeline_reserve_size(n, ctx->body.len),
+                ngx_http_asyncx_pipeline_reserve_size(stage[0].ncalls,
+                                                      ctx->body.len))
         != NGX_OK)
     {
         return NGX_ERROR;

@@ -52,6 +52,12 @@ sub reserved {
           ? [$1, $2, $3] : () } $_[0]->error_log
 }
 
+# the blocks from the heap: [address, bytes, bytes faulted in at once]
+sub from_heap {
+    map { /block (\S+) of (\d+) bytes from the heap, (\d+) faulted in/
+          ? [$1, $2, $3] : () } $_[0]->error_log
+}
+
 sub no_bad_lines {
     my ($ngx, $what) = @_;
     my @bad = grep { /\[(?:alert|crit|emerg)\]|AddressSanitizer|exited on signal/ }
@@ -140,6 +146,10 @@ my @res = reserved($ngx);
 is(scalar @res, 3, 'three blocks reserved');
 is_deeply([map { $_->[2] } @res], [1, 0, 0],
           'the kept list went 2 -> 1 -> 0, the third came from the heap');
+my @heap = from_heap($ngx);
+is(scalar @heap, 1, 'one block from the heap');
+is("$heap[0][0] $heap[0][2]", "$res[2][0] $res[2][1]",
+   'the third one, all of it faulted in at once (one stage)');
 
 # the clients leave: every block comes back
 close $_ for @clients;
@@ -180,6 +190,12 @@ is($json && $json->{calls}{b}{result}{b}, "\x{b450}",
 is(scalar @res, $n_res + 1, 'one more block reserved');
 ok($res[-1][1] > $kept_size, "larger than a kept block ($res[-1][1] bytes)");
 is($res[-1][2], 2, 'both kept blocks still free');
+@heap = from_heap($ngx);
+is($heap[-1][0], $res[-1][0], 'it came from the heap');
+ok($heap[-1][2] > 32768 && $heap[-1][2] < $heap[-1][1]
+   && $heap[-1][2] % 4096 == 0,
+   "two stages: the first stage's pages faulted in at once "
+   . "($heap[-1][2] of $heap[-1][1] bytes), the second's as written");
 is(scalar taken($ngx), $n_taken + 2, 'no kept block taken for it');
 
 is(status_of($ngx)->{pid}, $pid, 'the same worker throughout');
