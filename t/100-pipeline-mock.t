@@ -383,3 +383,70 @@ sub { $_[0] =~ /^\{"error"/ ? $_[0] : length($_[0]) . "\n" }
 --- must_die
 --- error_log
 invalid value "max_big=17m", expected 1..16777216 bytes (16m)
+
+
+
+=== TEST 25: a client's body longer than client_body_buffer_size is not read, though here all of it stayed in memory (a part came with the header)
+--- config
+    client_body_buffer_size 1k;
+    location = /svc/a {
+        asyncx_mock_service name=a;
+    }
+--- raw_request eval
+"POST /svc/a HTTP/1.0\r\nHost: x\r\nContent-Length: 1500\r\n\r\n"
+. '{"stage": "s", "pad": "' . ('x' x 1475) . '"}'
+--- response_body
+{"service":"a","delay_ms":0,"received":{"method":"POST","bytes":1500}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 26: the same body sent after the header (nginx writes it to a temp file): the same answer
+--- config
+    client_body_buffer_size 1k;
+    location = /svc/a {
+        asyncx_mock_service name=a;
+    }
+--- raw_request eval
+["POST /svc/a HTTP/1.0\r\nHost: x\r\nContent-Length: 1500\r\n\r\n",
+ '{"stage": "s", "pad": "' . ('x' x 1475) . '"}']
+--- raw_request_middle_delay: 0.2
+--- response_body
+{"service":"a","delay_ms":0,"received":{"method":"POST","bytes":1500}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 27: a body of client_body_buffer_size sent after the header is read
+--- config
+    client_body_buffer_size 1k;
+    location = /svc/a {
+        asyncx_mock_service name=a;
+    }
+--- raw_request eval
+["POST /svc/a HTTP/1.0\r\nHost: x\r\nContent-Length: 1024\r\n\r\n",
+ '{"stage": "s", "pad": "' . ('x' x 999) . '"}']
+--- raw_request_middle_delay: 0.2
+--- response_body
+{"service":"a","delay_ms":0,"received":{"method":"POST","bytes":1024,"stage":"s","keys":["stage","pad"]}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 28: ... and with echo=body, sent with the header
+--- config
+    client_body_buffer_size 1k;
+    location = /svc/b {
+        asyncx_mock_service name=b echo=body;
+    }
+--- raw_request eval
+"POST /svc/b HTTP/1.0\r\nHost: x\r\nContent-Length: 1024\r\n\r\n"
+. '{"stage": "s", "pad": "' . ('x' x 999) . '"}'
+--- response_body eval
+qq({"service":"b","delay_ms":0,"received":{"method":"POST","bytes":1024,"args":"","body":{"stage":"s","pad":")
+. ('x' x 999) . qq("}}}\n)
+--- no_error_log
+[error]

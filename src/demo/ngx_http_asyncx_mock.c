@@ -68,6 +68,8 @@ static ngx_int_t ngx_http_asyncx_mock_summary(ngx_http_request_t *r,
 static u_char *ngx_http_asyncx_mock_names(u_char *p, u_char **pos,
     u_char *last);
 static off_t ngx_http_asyncx_mock_body_bytes(ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_mock_body_text(ngx_http_request_t *r,
+    ngx_str_t *text);
 static ngx_int_t ngx_http_asyncx_mock_send_text(ngx_http_request_t *r,
     ngx_uint_t status, u_char *data, size_t len);
 static cJSON *ngx_http_asyncx_mock_add_bytes(ngx_http_request_t *r,
@@ -841,7 +843,7 @@ ngx_http_asyncx_mock_summary(ngx_http_request_t *r, ngx_str_t *out)
 
     cl = r->request_body ? r->request_body->bufs : NULL;
 
-    if (cl && cl->next == NULL && !cl->buf->in_file
+    if (r != r->main && cl && cl->next == NULL && !cl->buf->in_file
         && (size_t) (cl->buf->last - cl->buf->pos)
            <= NGX_HTTP_ASYNCX_MOCK_PARSE_MAX)
     {
@@ -851,8 +853,7 @@ ngx_http_asyncx_mock_summary(ngx_http_request_t *r, ngx_str_t *out)
         rc = NGX_OK;
 
     } else {
-        rc = ngx_http_asyncx_body_copy(r, &text,
-                                       NGX_HTTP_ASYNCX_MOCK_PARSE_MAX);
+        rc = ngx_http_asyncx_mock_body_text(r, &text);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
@@ -1077,6 +1078,37 @@ ngx_http_asyncx_mock_body_bytes(ngx_http_request_t *r)
 
 
 /*
+ * The body as one string for what the answer says of it, as
+ * ngx_http_asyncx_body_copy() returns it (NGX_AGAIN: a part is in a
+ * file, not read).  nginx keeps a client's body of up to
+ * client_body_buffer_size in memory; a longer one goes to a temp file
+ * whole or in part, depending on how much of it came with the header,
+ * so it is never read: the same body gets the same answer however its
+ * bytes arrived.  A subrequest's body is what its parent attached.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_mock_body_text(ngx_http_request_t *r, ngx_str_t *text)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (r == r->main && r->request_body) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (ngx_http_asyncx_mock_body_bytes(r)
+            > (off_t) clcf->client_body_buffer_size)
+        {
+            text->len = 0;
+            text->data = (u_char *) "";
+            return NGX_AGAIN;
+        }
+    }
+
+    return ngx_http_asyncx_body_copy(r, text, NGX_HTTP_ASYNCX_MOCK_PARSE_MAX);
+}
+
+
+/*
  * Bytes from the client (the query string, a body that is not JSON) as
  * a JSON string: whole, with "\u0000" for a NUL where cJSON would stop,
  * and each byte that is not UTF-8 as the text \xNN.
@@ -1180,7 +1212,7 @@ ngx_http_asyncx_mock_received(ngx_http_request_t *r, ngx_uint_t echo)
 
     body = NULL;
 
-    rc = ngx_http_asyncx_body_copy(r, &text, NGX_HTTP_ASYNCX_MOCK_PARSE_MAX);
+    rc = ngx_http_asyncx_mock_body_text(r, &text);
 
     if (rc == NGX_ERROR) {
         goto failed;
