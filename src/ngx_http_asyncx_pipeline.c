@@ -170,11 +170,19 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     }
 
     if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        /*
+         * nginx reads a chunked body (also HTTP/2 without Content-Length)
+         * into the buffer with its framing: it may overflow with less
+         * data, depending on its chunks and when they came
+         */
         ngx_http_finalize_request(r,
             ngx_http_asyncx_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                        NGX_LOG_INFO,
-                                       "request body of %uz bytes does not "
-                                       "fit client_body_buffer_size", len));
+                                       "request body of %uz bytes%s does "
+                                       "not fit client_body_buffer_size",
+                                       len, r->headers_in.chunked
+                                            ? " (chunked, framing included)"
+                                            : ""));
         return;
     }
 

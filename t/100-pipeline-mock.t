@@ -450,3 +450,19 @@ qq({"service":"b","delay_ms":0,"received":{"method":"POST","bytes":1024,"args":"
 . ('x' x 999) . qq("}}}\n)
 --- no_error_log
 [error]
+
+
+
+=== TEST 29: a chunked body is not read, even one that fits client_body_buffer_size (nginx keeps it in memory or not depending on its chunks and their arrival)
+--- config
+    location = /svc/a {
+        asyncx_mock_service name=a;
+    }
+--- raw_request eval
+"POST /svc/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+. "Transfer-Encoding: chunked\r\n\r\n"
+. "e\r\n{\"a\":1,\"bb\":2}\r\n0\r\n\r\n"
+--- response_body
+{"service":"a","delay_ms":0,"received":{"method":"POST","bytes":14}}
+--- no_error_log
+[error]

@@ -372,3 +372,23 @@ PUT /orders/process
 {"error": "request body of 3011 bytes does not fit client_body_buffer_size", "status": 413}
 --- no_error_log
 asyncx pipeline: start
+
+
+
+=== TEST 12b: a chunked body of 600 bytes, framed as one-byte chunks, overflows the buffer with its framing: the 413 says so
+--- config
+    location = /orders/process {
+        client_body_buffer_size 1k;
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- raw_request eval
+my $doc = '{"pad": "' . ("x" x 589) . '"}';
+"POST /orders/process HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+. "Transfer-Encoding: chunked\r\n\r\n"
+. join('', map { "1\r\n$_\r\n" } split //, $doc) . "0\r\n\r\n"
+--- error_code: 413
+--- response_body
+{"error": "request body of 600 bytes (chunked, framing included) does not fit client_body_buffer_size", "status": 413}
+--- no_error_log
+asyncx pipeline: start

@@ -45,6 +45,10 @@ sub pl_shape { $J->encode(pl_norm(ref $_[0] ? $_[0] : pl_dec($_[0]))) . "\n" }
 # "what ok" when lo <= v <= hi, else a line that shows the value
 sub pl_within {
     my ($what, $v, $lo, $hi) = @_;
+    # the answer's times have at most 3 decimals: a sum or difference of
+    # them is exact to that, not to a double's last bit (200.1 - 100.05
+    # - 100.05 is -2.8e-14)
+    $v = sprintf('%.6f', $v) + 0 if defined $v && $v =~ /^-?[\d.]+(?:e-?\d+)?$/i;
     return defined $v && $v >= $lo && $v <= $hi
         ? "$what ok\n" : "$what " . ($v // 'undef') . " not in [$lo, $hi]\n";
 }

@@ -1080,11 +1080,13 @@ ngx_http_asyncx_mock_body_bytes(ngx_http_request_t *r)
 /*
  * The body as one string for what the answer says of it, as
  * ngx_http_asyncx_body_copy() returns it (NGX_AGAIN: a part is in a
- * file, not read).  nginx keeps a client's body of up to
- * client_body_buffer_size in memory; a longer one goes to a temp file
- * whole or in part, depending on how much of it came with the header,
- * so it is never read: the same body gets the same answer however its
- * bytes arrived.  A subrequest's body is what its parent attached.
+ * file, not read).  nginx keeps a client's body in memory when its
+ * Content-Length is at most client_body_buffer_size.  A longer one, or
+ * one of unknown length (chunked; HTTP/2 without Content-Length: nginx
+ * flags both "chunked"), goes to a temp file whole, in part or not at
+ * all, depending on how its bytes arrived (with the header or later, in
+ * which chunks), so it is never read: the same request gets the same
+ * answer.  A subrequest's body is what its parent attached.
  */
 
 static ngx_int_t
@@ -1092,11 +1094,15 @@ ngx_http_asyncx_mock_body_text(ngx_http_request_t *r, ngx_str_t *text)
 {
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (r == r->main && r->request_body) {
+    if (r == r->main && r->request_body
+        && ngx_http_asyncx_mock_body_bytes(r) > 0)
+    {
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-        if (ngx_http_asyncx_mock_body_bytes(r)
-            > (off_t) clcf->client_body_buffer_size)
+        /* nginx sets content_length_n of a chunked body once it is read */
+        if (r->headers_in.chunked
+            || r->headers_in.content_length_n
+               > (off_t) clcf->client_body_buffer_size)
         {
             text->len = 0;
             text->data = (u_char *) "";
