@@ -1,9 +1,12 @@
 """nginx's own times of the measured run (inside.sh): the access log's
 lines after the first SKIP (the warm-up's), "$msec $request_time
-$asyncx_pipeline_time" each.  Prints the percentiles of $request_time
-and of $asyncx_pipeline_time ("-" where the location has no pipeline),
-in ms, and the largest number of answers logged in one event-loop pass
-(the same $msec: nginx's clock is cached for a pass).
+$asyncx_pipeline_time $connection_requests" each.  Prints the
+percentiles of $request_time and of $asyncx_pipeline_time ("-" where the
+location has no pipeline), in ms, the largest number of answers logged
+in one event-loop pass (the same $msec: nginx's clock is cached for a
+pass), and when nginx made the first request of each connection (its
+$msec less its $request_time: when it read it), in ms after the first
+of them: over how long the first wave was read.
     python3 inside.py SKIP LOG
 """
 import collections
@@ -34,4 +37,10 @@ if pipeline:
     line.append(show("pipeline_time", pipeline))
 line.append("max_answers_per_pass=%d"
             % max(collections.Counter(r[0] for r in rows).values()))
+read = sorted(float(r[0]) - float(r[1]) for r in rows if r[3] == "1")
+if read:
+    line.append("first_read_p50_ms=%.0f first_read_p99_ms=%.0f"
+                " first_read_max_ms=%.0f"
+                % tuple((pct(read, q) - read[0]) * 1000
+                        for q in (0.5, 0.99, 1)))
 print(" ".join(line))

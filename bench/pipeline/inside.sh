@@ -7,8 +7,11 @@
 # own microsecond clock): what lies between them was spent before nginx
 # read the request or after it wrote the answer.  Also the answers per
 # event-loop pass (answers logged with the same $msec), the size of the
-# bursts an order's answer waits behind.  docs/benchmarks/pipeline.md.
-#   [SO=other.so] [KEEP=0] [PORT=20500] [RUNS="calib demo"] \
+# bursts an order's answer waits behind, and over how long nginx read
+# the first requests of the connections (the first wave).  WARM=0: no
+# warm-up, the measured run meets a fresh worker (as run.sh's cold runs).
+# docs/benchmarks/pipeline.md.
+#   [SO=other.so] [KEEP=0] [WARM=8] [PORT=20500] [RUNS="calib demo"] \
 #   bench/pipeline/inside.sh [rounds]
 set -euo pipefail
 
@@ -30,7 +33,7 @@ LUA=$HERE/order.lua
 . "$HERE/runs.sh"
 
 # the template's "access_log off;" becomes a log of nginx's times
-log='log_format inside "$msec $request_time $asyncx_pipeline_time";\
+log='log_format inside "$msec $request_time $asyncx_pipeline_time $connection_requests";\
     access_log logs/inside.log inside buffer=256k flush=1s;'
 
 echo "== machine"
@@ -51,8 +54,11 @@ for round in $(seq "$ROUNDS"); do
             -g 'daemon off;' &
         NGINX_PID=$!
         wait_up
-        taskset -c 1 wrk -t1 -c1000 -d"${WARM}s" --timeout 10s \
-            -s "$LUA" "$B/$target" > /dev/null
+        if [ "$WARM" -gt 0 ]; then
+            taskset -c 1 wrk -t1 -c1000 -d"${WARM}s" --timeout 10s \
+                -s "$LUA" "$B/$target" > /dev/null
+        fi
+        # the log is flushed every second: what is in it is not measured
         sleep 3
         wc -l < "$PREFIX/logs/inside.log" > "$PREFIX/skip"
         echo
