@@ -656,6 +656,14 @@ ngx_http_asyncx_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_asyncx_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_asyncx_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asyncx_module);
+
+    if (amcf) {
+        ngx_http_asyncx_pipeline_blocks_exit_process(&amcf->pipeline.blocks);
+    }
+
     ngx_http_asyncx_limit_exit_process(cycle);
     ngx_http_asyncx_stats_exit_process(cycle);
 }

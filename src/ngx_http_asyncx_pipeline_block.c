@@ -54,6 +54,8 @@ static void ngx_http_asyncx_pipeline_block_release(void *data);
 static void ngx_http_asyncx_pipeline_block_trim(ngx_event_t *ev);
 static void ngx_http_asyncx_pipeline_blocks_drop(
     ngx_http_asyncx_pipeline_blocks_t *blocks);
+static ngx_uint_t ngx_http_asyncx_pipeline_blocks_free_spares(
+    ngx_http_asyncx_pipeline_blocks_t *blocks);
 
 
 static ngx_http_asyncx_conf_bounds_t  ngx_http_asyncx_pipeline_keep_bounds =
@@ -507,15 +509,7 @@ ngx_http_asyncx_pipeline_blocks_drop(ngx_http_asyncx_pipeline_blocks_t *blocks)
 
     blocks->dropped = 1;
 
-    while (blocks->spare) {
-        block = blocks->spare;
-        blocks->spare = block->d.next;
-        ngx_free(block);
-    }
-
-    n = blocks->nspare;
-    blocks->nspare = 0;
-    blocks->spare_size = 0;
+    n = ngx_http_asyncx_pipeline_blocks_free_spares(blocks);
 
     /*
      * d.next and d.end live in the block and read as zero once its pages
@@ -569,4 +563,49 @@ ngx_http_asyncx_pipeline_block_trim(ngx_event_t *ev)
     if (blocks->nspare) {
         ngx_add_timer(&blocks->trim_event, blocks->trim);
     }
+}
+
+
+/*
+ * The worker exits (after a quit with no pipeline ending since, or a
+ * terminate): the spare blocks go before nginx destroys the cycle pool,
+ * which holds their list; memcheck called them lost.  The kept blocks'
+ * mapping goes with the process: a request still open at a terminate
+ * may hold one.
+ */
+
+void
+ngx_http_asyncx_pipeline_blocks_exit_process(
+    ngx_http_asyncx_pipeline_blocks_t *blocks)
+{
+    ngx_uint_t  n;
+
+    n = ngx_http_asyncx_pipeline_blocks_free_spares(blocks);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "asyncx pipeline: the worker exits, %ui spare blocks "
+                   "freed", n);
+}
+
+
+/* frees the spare blocks, returns how many there were */
+
+static ngx_uint_t
+ngx_http_asyncx_pipeline_blocks_free_spares(
+    ngx_http_asyncx_pipeline_blocks_t *blocks)
+{
+    ngx_uint_t   n;
+    ngx_pool_t  *block;
+
+    while (blocks->spare) {
+        block = blocks->spare;
+        blocks->spare = block->d.next;
+        ngx_free(block);
+    }
+
+    n = blocks->nspare;
+    blocks->nspare = 0;
+    blocks->spare_size = 0;
+
+    return n;
 }

@@ -55,6 +55,8 @@ ngx_int_t ngx_http_asyncx_pipeline_blocks_check(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_blocks_t *blocks);
 void ngx_http_asyncx_pipeline_blocks_init_process(
     ngx_http_asyncx_pipeline_blocks_t *blocks, ngx_log_t *log);
+void ngx_http_asyncx_pipeline_blocks_exit_process(
+    ngx_http_asyncx_pipeline_blocks_t *blocks);
 ngx_int_t ngx_http_asyncx_pipeline_block_reserve(
     ngx_http_asyncx_pipeline_blocks_t *blocks, ngx_pool_t *pool,
     size_t size, size_t first);

@@ -359,6 +359,43 @@ HTTP
     $ngx->stop;
 }
 
+# --- a worker that exits frees its spare blocks --------------------------
+# (nginx destroys the cycle pool that holds their list next: memcheck
+# called them lost, t/lib/valgrind-check.pl)
+
+$ngx = Asyncx::OwnNginx->new(offset => 6, name => 'pipeline-spares-exit',
+    workers => 1, log_level => 'debug', http => <<'HTTP');
+    asyncx_pipeline_blocks trim=1h;
+
+    server {
+        listen 127.0.0.1:$PORT;
+
+        location = /slow {
+            asyncx_pipeline;
+            asyncx_stage one a=/svc/slow;
+            asyncx_call_timeout 60s;
+        }
+        location = /svc/slow {
+            internal;
+            asyncx_mock_service delay=60s;
+        }
+        location = /asyncx/status { asyncx_status; }
+    }
+HTTP
+
+@clients = in_flight($ngx, 3, 'exit: ');
+close $_ for @clients;
+ok($ngx->wait_for('no pipeline in flight',
+                  sub { (status_of($ngx)->{pipelines}{active} // -1) == 0 }),
+   'exit: they ended with their clients');
+$ngx->stop;
+my @exits = grep { /asyncx pipeline: the worker exits, \d+ spare blocks freed/ }
+            $ngx->error_log;
+is(scalar @exits, 1, 'exit: the worker said so once') or diag($ngx->error_log);
+like($exits[0] // '', qr/exits, 3 spare blocks freed/,
+     'exit: it freed its three spare blocks');
+no_bad_lines($ngx, 'exit');
+
 # --- only the processes that serve requests map kept blocks -------------
 
 $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'pipeline-blocks-cache',

@@ -1189,11 +1189,10 @@ ngx_http_asyncx_mock_keys(cJSON *obj)
 static cJSON *
 ngx_http_asyncx_mock_received(ngx_http_request_t *r, ngx_uint_t echo)
 {
-    off_t        bytes;
-    cJSON       *rcv, *body, *item, *keys;
+    off_t                         bytes;
+    cJSON                        *rcv, *body, *item, *keys;
     ngx_int_t                     rc;
     ngx_str_t                     text;
-    ngx_chain_t                  *cl;
     ngx_http_asyncx_json_info_t   info;
 
     rcv = cJSON_CreateObject();
@@ -1201,13 +1200,7 @@ ngx_http_asyncx_mock_received(ngx_http_request_t *r, ngx_uint_t echo)
         return NULL;
     }
 
-    bytes = 0;
-
-    if (r->request_body) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            bytes += ngx_buf_size(cl->buf);
-        }
-    }
+    bytes = r->request_body ? ngx_http_asyncx_mock_body_bytes(r) : 0;
 
     if (ngx_http_asyncx_mock_add_str(r, rcv, "method", &r->method_name)
         == NULL

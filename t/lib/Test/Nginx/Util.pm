@@ -333,14 +333,17 @@ sub start_nginx {
                '-c', "$ConfDir/nginx.conf");
 
     # upstream's TEST_NGINX_USE_VALGRIND: memcheck under every nginx; the
-    # reports go to TEST_NGINX_VALGRIND_LOG_DIR (one file per process)
+    # reports go to TEST_NGINX_VALGRIND_LOG_DIR (one file per process).
+    # --keep-debuginfo: nginx unloads the module with the cycle pool before
+    # memcheck prints its leaks, whose module frames were then "???" and
+    # passed t/lib/valgrind-check.pl as nginx's own
     if ($ENV{TEST_NGINX_USE_VALGRIND}) {
         my $dir = $ENV{TEST_NGINX_VALGRIND_LOG_DIR} || "$ServRoot/..";
         my @supp = -f 't/valgrind.supp' ? ('--suppressions=t/valgrind.supp')
                                         : ();
         unshift @cmd, 'valgrind', '-q', '--tool=memcheck',
                       '--leak-check=full', '--errors-for-leak-kinds=definite',
-                      '--fair-sched=yes',
+                      '--fair-sched=yes', '--keep-debuginfo=yes',
                       '--show-leak-kinds=definite', '--num-callers=30',
                       "--log-file=$dir/valgrind.%p", @supp;
     }
