@@ -5,7 +5,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 8;
+use Test::More tests => 10;
 use File::Temp qw(tempdir);
 
 my $dir = tempdir(CLEANUP => 1);
@@ -63,6 +63,22 @@ like($out, qr/Invalid read of size 1\n\s+at 0x4C2F: ngx_http_asyncx_sse_next/,
 ($rc, $out) = check($core_leak . $module_leak);
 is($rc, 1, 'a definite leak through module code: fail');
 like($out, qr/1 error\(s\) in module code, 1 nginx-core leak/, '... counted as one');
+
+# what memcheck printed of a module leak before the runner passed
+# --keep-debuginfo=yes: the unloaded module's frames have no name
+my $unloaded_leak = <<'LOG';
+==100== 36,864 bytes in 1 blocks are definitely lost in loss record 10 of 10
+==100==    at 0x4846990: memalign (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)
+==100==    by 0x154DD0: ngx_memalign (in /usr/sbin/nginx)
+==100==    by 0x5483B96: ???
+==100==    by 0x181B9F: ngx_http_read_client_request_body (in /usr/sbin/nginx)
+==100== 
+LOG
+
+($rc, $out) = check($core_leak . $unloaded_leak);
+is($rc, 1, 'a definite leak through code unloaded at exit: fail');
+like($out, qr/1 error\(s\) in module code, 1 nginx-core leak/,
+     '... counted as the module\'s');
 
 ($rc, $out) = check("==100== Conditional jump or move depends on uninitialised value(s)\n"
                   . "==100==    at 0x5100: ngx_http_asyncx_util_x (u.c:1)\n==100== \n");
