@@ -23,6 +23,7 @@
 
 
 uint64_t ngx_http_asyncx_now_usec(void);
+uint64_t ngx_http_asyncx_coarse_nsec(void);
 size_t ngx_http_asyncx_format_duration(u_char *buf, size_t size,
     uint64_t usec, ngx_uint_t decimals, ngx_str_t *unit);
 double ngx_http_asyncx_usec_to_ms(uint64_t usec);

@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 
 repeat_each(2);
 
-plan tests => repeat_each() * 68;
+plan tests => repeat_each() * 74;
 
 no_shuffle();
 no_long_string();
@@ -144,6 +144,45 @@ POST /regex/match
 --- error_code: 422
 --- response_body_like chomp
 ^\{"error": "regex match: matching stopped after \d+ of 1000000 texts: over asyncx_regex_time_limit 1 ms", "status": 422\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 8b: ... checked after every text: one that runs long (a match limit raised high) stops the request right after it
+(the check came every 64 texts: 63 such texts held the thread for 2 s
+under a 1 ms budget and were answered 200)
+--- config
+    location = /regex/match {
+        asyncx_regex_match_limit 4294967295;
+        asyncx_regex_time_limit 1ms;
+        asyncx_regex_match;
+    }
+--- request eval
+"POST /regex/match\n{\"pattern\": \"(a+)+\$\", \"texts\": ["
+. join(", ", ("\"" . ("a" x 22) . "b\"") x 63) . "]}"
+--- error_code: 422
+--- response_body_like chomp
+^\{"error": "regex match: matching stopped after ([1-9]|[1-5]\d|6[0-2]) of 63 texts: over asyncx_regex_time_limit 1 ms", "status": 422\}$
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 8c: ... but a job whose every text is done is answered, even past the budget
+--- config
+    location = /regex/match {
+        asyncx_regex_match_limit 4294967295;
+        asyncx_regex_time_limit 1ms;
+        asyncx_regex_match;
+    }
+--- request eval
+"POST /regex/match\n{\"pattern\": \"(a+)+\$\", \"texts\": [\"" . ("a" x 22) . "b\"]}"
+--- error_code: 200
+--- response_body_like chomp
+^\{"pattern":"\(a\+\)\+\$","match_count":0,"total":1,"first_matches":\[\],
+--- timeout: 30
 --- no_error_log
 [error]
 
