@@ -103,6 +103,8 @@ struct cJSON *ngx_http_asyncx_offload_parse_json(
 /* the sandbox of /files/read, shared with the file source of asyncx_sse */
 ngx_int_t ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,
     ngx_err_t err, const char *what);
+ngx_int_t ngx_http_asyncx_offload_resolve(const char *root,
+    const char *full, size_t keep, char *real);
 int ngx_http_asyncx_offload_open_beneath(const char *root, const char *real,
     int flags);
 

@@ -109,6 +109,118 @@ ngx_http_asyncx_offload_real_root(ngx_http_asyncx_offload_ctx_t *ctx,
 
 
 /*
+ * realpath() of "full" (the configured root, "/", the client's path;
+ * "keep" bytes of it are the root) into "real", which must be inside
+ * "root" (resolved).  Returns NGX_OK, NGX_DECLINED (outside the root) or
+ * NGX_ERROR (errno says why).
+ *
+ * A path with a missing component is outside too if what exists of it
+ * leads out: the longest prefix that resolves, or, when the component
+ * after it is a symlink (then one to nothing), its target, taken by its
+ * text.  Else 403 against 404 told a client whether a path outside the
+ * root exists, through any symlink to a directory outside.
+ */
+
+ngx_int_t
+ngx_http_asyncx_offload_resolve(const char *root, const char *full,
+    size_t keep, char *real)
+{
+    char         buf[PATH_MAX], target[PATH_MAX];
+    size_t       len, rlen, root_len;
+    ssize_t      n;
+    ngx_err_t    err;
+    struct stat  st;
+
+    root_len = ngx_strlen(root);
+
+    if (realpath(full, real) != NULL) {
+        return ngx_http_asyncx_path_within((u_char *) root, root_len,
+                                           (u_char *) real, ngx_strlen(real));
+    }
+
+    err = ngx_errno;
+    len = ngx_strlen(full);
+
+    if ((err != ENOENT && err != ENOTDIR && err != EACCES)
+        || len >= PATH_MAX)
+    {
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(buf, full, len + 1);
+
+    for ( ;; ) {
+        /* the prefix before the last "/", never shorter than the root */
+        while (len > keep && buf[len - 1] != '/') {
+            len--;
+        }
+
+        if (len <= keep) {
+            ngx_set_errno(err);
+            return NGX_ERROR;
+        }
+
+        buf[len - 1] = '\0';
+
+        if (realpath(buf, real) != NULL) {
+            break;
+        }
+
+        len--;
+    }
+
+    rlen = ngx_strlen(real);
+
+    if (ngx_http_asyncx_path_within((u_char *) root, root_len,
+                                    (u_char *) real, rlen)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the component after it: a symlink to nothing? */
+
+    buf[len - 1] = '/';
+
+    while (buf[len] != '\0' && buf[len] != '/') {
+        len++;
+    }
+
+    buf[len] = '\0';
+
+    if (lstat(buf, &st) == 0 && S_ISLNK(st.st_mode)) {
+        n = readlink(buf, target, sizeof(target) - 1);
+
+        if (n > 0 && (target[0] == '/' || rlen + 1 + n < PATH_MAX)) {
+            if (target[0] == '/') {
+                ngx_memcpy(buf, target, n);
+                len = n;
+
+            } else {
+                ngx_memcpy(buf, real, rlen);
+                buf[rlen] = '/';
+                ngx_memcpy(buf + rlen + 1, target, n);
+                len = rlen + 1 + n;
+            }
+
+            len = ngx_http_asyncx_path_normalize((u_char *) buf, len);
+
+            if (ngx_http_asyncx_path_within((u_char *) root, root_len,
+                                            (u_char *) buf, len)
+                != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    ngx_set_errno(err);
+    return NGX_ERROR;
+}
+
+
+/*
  * Opens "real", a realpath() result inside "root" (also resolved), so
  * that no component can have been swapped for a symlink since
  * realpath() ran: openat2() from the root directory with the remaining,
@@ -184,14 +296,14 @@ ngx_http_asyncx_offload_file_read_run(void *data)
         return NGX_ERROR;
     }
 
-    if (realpath((char *) ctx->full.data, real) == NULL) {
+    rc = ngx_http_asyncx_offload_resolve(root, (char *) ctx->full.data,
+                                         ctx->conf->file_root.len, real);
+
+    if (rc == NGX_ERROR) {
         return ngx_http_asyncx_offload_errno(ctx, ngx_errno, "resolve");
     }
 
-    if (ngx_http_asyncx_path_within((u_char *) root, ngx_strlen(root),
-                                    (u_char *) real, ngx_strlen(real))
-        != NGX_OK)
-    {
+    if (rc == NGX_DECLINED) {
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
                                             "\"%*s\" resolves outside the "
                                             "file root",
@@ -377,14 +489,13 @@ ngx_http_asyncx_offload_file_write_run(void *data)
 
     base = dir_len ? ctx->path.data + dir_len + 1 : ctx->path.data;
 
-    if (realpath(dir, real) == NULL) {
+    rc = ngx_http_asyncx_offload_resolve(root, dir, root_len, real);
+
+    if (rc == NGX_ERROR) {
         return ngx_http_asyncx_offload_errno(ctx, ngx_errno, "resolve");
     }
 
-    if (ngx_http_asyncx_path_within((u_char *) root, ngx_strlen(root),
-                                    (u_char *) real, ngx_strlen(real))
-        != NGX_OK)
-    {
+    if (rc == NGX_DECLINED) {
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
                                             "the directory of \"%*s\" "
                                             "resolves outside the file root",

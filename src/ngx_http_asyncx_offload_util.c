@@ -301,6 +301,58 @@ ngx_http_asyncx_pbkdf2_parse(const u_char *p, size_t len,
 
 
 /*
+ * An absolute path made canonical by its text alone, in place: "//" and
+ * "." segments go, ".." takes the segment before it away (none above
+ * "/").  Returns the new length; "/" for nothing left.  For a symlink's
+ * target where realpath() cannot go: it points at nothing.
+ */
+
+size_t
+ngx_http_asyncx_path_normalize(u_char *path, size_t len)
+{
+    u_char  *p, *end, *seg, *q;
+
+    p = path;
+    end = path + len;
+    q = path;
+
+    while (p < end) {
+
+        while (p < end && *p == '/') {
+            p++;
+        }
+
+        seg = p;
+
+        while (p < end && *p != '/') {
+            p++;
+        }
+
+        if (p - seg == 0 || (p - seg == 1 && seg[0] == '.')) {
+            continue;
+        }
+
+        if (p - seg == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (q > path && *--q != '/') {
+                /* void */
+            }
+
+            continue;
+        }
+
+        *q++ = '/';
+        q = ngx_movemem(q, seg, p - seg);
+    }
+
+    if (q == path) {
+        *q++ = '/';
+    }
+
+    return q - path;
+}
+
+
+/*
  * Both are canonical absolute paths (realpath() results): path is inside
  * root when it equals root or continues it with a "/" boundary, so that
  * "/srv/files-old" is not inside "/srv/files".

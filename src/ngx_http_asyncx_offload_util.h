@@ -62,6 +62,7 @@ ngx_int_t ngx_http_asyncx_path_within(const u_char *root, size_t root_len,
     const u_char *path, size_t len);
 ngx_int_t ngx_http_asyncx_path_split(const u_char *p, size_t len,
     size_t *dir_len);
+size_t ngx_http_asyncx_path_normalize(u_char *path, size_t len);
 
 
 #endif /* _NGX_HTTP_ASYNCX_OFFLOAD_UTIL_H_INCLUDED_ */

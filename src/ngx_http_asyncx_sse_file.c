@@ -1048,6 +1048,7 @@ ngx_http_asyncx_sse_file_open(ngx_http_asyncx_sse_file_ctx_t *ctx)
     ngx_fd_t                        fd;
     ngx_err_t                       err;
     uint32_t                        tag;
+    ngx_int_t                       rc;
     struct stat                     st;
     ngx_http_asyncx_offload_ctx_t  *o;
 
@@ -1061,14 +1062,14 @@ ngx_http_asyncx_sse_file_open(ngx_http_asyncx_sse_file_ctx_t *ctx)
                                             "available", &ctx->conf->root);
     }
 
-    if (realpath((char *) o->full.data, real) == NULL) {
+    rc = ngx_http_asyncx_offload_resolve(root, (char *) o->full.data,
+                                         o->full.len - 1 - o->path.len, real);
+
+    if (rc == NGX_ERROR) {
         return ngx_http_asyncx_offload_errno(o, ngx_errno, "resolve");
     }
 
-    if (ngx_http_asyncx_path_within((u_char *) root, ngx_strlen(root),
-                                    (u_char *) real, ngx_strlen(real))
-        != NGX_OK)
-    {
+    if (rc == NGX_DECLINED) {
         return ngx_http_asyncx_offload_fail(o, NGX_HTTP_FORBIDDEN, 0,
                                             "\"%*s\" resolves outside the "
                                             "root", n, o->path.data);

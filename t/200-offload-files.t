@@ -25,13 +25,15 @@ symlink('../test.txt', "$files/sub/link-in") or die $!;
 symlink('/etc/hostname', "$files/escape") or die $!;
 symlink('/etc', "$files/dir-escape") or die $!;
 symlink('/nonexistent-asyncx', "$files/dangling") or die $!;
+symlink('missing-inside.txt', "$files/dangling-in") or die $!;
+symlink('sub/../../nonexistent-asyncx', "$files/dangling-up") or die $!;
 mkfifo("$files/fifo", 0644) or die $!;
 
 $ENV{TEST_NGINX_OFFLOAD_FILES} = $files;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 115;
+plan tests => repeat_each() * 127;
 
 no_shuffle();
 no_long_string();
@@ -124,7 +126,10 @@ asyncx offload: file read posted
 
 
 
-=== TEST 5: symlinks leading outside the root are 403 (file and directory links)
+=== TEST 5: symlinks leading outside the root are 403 (file and directory links), whether what they lead to exists or not
+(a missing path through a link to a directory outside was 404, an
+existing one 403: a client could tell which paths exist outside; a
+dangling link leading outside is outside too)
 --- config
     location = /files/read {
         asyncx_file_root $TEST_NGINX_OFFLOAD_FILES;
@@ -132,19 +137,26 @@ asyncx offload: file read posted
     }
 --- request eval
 ["GET /files/read?path=escape", "GET /files/read?path=dir-escape/hostname",
- "GET /files/read?path=./dir-escape/passwd"]
+ "GET /files/read?path=./dir-escape/passwd",
+ "GET /files/read?path=dir-escape/no-such-file-asyncx",
+ "GET /files/read?path=dir-escape/no-such-dir-asyncx/x",
+ "GET /files/read?path=dangling", "GET /files/read?path=dangling-up"]
 --- error_code eval
-[403, 403, 403]
+[403, 403, 403, 403, 403, 403, 403]
 --- response_body eval
 ["{\"error\": \"file read: \\\"escape\\\" resolves outside the file root\", \"status\": 403}\n",
  "{\"error\": \"file read: \\\"dir-escape/hostname\\\" resolves outside the file root\", \"status\": 403}\n",
- "{\"error\": \"file read: \\\"./dir-escape/passwd\\\" resolves outside the file root\", \"status\": 403}\n"]
+ "{\"error\": \"file read: \\\"./dir-escape/passwd\\\" resolves outside the file root\", \"status\": 403}\n",
+ "{\"error\": \"file read: \\\"dir-escape/no-such-file-asyncx\\\" resolves outside the file root\", \"status\": 403}\n",
+ "{\"error\": \"file read: \\\"dir-escape/no-such-dir-asyncx/x\\\" resolves outside the file root\", \"status\": 403}\n",
+ "{\"error\": \"file read: \\\"dangling\\\" resolves outside the file root\", \"status\": 403}\n",
+ "{\"error\": \"file read: \\\"dangling-up\\\" resolves outside the file root\", \"status\": 403}\n"]
 --- no_error_log
 [error]
 
 
 
-=== TEST 6: missing files are 404 (also below a file, and dangling symlinks)
+=== TEST 6: missing files are 404 (also below a file, and dangling symlinks inside)
 --- config
     location = /files/read {
         asyncx_file_root $TEST_NGINX_OFFLOAD_FILES;
@@ -152,14 +164,14 @@ asyncx offload: file read posted
     }
 --- request eval
 ["GET /files/read?path=nope.txt", "GET /files/read?path=nodir/x.txt",
- "GET /files/read?path=test.txt/x", "GET /files/read?path=dangling"]
+ "GET /files/read?path=test.txt/x", "GET /files/read?path=dangling-in"]
 --- error_code eval
 [404, 404, 404, 404]
 --- response_body eval
 ["{\"error\": \"file read: \\\"nope.txt\\\" not found\", \"status\": 404}\n",
  "{\"error\": \"file read: \\\"nodir/x.txt\\\" not found\", \"status\": 404}\n",
  "{\"error\": \"file read: \\\"test.txt/x\\\" not found\", \"status\": 404}\n",
- "{\"error\": \"file read: \\\"dangling\\\" not found\", \"status\": 404}\n"]
+ "{\"error\": \"file read: \\\"dangling-in\\\" not found\", \"status\": 404}\n"]
 --- no_error_log
 [error]
 

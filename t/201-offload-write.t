@@ -23,7 +23,7 @@ $ENV{TEST_NGINX_OFFLOAD_WRITE} = $w;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 100;
+plan tests => repeat_each() * 103;
 
 no_shuffle();
 no_long_string();
@@ -128,7 +128,7 @@ __DATA__
 
 
 
-=== TEST 5: symlinks: a directory link leading outside is 403, a link target is never replaced
+=== TEST 5: symlinks: a directory link leading outside is 403 (whether the directory below it exists or not), a link target is never replaced
 --- config
     location = /files/write {
         asyncx_file_root $TEST_NGINX_OFFLOAD_WRITE;
@@ -136,11 +136,13 @@ __DATA__
     }
 --- request eval
 ["POST /files/write?path=dir-out/evil.txt\nx",
+ "POST /files/write?path=dir-out/no-such-dir-asyncx/evil.txt\nx",
  "POST /files/write?path=link-in\nx"]
 --- error_code eval
-[403, 403]
+[403, 403, 403]
 --- response_body eval
 ["{\"error\": \"file write: the directory of \\\"dir-out/evil.txt\\\" resolves outside the file root\", \"status\": 403}\n",
+ "{\"error\": \"file write: the directory of \\\"dir-out/no-such-dir-asyncx/evil.txt\\\" resolves outside the file root\", \"status\": 403}\n",
  "{\"error\": \"file write: \\\"link-in\\\" is a symlink\", \"status\": 403}\n"]
 --- no_error_log
 [error]

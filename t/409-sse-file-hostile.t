@@ -298,7 +298,10 @@ symlink('/etc', "$data/etc") or die $!;
 symlink('lengths.ndjson', "$data/sub/inside") or die $!;
 symlink('../lengths.ndjson', "$data/sub/up") or die $!;
 
-for my $f ('escape', 'etc/hostname') {
+# whether what a link outside leads to exists or not (a missing path
+# through it was 404: a client could tell which paths exist outside)
+for my $f ('escape', 'etc/hostname', 'etc/no-such-file-asyncx',
+           'etc/no-such-dir-asyncx/x') {
     ($code, $head, $body) = sse_get($ngx, "/search?file=$f&keyword=x");
     is($code, 403, "symlink out of the root ($f): 403");
     is($body, qq({"error": "asyncx_sse: \\"$f\\" resolves outside the )

@@ -276,6 +276,36 @@ test_path_within(void **state)
 
 
 static void
+test_path_normalize(void **state)
+{
+    static const char  *cases[][2] = {
+        { "/", "/" },
+        { "//", "/" },
+        { "/etc/passwd", "/etc/passwd" },
+        { "/srv//files/./a/", "/srv/files/a" },
+        { "/srv/files/../../etc", "/etc" },
+        { "/../../etc/./x/..", "/etc" },
+        { "/a/b/..", "/a" },
+        { "/a/..", "/" },
+        { "/..", "/" },
+        { "/a/.../b", "/a/.../b" },
+        { "/a/..b/.c", "/a/..b/.c" },
+    };
+
+    u_char      buf[64];
+    size_t      n, i, len;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        len = strlen(cases[i][0]);
+        memcpy(buf, cases[i][0], len);
+        n = ngx_http_asyncx_path_normalize(buf, len);
+        buf[n] = '\0';
+        assert_string_equal((char *) buf, cases[i][1]);
+    }
+}
+
+
+static void
 test_path_split(void **state)
 {
     size_t  dir_len;
@@ -319,6 +349,7 @@ main(void)
         cmocka_unit_test(test_pbkdf2_salt),
         cmocka_unit_test(test_pbkdf2_parse_refusals),
         cmocka_unit_test(test_path_within),
+        cmocka_unit_test(test_path_normalize),
         cmocka_unit_test(test_path_split),
     };
 
