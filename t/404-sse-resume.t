@@ -148,9 +148,15 @@ for my $s (@streams) {
     is($bad, 0, "$name: $n resumed runs match the uninterrupted one");
 }
 
-# the id right after "complete" and a larger one are 204 too
+# the id right after "complete" and a larger one are 204 too, however
+# large (from 2^63 up they were 400 "invalid", as if not numbers)
 my ($c) = fetch('/stream/transform', 2 * 1000 + 2);
 is($c, 204, 'past "complete": 204');
+for my $id ('4611686018427387904', '9223372036854775806',
+            '99999999999999999999') {
+    ($c) = fetch('/stream/transform', $id);
+    is($c, 204, "past \"complete\" ($id): 204");
+}
 
 my ($sc, $st) = $ngx->get('/asyncx/status');
 like($st, qr/"streams":\{"active":0,/, 'no stream left active');

@@ -153,6 +153,8 @@ ngx_int_t
 ngx_http_asyncx_sse_parse_last_event_id(const u_char *p, size_t len,
     uint64_t *position)
 {
+    size_t  i;
+
     /* browsers send the id back verbatim; tolerate surrounding spaces */
     while (len && (*p == ' ' || *p == '\t')) {
         p++;
@@ -163,7 +165,23 @@ ngx_http_asyncx_sse_parse_last_event_id(const u_char *p, size_t len,
         len--;
     }
 
-    return ngx_http_asyncx_parse_uint((u_char *) p, len,
-                                      (uint64_t) 1 << 62, position)
-           == NGX_OK ? NGX_OK : NGX_ERROR;
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    /* a number past any stream's end is one: 204, not "invalid" */
+    if (ngx_http_asyncx_parse_uint((u_char *) p, len, (uint64_t) 1 << 62,
+                                   position)
+        != NGX_OK)
+    {
+        *position = (uint64_t) 1 << 62;
+    }
+
+    return NGX_OK;
 }

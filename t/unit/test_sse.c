@@ -231,9 +231,22 @@ test_last_event_id(void **state)
                      NGX_ERROR);
     assert_int_equal(ngx_http_asyncx_sse_parse_last_event_id(S("-1"), &v),
                      NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_sse_parse_last_event_id(S("1 2"), &v),
+                     NGX_ERROR);
+
+    /* a number past any stream's end is still a number: 204 */
     assert_int_equal(ngx_http_asyncx_sse_parse_last_event_id(
                          S("99999999999999999999999"), &v),
-                     NGX_ERROR);
+                     NGX_OK);
+    assert_int_equal(v, (uint64_t) 1 << 62);
+    assert_int_equal(ngx_http_asyncx_sse_parse_last_event_id(
+                         S("9223372036854775806"), &v),
+                     NGX_OK);
+    assert_int_equal(v, (uint64_t) 1 << 62);
+    assert_int_equal(ngx_http_asyncx_sse_parse_last_event_id(
+                         S("4611686018427387904"), &v),
+                     NGX_OK);
+    assert_int_equal(v, (uint64_t) 1 << 62);
 }
 
 
