@@ -36,7 +36,8 @@ typedef enum {
 } ngx_http_asyncx_series_kind_e;
 
 
-#define NGX_HTTP_ASYNCX_CALL_KINDS  (NGX_HTTP_ASYNCX_CALL_ERROR + 1)
+/* every kind of an answer's calls: invalid_uri and abandoned counted too */
+#define NGX_HTTP_ASYNCX_CALL_KINDS  (NGX_HTTP_ASYNCX_CALL_ABANDONED + 1)
 
 
 typedef struct {

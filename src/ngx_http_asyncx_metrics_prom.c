@@ -476,7 +476,8 @@ ngx_http_asyncx_prom_calls(ngx_http_asyncx_prom_t *pr,
     ngx_http_asyncx_prom_family(pr, "asyncx_call_failures_total", "counter",
                                 "Service calls that failed, by kind: status "
                                 "(non-2xx), timeout, invalid_json, "
-                                "too_large, error.");
+                                "too_large, error, invalid_uri, "
+                                "abandoned.");
 
     for (i = 0; i < mmcf->series.nelts; i++) {
         if (sp[i]->kind != NGX_HTTP_ASYNCX_SERIES_CALL || sp[i]->sh == NULL) {

@@ -39,6 +39,8 @@ static ngx_int_t ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_asyncx_pipeline_header_filter(
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_asyncx_pipeline_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static void ngx_http_asyncx_pipeline_call_timeout(ngx_event_t *ev);
 static void ngx_http_asyncx_pipeline_arm_timer(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_msec_t expires);
@@ -52,6 +54,8 @@ static void ngx_http_asyncx_pipeline_record(
 
 static ngx_http_output_header_filter_pt
     ngx_http_asyncx_pipeline_next_header_filter;
+static ngx_http_output_body_filter_pt
+    ngx_http_asyncx_pipeline_next_body_filter;
 
 
 ngx_int_t
@@ -59,6 +63,9 @@ ngx_http_asyncx_pipeline_init_filter(ngx_conf_t *cf)
 {
     ngx_http_asyncx_pipeline_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_asyncx_pipeline_header_filter;
+
+    ngx_http_asyncx_pipeline_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_asyncx_pipeline_body_filter;
 
     return NGX_OK;
 }
@@ -873,6 +880,31 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 
     kind = ngx_http_asyncx_pipeline_classify(rc, status, overflow);
 
+    /* what an error's message says besides "call failed" */
+    ngx_str_null(&call->detail);
+
+    /* (an answer nginx makes itself, rc >= 300, comes after this) */
+    if ((kind == NGX_HTTP_ASYNCX_CALL_OK
+         || kind == NGX_HTTP_ASYNCX_CALL_STATUS)
+        && rc < NGX_HTTP_SPECIAL_RESPONSE
+        && sr->upstream != NULL && !a->whole && !sr->header_only)
+    {
+        /* nginx logged "upstream prematurely closed connection" */
+        kind = NGX_HTTP_ASYNCX_CALL_ERROR;
+        status = NGX_HTTP_BAD_GATEWAY;
+        ngx_str_set(&call->detail, "the answer was cut short");
+
+    } else if (kind == NGX_HTTP_ASYNCX_CALL_ERROR && status < 100) {
+        /* no status line came (nginx logged why), or none was made */
+        if (sr->upstream != NULL) {
+            status = NGX_HTTP_BAD_GATEWAY;
+            ngx_str_set(&call->detail, "no valid HTTP answer");
+
+        } else {
+            status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     answer.len = 0;
 
     if (b && (kind == NGX_HTTP_ASYNCX_CALL_OK
@@ -941,6 +973,37 @@ ngx_http_asyncx_pipeline_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_asyncx_pipeline_next_header_filter(r);
+}
+
+
+/*
+ * A call's answer is whole once its last buffer goes by.  nginx's
+ * upstream ends an answer cut short (the backend closed before its
+ * Content-Length or its last chunk) with a flush instead, and then
+ * finalizes the subrequest as done, status 200: call_done() tells them
+ * apart by this mark.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t                         *cl;
+    ngx_http_asyncx_pipeline_attempt_t  *a;
+
+    if (r->post_subrequest != NULL
+        && r->post_subrequest->handler == ngx_http_asyncx_pipeline_call_done)
+    {
+        a = r->post_subrequest->data;
+
+        for (cl = in; cl; cl = cl->next) {
+            if (cl->buf->last_in_chain || cl->buf->last_buf) {
+                a->whole = 1;
+                break;
+            }
+        }
+    }
+
+    return ngx_http_asyncx_pipeline_next_body_filter(r, in);
 }
 
 
@@ -1135,13 +1198,21 @@ ngx_http_asyncx_pipeline_message(ngx_http_asyncx_pipeline_call_t *call,
         break;
 
     case NGX_HTTP_ASYNCX_CALL_INVALID_URI:
-        /* the URI has the client's bytes: shown if short and UTF-8 */
-        if (call->detail.len <= 256
-            && ngx_http_asyncx_utf8_valid(call->detail.data, call->detail.len)
-               == NGX_OK)
+        /*
+         * the URI has the client's bytes: shown if short, with control
+         * characters and bytes that are not UTF-8 as \xNN (the log line
+         * stays one line of text)
+         */
+        if (ngx_http_asyncx_utf8_escape_len(call->detail.data,
+                                            call->detail.len,
+                                            NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+            <= 256)
         {
-            p = ngx_snprintf(msg, size, "invalid URI \"%V\"",
-                             &call->detail);
+            p = ngx_snprintf(msg, size, "invalid URI \"");
+            p = ngx_http_asyncx_utf8_escape(p, call->detail.data,
+                                            call->detail.len,
+                                            NGX_HTTP_ASYNCX_UTF8_CONTROLS);
+            *p++ = '"';
 
         } else {
             p = ngx_snprintf(msg, size, "invalid URI of %uz bytes",
@@ -1152,6 +1223,11 @@ ngx_http_asyncx_pipeline_message(ngx_http_asyncx_pipeline_call_t *call,
 
     default: /* NGX_HTTP_ASYNCX_CALL_ERROR */
         p = ngx_snprintf(msg, size, "call failed");
+
+        if (call->detail.len) {
+            p = ngx_slprintf(p, last, ": %V", &call->detail);
+        }
+
         break;
     }
 

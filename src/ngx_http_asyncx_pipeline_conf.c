@@ -36,16 +36,25 @@ static char *ngx_http_asyncx_pipeline_merge_headers(ngx_conf_t *cf,
 
 /*
  * Client headers that never reach a call as they are: the body headers
- * (a call has its own body), and what would change the shape of a call's
- * answer: compression (the answer must be JSON text), ranges and
- * conditions (they are about the client's answer, not the calls').
- * asyncx_call_set_header puts any of the last ones back.
+ * and what else describes the client's body (a call has its own body, a
+ * JSON document: a client's Content-Encoding made a backend decode it,
+ * its Digest fail), and what would change the shape of a call's answer:
+ * compression (the answer must be JSON text), ranges and conditions
+ * (they are about the client's answer, not the calls').
+ * asyncx_call_set_header puts any but the first three back.
  */
 
 static ngx_str_t  ngx_http_asyncx_pipeline_dropped[] = {
     ngx_string("content-length"),
     ngx_string("content-type"),
     ngx_string("transfer-encoding"),
+    ngx_string("content-encoding"),
+    ngx_string("content-range"),
+    ngx_string("content-md5"),
+    ngx_string("digest"),
+    ngx_string("content-digest"),
+    ngx_string("repr-digest"),
+    ngx_string("trailer"),
     ngx_string("accept-encoding"),
     ngx_string("range"),
     ngx_string("if-range"),

@@ -54,6 +54,8 @@ typedef struct {
     ngx_chain_t                            chain;
     ngx_list_part_t                        headers;
     unsigned                               running:1; /* its subrequest */
+    /* its answer's last buffer went by (body_filter): not cut short */
+    unsigned                               whole:1;
 } ngx_http_asyncx_pipeline_attempt_t;
 
 
