@@ -632,6 +632,7 @@ ngx_http_asyncx_cluster_server(ngx_conf_t *cf,
     srv->sub = srv->cmd;
     srv->sub.on_connect = ngx_http_asyncx_cluster_on_sub_connect;
     srv->sub.on_close = NULL;
+    srv->sub.pubsub = 1;
 
 found:
 
@@ -868,6 +869,7 @@ ngx_http_asyncx_cluster_loaded(ngx_http_asyncx_redis_t *rd,
 {
     ngx_http_asyncx_cluster_server_t *srv = data;
 
+    u_char                          text[NGX_HTTP_ASYNCX_REDIS_ERRLEN];
     ngx_uint_t                      i;
     ngx_http_asyncx_limit_zone_t  **zs;
 
@@ -895,8 +897,10 @@ ngx_http_asyncx_cluster_loaded(ngx_http_asyncx_redis_t *rd,
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "asyncx limit: redis %V: SCRIPT LOAD answered %s",
                   &rd->name,
-                  reply->type == REDIS_REPLY_ERROR ? reply->str
-                                            : "an unexpected reply");
+                  reply->type == REDIS_REPLY_ERROR
+                  ? (char *) ngx_http_asyncx_redis_text(text, sizeof(text),
+                                                        reply->str)
+                  : "an unexpected reply");
 }
 
 

@@ -16,9 +16,21 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_redis.h"
 
 
+static ngx_uint_t ngx_http_asyncx_redis_guard_bad(const redisReadTask *task,
+    int type);
+static void *ngx_http_asyncx_redis_guard_string(const redisReadTask *task,
+    char *str, size_t len);
+static void *ngx_http_asyncx_redis_guard_array(const redisReadTask *task,
+    int elements);
+static void *ngx_http_asyncx_redis_guard_integer(const redisReadTask *task,
+    long long value);
+static void *ngx_http_asyncx_redis_guard_nil(const redisReadTask *task);
+static void ngx_http_asyncx_redis_guard_reader(ngx_http_asyncx_redis_t *rd,
+    redisReader *reader);
 static void ngx_http_asyncx_redis_connect(ngx_http_asyncx_redis_t *rd);
 static void ngx_http_asyncx_redis_handshake(ngx_http_asyncx_redis_t *rd);
 static void ngx_http_asyncx_redis_handshake_done(ngx_http_asyncx_redis_t *rd,
@@ -69,6 +81,129 @@ ngx_http_asyncx_redis_start(ngx_http_asyncx_redis_t *rd)
 }
 
 
+/*
+ * hiredis's pub/sub code asserts on the shape of what a subscribed
+ * connection receives (an array of at least two elements whose first two
+ * are strings; an "unsubscribe" with an integer third, after which it
+ * leaves subscribed mode and asserts on the next message): a broken or
+ * hostile Redis, or anyone on its plaintext link, aborted the worker.
+ * The subscriber's reader refuses such a reply as it is read (a creator
+ * that returns NULL is a reader error: hiredis drops the connection, the
+ * module makes it again).  The module never unsubscribes, so any
+ * "unsubscribe" is refused too.
+ */
+
+static ngx_uint_t
+ngx_http_asyncx_redis_guard_bad(const redisReadTask *task, int type)
+{
+    redisReply  *parent, *first;
+
+    /* only the elements of a top-level array */
+    if (task->parent == NULL || task->parent->parent != NULL) {
+        return 0;
+    }
+
+    if (task->idx <= 1 && type != REDIS_REPLY_STRING) {
+        return 1;
+    }
+
+    if (task->idx == 1) {
+        parent = task->parent->obj;
+        first = parent ? parent->element[0] : NULL;
+
+        if (first && first->type == REDIS_REPLY_STRING
+            && ((first->len == 11
+                 && ngx_strncasecmp((u_char *) first->str,
+                                    (u_char *) "unsubscribe", 11) == 0)
+                || (first->len == 12
+                    && ngx_strncasecmp((u_char *) first->str,
+                                       (u_char *) "punsubscribe", 12) == 0)))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void *
+ngx_http_asyncx_redis_guard_string(const redisReadTask *task, char *str,
+    size_t len)
+{
+    ngx_http_asyncx_redis_t *rd = task->privdata;
+
+    if (ngx_http_asyncx_redis_guard_bad(task, task->type)) {
+        ngx_http_asyncx_redis_fail(rd, NULL, "a malformed pub/sub message");
+        return NULL;
+    }
+
+    return rd->reply_fn->createString(task, str, len);
+}
+
+
+static void *
+ngx_http_asyncx_redis_guard_array(const redisReadTask *task, int elements)
+{
+    ngx_http_asyncx_redis_t *rd = task->privdata;
+
+    if ((task->parent == NULL && elements < 2)
+        || ngx_http_asyncx_redis_guard_bad(task, REDIS_REPLY_ARRAY))
+    {
+        ngx_http_asyncx_redis_fail(rd, NULL, "a malformed pub/sub message");
+        return NULL;
+    }
+
+    return rd->reply_fn->createArray(task, elements);
+}
+
+
+static void *
+ngx_http_asyncx_redis_guard_integer(const redisReadTask *task,
+    long long value)
+{
+    ngx_http_asyncx_redis_t *rd = task->privdata;
+
+    if (ngx_http_asyncx_redis_guard_bad(task, REDIS_REPLY_INTEGER)) {
+        ngx_http_asyncx_redis_fail(rd, NULL, "a malformed pub/sub message");
+        return NULL;
+    }
+
+    return rd->reply_fn->createInteger(task, value);
+}
+
+
+static void *
+ngx_http_asyncx_redis_guard_nil(const redisReadTask *task)
+{
+    ngx_http_asyncx_redis_t *rd = task->privdata;
+
+    if (ngx_http_asyncx_redis_guard_bad(task, REDIS_REPLY_NIL)) {
+        ngx_http_asyncx_redis_fail(rd, NULL, "a malformed pub/sub message");
+        return NULL;
+    }
+
+    return rd->reply_fn->createNil(task);
+}
+
+
+static void
+ngx_http_asyncx_redis_guard_reader(ngx_http_asyncx_redis_t *rd,
+    redisReader *reader)
+{
+    rd->reply_fn = reader->fn;
+
+    rd->guard = *reader->fn;
+    rd->guard.createString = ngx_http_asyncx_redis_guard_string;
+    rd->guard.createArray = ngx_http_asyncx_redis_guard_array;
+    rd->guard.createInteger = ngx_http_asyncx_redis_guard_integer;
+    rd->guard.createNil = ngx_http_asyncx_redis_guard_nil;
+
+    reader->fn = &rd->guard;
+    reader->privdata = rd;
+}
+
+
 static void
 ngx_http_asyncx_redis_connect(ngx_http_asyncx_redis_t *rd)
 {
@@ -88,6 +223,10 @@ ngx_http_asyncx_redis_connect(ngx_http_asyncx_redis_t *rd)
         ngx_http_asyncx_redis_fail(rd, NULL, ac->errstr);
         redisAsyncFree(ac);
         goto failed;
+    }
+
+    if (rd->pubsub) {
+        ngx_http_asyncx_redis_guard_reader(rd, ac->c.reader);
     }
 
     c = ngx_get_connection(ac->c.fd, rd->log);
@@ -218,16 +357,35 @@ ngx_http_asyncx_redis_fail(ngx_http_asyncx_redis_t *rd, const char *what,
 {
     u_char  *p;
 
-    if (what == NULL) {
-        p = ngx_snprintf(rd->error, NGX_HTTP_ASYNCX_REDIS_ERRLEN - 1, "%s",
-                         detail);
+    p = rd->error;
 
-    } else {
-        p = ngx_snprintf(rd->error, NGX_HTTP_ASYNCX_REDIS_ERRLEN - 1,
-                         "%s failed: %s", what, detail);
+    if (what != NULL) {
+        p = ngx_slprintf(p, rd->error + NGX_HTTP_ASYNCX_REDIS_ERRLEN - 1,
+                         "%s failed: ", what);
     }
 
-    *p = '\0';
+    (void) ngx_http_asyncx_redis_text(p, rd->error + sizeof(rd->error) - p,
+                                      detail);
+}
+
+
+/*
+ * Text from Redis or hiredis (an error reply: a hostile server's bytes)
+ * for a log line: control characters and bytes that are not UTF-8 as
+ * \xNN, cut to fit "size" with its NUL.  Returns buf.
+ */
+
+u_char *
+ngx_http_asyncx_redis_text(u_char *buf, size_t size, const char *text)
+{
+    size_t  n;
+
+    n = ngx_min(ngx_strlen(text), (size - 1) / 4);
+
+    *ngx_http_asyncx_utf8_escape(buf, (u_char *) text, n,
+                                 NGX_HTTP_ASYNCX_UTF8_CONTROLS) = '\0';
+
+    return buf;
 }
 
 

@@ -74,8 +74,13 @@ struct ngx_http_asyncx_redis_s {
     ngx_http_asyncx_redis_event_pt   on_connect;
     ngx_http_asyncx_redis_event_pt   on_close;
     void                            *data;
+    /* a subscriber: replies hiredis's pub/sub code would assert on are
+     * refused by the reader (the connection is dropped, made again) */
+    unsigned                         pubsub:1;
 
     /* the adapter's */
+    redisReplyObjectFunctions        guard;      /* pubsub: the reader's */
+    redisReplyObjectFunctions       *reply_fn;   /* hiredis's own */
     redisAsyncContext               *ac;
     ngx_connection_t                *conn;
     ngx_event_t                      timer;      /* connect or command */
@@ -100,6 +105,8 @@ ngx_int_t ngx_http_asyncx_redis_command(ngx_http_asyncx_redis_t *rd,
 void ngx_http_asyncx_redis_fail_reason(ngx_http_asyncx_redis_t *rd,
     redisReply *reply);
 void ngx_http_asyncx_redis_flush(ngx_http_asyncx_redis_t *rd);
+u_char *ngx_http_asyncx_redis_text(u_char *buf, size_t size,
+    const char *text);
 void ngx_http_asyncx_redis_close(ngx_http_asyncx_redis_t *rd);
 
 

@@ -1,0 +1,187 @@
+# The limiter's cluster mode against a hostile Redis (a fake one the test
+# runs, TEST_NGINX_PORT + 9): what hiredis's pub/sub code would assert on
+# (SIGABRT, the worker and everything it had in flight gone) is refused
+# as it is read, the subscriber connection is dropped and made again;
+# and Redis's error text reaches the log as text (\xNN), never raw bytes.
+# Found by the thirteenth session's hostile review; fails before.
+#
+# Deterministic: the fake answers the first acquire after a good SCRIPT
+# LOAD "wait" (so the worker opens its subscriber connection), every
+# other one "granted";
+# each subscriber connection gets one malformed message, a different one
+# each time.  nginx on TEST_NGINX_PORT + 6, one worker.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Test::More;
+use IO::Socket::INET;
+use IO::Select;
+use Digest::SHA qw(sha1_hex);
+use File::Temp ();
+use POSIX ();
+use Asyncx::OwnNginx qw(until_true);
+
+Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
+                                  'TEST_NGINX_LOAD_MODULES is not set');
+
+my $rport = ($ENV{TEST_NGINX_PORT} || 1984) + 9;
+my $state = File::Temp::tempdir('asyncx-fake-redis-XXXXXX', TMPDIR => 1,
+                                CLEANUP => 1);
+
+# what each subscriber connection gets after its confirmation
+my @malformed = (
+    "*3\r\n\$7\r\nmessage\r\n:1\r\n:2\r\n",           # integers
+    "*1\r\n\$7\r\nmessage\r\n",                         # one element
+    "*3\r\n:7\r\n\$1\r\nx\r\n\$1\r\ny\r\n",             # an integer first
+    "*3\r\n\$7\r\nmessage\r\n*1\r\n:1\r\n\$1\r\ny\r\n",  # a nested array
+);
+
+my $listen = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$rport",
+                                   Listen => 64, ReuseAddr => 1)
+    or die "fake redis on $rport: $!";
+
+my $parent = $$;
+my $fake = fork // die "fork: $!";
+
+if ($fake == 0) {
+    my $sel = IO::Select->new($listen);
+    my (%buf, $acquires, $subs, $loads);
+    ($acquires, $subs, $loads) = (0, 0, 0);
+
+    while (getppid() == $parent) {
+        for my $fh ($sel->can_read(0.5)) {
+            if ($fh == $listen) {
+                my $c = $listen->accept or next;
+                $sel->add($c);
+                $buf{$c} = '';
+                next;
+            }
+            my $n = sysread($fh, my $data, 65536);
+            if (!$n) {
+                $sel->remove($fh);
+                delete $buf{$fh};
+                close $fh;
+                next;
+            }
+            $buf{$fh} .= $data;
+
+            # whole commands: *N, then N bulk strings
+            while ($buf{$fh} =~ /\A\*(\d+)\r\n/) {
+                my ($count, $p) = ($1, length($&));
+                my @args;
+                for (1 .. $count) {
+                    last unless substr($buf{$fh}, $p) =~ /\A\$(\d+)\r\n/;
+                    my ($len, $h) = ($1, length($&));
+                    last if length($buf{$fh}) < $p + $h + $len + 2;
+                    push @args, substr($buf{$fh}, $p + $h, $len);
+                    $p += $h + $len + 2;
+                }
+                last if @args < $count;
+                substr($buf{$fh}, 0, $p) = '';
+
+                my $cmd = uc $args[0];
+                my $out;
+                if ($cmd eq 'SCRIPT') {
+                    # the first load is refused with bytes no log
+                    # line may carry as they are
+                    $out = $loads++ == 0
+                           ? "-ERR boom \xff\x01\x1b[31m \"quoted\"\r\n"
+                           : '$40' . "\r\n" . sha1_hex($args[2]) . "\r\n";
+                } elsif ($cmd eq 'SUBSCRIBE') {
+                    $out = "*3\r\n\$9\r\nsubscribe\r\n\$" . length($args[1])
+                           . "\r\n$args[1]\r\n:1\r\n"
+                           . ($malformed[$subs] // '');
+                    $subs++;
+                } elsif ($cmd eq 'EVALSHA') {
+                    if (($args[5] // '') eq 'acquire') {
+                        # the first acquire after a good load waits
+                        $out = ($loads >= 2 && $acquires++ == 0)
+                               ? "*4\r\n:0\r\n:-5\r\n:0\r\n:0\r\n"
+                               : "*4\r\n:1\r\n:0\r\n:1\r\n:5000\r\n";
+                    } else {
+                        $out = "*2\r\n:1\r\n:0\r\n";
+                    }
+                } else {
+                    $out = "+OK\r\n";
+                }
+                syswrite($fh, $out);
+                if (open my $st, '>', "$state/subs") { print $st $subs; }
+            }
+        }
+    }
+    POSIX::_exit(0);
+}
+
+close $listen;
+END { kill 'TERM', $fake if $fake; }
+
+sub subs {
+    open my $fh, '<', "$state/subs" or return 0;
+    return <$fh> // 0;
+}
+
+sub nginx {
+    return Asyncx::OwnNginx->new(offset => 6, name => 'limit-hostile',
+        workers => 1, http => <<"HTTP");
+    asyncx_limit_zone zone=cz:1m rate=1000r/s concurrency=1 queue=10
+                      timeout=10s cluster=redis://127.0.0.1:$rport;
+
+    server {
+        listen 127.0.0.1:\$PORT;
+
+        location = /h {
+            asyncx_limit cz;
+            asyncx_mock_service name=h 'json={"in": 1}';
+        }
+        location = /asyncx/status { asyncx_status; }
+    }
+HTTP
+}
+
+# --- Redis's error text in the log: the first SCRIPT LOAD is refused -------
+
+my $ngx = nginx();
+my ($code, $body) = $ngx->get('/h');
+ok($code == 200 || $code == 503, "a request is answered ($code)");
+ok($ngx->wait_log(qr/SCRIPT LOAD answered/), 'the refused SCRIPT LOAD is logged');
+my @log = $ngx->error_log;
+my @load = grep { /SCRIPT LOAD answered/ } @log;
+like($load[0] // '', qr/SCRIPT LOAD answered ERR boom \\xff\\x01\\x1b\[31m "quoted"/,
+     '... its bytes as \\xNN');
+is(scalar(grep { /[\x00-\x08\x0b-\x1f\x7f]/ } @log), 0,
+   'no raw control character in the log');
+$ngx->stop;
+
+# --- malformed pub/sub messages: refused, the worker lives -----------------
+
+$ngx = nginx();
+my $pid = ($ngx->json('/asyncx/status') // {})->{pid};
+ok($pid, 'the worker answers its status');
+
+# the first acquire waits: the worker opens its subscriber connection,
+# which gets a malformed message, is dropped and made again
+($code, $body) = $ngx->get('/h');
+is($code, 200, 'the request that waited is answered 200');
+
+for my $i (1 .. 20) {
+    last if subs() >= scalar @malformed;
+    ($code) = $ngx->get('/h');
+}
+
+ok(until_true('every malformed message sent', 30,
+              sub { subs() >= scalar @malformed }),
+   'the subscriber connected again after each malformed message ('
+   . subs() . ' connections)');
+
+is(($ngx->json('/asyncx/status') // {})->{pid}, $pid,
+   'the same worker throughout: none was aborted');
+
+@log = $ngx->error_log;
+is(scalar(grep { /exited on signal|Assertion/ } @log), 0,
+   'no worker exited on a signal, no assertion') or diag(@log);
+
+$ngx->stop;
+
+done_testing();
