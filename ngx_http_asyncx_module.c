@@ -25,6 +25,7 @@ static char *ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_asyncx_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_asyncx_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_asyncx_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_asyncx_init_process(ngx_cycle_t *cycle);
 static void ngx_http_asyncx_exit_process(ngx_cycle_t *cycle);
 
@@ -481,7 +482,7 @@ ngx_module_t  ngx_http_asyncx_module = {
     ngx_http_asyncx_commands,              /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_asyncx_init_module,           /* init module */
     ngx_http_asyncx_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -630,6 +631,13 @@ ngx_http_asyncx_init(ngx_conf_t *cf)
 
     /* last: every pool, pipeline and call has its series by now */
     return ngx_http_asyncx_metrics_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_http_asyncx_limit_init_module(cycle);
 }
 
 

@@ -53,6 +53,7 @@ char *ngx_http_asyncx_limit_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_limit_conf_t *prev, ngx_http_asyncx_limit_conf_t *conf);
 ngx_int_t ngx_http_asyncx_limit_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_asyncx_limit_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_asyncx_limit_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_asyncx_limit_init_process(ngx_cycle_t *cycle);
 void ngx_http_asyncx_limit_exit_process(ngx_cycle_t *cycle);
 

@@ -502,6 +502,35 @@ ngx_http_asyncx_limit_zone_cluster(ngx_http_asyncx_limit_zone_parse_t *ps,
  * fails later changes nothing.
  */
 
+/*
+ * After the whole configuration (worker_processes may come after http):
+ * a zone's table has room for NGX_HTTP_ASYNCX_LQ_OWNERS workers, and a
+ * worker without an entry refuses every limited request of the zone.
+ */
+
+ngx_int_t
+ngx_http_asyncx_limit_init_module(ngx_cycle_t *cycle)
+{
+    ngx_core_conf_t              *ccf;
+    ngx_http_asyncx_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asyncx_module);
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (amcf && amcf->limit.zones.nelts
+        && ccf->worker_processes > NGX_HTTP_ASYNCX_LQ_OWNERS)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"worker_processes\" %i is more than the %d "
+                      "workers an \"asyncx_limit_zone\" has room for",
+                      ccf->worker_processes, NGX_HTTP_ASYNCX_LQ_OWNERS);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_asyncx_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {

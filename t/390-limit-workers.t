@@ -16,6 +16,7 @@ use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(time sleep);
 use JSON::PP ();
+use File::Temp ();
 use Asyncx::OwnNginx;
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
@@ -174,5 +175,32 @@ is(scalar @bad, 0, 'no alert, crit or emerg lines besides the kills')
     or diag @bad;
 
 $ngx->stop;
+
+# --- nginx -t: more workers than a zone's table has room for ------------
+# (a worker beyond it refused every limited request with "zone is full";
+# found by the thirteenth session's hostile review)
+
+sub nginx_t {
+    my ($workers) = @_;
+    my $dir = File::Temp::tempdir('asyncx-limit-t-XXXXXX', TMPDIR => 1,
+                                  CLEANUP => 1);
+    my $load = join '', map { "load_module $_;\n" }
+                        Asyncx::OwnNginx::modules();
+    open my $fh, '>', "$dir/nginx.conf" or die $!;
+    print $fh "${load}worker_processes $workers;\nerror_log $dir/error.log;\n"
+              . "pid $dir/nginx.pid;\nevents { }\nhttp {\n"
+              . "    asyncx_limit_zone zone=api:1m rate=5r/s;\n}\n";
+    close $fh;
+    my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    my $out = `$nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
+    return ($? >> 8, $out);
+}
+
+my ($rc, $out) = nginx_t(129);
+isnt($rc, 0, 'worker_processes 129 with a limiter zone: nginx -t fails');
+like($out, qr/\[emerg\] "worker_processes" 129 is more than the 128 workers an "asyncx_limit_zone" has room for/,
+     '... naming the value and the bound') or diag($out);
+($rc, $out) = nginx_t(128);
+is($rc, 0, 'worker_processes 128: nginx -t passes') or diag($out);
 
 done_testing();
