@@ -614,14 +614,16 @@ ngx_http_asyncx_limit_log_key(ngx_http_request_t *r, ngx_str_t *key)
 
     s->data = ngx_pnalloc(r->pool,
                           ngx_http_asyncx_utf8_escape_len(key->data, key->len,
-                                               NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                                               NGX_HTTP_ASYNCX_UTF8_CONTROLS
+                                               |NGX_HTTP_ASYNCX_UTF8_QUOTES)
                           + 1);
     if (s->data == NULL) {
         return &ngx_http_asyncx_limit_no_key;
     }
 
     s->len = ngx_http_asyncx_utf8_escape(s->data, key->data, key->len,
-                                         NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                                         NGX_HTTP_ASYNCX_UTF8_CONTROLS
+                                         |NGX_HTTP_ASYNCX_UTF8_QUOTES)
              - s->data;
 
     return s;

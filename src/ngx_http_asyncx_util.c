@@ -449,7 +449,9 @@ ngx_http_asyncx_utf8_trim(u_char *p, size_t len)
  * made valid UTF-8: each byte that is not part of a valid sequence is
  * written as the four characters "\xNN", and so are control characters
  * (C0 and DEL) with NGX_HTTP_ASYNCX_UTF8_CONTROLS, so that a log line
- * stays one line.  The _len variant says how long the result is.
+ * stays one line, and '"' and '\' with NGX_HTTP_ASYNCX_UTF8_QUOTES, so
+ * that a quoted value cannot end its quote or pass for an escape.  The
+ * _len variant says how long the result is.
  */
 
 size_t
@@ -462,8 +464,11 @@ ngx_http_asyncx_utf8_escape_len(u_char *src, size_t len, ngx_uint_t flags)
     while (len) {
         n = ngx_http_asyncx_utf8_seq(src, len);
 
-        if (n == 0 || (n == 1 && (flags & NGX_HTTP_ASYNCX_UTF8_CONTROLS)
-                       && (*src < 0x20 || *src == 0x7f)))
+        if (n == 0
+            || (n == 1 && (flags & NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                && (*src < 0x20 || *src == 0x7f))
+            || (n == 1 && (flags & NGX_HTTP_ASYNCX_UTF8_QUOTES)
+                && (*src == '"' || *src == '\\')))
         {
             n = 1;
             out += 4;
@@ -489,8 +494,11 @@ ngx_http_asyncx_utf8_escape(u_char *dst, u_char *src, size_t len,
     while (len) {
         n = ngx_http_asyncx_utf8_seq(src, len);
 
-        if (n == 0 || (n == 1 && (flags & NGX_HTTP_ASYNCX_UTF8_CONTROLS)
-                       && (*src < 0x20 || *src == 0x7f)))
+        if (n == 0
+            || (n == 1 && (flags & NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                && (*src < 0x20 || *src == 0x7f))
+            || (n == 1 && (flags & NGX_HTTP_ASYNCX_UTF8_QUOTES)
+                && (*src == '"' || *src == '\\')))
         {
             *dst++ = '\\';
             *dst++ = 'x';

@@ -41,6 +41,8 @@ size_t ngx_http_asyncx_utf8_cut(u_char *p, size_t len, size_t max);
 size_t ngx_http_asyncx_utf8_trim(u_char *p, size_t len);
 
 #define NGX_HTTP_ASYNCX_UTF8_CONTROLS  0x01
+/* '"' and '\\' too: a quote in a log line that cannot be forged */
+#define NGX_HTTP_ASYNCX_UTF8_QUOTES    0x02
 
 size_t ngx_http_asyncx_utf8_escape_len(u_char *src, size_t len,
     ngx_uint_t flags);

@@ -410,6 +410,13 @@ test_utf8_cut_trim_escape(void **state)
     escape_is("\xEA\xB0\x80\xEA\xB0", 5, NGX_HTTP_ASYNCX_UTF8_CONTROLS,
               "\xEA\xB0\x80\\xea\\xb0");
     escape_is("", 0, 0, "");
+
+    /* quotes and backslashes on request: the quote cannot be forged */
+    escape_is("x\", c: \\x1b", 11, NGX_HTTP_ASYNCX_UTF8_CONTROLS,
+              "x\", c: \\x1b");
+    escape_is("x\", c: \\x1b", 11,
+              NGX_HTTP_ASYNCX_UTF8_CONTROLS|NGX_HTTP_ASYNCX_UTF8_QUOTES,
+              "x\\x22, c: \\x5cx1b");
 }
 
 
