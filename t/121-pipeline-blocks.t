@@ -443,20 +443,7 @@ $ngx->stop;
 
 # --- nginx -t names the directive's own line ------------------------------
 
-sub nginx_t {
-    my ($http) = @_;
-    my $dir = File::Temp::tempdir('asyncx-blocks-t-XXXXXX', TMPDIR => 1,
-                                  CLEANUP => 1);
-    my $load = join '', map { "load_module $_;\n" }
-                        Asyncx::OwnNginx::modules();
-    open my $fh, '>', "$dir/nginx.conf" or die $!;
-    print $fh "${load}error_log $dir/error.log;\npid $dir/nginx.pid;\n"
-              . "events { }\nhttp {\n$http\n}\n";
-    close $fh;
-    my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
-    my $out = `$nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
-    return ($? >> 8, $out, "$dir/nginx.conf");
-}
+sub nginx_t { Asyncx::OwnNginx::nginx_t(@_) }
 
 my $lines = scalar(Asyncx::OwnNginx::modules()) + 5;
 my ($rc, $out, $conf) = nginx_t(<<'HTTP');

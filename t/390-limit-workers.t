@@ -16,7 +16,6 @@ use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(time sleep);
 use JSON::PP ();
-use File::Temp ();
 use Asyncx::OwnNginx;
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
@@ -182,18 +181,9 @@ $ngx->stop;
 
 sub nginx_t {
     my ($workers) = @_;
-    my $dir = File::Temp::tempdir('asyncx-limit-t-XXXXXX', TMPDIR => 1,
-                                  CLEANUP => 1);
-    my $load = join '', map { "load_module $_;\n" }
-                        Asyncx::OwnNginx::modules();
-    open my $fh, '>', "$dir/nginx.conf" or die $!;
-    print $fh "${load}worker_processes $workers;\nerror_log $dir/error.log;\n"
-              . "pid $dir/nginx.pid;\nevents { }\nhttp {\n"
-              . "    asyncx_limit_zone zone=api:1m rate=5r/s;\n}\n";
-    close $fh;
-    my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
-    my $out = `$nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
-    return ($? >> 8, $out);
+    return Asyncx::OwnNginx::nginx_t(
+        '    asyncx_limit_zone zone=api:1m rate=5r/s;',
+        "worker_processes $workers;\n");
 }
 
 my ($rc, $out) = nginx_t(129);

@@ -21,6 +21,8 @@ package Asyncx::OwnNginx;
 #   my $v = until_true('what', 30, sub { ... });  # ... and keep its value
 #   $ngx->error_log;      # lines
 #   $ngx->stop;
+#   my ($rc, $out, $conf) = Asyncx::OwnNginx::nginx_t($http, $main);
+#                         # nginx -t of a configuration of its own
 #
 # Every module of TEST_NGINX_LOAD_MODULES is loaded (the module and the
 # test helper t/hold/).  skip_all_unless() is the suites' `plan skip_all`:
@@ -42,6 +44,23 @@ our @EXPORT_OK = qw(until_true);
 
 sub modules { split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '') }
 sub module_so { my @m = modules(); return $m[0] }
+
+# nginx -t of the modules, $main and "http { $http }" in a configuration
+# file of its own: (exit code, output, the file's path).  The http block
+# starts on line modules() + 5 (+ the lines of $main).
+sub nginx_t {
+    my ($http, $main) = @_;
+    my $dir = tempdir('asyncx-nginx-t-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my $load = join '', map { "load_module $_;\n" } modules();
+    open my $fh, '>', "$dir/nginx.conf" or die "$dir/nginx.conf: $!";
+    print $fh "${load}" . ($main // '')
+              . "error_log $dir/error.log;\npid $dir/nginx.pid;\n"
+              . "events { }\nhttp {\n$http\n}\n";
+    close $fh;
+    my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    my $out = `$nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
+    return ($? >> 8, $out, "$dir/nginx.conf");
+}
 
 # `plan skip_all => $why unless $ok`, except under ASYNCX_REQUIRE_ALL=1
 sub skip_all_unless {
