@@ -693,7 +693,7 @@ ngx_http_asyncx_call_idempotent(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_int_t                               n;
     uint64_t                                v;
     ngx_str_t                              *value, s;
-    ngx_uint_t                              i;
+    ngx_uint_t                              i, seen;
     ngx_http_asyncx_conf_bounds_t          *bounds;
     ngx_http_asyncx_pipeline_conf_t        *pcf;
     ngx_http_asyncx_pipeline_idempotent_t  *idem;
@@ -717,8 +717,23 @@ ngx_http_asyncx_call_idempotent(ngx_conf_t *cf, ngx_command_t *cmd,
     idem->name = value[1];
     idem->retries = 1;
     idem->attempt_timeout = 0;
+    seen = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
+
+        n = (ngx_strncmp(value[i].data, "retries=", 8) == 0) ? 1
+            : (ngx_strncmp(value[i].data, "attempt_timeout=", 16) == 0) ? 2
+            : 0;
+
+        if (n && (seen & n)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate parameter \"%V\" of call \"%V\" "
+                               "in \"asyncx_call_idempotent\"",
+                               &value[i], &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        seen |= n;
 
         if (ngx_strncmp(value[i].data, "retries=", 8) == 0) {
             n = ngx_atoi(value[i].data + 8, value[i].len - 8);

@@ -15,7 +15,7 @@ $ENV{TEST_NGINX_GOOD_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 9;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() - 4);
+plan tests => repeat_each() * (3 * blocks() - 5);
 
 no_long_string();
 
@@ -295,6 +295,20 @@ sub {
 --- must_die
 --- error_log
 invalid "retries=0" of call "a" in "asyncx_call_idempotent", use 1..10
+
+
+
+=== TEST 10b: asyncx_call_idempotent: a parameter given twice is refused
+(the last one counted; found by the thirteenth session's hostile review)
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_idempotent a retries=1 retries=10;
+        asyncx_stage s a=/one/ok;
+    }
+--- must_die
+--- error_log
+duplicate parameter "retries=10" of call "a" in "asyncx_call_idempotent"
 
 
 
