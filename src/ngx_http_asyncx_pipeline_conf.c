@@ -1121,8 +1121,12 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid fallback \"%V\" of call \"%V\": "
-                               "not JSON", &value[2], &value[1]);
+                               "invalid fallback \"%*s%s\" of call \"%V\": "
+                               "not JSON",
+                               ngx_http_asyncx_utf8_cut(value[2].data,
+                                                        value[2].len, 256),
+                               value[2].data,
+                               value[2].len > 256 ? "..." : "", &value[1]);
             return NGX_CONF_ERROR;
         }
 

@@ -148,6 +148,21 @@ invalid fallback "{"x":" of call "a": not JSON
 
 
 
+=== TEST 11b: a long fallback that is not JSON: its quote is cut, the call and the reason stay
+(a 3000-byte one filled nginx's message buffer: "of  in"; found by the
+thirteenth session's hostile review)
+--- config eval
+"    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/svc/a;
+        asyncx_call_optional a '" . ("[" x 3000) . "';
+    }"
+--- must_die
+--- error_log eval
+qr/invalid fallback "\[{256}\.\.\." of call "a": not JSON/
+
+
+
 === TEST 12: an error status out of range
 --- config
     location = /p {
