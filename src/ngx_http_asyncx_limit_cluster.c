@@ -1400,8 +1400,10 @@ ngx_http_asyncx_cluster_answered(ngx_http_asyncx_redis_t *rd,
         reply = NULL;
     }
 
+    /* the script says 1 (granted) or 0: anything else is not its reply */
     if (reply == NULL
         || ngx_http_asyncx_cluster_int(reply, 0, &granted) != NGX_OK
+        || (granted != 0 && granted != 1)
         || ngx_http_asyncx_cluster_int(reply, 1, &wait) != NGX_OK
         || ngx_http_asyncx_cluster_int(reply, 2, &slots) != NGX_OK
         || ngx_http_asyncx_cluster_int(reply, 3, &tokens) != NGX_OK)

@@ -95,7 +95,11 @@ if ($fake == 0) {
                            . ($malformed[$subs] // '');
                     $subs++;
                 } elsif ($cmd eq 'EVALSHA') {
-                    if (($args[5] // '') eq 'acquire') {
+                    my $mode = -e "$state/granted2" ? 'granted2' : '';
+                    if (($args[5] // '') eq 'acquire' && $mode) {
+                        # not a reply the script can give
+                        $out = "*4\r\n:2\r\n:0\r\n:0\r\n:0\r\n";
+                    } elsif (($args[5] // '') eq 'acquire') {
                         # the first acquire after a good load waits
                         $out = ($loads >= 2 && $acquires++ == 0)
                                ? "*4\r\n:0\r\n:-5\r\n:0\r\n:0\r\n"
@@ -181,6 +185,16 @@ is(($ngx->json('/asyncx/status') // {})->{pid}, $pid,
 @log = $ngx->error_log;
 is(scalar(grep { /exited on signal|Assertion/ } @log), 0,
    'no worker exited on a signal, no assertion') or diag(@log);
+
+# --- "granted" 2: not the script's reply, so Redis is not trusted -------
+# (it was taken as "denied, retry in 0 ms": the request asked again
+# every millisecond until its timeout)
+
+{ open my $fh, '>', "$state/granted2" or die $!; }
+($code, $body) = $ngx->get('/h', 20);
+is($code, 503, 'an acquire answered granted=2: the fallback (refuse)');
+ok($ngx->wait_log(qr/unreachable \(a reply of an unexpected type\), falling back to refuse/),
+   '... logged as an unexpected reply') or diag($ngx->error_log);
 
 $ngx->stop;
 
