@@ -1222,10 +1222,11 @@ ngx_http_asyncx_pipeline_message(ngx_http_asyncx_pipeline_call_t *call,
         break;
 
     default: /* NGX_HTTP_ASYNCX_CALL_ERROR */
-        p = ngx_snprintf(msg, size, "call failed");
-
         if (call->detail.len) {
-            p = ngx_slprintf(p, last, ": %V", &call->detail);
+            p = ngx_snprintf(msg, size, "%V", &call->detail);
+
+        } else {
+            p = ngx_snprintf(msg, size, "call failed");
         }
 
         break;

@@ -161,7 +161,7 @@ sub order {
 my ($code, $a, $head, $body) = order('/cut');
 is($code, 502, 'Content-Length 7, 3 bytes, closed: the required call failed');
 is_deeply($a && [@{ $a->{calls}{c} }{qw(outcome status error attempts)}],
-          ['error', 502, 'call failed: the answer was cut short after 2 attempts', 2],
+          ['error', 502, 'the answer was cut short after 2 attempts', 2],
           '... as an error (502, cut short), retried as idempotent')
     or diag($body);
 is(asked('/cut'), 2, 'the backend was asked twice');
@@ -170,7 +170,7 @@ is($a && $a->{calls}{ok}{outcome}, 'ok', 'the other call is fine');
 ($code, $a, $head, $body) = order('/cut-chunked');
 is($code, 502, 'a chunked answer without its last chunk: the call failed');
 is_deeply($a && [@{ $a->{calls}{c} }{qw(outcome status error)}],
-          ['error', 502, 'call failed: the answer was cut short'],
+          ['error', 502, 'the answer was cut short'],
           '... cut short') or diag($body);
 
 # --- an answer that is no HTTP: 502, never status 0 -----------------------
@@ -178,7 +178,7 @@ is_deeply($a && [@{ $a->{calls}{c} }{qw(outcome status error)}],
 ($code, $a, $head, $body) = order('/not-http');
 is($code, 502, 'no HTTP answer: the call failed');
 is_deeply($a && [@{ $a->{calls}{c} }{qw(outcome status error)}],
-          ['error', 502, 'call failed: no valid HTTP answer'],
+          ['error', 502, 'no valid HTTP answer'],
           '... with status 502, not 0') or diag($body);
 
 # --- conditional headers do not replace the answer -------------------------
