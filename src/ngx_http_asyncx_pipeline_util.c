@@ -11,6 +11,9 @@
 #include "ngx_http_asyncx_pipeline_util.h"
 
 
+static u_char ngx_http_asyncx_pipeline_path_char(u_char *p, size_t len,
+    size_t *i);
+static u_char ngx_http_asyncx_pipeline_hex(u_char ch);
 static u_char *ngx_http_asyncx_pipeline_json_ws(u_char *p, u_char *last);
 static u_char *ngx_http_asyncx_pipeline_json_skip_string(u_char *p,
     u_char *last);
@@ -78,17 +81,69 @@ ngx_http_asyncx_pipeline_check_name(u_char *p, size_t len)
 
 
 /*
+ * The path's byte at *i, percent-decoded as ngx_unescape_uri() decodes
+ * it (a '%' not followed by two hex digits is itself); *i moves past it.
+ */
+
+static u_char
+ngx_http_asyncx_pipeline_path_char(u_char *p, size_t len, size_t *i)
+{
+    u_char  ch, hi, lo;
+
+    ch = p[*i];
+    (*i)++;
+
+    if (ch != '%' || *i + 2 > len) {
+        return ch;
+    }
+
+    hi = ngx_http_asyncx_pipeline_hex(p[*i]);
+    lo = ngx_http_asyncx_pipeline_hex(p[*i + 1]);
+
+    if (hi > 15 || lo > 15) {
+        return ch;
+    }
+
+    *i += 2;
+
+    return (u_char) (hi << 4 | lo);
+}
+
+
+/* a hex digit's value, or 16 */
+
+static u_char
+ngx_http_asyncx_pipeline_hex(u_char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+
+    ch |= 0x20;
+
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+
+    return 16;
+}
+
+
+/*
  * A call target: an absolute path, optionally "?args".  Rejects what a
  * subrequest URI must not contain (spaces, controls, fragments) and dot
- * segments, which nginx would not normalize for a subrequest.
+ * segments, which nginx would not normalize for a subrequest, also when
+ * percent-encoded ("%2e%2e", "..%2f"): nginx decodes those in a URI it
+ * checks at run time (ngx_http_parse_unsafe_uri()), so a fixed URI gets
+ * the same policy at nginx -t, and an encoded NUL too.
  * *path_len is the length before '?'.
  */
 
 ngx_int_t
 ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len, size_t *path_len)
 {
-    size_t   i, seg;
-    u_char  *q;
+    size_t   i, chars, dots;
+    u_char  *q, ch;
 
     if (len == 0 || p[0] != '/') {
         return NGX_ERROR;
@@ -108,18 +163,38 @@ ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len, size_t *path_len)
 
     *path_len = q ? (size_t) (q - p) : len;
 
-    /* dot segments in the path part */
-    seg = 0;
+    /* dot segments of the decoded path: a segment of one or two dots */
+    chars = 0;
+    dots = 0;
 
-    for (i = 1; i <= *path_len; i++) {
-        if (i == *path_len || p[i] == '/') {
-            if ((i - seg == 2 && p[seg + 1] == '.')
-                || (i - seg == 3 && p[seg + 1] == '.' && p[seg + 2] == '.'))
-            {
+    for (i = 1; i <= *path_len; /* void */) {
+
+        if (i == *path_len) {
+            ch = '/';
+            i++;
+
+        } else {
+            ch = ngx_http_asyncx_pipeline_path_char(p, *path_len, &i);
+        }
+
+        if (ch == '\0') {
+            return NGX_ERROR;
+        }
+
+        if (ch == '/') {
+            if (chars == dots && (dots == 1 || dots == 2)) {
                 return NGX_ERROR;
             }
 
-            seg = i;
+            chars = 0;
+            dots = 0;
+            continue;
+        }
+
+        chars++;
+
+        if (ch == '.') {
+            dots++;
         }
     }
 
@@ -131,7 +206,8 @@ ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len, size_t *path_len)
  * A call target with variables ("/users/$arg_id?x=$arg_x"), at
  * configuration time: it starts with "/" or with a variable, has no
  * spaces, controls or fragment, and no "." or ".." segment made of
- * fixed text (a segment with a variable is checked when evaluated).
+ * fixed text, plain or percent-encoded, nor an encoded NUL (a segment
+ * with a variable is checked when evaluated).
  * *path_len is the length before the first '?'.
  */
 
@@ -139,7 +215,8 @@ ngx_int_t
 ngx_http_asyncx_pipeline_check_uri_template(u_char *p, size_t len,
     size_t *path_len)
 {
-    size_t      i, seg;
+    u_char      ch;
+    size_t      i, chars, dots;
     ngx_uint_t  var;
 
     if (len == 0 || (p[0] != '/' && p[0] != '$')) {
@@ -158,25 +235,42 @@ ngx_http_asyncx_pipeline_check_uri_template(u_char *p, size_t len,
         }
     }
 
-    seg = 0;
+    /* as ngx_http_asyncx_pipeline_check_uri(), fixed segments only */
+    chars = 0;
+    dots = 0;
     var = 0;
 
-    for (i = 0; i <= *path_len; i++) {
+    for (i = 0; i <= *path_len; /* void */) {
 
-        if (i < *path_len && p[i] != '/') {
+        if (i == *path_len) {
+            ch = '/';
+            i++;
+
+        } else {
             var |= (p[i] == '$');
-            continue;
+            ch = ngx_http_asyncx_pipeline_path_char(p, *path_len, &i);
         }
 
-        if (!var
-            && ((i - seg == 2 && p[seg + 1] == '.')
-                || (i - seg == 3 && p[seg + 1] == '.' && p[seg + 2] == '.')))
-        {
+        if (ch == '\0') {
             return NGX_ERROR;
         }
 
-        seg = i;
-        var = 0;
+        if (ch == '/') {
+            if (!var && chars == dots && (dots == 1 || dots == 2)) {
+                return NGX_ERROR;
+            }
+
+            chars = 0;
+            dots = 0;
+            var = 0;
+            continue;
+        }
+
+        chars++;
+
+        if (ch == '.') {
+            dots++;
+        }
     }
 
     return ngx_http_asyncx_utf8_valid(p, len) == NGX_OK ? NGX_OK : NGX_ERROR;

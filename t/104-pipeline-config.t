@@ -75,6 +75,42 @@ invalid URI "/svc/../secret" of call "a"
 
 
 
+=== TEST 5b: a dot segment percent-encoded, as nginx decodes it at run time
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/svc/%2e%2E/secret b=/svc/ok;
+    }
+--- must_die
+--- error_log
+invalid URI "/svc/%2e%2E/secret" of call "a"
+
+
+
+=== TEST 5c: an encoded slash makes a dot segment too
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/svc%2F..%2fsecret;
+    }
+--- must_die
+--- error_log
+invalid URI "/svc%2F..%2fsecret" of call "a"
+
+
+
+=== TEST 5d: an encoded NUL in a URI with variables
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/users/$arg_id%00;
+    }
+--- must_die
+--- error_log
+invalid URI "/users/$arg_id%00" of call "a"
+
+
+
 === TEST 6: a call without name=
 --- config
     location = /p {

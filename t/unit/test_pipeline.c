@@ -144,6 +144,33 @@ test_check_uri(void **state)
                      NGX_ERROR);
     assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a\x01"), &path),
                      NGX_ERROR);
+
+    /* dot segments and NUL percent-encoded, as nginx decodes them */
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a/%2e%2e/b"),
+                                                        &path), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a/%2E."),
+                                                        &path), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a/.%2e?x"),
+                                                        &path), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/%2e/a"),
+                                                        &path), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a%2f..%2Fb"),
+                                                        &path), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a%00b"), &path),
+                     NGX_ERROR);
+
+    /* what decodes to no dot segment stays */
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a/%2e%2e%2e/b"),
+                                                        &path), NGX_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a/%2ex"),
+                                                        &path), NGX_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a/%2"), &path),
+                     NGX_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a/%zz/%"), &path),
+                     NGX_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a?q=%2e%2e"),
+                                                        &path), NGX_OK);
+    assert_int_equal(path, 2);
 }
 
 
@@ -167,6 +194,11 @@ test_check_uri_template(void **state)
     assert_int_equal(TPL("/u/$x y"), NGX_ERROR);
     assert_int_equal(TPL("/u/$x#f"), NGX_ERROR);
     assert_int_equal(TPL(""), NGX_ERROR);
+    assert_int_equal(TPL("/$x/%2e%2E/b"), NGX_ERROR);
+    assert_int_equal(TPL("/a/%2e/$x"), NGX_ERROR);
+    assert_int_equal(TPL("/$x%00"), NGX_ERROR);
+    assert_int_equal(TPL("/a/%2e$x/b"), NGX_OK);
+    assert_int_equal(TPL("/a/%2e%2e%2e/$x"), NGX_OK);
 
 #undef TPL
 }
