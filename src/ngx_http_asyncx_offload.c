@@ -192,7 +192,8 @@ ngx_http_asyncx_offload_file_root(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (root.len == 0 || ngx_strlen(root.data) != root.len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid file root \"%V\"", &value[1]);
+                           "invalid value \"%V\" in \"%V\"", &value[1],
+                           &cmd->name);
         return NGX_CONF_ERROR;
     }
 
