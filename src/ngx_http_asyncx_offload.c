@@ -394,18 +394,28 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* messages quote at most 200 bytes of it, whole characters only */
+    /*
+     * messages quote at most 200 bytes of it, whole characters only,
+     * with its '"' and '\' escaped (the thread's messages too)
+     */
     n = ngx_http_asyncx_utf8_cut(ctx->path.data, ctx->path.len,
                                  NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE);
+
+    if (ngx_http_asyncx_quote(r->pool, ctx->path.data, n, 0, &ctx->quoted)
+        != NGX_OK)
+    {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
 
     if (ngx_http_asyncx_check_rel_path(ctx->path.data, ctx->path.len)
         != NGX_OK)
     {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_FORBIDDEN, NGX_LOG_INFO,
-                                         "path \"%*s\" is not allowed: "
+                                         "path \"%V\" is not allowed: "
                                          "absolute paths, \"..\", NUL bytes "
                                          "and backslashes are refused",
-                                         n, ctx->path.data);
+                                         &ctx->quoted);
         return NGX_ERROR;
     }
 
@@ -416,8 +426,8 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
 
     if (ngx_http_asyncx_utf8_valid(ctx->path.data, ctx->path.len) != NGX_OK) {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
-                                         "path \"%*s\" is not valid UTF-8",
-                                         n, ctx->path.data);
+                                         "path \"%V\" is not valid UTF-8",
+                                         &ctx->quoted);
         return NGX_ERROR;
     }
 
@@ -427,8 +437,8 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
            != NGX_OK)
     {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
-                                         "path \"%*s\" does not name a file",
-                                         n, ctx->path.data);
+                                         "path \"%V\" does not name a file",
+                                         &ctx->quoted);
         return NGX_ERROR;
     }
 

@@ -66,7 +66,8 @@ struct ngx_http_asyncx_sse_file_ctx_s {
 
     /* the open job's inputs (path, full) and its error, if any */
     ngx_http_asyncx_offload_ctx_t      open;
-    ngx_str_t                          log_path;   /* controls escaped */
+    ngx_str_t                          log_path;   /* controls, quotes
+                                                      escaped */
     ngx_http_asyncx_sse_file_conf_t   *conf;
     ngx_fd_t                           fd;
     uint32_t                           query_hash;
@@ -727,6 +728,11 @@ last_event_id:
     if (ngx_http_asyncx_ndjson_id_parse(s.data, s.len, &ctx->resume)
         != NGX_OK)
     {
+        if (ngx_http_asyncx_quote(r->pool, s.data, s.len, 0, &s) != NGX_OK) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
+        }
+
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
                                           "invalid Last-Event-ID \"%V\"", &s);
         return NGX_ERROR;
@@ -944,19 +950,27 @@ ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
     n = ngx_http_asyncx_utf8_cut(path.data, path.len,
                                  NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE);
 
+    /* with its '"' escaped: the io pool's messages quote it too */
+    if (ngx_http_asyncx_quote(r->pool, path.data, n, 0, &ctx->open.quoted)
+        != NGX_OK)
+    {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
     if (ngx_http_asyncx_check_rel_path(path.data, path.len) != NGX_OK) {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_FORBIDDEN, NGX_LOG_INFO,
-                                          "path \"%*s\" is not allowed: "
+                                          "path \"%V\" is not allowed: "
                                           "absolute paths, \"..\", NUL bytes "
                                           "and backslashes are refused",
-                                          n, path.data);
+                                          &ctx->open.quoted);
         return NGX_ERROR;
     }
 
     if (ngx_http_asyncx_utf8_valid(path.data, path.len) != NGX_OK) {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
-                                          "path \"%*s\" is not valid UTF-8",
-                                          n, path.data);
+                                          "path \"%V\" is not valid UTF-8",
+                                          &ctx->open.quoted);
         return NGX_ERROR;
     }
 
@@ -982,20 +996,17 @@ ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
     *p = '\0';
     ctx->open.full.len = p - ctx->open.full.data;
 
-    /* a name may hold a line feed: log lines quote it escaped */
-    n = ngx_http_asyncx_utf8_escape_len(path.data, path.len,
-                                        NGX_HTTP_ASYNCX_UTF8_CONTROLS);
-
-    p = ngx_pnalloc(r->pool, n);
-    if (p == NULL) {
+    /*
+     * a name may hold a line feed or a '"': log lines quote it escaped,
+     * so that it stays one line and cannot end its quote
+     */
+    if (ngx_http_asyncx_quote(r->pool, path.data, path.len,
+                              NGX_HTTP_ASYNCX_UTF8_CONTROLS, &ctx->log_path)
+        != NGX_OK)
+    {
         *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ERROR;
     }
-
-    ctx->log_path.data = p;
-    ctx->log_path.len = ngx_http_asyncx_utf8_escape(p, path.data, path.len,
-                                               NGX_HTTP_ASYNCX_UTF8_CONTROLS)
-                        - p;
 
     return NGX_OK;
 }
