@@ -146,15 +146,20 @@ ngx_http_asyncx_executor_merge_conf(ngx_conf_t *cf,
 }
 
 
-/* asyncx_thread_pools io=name cpu=name; */
+/*
+ * asyncx_thread_pools io=name cpu=name;
+ * Messages quote the whole parameter ("io=" included) and name the
+ * directive, as nginx's own do: the value alone could be either role's.
+ */
 
 char *
 ngx_http_asyncx_thread_pools(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
-    ngx_str_t   *value, *name;
-    ngx_uint_t   i;
+    size_t      len;
+    ngx_str_t  *value, *name;
+    ngx_uint_t  i;
 
     if (alcf->executor.io_name.data != NULL
         || alcf->executor.cpu_name.data != NULL)
@@ -168,35 +173,38 @@ ngx_http_asyncx_thread_pools(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strncmp(value[i].data, "io=", 3) == 0) {
             name = &alcf->executor.io_name;
-            value[i].data += 3;
-            value[i].len -= 3;
+            len = 3;
 
         } else if (ngx_strncmp(value[i].data, "cpu=", 4) == 0) {
             name = &alcf->executor.cpu_name;
-            value[i].data += 4;
-            value[i].len -= 4;
+            len = 4;
 
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[i]);
+                               "invalid value \"%V\" in \"%V\", expected "
+                               "io=name or cpu=name", &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
-        if (value[i].len == 0
-            || value[i].len >= NGX_HTTP_ASYNCX_POOL_NAME_LEN)
+        if (value[i].len == len
+            || value[i].len - len >= NGX_HTTP_ASYNCX_POOL_NAME_LEN)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid thread pool name \"%V\"", &value[i]);
+                               "invalid thread pool name \"%V\" in \"%V\", "
+                               "expected 1..%d bytes", &value[i], &cmd->name,
+                               NGX_HTTP_ASYNCX_POOL_NAME_LEN - 1);
             return NGX_CONF_ERROR;
         }
 
         if (name->data != NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate parameter \"%V\"", &value[i]);
+                               "duplicate parameter \"%V\" in \"%V\"",
+                               &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
-        *name = value[i];
+        name->data = value[i].data + len;
+        name->len = value[i].len - len;
     }
 
     return NGX_CONF_OK;

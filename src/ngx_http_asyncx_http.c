@@ -181,6 +181,36 @@ ngx_http_asyncx_send_server_error(ngx_http_request_t *r,
 }
 
 
+/*
+ * A client's value for a message that quotes it in "...": its '"' and
+ * '\' (and its bytes that are not UTF-8) become \xNN, so that the value
+ * can neither end its quote nor pass for an escape, and cannot forge the
+ * fields that follow it in the log line.  The whole message cannot be
+ * escaped so: its own quotes would be.  flags may add
+ * NGX_HTTP_ASYNCX_UTF8_CONTROLS, for a line logged as it is; the error
+ * answer's path escapes control characters itself.
+ */
+
+ngx_int_t
+ngx_http_asyncx_quote(ngx_pool_t *pool, u_char *src, size_t len,
+    ngx_uint_t flags, ngx_str_t *dst)
+{
+    flags |= NGX_HTTP_ASYNCX_UTF8_QUOTES;
+
+    dst->data = ngx_pnalloc(pool,
+                            ngx_http_asyncx_utf8_escape_len(src, len, flags)
+                            + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst->len = ngx_http_asyncx_utf8_escape(dst->data, src, len, flags)
+               - dst->data;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_asyncx_send_error_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t level, u_char *logged, size_t logged_len, u_char *answered,
@@ -193,7 +223,8 @@ ngx_http_asyncx_send_error_text(ngx_http_request_t *r, ngx_uint_t status,
      * Messages quote what clients sent (paths, names, patterns): bytes
      * that are not UTF-8, and control characters that would split a log
      * line, are written as \xNN, so the log line and the answer are
-     * valid UTF-8.
+     * valid UTF-8.  A quoted value's '"' and '\' were escaped by its
+     * caller (ngx_http_asyncx_quote()): here they are the message's own.
      */
 
     msg = ngx_pnalloc(r->pool,

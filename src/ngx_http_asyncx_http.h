@@ -32,6 +32,8 @@ ngx_int_t ngx_http_asyncx_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t level, const char *fmt, ...);
 ngx_int_t ngx_http_asyncx_send_server_error(ngx_http_request_t *r,
     const ngx_str_t *what, u_char *detail, size_t len);
+ngx_int_t ngx_http_asyncx_quote(ngx_pool_t *pool, u_char *src, size_t len,
+    ngx_uint_t flags, ngx_str_t *dst);
 
 ngx_int_t ngx_http_asyncx_set_allow(ngx_http_request_t *r,
     ngx_uint_t allowed);

@@ -289,7 +289,8 @@ ngx_http_asyncx_limit_zone_add(ngx_conf_t *cf,
 
     if (shm_zone->data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &lz->name);
+                           "duplicate zone \"%V\" in \"asyncx_limit_zone\" "
+                           "directive", &lz->name);
         return NGX_CONF_ERROR;
     }
 
@@ -365,8 +366,9 @@ ngx_http_asyncx_limit_zone_name(ngx_http_asyncx_limit_zone_parse_t *ps,
 
     if (ps->size < (ssize_t) (8 * ngx_pagesize)) {
         ngx_conf_log_error(NGX_LOG_EMERG, ps->cf, 0,
-                           "zone \"%V\" is too small: %V, at least "
-                           "%uzk", &name, &s, 8 * ngx_pagesize / 1024);
+                           "zone \"%V\" is too small: \"%V\" in \"%V\" "
+                           "directive, at least %uzk", &name, arg,
+                           &ps->cmd->name, 8 * ngx_pagesize / 1024);
         return NGX_ERROR;
     }
 

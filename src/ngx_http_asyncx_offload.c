@@ -192,7 +192,8 @@ ngx_http_asyncx_offload_file_root(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (root.len == 0 || ngx_strlen(root.data) != root.len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid file root \"%V\"", &value[1]);
+                           "invalid value \"%V\" in \"%V\"", &value[1],
+                           &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -393,18 +394,28 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* messages quote at most 200 bytes of it, whole characters only */
+    /*
+     * messages quote at most 200 bytes of it, whole characters only,
+     * with its '"' and '\' escaped (the thread's messages too)
+     */
     n = ngx_http_asyncx_utf8_cut(ctx->path.data, ctx->path.len,
                                  NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE);
+
+    if (ngx_http_asyncx_quote(r->pool, ctx->path.data, n, 0, &ctx->quoted)
+        != NGX_OK)
+    {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
 
     if (ngx_http_asyncx_check_rel_path(ctx->path.data, ctx->path.len)
         != NGX_OK)
     {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_FORBIDDEN, NGX_LOG_INFO,
-                                         "path \"%*s\" is not allowed: "
+                                         "path \"%V\" is not allowed: "
                                          "absolute paths, \"..\", NUL bytes "
                                          "and backslashes are refused",
-                                         n, ctx->path.data);
+                                         &ctx->quoted);
         return NGX_ERROR;
     }
 
@@ -415,8 +426,8 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
 
     if (ngx_http_asyncx_utf8_valid(ctx->path.data, ctx->path.len) != NGX_OK) {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
-                                         "path \"%*s\" is not valid UTF-8",
-                                         n, ctx->path.data);
+                                         "path \"%V\" is not valid UTF-8",
+                                         &ctx->quoted);
         return NGX_ERROR;
     }
 
@@ -426,8 +437,8 @@ ngx_http_asyncx_offload_path(ngx_http_request_t *r,
            != NGX_OK)
     {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
-                                         "path \"%*s\" does not name a file",
-                                         n, ctx->path.data);
+                                         "path \"%V\" does not name a file",
+                                         &ctx->quoted);
         return NGX_ERROR;
     }
 

@@ -67,6 +67,8 @@ struct ngx_http_asyncx_offload_ctx_s {
     /* inputs */
     ngx_str_t                        path;      /* client's, NUL-terminated */
     ngx_str_t                        full;      /* root + "/" + path */
+    ngx_str_t                        quoted;    /* path's start, for a
+                                                   message's "..." */
     ngx_str_t                        body;      /* NUL-terminated */
     ngx_chain_t                     *body_files;   /* parts in temp files */
     size_t                           parsed;       /* JSON bytes made a tree */

@@ -24,12 +24,6 @@
 #endif
 
 
-/* how much of the client's path a message quotes (whole characters) */
-#define ngx_http_asyncx_offload_quote(ctx)                                    \
-    ngx_http_asyncx_utf8_cut((ctx)->path.data, (ctx)->path.len,               \
-                             NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE)
-
-
 static ngx_int_t ngx_http_asyncx_offload_real_root(
     ngx_http_asyncx_offload_ctx_t *ctx, char *buf);
 static ngx_int_t ngx_http_asyncx_offload_read_fd(
@@ -45,31 +39,29 @@ ngx_int_t
 ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,
     ngx_err_t err, const char *what)
 {
-    size_t   n;
-    u_char  *p;
+    ngx_str_t  *q;
 
-    p = ctx->path.data;
-    n = ngx_http_asyncx_offload_quote(ctx);
+    q = &ctx->quoted;
 
     switch (err) {
 
     case ENOENT:
     case ENOTDIR:
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_NOT_FOUND, 0,
-                                            "\"%*s\" not found", n, p);
+                                            "\"%V\" not found", q);
 
     case EACCES:
     case EPERM:
     case EROFS:
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
-                                            "%s \"%*s\": permission denied",
-                                            what, n, p);
+                                            "%s \"%V\": permission denied",
+                                            what, q);
 
     case ELOOP:
     case EXDEV:
         /* a symlink that appeared after realpath(): see open_beneath */
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
-                                            "\"%*s\" is a symlink", n, p);
+                                            "\"%V\" is a symlink", q);
 
     case ENAMETOOLONG:
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
@@ -79,13 +71,13 @@ ngx_http_asyncx_offload_errno(ngx_http_asyncx_offload_ctx_t *ctx,
     case EDQUOT:
     case EFBIG:
         return ngx_http_asyncx_offload_fail(ctx, 507, err,
-                                            "%s \"%*s\": no space", what, n, p);
+                                            "%s \"%V\": no space", what, q);
 
     default:
         return ngx_http_asyncx_offload_fail(ctx,
                                             NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                            err, "%s \"%*s\" failed",
-                                            what, n, p);
+                                            err, "%s \"%V\" failed",
+                                            what, q);
     }
 }
 
@@ -305,10 +297,9 @@ ngx_http_asyncx_offload_file_read_run(void *data)
 
     if (rc == NGX_DECLINED) {
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
-                                            "\"%*s\" resolves outside the "
+                                            "\"%V\" resolves outside the "
                                             "file root",
-                                            ngx_http_asyncx_offload_quote(ctx),
-                                            ctx->path.data);
+                                            &ctx->quoted);
     }
 
     fd = ngx_http_asyncx_offload_open_beneath(root, real,
@@ -327,17 +318,15 @@ ngx_http_asyncx_offload_file_read_run(void *data)
     if (S_ISDIR(st.st_mode)) {
         (void) close(fd);
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
-                                            "\"%*s\" is a directory",
-                                            ngx_http_asyncx_offload_quote(ctx),
-                                            ctx->path.data);
+                                            "\"%V\" is a directory",
+                                            &ctx->quoted);
     }
 
     if (!S_ISREG(st.st_mode)) {
         (void) close(fd);
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
-                                            "\"%*s\" is not a regular file",
-                                            ngx_http_asyncx_offload_quote(ctx),
-                                            ctx->path.data);
+                                            "\"%V\" is not a regular file",
+                                            &ctx->quoted);
     }
 
     if (st.st_size > (off_t) ctx->conf->file_max_size) {
@@ -462,14 +451,12 @@ ngx_http_asyncx_offload_file_write_run(void *data)
     char              tmp[NAME_MAX + 1];
     u_char           *base, *p;
     mode_t            mode;
-    size_t            dir_len, n, root_len, quote;
+    size_t            dir_len, n, root_len;
     cJSON            *json;
     ngx_err_t         err;
     ngx_int_t         rc;
     ngx_uint_t        i;
     struct stat       st;
-
-    quote = ngx_http_asyncx_offload_quote(ctx);
 
     if (ngx_http_asyncx_offload_body(ctx) != NGX_OK
         || ngx_http_asyncx_offload_real_root(ctx, root) != NGX_OK)
@@ -497,10 +484,9 @@ ngx_http_asyncx_offload_file_write_run(void *data)
 
     if (rc == NGX_DECLINED) {
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
-                                            "the directory of \"%*s\" "
+                                            "the directory of \"%V\" "
                                             "resolves outside the file root",
-                                            quote,
-                                            ctx->path.data);
+                                            &ctx->quoted);
     }
 
     dfd = ngx_http_asyncx_offload_open_beneath(root, real,
@@ -518,18 +504,16 @@ ngx_http_asyncx_offload_file_write_run(void *data)
             /* rename() would replace the link, not what it points to */
             (void) close(dfd);
             return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
-                                                "\"%*s\" is a symlink",
-                                                quote,
-                                                ctx->path.data);
+                                                "\"%V\" is a symlink",
+                                                &ctx->quoted);
         }
 
         if (!S_ISREG(st.st_mode)) {
             (void) close(dfd);
             return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
-                                                "\"%*s\" is not a regular "
+                                                "\"%V\" is not a regular "
                                                 "file",
-                                                quote,
-                                                ctx->path.data);
+                                                &ctx->quoted);
         }
 
         /*
@@ -541,9 +525,8 @@ ngx_http_asyncx_offload_file_write_run(void *data)
         if ((st.st_mode & 0222) == 0) {
             (void) close(dfd);
             return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_FORBIDDEN, 0,
-                                                "\"%*s\" is read-only",
-                                                quote,
-                                                ctx->path.data);
+                                                "\"%V\" is read-only",
+                                                &ctx->quoted);
         }
 
         if (faccessat(dfd, (char *) base, W_OK, AT_EACCESS) == -1) {

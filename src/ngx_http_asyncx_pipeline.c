@@ -131,6 +131,13 @@ ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r)
         } else if (mode.len != sizeof("parallel") - 1
                    || ngx_strncmp(mode.data, "parallel", mode.len) != 0)
         {
+            if (ngx_http_asyncx_quote(r->pool, mode.data, mode.len, 0,
+                                      &mode)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
             return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                               NGX_LOG_INFO,
                                               "invalid mode \"%V\", use "

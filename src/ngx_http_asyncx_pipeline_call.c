@@ -1200,18 +1200,20 @@ ngx_http_asyncx_pipeline_message(ngx_http_asyncx_pipeline_call_t *call,
     case NGX_HTTP_ASYNCX_CALL_INVALID_URI:
         /*
          * the URI has the client's bytes: shown if short, with control
-         * characters and bytes that are not UTF-8 as \xNN (the log line
-         * stays one line of text)
+         * characters, bytes that are not UTF-8, '"' and '\' as \xNN (the
+         * log line stays one line of text, the quote cannot be ended)
          */
         if (ngx_http_asyncx_utf8_escape_len(call->detail.data,
                                             call->detail.len,
-                                            NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                                            NGX_HTTP_ASYNCX_UTF8_CONTROLS
+                                            |NGX_HTTP_ASYNCX_UTF8_QUOTES)
             <= 256)
         {
             p = ngx_snprintf(msg, size, "invalid URI \"");
             p = ngx_http_asyncx_utf8_escape(p, call->detail.data,
                                             call->detail.len,
-                                            NGX_HTTP_ASYNCX_UTF8_CONTROLS);
+                                            NGX_HTTP_ASYNCX_UTF8_CONTROLS
+                                            |NGX_HTTP_ASYNCX_UTF8_QUOTES);
             *p++ = '"';
 
         } else {

@@ -352,8 +352,8 @@ ngx_http_asyncx_pipeline_merge_conf(ngx_conf_t *cf,
 
         if (calls[j].optional) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "call \"%V\" is already optional",
-                               &opt[i].name);
+                               "call \"%V\" in \"asyncx_call_optional\" "
+                               "is already optional", &opt[i].name);
             return NGX_CONF_ERROR;
         }
 
@@ -657,8 +657,9 @@ ngx_http_asyncx_pipeline_merge_idempotent(ngx_conf_t *cf,
 
             if (calls[n].retries) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "call \"%V\" is already idempotent",
-                                   &idem[i].name);
+                                   "call \"%V\" in "
+                                   "\"asyncx_call_idempotent\" is already "
+                                   "idempotent", &idem[i].name);
                 return NGX_ERROR;
             }
 
@@ -944,14 +945,15 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid stage name \"%V\"", &value[1]);
+                           "invalid stage name \"%V\" in \"%V\"",
+                           &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
     if (cf->args->nelts < 3) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "stage \"%V\" has no calls, use "
-                           "name=/uri ...", &value[1]);
+                           "stage \"%V\" in \"%V\" has no calls, use "
+                           "name=/uri ...", &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -973,7 +975,8 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate stage name \"%V\"", &value[1]);
+                               "duplicate stage name \"%V\" in \"%V\"",
+                               &value[1], &cmd->name);
             return NGX_CONF_ERROR;
         }
     }
@@ -999,8 +1002,8 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                     value[i].data + value[i].len, '=');
         if (eq == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid call \"%V\", use name=/uri",
-                               &value[i]);
+                               "invalid call \"%V\" in \"%V\", use "
+                               "name=/uri", &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -1013,7 +1016,8 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid call name \"%V\"", &name);
+                               "invalid call name \"%V\" of \"%V\" in "
+                               "\"%V\"", &name, &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -1026,8 +1030,8 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid URI \"%V\" of call \"%V\"",
-                               &uri, &name);
+                               "invalid URI \"%V\" of call \"%V\" in "
+                               "\"%V\"", &uri, &name, &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -1038,15 +1042,17 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 && ngx_strncmp(calls[j].name.data, name.data, name.len) == 0)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "duplicate call name \"%V\"", &name);
+                                   "duplicate call name \"%V\" in \"%V\"",
+                                   &name, &cmd->name);
                 return NGX_CONF_ERROR;
             }
         }
 
         if (pcf->calls->nelts == NGX_HTTP_ASYNCX_PIPELINE_MAX_CALLS) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "too many calls, a pipeline has at most %d",
-                               NGX_HTTP_ASYNCX_PIPELINE_MAX_CALLS);
+                               "too many calls at \"%V\" in \"%V\", a "
+                               "pipeline has at most %d", &value[i],
+                               &cmd->name, NGX_HTTP_ASYNCX_PIPELINE_MAX_CALLS);
             return NGX_CONF_ERROR;
         }
 
@@ -1121,12 +1127,13 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid fallback \"%*s%s\" of call \"%V\": "
-                               "not JSON",
+                               "invalid fallback \"%*s%s\" of call \"%V\" "
+                               "in \"%V\": not JSON",
                                ngx_http_asyncx_utf8_cut(value[2].data,
                                                         value[2].len, 256),
                                value[2].data,
-                               value[2].len > 256 ? "..." : "", &value[1]);
+                               value[2].len > 256 ? "..." : "", &value[1],
+                               &cmd->name);
             return NGX_CONF_ERROR;
         }
 

@@ -177,8 +177,9 @@ ngx_http_asyncx_sse(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (alcf->sse.mode == NGX_HTTP_ASYNCX_SSE_OFF) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\", expected \"search\", "
-                           "\"transform\" or \"aggregate\"", &value[1]);
+                           "invalid value \"%V\" in \"%V\", expected "
+                           "\"search\", \"transform\" or \"aggregate\"",
+                           &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -249,7 +250,7 @@ ngx_http_asyncx_sse_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     alcf->sse.source = &ngx_http_asyncx_sse_file_source;
 
-    return ngx_http_asyncx_sse_file_set_source(cf, &alcf->sse.file,
+    return ngx_http_asyncx_sse_file_set_source(cf, cmd, &alcf->sse.file,
                                                &value[1], cf->args->nelts - 1,
                                                &others);
 }

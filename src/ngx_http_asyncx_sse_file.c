@@ -66,7 +66,8 @@ struct ngx_http_asyncx_sse_file_ctx_s {
 
     /* the open job's inputs (path, full) and its error, if any */
     ngx_http_asyncx_offload_ctx_t      open;
-    ngx_str_t                          log_path;   /* controls escaped */
+    ngx_str_t                          log_path;   /* controls, quotes
+                                                      escaped */
     ngx_http_asyncx_sse_file_conf_t   *conf;
     ngx_fd_t                           fd;
     uint32_t                           query_hash;
@@ -209,44 +210,68 @@ ngx_http_asyncx_sse_file_check(ngx_conf_t *cf,
 }
 
 
-/* asyncx_sse_source file=path root=dir; (the parameters after "file=") */
+/*
+ * asyncx_sse_source file=path root=dir; (the parameters after "file=").
+ * Messages quote the whole parameter, "file=" or "root=" included, and
+ * name the directive, as nginx's own do.
+ */
 
 char *
-ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf,
+ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_asyncx_sse_file_conf_t *conf, ngx_str_t *value, ngx_uint_t n,
     ngx_str_t *others)
 {
     u_char                            *p;
-    ngx_str_t                          path, root;
+    ngx_str_t                          path, root, *file_arg, *root_arg;
     ngx_uint_t                         i;
     ngx_http_compile_complex_value_t   ccv;
 
-    ngx_str_null(&path);
-    ngx_str_null(&root);
+    file_arg = NULL;
+    root_arg = NULL;
 
     for (i = 0; i < n; i++) {
 
-        if (ngx_strncmp(value[i].data, "file=", 5) == 0 && path.data == NULL) {
-            path.data = value[i].data + 5;
-            path.len = value[i].len - 5;
+        if (ngx_strncmp(value[i].data, "file=", 5) == 0) {
+            if (file_arg != NULL) {
+                goto duplicate;
+            }
+
+            file_arg = &value[i];
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "root=", 5) == 0 && root.data == NULL) {
-            root.data = value[i].data + 5;
-            root.len = value[i].len - 5;
+        if (ngx_strncmp(value[i].data, "root=", 5) == 0) {
+            if (root_arg != NULL) {
+                goto duplicate;
+            }
+
+            root_arg = &value[i];
             continue;
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+                           "invalid value \"%V\" in \"%V\", expected "
+                           "\"file=\" and \"root=\"%V",
+                           &value[i], &cmd->name, others);
         return NGX_CONF_ERROR;
     }
 
-    if (path.len == 0 || root.len == 0) {
+    if (file_arg == NULL || root_arg == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"asyncx_sse_source\" needs \"file=\" and "
-                           "\"root=\"%V", others);
+                           "\"%V\" needs \"file=\" and \"root=\"%V",
+                           &cmd->name, others);
+        return NGX_CONF_ERROR;
+    }
+
+    path.data = file_arg->data + 5;
+    path.len = file_arg->len - 5;
+    root.data = root_arg->data + 5;
+    root.len = root_arg->len - 5;
+
+    if (path.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": the file is "
+                           "empty", file_arg, &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -269,16 +294,19 @@ ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf,
         && ngx_http_asyncx_check_rel_path(path.data, path.len) != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid file \"%V\": a path relative to "
-                           "\"root=\" without \"..\" is expected", &path);
+                           "invalid value \"%V\" in \"%V\": a path relative "
+                           "to \"root=\" without \"..\" is expected",
+                           file_arg, &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_strlen(root.data) != root.len
+    if (root.len == 0
+        || ngx_strlen(root.data) != root.len
         || ngx_conf_full_name(cf->cycle, &root, 0) != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid root \"%V\"", &root);
+                           "invalid value \"%V\" in \"%V\"", root_arg,
+                           &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -299,6 +327,13 @@ ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf,
     conf->root.len = root.len;
 
     return NGX_CONF_OK;
+
+duplicate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "duplicate parameter \"%V\" in \"%V\"", &value[i],
+                       &cmd->name);
+    return NGX_CONF_ERROR;
 }
 
 
@@ -385,13 +420,16 @@ ngx_http_asyncx_sse_query(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[i]);
+                               "invalid value \"%V\" in \"%V\", expected "
+                               "field=, fields=, group_by= or value=",
+                               &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
         if (*cvp != NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate parameter \"%V\"", &value[i]);
+                               "duplicate parameter \"%V\" in \"%V\"",
+                               &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -422,7 +460,8 @@ ngx_http_asyncx_sse_query(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 != NGX_OK)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\": %s", &value[i], reason);
+                                   "invalid value \"%V\" in \"%V\": %s",
+                                   &value[i], &cmd->name, reason);
                 return NGX_CONF_ERROR;
             }
 
@@ -430,9 +469,10 @@ ngx_http_asyncx_sse_query(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                    != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid \"%V\": a field name is 1 to 128 "
-                               "bytes of UTF-8 without control characters, "
-                               "quotes, backslashes, ',' or ':'", &value[i]);
+                               "invalid value \"%V\" in \"%V\": a field "
+                               "name is 1 to 128 bytes of UTF-8 without "
+                               "control characters, quotes, backslashes, "
+                               "',' or ':'", &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
     }
@@ -688,6 +728,11 @@ last_event_id:
     if (ngx_http_asyncx_ndjson_id_parse(s.data, s.len, &ctx->resume)
         != NGX_OK)
     {
+        if (ngx_http_asyncx_quote(r->pool, s.data, s.len, 0, &s) != NGX_OK) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
+        }
+
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
                                           "invalid Last-Event-ID \"%V\"", &s);
         return NGX_ERROR;
@@ -905,19 +950,27 @@ ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
     n = ngx_http_asyncx_utf8_cut(path.data, path.len,
                                  NGX_HTTP_ASYNCX_OFFLOAD_PATH_QUOTE);
 
+    /* with its '"' escaped: the io pool's messages quote it too */
+    if (ngx_http_asyncx_quote(r->pool, path.data, n, 0, &ctx->open.quoted)
+        != NGX_OK)
+    {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
     if (ngx_http_asyncx_check_rel_path(path.data, path.len) != NGX_OK) {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_FORBIDDEN, NGX_LOG_INFO,
-                                          "path \"%*s\" is not allowed: "
+                                          "path \"%V\" is not allowed: "
                                           "absolute paths, \"..\", NUL bytes "
                                           "and backslashes are refused",
-                                          n, path.data);
+                                          &ctx->open.quoted);
         return NGX_ERROR;
     }
 
     if (ngx_http_asyncx_utf8_valid(path.data, path.len) != NGX_OK) {
         *rc = ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
-                                          "path \"%*s\" is not valid UTF-8",
-                                          n, path.data);
+                                          "path \"%V\" is not valid UTF-8",
+                                          &ctx->open.quoted);
         return NGX_ERROR;
     }
 
@@ -943,20 +996,17 @@ ngx_http_asyncx_sse_file_path(ngx_http_request_t *r,
     *p = '\0';
     ctx->open.full.len = p - ctx->open.full.data;
 
-    /* a name may hold a line feed: log lines quote it escaped */
-    n = ngx_http_asyncx_utf8_escape_len(path.data, path.len,
-                                        NGX_HTTP_ASYNCX_UTF8_CONTROLS);
-
-    p = ngx_pnalloc(r->pool, n);
-    if (p == NULL) {
+    /*
+     * a name may hold a line feed or a '"': log lines quote it escaped,
+     * so that it stays one line and cannot end its quote
+     */
+    if (ngx_http_asyncx_quote(r->pool, path.data, path.len,
+                              NGX_HTTP_ASYNCX_UTF8_CONTROLS, &ctx->log_path)
+        != NGX_OK)
+    {
         *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ERROR;
     }
-
-    ctx->log_path.data = p;
-    ctx->log_path.len = ngx_http_asyncx_utf8_escape(p, path.data, path.len,
-                                               NGX_HTTP_ASYNCX_UTF8_CONTROLS)
-                        - p;
 
     return NGX_OK;
 }

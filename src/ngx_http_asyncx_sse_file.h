@@ -44,7 +44,7 @@ char *ngx_http_asyncx_sse_file_merge_conf(ngx_conf_t *cf,
 char *ngx_http_asyncx_sse_file_check(ngx_conf_t *cf,
     ngx_http_asyncx_sse_file_conf_t *conf, ngx_uint_t mode);
 
-char *ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf,
+char *ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_asyncx_sse_file_conf_t *conf, ngx_str_t *value, ngx_uint_t n,
     ngx_str_t *others);
 char *ngx_http_asyncx_sse_query(ngx_conf_t *cf, ngx_command_t *cmd,

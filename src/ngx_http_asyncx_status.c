@@ -100,6 +100,13 @@ ngx_http_asyncx_status_handler(ngx_http_request_t *r)
     }
 
     if (rc == NGX_HTTP_BAD_REQUEST) {
+        if (ngx_http_asyncx_quote(r->pool, format.data, format.len, 0,
+                                  &format)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                           NGX_LOG_INFO,
                                           "invalid format \"%V\", use "

@@ -94,4 +94,4 @@ GET /asyncx/status
     asyncx_thread_pools gpu=foo;
 --- must_die
 --- error_log
-invalid parameter "gpu=foo"
+invalid value "gpu=foo" in "asyncx_thread_pools", expected io=name or cpu=name

@@ -202,7 +202,7 @@ __DATA__
     }
 --- must_die
 --- error_log
-invalid fallback "{"x": "\udc00"}" of call "a": not JSON
+invalid fallback "{"x": "\udc00"}" of call "a" in "asyncx_call_optional": not JSON
 
 
 

@@ -83,7 +83,7 @@ Content-Type: application/json
 
 
 
-=== TEST 5: an unknown format is a 400 naming it, in the shared error shape
+=== TEST 5: an unknown format is a 400 naming it, in the shared error shape (its '"' as \x22: the log line's quote cannot be ended)
 --- config
     location = /asyncx/status {
         asyncx_status;
@@ -92,9 +92,9 @@ Content-Type: application/json
 GET /asyncx/status?format=%22xml%22
 --- error_code: 400
 --- response_body
-{"error": "invalid format \"\"xml\"\", use json or prometheus", "status": 400}
+{"error": "invalid format \"\\x22xml\\x22\", use json or prometheus", "status": 400}
 --- error_log
-invalid format ""xml"", use json or prometheus (status 400)
+invalid format "\x22xml\x22", use json or prometheus (status 400)
 
 
 

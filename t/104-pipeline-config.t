@@ -21,7 +21,7 @@ __DATA__
     }
 --- must_die
 --- error_log
-stage "1단계" has no calls, use name=/uri ...
+stage "1단계" in "asyncx_stage" has no calls, use name=/uri ...
 
 
 
@@ -34,7 +34,7 @@ stage "1단계" has no calls, use name=/uri ...
     }
 --- must_die
 --- error_log
-duplicate call name "사용자"
+duplicate call name "사용자" in "asyncx_stage"
 
 
 
@@ -47,7 +47,7 @@ duplicate call name "사용자"
     }
 --- must_die
 --- error_log
-duplicate stage name "s"
+duplicate stage name "s" in "asyncx_stage"
 
 
 
@@ -59,7 +59,7 @@ duplicate stage name "s"
     }
 --- must_die
 --- error_log
-invalid URI "svc/user" of call "a"
+invalid URI "svc/user" of call "a" in "asyncx_stage"
 
 
 
@@ -71,7 +71,7 @@ invalid URI "svc/user" of call "a"
     }
 --- must_die
 --- error_log
-invalid URI "/svc/../secret" of call "a"
+invalid URI "/svc/../secret" of call "a" in "asyncx_stage"
 
 
 
@@ -119,7 +119,7 @@ invalid URI "/users/$arg_id%00" of call "a"
     }
 --- must_die
 --- error_log
-invalid call "/svc/user", use name=/uri
+invalid call "/svc/user" in "asyncx_stage", use name=/uri
 
 
 
@@ -180,7 +180,7 @@ invalid call name "소요시간": the "exercise" answer uses it as a key
     }
 --- must_die
 --- error_log
-invalid fallback "{"x":" of call "a": not JSON
+invalid fallback "{"x":" of call "a" in "asyncx_call_optional": not JSON
 
 
 
@@ -195,7 +195,7 @@ thirteenth session's hostile review)
     }"
 --- must_die
 --- error_log eval
-qr/invalid fallback "\[{256}\.\.\." of call "a": not JSON/
+qr/invalid fallback "\[{256}\.\.\." of call "a" in "asyncx_call_optional": not JSON/
 
 
 
@@ -232,7 +232,7 @@ invalid value "200" in "asyncx_pipeline_error_status", expected 400..599
     }
 --- must_die
 --- error_log
-invalid stage name "a b"
+invalid stage name "a b" in "asyncx_stage"
 
 
 
@@ -310,7 +310,7 @@ invalid value "maybe" in "asyncx_call_pass_request_headers" directive, it must b
     }
 --- must_die
 --- error_log
-invalid URI "/users/../$arg_id" of call "a"
+invalid URI "/users/../$arg_id" of call "a" in "asyncx_stage"
 
 
 

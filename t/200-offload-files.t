@@ -119,7 +119,7 @@ Content-Type: application/json
  "{\"error\": \"path \\\"/etc/passwd\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
  "{\"error\": \"path \\\"/etc/passwd\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
  "{\"error\": \"path \\\"test.txt\\\\x00.png\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n",
- "{\"error\": \"path \\\"..\\\\etc\\\\passwd\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n"]
+ "{\"error\": \"path \\\"..\\\\x5cetc\\\\x5cpasswd\\\" is not allowed: absolute paths, \\\"..\\\", NUL bytes and backslashes are refused\", \"status\": 403}\n"]
 --- no_error_log
 [error]
 asyncx offload: file read posted

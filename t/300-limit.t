@@ -323,7 +323,7 @@ unknown asyncx_limit_zone "nope"
 --- config
 --- must_die
 --- error_log
-zone "api" is too small: 4k, at least 32k
+zone "api" is too small: "zone=api:4k" in "asyncx_limit_zone" directive, at least 32k
 
 
 

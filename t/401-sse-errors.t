@@ -163,7 +163,7 @@ GET /stream/search?keyword=python&data_size=10000000
     location = /s { asyncx_sse find; }
 --- must_die
 --- error_log
-invalid value "find", expected "search", "transform" or "aggregate"
+invalid value "find" in "asyncx_sse", expected "search", "transform" or "aggregate"
 
 
 

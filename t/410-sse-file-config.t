@@ -59,7 +59,7 @@ __DATA__
     }
 --- must_die
 --- error_log
-invalid parameter "dir=html"
+invalid value "dir=html" in "asyncx_sse_source", expected "file=" and "root=", or "dataset"
 
 
 
@@ -71,7 +71,7 @@ invalid parameter "dir=html"
     }
 --- must_die
 --- error_log
-invalid file "../a.ndjson": a path relative to "root=" without ".." is expected
+invalid value "file=../a.ndjson" in "asyncx_sse_source": a path relative to "root=" without ".." is expected
 
 
 
@@ -97,7 +97,7 @@ invalid file "../a.ndjson": a path relative to "root=" without ".." is expected
     }
 --- must_die
 --- error_log
-invalid "field=a"b": a field name is 1 to 128 bytes of UTF-8 without control characters, quotes, backslashes, ',' or ':'
+invalid value "field=a"b" in "asyncx_sse_query": a field name is 1 to 128 bytes of UTF-8 without control characters, quotes, backslashes, ',' or ':'
 
 
 
@@ -110,7 +110,7 @@ invalid "field=a"b": a field name is 1 to 128 bytes of UTF-8 without control cha
     }
 --- must_die
 --- error_log
-invalid "fields=a,,b": a field name must be 1 to 128 bytes of UTF-8 without control characters, quotes, backslashes, ',' or ':'
+invalid value "fields=a,,b" in "asyncx_sse_query": a field name must be 1 to 128 bytes of UTF-8 without control characters, quotes, backslashes, ',' or ':'
 
 
 
@@ -121,7 +121,7 @@ invalid "fields=a,,b": a field name must be 1 to 128 bytes of UTF-8 without cont
     }
 --- must_die
 --- error_log
-invalid parameter "sort=a"
+invalid value "sort=a" in "asyncx_sse_query", expected field=, fields=, group_by= or value=
 
 
 
@@ -132,7 +132,7 @@ invalid parameter "sort=a"
     }
 --- must_die
 --- error_log
-duplicate parameter "field=b"
+duplicate parameter "field=b" in "asyncx_sse_query"
 
 
 
