@@ -72,7 +72,9 @@ ngx_http_asyncx_status_stream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (cf->args->nelts == 2) {
         if (ngx_strncmp(value[1].data, "interval=", 9) != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[1]);
+                               "invalid parameter \"%V\" in \"%V\", "
+                               "expected interval=time", &value[1],
+                               &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -86,15 +88,13 @@ ngx_http_asyncx_status_stream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             || interval > NGX_HTTP_ASYNCX_STREAM_MAX)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid interval \"%V\", expected 100ms..60s",
-                               &s);
+                               "invalid value \"%V\" in \"%V\", "
+                               "expected 100ms..60s", &value[1], &cmd->name);
             return NGX_CONF_ERROR;
         }
     }
 
     alcf->dashboard.interval = interval;
-
-    (void) cmd;
 
     return NGX_CONF_OK;
 }
@@ -397,9 +397,9 @@ ngx_http_asyncx_status_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (uri.len == 0 || uri.data[0] != '/' || i < uri.len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid stream URI \"%V\", expected a path "
-                           "starting with \"/\" without quotes, spaces or "
-                           "markup", &uri);
+                           "invalid value \"%V\" in \"%V\", expected a "
+                           "path starting with \"/\" without quotes, spaces "
+                           "or markup", &uri, &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -427,9 +427,6 @@ ngx_http_asyncx_status_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memcpy(p, at + plen,
                ngx_http_asyncx_dashboard_page
                + sizeof(ngx_http_asyncx_dashboard_page) - 1 - (at + plen));
-
-
-    (void) cmd;
 
     return NGX_CONF_OK;
 }

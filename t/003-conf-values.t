@@ -324,7 +324,7 @@ invalid value "-1s" in "asyncx_regex_time_limit", expected 1..3600000 ms
     }
 --- must_die
 --- error_log
-invalid delay "delay=2147484s", expected 0..2147483647 ms
+invalid value "delay=2147484s" in "asyncx_mock_service", expected 0..2147483647 ms
 
 
 
@@ -335,7 +335,7 @@ invalid delay "delay=2147484s", expected 0..2147483647 ms
     }
 --- must_die
 --- error_log
-invalid delay "max_delay=99999999999999999999h", expected 0..2147483647 ms
+invalid value "max_delay=99999999999999999999h" in "asyncx_mock_service", expected 0..2147483647 ms
 
 
 

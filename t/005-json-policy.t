@@ -213,4 +213,4 @@ invalid fallback "{"x": "\udc00"}" of call "a" in "asyncx_call_optional": not JS
     }
 --- must_die
 --- error_log
-invalid "json": "{"a": "\ud800"}" is not a JSON object
+invalid value "json={"a": "\ud800"}" in "asyncx_mock_service", expected a JSON object

@@ -136,6 +136,35 @@ my @cases = (
      . "        asyncx_call_optional a;\n"
      . "        asyncx_call_optional a;\n    }\n}\n", undef,
      'call "a" in "asyncx_call_optional" is already optional'],
+    ['mock service: an invalid name',
+     "server {\n    location = /m {\n"
+     . "        asyncx_mock_service name=a,b;\n    }\n}\n", 3,
+     'invalid value "name=a,b" in "asyncx_mock_service", expected a '
+     . 'service name'],
+    ['mock service: a status out of range',
+     "server {\n    location = /m {\n"
+     . "        asyncx_mock_service status=199;\n    }\n}\n", 3,
+     'invalid value "status=199" in "asyncx_mock_service", expected '
+     . '200..599'],
+    ['mock service: a delay past max_delay',
+     "server {\n    location = /m {\n"
+     . "        asyncx_mock_service delay=2s max_delay=1s;\n    }\n}\n", 3,
+     'delay 2000 ms exceeds max_delay 1000 ms in "asyncx_mock_service"'],
+    ['mock service: json= not an object',
+     "server {\n    location = /m {\n"
+     . "        asyncx_mock_service json=[1];\n    }\n}\n", 3,
+     'invalid value "json=[1]" in "asyncx_mock_service", expected a JSON '
+     . 'object'],
+    ['status stream: an interval out of range',
+     "server {\n    location = /s {\n"
+     . "        asyncx_status_stream interval=61s;\n    }\n}\n", 3,
+     'invalid value "interval=61s" in "asyncx_status_stream", expected '
+     . '100ms..60s'],
+    ['status page: a stream URI that is not a path',
+     "server {\n    location = /d {\n"
+     . "        asyncx_status_page live;\n    }\n}\n", 3,
+     'invalid value "live" in "asyncx_status_page", expected a path '
+     . 'starting with "/" without quotes, spaces or markup'],
 );
 
 for my $c (@cases) {

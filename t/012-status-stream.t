@@ -73,7 +73,7 @@ method not allowed, use GET
     }
 --- must_die
 --- error_log
-invalid interval "10ms", expected 100ms..60s
+invalid value "interval=10ms" in "asyncx_status_stream", expected 100ms..60s
 
 
 
@@ -84,7 +84,7 @@ invalid interval "10ms", expected 100ms..60s
     }
 --- must_die
 --- error_log
-invalid parameter "every=1s"
+invalid parameter "every=1s" in "asyncx_status_stream", expected interval=time
 
 
 
@@ -114,7 +114,7 @@ qr{\A<!doctype html>\n(?!.*(?:src=|href=|url\(|\@import|https?:|//[a-z]))(?=.*va
     }
 --- must_die
 --- error_log
-invalid stream URI "/x';alert(1)//", expected a path starting with "/" without quotes, spaces or markup
+invalid value "/x';alert(1)//" in "asyncx_status_page", expected a path starting with "/" without quotes, spaces or markup
 
 
 
@@ -125,7 +125,7 @@ invalid stream URI "/x';alert(1)//", expected a path starting with "/" without q
     }
 --- must_die
 --- error_log
-invalid stream URI "live"
+invalid value "live" in "asyncx_status_page", expected a path
 
 
 

@@ -296,7 +296,7 @@ asyncx mock: "slow" ended before its delay, timer deleted
     }
 --- must_die
 --- error_log
-invalid "json": "{"a": 1" is not a JSON object
+invalid value "json={"a": 1" in "asyncx_mock_service", expected a JSON object
 
 
 
@@ -307,7 +307,7 @@ invalid "json": "{"a": 1" is not a JSON object
     }
 --- must_die
 --- error_log
-invalid delay "delay=fast"
+invalid value "delay=fast" in "asyncx_mock_service", expected 0..2147483647 ms
 
 
 
@@ -318,7 +318,7 @@ invalid delay "delay=fast"
     }
 --- must_die
 --- error_log
-invalid status "fail_status=200"
+invalid value "fail_status=200" in "asyncx_mock_service", expected 400..599
 
 
 
@@ -329,7 +329,7 @@ invalid status "fail_status=200"
     }
 --- must_die
 --- error_log
-invalid parameter "speed=3"
+invalid parameter "speed=3" in "asyncx_mock_service"
 
 
 
@@ -382,7 +382,7 @@ sub { $_[0] =~ /^\{"error"/ ? $_[0] : length($_[0]) . "\n" }
     }
 --- must_die
 --- error_log
-invalid value "max_big=17m", expected 1..16777216 bytes (16m)
+invalid value "max_big=17m" in "asyncx_mock_service", expected 1..16777216 bytes (16m)
 
 
 

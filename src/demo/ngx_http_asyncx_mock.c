@@ -159,7 +159,9 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             if (ngx_http_asyncx_pipeline_check_name(s.data, s.len) != NGX_OK) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid service name \"%V\"", &s);
+                                   "invalid value \"%V\" in \"%V\", expected "
+                                   "a service name", &value[i],
+                                   &cmd->name);
                 return NGX_CONF_ERROR;
             }
 
@@ -180,8 +182,9 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 != NGX_OK)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid delay \"%V\", expected "
-                                   "0..%uL ms", &value[i],
+                                   "invalid value \"%V\" in \"%V\", "
+                                   "expected 0..%uL ms", &value[i],
+                                   &cmd->name,
                                    ngx_http_asyncx_mock_delay_bounds.max);
                 return NGX_CONF_ERROR;
             }
@@ -204,9 +207,9 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             if (n < 1 || n > NGX_HTTP_ASYNCX_MOCK_BIG_MAX) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value \"%V\", expected "
-                                   "1..%d bytes (16m)", &value[i],
-                                   NGX_HTTP_ASYNCX_MOCK_BIG_MAX);
+                                   "invalid value \"%V\" in \"%V\", "
+                                   "expected 1..%d bytes (16m)", &value[i],
+                                   &cmd->name, NGX_HTTP_ASYNCX_MOCK_BIG_MAX);
                 return NGX_CONF_ERROR;
             }
 
@@ -250,8 +253,9 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             if (json == NULL || !cJSON_IsObject(json)) {
                 cJSON_Delete(json);
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"json\": \"%V\" is not "
-                                   "a JSON object", &s);
+                                   "invalid value \"%V\" in \"%V\", "
+                                   "expected a JSON object", &value[i],
+                                   &cmd->name);
                 return NGX_CONF_ERROR;
             }
 
@@ -294,7 +298,8 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+                           "invalid parameter \"%V\" in \"%V\"",
+                           &value[i], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -310,8 +315,8 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (mcf->delay > mcf->max_delay) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "delay %M ms exceeds max_delay %M ms",
-                           mcf->delay, mcf->max_delay);
+                           "delay %M ms exceeds max_delay %M ms in \"%V\"",
+                           mcf->delay, mcf->max_delay, &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -320,8 +325,10 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 invalid_status:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid status \"%V\"",
-                       &value[i]);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\", expected %s",
+                       &value[i], &cmd->name,
+                       value[i].data[0] == 's' ? "200..599" : "400..599");
     return NGX_CONF_ERROR;
 }
 
