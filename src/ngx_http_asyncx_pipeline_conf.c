@@ -806,8 +806,9 @@ ngx_http_asyncx_pipeline_check_reserved(ngx_conf_t *cf,
                 && ngx_strncmp(calls[i].name.data, res->data, res->len) == 0)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid call name \"%V\": the \"%V\" "
-                                   "answer uses it as a key",
+                                   "invalid call name \"%V\" in "
+                                   "\"asyncx_stage\": the \"%V\" answer "
+                                   "uses it as a key",
                                    &calls[i].name, &conf->answer->name);
                 return NGX_ERROR;
             }

@@ -132,7 +132,7 @@ invalid call "/svc/user" in "asyncx_stage", use name=/uri
     }
 --- must_die
 --- error_log
-invalid call name "소요시간": the "exercise" answer uses it as a key
+invalid call name "소요시간" in "asyncx_stage": the "exercise" answer uses it as a key
 
 
 
