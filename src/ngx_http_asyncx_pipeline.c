@@ -164,6 +164,7 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
 {
     size_t                                len;
     ngx_int_t                             rc;
+    ngx_str_t                             bad;
     ngx_uint_t                            nstages;
     ngx_pool_cleanup_t                   *cln;
     ngx_http_asyncx_pipeline_ctx_t       *ctx;
@@ -227,7 +228,18 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
     cln->handler = ngx_http_asyncx_pipeline_cleanup;
     cln->data = ctx;
 
-    if (ngx_http_asyncx_pipeline_headers(ctx) != NGX_OK) {
+    rc = ngx_http_asyncx_pipeline_headers(ctx, &bad);
+
+    if (rc == NGX_DECLINED) {
+        /* the client's input made it: no call is issued */
+        ngx_http_finalize_request(r,
+            ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST, NGX_LOG_INFO,
+                                       "the value of header \"%V\" for the "
+                                       "calls has a CR, LF or NUL", &bad));
+        return;
+    }
+
+    if (rc != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

@@ -421,7 +421,8 @@ ngx_http_asyncx_pipeline_running(ngx_http_asyncx_pipeline_ctx_t *ctx)
  * A call URI with variables, evaluated in the client request.  The path
  * and the arguments are evaluated apart, so a variable in the path
  * cannot add arguments; the path is percent-decoded and checked for dot
- * segments as nginx does for SSI includes.  NGX_DECLINED: unsafe (the
+ * segments as nginx does for SSI includes, and what it decodes to is
+ * checked again (check_decoded).  NGX_DECLINED: unsafe (the
  * URI is kept in call->detail for the message).
  */
 
@@ -463,7 +464,8 @@ ngx_http_asyncx_pipeline_eval_uri(ngx_http_asyncx_pipeline_ctx_t *ctx,
     raw = *uri;
 
     if (ngx_http_parse_unsafe_uri(r, uri, &split, &flags) != NGX_OK
-        || split.len)
+        || split.len
+        || ngx_http_asyncx_pipeline_check_decoded(&raw, uri) != NGX_OK)
     {
         *uri = raw;
         goto invalid;
@@ -499,10 +501,13 @@ invalid:
  * then asyncx_call_set_header's, evaluated in the client request (an
  * empty value sends no header, as with proxy_set_header), then
  * Content-Type.  Each call adds its own Content-Length (setup_subrequest).
+ * NGX_DECLINED: a value evaluated to a CR, LF or NUL, which would end
+ * the header line in the call (*bad names the header).
  */
 
 ngx_int_t
-ngx_http_asyncx_pipeline_headers(ngx_http_asyncx_pipeline_ctx_t *ctx)
+ngx_http_asyncx_pipeline_headers(ngx_http_asyncx_pipeline_ctx_t *ctx,
+    ngx_str_t *bad)
 {
     ngx_str_t                           value;
     ngx_uint_t                          i, n;
@@ -569,6 +574,13 @@ ngx_http_asyncx_pipeline_headers(ngx_http_asyncx_pipeline_ctx_t *ctx)
 
         if (value.len == 0) {
             continue;
+        }
+
+        if (ngx_http_asyncx_pipeline_check_header_value(value.data, value.len)
+            != NGX_OK)
+        {
+            *bad = set[i].name;
+            return NGX_DECLINED;
         }
 
         ngx_memzero(&nh, sizeof(ngx_table_elt_t));
@@ -835,21 +847,24 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
      * ngx_http_output_filter() marks the client connection failed on any
      * filter error, and the in-memory capture refuses an answer larger
      * than subrequest_output_buffer_size (of the call's location) with
-     * such an error.  Nothing was sent to the client yet, so the error is
-     * this call's alone (a late attempt's too): clear it, or nginx would
-     * close the client connection, and record the call as too large.
-     * What the filters still hold of the refused answer is dropped with
-     * it (the copy filter holds the rest of an answer buffered to a temp
-     * file): nginx would otherwise leave the subrequest to finish on a
-     * write event, which a background subrequest never gets, and its
-     * reference would keep the client request and connection for good.
-     * A client gone (eof) keeps its error: its request is ending.
+     * such an error.  When nothing was sent to the client yet, or the
+     * filters refused this attempt's answer while the connection had no
+     * error of its own (a late attempt's, while the pipeline's answer is
+     * being sent), the error is this call's alone: clear it, or nginx
+     * would close the client connection, and record the call as too
+     * large.  What the filters still hold of the refused answer is
+     * dropped with it (the copy filter holds the rest of an answer
+     * buffered to a temp file): nginx would otherwise leave the
+     * subrequest to finish on a write event, which a background
+     * subrequest never gets, and its reference would keep the client
+     * request and connection for good.  A client gone (eof) keeps its
+     * error: its request is ending.
      */
 
     output_failed = 0;
 
     if (sr->connection->error && !sr->connection->read->eof
-        && !ctx->request->header_sent && !ctx->finished)
+        && (a->refused || (!ctx->request->header_sent && !ctx->finished)))
     {
         sr->connection->error = 0;
         sr->buffered = 0;
@@ -872,13 +887,25 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
     clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
     b = sr->out ? sr->out->buf : NULL;
 
-    overflow = status >= 200 && status < 300
-               && (output_failed
-                   || (rc == NGX_ERROR
-                       && sr->headers_out.content_length_n
-                          > (off_t) clcf->subrequest_output_buffer_size));
+    overflow = output_failed
+               || (rc == NGX_ERROR
+                   && sr->headers_out.content_length_n
+                      > (off_t) clcf->subrequest_output_buffer_size);
 
-    kind = ngx_http_asyncx_pipeline_classify(rc, status, overflow);
+    /*
+     * too large to capture: a 2xx answer's value is lost, a non-2xx
+     * answer still failed by its status (a large HTML error page), which
+     * decides whether it is retried
+     */
+    kind = ngx_http_asyncx_pipeline_classify(rc, status,
+                                             overflow && status >= 200
+                                             && status < 300);
+
+    if (overflow && kind == NGX_HTTP_ASYNCX_CALL_ERROR
+        && status >= 300 && status < 600)
+    {
+        kind = NGX_HTTP_ASYNCX_CALL_STATUS;
+    }
 
     /* what an error's message says besides "call failed" */
     ngx_str_null(&call->detail);
@@ -887,20 +914,31 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
     if ((kind == NGX_HTTP_ASYNCX_CALL_OK
          || kind == NGX_HTTP_ASYNCX_CALL_STATUS)
         && rc < NGX_HTTP_SPECIAL_RESPONSE
-        && sr->upstream != NULL && !a->whole && !sr->header_only)
+        && sr->upstream != NULL && !a->whole && !overflow
+        && !sr->header_only)
     {
         /* nginx logged "upstream prematurely closed connection" */
         kind = NGX_HTTP_ASYNCX_CALL_ERROR;
         status = NGX_HTTP_BAD_GATEWAY;
         ngx_str_set(&call->detail, "the answer was cut short");
 
-    } else if (kind == NGX_HTTP_ASYNCX_CALL_ERROR && status < 100) {
-        /* no status line came (nginx logged why), or none was made */
+    } else if (kind == NGX_HTTP_ASYNCX_CALL_ERROR) {
+        /*
+         * no status line came, or the answer after it broke (invalid
+         * chunks, a 101 upgrade a subrequest cannot take): nginx logged
+         * why; the status it had is not the call's
+         */
         if (sr->upstream != NULL) {
-            status = NGX_HTTP_BAD_GATEWAY;
-            ngx_str_set(&call->detail, "no valid HTTP answer");
+            if (status < 100) {
+                ngx_str_set(&call->detail, "no valid HTTP answer");
 
-        } else {
+            } else {
+                ngx_str_set(&call->detail, "the answer was broken");
+            }
+
+            status = NGX_HTTP_BAD_GATEWAY;
+
+        } else if (status < 300) {
             status = NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
@@ -919,8 +957,8 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 
     if (kind == NGX_HTTP_ASYNCX_CALL_OK && answer.len == 0) {
 
-        if (status == NGX_HTTP_NO_CONTENT) {
-            /* "done, nothing to say": a success without a value */
+        if (status == NGX_HTTP_NO_CONTENT || status == 205) {
+            /* "done, nothing to say" (205: and reset): no value */
             ngx_str_set(&answer, "null");
 
         } else {
@@ -987,23 +1025,36 @@ ngx_http_asyncx_pipeline_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_asyncx_pipeline_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
+    ngx_int_t                            rc;
+    ngx_uint_t                           error;
     ngx_chain_t                         *cl;
     ngx_http_asyncx_pipeline_attempt_t  *a;
 
-    if (r->post_subrequest != NULL
-        && r->post_subrequest->handler == ngx_http_asyncx_pipeline_call_done)
+    if (r->post_subrequest == NULL
+        || r->post_subrequest->handler != ngx_http_asyncx_pipeline_call_done)
     {
-        a = r->post_subrequest->data;
+        return ngx_http_asyncx_pipeline_next_body_filter(r, in);
+    }
 
-        for (cl = in; cl; cl = cl->next) {
-            if (cl->buf->last_in_chain || cl->buf->last_buf) {
-                a->whole = 1;
-                break;
-            }
+    a = r->post_subrequest->data;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_in_chain || cl->buf->last_buf) {
+            a->whole = 1;
+            break;
         }
     }
 
-    return ngx_http_asyncx_pipeline_next_body_filter(r, in);
+    error = r->connection->error;
+
+    rc = ngx_http_asyncx_pipeline_next_body_filter(r, in);
+
+    /* ngx_http_output_filter() marks the connection failed after this */
+    if (rc == NGX_ERROR && !error) {
+        a->refused = 1;
+    }
+
+    return rc;
 }
 
 

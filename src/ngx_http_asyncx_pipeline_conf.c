@@ -536,6 +536,19 @@ ngx_http_asyncx_call_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /* a value with variables is checked when evaluated */
+    if (h->value.lengths == NULL
+        && ngx_http_asyncx_pipeline_check_header_value(value[2].data,
+                                                       value[2].len)
+           != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the value of header \"%V\" in "
+                           "\"asyncx_call_set_header\" has a CR, LF or NUL",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 

@@ -56,6 +56,12 @@ typedef struct {
     unsigned                               running:1; /* its subrequest */
     /* its answer's last buffer went by (body_filter): not cut short */
     unsigned                               whole:1;
+    /*
+     * the filters refused its answer (body_filter) while the client
+     * connection had no error of its own: the error nginx then marks it
+     * with is this attempt's alone
+     */
+    unsigned                               refused:1;
 } ngx_http_asyncx_pipeline_attempt_t;
 
 
@@ -115,7 +121,7 @@ ngx_int_t ngx_http_asyncx_pipeline_init_calls(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
 size_t ngx_http_asyncx_pipeline_reserve_size(ngx_uint_t n, size_t body_len);
 ngx_int_t ngx_http_asyncx_pipeline_headers(
-    ngx_http_asyncx_pipeline_ctx_t *ctx);
+    ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_str_t *bad);
 void ngx_http_asyncx_pipeline_issue(ngx_http_asyncx_pipeline_ctx_t *ctx,
     ngx_http_asyncx_pipeline_call_t *call);
 void ngx_http_asyncx_pipeline_abandon(ngx_http_asyncx_pipeline_call_t *call);

@@ -65,7 +65,10 @@ ngx_http_asyncx_pipeline_check_name(u_char *p, size_t len)
     }
 
     for (i = 0; i < len; i++) {
-        if (p[i] <= 0x20 || p[i] == 0x7f) {
+        /* C0, DEL and C1 (U+0080..U+009F: C2 80..C2 9F) controls */
+        if (p[i] <= 0x20 || p[i] == 0x7f
+            || (p[i] == 0xc2 && i + 1 < len && p[i + 1] < 0xa0))
+        {
             return NGX_ERROR;
         }
 
@@ -298,6 +301,64 @@ ngx_http_asyncx_pipeline_check_uri_value(u_char *p, size_t len,
         if (p[i] <= 0x20 || p[i] == 0x7f || p[i] == '#'
             || (path && p[i] == '?'))
         {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An evaluated call path after nginx percent-decoded it
+ * (ngx_http_parse_unsafe_uri(), as for SSI includes): the decoded path
+ * is the call's URI, its $uri, and what a proxy sends.  A value that
+ * decodes to a '?', '#', space or control character, to a '/' (an
+ * encoded one: raw has fewer), or to bytes that are not UTF-8 would add
+ * arguments, segments or header lines to the call, or split its log
+ * lines: refused.
+ */
+
+ngx_int_t
+ngx_http_asyncx_pipeline_check_decoded(ngx_str_t *raw, ngx_str_t *decoded)
+{
+    size_t  i, n;
+
+    if (ngx_http_asyncx_pipeline_check_uri_value(decoded->data, decoded->len,
+                                                 1)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 0; i < raw->len; i++) {
+        n += (raw->data[i] == '/');
+    }
+
+    for (i = 0; i < decoded->len; i++) {
+        n -= (decoded->data[i] == '/');
+    }
+
+    if (n != 0) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_asyncx_utf8_valid(decoded->data, decoded->len) == NGX_OK
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a header value for a call: no CR, LF or NUL to end its line */
+
+ngx_int_t
+ngx_http_asyncx_pipeline_check_header_value(u_char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] == CR || p[i] == LF || p[i] == '\0') {
             return NGX_ERROR;
         }
     }

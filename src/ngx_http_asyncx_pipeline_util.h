@@ -40,6 +40,10 @@ ngx_int_t ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len,
     size_t *path_len);
 ngx_int_t ngx_http_asyncx_pipeline_check_uri_template(u_char *p, size_t len,
     size_t *path_len);
+ngx_int_t ngx_http_asyncx_pipeline_check_header_value(u_char *p,
+    size_t len);
+ngx_int_t ngx_http_asyncx_pipeline_check_decoded(ngx_str_t *raw,
+    ngx_str_t *decoded);
 ngx_int_t ngx_http_asyncx_pipeline_check_uri_value(u_char *p, size_t len,
     ngx_uint_t path);
 ngx_int_t ngx_http_asyncx_pipeline_check_token(u_char *p, size_t len);

@@ -75,6 +75,19 @@ invalid URI "/svc/../secret" of call "a" in "asyncx_stage"
 
 
 
+=== TEST 5a: a fixed header value for the calls with CR LF
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_call_set_header X-A "a\r\nX-Injected: 1";
+        asyncx_stage s a=/svc/ok;
+    }
+--- must_die
+--- error_log
+the value of header "X-A" in "asyncx_call_set_header" has a CR, LF or NUL
+
+
+
 === TEST 5b: a dot segment percent-encoded, as nginx decodes it at run time
 --- config
     location = /p {

@@ -95,6 +95,14 @@ test_check_name(void **state)
 
     assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("")), NGX_ERROR);
     assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a b")), NGX_ERROR);
+
+    /* C1 controls (NEL, CSI) are controls too; U+00A0 and on are not */
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a\xc2\x85" "b")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a\xc2\x9b")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a\xc2\xa9" "b")),
+                     NGX_OK);
     assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a,b")), NGX_ERROR);
     assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a=b")), NGX_ERROR);
     assert_int_equal(ngx_http_asyncx_pipeline_check_name(S("a/b")), NGX_ERROR);
@@ -171,6 +179,39 @@ test_check_uri(void **state)
     assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a?q=%2e%2e"),
                                                         &path), NGX_OK);
     assert_int_equal(path, 2);
+}
+
+
+static void
+test_check_decoded(void **state)
+{
+    ngx_str_t  raw, dec;
+
+#define DEC(r, d)                                                             \
+    (raw.data = (u_char *) r, raw.len = sizeof(r) - 1,                        \
+     dec.data = (u_char *) d, dec.len = sizeof(d) - 1,                        \
+     ngx_http_asyncx_pipeline_check_decoded(&raw, &dec))
+
+    assert_int_equal(DEC("/u/42", "/u/42"), NGX_OK);
+    assert_int_equal(DEC("/u/%C3%A9", "/u/\xc3\xa9"), NGX_OK);
+    assert_int_equal(DEC("/u/42%3Fa", "/u/42?a"), NGX_ERROR);
+    assert_int_equal(DEC("/u/42%23", "/u/42#"), NGX_ERROR);
+    assert_int_equal(DEC("/u/a%20b", "/u/a b"), NGX_ERROR);
+    assert_int_equal(DEC("/u/a%0d%0ab", "/u/a\r\nb"), NGX_ERROR);
+    assert_int_equal(DEC("/u/a%7f", "/u/a\x7f"), NGX_ERROR);
+    assert_int_equal(DEC("/u/42%2F99", "/u/42/99"), NGX_ERROR);
+    assert_int_equal(DEC("/u/%ff", "/u/\xff"), NGX_ERROR);
+
+#undef DEC
+
+    assert_int_equal(ngx_http_asyncx_pipeline_check_header_value(S("a b")),
+                     NGX_OK);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_header_value(S("a\rb")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_header_value(S("a\nb")),
+                     NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_header_value(S("a\0b")),
+                     NGX_ERROR);
 }
 
 
@@ -449,6 +490,7 @@ main(void)
         cmocka_unit_test(test_breakdown_too_small),
         cmocka_unit_test(test_check_name),
         cmocka_unit_test(test_check_uri),
+        cmocka_unit_test(test_check_decoded),
         cmocka_unit_test(test_check_uri_template),
         cmocka_unit_test(test_check_uri_value),
         cmocka_unit_test(test_json_member),
