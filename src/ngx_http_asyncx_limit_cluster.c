@@ -30,6 +30,20 @@
 /* a waiter asks Redis again this often, so a lost wake-up costs this */
 #define NGX_HTTP_ASYNCX_CLUSTER_SAFETY   100
 
+/*
+ * The shortest retry after a denial, whatever Redis says: an answer
+ * "retry in 0 ms" (a broken or hostile Redis) would have a waiter ask
+ * every millisecond.  It doubles with each denial of the same request
+ * (10, 20, 40, 80 ms), up to NGX_HTTP_ASYNCX_CLUSTER_SAFETY: a waiter
+ * asks at most about 14 times in its first second, 10 a second after.
+ * 10 ms is nginx's own timer resolution on a loaded worker and the
+ * refill interval of a 100r/s zone: a real token due sooner is taken at
+ * most 10 ms late, and a release anywhere still wakes the waiter at
+ * once (pub/sub), without the floor.
+ */
+#define NGX_HTTP_ASYNCX_CLUSTER_FLOOR    10
+#define NGX_HTTP_ASYNCX_CLUSTER_BACKOFF  4    /* doublings of the floor */
+
 #define NGX_HTTP_ASYNCX_CLUSTER_ASKING   1    /* acquire in flight */
 #define NGX_HTTP_ASYNCX_CLUSTER_GRANTED  2    /* answered yes, not picked up */
 #define NGX_HTTP_ASYNCX_CLUSTER_DENIED   3    /* answered no, not picked up */
@@ -96,6 +110,7 @@ struct ngx_http_asyncx_limit_creq_s {
     ngx_uint_t                         state;
     ngx_uint_t                         inflight;
     ngx_int_t                          wait_ms; /* -1: for a slot */
+    ngx_uint_t                         denials; /* answered "wait" */
     ngx_str_t                          enc;     /* the key in Redis names */
     ngx_str_t                          bkey;
     ngx_str_t                          skey;
@@ -971,7 +986,7 @@ ngx_int_t
 ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
     ngx_http_asyncx_limit_pass_t *pass)
 {
-    ngx_msec_t                        due;
+    ngx_msec_t                        due, least;
     ngx_uint_t                        level;
     ngx_http_asyncx_limit_zone_t     *lz;
     ngx_http_asyncx_limit_creq_t     *cr;
@@ -1100,8 +1115,13 @@ ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
         if (cr->rewake) {
             due = 1;
 
-        } else if (cr->wait_ms >= 0 && (ngx_msec_t) cr->wait_ms < due) {
-            due = ngx_max(1, (ngx_msec_t) cr->wait_ms);
+        } else if (cr->wait_ms >= 0) {
+            /* never sooner than the floor, doubled for each denial */
+            least = NGX_HTTP_ASYNCX_CLUSTER_FLOOR
+                    << ngx_min(cr->denials, NGX_HTTP_ASYNCX_CLUSTER_BACKOFF);
+            cr->denials++;
+
+            due = ngx_min(due, ngx_max(least, (ngx_msec_t) cr->wait_ms));
         }
 
         cr->rewake = 0;
