@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "ngx_http_asyncx.h"
 #include "ngx_http_asyncx_util.h"
@@ -30,6 +31,20 @@
 /* a waiter asks Redis again this often, so a lost wake-up costs this */
 #define NGX_HTTP_ASYNCX_CLUSTER_SAFETY   100
 
+/*
+ * The shortest retry after a denial, whatever Redis says: an answer
+ * "retry in 0 ms" (a broken or hostile Redis) would have a waiter ask
+ * every millisecond.  It doubles with each denial of the same request
+ * (10, 20, 40, 80 ms), up to NGX_HTTP_ASYNCX_CLUSTER_SAFETY: a waiter
+ * asks at most about 14 times in its first second, 10 a second after.
+ * 10 ms is nginx's own timer resolution on a loaded worker and the
+ * refill interval of a 100r/s zone: a real token due sooner is taken at
+ * most 10 ms late, and a release anywhere still wakes the waiter at
+ * once (pub/sub), without the floor.
+ */
+#define NGX_HTTP_ASYNCX_CLUSTER_FLOOR    10
+#define NGX_HTTP_ASYNCX_CLUSTER_BACKOFF  4    /* doublings of the floor */
+
 #define NGX_HTTP_ASYNCX_CLUSTER_ASKING   1    /* acquire in flight */
 #define NGX_HTTP_ASYNCX_CLUSTER_GRANTED  2    /* answered yes, not picked up */
 #define NGX_HTTP_ASYNCX_CLUSTER_DENIED   3    /* answered no, not picked up */
@@ -38,6 +53,9 @@
 #define NGX_HTTP_ASYNCX_CLUSTER_FAILED   6    /* Redis did not answer */
 
 #define NGX_HTTP_ASYNCX_CLUSTER_SHA_LEN  40
+
+/* the random part of a lease's name: 8 bytes, in hex */
+#define NGX_HTTP_ASYNCX_CLUSTER_NONCE    8
 
 
 /* one Redis server of this configuration: its two connections */
@@ -96,6 +114,7 @@ struct ngx_http_asyncx_limit_creq_s {
     ngx_uint_t                         state;
     ngx_uint_t                         inflight;
     ngx_int_t                          wait_ms; /* -1: for a slot */
+    ngx_uint_t                         denials; /* answered "wait" */
     ngx_str_t                          enc;     /* the key in Redis names */
     ngx_str_t                          bkey;
     ngx_str_t                          skey;
@@ -127,6 +146,7 @@ static ngx_http_asyncx_limit_creq_t *ngx_http_asyncx_cluster_create(
 static ngx_int_t ngx_http_asyncx_cluster_encode(ngx_http_request_t *r,
     ngx_str_t *key, ngx_str_t *enc);
 static void ngx_http_asyncx_cluster_free(ngx_http_asyncx_limit_creq_t *cr);
+static ngx_str_t *ngx_http_asyncx_cluster_nonce(ngx_log_t *log);
 static ngx_int_t ngx_http_asyncx_cluster_ask(ngx_http_asyncx_limit_creq_t *cr);
 static void ngx_http_asyncx_cluster_answered(ngx_http_asyncx_redis_t *rd,
     redisReply *reply, void *data);
@@ -708,6 +728,7 @@ ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
     }
 
     ngx_http_asyncx_cluster_worker(lz->cluster, cycle->log);
+    (void) ngx_http_asyncx_cluster_nonce(cycle->log);
 
     if (lz->self != NGX_HTTP_ASYNCX_LQ_NOBODY
         && ngx_process == NGX_PROCESS_WORKER)
@@ -971,7 +992,7 @@ ngx_int_t
 ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
     ngx_http_asyncx_limit_pass_t *pass)
 {
-    ngx_msec_t                        due;
+    ngx_msec_t                        due, least;
     ngx_uint_t                        level;
     ngx_http_asyncx_limit_zone_t     *lz;
     ngx_http_asyncx_limit_creq_t     *cr;
@@ -1100,8 +1121,13 @@ ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
         if (cr->rewake) {
             due = 1;
 
-        } else if (cr->wait_ms >= 0 && (ngx_msec_t) cr->wait_ms < due) {
-            due = ngx_max(1, (ngx_msec_t) cr->wait_ms);
+        } else if (cr->wait_ms >= 0) {
+            /* never sooner than the floor, doubled for each denial */
+            least = NGX_HTTP_ASYNCX_CLUSTER_FLOOR
+                    << ngx_min(cr->denials, NGX_HTTP_ASYNCX_CLUSTER_BACKOFF);
+            cr->denials++;
+
+            due = ngx_min(due, ngx_max(least, (ngx_msec_t) cr->wait_ms));
         }
 
         cr->rewake = 0;
@@ -1153,7 +1179,7 @@ ngx_http_asyncx_cluster_create(ngx_http_asyncx_limit_ctx_t *ctx,
 {
     u_char                           *p;
     size_t                            base;
-    ngx_str_t                         key, enc;
+    ngx_str_t                         key, enc, *nonce;
     ngx_http_request_t               *r;
     ngx_http_asyncx_limit_zone_t     *lz;
     ngx_http_asyncx_limit_creq_t     *cr;
@@ -1180,9 +1206,11 @@ ngx_http_asyncx_cluster_create(ngx_http_asyncx_limit_ctx_t *ctx,
     /* prefix:{zone:enc} */
     base = cl->prefix.len + lz->name.len + enc.len + sizeof(":{:}") - 1;
 
+    nonce = ngx_http_asyncx_cluster_nonce(r->connection->log);
+
     cr = ngx_calloc(sizeof(ngx_http_asyncx_limit_creq_t) + enc.len
                     + 2 * (base + 2) + ngx_cycle->hostname.len
-                    + 2 * NGX_INT_T_LEN + 2, r->connection->log);
+                    + nonce->len + 2 * NGX_INT_T_LEN + 3, r->connection->log);
     if (cr == NULL) {
         return NULL;
     }
@@ -1202,8 +1230,8 @@ ngx_http_asyncx_cluster_create(ngx_http_asyncx_limit_ctx_t *ctx,
     cr->skey.len = p - cr->skey.data;
 
     cr->member.data = p;
-    p = ngx_sprintf(p, "%V:%P:%ui", &ngx_cycle->hostname, ngx_pid,
-                    ++cl->seq);
+    p = ngx_sprintf(p, "%V:%P:%V:%ui", &ngx_cycle->hostname, ngx_pid,
+                    nonce, ++cl->seq);
     cr->member.len = p - cr->member.data;
 
     cr->ctx = ctx;
@@ -1211,6 +1239,52 @@ ngx_http_asyncx_cluster_create(ngx_http_asyncx_limit_ctx_t *ctx,
     cr->wait_ms = -1;
 
     return cr;
+}
+
+
+/*
+ * The random part of this process's lease names, made once per process
+ * (at its start, or at its first request if it has no worker start):
+ * hostname:pid alone is the same in two containers of one hostname
+ * whose nginx runs with the same pid in its PID namespace, and one
+ * server's release would then free the other's slot.
+ */
+
+static ngx_str_t *
+ngx_http_asyncx_cluster_nonce(ngx_log_t *log)
+{
+    ngx_uint_t        i;
+    u_char            raw[NGX_HTTP_ASYNCX_CLUSTER_NONCE];
+
+    static ngx_pid_t  pid;
+    static u_char     hex[2 * NGX_HTTP_ASYNCX_CLUSTER_NONCE];
+    static ngx_str_t  nonce = { 2 * NGX_HTTP_ASYNCX_CLUSTER_NONCE, hex };
+
+    if (pid == ngx_pid) {
+        return &nonce;
+    }
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        /* not expected; still different from another process's */
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "asyncx limit: RAND_bytes() failed, the lease names "
+                      "use random() instead");
+
+        for (i = 0; i < sizeof(raw); i++) {
+            raw[i] = (u_char) (ngx_random() ^ (ngx_pid >> (i % 4) * 8)
+                               ^ ngx_time());
+        }
+    }
+
+    ngx_hex_dump(hex, raw, sizeof(raw));
+    pid = ngx_pid;
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "asyncx limit: this process's leases are named "
+                  "\"%V:%P:%V:<n>\"", &ngx_cycle->hostname, ngx_pid,
+                  &nonce);
+
+    return &nonce;
 }
 
 

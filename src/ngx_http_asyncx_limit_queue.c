@@ -111,6 +111,7 @@ ngx_http_asyncx_lq_key_init(ngx_http_asyncx_lq_zone_t *z,
     ngx_queue_init(&k->holds);
     k->waiting = 0;
     k->active = 0;
+    k->dry_waiting = 0;
 
     ngx_queue_insert_head(&z->keys, &k->lru);
     z->nkeys++;
@@ -304,6 +305,18 @@ ngx_http_asyncx_lq_look(ngx_http_asyncx_lq_zone_t *z,
  * Whatever the waiters ahead can be granted first is granted first.  In
  * a dry run a request that would wait or be refused is counted and not
  * queued (NGX_AGAIN / NGX_DECLINED, rec unused).
+ *
+ * A dry run keeps the queue it would have, as limit_req_dry_run keeps
+ * the excess it would have: a request that would wait counts in its
+ * key's dry_waiting, which goes down, at the next dry-run arrival, by
+ * the tokens there are then while a slot is free (each takes one, as a
+ * waiter granted would; it holds no slot, as it never waited), so a dry
+ * run reports the requests a full queue would refuse.  A dry-run
+ * newcomer enters at once only with no would-be waiter ahead.  Requests
+ * that are not dry runs ignore dry_waiting.  The bucket's cap applies
+ * as always: after a pause longer than burst tokens take, would-be
+ * waiters beyond burst are left (a real waiter would have got a token,
+ * or timed out); they go at the next arrivals as tokens come.
  */
 
 ngx_int_t
@@ -324,7 +337,20 @@ ngx_http_asyncx_lq_arrive(ngx_http_asyncx_lq_zone_t *z,
         ngx_http_asyncx_lq_pump(z, k, env);
     }
 
+    if (dry_run) {
+        /* the would-be waiters ahead take what a waiter would take */
+        while (k->dry_waiting && k->waiting == 0
+               && (z->concurrency == 0 || k->active < z->concurrency)
+               && ngx_http_asyncx_bucket_take(&k->bucket, z->rate, z->burst,
+                                              env->now)
+                  == 0)
+        {
+            k->dry_waiting--;
+        }
+    }
+
     if (k->waiting == 0
+        && (!dry_run || k->dry_waiting == 0)
         && (z->concurrency == 0 || k->active < z->concurrency)
         && ngx_http_asyncx_bucket_take(&k->bucket, z->rate, z->burst,
                                        env->now)
@@ -336,7 +362,8 @@ ngx_http_asyncx_lq_arrive(ngx_http_asyncx_lq_zone_t *z,
     }
 
     if (dry_run) {
-        if (k->waiting < z->queue) {
+        if ((uint64_t) k->waiting + k->dry_waiting < z->queue) {
+            k->dry_waiting++;
             z->dry_run_delayed++;
             return NGX_AGAIN;
         }

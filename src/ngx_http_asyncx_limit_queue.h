@@ -96,6 +96,7 @@ typedef struct {
     ngx_queue_t                  holds;     /* GRANTED and HELD */
     uint32_t                     waiting;
     uint32_t                     active;
+    uint32_t                     dry_waiting;  /* would wait (dry run) */
 } ngx_http_asyncx_lq_key_t;
 
 

@@ -167,6 +167,7 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
     cJSON                               *root, *o, *a;
     double                               rps;
     ngx_uint_t                           i, n, active, waiting, keys;
+    ngx_uint_t                           dry_waiting;
     ngx_queue_t                         *q;
     ngx_msec_t                           now;
     ngx_http_asyncx_lq_key_t            *k;
@@ -177,6 +178,7 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
 
     active = 0;
     waiting = 0;
+    dry_waiting = 0;
     rps = 0;
     n = 0;
 
@@ -192,6 +194,7 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
         k = ngx_queue_data(q, ngx_http_asyncx_lq_key_t, lru);
         active += k->active;
         waiting += k->waiting;
+        dry_waiting += k->dry_waiting;
         rps += ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_of(k),
                                          now);
     }
@@ -275,7 +278,9 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
         || cJSON_AddNumberToObject(o, "delayed", (double) z.dry_run_delayed)
            == NULL
         || cJSON_AddNumberToObject(o, "rejected",
-                                   (double) z.dry_run_rejected) == NULL)
+                                   (double) z.dry_run_rejected) == NULL
+        || cJSON_AddNumberToObject(o, "waiting", (double) dry_waiting)
+           == NULL)
     {
         goto failed;
     }

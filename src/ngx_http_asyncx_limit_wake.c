@@ -15,7 +15,9 @@
  * datagram carries the zone's secret, so only a process that can read
  * the zone can wake a worker; the worker then looks at its own waiters
  * of that zone.  A worker that could not bind its socket falls back to
- * looking every NGX_HTTP_ASYNCX_LIMIT_POLL ms.
+ * looking every NGX_HTTP_ASYNCX_LIMIT_POLL ms.  A datagram can be lost
+ * (the socket's queue is full, which any local process can arrange): a
+ * waiter looks again every NGX_HTTP_ASYNCX_LIMIT_SAFETY ms anyway.
  */
 
 
@@ -144,7 +146,7 @@ ngx_http_asyncx_limit_unlock(ngx_http_asyncx_limit_op_t *op)
 void
 ngx_http_asyncx_limit_arm(ngx_http_asyncx_limit_ctx_t *ctx)
 {
-    ngx_msec_t                     t, waited;
+    ngx_msec_t                     t, cap, waited;
     ngx_http_asyncx_limit_pass_t  *pass;
 
     if (ctx->wait.posted) {
@@ -161,10 +163,13 @@ ngx_http_asyncx_limit_arm(ngx_http_asyncx_limit_ctx_t *ctx)
         t = ctx->due;
     }
 
-    if (pass->zone->lmcf->wake == NULL && ngx_process == NGX_PROCESS_WORKER
-        && t > NGX_HTTP_ASYNCX_LIMIT_POLL)
-    {
-        t = NGX_HTTP_ASYNCX_LIMIT_POLL;
+    if (ngx_process == NGX_PROCESS_WORKER) {
+        /* a wake-up can be lost: the waiter looks again after at most */
+        cap = pass->zone->lmcf->wake ? NGX_HTTP_ASYNCX_LIMIT_SAFETY
+                                     : NGX_HTTP_ASYNCX_LIMIT_POLL;
+        if (t > cap) {
+            t = cap;
+        }
     }
 
     /*
@@ -413,7 +418,11 @@ ngx_http_asyncx_limit_wake_send(ngx_http_asyncx_limit_zone_t *lz,
     err = ngx_socket_errno;
 
     if (err == NGX_EAGAIN) {
-        /* its queue is full: it has wake-ups to read already */
+        /*
+         * its queue is full: of wake-ups it has to read, or of datagrams
+         * of anyone else; its waiters' own re-check (every
+         * NGX_HTTP_ASYNCX_LIMIT_SAFETY ms) finds what this one said
+         */
         return;
     }
 

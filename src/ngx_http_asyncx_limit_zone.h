@@ -29,6 +29,13 @@
 /* a worker without a wake-up socket looks at its waiters this often */
 #define NGX_HTTP_ASYNCX_LIMIT_POLL       10
 
+/*
+ * A waiter with a wake-up socket looks again this often anyway: a
+ * wake-up datagram not sent (the socket's queue full: any local process
+ * can fill it) costs at most this, not the wait's whole timeout.
+ */
+#define NGX_HTTP_ASYNCX_LIMIT_SAFETY     1000
+
 /* admissions per 100 ms over the last second, for current_rps */
 #define NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS  10
 

@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 394);
+plan tests => repeat_each() * (3 * blocks() + 415);
 
 no_shuffle();
 no_long_string();
@@ -561,6 +561,43 @@ qr/\[(?:error|warn|notice|info)\] \d+#\d+: \*\d+ asyncx[^(]*dry run/
 ["", qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full, dry run\n\z/,
  qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "one": queue is full, dry run\n\z/,
  "", qr/^\[warn\] \d+#\d+: \*\d+ asyncx: limited by zone "q": would wait, dry run\n\z/, ""]
+
+
+
+=== TEST 23b: dry run with a queue: the queue it would have fills, then
+what a full queue would refuse is REJECTED_DRY_RUN, counted and logged
+(every request passed the queue before: never a rejection; found by the
+fourteenth session's hostile review).  1r/m: no token comes during the
+test, however slow the machine.
+--- http_config
+    asyncx_limit_zone zone=q:64k rate=1r/m burst=1 queue=2;
+--- config
+    asyncx_limit_dry_run on;
+    add_header X-Limit "$asyncx_limit_status" always;
+    location = /q { asyncx_limit q; asyncx_mock_service name=q echo=off; }
+    location = /asyncx/status { asyncx_status; }
+--- request eval
+["GET /q", "GET /q", "GET /q", "GET /q", "GET /q", "GET /asyncx/status"]
+--- error_code eval
+[200, 200, 200, 200, 200, 200]
+--- response_headers eval
+["X-Limit: PASSED", "X-Limit: DELAYED_DRY_RUN", "X-Limit: DELAYED_DRY_RUN",
+ "X-Limit: REJECTED_DRY_RUN", "X-Limit: REJECTED_DRY_RUN", "X-Limit:"]
+--- response_body_filters eval
+sub { return "" unless $_[0] =~ /^\{"module"/;
+      my $s = JSON::PP::decode_json($_[0])->{limit_zones}{q};
+      "passed=$s->{passed} delayed=$s->{delayed} rejected=$s->{rejected} dry_run=$s->{dry_run}{delayed}/$s->{dry_run}{rejected}/$s->{dry_run}{waiting} now=$s->{concurrent}{current}/$s->{waiting}\n" }
+--- response_body eval
+[("") x 5, "passed=1 delayed=0 rejected=0 dry_run=2/2/2 now=0/0\n"]
+--- grep_error_log eval
+qr/\[(?:error|warn|notice|info)\] \d+#\d+: \*\d+ asyncx[^(]*dry run/
+--- grep_error_log_out eval
+["",
+ qr/^\[warn\] \d+#\d+: \*\d+ asyncx: limited by zone "q": would wait, dry run\n\z/,
+ qr/^\[warn\] \d+#\d+: \*\d+ asyncx: limited by zone "q": would wait, dry run\n\z/,
+ qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "q": queue is full, dry run\n\z/,
+ qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "q": queue is full, dry run\n\z/,
+ ""]
 
 
 

@@ -237,7 +237,7 @@ sub log_count {
     my @l = $lc->leases('slot');
     is(scalar @l, 1, 'slot: Redis holds its lease');
     my $w = ($ngx->workers)[0];
-    like($l[0][0] // '', qr/:$w:\d+$/, 'slot: the lease names the worker');
+    like($l[0][0] // '', qr/:$w:[0-9a-f]{16}:\d+$/, 'slot: the lease names the worker');
 
     # held for 2 leases (3 s each, by Redis's clock): renewals keep it
     my $t0 = $redis->time_ms;
@@ -255,7 +255,7 @@ sub log_count {
     $redis->cli('DEL', $lc->slot_key('slot'));
     ok(until_true('the lease taken again', 30, sub { $lc->zcard('slot') == 1 }),
        'lost lease: the renewal takes the slot again');
-    like((($lc->leases('slot'))[0] // [''])->[0], qr/:$w:\d+$/,
+    like((($lc->leases('slot'))[0] // [''])->[0], qr/:$w:[0-9a-f]{16}:\d+$/,
          '... under the holder\'s own name');
     ok(until_true('its log line', 30, sub {
         log_count(qr/\[warn\] .*zone "slot": a lease was gone from redis 127\.0\.0\.1:\d+ before its renewal, taken again/) == 1 }),
@@ -273,7 +273,7 @@ sub log_count {
     is($lc->zcard('slot'), 1, '... Redis holds the other holder only');
     $redis->cli('ZREM', $lc->slot_key('slot'), 'intruder');
     ok(until_true('taken again', 30, sub {
-        my @x = $lc->leases('slot'); @x == 1 && $x[0][0] =~ /:$w:\d+$/ }),
+        my @x = $lc->leases('slot'); @x == 1 && $x[0][0] =~ /:$w:[0-9a-f]{16}:\d+$/ }),
        '... the slot freed, the renewal takes it again');
 
     # a second request waits; its client leaves: its place is freed

@@ -350,7 +350,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     is($lc->zcard('slots'), 3, 'slots: Redis holds 3 leases');
     my @members = map { $_->[0] } $lc->leases('slots');
     my %wpids = map { $_ => 1 } map { workers_of($_) } 0 .. 2;
-    is(scalar(grep { /:(\d+):\d+$/ && $wpids{$1} } @members), 3,
+    is(scalar(grep { /:(\d+):[0-9a-f]{16}:\d+$/ && $wpids{$1} } @members), 3,
        'slots: each lease names a worker pid (' . join(' ', @members) . ')');
 
     for my $i (0 .. 2) {
@@ -494,7 +494,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     my @victims = workers_of(0);
     my %victim = map { $_ => 1 } @victims;
     my @l = $lc->leases('lease');
-    is(scalar(grep { $_->[0] =~ /:(\d+):\d+$/ && $victim{$1} } @l), 2,
+    is(scalar(grep { $_->[0] =~ /:(\d+):[0-9a-f]{16}:\d+$/ && $victim{$1} } @l), 2,
        'lease: the 2 leases belong to server 1\'s workers');
 
     kill 'KILL', @victims;
@@ -529,7 +529,7 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     until_true('the last expiry', 30, sub { $redis->time_ms > $last });
     is(code(1, '/z/lease/call'), 200, 'lease: server 2 admits after the '
        . 'last expiry');
-    is(scalar(grep { $_->[0] =~ /:(\d+):\d+$/ && $victim{$1} }
+    is(scalar(grep { $_->[0] =~ /:(\d+):[0-9a-f]{16}:\d+$/ && $victim{$1} }
               $lc->leases('lease')), 0, 'lease: the dead leases are gone');
     $_->release for @h;    # their reader is dead: nothing to collect
     $_->answer for @h;

@@ -66,6 +66,7 @@ typedef struct {
     ngx_http_asyncx_lq_key_t   *sut;
     uint64_t                    tokens;     /* the model's bucket */
     ngx_msec_t                  last;
+    uint64_t                    dry;        /* would-be waiters */
 } m_key_t;
 
 
@@ -461,6 +462,7 @@ check_state(void)
 
         CHECK(i == m_active(key));
         CHECK(S.k[key].sut->active == (uint32_t) i);
+        CHECK(S.k[key].sut->dry_waiting == S.k[key].dry);
         n += i;
 
         /* the same tokens now */
@@ -635,19 +637,35 @@ op_arrive(int dry_run)
      * zone grants them first, through the callbacks): g of them enter.
      */
     {
-        uint64_t  tokens, slots, waiting, g;
+        uint64_t   tokens, slots, waiting, g, d;
+        m_key_t   *mk;
 
-        m_refill(&S.k[key]);
-        tokens = S.k[key].tokens / NGX_HTTP_ASYNCX_TOKEN;
+        mk = &S.k[key];
+        m_refill(mk);
+        tokens = mk->tokens / NGX_HTTP_ASYNCX_TOKEN;
         slots = S.concurrency == 0 ? (uint64_t) -1
                 : ((uint64_t) m_active(key) < S.concurrency
                    ? S.concurrency - m_active(key) : 0);
         waiting = m_count(key, M_WAIT);
 
         g = ngx_min(waiting, ngx_min(tokens, slots));
+        d = 0;
 
-        if (waiting == g && slots > g && tokens > g) {
+        if (dry_run && waiting == g && slots > g) {
+            /* the would-be waiters of a dry run take what is left */
+            d = ngx_min(mk->dry, tokens - g);
+            mk->dry -= d;
+            mk->tokens -= d * NGX_HTTP_ASYNCX_TOKEN;
+        }
+
+        if (waiting == g && (!dry_run || mk->dry == 0) && slots > g
+            && tokens - d > g)
+        {
             expect = NGX_OK;
+
+        } else if (dry_run) {
+            expect = (waiting - g) + mk->dry < S.queue ? NGX_AGAIN
+                                                       : NGX_DECLINED;
 
         } else if (waiting - g < S.queue) {
             expect = NGX_AGAIN;
@@ -682,6 +700,7 @@ op_arrive(int dry_run)
     if (dry_run || rc == NGX_DECLINED) {
         if (dry_run) {
             if (rc == NGX_AGAIN) {
+                S.k[key].dry++;
                 S.dry_delayed++;
             } else {
                 S.dry_rejected++;
