@@ -98,6 +98,8 @@ struct ngx_http_asyncx_limit_cluster_s {
     ngx_event_t                    renew;
     ngx_uint_t                     mode;        /* this worker's */
     ngx_uint_t                     seq;
+    /* the random part of its lease names, in hex */
+    u_char                         nonce[2 * NGX_HTTP_ASYNCX_CLUSTER_NONCE];
     ngx_log_t                     *log;
 };
 
@@ -146,7 +148,8 @@ static ngx_http_asyncx_limit_creq_t *ngx_http_asyncx_cluster_create(
 static ngx_int_t ngx_http_asyncx_cluster_encode(ngx_http_request_t *r,
     ngx_str_t *key, ngx_str_t *enc);
 static void ngx_http_asyncx_cluster_free(ngx_http_asyncx_limit_creq_t *cr);
-static ngx_str_t *ngx_http_asyncx_cluster_nonce(ngx_log_t *log);
+static void ngx_http_asyncx_cluster_nonce(ngx_http_asyncx_limit_cluster_t *cl,
+    ngx_log_t *log);
 static ngx_int_t ngx_http_asyncx_cluster_ask(ngx_http_asyncx_limit_creq_t *cr);
 static void ngx_http_asyncx_cluster_answered(ngx_http_asyncx_redis_t *rd,
     redisReply *reply, void *data);
@@ -728,7 +731,6 @@ ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
     }
 
     ngx_http_asyncx_cluster_worker(lz->cluster, cycle->log);
-    (void) ngx_http_asyncx_cluster_nonce(cycle->log);
 
     if (lz->self != NGX_HTTP_ASYNCX_LQ_NOBODY
         && ngx_process == NGX_PROCESS_WORKER)
@@ -765,6 +767,7 @@ ngx_http_asyncx_cluster_worker(ngx_http_asyncx_limit_cluster_t *cl,
 
     cl->log = log;
     ngx_queue_init(&cl->held);
+    ngx_http_asyncx_cluster_nonce(cl, log);
 
     cl->renew.handler = ngx_http_asyncx_cluster_renew_handler;
     cl->renew.data = cl;
@@ -1179,7 +1182,7 @@ ngx_http_asyncx_cluster_create(ngx_http_asyncx_limit_ctx_t *ctx,
 {
     u_char                           *p;
     size_t                            base;
-    ngx_str_t                         key, enc, *nonce;
+    ngx_str_t                         key, enc, nonce;
     ngx_http_request_t               *r;
     ngx_http_asyncx_limit_zone_t     *lz;
     ngx_http_asyncx_limit_creq_t     *cr;
@@ -1206,11 +1209,12 @@ ngx_http_asyncx_cluster_create(ngx_http_asyncx_limit_ctx_t *ctx,
     /* prefix:{zone:enc} */
     base = cl->prefix.len + lz->name.len + enc.len + sizeof(":{:}") - 1;
 
-    nonce = ngx_http_asyncx_cluster_nonce(r->connection->log);
+    nonce.data = cl->nonce;
+    nonce.len = sizeof(cl->nonce);
 
     cr = ngx_calloc(sizeof(ngx_http_asyncx_limit_creq_t) + enc.len
                     + 2 * (base + 2) + ngx_cycle->hostname.len
-                    + nonce->len + 2 * NGX_INT_T_LEN + 3, r->connection->log);
+                    + nonce.len + 2 * NGX_INT_T_LEN + 3, r->connection->log);
     if (cr == NULL) {
         return NULL;
     }
@@ -1231,7 +1235,7 @@ ngx_http_asyncx_cluster_create(ngx_http_asyncx_limit_ctx_t *ctx,
 
     cr->member.data = p;
     p = ngx_sprintf(p, "%V:%P:%V:%ui", &ngx_cycle->hostname, ngx_pid,
-                    nonce, ++cl->seq);
+                    &nonce, ++cl->seq);
     cr->member.len = p - cr->member.data;
 
     cr->ctx = ctx;
@@ -1243,26 +1247,20 @@ ngx_http_asyncx_cluster_create(ngx_http_asyncx_limit_ctx_t *ctx,
 
 
 /*
- * The random part of this process's lease names, made once per process
- * (at its start, or at its first request if it has no worker start):
- * hostname:pid alone is the same in two containers of one hostname
- * whose nginx runs with the same pid in its PID namespace, and one
- * server's release would then free the other's slot.
+ * The random part of this process's lease names in the zone, made when
+ * the process starts serving it: hostname:pid alone is the same in two
+ * containers of one hostname whose nginx runs with the same pid in its
+ * PID namespace, and one server's release would then free the other's
+ * slot.
  */
 
-static ngx_str_t *
-ngx_http_asyncx_cluster_nonce(ngx_log_t *log)
+static void
+ngx_http_asyncx_cluster_nonce(ngx_http_asyncx_limit_cluster_t *cl,
+    ngx_log_t *log)
 {
-    ngx_uint_t        i;
-    u_char            raw[NGX_HTTP_ASYNCX_CLUSTER_NONCE];
-
-    static ngx_pid_t  pid;
-    static u_char     hex[2 * NGX_HTTP_ASYNCX_CLUSTER_NONCE];
-    static ngx_str_t  nonce = { 2 * NGX_HTTP_ASYNCX_CLUSTER_NONCE, hex };
-
-    if (pid == ngx_pid) {
-        return &nonce;
-    }
+    ngx_str_t   nonce;
+    ngx_uint_t  i;
+    u_char      raw[NGX_HTTP_ASYNCX_CLUSTER_NONCE];
 
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
         /* not expected; still different from another process's */
@@ -1276,15 +1274,15 @@ ngx_http_asyncx_cluster_nonce(ngx_log_t *log)
         }
     }
 
-    ngx_hex_dump(hex, raw, sizeof(raw));
-    pid = ngx_pid;
+    ngx_hex_dump(cl->nonce, raw, sizeof(raw));
+
+    nonce.data = cl->nonce;
+    nonce.len = sizeof(cl->nonce);
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "asyncx limit: this process's leases are named "
                   "\"%V:%P:%V:<n>\"", &ngx_cycle->hostname, ngx_pid,
                   &nonce);
-
-    return &nonce;
 }
 
 
