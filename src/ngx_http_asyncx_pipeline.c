@@ -185,6 +185,18 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE && r->request_body_in_file_only)
+    {
+        /* the server's configuration, not the client's body */
+        ngx_http_finalize_request(r,
+            ngx_http_asyncx_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NGX_LOG_ERR,
+                                       "client_body_in_file_only is on: "
+                                       "the pipeline needs the request "
+                                       "body in memory"));
+        return;
+    }
+
     if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
         /*
          * nginx reads a chunked body (also HTTP/2 without Content-Length)

@@ -8,7 +8,7 @@ require './t/pipeline.pl';
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 4);
+plan tests => repeat_each() * (3 * blocks() + 5);
 
 no_long_string();
 
@@ -370,6 +370,26 @@ PUT /orders/process
 --- error_code: 413
 --- response_body
 {"error": "request body of 3011 bytes does not fit client_body_buffer_size", "status": 413}
+--- no_error_log
+asyncx pipeline: start
+
+
+
+=== TEST 12a: client_body_in_file_only is the server's error, not the body's
+--- config
+    location = /orders/process {
+        client_body_in_file_only on;
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- request
+POST /orders/process
+{"a": 1}
+--- error_code: 500
+--- response_body
+{"error": "client_body_in_file_only is on: the pipeline needs the request body in memory", "status": 500}
+--- error_log
+asyncx: client_body_in_file_only is on: the pipeline needs the request body in memory (status 500)
 --- no_error_log
 asyncx pipeline: start
 
