@@ -342,9 +342,8 @@ ngx_http_asyncx_job_reject(ngx_http_request_t *r)
  * answer nobody reads.  nginx runs a request's cleanups when it
  * terminates the request (ngx_http_terminate_request(): the client left,
  * or an error ended it), never when it ends normally: mark the job, and
- * the thread skips it.  A job already running finishes.  Only for jobs
- * whose run() owns nothing the loop waits on (the stream jobs hand
- * their file between runs, and stop between batches on their own).
+ * the thread skips it.  A job already running finishes.  A stream's
+ * jobs are marked too: its request ends with the mark, no job follows.
  * Main requests only: a subrequest's job (a pipeline's call to such a
  * location) must answer its parent, which nginx keeps going.
  */

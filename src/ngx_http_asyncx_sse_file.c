@@ -571,6 +571,18 @@ ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * A job still queued when the client leaves is skipped: nginx
+     * terminates the request (the read-side check, a write error) and
+     * runs these cleanups, which mark whichever job is out.
+     */
+    if (ngx_http_asyncx_job_skip_if_client_leaves(ctx->job) != NGX_OK
+        || ngx_http_asyncx_job_skip_if_client_leaves(ctx->scan_job)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_IO] = ctx->job;
     ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_CPU] = ctx->scan_job;
 

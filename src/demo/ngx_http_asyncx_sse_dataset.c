@@ -198,6 +198,11 @@ ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* a batch still queued when the client leaves is skipped */
+    if (ngx_http_asyncx_job_skip_if_client_leaves(ctx->job) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_CPU] = ctx->job;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
