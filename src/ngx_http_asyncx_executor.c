@@ -342,9 +342,12 @@ ngx_http_asyncx_job_reject(ngx_http_request_t *r)
  * answer nobody reads.  nginx runs a request's cleanups when it
  * terminates the request (ngx_http_terminate_request(): the client left,
  * or an error ended it), never when it ends normally: mark the job, and
- * the thread skips it.  A job already running finishes.  Only for jobs
- * whose run() owns nothing the loop waits on (the stream jobs hand
- * their file between runs, and stop between batches on their own).
+ * the thread skips it.  A job already running goes on, unless its run()
+ * looks at the mark in its loop (regex texts, SSE records and lines) and
+ * stops: NGX_HTTP_ASYNCX_JOB_STOPPED.  The request stays blocked until
+ * the thread lets go, and its write handler is nginx's finalizer by
+ * then: a cancelled job's results reach no client.  A stream's jobs are
+ * marked too: its request ends with the mark, no job follows.
  * Main requests only: a subrequest's job (a pipeline's call to such a
  * location) must answer its parent, which nginx keeps going.
  */
@@ -472,6 +475,15 @@ ngx_http_asyncx_job_done(ngx_event_t *ev)
                       "%uL ms in the queue: its client left",
                       job->stats->name,
                       (job->started_at - job->posted_at) / 1000);
+
+    } else if (job->rc == NGX_HTTP_ASYNCX_JOB_STOPPED) {
+        (void) ngx_atomic_fetch_add(&job->stats->cancelled, 1);
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "asyncx executor: task in pool \"%s\" stopped after "
+                      "%uL ms in a thread: its client left",
+                      job->stats->name,
+                      (job->finished_at - job->started_at) / 1000);
 
     } else {
         (void) ngx_atomic_fetch_add(&job->stats->failed, 1);

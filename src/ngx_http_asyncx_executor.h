@@ -48,13 +48,25 @@ typedef struct {
     uint64_t                       finished_at;
     ngx_atomic_t                   in_thread;   /* set by the thread */
     ngx_uint_t                     freed_large; /* set by run(): trim later */
-    ngx_atomic_t                   cancelled;   /* set by the loop */
+    ngx_atomic_t                   cancelled;   /* set by the loop, read
+                                                   by run() */
     unsigned                       running:1;
 } ngx_http_asyncx_job_t;
 
 
 /* run() was not called: the client left while the job was queued */
 #define NGX_HTTP_ASYNCX_JOB_SKIPPED  NGX_ABORT
+
+/*
+ * What run() returns when it stopped early because the client left
+ * while it ran: its long loops look at the job's "cancelled" between
+ * texts, records or lines (a plain load of a volatile word, as nginx
+ * reads its own atomics).  Counted as cancelled, not failed; the
+ * results are dropped with the request.
+ */
+#define NGX_HTTP_ASYNCX_JOB_STOPPED  NGX_DONE
+
+#define ngx_http_asyncx_job_cancelled(job)  ((job)->cancelled != 0)
 
 
 typedef struct {

@@ -607,8 +607,10 @@ ngx_http_asyncx_ndjson_start(ngx_http_asyncx_ndjson_scan_t *s,
  *
  * NGX_AGAIN: more of the file is needed; NGX_BUSY: the output is full,
  * send it and call again; NGX_DECLINED: one event needs s->need bytes
- * of output, more than s->out_size; NGX_DONE: the stream ended.  An
- * event that does not fit changes nothing: the call after redoes it.
+ * of output, more than s->out_size; NGX_DONE: the stream ended;
+ * NGX_ABORT: *s->cancel was set (the client left), the scan stopped
+ * before the next line.  An event that does not fit changes nothing:
+ * the call after redoes it.
  *
  * One function: the per-line hot loop of the file source; a split is to
  * be measured first against docs/benchmarks/sse.md.
@@ -637,6 +639,11 @@ ngx_http_asyncx_ndjson_scan(ngx_http_asyncx_ndjson_scan_t *s, u_char *window,
 
         if (s->out_len >= NGX_HTTP_ASYNCX_NDJSON_OUT_BUDGET) {
             rc = NGX_BUSY;
+            break;
+        }
+
+        if (s->cancel && *s->cancel) {
+            rc = NGX_ABORT;
             break;
         }
 

@@ -182,6 +182,9 @@ typedef struct {
 
     /* the last error event, for the log */
     const char                      *error;
+
+    /* the running job's mark, set when its client left; NULL: none */
+    ngx_atomic_t                    *cancel;
 } ngx_http_asyncx_ndjson_scan_t;
 
 

@@ -707,6 +707,11 @@ ngx_http_asyncx_offload_run(void *data)
         ctx->job->freed_large = 1;
     }
 
+    if (rc == NGX_HTTP_ASYNCX_JOB_STOPPED) {
+        /* its client left: neither done nor failed */
+        return rc;
+    }
+
     if (rc != NGX_OK && ctx->status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
         return NGX_OK;
     }

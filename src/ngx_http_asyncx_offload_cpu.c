@@ -1040,6 +1040,17 @@ ngx_http_asyncx_offload_regex_run(void *data)
         }
 
         /*
+         * The client left (the request's cleanup marked the job): the
+         * rest would be matched for nobody.  A load of one word, looked
+         * at after every text but the last, as the budget is.
+         */
+
+        if (i + 1 < count && ngx_http_asyncx_job_cancelled(ctx->job)) {
+            rc = NGX_HTTP_ASYNCX_JOB_STOPPED;
+            goto done;
+        }
+
+        /*
          * The budget after every text but the last (a finished job is
          * answered): the precise clock costs as much as matching a short
          * record, so it is read every 64 texts, and after any text once
@@ -1087,10 +1098,14 @@ nomem:
 
 failed:
 
+    rc = NGX_ERROR;
+
+done:
+
     ngx_http_asyncx_regex_free(&re);
     cJSON_Delete(list);
     cJSON_Delete(json);
     cJSON_Delete(root);
 
-    return NGX_ERROR;
+    return rc;
 }

@@ -571,6 +571,21 @@ ngx_http_asyncx_sse_file_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * A job still queued when the client leaves is skipped: nginx
+     * terminates the request (the read-side check, a write error) and
+     * runs these cleanups, which mark whichever job is out.
+     */
+    if (ngx_http_asyncx_job_skip_if_client_leaves(ctx->job) != NGX_OK
+        || ngx_http_asyncx_job_skip_if_client_leaves(ctx->scan_job)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a running scan stops at the next line: the open job scans first */
+    ctx->scan.cancel = &ctx->job->cancelled;
+
     ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_IO] = ctx->job;
     ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_CPU] = ctx->scan_job;
 
@@ -1224,7 +1239,10 @@ ngx_http_asyncx_sse_file_first(ngx_http_asyncx_sse_file_ctx_t *ctx)
         return rc;
     }
 
-    (void) ngx_http_asyncx_sse_file_scan_window(ctx);
+    if (ngx_http_asyncx_sse_file_scan_window(ctx) == NGX_ABORT) {
+        /* the client left */
+        return NGX_HTTP_ASYNCX_JOB_STOPPED;
+    }
 
     return NGX_OK;
 }
@@ -1299,6 +1317,11 @@ ngx_http_asyncx_sse_file_scan_run(void *data)
 
     for ( ;; ) {
         rc = ngx_http_asyncx_sse_file_scan_window(ctx);
+
+        if (rc == NGX_ABORT) {
+            /* the client left: the rest is not scanned for nobody */
+            return NGX_HTTP_ASYNCX_JOB_STOPPED;
+        }
 
         if (rc != NGX_AGAIN) {
             /* done, output full, or an event needs a larger output */
@@ -1462,6 +1485,8 @@ ngx_http_asyncx_sse_file_post(ngx_http_asyncx_sse_stream_t *s)
         /* scan jobs read 256 KiB, then twice as much each time */
         ctx->budget = ngx_min(2 * ctx->budget,
                               NGX_HTTP_ASYNCX_SSE_FILE_JOB_READ);
+
+        ctx->scan.cancel = &ctx->scan_job->cancelled;
 
         rc = ngx_http_asyncx_job_post(ctx->scan_job,
                                       ngx_http_asyncx_sse_file_scan_run, ctx);

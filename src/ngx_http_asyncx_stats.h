@@ -80,7 +80,8 @@ typedef struct {
     ngx_atomic_t           completed;
     ngx_atomic_t           failed;
     ngx_atomic_t           rejected;
-    ngx_atomic_t           cancelled;  /* skipped: its client left */
+    ngx_atomic_t           cancelled;  /* skipped or stopped: its
+                                          client left */
 } ngx_http_asyncx_pool_stats_t;
 
 

@@ -198,6 +198,16 @@ ngx_http_asyncx_sse_dataset_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * a batch still queued when the client leaves is skipped, a running
+     * one stops at the next record
+     */
+    if (ngx_http_asyncx_job_skip_if_client_leaves(ctx->job) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->batch.cancel = &ctx->job->cancelled;
+
     ctx->stream.jobs[NGX_HTTP_ASYNCX_POOL_CPU] = ctx->job;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -430,7 +440,7 @@ ngx_http_asyncx_sse_run(void *data)
     (void) ngx_atomic_fetch_add(ctx->records,
                                 ctx->batch.scanned - ctx->batch.start);
 
-    return NGX_OK;
+    return ctx->batch.stopped ? NGX_HTTP_ASYNCX_JOB_STOPPED : NGX_OK;
 }
 
 

@@ -20,8 +20,14 @@ ngx_http_asyncx_sse_search_batch(ngx_http_asyncx_sse_batch_t *b)
     uint64_t  i;
 
     b->nmatches = 0;
+    b->stopped = 0;
 
     for (i = b->start; i < b->end; i++) {
+        if (b->cancel && *b->cancel) {
+            b->stopped = 1;
+            break;
+        }
+
         len = ngx_http_asyncx_dataset_record(i, rec);
 
         if (memmem(rec, len, b->keyword, b->keyword_len) == NULL) {
@@ -61,8 +67,14 @@ ngx_http_asyncx_sse_transform_batch(ngx_http_asyncx_sse_batch_t *b)
 
     h = 2166136261u;
     b->sample_len = 0;
+    b->stopped = 0;
 
     for (i = b->start; i < b->end; i++) {
+        if (b->cancel && *b->cancel) {
+            b->stopped = 1;
+            break;
+        }
+
         len = ngx_http_asyncx_dataset_record(i, rec);
 
         for (k = 0; k < len; k++) {
@@ -77,7 +89,7 @@ ngx_http_asyncx_sse_transform_batch(ngx_http_asyncx_sse_batch_t *b)
     }
 
     b->checksum = h;
-    b->scanned = b->end;
+    b->scanned = i;
 }
 
 
@@ -105,7 +117,14 @@ ngx_http_asyncx_sse_aggregate_batch(ngx_http_asyncx_sse_batch_t *b)
     uint64_t    i;
     ngx_uint_t  score;
 
+    b->stopped = 0;
+
     for (i = b->start; i < b->end; i++) {
+        if (b->cancel && *b->cancel) {
+            b->stopped = 1;
+            break;
+        }
+
         score = ngx_http_asyncx_dataset_score(i);
 
         ngx_http_asyncx_sse_agg_add(
@@ -113,7 +132,7 @@ ngx_http_asyncx_sse_aggregate_batch(ngx_http_asyncx_sse_batch_t *b)
         ngx_http_asyncx_sse_agg_add(b->overall, score);
     }
 
-    b->scanned = b->end;
+    b->scanned = i;
 }
 
 

@@ -58,6 +58,14 @@ typedef struct {
     /* aggregate: running totals, per category and overall */
     ngx_http_asyncx_sse_agg_t   *categories;
     ngx_http_asyncx_sse_agg_t   *overall;
+
+    /*
+     * the running job's mark, set when its client left (NULL: none):
+     * looked at before each record; "stopped": the batch ended there,
+     * at "scanned"
+     */
+    ngx_atomic_t                *cancel;
+    ngx_uint_t                   stopped;
 } ngx_http_asyncx_sse_batch_t;
 
 

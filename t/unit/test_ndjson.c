@@ -600,7 +600,8 @@ static void
 test_scan_windows(void **state)
 {
     char                            *once, *split, *p;
-    size_t                           size, n, k, step;
+    size_t                           size, n, k, step, used;
+    ngx_atomic_t                     cancel;
     u_char                          *data;
     ngx_uint_t                       op;
     ngx_http_asyncx_ndjson_scan_t    s;
@@ -683,6 +684,21 @@ test_scan_windows(void **state)
             assert_true(k > n);
             assert_memory_equal(split, once, n);
         }
+
+        /* the job's client left: the scan stops before the next line */
+        cancel = 1;
+        s.cancel = &cancel;
+        s.out_len = 0;
+        ngx_http_asyncx_ndjson_start(&s, NULL);
+
+        assert_int_equal(ngx_http_asyncx_ndjson_scan(&s, data, size, 0, 1,
+                                                     &used),
+                         NGX_ABORT);
+        assert_int_equal(used, 0);
+        assert_int_equal(s.out_len, 0);
+        assert_int_equal(s.pos.records, 0);
+
+        s.cancel = NULL;
 
         free(s.table);
         free(s.scratch);

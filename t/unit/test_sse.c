@@ -214,6 +214,70 @@ test_aggregate_batch(void **state)
 }
 
 
+/*
+ * A batch whose job's client left stops before its next record: the
+ * mark set before the batch starts, none is done; not set, all are.
+ */
+static void
+test_batches_stop_when_cancelled(void **state)
+{
+    uint64_t                     ids[128];
+    ngx_uint_t                   k;
+    ngx_atomic_t                 cancel;
+    ngx_http_asyncx_sse_agg_t    cats[NGX_HTTP_ASYNCX_SSE_CATEGORIES], all;
+    ngx_http_asyncx_sse_batch_t  b;
+
+    for (k = 0; k < 3; k++) {
+        memset(&b, 0, sizeof(b));
+        memset(cats, 0, sizeof(cats));
+        memset(&all, 0, sizeof(all));
+        b.keyword = (u_char *) "no such word";
+        b.keyword_len = 12;
+        b.match_ids = ids;
+        b.max_matches = 128;
+        b.record_matches = 1;
+        b.categories = cats;
+        b.overall = &all;
+        b.cancel = &cancel;
+
+        cancel = 1;
+        b.start = 1000;
+        b.end = 2000;
+
+        switch (k) {
+        case 0:
+            ngx_http_asyncx_sse_search_batch(&b);
+            break;
+        case 1:
+            ngx_http_asyncx_sse_transform_batch(&b);
+            break;
+        default:
+            ngx_http_asyncx_sse_aggregate_batch(&b);
+        }
+
+        assert_int_equal(b.stopped, 1);
+        assert_int_equal(b.scanned, 1000);
+        assert_int_equal(all.count, 0);
+
+        cancel = 0;
+
+        switch (k) {
+        case 0:
+            ngx_http_asyncx_sse_search_batch(&b);
+            break;
+        case 1:
+            ngx_http_asyncx_sse_transform_batch(&b);
+            break;
+        default:
+            ngx_http_asyncx_sse_aggregate_batch(&b);
+        }
+
+        assert_int_equal(b.stopped, 0);
+        assert_int_equal(b.scanned, 2000);
+    }
+}
+
+
 static void
 test_last_event_id(void **state)
 {
@@ -259,6 +323,7 @@ main(void)
         cmocka_unit_test(test_resume_start),
         cmocka_unit_test(test_transform_batch),
         cmocka_unit_test(test_aggregate_batch),
+        cmocka_unit_test(test_batches_stop_when_cancelled),
         cmocka_unit_test(test_last_event_id),
     };
 
