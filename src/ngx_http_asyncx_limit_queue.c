@@ -35,6 +35,8 @@
 #define NGX_HTTP_ASYNCX_LQ_EVICT_SCAN  16
 
 
+static void ngx_http_asyncx_lq_dry_drain(ngx_http_asyncx_lq_zone_t *z,
+    ngx_http_asyncx_lq_key_t *k, ngx_msec_t now);
 static void ngx_http_asyncx_lq_link(ngx_http_asyncx_lq_zone_t *z,
     ngx_http_asyncx_lq_key_t *k, ngx_http_asyncx_lq_rec_t *rec,
     ngx_uint_t state);
@@ -112,6 +114,7 @@ ngx_http_asyncx_lq_key_init(ngx_http_asyncx_lq_zone_t *z,
     k->waiting = 0;
     k->active = 0;
     k->dry_waiting = 0;
+    k->dry_last = 0;
 
     ngx_queue_insert_head(&z->keys, &k->lru);
     z->nkeys++;
@@ -300,6 +303,42 @@ ngx_http_asyncx_lq_look(ngx_http_asyncx_lq_zone_t *z,
 
 
 /*
+ * A dry run's would-be waiters that real waiters' tokens would have
+ * granted since dry_last: one per token of the rate, whatever came in
+ * between (a pause does not lose tokens to the bucket's cap, as real
+ * waiters take each token as it comes).
+ */
+
+static void
+ngx_http_asyncx_lq_dry_drain(ngx_http_asyncx_lq_zone_t *z,
+    ngx_http_asyncx_lq_key_t *k, ngx_msec_t now)
+{
+    uint64_t        n;
+    ngx_msec_int_t  elapsed;
+
+    elapsed = (ngx_msec_int_t) (now - k->dry_last);
+
+    if (elapsed <= 0) {
+        return;
+    }
+
+    if (elapsed > NGX_HTTP_ASYNCX_REFILL_MAX) {
+        elapsed = NGX_HTTP_ASYNCX_REFILL_MAX;
+    }
+
+    n = (uint64_t) elapsed * z->rate / NGX_HTTP_ASYNCX_TOKEN;
+
+    if (n >= k->dry_waiting) {
+        k->dry_waiting = 0;
+        return;
+    }
+
+    k->dry_waiting -= (uint32_t) n;
+    k->dry_last += (ngx_msec_t) (n * NGX_HTTP_ASYNCX_TOKEN / z->rate);
+}
+
+
+/*
  * A new request: NGX_OK admitted (rec is HELD), NGX_AGAIN waiting (rec is
  * at the tail of the FIFO), NGX_DECLINED refused: the queue is full.
  * Whatever the waiters ahead can be granted first is granted first.  In
@@ -308,15 +347,13 @@ ngx_http_asyncx_lq_look(ngx_http_asyncx_lq_zone_t *z,
  *
  * A dry run keeps the queue it would have, as limit_req_dry_run keeps
  * the excess it would have: a request that would wait counts in its
- * key's dry_waiting, which goes down, at the next dry-run arrival, by
- * the tokens there are then while a slot is free (each takes one, as a
- * waiter granted would; it holds no slot, as it never waited), so a dry
- * run reports the requests a full queue would refuse.  A dry-run
- * newcomer enters at once only with no would-be waiter ahead.  Requests
- * that are not dry runs ignore dry_waiting.  The bucket's cap applies
- * as always: after a pause longer than burst tokens take, would-be
- * waiters beyond burst are left (a real waiter would have got a token,
- * or timed out); they go at the next arrivals as tokens come.
+ * key's dry_waiting, so a dry run reports the requests a full queue
+ * would refuse.  Would-be waiters leave as real ones would be granted,
+ * one per token of the rate since the first of them came (dry_drain,
+ * at the next dry-run arrival; they hold no slot and take nothing from
+ * the bucket: an estimate).  A dry-run newcomer enters at once only
+ * with no would-be waiter ahead.  Requests that are not dry runs ignore
+ * dry_waiting.  A would-be waiter never times out.
  */
 
 ngx_int_t
@@ -337,16 +374,8 @@ ngx_http_asyncx_lq_arrive(ngx_http_asyncx_lq_zone_t *z,
         ngx_http_asyncx_lq_pump(z, k, env);
     }
 
-    if (dry_run) {
-        /* the would-be waiters ahead take what a waiter would take */
-        while (k->dry_waiting && k->waiting == 0
-               && (z->concurrency == 0 || k->active < z->concurrency)
-               && ngx_http_asyncx_bucket_take(&k->bucket, z->rate, z->burst,
-                                              env->now)
-                  == 0)
-        {
-            k->dry_waiting--;
-        }
+    if (dry_run && k->dry_waiting && k->waiting == 0) {
+        ngx_http_asyncx_lq_dry_drain(z, k, env->now);
     }
 
     if (k->waiting == 0
@@ -363,6 +392,10 @@ ngx_http_asyncx_lq_arrive(ngx_http_asyncx_lq_zone_t *z,
 
     if (dry_run) {
         if ((uint64_t) k->waiting + k->dry_waiting < z->queue) {
+            if (k->dry_waiting == 0) {
+                k->dry_last = env->now;
+            }
+
             k->dry_waiting++;
             z->dry_run_delayed++;
             return NGX_AGAIN;

@@ -97,6 +97,7 @@ typedef struct {
     uint32_t                     waiting;
     uint32_t                     active;
     uint32_t                     dry_waiting;  /* would wait (dry run) */
+    ngx_msec_t                   dry_last;     /* their tokens count from */
 } ngx_http_asyncx_lq_key_t;
 
 

@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 415);
+plan tests => repeat_each() * (3 * blocks() + 433);
 
 no_shuffle();
 no_long_string();
@@ -598,6 +598,37 @@ qr/\[(?:error|warn|notice|info)\] \d+#\d+: \*\d+ asyncx[^(]*dry run/
  qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "q": queue is full, dry run\n\z/,
  qr/^\[error\] \d+#\d+: \*\d+ asyncx: limited by zone "q": queue is full, dry run\n\z/,
  ""]
+
+
+
+=== TEST 23c: dry run with a queue: the would-be waiters leave as the
+rate's tokens come, a pause included (they stayed while arrivals came
+slower than the rate: every later request was DELAYED_DRY_RUN; found
+by the fourteenth session's hostile review).  Only the request after
+the 1 s pause is asserted: at 10r/s its 3 would-be waiters had 10
+tokens, however slow the machine.
+--- http_config
+    asyncx_limit_zone zone=q:64k rate=10r/s burst=1 queue=3;
+--- config
+    asyncx_limit_dry_run on;
+    add_header X-Limit "$asyncx_limit_status" always;
+    location = /q { asyncx_limit q; asyncx_mock_service name=q echo=off; }
+    location = /pause { asyncx_mock_service name=p delay=1s echo=off; }
+    location = /asyncx/status { asyncx_status; }
+--- request eval
+["GET /q", "GET /q", "GET /q", "GET /q", "GET /pause", "GET /q",
+ "GET /asyncx/status"]
+--- error_code eval
+[200, 200, 200, 200, 200, 200, 200]
+--- response_headers_like eval
+["X-Limit: .*", "X-Limit: .*", "X-Limit: .*", "X-Limit: .*", "X-Limit: ",
+ "X-Limit: PASSED", "X-Limit: "]
+--- response_body_filters eval
+sub { return "" unless $_[0] =~ /^\{"module"/;
+      my $s = JSON::PP::decode_json($_[0])->{limit_zones}{q};
+      "waiting=$s->{dry_run}{waiting}\n" }
+--- response_body eval
+[("") x 6, "waiting=0\n"]
 
 
 
