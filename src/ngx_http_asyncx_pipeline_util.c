@@ -310,39 +310,63 @@ ngx_http_asyncx_pipeline_check_uri_value(u_char *p, size_t len,
 
 
 /*
- * An evaluated call path after nginx percent-decoded it
+ * An evaluated call path and what nginx percent-decoded it to
  * (ngx_http_parse_unsafe_uri(), as for SSI includes): the decoded path
- * is the call's URI, its $uri, and what a proxy sends.  A value that
- * decodes to a '?', '#', space or control character, to a '/' (an
- * encoded one: raw has fewer), or to bytes that are not UTF-8 would add
- * arguments, segments or header lines to the call, or split its log
- * lines: refused.
+ * is the call's URI, its $uri, and what a proxy sends.  Refused: a '%'
+ * not followed by two hex digits (nginx's decoder drops or keeps such
+ * bytes as it goes), an encoded '/' (a value would add segments), and
+ * a decoded path with a '%' (a value encoded twice, "%252e": a proxy
+ * that sends $uri as it is hands the backend an escape it decodes
+ * again), a '?', '#', space or control character (arguments, header
+ * lines, split log lines), a "." or ".." segment, or bytes that are
+ * not UTF-8.
  */
 
 ngx_int_t
 ngx_http_asyncx_pipeline_check_decoded(ngx_str_t *raw, ngx_str_t *decoded)
 {
-    size_t  i, n;
+    u_char  *p, *last;
+    size_t   i, seg;
+
+    p = raw->data;
+    last = raw->data + raw->len;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p != '%') {
+            continue;
+        }
+
+        if (last - p < 3
+            || ngx_http_asyncx_pipeline_hex(p[1]) > 15
+            || ngx_http_asyncx_pipeline_hex(p[2]) > 15
+            || (p[1] == '2' && (p[2] | 0x20) == 'f'))
+        {
+            return NGX_ERROR;
+        }
+    }
 
     if (ngx_http_asyncx_pipeline_check_uri_value(decoded->data, decoded->len,
                                                  1)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_strlchr(decoded->data, decoded->data + decoded->len, '%')
+           != NULL)
     {
         return NGX_ERROR;
     }
 
-    n = 0;
+    p = decoded->data;
+    seg = 0;
 
-    for (i = 0; i < raw->len; i++) {
-        n += (raw->data[i] == '/');
-    }
+    for (i = 1; i <= decoded->len; i++) {
+        if (i == decoded->len || p[i] == '/') {
+            if ((i - seg == 2 && p[seg + 1] == '.')
+                || (i - seg == 3 && p[seg + 1] == '.' && p[seg + 2] == '.'))
+            {
+                return NGX_ERROR;
+            }
 
-    for (i = 0; i < decoded->len; i++) {
-        n -= (decoded->data[i] == '/');
-    }
-
-    if (n != 0) {
-        return NGX_ERROR;
+            seg = i;
+        }
     }
 
     return ngx_http_asyncx_utf8_valid(decoded->data, decoded->len) == NGX_OK

@@ -1,8 +1,10 @@
 # asyncx_pipeline in front of a real backend, against what a client or a
 # backend can do to the calls (the fourteenth session's hostile review):
-# a variable's value that decodes to '?', '#', '/', a space, CR LF or
-# bytes that are not UTF-8 (it would add arguments, segments or header
-# lines to the call, or split the log); a header value with CR LF; a
+# a variable's value that decodes to '?', '#', '/', '%' (encoded twice),
+# a space, CR LF, a dot segment or bytes that are not UTF-8 (it would
+# add arguments, segments or header lines to the call, reach a path
+# outside the call's through a proxy that sends $uri as it is, or split
+# the log); a header value with CR LF; a
 # non-2xx answer too large to capture (not "cut short", not retried
 # unless 5xx); a broken answer after a 200 status line (502, not 200);
 # 205 without a body; an abandoned call's late, oversized answer while
@@ -242,7 +244,12 @@ for my $case (['42%3Fadmin=1%23', 'a "?" and a "#"'],
               ['%00', 'a NUL'],
               ['a%20b', 'a space'],
               ['%ff%fe', 'bytes that are not UTF-8'],
-              ['%7f', 'DEL'])
+              ['%7f', 'DEL'],
+              ['%252e%252e/%252e%252e/admin', 'dot segments encoded twice'],
+              ['%%2e%%2e/admin', 'a "%" before an escape'],
+              ['100%', 'a "%" alone'],
+              ['a%2.b', 'an escape that is none'],
+              ['.', 'a "." segment'])
 {
     my ($id, $what) = @$case;
 

@@ -202,6 +202,22 @@ test_check_decoded(void **state)
     assert_int_equal(DEC("/u/42%2F99", "/u/42/99"), NGX_ERROR);
     assert_int_equal(DEC("/u/%ff", "/u/\xff"), NGX_ERROR);
 
+    /* encoded twice, or escapes nginx's decoder would drop */
+    assert_int_equal(DEC("/u/%252e%252e", "/u/%2e%2e"), NGX_ERROR);
+    assert_int_equal(DEC("/u/%%2e", "/u/%2e"), NGX_ERROR);
+    assert_int_equal(DEC("/u/100%25", "/u/100%"), NGX_ERROR);
+    assert_int_equal(DEC("/u/100%", "/u/100%"), NGX_ERROR);
+    assert_int_equal(DEC("/u/a%2.b", "/u/a.b"), NGX_ERROR);
+    assert_int_equal(DEC("/u/%2/%2f", "/u//"), NGX_ERROR);
+    assert_int_equal(DEC("/u/%2f", "/u//"), NGX_ERROR);
+
+    /* dot segments, as a fixed URI's */
+    assert_int_equal(DEC("/u/./x", "/u/./x"), NGX_ERROR);
+    assert_int_equal(DEC("/u/%2e", "/u/."), NGX_ERROR);
+    assert_int_equal(DEC("/u/..", "/u/.."), NGX_ERROR);
+    assert_int_equal(DEC("/u/.x/..y", "/u/.x/..y"), NGX_OK);
+    assert_int_equal(DEC("/u/%41", "/u/A"), NGX_OK);
+
 #undef DEC
 
     assert_int_equal(ngx_http_asyncx_pipeline_check_header_value(S("a b")),
