@@ -2042,13 +2042,25 @@ ngx_http_asyncx_cluster_sum(ngx_atomic_t *a, ngx_http_asyncx_limit_zone_t *lz)
 
     /*
      * The entries of live workers only: a worker killed leaves its counts
-     * behind until its entry is taken again (and zeroed).  Read without
-     * the lock: a number for a decision that is a bound, not a ledger.
+     * behind until its entry is taken again (and zeroed).  The shared
+     * zone marks an entry dead only when its own counts are not zero,
+     * which a cluster zone's never are: a process gone is asked here, as
+     * the zone asks (kill(pid, 0)), for an entry that counts.  Read
+     * without the lock: a number for a decision that is a bound, not a
+     * ledger.
      */
     for (i = 0; i < NGX_HTTP_ASYNCX_LQ_OWNERS; i++) {
-        if (ow[i].pid != 0 && !ow[i].dead) {
-            n += a[i];
+        if (ow[i].pid == 0 || ow[i].dead || a[i] == 0) {
+            continue;
         }
+
+        if (ow[i].pid != ngx_pid && kill((ngx_pid_t) ow[i].pid, 0) == -1
+            && ngx_errno == NGX_ESRCH)
+        {
+            continue;
+        }
+
+        n += a[i];
     }
 
     return n;

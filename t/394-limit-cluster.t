@@ -128,6 +128,9 @@ my %zone = (
     # the slot of a worker killed: back after the lease
     kill    => 'rate=1000r/s burst=1000 concurrency=1 queue=0 '
                . 'cluster_lease=1500ms',
+    # the waiters of a worker killed: not counted against queue= after
+    killq   => 'rate=1000r/s burst=1000 concurrency=1 queue=2 '
+               . 'cluster_lease=1500ms cluster_timeout=60s',
 );
 
 # "orphan" has its own connection (db 1): zones of one connection share
@@ -380,6 +383,44 @@ sub log_count {
            . 'Redis\'s clock');
     cmp_ok(($ok // 0) - $expiry, '<', 10000, 'kill: ... within the lease time');
     $h->answer;
+}
+
+# --- kill -9 of a worker with waiters: they do not fill the queue after -
+
+{
+    my $h = hold('killq', 'q1');
+    ok($h->wait_taken(30), 'killq: a request holds the slot');
+    my @w = map { $ngx->spawn_request("GET /z/killq/call HTTP/1.0\r\n"
+                                      . "Host: localhost\r\n\r\n", 60) }
+            1 .. 2;
+    ok(until_true('two waiters', 30, sub {
+        cluster('killq')->{local}{waiting} == 2 }),
+       'killq: two requests wait (queue=2)');
+    my $old = ($ngx->workers)[0];
+    kill 'KILL', $old;
+    $h->release;
+    $ngx->collect($_) for @w;
+    ok(until_true('a new worker', 30, sub { my $w = ($ngx->workers)[0];
+        $w && $w != $old }), 'killq: the master starts a new worker');
+    ok(until_true('the slot back', 30, sub {
+        code('/z/killq/call') == 200 }),
+       'killq: the slot comes back once the lease expired');
+    my $z = $ngx->json('/asyncx/status')->{limit_zones}{killq} // {};
+    is($z->{waiting}, 0, 'killq: the dead worker\'s waiters are not '
+       . 'counted in the status');
+
+    # a holder, then a request that must wait: not refused as "queue full"
+    my $h2 = hold('killq', 'q2');
+    ok($h2->wait_taken(30), 'killq: a new holder');
+    my $c = $ngx->spawn_request("GET /z/killq/call HTTP/1.0\r\n"
+                                . "Host: localhost\r\n\r\n", 60);
+    ok(until_true('it waits', 30, sub {
+        cluster('killq')->{local}{waiting} == 1 }),
+       'killq: the next request waits, the queue is not full');
+    $h2->release;
+    my ($code) = $ngx->parse($ngx->collect($c));
+    is($code, 200, 'killq: ... and gets the slot');
+    $h2->answer;
 }
 
 # --- Redis stopped: the fallbacks; started again: recovery -----------
