@@ -16,11 +16,9 @@ use warnings;
 
 use lib 't/lib';
 use Test::More;
-use IO::Socket::INET;
-use IO::Select;
 use Digest::SHA qw(sha1_hex);
 use File::Temp ();
-use POSIX ();
+use Asyncx::FakeRedis;
 use Asyncx::OwnNginx qw(until_true);
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
@@ -38,88 +36,42 @@ my @malformed = (
     "*3\r\n\$7\r\nmessage\r\n*1\r\n:1\r\n\$1\r\ny\r\n",  # a nested array
 );
 
-my $listen = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$rport",
-                                   Listen => 64, ReuseAddr => 1)
-    or die "fake redis on $rport: $!";
+my ($acquires, $subs, $loads) = (0, 0, 0);
 
-my $parent = $$;
-my $fake = fork // die "fork: $!";
-
-if ($fake == 0) {
-    my $sel = IO::Select->new($listen);
-    my (%buf, $acquires, $subs, $loads);
-    ($acquires, $subs, $loads) = (0, 0, 0);
-
-    while (getppid() == $parent) {
-        for my $fh ($sel->can_read(0.5)) {
-            if ($fh == $listen) {
-                my $c = $listen->accept or next;
-                $sel->add($c);
-                $buf{$c} = '';
-                next;
-            }
-            my $n = sysread($fh, my $data, 65536);
-            if (!$n) {
-                $sel->remove($fh);
-                delete $buf{$fh};
-                close $fh;
-                next;
-            }
-            $buf{$fh} .= $data;
-
-            # whole commands: *N, then N bulk strings
-            while ($buf{$fh} =~ /\A\*(\d+)\r\n/) {
-                my ($count, $p) = ($1, length($&));
-                my @args;
-                for (1 .. $count) {
-                    last unless substr($buf{$fh}, $p) =~ /\A\$(\d+)\r\n/;
-                    my ($len, $h) = ($1, length($&));
-                    last if length($buf{$fh}) < $p + $h + $len + 2;
-                    push @args, substr($buf{$fh}, $p + $h, $len);
-                    $p += $h + $len + 2;
-                }
-                last if @args < $count;
-                substr($buf{$fh}, 0, $p) = '';
-
-                my $cmd = uc $args[0];
-                my $out;
-                if ($cmd eq 'SCRIPT') {
-                    # the first load is refused with bytes no log
-                    # line may carry as they are
-                    $out = $loads++ == 0
-                           ? "-ERR boom \xff\x01\x1b[31m \"quoted\"\r\n"
-                           : '$40' . "\r\n" . sha1_hex($args[2]) . "\r\n";
-                } elsif ($cmd eq 'SUBSCRIBE') {
-                    $out = "*3\r\n\$9\r\nsubscribe\r\n\$" . length($args[1])
-                           . "\r\n$args[1]\r\n:1\r\n"
-                           . ($malformed[$subs] // '');
-                    $subs++;
-                } elsif ($cmd eq 'EVALSHA') {
-                    my $mode = -e "$state/granted2" ? 'granted2' : '';
-                    if (($args[5] // '') eq 'acquire' && $mode) {
-                        # not a reply the script can give
-                        $out = "*4\r\n:2\r\n:0\r\n:0\r\n:0\r\n";
-                    } elsif (($args[5] // '') eq 'acquire') {
-                        # the first acquire after a good load waits
-                        $out = ($loads >= 2 && $acquires++ == 0)
-                               ? "*4\r\n:0\r\n:-5\r\n:0\r\n:0\r\n"
-                               : "*4\r\n:1\r\n:0\r\n:1\r\n:5000\r\n";
-                    } else {
-                        $out = "*2\r\n:1\r\n:0\r\n";
-                    }
-                } else {
-                    $out = "+OK\r\n";
-                }
-                syswrite($fh, $out);
-                if (open my $st, '>', "$state/subs") { print $st $subs; }
-            }
+Asyncx::FakeRedis->start($rport, sub {
+    my (@args) = @_;
+    my $cmd = uc $args[0];
+    my $out;
+    if ($cmd eq 'SCRIPT') {
+        # the first load is refused with bytes no log line may carry as
+        # they are
+        $out = $loads++ == 0
+               ? "-ERR boom \xff\x01\x1b[31m \"quoted\"\r\n"
+               : '$40' . "\r\n" . sha1_hex($args[2]) . "\r\n";
+    } elsif ($cmd eq 'SUBSCRIBE') {
+        $out = "*3\r\n\$9\r\nsubscribe\r\n\$" . length($args[1])
+               . "\r\n$args[1]\r\n:1\r\n"
+               . ($malformed[$subs] // '');
+        $subs++;
+    } elsif ($cmd eq 'EVALSHA') {
+        my $mode = -e "$state/granted2" ? 'granted2' : '';
+        if (($args[5] // '') eq 'acquire' && $mode) {
+            # not a reply the script can give
+            $out = "*4\r\n:2\r\n:0\r\n:0\r\n:0\r\n";
+        } elsif (($args[5] // '') eq 'acquire') {
+            # the first acquire after a good load waits
+            $out = ($loads >= 2 && $acquires++ == 0)
+                   ? "*4\r\n:0\r\n:-5\r\n:0\r\n:0\r\n"
+                   : "*4\r\n:1\r\n:0\r\n:1\r\n:5000\r\n";
+        } else {
+            $out = "*2\r\n:1\r\n:0\r\n";
         }
+    } else {
+        $out = "+OK\r\n";
     }
-    POSIX::_exit(0);
-}
-
-close $listen;
-END { kill 'TERM', $fake if $fake; }
+    if (open my $st, '>', "$state/subs") { print $st $subs; }
+    return $out;
+});
 
 sub subs {
     open my $fh, '<', "$state/subs" or return 0;

@@ -13,11 +13,9 @@ use warnings;
 
 use lib 't/lib';
 use Test::More;
-use IO::Socket::INET;
-use IO::Select;
 use Digest::SHA qw(sha1_hex);
 use File::Temp ();
-use POSIX ();
+use Asyncx::FakeRedis;
 use Asyncx::OwnNginx qw(until_true);
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
@@ -27,81 +25,30 @@ my $rport = ($ENV{TEST_NGINX_PORT} || 1984) + 9;
 my $state = File::Temp::tempdir('asyncx-fake-redis-XXXXXX', TMPDIR => 1,
                                 CLEANUP => 1);
 
-my $listen = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$rport",
-                                   Listen => 64, ReuseAddr => 1)
-    or die "fake redis on $rport: $!";
+my $acquires = 0;
 
-my $parent = $$;
-my $fake = fork // die "fork: $!";
-
-if ($fake == 0) {
-    my $sel = IO::Select->new($listen);
-    my %buf;
-    my $acquires = 0;
-
-    while (getppid() == $parent) {
-        for my $fh ($sel->can_read(0.5)) {
-            if ($fh == $listen) {
-                my $c = $listen->accept or next;
-                $sel->add($c);
-                $buf{$c} = '';
-                next;
-            }
-            my $n = sysread($fh, my $data, 65536);
-            if (!$n) {
-                $sel->remove($fh);
-                delete $buf{$fh};
-                close $fh;
-                next;
-            }
-            $buf{$fh} .= $data;
-
-            # whole commands: *N, then N bulk strings
-            while ($buf{$fh} =~ /\A\*(\d+)\r\n/) {
-                my ($count, $p) = ($1, length($&));
-                my @args;
-                for (1 .. $count) {
-                    last unless substr($buf{$fh}, $p) =~ /\A\$(\d+)\r\n/;
-                    my ($len, $h) = ($1, length($&));
-                    last if length($buf{$fh}) < $p + $h + $len + 2;
-                    push @args, substr($buf{$fh}, $p + $h, $len);
-                    $p += $h + $len + 2;
-                }
-                last if @args < $count;
-                substr($buf{$fh}, 0, $p) = '';
-
-                my $cmd = uc $args[0];
-                my $out;
-                if ($cmd eq 'SCRIPT') {
-                    $out = '$40' . "\r\n" . sha1_hex($args[2]) . "\r\n";
-                } elsif ($cmd eq 'SUBSCRIBE') {
-                    $out = "*3\r\n\$9\r\nsubscribe\r\n\$" . length($args[1])
-                           . "\r\n$args[1]\r\n:1\r\n";
-                } elsif ($cmd eq 'EVALSHA'
-                         && ($args[5] // '') eq 'acquire')
-                {
-                    # denied, retry in 0 ms, no slot taken, no token
-                    $out = "*4\r\n:0\r\n:0\r\n:0\r\n:0\r\n";
-                    $acquires++;
-                    if (open my $st, '>', "$state/acquires.tmp") {
-                        print $st $acquires;
-                        close $st;
-                        rename "$state/acquires.tmp", "$state/acquires";
-                    }
-                } elsif ($cmd eq 'EVALSHA') {
-                    $out = "*2\r\n:1\r\n:0\r\n";
-                } else {
-                    $out = "+OK\r\n";
-                }
-                syswrite($fh, $out);
-            }
-        }
+Asyncx::FakeRedis->start($rport, sub {
+    my (@args) = @_;
+    my $cmd = uc $args[0];
+    if ($cmd eq 'SCRIPT') {
+        return '$40' . "\r\n" . sha1_hex($args[2]) . "\r\n";
     }
-    POSIX::_exit(0);
-}
-
-close $listen;
-END { kill 'TERM', $fake if $fake; }
+    if ($cmd eq 'SUBSCRIBE') {
+        return "*3\r\n\$9\r\nsubscribe\r\n\$" . length($args[1])
+               . "\r\n$args[1]\r\n:1\r\n";
+    }
+    if ($cmd eq 'EVALSHA' && ($args[5] // '') eq 'acquire') {
+        # denied, retry in 0 ms, no slot taken, no token
+        $acquires++;
+        if (open my $st, '>', "$state/acquires.tmp") {
+            print $st $acquires;
+            close $st;
+            rename "$state/acquires.tmp", "$state/acquires";
+        }
+        return "*4\r\n:0\r\n:0\r\n:0\r\n:0\r\n";
+    }
+    return $cmd eq 'EVALSHA' ? "*2\r\n:1\r\n:0\r\n" : "+OK\r\n";
+});
 
 sub acquires {
     open my $fh, '<', "$state/acquires" or return 0;
