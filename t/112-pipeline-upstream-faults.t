@@ -15,93 +15,46 @@ use warnings;
 
 use lib 't/lib';
 use Test::More;
-use IO::Socket::INET;
-use IO::Select;
 use JSON::PP ();
-use File::Temp ();
-use POSIX ();
+use Asyncx::Backend;
 use Asyncx::OwnNginx;
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
                                   'TEST_NGINX_LOAD_MODULES is not set');
 
 my $bport = ($ENV{TEST_NGINX_PORT} || 1984) + 9;
-my $counts = File::Temp::tempdir('asyncx-faults-XXXXXX', TMPDIR => 1,
-                                 CLEANUP => 1);
 
 # --- the backend: one process, one connection at a time ------------------
 
-my $listen = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$bport",
-                                   Listen => 64, ReuseAddr => 1)
-    or die "backend on $bport: $!";
+my $backend = Asyncx::Backend->start($bport, sub {
+    my ($c, $head, $body, $target, $path) = @_;
 
-my $parent = $$;
-my $backend = fork // die "fork: $!";
-
-if ($backend == 0) {
-    # it goes with the test, however the test ends
-    my $sel = IO::Select->new($listen);
-    while (getppid() == $parent) {
-        next unless $sel->can_read(0.5);
-        my $c = $listen->accept or next;
-        my $req = '';
-        while ($req !~ /\r\n\r\n/) {
-            my $n = sysread($c, my $buf, 65536);
-            last unless $n;
-            $req .= $buf;
-        }
-        my ($len) = $req =~ /\r\ncontent-length: *(\d+)/i;
-        my ($head, $body) = split /\r\n\r\n/, $req, 2;
-        $body //= '';
-        while (defined $len && length($body) < $len) {
-            my $n = sysread($c, my $buf, 65536);
-            last unless $n;
-            $body .= $buf;
-        }
-        my ($path) = $head =~ m{^\S+ (/[^ ?]*)};
-        $path //= '/';
-
-        # how many times each path was asked for
-        (my $name = $path) =~ s{\W}{_}g;
-        if (open my $fh, '>>', "$counts/$name") { print $fh "x"; close $fh }
-
-        my $json = 'application/json';
-        if ($path eq '/cut') {
-            print $c "HTTP/1.1 200 OK\r\nContent-Type: $json\r\n"
-                     . "Content-Length: 7\r\nConnection: close\r\n\r\n123";
-        } elsif ($path eq '/cut-chunked') {
-            print $c "HTTP/1.1 200 OK\r\nContent-Type: $json\r\n"
-                     . "Transfer-Encoding: chunked\r\nConnection: close\r\n"
-                     . "\r\n3\r\n123\r\n";
-        } elsif ($path eq '/not-http') {
-            print $c "SSH-2.0-OpenSSH_9.2\r\n";
-        } elsif ($path eq '/headers') {
-            # the header names the call arrived with, as a JSON array
-            my @names = map { /^([^:]+):/ ? lc $1 : () }
-                        split /\r\n/, $head;
-            my $out = JSON::PP->new->canonical->encode([sort @names]);
-            print $c "HTTP/1.1 200 OK\r\nContent-Type: $json\r\n"
-                     . 'Content-Length: ' . length($out)
-                     . "\r\nConnection: close\r\n\r\n$out";
-        } else {
-            print $c "HTTP/1.1 200 OK\r\nContent-Type: $json\r\n"
-                     . "Content-Length: 8\r\nConnection: close\r\n\r\n"
-                     . '{"ok":1}';
-        }
-        close $c;
+    my $json = 'application/json';
+    if ($path eq '/cut') {
+        print $c "HTTP/1.1 200 OK\r\nContent-Type: $json\r\n"
+                 . "Content-Length: 7\r\nConnection: close\r\n\r\n123";
+    } elsif ($path eq '/cut-chunked') {
+        print $c "HTTP/1.1 200 OK\r\nContent-Type: $json\r\n"
+                 . "Transfer-Encoding: chunked\r\nConnection: close\r\n"
+                 . "\r\n3\r\n123\r\n";
+    } elsif ($path eq '/not-http') {
+        print $c "SSH-2.0-OpenSSH_9.2\r\n";
+    } elsif ($path eq '/headers') {
+        # the header names the call arrived with, as a JSON array
+        my @names = map { /^([^:]+):/ ? lc $1 : () }
+                    split /\r\n/, $head;
+        my $out = JSON::PP->new->canonical->encode([sort @names]);
+        print $c "HTTP/1.1 200 OK\r\nContent-Type: $json\r\n"
+                 . 'Content-Length: ' . length($out)
+                 . "\r\nConnection: close\r\n\r\n$out";
+    } else {
+        print $c "HTTP/1.1 200 OK\r\nContent-Type: $json\r\n"
+                 . "Content-Length: 8\r\nConnection: close\r\n\r\n"
+                 . '{"ok":1}';
     }
-    POSIX::_exit(0);
-}
+});
 
-close $listen;
-
-END { kill 'TERM', $backend if $backend; }
-
-sub asked {
-    my ($path) = @_;
-    (my $name = $path) =~ s{\W}{_}g;
-    return -s "$counts/$name" // 0;
-}
+sub asked { $backend->asked(@_) }
 
 my $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'pipeline-faults',
     workers => 1, http => <<"HTTP");

@@ -25,8 +25,8 @@ use IO::Select;
 use Socket qw(SOL_SOCKET SO_RCVBUF);
 use JSON::PP ();
 use File::Temp ();
-use POSIX ();
 use Time::HiRes ();
+use Asyncx::Backend;
 use Asyncx::OwnNginx;
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
@@ -38,13 +38,6 @@ my $dir = File::Temp::tempdir('asyncx-hostile-calls-XXXXXX', TMPDIR => 1,
 
 # --- the backend: a process per connection --------------------------------
 
-my $listen = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$bport",
-                                   Listen => 64, ReuseAddr => 1)
-    or die "backend on $bport: $!";
-
-my $parent = $$;
-my $backend = fork // die "fork: $!";
-
 sub answer {
     my ($c, $status, $type, $body) = @_;
     print $c "HTTP/1.1 $status\r\nContent-Type: $type\r\n"
@@ -52,21 +45,8 @@ sub answer {
              . "\r\nConnection: close\r\n\r\n$body";
 }
 
-sub serve {
-    my ($c) = @_;
-    my $req = '';
-    while ($req !~ /\r\n\r\n/) {
-        my $n = sysread($c, my $buf, 65536);
-        return unless $n;
-        $req .= $buf;
-    }
-    my ($target) = $req =~ m{^\S+ (\S+)};
-    $target //= '/';
-    (my $path = $target) =~ s/\?.*//s;
-
-    # how many times each path was asked for
-    (my $name = $path) =~ s{\W}{_}g;
-    if (open my $fh, '>>', "$dir/asked$name") { print $fh "x"; close $fh }
+my $backend = Asyncx::Backend->start($bport, sub {
+    my ($c, $head, $body, $target, $path) = @_;
 
     my $json = 'application/json';
     my $page = '<html>' . ('x' x 6000) . '</html>';
@@ -74,7 +54,7 @@ sub serve {
     if ($path =~ m{^/echo/}) {
         # the request target and header lines as they came, bytes as
         # Latin-1 characters
-        my @lines = split /\r\n/, (split /\r\n\r\n/, $req, 2)[0];
+        my @lines = split /\r\n/, $head;
         answer($c, '200 OK', $json, JSON::PP->new->ascii->canonical
                ->encode({ target => $target, lines => \@lines }));
     } elsif ($path =~ m{^/nothere/}) {
@@ -102,35 +82,9 @@ sub serve {
     } else {
         answer($c, '200 OK', $json, '{"ok":1}');
     }
-}
+}, fork_each => 1);
 
-if ($backend == 0) {
-    # it goes with the test, however the test ends
-    $SIG{CHLD} = 'IGNORE';
-    my $sel = IO::Select->new($listen);
-    while (getppid() == $parent) {
-        next unless $sel->can_read(0.5);
-        my $c = $listen->accept or next;
-        my $pid = fork;
-        if (defined $pid && $pid == 0) {
-            serve($c);
-            close $c;
-            POSIX::_exit(0);
-        }
-        close $c;
-    }
-    POSIX::_exit(0);
-}
-
-close $listen;
-
-END { kill 'TERM', $backend if $backend; }
-
-sub asked {
-    my ($path) = @_;
-    (my $name = $path) =~ s{\W}{_}g;
-    return -s "$dir/asked$name" // 0;
-}
+sub asked { $backend->asked(@_) }
 
 my $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'pipeline-hostile',
     workers => 1, http => <<"HTTP");
@@ -270,7 +224,7 @@ is(scalar(grep { /[\x00-\x08\x0b-\x1f\x7f]/ } @lines), 0,
    'no raw control character in the log');
 is(scalar(grep { !utf8::decode(my $copy = $_) } @lines), 0,
    'every log line is UTF-8');
-my @echo = glob("$dir/asked_echo*");
+my @echo = $backend->asked_like('/echo/');
 is(asked('/echo/42') + asked('/echo/%C3%A9t%C3%A9'), $echoes,
    'the backend was asked for nothing more') or diag(@echo);
 is(scalar(@echo), 2, '... no other /echo/ path reached it') or diag(@echo);
