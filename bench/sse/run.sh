@@ -72,9 +72,9 @@ mkdir -p "$PREFIX"
 cc -O2 -Wall -Wextra -Wno-unused-parameter \
    -I"$NB/src/core" -I"$NB/src/event" -I"$NB/src/event/modules" \
    -I"$NB/src/os/unix" -I"$NB/src/http" -I"$NB/src/http/modules" \
-   -I"$NB/src/http/v2" -I"$NB/objs" -I"$ROOT/src" \
+   -I"$NB/src/http/v2" -I"$NB/objs" -I"$ROOT/src" -I"$ROOT/src/demo" \
    -o "$PREFIX/plain_search" "$HERE/plain_search.c" \
-   "$ROOT/src/ngx_http_asyncx_dataset.c" "$ROOT/src/ngx_http_asyncx_util.c"
+   "$ROOT/src/demo/ngx_http_asyncx_dataset.c" "$ROOT/src/ngx_http_asyncx_util.c"
 
 for n in 10000 1000000 10000000; do
     echo
