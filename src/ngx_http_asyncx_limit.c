@@ -37,6 +37,8 @@
 static ngx_int_t ngx_http_asyncx_limit_handler(ngx_http_request_t *r);
 static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_limit_find(
     ngx_http_request_t *r);
+static ngx_uint_t ngx_http_asyncx_limit_held_above(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_zone_t *lz);
 static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_limit_create(
     ngx_http_request_t *r, ngx_http_asyncx_limit_conf_t *lcf);
 static ngx_int_t ngx_http_asyncx_limit_run(ngx_http_request_t *r,
@@ -241,6 +243,58 @@ ngx_http_asyncx_limit_find(ngx_http_request_t *r)
 }
 
 
+/*
+ * A subrequest meets a zone that the request which made it (or one above
+ * that) was admitted by and still holds: the client's request was
+ * limited there already, as limit_req limits a request once.  Counting
+ * it again would take a second token, and under concurrency= the call
+ * would wait for the very slot its parent holds until its timeout (a
+ * server-level asyncx_limit inherited by the locations a pipeline
+ * calls).  Zones its parent does not hold still count it.
+ */
+
+static ngx_uint_t
+ngx_http_asyncx_limit_held_above(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_zone_t *lz)
+{
+    ngx_uint_t                     i;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_request_t            *pr;
+    ngx_http_asyncx_limit_ctx_t   *ctx;
+
+    /* subrequests share the main request's pool, and its cleanups */
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler != ngx_http_asyncx_limit_cleanup) {
+            continue;
+        }
+
+        ctx = cln->data;
+
+        if (ctx->state != NGX_HTTP_ASYNCX_LIMIT_ADMITTED) {
+            continue;
+        }
+
+        for (pr = r->parent; pr; pr = pr->parent) {
+            if (pr == ctx->request) {
+                break;
+            }
+        }
+
+        if (pr == NULL) {
+            continue;
+        }
+
+        for (i = 0; i < ctx->n; i++) {
+            if (ctx->passes[i].zone == lz) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 static ngx_http_asyncx_limit_ctx_t *
 ngx_http_asyncx_limit_create(ngx_http_request_t *r,
     ngx_http_asyncx_limit_conf_t *lcf)
@@ -255,17 +309,20 @@ ngx_http_asyncx_limit_create(ngx_http_request_t *r,
         return NULL;
     }
 
-    ctx->n = lcf->zones->nelts;
-    ctx->passes = ngx_pcalloc(r->pool,
-                              ctx->n * sizeof(ngx_http_asyncx_limit_pass_t));
+    ctx->passes = ngx_pcalloc(r->pool, lcf->zones->nelts
+                                       * sizeof(ngx_http_asyncx_limit_pass_t));
     if (ctx->passes == NULL) {
         return NULL;
     }
 
     zp = lcf->zones->elts;
 
-    for (i = 0; i < ctx->n; i++) {
-        ctx->passes[i].zone = zp[i]->data;
+    for (i = 0; i < lcf->zones->nelts; i++) {
+        if (r != r->main && ngx_http_asyncx_limit_held_above(r, zp[i]->data)) {
+            continue;
+        }
+
+        ctx->passes[ctx->n++].zone = zp[i]->data;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
