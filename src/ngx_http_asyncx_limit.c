@@ -165,7 +165,8 @@ ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 /*
  * PREACCESS: admits, refuses or parks the request; a parked request
  * comes back here when it is woken.  Subrequests pass through here too,
- * each counted on its own.
+ * each counted on its own, except in the zones their parent holds
+ * (held_above).
  */
 
 static ngx_int_t
