@@ -130,7 +130,8 @@ RELOADS=0; BURSTS=0; GEN=0
 burst() {
     local args=() j
     for j in $(seq 40); do args+=(-o /dev/null "$2"); done
-    curl -s --parallel --parallel-immediate --parallel-max 40 \
+    curl -s --no-progress-meter --parallel --parallel-immediate \
+         --parallel-max 40 \
          -w "$1 %{http_code}\n" --max-time 30 -X POST \
          -d '{"password": "burst"}' "${args[@]}"
 }
