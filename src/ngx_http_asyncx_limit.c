@@ -37,7 +37,7 @@
 static ngx_int_t ngx_http_asyncx_limit_handler(ngx_http_request_t *r);
 static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_limit_find(
     ngx_http_request_t *r);
-static ngx_uint_t ngx_http_asyncx_limit_held_above(ngx_http_request_t *r,
+static ngx_uint_t ngx_http_asyncx_limit_held_by_main(ngx_http_request_t *r,
     ngx_http_asyncx_limit_zone_t *lz);
 static ngx_http_asyncx_limit_ctx_t *ngx_http_asyncx_limit_create(
     ngx_http_request_t *r, ngx_http_asyncx_limit_conf_t *lcf);
@@ -165,8 +165,8 @@ ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 /*
  * PREACCESS: admits, refuses or parks the request; a parked request
  * comes back here when it is woken.  Subrequests pass through here too,
- * each counted on its own, except in the zones their parent holds
- * (held_above).
+ * each counted on its own, except in a zone where the main request
+ * holds a place for the same key (held_by_main).
  */
 
 static ngx_int_t
@@ -245,23 +245,39 @@ ngx_http_asyncx_limit_find(ngx_http_request_t *r)
 
 
 /*
- * A subrequest meets a zone that the request which made it (or one above
- * that) was admitted by and still holds: the client's request was
- * limited there already, as limit_req limits a request once.  Counting
- * it again would take a second token, and under concurrency= the call
- * would wait for the very slot its parent holds until its timeout (a
- * server-level asyncx_limit inherited by the locations a pipeline
- * calls).  Zones its parent does not hold still count it.
+ * A subrequest meets a zone in which the main request holds a place for
+ * the same key: the client's request was limited there already, as
+ * limit_req limits a request once.  Counting it again would take a
+ * second token, and under concurrency= the call would wait for the very
+ * slot its own request holds until its timeout (a server-level
+ * asyncx_limit inherited by the locations a pipeline calls).
+ *
+ * Only the main request's place counts: it is given back when the whole
+ * request ends, after every subrequest, while a subrequest's is given
+ * back at its last buffer, which can pass before the subrequests it
+ * made have run (a proxied SSI include).  Only a place held in shared
+ * memory: a dry run's request that would have waited holds none, and a
+ * cluster zone's is in Redis.  Only the same key: a zone keyed by $uri
+ * still limits each backend URI the calls reach.  1: pass the zone.
  */
 
 static ngx_uint_t
-ngx_http_asyncx_limit_held_above(ngx_http_request_t *r,
+ngx_http_asyncx_limit_held_by_main(ngx_http_request_t *r,
     ngx_http_asyncx_limit_zone_t *lz)
 {
+    u_char                         digest[NGX_HTTP_ASYNCX_LIMIT_DIGEST];
+    ngx_int_t                      rc;
+    ngx_str_t                      key, stored;
     ngx_uint_t                     i;
     ngx_pool_cleanup_t            *cln;
-    ngx_http_request_t            *pr;
     ngx_http_asyncx_limit_ctx_t   *ctx;
+    ngx_http_asyncx_limit_pass_t  *pass;
+
+    if (lz->cluster) {
+        return 0;
+    }
+
+    pass = NULL;
 
     /* subrequests share the main request's pool, and its cleanups */
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
@@ -271,28 +287,44 @@ ngx_http_asyncx_limit_held_above(ngx_http_request_t *r,
 
         ctx = cln->data;
 
-        if (ctx->state != NGX_HTTP_ASYNCX_LIMIT_ADMITTED) {
-            continue;
-        }
-
-        for (pr = r->parent; pr; pr = pr->parent) {
-            if (pr == ctx->request) {
-                break;
-            }
-        }
-
-        if (pr == NULL) {
+        if (ctx->request != r->main
+            || ctx->state != NGX_HTTP_ASYNCX_LIMIT_ADMITTED)
+        {
             continue;
         }
 
         for (i = 0; i < ctx->n; i++) {
-            if (ctx->passes[i].zone == lz) {
-                return 1;
+            if (ctx->passes[i].zone == lz && ctx->passes[i].rec != NULL) {
+                pass = &ctx->passes[i];
+                break;
             }
         }
+
+        break;
     }
 
-    return 0;
+    if (pass == NULL || pass->node == NULL) {
+        return 0;
+    }
+
+    if (lz->key) {
+        if (ngx_http_complex_value(r, lz->key, &key) != NGX_OK) {
+            return 0;
+        }
+
+    } else {
+        ngx_str_null(&key);
+    }
+
+    rc = ngx_http_asyncx_limit_stored_key(r, &key, digest, &stored);
+    if (rc == NGX_ERROR) {
+        return 0;
+    }
+
+    /* the node is the main request's, kept by its record: no lock needed */
+    return ngx_http_asyncx_limit_key_cmp(pass->node, rc == NGX_DONE,
+                                         stored.data, stored.len)
+           == 0;
 }
 
 
@@ -319,7 +351,9 @@ ngx_http_asyncx_limit_create(ngx_http_request_t *r,
     zp = lcf->zones->elts;
 
     for (i = 0; i < lcf->zones->nelts; i++) {
-        if (r != r->main && ngx_http_asyncx_limit_held_above(r, zp[i]->data)) {
+        if (r != r->main
+            && ngx_http_asyncx_limit_held_by_main(r, zp[i]->data))
+        {
             continue;
         }
 

@@ -1,12 +1,15 @@
-# A subrequest meets a zone that the request which made it holds: it is
-# not counted there again (limit_req limits a request once), so a
-# pipeline behind a server-level asyncx_limit does not wait for its own
-# slot nor take a token per call; zones its parent does not hold still
-# count each subrequest on its own (sibling calls included).
+# A subrequest meets a zone in which the main request holds a place for
+# the same key: it is not counted there again (limit_req limits a
+# request once), so a pipeline behind a server-level asyncx_limit does
+# not wait for its own slot nor take a token per call.  Everywhere else
+# a subrequest counts on its own: zones the main request does not hold
+# (sibling calls included), a key other than the main request's ($uri),
+# a dry run's request that holds no place.
 #
 # Deterministic: the calls of a stage are all made in one pass of the
 # event loop, before any mock's timer can fire, so a second call meets a
-# slot still held.  The zones' own counters are asserted.
+# slot still held; rates of 1r/m leave no token to chance.  The zones'
+# own counters are asserted.
 
 use lib 't/lib';
 use Test::Nginx::Socket;
@@ -15,7 +18,7 @@ use JSON::PP ();
 repeat_each(1);
 
 # per block: two requests, each with its status, body and log checks
-plan tests => repeat_each() * 28;
+plan tests => repeat_each() * 53;
 
 no_shuffle();
 no_long_string();
@@ -172,3 +175,97 @@ __DATA__
  "one 2/1/1/1/0 current=0\n"]
 --- no_error_log
 [alert]
+
+
+
+=== TEST 5: a dry run's request that holds no place: its calls are counted where the zone is enforced
+--- http_config
+    asyncx_limit_zone zone=d:1m rate=1r/m burst=1 queue=0;
+--- config
+    location = /order {
+        asyncx_limit d;
+        asyncx_limit_dry_run on;
+        asyncx_pipeline;
+        asyncx_pipeline_answer standard;
+        asyncx_stage s1 a=/svc/a;
+    }
+    location /svc/ {
+        asyncx_limit d;
+        asyncx_mock_service name=s delay=10ms 'json={"x": 1}';
+    }
+    location = /status { asyncx_status; }
+--- request eval
+["POST /order\n{}", "POST /order\n{}", "GET /status"]
+--- error_code eval
+[200, 502, 200]
+--- response_body_filters eval
+\&main::summary
+--- response_body eval
+["ok a=ok/200\n",
+ "failed a=status/429/limited by zone \"d\": queue is full\n",
+ "d 1/1/0/1/0 current=0\n"]
+--- no_error_log
+[alert]
+
+
+
+=== TEST 6: a zone keyed by $uri: the call's key is not the order's, so it is counted
+--- http_config
+    asyncx_limit_zone zone=u:1m rate=1r/m burst=1 concurrency=1 queue=0
+                      key=$uri;
+--- config
+    asyncx_limit u;
+
+    location = /order {
+        asyncx_pipeline;
+        asyncx_pipeline_answer standard;
+        asyncx_stage s1 a=/svc/a;
+    }
+    location = /svc/a {
+        asyncx_mock_service name=a delay=10ms 'json={"x": 1}';
+    }
+    location = /status { asyncx_limit off; asyncx_status; }
+--- request eval
+["POST /order\n{}", "GET /status"]
+--- error_code eval
+[200, 200]
+--- response_body_filters eval
+\&main::summary
+--- response_body eval
+["ok a=ok/200\n",
+ "u 2/2/0/0/0 current=0\n"]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 7: a zone keyed by the client's address: the call's key is the order's, so it passes
+--- http_config
+    asyncx_limit_zone zone=k:1m rate=1r/m burst=1 concurrency=1 queue=0
+                      key=$binary_remote_addr;
+--- config
+    asyncx_limit k;
+
+    location = /order {
+        asyncx_pipeline;
+        asyncx_pipeline_answer standard;
+        asyncx_stage s1 a=/svc/a;
+        asyncx_stage s2 b=/svc/b;
+    }
+    location /svc/ {
+        asyncx_mock_service name=a delay=10ms 'json={"x": 1}';
+    }
+    location = /status { asyncx_limit off; asyncx_status; }
+--- request eval
+["POST /order\n{}", "GET /status"]
+--- error_code eval
+[200, 200]
+--- response_body_filters eval
+\&main::summary
+--- response_body eval
+["ok a=ok/200 b=ok/200\n",
+ "k 1/1/0/0/0 current=0\n"]
+--- no_error_log
+[error]
+[warn]
