@@ -456,12 +456,30 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
             goto refuse;
 
         case NGX_ABORT:
+            if (ctx->conf->dry_run) {
+                /* as limit_req_dry_run passes a key it has no memory for */
+                ngx_log_error(level, r->connection->log, 0,
+                              "asyncx: limited by zone \"%V\": zone is "
+                              "full, dry run", &pass->zone->name);
+                outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED_DRY_RUN;
+                break;
+            }
+
             ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
             ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
             what = "zone is full";
             goto refuse;
 
         case NGX_HTTP_ASYNCX_CLUSTER_REFUSE:
+            if (ctx->conf->dry_run) {
+                ngx_log_error(level, r->connection->log, 0,
+                              "asyncx: limited by zone \"%V\": no answer "
+                              "from redis (cluster_fallback=refuse), dry run",
+                              &pass->zone->name);
+                outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED_DRY_RUN;
+                break;
+            }
+
             ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
             ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
             ctx->retry_after = 1;

@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 433);
+plan tests => repeat_each() * (3 * blocks() + 434);
 
 no_shuffle();
 no_long_string();
@@ -412,6 +412,37 @@ sub { my %n; $n{$_->{status}}++ for @{ JSON::PP::decode_json($_[0])->{results} }
 --- timeout: 10
 --- error_log eval
 qr/\[error\] .*asyncx: limited by zone "keys": zone is full \(status 503\)/
+--- grep_error_log eval
+qr/\[alert\] .*? is full, .*?(?=, client: )/
+--- grep_error_log_out eval
+qr/\A\[alert\] \d+#\d+: \*\d+ asyncx limit: zone "keys" is full, cannot add key "\d+k+"\n\z/
+
+
+
+=== TEST 18b: a dry run passes a request whose key the full zone cannot hold
+(as limit_req_dry_run: the same 100 calls as TEST 18 in a dry run all
+answer 200; each is logged "zone is full, dry run" and the alert still
+says once a minute that the zone is full; it was 503 before)
+--- http_config
+    asyncx_limit_zone zone=keys:32k rate=100r/s concurrency=1 queue=0
+                      key=${arg_id}kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk;
+--- config
+    location = /rate-limit-test { asyncx_limit_test keys /hold; }
+    location = /hold {
+        asyncx_limit keys;
+        asyncx_limit_dry_run on;
+        asyncx_mock_service name=hold delay=1s echo=off;
+    }
+--- request
+GET /rate-limit-test?requests=100
+--- response_body_filters eval
+sub { my %n; $n{$_->{status}}++ for @{ JSON::PP::decode_json($_[0])->{results} };
+      "200:" . ($n{200} // 0) . " other:" . (100 - ($n{200} // 0)) . "\n" }
+--- response_body
+200:100 other:0
+--- timeout: 10
+--- error_log eval
+qr/\[error\] .*asyncx: limited by zone "keys": zone is full, dry run,/
 --- grep_error_log eval
 qr/\[alert\] .*? is full, .*?(?=, client: )/
 --- grep_error_log_out eval
