@@ -47,7 +47,7 @@ sub http {
     return <<"HTTP";
     asyncx_limit_zone zone=cz:1m rate=1000r/s burst=1000 concurrency=5
                       queue=0 timeout=10s cluster=${\ $redis->url }
-                      cluster_prefix=t399;
+                      cluster_prefix=t399 cluster_timeout=10s;
 
     server {
         listen 127.0.0.1:$port;
