@@ -72,7 +72,8 @@ deps: deps-build deps-test
 
 # Checked on every run (one dpkg-query, a few milliseconds), so a package
 # removed since the last run is installed again; apt-get runs only when
-# something is missing.
+# something is missing.  Two makes at once (two checkouts) wait up to
+# 5 minutes for each other's apt lock instead of failing.
 # $(call need_packages,<packages>)
 define need_packages
 	@have=" $$(dpkg-query -W -f='$${db:Status-Abbrev}|$${Package}\n' \
@@ -85,7 +86,8 @@ define need_packages
 	    echo "deps: installing$$missing"; \
 	    if [ "$$(id -u)" != 0 ]; then echo "deps: run as root" >&2; exit 1; fi; \
 	    $(call no_services_begin); \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get update -qq -o DPkg::Lock::Timeout=300 \
+	        && DEBIAN_FRONTEND=noninteractive \
 	        apt-get install -y -qq --no-install-recommends \
 	        -o DPkg::Lock::Timeout=300 $$missing; \
 	    rc=$$?; $(call no_services_end); exit $$rc; \
@@ -276,7 +278,7 @@ $(ASAN_DIR)/.source: | deps-build
 	@# a private deb-src list: the system's apt configuration is untouched
 	sed 's/^Types: deb$$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
 	    > $(ASAN_DIR)/apt/parts/src.sources
-	apt-get $(ASAN_APT) update -qq
+	apt-get $(ASAN_APT) -o DPkg::Lock::Timeout=300 update -qq
 	@# the security suite's .dsc may be missing; the orig tarball is enough
 	cd $(ASAN_DIR) && { apt-get $(ASAN_APT) source --download-only nginx \
 	    > apt-source.log 2>&1 || true; }
@@ -342,7 +344,8 @@ FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
 deps-fuzz: | deps-build
 	@for p in clang libclang-rt-14-dev; do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
-	        || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; \
+	        || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	               -o DPkg::Lock::Timeout=300 $$p; \
 	done
 
 $(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz_common.h $(PURE_SRCS) $(NGX_BUILD)/.configured | deps-fuzz

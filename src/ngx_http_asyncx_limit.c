@@ -269,7 +269,6 @@ ngx_http_asyncx_limit_held_by_main(ngx_http_request_t *r,
     ngx_int_t                      rc;
     ngx_str_t                      key, stored;
     ngx_uint_t                     i;
-    ngx_pool_cleanup_t            *cln;
     ngx_http_asyncx_limit_ctx_t   *ctx;
     ngx_http_asyncx_limit_pass_t  *pass;
 
@@ -277,30 +276,20 @@ ngx_http_asyncx_limit_held_by_main(ngx_http_request_t *r,
         return 0;
     }
 
+    /* subrequests share the main request's pool, and its cleanups */
+    ctx = ngx_http_asyncx_limit_find(r->main);
+
+    if (ctx == NULL || ctx->state != NGX_HTTP_ASYNCX_LIMIT_ADMITTED) {
+        return 0;
+    }
+
     pass = NULL;
 
-    /* subrequests share the main request's pool, and its cleanups */
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler != ngx_http_asyncx_limit_cleanup) {
-            continue;
+    for (i = 0; i < ctx->n; i++) {
+        if (ctx->passes[i].zone == lz && ctx->passes[i].rec != NULL) {
+            pass = &ctx->passes[i];
+            break;
         }
-
-        ctx = cln->data;
-
-        if (ctx->request != r->main
-            || ctx->state != NGX_HTTP_ASYNCX_LIMIT_ADMITTED)
-        {
-            continue;
-        }
-
-        for (i = 0; i < ctx->n; i++) {
-            if (ctx->passes[i].zone == lz && ctx->passes[i].rec != NULL) {
-                pass = &ctx->passes[i];
-                break;
-            }
-        }
-
-        break;
     }
 
     if (pass == NULL || pass->node == NULL) {
@@ -385,7 +374,7 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t *ctx)
 {
     ngx_int_t                      rc;
-    ngx_uint_t                     outcome, level, delay_level;
+    ngx_uint_t                     outcome, level, delay_level, status;
     const char                    *what;
     ngx_http_asyncx_limit_pass_t  *pass;
 
@@ -416,6 +405,10 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
 
         ngx_http_asyncx_limit_unpark(ctx);
 
+        what = NULL;
+        status = 0;
+        outcome = NGX_HTTP_ASYNCX_LIMIT_PASSED;
+
         switch (rc) {
 
         case NGX_OK:
@@ -436,18 +429,19 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
             break;
 
         case NGX_DECLINED:
-            if (ctx->conf->dry_run) {
-                ngx_log_error(level, r->connection->log, 0,
-                              "asyncx: limited by zone \"%V\": queue is "
-                              "full, dry run", &pass->zone->name);
-                outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED_DRY_RUN;
-                break;
-            }
-
-            ctx->status = ctx->conf->status_rejected;
-            ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
+            status = ctx->conf->status_rejected;
             what = "queue is full";
-            goto refuse;
+            break;
+
+        case NGX_ABORT:
+            status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            what = "zone is full";
+            break;
+
+        case NGX_HTTP_ASYNCX_CLUSTER_REFUSE:
+            status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            what = "no answer from redis (cluster_fallback=refuse)";
+            break;
 
         case NGX_BUSY:
             ctx->status = ctx->conf->status_timeout;
@@ -455,40 +449,32 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
             what = "waited longer than the timeout";
             goto refuse;
 
-        case NGX_ABORT:
-            if (ctx->conf->dry_run) {
-                /* as limit_req_dry_run passes a key it has no memory for */
-                ngx_log_error(level, r->connection->log, 0,
-                              "asyncx: limited by zone \"%V\": zone is "
-                              "full, dry run", &pass->zone->name);
-                outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED_DRY_RUN;
-                break;
-            }
-
-            ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-            ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
-            what = "zone is full";
-            goto refuse;
-
-        case NGX_HTTP_ASYNCX_CLUSTER_REFUSE:
-            if (ctx->conf->dry_run) {
-                ngx_log_error(level, r->connection->log, 0,
-                              "asyncx: limited by zone \"%V\": no answer "
-                              "from redis (cluster_fallback=refuse), dry run",
-                              &pass->zone->name);
-                outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED_DRY_RUN;
-                break;
-            }
-
-            ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-            ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
-            ctx->retry_after = 1;
-            what = "no answer from redis (cluster_fallback=refuse)";
-            goto refuse;
-
         default:
             ngx_http_asyncx_limit_release(ctx);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (what) {
+            if (!ctx->conf->dry_run) {
+                ctx->status = status;
+                ctx->outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED;
+
+                /* the rate says nothing of when Redis answers again */
+                if (rc == NGX_HTTP_ASYNCX_CLUSTER_REFUSE) {
+                    ctx->retry_after = 1;
+                }
+
+                goto refuse;
+            }
+
+            /*
+             * as limit_req_dry_run passes what it would refuse, a key it
+             * has no memory for too
+             */
+            ngx_log_error(level, r->connection->log, 0,
+                          "asyncx: limited by zone \"%V\": %s, dry run",
+                          &pass->zone->name, what);
+            outcome = NGX_HTTP_ASYNCX_LIMIT_REJECTED_DRY_RUN;
         }
 
         if (outcome > ctx->outcome) {
