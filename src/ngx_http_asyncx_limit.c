@@ -134,28 +134,39 @@ ngx_http_asyncx_limit_init(ngx_conf_t *cf)
 /*
  * Subrequests share the main request's pool, so its cleanup would hold
  * their slots until the whole main request ends; a limited subrequest
- * gives its slots back when its last buffer goes through.
+ * gives its slots back when its last buffer goes through.  One that was
+ * redirected (try_files, error_page) to a location without the zone has
+ * lost its module context: its state is found in the pool's cleanups.
  */
 
 static ngx_int_t
 ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t            *cl;
-    ngx_http_asyncx_ctx_t  *actx;
+    ngx_chain_t                  *cl;
+    ngx_http_asyncx_ctx_t        *actx;
+    ngx_http_asyncx_limit_ctx_t  *ctx;
 
-    if (r != r->main) {
-        actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+    if (r == r->main) {
+        return ngx_http_asyncx_limit_next_body_filter(r, in);
+    }
 
-        if (actx && actx->limit
-            && actx->limit->state == NGX_HTTP_ASYNCX_LIMIT_ADMITTED)
-        {
-            for (cl = in; cl; cl = cl->next) {
-                if (cl->buf->last_in_chain || cl->buf->last_buf) {
-                    ngx_http_asyncx_limit_release(actx->limit);
-                    break;
-                }
-            }
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_in_chain || cl->buf->last_buf) {
+            break;
         }
+    }
+
+    if (cl == NULL) {
+        return ngx_http_asyncx_limit_next_body_filter(r, in);
+    }
+
+    actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
+
+    ctx = (actx && actx->limit) ? actx->limit
+                                : ngx_http_asyncx_limit_find(r);
+
+    if (ctx && ctx->state == NGX_HTTP_ASYNCX_LIMIT_ADMITTED) {
+        ngx_http_asyncx_limit_release(ctx);
     }
 
     return ngx_http_asyncx_limit_next_body_filter(r, in);

@@ -18,7 +18,7 @@ use JSON::PP ();
 repeat_each(1);
 
 # per block: two requests, each with its status, body and log checks
-plan tests => repeat_each() * 53;
+plan tests => repeat_each() * 61;
 
 no_shuffle();
 no_long_string();
@@ -266,6 +266,40 @@ __DATA__
 --- response_body eval
 ["ok a=ok/200 b=ok/200\n",
  "k 1/1/0/0/0 current=0\n"]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 8: a call redirected to a location without the zone gives its place back when it ends, not when its order does
+--- http_config
+    asyncx_limit_zone zone=calls:1m rate=100r/s burst=100 concurrency=1
+                      queue=0;
+--- config
+    location = /order {
+        asyncx_pipeline;
+        asyncx_pipeline_answer standard;
+        asyncx_stage s1 a=/calls/a;
+        asyncx_stage s2 b=/calls/b;
+    }
+    location /calls/ {
+        asyncx_limit calls;
+        try_files /no-such-file @mock;
+    }
+    location @mock {
+        asyncx_mock_service name=m delay=10ms 'json={"x": 1}';
+    }
+    location = /status { asyncx_status; }
+--- request eval
+["POST /order\n{}", "GET /status"]
+--- error_code eval
+[200, 200]
+--- response_body_filters eval
+\&main::summary
+--- response_body eval
+["ok a=ok/200 b=ok/200\n",
+ "calls 2/2/0/0/0 current=0\n"]
 --- no_error_log
 [error]
 [warn]
