@@ -71,16 +71,21 @@ static ngx_int_t ngx_http_asyncx_limit_evict(ngx_http_asyncx_limit_zone_t *lz,
     ngx_http_asyncx_limit_node_t *except);
 static ngx_int_t ngx_http_asyncx_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_asyncx_limit_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static void ngx_http_asyncx_limit_subrequest_done(ngx_http_request_t *r);
 
 
 /* in a log line, a key that could not be escaped (no memory) */
 static ngx_str_t  ngx_http_asyncx_limit_no_key = ngx_string("(not logged)");
 
 
-/* the standard filter chain link, set once at configuration time */
-static ngx_http_output_body_filter_pt  ngx_http_asyncx_limit_next_body_filter;
+/* the standard filter chain links, set once at configuration time */
+static ngx_http_output_header_filter_pt
+    ngx_http_asyncx_limit_next_header_filter;
+static ngx_http_output_body_filter_pt
+    ngx_http_asyncx_limit_next_body_filter;
 
 
 static const char  *ngx_http_asyncx_limit_outcomes[] = {
@@ -124,6 +129,9 @@ ngx_http_asyncx_limit_init(ngx_conf_t *cf)
 
     *h = ngx_http_asyncx_limit_handler;
 
+    ngx_http_asyncx_limit_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_asyncx_limit_header_filter;
+
     ngx_http_asyncx_limit_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_asyncx_limit_body_filter;
 
@@ -134,31 +142,51 @@ ngx_http_asyncx_limit_init(ngx_conf_t *cf)
 /*
  * Subrequests share the main request's pool, so its cleanup would hold
  * their slots until the whole main request ends; a limited subrequest
- * gives its slots back when its last buffer goes through.  One that was
- * redirected (try_files, error_page) to a location without the zone has
- * lost its module context: its state is found in the pool's cleanups.
+ * gives its slots back when its last buffer goes through, or, when it
+ * has no body to send (auth_request's header-only subrequests), when its
+ * header does.
  */
+
+static ngx_int_t
+ngx_http_asyncx_limit_header_filter(ngx_http_request_t *r)
+{
+    if (r != r->main && r->header_only) {
+        ngx_http_asyncx_limit_subrequest_done(r);
+    }
+
+    return ngx_http_asyncx_limit_next_header_filter(r);
+}
+
 
 static ngx_int_t
 ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t                  *cl;
-    ngx_http_asyncx_ctx_t        *actx;
-    ngx_http_asyncx_limit_ctx_t  *ctx;
+    ngx_chain_t  *cl;
 
-    if (r == r->main) {
-        return ngx_http_asyncx_limit_next_body_filter(r, in);
-    }
-
-    for (cl = in; cl; cl = cl->next) {
-        if (cl->buf->last_in_chain || cl->buf->last_buf) {
-            break;
+    if (r != r->main) {
+        for (cl = in; cl; cl = cl->next) {
+            if (cl->buf->last_in_chain || cl->buf->last_buf) {
+                ngx_http_asyncx_limit_subrequest_done(r);
+                break;
+            }
         }
     }
 
-    if (cl == NULL) {
-        return ngx_http_asyncx_limit_next_body_filter(r, in);
-    }
+    return ngx_http_asyncx_limit_next_body_filter(r, in);
+}
+
+
+/*
+ * One that was redirected (try_files, error_page) to a location without
+ * the zone has lost its module context: its state is found in the
+ * pool's cleanups.
+ */
+
+static void
+ngx_http_asyncx_limit_subrequest_done(ngx_http_request_t *r)
+{
+    ngx_http_asyncx_ctx_t        *actx;
+    ngx_http_asyncx_limit_ctx_t  *ctx;
 
     actx = ngx_http_get_module_ctx(r, ngx_http_asyncx_module);
 
@@ -168,8 +196,6 @@ ngx_http_asyncx_limit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     if (ctx && ctx->state == NGX_HTTP_ASYNCX_LIMIT_ADMITTED) {
         ngx_http_asyncx_limit_release(ctx);
     }
-
-    return ngx_http_asyncx_limit_next_body_filter(r, in);
 }
 
 

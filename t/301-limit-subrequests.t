@@ -4,7 +4,9 @@
 # not wait for its own slot nor take a token per call.  Everywhere else
 # a subrequest counts on its own: zones the main request does not hold
 # (sibling calls included), a key other than the main request's ($uri),
-# a dry run's request that holds no place.
+# a dry run's request that holds no place.  A limited subrequest gives
+# its place back when it ends (its last buffer, or its header when it
+# sends no body), also after a redirect to a location without the zone.
 #
 # Deterministic: the calls of a stage are all made in one pass of the
 # event loop, before any mock's timer can fire, so a second call meets a
@@ -18,7 +20,7 @@ use JSON::PP ();
 repeat_each(1);
 
 # per block: two requests, each with its status, body and log checks
-plan tests => repeat_each() * 61;
+plan tests => repeat_each() * 69;
 
 no_shuffle();
 no_long_string();
@@ -300,6 +302,41 @@ __DATA__
 --- response_body eval
 ["ok a=ok/200 b=ok/200\n",
  "calls 2/2/0/0/0 current=0\n"]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 9: an auth_request subrequest (header only, no body passes) gives its place back at its header, not when its request ends
+--- http_config
+    asyncx_limit_zone zone=z:1m rate=100r/s burst=100 concurrency=1
+                      queue=0;
+--- config
+    location = /order {
+        auth_request /auth;
+        asyncx_pipeline;
+        asyncx_pipeline_answer standard;
+        asyncx_stage s1 a=/calls/a;
+    }
+    location = /auth {
+        asyncx_limit z;
+        asyncx_mock_service name=auth delay=10ms;
+    }
+    location /calls/ {
+        asyncx_limit z;
+        asyncx_mock_service name=c delay=10ms 'json={"x": 1}';
+    }
+    location = /status { asyncx_status; }
+--- request eval
+["POST /order\n{}", "GET /status"]
+--- error_code eval
+[200, 200]
+--- response_body_filters eval
+\&main::summary
+--- response_body eval
+["ok a=ok/200\n",
+ "z 2/2/0/0/0 current=0\n"]
 --- no_error_log
 [error]
 [warn]
