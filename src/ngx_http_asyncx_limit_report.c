@@ -37,6 +37,7 @@ ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     char                               *rv;
+    u_char                             *p;
     ngx_str_t                          *value;
     ngx_http_handler_pt                 handler;
     ngx_http_asyncx_limit_test_conf_t  *tcf;
@@ -70,6 +71,15 @@ ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
                                "invalid uri \"%V\", expected a location "
                                "path starting with \"/\"", &tcf->uri);
             return NGX_CONF_ERROR;
+        }
+
+        /* "/s/t?delay=300ms": the arguments go to every call */
+        p = ngx_strlchr(tcf->uri.data, tcf->uri.data + tcf->uri.len, '?');
+
+        if (p) {
+            tcf->args.data = p + 1;
+            tcf->args.len = tcf->uri.data + tcf->uri.len - (p + 1);
+            tcf->uri.len = p - tcf->uri.data;
         }
     }
 
@@ -407,7 +417,7 @@ ngx_http_asyncx_limit_test_handler(ngx_http_request_t *r)
     u_char                            *p;
     uint64_t                           n;
     ngx_int_t                          rc;
-    ngx_str_t                          args;
+    ngx_str_t                          args, *fixed;
     ngx_uint_t                         i;
     ngx_http_request_t                *sr;
     ngx_http_asyncx_ctx_t             *actx;
@@ -465,13 +475,21 @@ ngx_http_asyncx_limit_test_handler(ngx_http_request_t *r)
         ps->handler = ngx_http_asyncx_limit_test_call_done;
         ps->data = &tctx->calls[i];
 
-        p = ngx_pnalloc(r->pool, sizeof("id=") + NGX_INT_T_LEN);
+        fixed = &alcf->limit.test->args;
+
+        p = ngx_pnalloc(r->pool, sizeof("id=&") + NGX_INT_T_LEN + fixed->len);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         args.data = p;
-        args.len = ngx_sprintf(p, "id=%ui", i + 1) - p;
+        p = ngx_sprintf(p, "id=%ui", i + 1);
+
+        if (fixed->len) {
+            p = ngx_sprintf(p, "&%V", fixed);
+        }
+
+        args.len = p - args.data;
 
         tctx->calls[i].id = i + 1;
 

@@ -186,6 +186,7 @@ struct ngx_http_asyncx_limit_test_ctx_s {
 struct ngx_http_asyncx_limit_test_conf_s {
     ngx_shm_zone_t                *zone;
     ngx_str_t                      uri;        /* empty: status handler */
+    ngx_str_t                      args;       /* after the uri's '?' */
 };
 
 

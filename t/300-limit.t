@@ -134,6 +134,30 @@ time_ok=1
 
 
 
+=== TEST 3b: arguments written after the test URI reach every call, after its id
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=100r/s concurrency=10;
+--- config
+    location = /rate-limit-test { asyncx_limit_test api /s/t?delay=300ms; }
+    location /s/ {
+        asyncx_limit api;
+        asyncx_mock_service name=s max_delay=30s;
+    }
+--- request
+GET /rate-limit-test?requests=2
+--- response_body_filters eval
+sub { my $j = JSON::PP::decode_json($_[0]);
+      join '', map { "id=$_->{id} status=$_->{status} slow="
+                     . ($_->{end_ms} - $_->{start_ms} >= 300 ? 1 : 0) . "\n" }
+               @{ $j->{results} } }
+--- response_body
+id=1 status=200 slow=1
+id=2 status=200 slow=1
+--- no_error_log
+[error]
+
+
+
 === TEST 4: requests outside 1..100 are refused
 --- http_config
     asyncx_limit_zone zone=api:1m rate=5r/s concurrency=3;
