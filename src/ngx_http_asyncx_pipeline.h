@@ -31,6 +31,9 @@ typedef struct {
     ngx_str_t                      args;        /* after '?', may be empty */
     ngx_http_complex_value_t      *uri_cv;      /* path with variables */
     ngx_http_complex_value_t      *args_cv;     /* arguments with variables */
+    ngx_array_t                   *segments;    /* ngx_uint_t: indexes of the
+                                                   client's values in the
+                                                   path, one segment each */
     ngx_str_t                      fallback;    /* JSON text if optional */
     ngx_uint_t                     stage;
     ngx_http_asyncx_series_t      *metrics;

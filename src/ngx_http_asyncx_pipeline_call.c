@@ -432,8 +432,9 @@ ngx_http_asyncx_pipeline_eval_uri(ngx_http_asyncx_pipeline_ctx_t *ctx,
 {
     u_char                                *p;
     ngx_str_t                              split, raw;
-    ngx_uint_t                             flags;
+    ngx_uint_t                             flags, i, *index;
     ngx_http_request_t                    *r;
+    ngx_http_variable_value_t             *v;
     ngx_http_asyncx_pipeline_call_conf_t  *ccf;
 
     r = ctx->request;
@@ -457,6 +458,19 @@ ngx_http_asyncx_pipeline_eval_uri(ngx_http_asyncx_pipeline_ctx_t *ctx,
            != NGX_OK)
     {
         goto invalid;
+    }
+
+    /* each of the client's values fills one segment */
+    index = ccf->segments ? ccf->segments->elts : NULL;
+
+    for (i = 0; index && i < ccf->segments->nelts; i++) {
+        v = ngx_http_get_indexed_variable(r, index[i]);
+
+        if (v && !v->not_found
+            && ngx_strlchr(v->data, v->data + v->len, '/') != NULL)
+        {
+            goto invalid;
+        }
     }
 
     ngx_str_null(&split);

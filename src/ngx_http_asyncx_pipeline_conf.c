@@ -28,6 +28,9 @@ static ngx_int_t ngx_http_asyncx_pipeline_check_reserved(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_conf_t *conf);
 static ngx_int_t ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_call_conf_t *call);
+static ngx_uint_t ngx_http_asyncx_pipeline_client_variable(ngx_str_t *name);
+static ngx_int_t ngx_http_asyncx_pipeline_compile_segments(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_call_conf_t *call);
 static ngx_int_t ngx_http_asyncx_pipeline_header_name(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *lowcase, ngx_uint_t *hash);
 static char *ngx_http_asyncx_pipeline_merge_headers(ngx_conf_t *cf,
@@ -927,6 +930,113 @@ ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
         if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_ERROR;
         }
+    }
+
+    return ngx_http_asyncx_pipeline_compile_segments(cf, call);
+}
+
+
+/*
+ * The variables of the path whose values the client writes freely
+ * ($arg_*, $args, $query_string, $http_*, $cookie_*): each fills one
+ * segment, so a '/' in its value fails the call (a client would reach
+ * paths below the one the configuration names, "/users/$arg_id" with
+ * "id=42/delete").  $uri, captures and maps may hold several segments:
+ * the configuration shapes them.
+ */
+
+static ngx_uint_t
+ngx_http_asyncx_pipeline_client_variable(ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    static ngx_str_t  prefixes[] = {
+        ngx_string("arg_"), ngx_string("http_"), ngx_string("cookie_")
+    };
+
+    if ((name->len == sizeof("args") - 1
+         && ngx_strncasecmp(name->data, (u_char *) "args", name->len) == 0)
+        || (name->len == sizeof("query_string") - 1
+            && ngx_strncasecmp(name->data, (u_char *) "query_string",
+                               name->len) == 0))
+    {
+        return 1;
+    }
+
+    for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        if (name->len > prefixes[i].len
+            && ngx_strncasecmp(name->data, prefixes[i].data, prefixes[i].len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_compile_segments(ngx_conf_t *cf,
+    ngx_http_asyncx_pipeline_call_conf_t *call)
+{
+    u_char      *p, *last, *start;
+    ngx_int_t    index;
+    ngx_str_t    name;
+    ngx_uint_t  *slot;
+
+    p = call->uri.data;
+    last = p + call->uri.len;
+
+    while (p < last) {
+        if (*p++ != '$' || p == last) {
+            continue;
+        }
+
+        if (*p == '{') {
+            start = ++p;
+
+            while (p < last && *p != '}') {
+                p++;
+            }
+
+        } else {
+            start = p;
+
+            while (p < last
+                   && (((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')
+                       || (*p >= '0' && *p <= '9') || *p == '_'))
+            {
+                p++;
+            }
+        }
+
+        name.data = start;
+        name.len = p - start;
+
+        if (!ngx_http_asyncx_pipeline_client_variable(&name)) {
+            continue;
+        }
+
+        index = ngx_http_get_variable_index(cf, &name);
+        if (index == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (call->segments == NULL) {
+            call->segments = ngx_array_create(cf->pool, 2,
+                                              sizeof(ngx_uint_t));
+            if (call->segments == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        slot = ngx_array_push(call->segments);
+        if (slot == NULL) {
+            return NGX_ERROR;
+        }
+
+        *slot = (ngx_uint_t) index;
     }
 
     return NGX_OK;

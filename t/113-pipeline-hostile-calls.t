@@ -114,6 +114,11 @@ my $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'pipeline-hostile',
             asyncx_pipeline;
             asyncx_stage s e=/up/nothere/\$arg_id;
         }
+        # a capture may hold segments: the location's pattern shapes it
+        location ~ ^/cap/(.*)\$ {
+            asyncx_pipeline;
+            asyncx_stage s e=/up/echo/\$1;
+        }
         location = /var-raw {
             asyncx_pipeline;
             asyncx_stage s e=/raw/echo/\$arg_id;
@@ -184,7 +189,13 @@ is($code, 200, 'a UTF-8 id, percent-encoded: 200');
 is($a && $a->{calls}{e}{result}{target}, '/echo/%C3%A9t%C3%A9?q=1',
    '... the backend got it percent-encoded, once') or diag($body);
 
-my $echoes = asked('/echo/42') + asked('/echo/%C3%A9t%C3%A9');
+($code, $a, $head, $body) = order('/cap/a/b');
+is($code, 200, 'a capture with a "/": 200');
+is($a && $a->{calls}{e}{result}{target}, '/echo/a/b',
+   '... the backend got /echo/a/b') or diag($body);
+
+my $echoes = asked('/echo/42') + asked('/echo/%C3%A9t%C3%A9')
+             + asked('/echo/a/b');
 my $before = () = $ngx->error_log;
 
 ($code, $a, $head, $body) = order('/var-404?id=%C3%A9');
@@ -197,6 +208,8 @@ ok(grep({ /call "e" failed/ && m{subrequest: "/up/nothere/\x{c3}\x{a9}"} }
 
 for my $case (['42%3Fadmin=1%23', 'a "?" and a "#"'],
               ['42%2Forders%2F99', 'an encoded "/"'],
+              ['42/orders/99', 'a "/": more segments than the call names'],
+              ['/admin', 'a leading "/"'],
               ['42%20HTTP/1.1%0d%0aX-Injected:%20yes', 'CR LF'],
               ['%00', 'a NUL'],
               ['a%20b', 'a space'],
@@ -228,9 +241,9 @@ is(scalar(grep { /[\x00-\x08\x0b-\x1f\x7f]/ } @lines), 0,
 is(scalar(grep { !utf8::decode(my $copy = $_) } @lines), 0,
    'every log line is UTF-8');
 my @echo = $backend->asked_like('/echo/');
-is(asked('/echo/42') + asked('/echo/%C3%A9t%C3%A9'), $echoes,
-   'the backend was asked for nothing more') or diag(@echo);
-is(scalar(@echo), 2, '... no other /echo/ path reached it') or diag(@echo);
+is(asked('/echo/42') + asked('/echo/%C3%A9t%C3%A9') + asked('/echo/a/b'),
+   $echoes, 'the backend was asked for nothing more') or diag(@echo);
+is(scalar(@echo), 3, '... no other /echo/ path reached it') or diag(@echo);
 
 # --- a header value with CR LF is refused, no call is issued ----------------
 
