@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_asyncx_pipeline_check_reserved(ngx_conf_t *cf,
 static ngx_int_t ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_call_conf_t *call);
 static ngx_uint_t ngx_http_asyncx_pipeline_client_variable(ngx_str_t *name);
+static ngx_int_t ngx_http_asyncx_pipeline_decode_path(ngx_conf_t *cf,
+    ngx_str_t *uri, size_t path_len, ngx_str_t *path);
 static ngx_int_t ngx_http_asyncx_pipeline_compile_segments(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_call_conf_t *call);
 static ngx_int_t ngx_http_asyncx_pipeline_header_name(ngx_conf_t *cf,
@@ -1044,6 +1046,45 @@ ngx_http_asyncx_pipeline_compile_segments(ngx_conf_t *cf,
 
 
 /*
+ * A fixed call path is percent-decoded here, as one with variables is
+ * per request and as nginx decodes an SSI include's: the decoded path
+ * is the call's $uri, matched against locations ("/b%65/x" reaches
+ * location /be/) and encoded once by proxy_pass.  Refused as a value's
+ * decoded path would be (ngx_http_asyncx_pipeline_check_decoded()).
+ */
+
+static ngx_int_t
+ngx_http_asyncx_pipeline_decode_path(ngx_conf_t *cf, ngx_str_t *uri,
+    size_t path_len, ngx_str_t *path)
+{
+    u_char     *src, *dst;
+    ngx_str_t   raw;
+
+    raw.data = uri->data;
+    raw.len = path_len;
+
+    if (ngx_strlchr(raw.data, raw.data + raw.len, '%') == NULL) {
+        *path = raw;
+        return NGX_OK;
+    }
+
+    dst = ngx_pnalloc(cf->pool, raw.len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    path->data = dst;
+    src = raw.data;
+
+    ngx_unescape_uri(&dst, &src, raw.len, 0);
+
+    path->len = dst - path->data;
+
+    return ngx_http_asyncx_pipeline_check_decoded(&raw, path);
+}
+
+
+/*
  * One function: a stage's calls are checked against each other and the
  * answer format's reserved names in one pass; a parameter table is the
  * next split.
@@ -1056,7 +1097,7 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                                 *eq;
     size_t                                  path_len;
-    ngx_str_t                              *value, name, uri;
+    ngx_str_t                              *value, name, uri, path;
     ngx_uint_t                              i, j, vars;
     ngx_http_asyncx_pipeline_conf_t        *pcf;
     ngx_http_asyncx_pipeline_call_conf_t   *call, *calls;
@@ -1151,7 +1192,11 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                                        uri.len, &path_len)
                   : ngx_http_asyncx_pipeline_check_uri(uri.data, uri.len,
                                                        &path_len))
-            != NGX_OK)
+               != NGX_OK
+            || (!vars
+                && ngx_http_asyncx_pipeline_decode_path(cf, &uri, path_len,
+                                                        &path)
+                   != NGX_OK))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid URI \"%V\" of call \"%V\" in "
@@ -1194,8 +1239,13 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        call->uri.data = uri.data;
-        call->uri.len = path_len;
+        if (vars) {
+            call->uri.data = uri.data;
+            call->uri.len = path_len;
+
+        } else {
+            call->uri = path;
+        }
 
         if (path_len < uri.len) {
             call->args.data = uri.data + path_len + 1;

@@ -112,6 +112,30 @@ invalid URI "/svc%2F..%2fsecret" of call "a"
 
 
 
+=== TEST 5c2: a fixed path is decoded at nginx -t and refused as a value's would be: an encoded "?"
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/svc/a%3Fadmin=1;
+    }
+--- must_die
+--- error_log
+invalid URI "/svc/a%3Fadmin=1" of call "a"
+
+
+
+=== TEST 5c3: ... an escape encoded twice
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/svc/%252e%252e/x;
+    }
+--- must_die
+--- error_log
+invalid URI "/svc/%252e%252e/x" of call "a"
+
+
+
 === TEST 5d: an encoded NUL in a URI with variables
 --- config
     location = /p {

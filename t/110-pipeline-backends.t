@@ -435,6 +435,23 @@ id=42&fixed=1 42
 
 
 
+=== TEST 16b: a fixed call path is percent-decoded as one with variables is: "/b%61ckend/user" reaches location /backend/
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s u=/b%61ckend/user;
+    }
+--- request
+POST /p
+--- response_body_filters eval
+sub { pl_call(pl_dec($_[0]), "u")->{user_id} . "\n" }
+--- response_body
+42
+--- no_error_log
+[warn]
+
+
+
 === TEST 17: an evaluated URI that leaves its path, or smuggles arguments, fails the call (400)
 --- config
     location = /p {
