@@ -924,8 +924,29 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
     /* what an error's message says besides "call failed" */
     ngx_str_null(&call->detail);
 
+    if (kind == NGX_HTTP_ASYNCX_CALL_STATUS
+        && rc >= NGX_HTTP_SPECIAL_RESPONSE
+        && sr->upstream != NULL
+        && sr->upstream->headers_in.status_n != (ngx_uint_t) rc)
+    {
+        /*
+         * nginx's own 502 or 504 for a backend that gave no answer it
+         * could use (connect error, closed or timed out before its
+         * header, a header too big): nginx logged why.  Not the status
+         * of an answer (proxy_intercept_errors finalizes with the
+         * backend's own status).
+         */
+        kind = NGX_HTTP_ASYNCX_CALL_ERROR;
+
+        if (sr->upstream->headers_in.status_n == 0) {
+            ngx_str_set(&call->detail, "no answer from the backend");
+
+        } else {
+            ngx_str_set(&call->detail, "the backend's header was refused");
+        }
+
     /* (an answer nginx makes itself, rc >= 300, comes after this) */
-    if ((kind == NGX_HTTP_ASYNCX_CALL_OK
+    } else if ((kind == NGX_HTTP_ASYNCX_CALL_OK
          || kind == NGX_HTTP_ASYNCX_CALL_STATUS)
         && rc < NGX_HTTP_SPECIAL_RESPONSE
         && sr->upstream != NULL && !a->whole && !overflow

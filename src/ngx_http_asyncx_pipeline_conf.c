@@ -45,7 +45,9 @@ static char *ngx_http_asyncx_pipeline_merge_headers(ngx_conf_t *cf,
  * JSON document: a client's Content-Encoding made a backend decode it,
  * its Digest fail), and what would change the shape of a call's answer:
  * compression (the answer must be JSON text), ranges and conditions
- * (they are about the client's answer, not the calls').
+ * (they are about the client's answer, not the calls'), and Upgrade (a
+ * hop-by-hop header: nginx's upstream would take a backend's 101 as a
+ * protocol switch the call cannot make).
  * asyncx_call_set_header puts any but the first three back.
  */
 
@@ -67,6 +69,7 @@ static ngx_str_t  ngx_http_asyncx_pipeline_dropped[] = {
     ngx_string("if-none-match"),
     ngx_string("if-modified-since"),
     ngx_string("if-unmodified-since"),
+    ngx_string("upgrade"),
     ngx_null_string
 };
 

@@ -339,7 +339,7 @@ asyncx: invalid delay "abc" (status 400)
 
 
 
-=== TEST 13: an upstream that is down: nginx's 502 for the call, the order goes on
+=== TEST 13: an upstream that is down: nginx's 502 for the call is an error (no answer), not a status, the order goes on
 --- config
     location = /orders/process {
         asyncx_pipeline;
@@ -360,8 +360,8 @@ sub {
     . $J->encode($d->{warnings}) . "\n"
 }
 --- response_body
-{"elapsed_ms":"N","error":"service answered 502","fallback":[],"kind":"status","optional":true,"status":502}
-["optional call \"추천\" failed (status), its fallback was used"]
+{"elapsed_ms":"N","error":"no answer from the backend","fallback":[],"kind":"error","optional":true,"status":502}
+["optional call \"추천\" failed (error), its fallback was used"]
 --- error_log
 connect() failed (111: Connection refused)
-asyncx pipeline: call "추천" failed: service answered 502 (status), fallback used
+asyncx pipeline: call "추천" failed: no answer from the backend (error), fallback used

@@ -39,6 +39,11 @@ my $backend = Asyncx::Backend->start($bport, sub {
                  . "\r\n3\r\n123\r\n";
     } elsif ($path eq '/not-http') {
         print $c "SSH-2.0-OpenSSH_9.2\r\n";
+    } elsif ($path eq '/close') {
+        # closes before a byte of its answer
+    } elsif ($path eq '/upgrade') {
+        print $c "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 . "Connection: upgrade\r\n\r\n" . '{"a":1}';
     } elsif ($path eq '/headers') {
         # the header names the call arrived with, as a JSON array
         my @names = map { /^([^:]+):/ ? lc $1 : () }
@@ -79,6 +84,14 @@ my $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'pipeline-faults',
         location = /not-http {
             asyncx_pipeline;
             asyncx_stage s c=/up/not-http;
+        }
+        location = /close {
+            asyncx_pipeline;
+            asyncx_stage s c=/up/close;
+        }
+        location = /upgrade {
+            asyncx_pipeline;
+            asyncx_stage s c=/up/upgrade;
         }
         location = /headers {
             asyncx_pipeline;
@@ -133,6 +146,26 @@ is($code, 502, 'no HTTP answer: the call failed');
 is_deeply($a && [@{ $a->{calls}{c} }{qw(outcome status error)}],
           ['error', 502, 'no valid HTTP answer'],
           '... with status 502, not 0') or diag($body);
+
+# --- no answer at all: nginx's 502 is an error, not the backend's status ---
+
+($code, $a, $head, $body) = order('/close');
+is($code, 502, 'a backend that closes before its header: the call failed');
+is_deeply($a && [@{ $a->{calls}{c} }{qw(outcome status error)}],
+          ['error', 502, 'no answer from the backend'],
+          '... as an error, not "service answered 502"') or diag($body);
+
+# --- the client's Upgrade does not make a call switch protocols ------------
+
+for my $h ('', "Upgrade: websocket\r\nConnection: upgrade\r\n") {
+    ($code, $a, $head, $body) = order('/upgrade', $h);
+    is_deeply($a && [@{ $a->{calls}{c} }{qw(outcome status)}],
+              ['status', 101],
+              '101 to a call, client Upgrade ' . ($h ? 'sent' : 'absent')
+              . ': a status failure either way') or diag($body);
+}
+is(scalar(grep { /upgrade in subrequest/ } $ngx->error_log), 0,
+   '... nginx never tried to switch protocols in a call');
 
 # --- conditional headers do not replace the answer -------------------------
 
