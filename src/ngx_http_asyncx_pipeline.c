@@ -702,7 +702,9 @@ ngx_http_asyncx_pipeline_cleanup(void *data)
 {
     ngx_http_asyncx_pipeline_ctx_t *ctx = data;
 
-    ngx_uint_t  inflight;
+    uint64_t                          now;
+    ngx_uint_t                        i, inflight;
+    ngx_http_asyncx_pipeline_call_t  *call;
 
     inflight = ctx->pending;
 
@@ -721,6 +723,19 @@ ngx_http_asyncx_pipeline_cleanup(void *data)
         ctx->finished = 1;
         ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_ABORTED, 1);
         ngx_http_asyncx_metrics_pipeline_aborted(ctx->conf->metrics);
+
+        /* each call started ends in the series too: abandoned */
+        now = ngx_http_asyncx_now_usec();
+
+        for (i = 0; ctx->calls && i < ctx->conf->calls->nelts; i++) {
+            call = &ctx->calls[i];
+
+            if (call->state == NGX_HTTP_ASYNCX_CALL_PENDING) {
+                ngx_http_asyncx_metrics_call_end(call->conf->metrics,
+                                              NGX_HTTP_ASYNCX_CALL_ABANDONED,
+                                              now - call->start);
+            }
+        }
 
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                       "asyncx pipeline: aborted in stage %ui of %ui, "

@@ -16,6 +16,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP ();
+use IO::Socket::INET;
 use Asyncx::Backend;
 use Asyncx::OwnNginx;
 
@@ -101,6 +102,14 @@ my $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'pipeline-faults',
             asyncx_pipeline;
             asyncx_pipeline_server_timing on;
             asyncx_stage s u=/up/\$http_x_path ok=/up/ok;
+        }
+        location = /leave {
+            asyncx_pipeline;
+            asyncx_stage s slow=/slow;
+        }
+        location = /slow {
+            internal;
+            asyncx_mock_service name=slow delay=60s;
         }
         location = /asyncx/status { asyncx_status; }
     }
@@ -219,6 +228,34 @@ my ($st) = $head =~ /\r\nServer-Timing: ([^\r\n]*)/i;
 like($st // '', qr/\Aok;dur=[\d.]+, total;dur=[\d.]+\z/,
      'Server-Timing: the call that ran and the total, not the one never '
      . 'issued') or diag($head);
+
+# --- a call in flight when its client leaves ends in the series: abandoned -
+
+{
+    my $doc = '{"order": 1}';
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx->port,
+                                  Timeout => 5) or die "connect: $!";
+    print $s "POST /leave HTTP/1.0\r\nHost: x\r\n"
+             . "Content-Type: application/json\r\n"
+             . 'Content-Length: ' . length($doc) . "\r\n\r\n$doc";
+    ok($ngx->wait_for('the pipeline in flight', sub {
+           ($ngx->json('/asyncx/status') // {})->{pipelines}{active} }),
+       'the order is in flight');
+    close $s;
+    ok($ngx->wait_log(qr/aborted in stage 1 of 1, 1 calls in flight/),
+       '... its client left');
+
+    my (undef, $prom) = $ngx->get('/asyncx/status?format=prometheus');
+    my %n = map { /^(asyncx_call_\w+)\{location="\/leave",call="slow"(?:,kind="(\w+)")?\} (\d+)$/
+                  ? (($2 ? "$1/$2" : $1) => $3) : () }
+            split /\n/, $prom;
+    is_deeply([@n{qw(asyncx_call_requests_total
+                     asyncx_call_failures_total/abandoned
+                     asyncx_call_duration_seconds_count)}],
+              [1, 1, 1],
+              'started 1, failed 1 as abandoned, 1 duration observed')
+        or diag(join "\n", grep { /call="slow"/ } split /\n/, $prom);
+}
 
 # --- and the counters ------------------------------------------------------
 
