@@ -287,7 +287,7 @@ ngx_http_asyncx_json_validate(u_char *p, size_t len, ngx_uint_t flags,
 {
     u_char      *first, *last, *s, *nul;
     u_char       stack[NGX_HTTP_ASYNCX_JSON_MAX_DEPTH];
-    ngx_uint_t   depth;
+    ngx_uint_t   depth, max_depth;
     enum {
         sw_value = 0,
         sw_key,
@@ -310,6 +310,8 @@ ngx_http_asyncx_json_validate(u_char *p, size_t len, ngx_uint_t flags,
     info->start = p;
 
     depth = 0;
+    /* at most 255 levels kept for the wrapping */
+    max_depth = NGX_HTTP_ASYNCX_JSON_MAX_DEPTH - ((flags >> 8) & 0xff);
     state = sw_value;
 
     for ( ;; ) {
@@ -326,8 +328,11 @@ ngx_http_asyncx_json_validate(u_char *p, size_t len, ngx_uint_t flags,
 
             case '{':
             case '[':
-                if (depth == NGX_HTTP_ASYNCX_JSON_MAX_DEPTH) {
-                    info->reason = "nested deeper than 1000 levels";
+                if (depth == max_depth) {
+                    info->reason = (max_depth == NGX_HTTP_ASYNCX_JSON_MAX_DEPTH)
+                                   ? "nested deeper than 1000 levels"
+                                   : "nested deeper than the module can "
+                                     "wrap it (1000 levels in all)";
                     goto failed;
                 }
 

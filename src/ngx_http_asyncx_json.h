@@ -34,6 +34,17 @@
 
 #define NGX_HTTP_ASYNCX_JSON_NO_NUL     0x01
 
+/*
+ * A document the module nests n levels deep inside JSON of its own (the
+ * pipeline wraps a client's body and the calls' answers in its call
+ * documents and answers): refused beyond MAX_DEPTH - n levels, so what
+ * the module writes stays within its own limit and every reader's.
+ */
+#define NGX_HTTP_ASYNCX_JSON_WRAPPED(n)  ((ngx_uint_t) (n) << 8)
+
+/* the pipeline's wrapping: at most four levels (an exercise error) */
+#define NGX_HTTP_ASYNCX_JSON_PIPELINE    NGX_HTTP_ASYNCX_JSON_WRAPPED(8)
+
 
 typedef struct {
     u_char      *start;     /* the value, without the whitespace around */

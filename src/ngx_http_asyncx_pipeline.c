@@ -316,7 +316,9 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
      * the policy of every JSON endpoint (ngx_http_asyncx_json.h); the body
      * is passed on as it came, so "\u0000" is kept whole
      */
-    if (ngx_http_asyncx_json_validate(body.data, body.len, 0, info) == NGX_OK)
+    if (ngx_http_asyncx_json_validate(body.data, body.len,
+                                      NGX_HTTP_ASYNCX_JSON_PIPELINE, info)
+        == NGX_OK)
     {
         ctx->body.data = info->start;
         ctx->body.len = info->end - info->start;

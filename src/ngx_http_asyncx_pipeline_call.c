@@ -844,9 +844,9 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_asyncx_pipeline_attempt_t *a = data;
 
-    u_char                           *start, *end;
     ngx_str_t                         answer;
     ngx_buf_t                        *b;
+    ngx_http_asyncx_json_info_t       info;
     ngx_uint_t                        status, overflow, output_failed;
     ngx_http_core_loc_conf_t         *clcf;
     ngx_http_asyncx_pipeline_ctx_t   *ctx;
@@ -982,12 +982,13 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
 
     if (b && (kind == NGX_HTTP_ASYNCX_CALL_OK
               || kind == NGX_HTTP_ASYNCX_CALL_STATUS)
-        && ngx_http_asyncx_json_check(b->pos, b->last - b->pos, &start, &end)
+        && ngx_http_asyncx_json_validate(b->pos, b->last - b->pos,
+                                         NGX_HTTP_ASYNCX_JSON_PIPELINE, &info)
            == NGX_OK)
     {
         /* the captured answer lives in the request pool: keep the text */
-        answer.data = start;
-        answer.len = end - start;
+        answer.data = info.start;
+        answer.len = info.end - info.start;
     }
 
     if (kind == NGX_HTTP_ASYNCX_CALL_OK && answer.len == 0) {

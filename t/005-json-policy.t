@@ -73,7 +73,7 @@ sub received {
 repeat_each(1);
 
 # status, body and error log per request; 2 checks per must_die block
-plan tests => repeat_each() * (3 * (@requests + 4 + 2 + 3 + 4 + 3 + 4) + 2 * 2);
+plan tests => repeat_each() * (3 * (@requests + 4 + 2 + 3 + 2 + 4 + 3 + 4) + 2 * 2);
 
 no_shuffle();
 no_long_string();
@@ -157,18 +157,46 @@ __DATA__
 
 
 
-=== TEST 5: nesting: 1000 levels (cJSON's own limit) pass, 1001 are refused with the reason, by the parser and the pipeline alike
+=== TEST 5: nesting: 1000 levels (cJSON's own limit) pass, 1001 are refused with the reason; the pipeline, which wraps a body in its own JSON, takes 992
 --- config eval: $main::locations
 --- request eval
 ["POST /parse/json\n" . ("[" x 1000) . ("]" x 1000),
  "POST /parse/json\n" . ("[" x 1001) . ("]" x 1001),
- "POST /orders/process\n" . ("[" x 1001) . ("]" x 1001)]
+ "POST /orders/process\n" . ("[" x 993) . ("]" x 993)]
 --- error_code eval
 [200, 400, 400]
 --- response_body_like eval
 [qr/^\{"parsed_items":1,/,
  qr/^\{"error": "json parse: invalid JSON at byte 1000: nested deeper than 1000 levels", "status": 400\}\n\z/,
- qr/^\{"error": "invalid JSON at byte 1000: nested deeper than 1000 levels", "status": 400\}\n\z/]
+ qr/^\{"error": "invalid JSON at byte 992: nested deeper than the module can wrap it \(1000 levels in all\)", "status": 400\}\n\z/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 5b: a body the pipeline takes, echoed by its own mock: the call succeeds and the answer stays within 1000 levels (deeper, the mock echoes it as a string)
+--- config eval: $main::locations
+--- request eval
+["POST /orders/echo\n" . ("[" x 992) . ("]" x 992),
+ "POST /orders/echo\n" . ("[" x 980) . ("]" x 980)]
+--- response_body_filters eval
+sub {
+    # the answer's nesting, outside strings, and the echo call's outcome
+    my ($max, $d, $in, $esc) = (0, 0, 0, 0);
+    for my $c (split //, $_[0]) {
+        if ($in) { if ($esc) { $esc = 0 } elsif ($c eq '\\') { $esc = 1 }
+                   elsif ($c eq '"') { $in = 0 } next }
+        if ($c eq '"') { $in = 1 }
+        elsif ($c eq '[' || $c eq '{') { $max = $d if ++$d > $max }
+        elsif ($c eq ']' || $c eq '}') { $d-- }
+    }
+    my ($outcome) = $_[0] =~ /"outcome":\s*"(\w+)"/;
+    "depth_ok=" . ($max <= 1000 ? 1 : 0) . " outcome=" . ($outcome // '?') . "\n"
+}
+--- error_code eval
+[200, 200]
+--- response_body eval
+["depth_ok=1 outcome=ok\n", "depth_ok=1 outcome=ok\n"]
 --- no_error_log
 [error]
 

@@ -1229,8 +1229,11 @@ ngx_http_asyncx_mock_received(ngx_http_request_t *r, ngx_uint_t echo)
          * the module's JSON policy: what it refuses (and U+0000, which
          * cJSON would cut a string at) is echoed as a string, whole
          */
+        /* echoed two levels deeper: a pipeline calling it takes it */
         body = ngx_http_asyncx_json_parse(text.data, text.len,
-                                          NGX_HTTP_ASYNCX_JSON_NO_NUL, &info);
+                                          NGX_HTTP_ASYNCX_JSON_NO_NUL
+                                          |NGX_HTTP_ASYNCX_JSON_WRAPPED(10),
+                                          &info);
 
         if (body == NULL && info.nomem) {
             goto failed;

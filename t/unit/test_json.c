@@ -303,6 +303,22 @@ test_json_depth(void **state)
     assert_int_equal(info.offset, NGX_HTTP_ASYNCX_JSON_MAX_DEPTH);
     assert_string_equal(info.reason, "nested deeper than 1000 levels");
 
+    /* a document the module wraps 8 levels deep: 992 pass, 993 do not */
+    for (n = 991; n <= 993; n++) {
+        for (i = 0; i < n; i++) {
+            deep[i] = '[';
+            deep[n + i] = ']';
+        }
+
+        assert_int_equal(check_len(deep, 2 * n,
+                                   NGX_HTTP_ASYNCX_JSON_PIPELINE, NULL),
+                         n <= 992 ? NGX_OK : NGX_ERROR);
+    }
+
+    assert_int_equal(info.offset, 992);
+    assert_string_equal(info.reason, "nested deeper than the module can "
+                                     "wrap it (1000 levels in all)");
+
     free(deep);
 }
 
