@@ -82,7 +82,8 @@ sub nginx {
     return Asyncx::OwnNginx->new(offset => 6, name => 'limit-hostile',
         workers => 1, http => <<"HTTP");
     asyncx_limit_zone zone=cz:1m rate=1000r/s concurrency=1 queue=10
-                      timeout=10s cluster=redis://127.0.0.1:$rport;
+                      timeout=10s cluster=redis://127.0.0.1:$rport
+                      cluster_timeout=10s;
 
     server {
         listen 127.0.0.1:\$PORT;
