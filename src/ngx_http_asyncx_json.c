@@ -23,7 +23,10 @@ static u_char *ngx_http_asyncx_json_string(u_char *p, u_char *last,
     u_char **nul, ngx_http_asyncx_json_info_t *info);
 static ngx_int_t ngx_http_asyncx_json_hex4(u_char *p, u_char *last,
     uint32_t *cu);
-static u_char *ngx_http_asyncx_json_number(u_char *p, u_char *last);
+static u_char *ngx_http_asyncx_json_number(u_char *p, u_char *last,
+    u_char **bad);
+static u_char *ngx_http_asyncx_json_literal(u_char *p, u_char *last,
+    const char *word, u_char **bad);
 
 
 /*
@@ -163,6 +166,7 @@ ngx_http_asyncx_json_string(u_char *p, u_char *last, u_char **nul,
         }
 
         if (p + 1 == last) {
+            p++;
             goto failed;
         }
 
@@ -176,10 +180,20 @@ ngx_http_asyncx_json_string(u_char *p, u_char *last, u_char **nul,
             break;
 
         default:
+            /* the letter after the backslash is the byte refused */
+            p++;
             goto failed;
         }
 
         if (ngx_http_asyncx_json_hex4(p, last, &cu) != NGX_OK) {
+            /* the first byte that is not one of the four hex digits */
+            for (p += 2, n = 0;
+                 n < 4 && p < last
+                 && ((*p >= '0' && *p <= '9')
+                     || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f'));
+                 p++, n++)
+            { /* void */ }
+
             goto failed;
         }
 
@@ -216,28 +230,32 @@ failed:
 }
 
 
+/*
+ * A number at p: the position after it, or NULL with *bad at the first
+ * byte refused (where a digit was due).
+ */
+
 static u_char *
-ngx_http_asyncx_json_number(u_char *p, u_char *last)
+ngx_http_asyncx_json_number(u_char *p, u_char *last, u_char **bad)
 {
     u_char  *d;
+
+    *bad = p;
 
     if (p < last && *p == '-') {
         p++;
     }
 
-    if (p == last) {
-        return NULL;
-    }
-
-    if (*p == '0') {
+    if (p < last && *p == '0') {
         p++;
 
-    } else if (*p >= '1' && *p <= '9') {
+    } else if (p < last && *p >= '1' && *p <= '9') {
         while (p < last && *p >= '0' && *p <= '9') {
             p++;
         }
 
     } else {
+        *bad = p;
         return NULL;
     }
 
@@ -245,6 +263,7 @@ ngx_http_asyncx_json_number(u_char *p, u_char *last)
         for (d = ++p; p < last && *p >= '0' && *p <= '9'; p++) { /* void */ }
 
         if (p == d) {
+            *bad = p;
             return NULL;
         }
     }
@@ -259,6 +278,24 @@ ngx_http_asyncx_json_number(u_char *p, u_char *last)
         for (d = p; p < last && *p >= '0' && *p <= '9'; p++) { /* void */ }
 
         if (p == d) {
+            *bad = p;
+            return NULL;
+        }
+    }
+
+    return p;
+}
+
+
+/* "true", "false" or "null" at p: as ngx_http_asyncx_json_number() */
+
+static u_char *
+ngx_http_asyncx_json_literal(u_char *p, u_char *last, const char *word,
+    u_char **bad)
+{
+    for ( /* void */ ; *word; word++, p++) {
+        if (p == last || *p != (u_char) *word) {
+            *bad = p;
             return NULL;
         }
     }
@@ -285,7 +322,7 @@ ngx_int_t
 ngx_http_asyncx_json_validate(u_char *p, size_t len, ngx_uint_t flags,
     ngx_http_asyncx_json_info_t *info)
 {
-    u_char      *first, *last, *s, *nul;
+    u_char      *first, *last, *s, *nul, *bad;
     u_char       stack[NGX_HTTP_ASYNCX_JSON_MAX_DEPTH];
     ngx_uint_t   depth, max_depth;
     enum {
@@ -363,25 +400,23 @@ ngx_http_asyncx_json_validate(u_char *p, size_t len, ngx_uint_t flags,
                 continue;
 
             case 't':
-                s = (last - p >= 4 && ngx_strncmp(p, "true", 4) == 0)
-                    ? p + 4 : NULL;
+                s = ngx_http_asyncx_json_literal(p, last, "true", &bad);
                 break;
 
             case 'f':
-                s = (last - p >= 5 && ngx_strncmp(p, "false", 5) == 0)
-                    ? p + 5 : NULL;
+                s = ngx_http_asyncx_json_literal(p, last, "false", &bad);
                 break;
 
             case 'n':
-                s = (last - p >= 4 && ngx_strncmp(p, "null", 4) == 0)
-                    ? p + 4 : NULL;
+                s = ngx_http_asyncx_json_literal(p, last, "null", &bad);
                 break;
 
             default:
-                s = ngx_http_asyncx_json_number(p, last);
+                s = ngx_http_asyncx_json_number(p, last, &bad);
             }
 
             if (s == NULL) {
+                p = bad;
                 goto failed;
             }
 

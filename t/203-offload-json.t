@@ -61,7 +61,7 @@ POST /parse/json
 
 
 
-=== TEST 4: invalid JSON is 400 naming the byte offset
+=== TEST 4: invalid JSON is 400 naming the offset of the first byte refused ("nul": byte 3, where the "l" is missing)
 --- config
     location = /parse/json {
         asyncx_json_parse;
@@ -77,7 +77,7 @@ POST /parse/json
 ["{\"error\": \"json parse: invalid JSON at byte 12\", \"status\": 400}\n",
  "{\"error\": \"json parse: invalid JSON at byte 9: data after the document\", \"status\": 400}\n",
  "{\"error\": \"json parse: invalid JSON at byte 19\", \"status\": 400}\n",
- "{\"error\": \"json parse: invalid JSON at byte 0\", \"status\": 400}\n"]
+ "{\"error\": \"json parse: invalid JSON at byte 3\", \"status\": 400}\n"]
 --- no_error_log
 [error]
 

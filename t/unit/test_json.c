@@ -180,8 +180,9 @@ test_json_every_byte_at_every_offset(void **state)
                 refused((char *) text, n, at + 1, "data after the document");
 
             } else if (b == '\\') {
-                /* "\x" is no escape; the last one escapes the quote */
-                refused((char *) text, n, k < 19 ? at : n, NULL);
+                /* "\x" is no escape (the 'x' is refused); the last one
+                 * escapes the quote */
+                refused((char *) text, n, k < 19 ? at + 1 : n, NULL);
 
             } else if (b < 0x20) {
                 refused((char *) text, n, at,
@@ -226,7 +227,10 @@ test_json_check_bounds(void **state)
 static void
 test_json_refused(void **state)
 {
-    /* plain syntax errors, with the offset of the first byte refused */
+    /*
+     * plain syntax errors, with the offset of the first byte refused:
+     * inside a number, a literal or an escape, the byte where it broke
+     */
     REFUSED("", 0, NULL);
     REFUSED("   ", 3, NULL);
     REFUSED("{", 1, NULL);
@@ -240,13 +244,21 @@ test_json_refused(void **state)
     REFUSED("{\"password\": \"abc\"} {}", 20, "data after the document");
     REFUSED("{]", 1, NULL);
     REFUSED("01", 1, "data after the document");
-    REFUSED("1.", 0, NULL);
-    REFUSED("-", 0, NULL);
-    REFUSED("tru", 0, NULL);
+    REFUSED("1.", 2, NULL);
+    REFUSED("1e", 2, NULL);
+    REFUSED("1e+", 3, NULL);
+    REFUSED("-x", 1, NULL);
+    REFUSED("-", 1, NULL);
+    REFUSED("tru", 3, NULL);
+    REFUSED("truE", 3, NULL);
+    REFUSED("fals", 4, NULL);
+    REFUSED("nul", 3, NULL);
     REFUSED("nulll", 4, "data after the document");
     REFUSED("\"abc", 4, NULL);
-    REFUSED("\"a\\x\"", 2, NULL);
-    REFUSED("\"\\u12g4\"", 1, NULL);
+    REFUSED("\"a\\x\"", 3, NULL);
+    REFUSED("\"\\", 2, NULL);
+    REFUSED("\"\\u12g4\"", 5, NULL);
+    REFUSED("\"\\u12", 5, NULL);
     REFUSED("simulated non-JSON answer", 0, NULL);
 
     /* what RFC 8259 forbids and cJSON takes: leading NUL or control
