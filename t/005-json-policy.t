@@ -73,7 +73,7 @@ sub received {
 repeat_each(1);
 
 # status, body and error log per request; 2 checks per must_die block
-plan tests => repeat_each() * (3 * (@requests + 4 + 2 + 3 + 2 + 4 + 3 + 4) + 2 * 2);
+plan tests => repeat_each() * (3 * (@requests + 4 + 2 + 3 + 2 + 4 + 3 + 4) + 2 * 3);
 
 no_shuffle();
 no_long_string();
@@ -242,3 +242,14 @@ invalid fallback "{"x": "\udc00"}" of call "a" in "asyncx_call_optional": not JS
 --- must_die
 --- error_log
 invalid value "json={"a": "\ud800"}" in "asyncx_mock_service", expected a JSON object
+
+
+
+=== TEST 8b: the mock's json= refuses U+0000 in a string as the handlers do, saying so
+--- config
+    location = /m {
+        asyncx_mock_service 'json={"a": "x\u0000y"}';
+    }
+--- must_die
+--- error_log
+invalid value "json={"a": "x\u0000y"}" in "asyncx_mock_service", U+0000 (\u0000) in a string at byte 8: refused, it would cut the string short

@@ -250,6 +250,16 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                               NGX_HTTP_ASYNCX_JSON_NO_NUL,
                                               &info);
 
+            if (json == NULL && info.nul) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid value \"%V\" in \"%V\", "
+                                   "U+0000 (\\u0000) in a string at byte "
+                                   "%uz: refused, it would cut the string "
+                                   "short", &value[i], &cmd->name,
+                                   info.offset);
+                return NGX_CONF_ERROR;
+            }
+
             if (json == NULL || !cJSON_IsObject(json)) {
                 cJSON_Delete(json);
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
