@@ -109,9 +109,10 @@ ngx_http_asyncx_limit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    /* a zone name starts with a letter: "429" and "4x9" are codes */
+    /* a zone name starts with a letter: "429", "4x9", "-1" are codes */
     if (cf->args->nelts == 2 && value[1].len
-        && !(value[1].data[0] >= '0' && value[1].data[0] <= '9'))
+        && !(value[1].data[0] >= '0' && value[1].data[0] <= '9')
+        && value[1].data[0] != '-' && value[1].data[0] != '+')
     {
         if (!(cf->cmd_type & NGX_HTTP_LOC_CONF)) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

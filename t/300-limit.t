@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 434);
+plan tests => repeat_each() * (3 * blocks() + 433);
 
 no_shuffle();
 no_long_string();
@@ -827,6 +827,17 @@ invalid rate "rate=99999999999999999999999r/s" in "asyncx_limit_zone" directive,
 --- must_die
 --- error_log
 invalid value "200" in "asyncx_limit_status" directive, expected a status code 400..599
+
+
+
+=== TEST 32b: nginx -t: a negative status is a bad code, not the old zone-status form
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s;
+--- config
+    location = /t { asyncx_limit api; asyncx_limit_status -1; return 200; }
+--- must_die
+--- error_log
+invalid value "-1" in "asyncx_limit_status" directive, expected a status code 400..599
 
 
 
