@@ -1,11 +1,12 @@
 # The mock trusts a pipeline's document without checking it again only
 # where the check could not refuse it: a document of at most 2,000
 # bytes cannot nest deeper than the validator's 1,000 levels (each level
-# takes two bytes).  A client body nested 1,000 deep is accepted by the
-# pipeline, and the document that wraps it nests 1,001 deep: the mock
-# refuses it as it always did ("json":false), the same answer byte for
-# byte as before the mock trusted documents (found by session 10's
-# hostile review).  999 deep: the summary.
+# takes two bytes).  A longer document wraps a client body the pipeline
+# took, at most 992 levels deep (it keeps 8 for its own wrapping), so
+# the document nests at most 993: the mock writes its summary, and the
+# pipeline refuses a body one level deeper with the reason (before, it
+# took 1,000 levels and the mock answered "json":false for the 1,001 of
+# the document: found by session 10's and session 17's hostile reviews).
 
 use lib 't/lib';
 use Test::Nginx::Socket;
@@ -32,16 +33,17 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: a body nested 1,000 deep: the call's document nests 1,001, the mock says "json":false
+=== TEST 1: a body nested 993 deep: refused by the pipeline, saying why
 --- config eval: $main::pipeline
 --- request eval
-"POST /p\n" . ("[" x 1000) . ("]" x 1000)
---- response_body_like: "result":\{"service":"a","delay_ms":0,"received":\{"method":"POST","bytes":2\d\d\d,"json":false\}\}
+"POST /p\n" . ("[" x 993) . ("]" x 993)
+--- error_code: 400
+--- response_body_like: ^\{"error": "invalid JSON at byte 992: nested deeper than the module can wrap it \(1000 levels in all\)", "status": 400\}$
 
 
 
-=== TEST 2: 999 deep: the document nests 1,000, the summary as always
+=== TEST 2: 992 deep: the document nests 993, the summary as always
 --- config eval: $main::pipeline
 --- request eval
-"POST /p\n" . ("[" x 999) . ("]" x 999)
+"POST /p\n" . ("[" x 992) . ("]" x 992)
 --- response_body_like: "result":\{"service":"a","delay_ms":0,"received":\{"method":"POST","bytes":2\d\d\d,"stage":"s1","call":"a","results":\[\]\}\}
