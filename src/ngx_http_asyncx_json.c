@@ -27,6 +27,7 @@ static u_char *ngx_http_asyncx_json_number(u_char *p, u_char *last,
     u_char **bad);
 static u_char *ngx_http_asyncx_json_literal(u_char *p, u_char *last,
     const char *word, u_char **bad);
+static u_char *ngx_http_asyncx_json_utf8_refused(u_char *p, u_char *last);
 
 
 /*
@@ -153,6 +154,7 @@ ngx_http_asyncx_json_string(u_char *p, u_char *last, u_char **nul,
 
             if (n == 0) {
                 info->reason = "invalid UTF-8";
+                p = ngx_http_asyncx_json_utf8_refused(p, last);
                 goto failed;
             }
 
@@ -207,14 +209,34 @@ ngx_http_asyncx_json_string(u_char *p, u_char *last, u_char **nul,
         }
 
         if (cu >= 0xd800 && cu <= 0xdbff) {
-            if (ngx_http_asyncx_json_hex4(p + 6, last, &low) != NGX_OK
-                || low < 0xdc00 || low > 0xdfff)
-            {
+            /* the first byte refused after the high surrogate's escape */
+            p += 6;
+
+            if (p == last || *p != '\\') {
                 info->reason = "unpaired UTF-16 surrogate in a string";
                 goto failed;
             }
 
-            p += 6;
+            if (p + 1 == last || p[1] != 'u') {
+                p++;
+                goto failed;
+            }
+
+            if (ngx_http_asyncx_json_hex4(p, last, &low) != NGX_OK) {
+                for (p += 2, n = 0;
+                     n < 4 && p < last
+                     && ((*p >= '0' && *p <= '9')
+                         || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f'));
+                     p++, n++)
+                { /* void */ }
+
+                goto failed;
+            }
+
+            if (low < 0xdc00 || low > 0xdfff) {
+                info->reason = "unpaired UTF-16 surrogate in a string";
+                goto failed;
+            }
         }
 
         p += 6;
@@ -227,6 +249,55 @@ failed:
     info->offset = p - start;   /* made absolute by the caller */
 
     return NULL;
+}
+
+
+/*
+ * An invalid UTF-8 sequence at p: the first byte refused, the lead byte
+ * itself or the first that cannot continue it (Unicode's "maximal
+ * subpart"), last when the input ends first.
+ */
+
+static u_char *
+ngx_http_asyncx_json_utf8_refused(u_char *p, u_char *last)
+{
+    u_char      c, lo, hi;
+    ngx_uint_t  n, i;
+
+    c = *p;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 1;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 2;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 3;
+
+    } else {
+        return p;
+    }
+
+    /* the second byte's range excludes overlongs, surrogates, > U+10FFFF */
+    lo = (c == 0xe0) ? 0xa0 : (c == 0xf0) ? 0x90 : 0x80;
+    hi = (c == 0xed) ? 0x9f : (c == 0xf4) ? 0x8f : 0xbf;
+
+    for (i = 1; i <= n; i++) {
+        if (p + i == last) {
+            return last;
+        }
+
+        if (p[i] < lo || p[i] > hi) {
+            return p + i;
+        }
+
+        lo = 0x80;
+        hi = 0xbf;
+    }
+
+    /* (not reached: the sequence was valid) */
+    return p;
 }
 
 

@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_asyncx_pipeline_check_reserved(ngx_conf_t *cf,
 static ngx_int_t ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_call_conf_t *call);
 static ngx_uint_t ngx_http_asyncx_pipeline_client_variable(ngx_str_t *name);
+static ngx_uint_t ngx_http_asyncx_pipeline_path_vars(ngx_str_t *uri,
+    size_t path_len);
 static ngx_int_t ngx_http_asyncx_pipeline_decode_path(ngx_conf_t *cf,
     ngx_str_t *uri, size_t path_len, ngx_str_t *path);
 static ngx_int_t ngx_http_asyncx_pipeline_compile_segments(ngx_conf_t *cf,
@@ -937,14 +939,17 @@ ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
         }
     }
 
-    return ngx_http_asyncx_pipeline_compile_segments(cf, call);
+    /* (a fixed path was decoded: a "%24" in it is no variable) */
+    return call->uri_cv ? ngx_http_asyncx_pipeline_compile_segments(cf, call)
+                        : NGX_OK;
 }
 
 
 /*
  * The variables of the path whose values the client writes freely
- * ($arg_*, $args, $query_string, $http_*, $cookie_*): each fills one
- * segment, so a '/' in its value fails the call (a client would reach
+ * ($arg_*, $args, $query_string, $http_*, $cookie_*, $remote_user,
+ * $content_type, $request_body): each fills one segment, so a '/' in
+ * its value fails the call (a client would reach
  * paths below the one the configuration names, "/users/$arg_id" with
  * "id=42/delete").  $uri, captures and maps may hold several segments:
  * the configuration shapes them.
@@ -959,13 +964,18 @@ ngx_http_asyncx_pipeline_client_variable(ngx_str_t *name)
         ngx_string("arg_"), ngx_string("http_"), ngx_string("cookie_")
     };
 
-    if ((name->len == sizeof("args") - 1
-         && ngx_strncasecmp(name->data, (u_char *) "args", name->len) == 0)
-        || (name->len == sizeof("query_string") - 1
-            && ngx_strncasecmp(name->data, (u_char *) "query_string",
-                               name->len) == 0))
-    {
-        return 1;
+    static ngx_str_t  names[] = {
+        ngx_string("args"), ngx_string("query_string"),
+        ngx_string("remote_user"), ngx_string("content_type"),
+        ngx_string("request_body")
+    };
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (name->len == names[i].len
+            && ngx_strncasecmp(name->data, names[i].data, name->len) == 0)
+        {
+            return 1;
+        }
     }
 
     for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
@@ -1045,6 +1055,20 @@ ngx_http_asyncx_pipeline_compile_segments(ngx_conf_t *cf,
     }
 
     return NGX_OK;
+}
+
+
+/* the variables in a call URI's path part (before its first '?') */
+
+static ngx_uint_t
+ngx_http_asyncx_pipeline_path_vars(ngx_str_t *uri, size_t path_len)
+{
+    ngx_str_t  path;
+
+    path.data = uri->data;
+    path.len = path_len;
+
+    return ngx_http_script_variables_count(&path);
 }
 
 
@@ -1196,7 +1220,7 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                   : ngx_http_asyncx_pipeline_check_uri(uri.data, uri.len,
                                                        &path_len))
                != NGX_OK
-            || (!vars
+            || (ngx_http_asyncx_pipeline_path_vars(&uri, path_len) == 0
                 && ngx_http_asyncx_pipeline_decode_path(cf, &uri, path_len,
                                                         &path)
                    != NGX_OK))
@@ -1242,7 +1266,7 @@ ngx_http_asyncx_stage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (vars) {
+        if (ngx_http_asyncx_pipeline_path_vars(&uri, path_len)) {
             call->uri.data = uri.data;
             call->uri.len = path_len;
 

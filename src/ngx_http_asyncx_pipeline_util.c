@@ -317,7 +317,8 @@ ngx_http_asyncx_pipeline_check_uri_value(u_char *p, size_t len,
  * bytes as it goes), an encoded '/' (a value would add segments), and
  * a decoded path with a '%' (a value encoded twice, "%252e": a proxy
  * that sends $uri as it is hands the backend an escape it decodes
- * again), a '?', '#', space or control character (arguments, header
+ * again), a '\\' (a separator to some backends), a '?', '#', space or
+ * control character (arguments, header
  * lines, split log lines), a "." or ".." segment, or bytes that are
  * not UTF-8.
  */
@@ -349,6 +350,8 @@ ngx_http_asyncx_pipeline_check_decoded(ngx_str_t *raw, ngx_str_t *decoded)
                                                  1)
         != NGX_OK
         || ngx_strlchr(decoded->data, decoded->data + decoded->len, '%')
+           != NULL
+        || ngx_strlchr(decoded->data, decoded->data + decoded->len, '\\')
            != NULL)
     {
         return NGX_ERROR;

@@ -27,7 +27,7 @@ our @bad = (
     ["\xEF\xBB\xBF{\"password\": \"x\"}", 0, undef],
     ["{\"password\": \"a\tb\"}", 15, "control character in a string"],
     ["{\"password\": \"a\nb\"}", 15, "control character in a string"],
-    ["{\"password\": \"\\ud800\"}", 14, "unpaired UTF-16 surrogate in a string"],
+    ["{\"password\": \"\\ud800\"}", 20, "unpaired UTF-16 surrogate in a string"],
     ["{\"password\": \"\xff\"}", 14, "invalid UTF-8"],
     ["{\"password\": \"\xC0\xAE\"}", 14, "invalid UTF-8"],
     ["{\"password\": \"x\"}\0", 17, "data after the document"],

@@ -136,6 +136,18 @@ invalid URI "/svc/%252e%252e/x" of call "a"
 
 
 
+=== TEST 5c4: ... also when only the arguments have variables
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s "a=/svc/a%2Fb?x=$arg_x";
+    }
+--- must_die
+--- error_log
+invalid URI "/svc/a%2Fb?x=$arg_x" of call "a"
+
+
+
 === TEST 5d: an encoded NUL in a URI with variables
 --- config
     location = /p {

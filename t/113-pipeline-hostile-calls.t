@@ -119,6 +119,11 @@ my $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'pipeline-hostile',
             asyncx_pipeline;
             asyncx_stage s e=/up/echo/\$1;
         }
+        # the user name of Basic authentication is the client's too
+        location = /var-user {
+            asyncx_pipeline;
+            asyncx_stage s e=/up/echo/\$remote_user;
+        }
         location = /var-raw {
             asyncx_pipeline;
             asyncx_stage s e=/raw/echo/\$arg_id;
@@ -165,10 +170,11 @@ HTTP
 my $json = JSON::PP->new;
 
 sub order {
-    my ($path) = @_;
+    my ($path, $headers) = @_;
     my $doc = '{"order": 1}';
     my $raw = $ngx->request("POST $path HTTP/1.0\r\nHost: x\r\n"
                             . "Content-Type: application/json\r\n"
+                            . ($headers // '')
                             . 'Content-Length: ' . length($doc) . "\r\n\r\n"
                             . $doc, 10);
     my ($code) = $raw =~ m{^HTTP/1\.\d (\d+)};
@@ -194,6 +200,12 @@ is($code, 200, 'a capture with a "/": 200');
 is($a && $a->{calls}{e}{result}{target}, '/echo/a/b',
    '... the backend got /echo/a/b') or diag($body);
 
+# "42/delete:pw" in base64: a user name with a "/"
+($code, $a, $head, $body) = order('/var-user', "Authorization: Basic NDIvZGVsZXRlOnB3\r\n");
+is($code, 400, 'a Basic user name with a "/": 400');
+is($a && $a->{calls}{e}{outcome}, 'invalid_uri',
+   '... the call is invalid_uri, never issued') or diag($body);
+
 my $echoes = asked('/echo/42') + asked('/echo/%C3%A9t%C3%A9')
              + asked('/echo/a/b');
 my $before = () = $ngx->error_log;
@@ -210,6 +222,7 @@ for my $case (['42%3Fadmin=1%23', 'a "?" and a "#"'],
               ['42%2Forders%2F99', 'an encoded "/"'],
               ['42/orders/99', 'a "/": more segments than the call names'],
               ['/admin', 'a leading "/"'],
+              ['a%5Cb', 'a "\\"'],
               ['42%20HTTP/1.1%0d%0aX-Injected:%20yes', 'CR LF'],
               ['%00', 'a NUL'],
               ['a%20b', 'a space'],

@@ -142,7 +142,8 @@ test_json_every_byte_in_string(void **state)
     /* and after the run, a valid escape, a UTF-8 character, the end */
     assert_int_equal(check("\"plain text \\\" then \xEA\xB0\x80 and \\u0041\"",
                            NULL), NGX_OK);
-    REFUSED("\"plain text \xEA\xB0\"", 12, "invalid UTF-8");
+    /* the quote is the first byte that cannot continue the character */
+    REFUSED("\"plain text \xEA\xB0\"", 14, "invalid UTF-8");
 }
 
 
@@ -189,8 +190,10 @@ test_json_every_byte_at_every_offset(void **state)
                         "control character in a string");
 
             } else {
-                /* a lone byte of UTF-8 among ASCII */
-                refused((char *) text, n, at, "invalid UTF-8");
+                /* a lone byte of UTF-8 among ASCII: a lead byte is
+                 * refused by the 'x' after it, any other by itself */
+                refused((char *) text, n, (b >= 0xc2 && b <= 0xf4) ? at + 1 : at,
+                        "invalid UTF-8");
             }
         }
 
@@ -272,19 +275,25 @@ test_json_refused(void **state)
     REFUSED("[\"\x1f\"]", 2, "control character in a string");
 
     /* UTF-8: cut short, overlong, surrogate, stray continuation */
-    REFUSED("\"\xec\x82\"", 1, "invalid UTF-8");
+    REFUSED("\"\xec\x82\"", 3, "invalid UTF-8");
+    REFUSED("\"\xe2}", 2, "invalid UTF-8");
+    REFUSED("\"\xe0\x80\x80\"", 2, "invalid UTF-8");
+    REFUSED("\"\xf4\x90\x80\x80\"", 2, "invalid UTF-8");
+    REFUSED("\"\xe2\x82", 3, "invalid UTF-8");
     REFUSED("[\"a\xC0\xAE\"]", 3, "invalid UTF-8");
-    REFUSED("[\"\xED\xA0\x80\"]", 2, "invalid UTF-8");
+    REFUSED("[\"\xED\xA0\x80\"]", 3, "invalid UTF-8");
     REFUSED("[\"\x80\"]", 2, "invalid UTF-8");
     REFUSED("[\xff]", 1, NULL);
 
     /* unpaired surrogates */
-    REFUSED("[\"\\ud800\"]", 2, "unpaired UTF-16 surrogate in a string");
-    REFUSED("[\"\\ud800\\u0041\"]", 2,
+    REFUSED("[\"\\ud800\"]", 8, "unpaired UTF-16 surrogate in a string");
+    REFUSED("\"\\ud83d\\x\"", 8, NULL);
+    REFUSED("\"\\ud83d\\u{e00\"", 9, NULL);
+    REFUSED("[\"\\ud800\\u0041\"]", 8,
             "unpaired UTF-16 surrogate in a string");
     REFUSED("[\"\\udc00\\ud800\"]", 2,
             "unpaired UTF-16 surrogate in a string");
-    REFUSED("[\"x\\uDBFF\"]", 3, "unpaired UTF-16 surrogate in a string");
+    REFUSED("[\"x\\uDBFF\"]", 9, "unpaired UTF-16 surrogate in a string");
 }
 
 
