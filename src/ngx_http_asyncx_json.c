@@ -28,6 +28,7 @@ static u_char *ngx_http_asyncx_json_number(u_char *p, u_char *last,
 static u_char *ngx_http_asyncx_json_literal(u_char *p, u_char *last,
     const char *word, u_char **bad);
 static u_char *ngx_http_asyncx_json_utf8_refused(u_char *p, u_char *last);
+static u_char *ngx_http_asyncx_json_hex_refused(u_char *p, u_char *last);
 
 
 /*
@@ -99,6 +100,29 @@ ngx_http_asyncx_json_hex4(u_char *p, u_char *last, uint32_t *cu)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A "\u" escape at p ('\\') whose four hex digits hex4() refused: the
+ * first byte that is not one of them, last when the input ends first.
+ */
+
+static u_char *
+ngx_http_asyncx_json_hex_refused(u_char *p, u_char *last)
+{
+    u_char  *end;
+
+    end = (last - p > 6) ? p + 6 : last;
+
+    for (p += 2;
+         p < end
+         && ((*p >= '0' && *p <= '9')
+             || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f'));
+         p++)
+    { /* void */ }
+
+    return p;
 }
 
 
@@ -188,14 +212,7 @@ ngx_http_asyncx_json_string(u_char *p, u_char *last, u_char **nul,
         }
 
         if (ngx_http_asyncx_json_hex4(p, last, &cu) != NGX_OK) {
-            /* the first byte that is not one of the four hex digits */
-            for (p += 2, n = 0;
-                 n < 4 && p < last
-                 && ((*p >= '0' && *p <= '9')
-                     || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f'));
-                 p++, n++)
-            { /* void */ }
-
+            p = ngx_http_asyncx_json_hex_refused(p, last);
             goto failed;
         }
 
@@ -223,13 +240,7 @@ ngx_http_asyncx_json_string(u_char *p, u_char *last, u_char **nul,
             }
 
             if (ngx_http_asyncx_json_hex4(p, last, &low) != NGX_OK) {
-                for (p += 2, n = 0;
-                     n < 4 && p < last
-                     && ((*p >= '0' && *p <= '9')
-                         || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f'));
-                     p++, n++)
-                { /* void */ }
-
+                p = ngx_http_asyncx_json_hex_refused(p, last);
                 goto failed;
             }
 
