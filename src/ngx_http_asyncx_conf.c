@@ -78,19 +78,41 @@ ngx_http_asyncx_conf_parse_bounded(ngx_str_t *value,
 
 /*
  * 'invalid value "0" in "asyncx_call_timeout", expected 1..2147483647 ms'
- * or '..., expected 0 (off) or 1..100000'.
+ * or '..., expected 0 (off) or 1..100000'.  A time without a unit is
+ * seconds, as everywhere in nginx: "2147483646" is refused although it
+ * is inside the range printed in ms, so the message says why.
  */
 
 void
 ngx_http_asyncx_conf_log_range(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *value, ngx_http_asyncx_conf_bounds_t *b)
 {
+    char        *unit;
+    ngx_uint_t   i, bare_seconds;
+
+    bare_seconds = 0;
+
+    if (b->type == NGX_HTTP_ASYNCX_CONF_MSEC && value->len > 0) {
+        for (i = 0; i < value->len; i++) {
+            if (value->data[i] < '0' || value->data[i] > '9') {
+                break;
+            }
+        }
+
+        /* "0" is refused for itself, not for its unit */
+        bare_seconds = (i == value->len
+                        && ngx_atoof(value->data, value->len) != 0);
+    }
+
+    unit = b->type == NGX_HTTP_ASYNCX_CONF_SIZE ? " bytes"
+           : (b->type == NGX_HTTP_ASYNCX_CONF_MSEC ? " ms" : "");
+
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\", expected %s%uL..%uL%s",
+                       "invalid value \"%V\" in \"%V\", expected %s%uL..%uL%s%s",
                        value, name, b->zero_off ? "0 (off) or " : "",
-                       b->min, b->max,
-                       b->type == NGX_HTTP_ASYNCX_CONF_SIZE ? " bytes"
-                       : (b->type == NGX_HTTP_ASYNCX_CONF_MSEC ? " ms" : ""));
+                       b->min, b->max, unit,
+                       bare_seconds ? " (a number without a unit is seconds)"
+                                    : "");
 }
 
 

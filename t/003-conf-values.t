@@ -9,7 +9,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 70;
+plan tests => repeat_each() * 74;
 
 no_shuffle();
 no_long_string();
@@ -38,6 +38,35 @@ invalid value "0" in "asyncx_call_timeout", expected 1..2147483647 ms
 --- must_die
 --- error_log
 invalid value "2147484s" in "asyncx_call_timeout", expected 1..2147483647 ms
+
+
+
+=== TEST 2b: asyncx_call_timeout 2147483646: a bare number is seconds, and the message says so
+--- config
+    location = /t {
+        asyncx_call_timeout 2147483646;
+        asyncx_pipeline; asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid value "2147483646" in "asyncx_call_timeout", expected 1..2147483647 ms (a number without a unit is seconds)
+
+
+
+=== TEST 2c: asyncx_call_timeout 2147483ms: the same digits with a unit are taken, and no hint is given for a unit
+--- config
+    location = /t {
+        asyncx_call_timeout 2147483ms;
+        asyncx_pipeline; asyncx_stage s a=/a;
+    }
+    location = /a {
+        return 200 '{"ok": true}';
+    }
+--- request
+GET /t
+--- error_code: 200
+--- no_error_log
+a number without a unit is seconds
 
 
 
