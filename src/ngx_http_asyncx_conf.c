@@ -108,7 +108,8 @@ ngx_http_asyncx_conf_log_range(ngx_conf_t *cf, ngx_str_t *name,
            : (b->type == NGX_HTTP_ASYNCX_CONF_MSEC ? " ms" : "");
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\", expected %s%uL..%uL%s%s",
+                       "invalid value \"%V\" in \"%V\", "
+                       "expected %s%uL..%uL%s%s",
                        value, name, b->zero_off ? "0 (off) or " : "",
                        b->min, b->max, unit,
                        bare_seconds ? " (a number without a unit is seconds)"
