@@ -32,6 +32,8 @@ static void ngx_http_asyncx_pipeline_finish(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
 static ngx_int_t ngx_http_asyncx_pipeline_server_timing(
     ngx_http_asyncx_pipeline_ctx_t *ctx);
+static u_char *ngx_http_asyncx_pipeline_timing_desc(u_char *p, u_char *last,
+    ngx_str_t *name);
 static void ngx_http_asyncx_pipeline_cleanup(void *data);
 
 
@@ -599,11 +601,48 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
 
 
 /*
+ * A call name in a Server-Timing desc: browsers read a header's bytes
+ * as Latin-1, so raw UTF-8 showed as mojibake in devtools; every byte
+ * outside printable ASCII, and '%' itself, is written as %XX, which
+ * decodeURIComponent() turns back into the name.
+ */
+
+static u_char *
+ngx_http_asyncx_pipeline_timing_desc(u_char *p, u_char *last, ngx_str_t *name)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    static const u_char  hex[] = "0123456789ABCDEF";
+
+    for (i = 0; i < name->len && p < last; i++) {
+        c = name->data[i];
+
+        if (c >= 0x20 && c < 0x7f && c != '%') {
+            *p++ = c;
+            continue;
+        }
+
+        if (last - p < 3) {
+            break;
+        }
+
+        *p++ = '%';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xf];
+    }
+
+    return p;
+}
+
+
+/*
  * Server-Timing: one entry per call that ran, in configuration order,
  * then the total, for the browser's devtools:
  *   user;dur=500.21, call-2;desc="stock(eu)";dur=400.10, total;dur=1902.55
- * A call name that is not a token (or is "total") is shown in desc;
- * a failed call's desc says how it failed.
+ * A call name that is not a token (or is "total") is shown in desc,
+ * percent-encoded outside ASCII; a failed call's desc says how it
+ * failed.
  */
 
 static ngx_int_t
@@ -621,7 +660,7 @@ ngx_http_asyncx_pipeline_server_timing(ngx_http_asyncx_pipeline_ctx_t *ctx)
     len = sizeof("total;dur=") - 1 + 32;
 
     for (i = 0; i < ctx->conf->calls->nelts; i++) {
-        len += 2 * ctx->calls[i].conf->name.len + 96;
+        len += 3 * ctx->calls[i].conf->name.len + 96;
     }
 
     p = ngx_pnalloc(r->pool, len);
@@ -658,7 +697,8 @@ ngx_http_asyncx_pipeline_server_timing(ngx_http_asyncx_pipeline_ctx_t *ctx)
 
         } else {
             /* names are UTF-8 without quotes or backslashes */
-            p = ngx_slprintf(p, last, "call-%ui;desc=\"%V", i + 1, name);
+            p = ngx_slprintf(p, last, "call-%ui;desc=\"", i + 1);
+            p = ngx_http_asyncx_pipeline_timing_desc(p, last, name);
         }
 
         if (call->failed) {

@@ -235,7 +235,7 @@ critical path is the slowest ok
 --- request
 POST /p
 --- response_headers_like
-Server-Timing: user;dur=\d+\.\d\d, call-2;desc="가격";dur=\d+\.\d\d, slow;desc="timeout";dur=\d+\.\d\d, call-4;desc="total";dur=\d+\.\d\d, total;dur=\d+\.\d\d
+Server-Timing: user;dur=\d+\.\d\d, call-2;desc="%EA%B0%80%EA%B2%A9";dur=\d+\.\d\d, slow;desc="timeout";dur=\d+\.\d\d, call-4;desc="total";dur=\d+\.\d\d, total;dur=\d+\.\d\d
 --- response_body_filters eval
 sub { pl_dec($_[0])->{outcome} . "\n" }
 --- response_body
