@@ -547,6 +547,30 @@ ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_asyncx_loc_conf_t *prev = parent;
     ngx_http_asyncx_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->noname) {
+        /*
+         * An "if" or "limit_except" block of a location.  None of the
+         * module's directives may appear in it, and nginx runs the
+         * location's content handler with the block's configuration
+         * when the block applies: it is the location's, whole (the
+         * handlers' own state, such as a pipeline's stages, is not
+         * inherited by a merge).  A "limit_except" block has no
+         * content handler of its own, so it gets the location's, as
+         * proxy_pass does.
+         */
+        *conf = *prev;
+
+        if (clcf->lmt_excpt && clcf->handler == NULL) {
+            clcf->handler = conf->content_handler;
+        }
+
+        return NGX_CONF_OK;
+    }
+
     if (ngx_http_asyncx_executor_merge_conf(cf, &prev->executor,
                                             &conf->executor)
         != NGX_CONF_OK

@@ -63,6 +63,9 @@ typedef struct {
 
     /* the demo's own location conf (src/demo), opaque to the module */
     void                                 *demo;
+
+    /* the module's content handler set in this location, if any */
+    ngx_http_handler_pt                   content_handler;
 } ngx_http_asyncx_loc_conf_t;
 
 

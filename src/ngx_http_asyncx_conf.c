@@ -156,10 +156,13 @@ ngx_http_asyncx_conf_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
 /*
  * The content handler of the location being read: one per location, as
  * with proxy_pass.  The directive's handler returns what this returns.
+ * *own keeps it in the module's location conf, for the location's
+ * "limit_except" block, whose handler nginx does not inherit.
  */
 
 char *
-ngx_http_asyncx_conf_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
+ngx_http_asyncx_conf_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler,
+    ngx_http_handler_pt *own)
 {
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -170,6 +173,7 @@ ngx_http_asyncx_conf_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
     }
 
     clcf->handler = handler;
+    *own = handler;
 
     return NGX_CONF_OK;
 }

@@ -61,7 +61,8 @@ ngx_http_asyncx_status_stream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_msec_t                  interval;
 
     rv = ngx_http_asyncx_conf_set_handler(cf,
-                                     ngx_http_asyncx_status_stream_handler);
+                                     ngx_http_asyncx_status_stream_handler,
+                                     &alcf->content_handler);
     if (rv != NGX_CONF_OK) {
         return rv;
     }
@@ -375,7 +376,8 @@ ngx_http_asyncx_status_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     static u_char  placeholder[] = "@ASYNCX_STREAM@";
 
     rv = ngx_http_asyncx_conf_set_handler(cf,
-                                          ngx_http_asyncx_status_page_handler);
+                                          ngx_http_asyncx_status_page_handler,
+                                          &alcf->content_handler);
     if (rv != NGX_CONF_OK) {
         return rv;
     }

@@ -46,7 +46,8 @@ ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
     handler = (cf->args->nelts == 3) ? ngx_http_asyncx_limit_test_handler
                                      : ngx_http_asyncx_limit_status_handler;
 
-    rv = ngx_http_asyncx_conf_set_handler(cf, handler);
+    rv = ngx_http_asyncx_conf_set_handler(cf, handler,
+                       &((ngx_http_asyncx_loc_conf_t *) conf)->content_handler);
     if (rv != NGX_CONF_OK) {
         return rv;
     }

@@ -159,7 +159,8 @@ ngx_http_asyncx_offload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char  *rv;
 
-    rv = ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_offload_handler);
+    rv = ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_offload_handler,
+                                          &alcf->content_handler);
     if (rv != NGX_CONF_OK) {
         return rv;
     }

@@ -50,7 +50,8 @@ ngx_http_asyncx_pipeline(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_core_loc_conf_t  *clcf;
 
     rv = ngx_http_asyncx_conf_set_handler(cf,
-                                          ngx_http_asyncx_pipeline_handler);
+                                          ngx_http_asyncx_pipeline_handler,
+                                          &alcf->content_handler);
     if (rv != NGX_CONF_OK) {
         return rv;
     }

@@ -183,7 +183,8 @@ ngx_http_asyncx_sse(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_sse_handler);
+    rv = ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_sse_handler,
+                                          &alcf->content_handler);
     if (rv != NGX_CONF_OK) {
         return rv;
     }

@@ -79,7 +79,10 @@ ngx_http_asyncx_status_fields(cJSON *obj,
 char *
 ngx_http_asyncx_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    return ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_status_handler);
+    ngx_http_asyncx_loc_conf_t *alcf = conf;
+
+    return ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_status_handler,
+                                            &alcf->content_handler);
 }
 
 static ngx_int_t

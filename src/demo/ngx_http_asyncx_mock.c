@@ -121,7 +121,8 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     alcf->demo = mcf;
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    rv = ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_mock_handler);
+    rv = ngx_http_asyncx_conf_set_handler(cf, ngx_http_asyncx_mock_handler,
+                                          &alcf->content_handler);
     if (rv != NGX_CONF_OK) {
         return rv;
     }
