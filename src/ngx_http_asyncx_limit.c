@@ -108,7 +108,7 @@ ngx_http_asyncx_limit_init(ngx_conf_t *cf)
     refs = amcf->limit.refs.elts;
 
     for (i = 0; i < amcf->limit.refs.nelts; i++) {
-        if (refs[i]->data == NULL) {
+        if (ngx_http_asyncx_limit_ref_known(refs[i]) != NGX_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "unknown asyncx_limit_zone \"%V\"",
                                &refs[i]->shm.name);

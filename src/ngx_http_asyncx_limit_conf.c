@@ -188,6 +188,25 @@ ngx_http_asyncx_limit_ref(ngx_conf_t *cf, ngx_str_t *name)
 
 
 /*
+ * NGX_OK when a reference names a zone that asyncx_limit_zone declared:
+ * the module's own statistics and metrics zones have its tag and data
+ * too ("asyncx_limit asyncx_stats;" crashed every limited request).
+ */
+
+ngx_int_t
+ngx_http_asyncx_limit_ref_known(ngx_shm_zone_t *shm_zone)
+{
+    if (shm_zone->data == NULL
+        || shm_zone->init != ngx_http_asyncx_limit_init_zone)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * asyncx_limit_zone zone=name:size rate=Nr/s [burst=N] [concurrency=N]
  *                   [queue=N] [timeout=time] [key=string];
  */

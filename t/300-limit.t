@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 433);
+plan tests => repeat_each() * (3 * blocks() + 431);
 
 no_shuffle();
 no_long_string();
@@ -338,6 +338,24 @@ invalid rate "rate=0r/s" in "asyncx_limit_zone" directive, expected 1..1000000 r
 --- must_die
 --- error_log
 unknown asyncx_limit_zone "nope"
+
+
+
+=== TEST 13b: nginx -t: the module's own statistics zone is not a limit zone (every limited request crashed)
+--- config
+    location = /t { asyncx_limit asyncx_stats; return 200; }
+--- must_die
+--- error_log
+unknown asyncx_limit_zone "asyncx_stats"
+
+
+
+=== TEST 13c: nginx -t: nor is its metrics zone, for the zone status
+--- config
+    location = /t { asyncx_limit_zone_status asyncx_metrics; }
+--- must_die
+--- error_log
+unknown asyncx_limit_zone "asyncx_metrics"
 
 
 
