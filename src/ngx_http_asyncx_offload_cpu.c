@@ -408,18 +408,27 @@ ngx_http_asyncx_offload_verify_run(void *data)
                                             "required");
     }
 
-    if (ngx_http_asyncx_pbkdf2_parse((u_char *) item->valuestring,
-                                     ngx_strlen(item->valuestring),
-                                     ctx->conf->pbkdf2_max_iterations, &h,
-                                     &reason)
-        != NGX_OK)
-    {
+    rc = ngx_http_asyncx_pbkdf2_parse((u_char *) item->valuestring,
+                                      ngx_strlen(item->valuestring),
+                                      ctx->conf->pbkdf2_max_iterations, &h,
+                                      &reason);
+
+    if (rc != NGX_OK) {
         OPENSSL_cleanse(pw, len);
         cJSON_Delete(root);
+
+        /* the limit belongs to the iteration count's reason only */
+        if (rc == NGX_HTTP_ASYNCX_PBKDF2_ITERATIONS) {
+            return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
+                                                "malformed \"hash\": %s (at "
+                                                "most %ui iterations)",
+                                                reason,
+                                              ctx->conf->pbkdf2_max_iterations);
+        }
+
         return ngx_http_asyncx_offload_fail(ctx, NGX_HTTP_BAD_REQUEST, 0,
-                                            "malformed \"hash\": %s (at most "
-                                            "%ui iterations)", reason,
-                                            ctx->conf->pbkdf2_max_iterations);
+                                            "malformed \"hash\": %s",
+                                            reason);
     }
 
     start = ngx_http_asyncx_now_usec();

@@ -219,7 +219,9 @@ ngx_http_asyncx_pbkdf2_format(u_char *buf, size_t size,
 
 /*
  * NGX_OK, or NGX_DECLINED with *reason saying what is wrong; the reason
- * goes into a 400 answer, so it never echoes the hash itself.
+ * goes into a 400 answer, so it never echoes the hash itself.  A refused
+ * iteration count is NGX_HTTP_ASYNCX_PBKDF2_ITERATIONS instead, so that
+ * the answer names the limit there and nowhere else.
  */
 
 ngx_int_t
@@ -274,7 +276,7 @@ ngx_http_asyncx_pbkdf2_parse(const u_char *p, size_t len,
         || (end[0] - field[0] > 1 && field[0][0] == '0'))
     {
         *reason = "invalid or too large iteration count";
-        return NGX_DECLINED;
+        return NGX_HTTP_ASYNCX_PBKDF2_ITERATIONS;
     }
 
     /* the salt text's bytes, as Django uses them: no decoding */

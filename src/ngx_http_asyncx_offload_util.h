@@ -31,6 +31,9 @@
 #define NGX_HTTP_ASYNCX_PBKDF2_DIGEST_LEN  32
 #define NGX_HTTP_ASYNCX_PBKDF2_MAX_BYTES   64
 
+/* ngx_http_asyncx_pbkdf2_parse(): the iteration count is what is refused */
+#define NGX_HTTP_ASYNCX_PBKDF2_ITERATIONS  NGX_ABORT
+
 /* "pbkdf2_sha256$" + 10 digits + "$" + salt + "$" + base64 of 64 bytes */
 #define NGX_HTTP_ASYNCX_PBKDF2_HASH_MAX    256
 

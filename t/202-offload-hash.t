@@ -54,7 +54,7 @@ _PY_
 
 repeat_each(2);
 
-plan tests => repeat_each() * 109;
+plan tests => repeat_each() * 137;
 
 no_shuffle();
 no_long_string();
@@ -308,6 +308,45 @@ POST /auth/verify
  qr/"password verify: malformed \\"hash\\": expected 4 fields/,
  qr/"password verify: malformed \\"hash\\": the salt must be 1 to 128 bytes/,
  qr/"password verify: malformed \\"hash\\": invalid or too large iteration count \(at most 700000 iterations\)"/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 10b: verify: every reason of a malformed hash, exactly; only the iteration count's names the limit
+--- config
+    location = /auth/verify {
+        asyncx_pbkdf2_max_iterations 700000;
+        asyncx_password_verify;
+    }
+--- request eval
+["POST /auth/verify\n{\"password\": \"pw\", \"hash\": \"md5\$abc\"}",
+ "POST /auth/verify\n{\"password\": \"pw\", \"hash\": \"pbkdf2_sha256\$1000\$YXN5\"}",
+ "POST /auth/verify\n{\"password\": \"pw\", \"hash\": \"pbkdf2_sha256\$1000\$\$bE0EF8vZYU5ZZuZi1lomXA==\"}",
+ "POST /auth/verify\n{\"password\": \"pw\", \"hash\": \"pbkdf2_sha256\$1000\$" . ("s" x 129) . "\$bE0EF8vZYU5ZZuZi1lomXA==\"}",
+ "POST /auth/verify\n{\"password\":\"pw\",\"hash\":\"pbkdf2_sha256\$2\$salt\$AAAA\"}",
+ "POST /auth/verify\n{\"password\": \"pw\", \"hash\": \"pbkdf2_sha256\$900000000\$YXN5\$bE0EF8vZYU5ZZuZi1lomXA==\"}",
+ "POST /auth/verify\n{\"password\": \"pw\", \"hash\": \"pbkdf2_sha256\$0\$YXN5\$bE0EF8vZYU5ZZuZi1lomXA==\"}"]
+--- error_code eval
+[400, 400, 400, 400, 400, 400, 400]
+--- response_body eval
+["{\"error\": \"password verify: malformed \\\"hash\\\": unsupported algorithm, expected \\\"pbkdf2_sha256\$\\\"\", \"status\": 400}\n",
+ "{\"error\": \"password verify: malformed \\\"hash\\\": expected 4 fields separated by \\\"\$\\\"\", \"status\": 400}\n",
+ "{\"error\": \"password verify: malformed \\\"hash\\\": the salt must be 1 to 128 bytes\", \"status\": 400}\n",
+ "{\"error\": \"password verify: malformed \\\"hash\\\": the salt must be 1 to 128 bytes\", \"status\": 400}\n",
+ "{\"error\": \"password verify: malformed \\\"hash\\\": invalid digest encoding or length\", \"status\": 400}\n",
+ "{\"error\": \"password verify: malformed \\\"hash\\\": invalid or too large iteration count (at most 700000 iterations)\", \"status\": 400}\n",
+ "{\"error\": \"password verify: malformed \\\"hash\\\": invalid or too large iteration count (at most 700000 iterations)\", \"status\": 400}\n"]
+--- grep_error_log eval
+qr/asyncx: .*? \(status \d+\)/
+--- grep_error_log_out eval
+["asyncx: password verify: malformed \"hash\": unsupported algorithm, expected \"pbkdf2_sha256\$\" (status 400)\n",
+ "asyncx: password verify: malformed \"hash\": expected 4 fields separated by \"\$\" (status 400)\n",
+ "asyncx: password verify: malformed \"hash\": the salt must be 1 to 128 bytes (status 400)\n",
+ "asyncx: password verify: malformed \"hash\": the salt must be 1 to 128 bytes (status 400)\n",
+ "asyncx: password verify: malformed \"hash\": invalid digest encoding or length (status 400)\n",
+ "asyncx: password verify: malformed \"hash\": invalid or too large iteration count (at most 700000 iterations) (status 400)\n",
+ "asyncx: password verify: malformed \"hash\": invalid or too large iteration count (at most 700000 iterations) (status 400)\n"]
 --- no_error_log
 [error]
 

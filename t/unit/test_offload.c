@@ -181,33 +181,53 @@ test_pbkdf2_parse_refusals(void **state)
     ngx_http_asyncx_pbkdf2_hash_t   h;
     u_char                          long_salt[200];
 
-#define REFUSED(s, max)                                                       \
+#define REFUSED(s, max, rc, why)                                              \
     reason = NULL;                                                            \
     assert_int_equal(ngx_http_asyncx_pbkdf2_parse(S(s), max, &h, &reason),    \
-                     NGX_DECLINED);                                           \
-    assert_non_null(reason)
+                     rc);                                                     \
+    assert_string_equal(reason, why)
+
+#define ALG    "unsupported algorithm, expected \"pbkdf2_sha256$\""
+#define FIELDS "expected 4 fields separated by \"$\""
+#define ITER   "invalid or too large iteration count"
+#define SALT   "the salt must be 1 to 128 bytes"
+#define DIGEST "invalid digest encoding or length"
 
     /* a hash of another scheme (Django's bcrypt, md5) */
-    REFUSED("bcrypt$$2b$12$abc", 1000000);
-    REFUSED("pbkdf2_sha1$1000$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000);
-    REFUSED("", 1000000);
+    REFUSED("bcrypt$$2b$12$abc", 1000000, NGX_DECLINED, ALG);
+    REFUSED("pbkdf2_sha1$1000$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000,
+            NGX_DECLINED, ALG);
+    REFUSED("", 1000000, NGX_DECLINED, ALG);
 
     /* field count */
-    REFUSED("pbkdf2_sha256$1000$AAAA", 1000000);
-    REFUSED("pbkdf2_sha256$1000$AAAA$AAAAAAAAAAAAAAAAAAAAAA==$x", 1000000);
+    REFUSED("pbkdf2_sha256$1000$AAAA", 1000000, NGX_DECLINED, FIELDS);
+    REFUSED("pbkdf2_sha256$1000$AAAA$AAAAAAAAAAAAAAAAAAAAAA==$x", 1000000,
+            NGX_DECLINED, FIELDS);
 
-    /* iterations: zero, leading zero, sign, over the cap, empty */
-    REFUSED("pbkdf2_sha256$0$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000);
-    REFUSED("pbkdf2_sha256$01000$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000);
-    REFUSED("pbkdf2_sha256$-1$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000);
-    REFUSED("pbkdf2_sha256$2000001$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 2000000);
-    REFUSED("pbkdf2_sha256$$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000);
+    /*
+     * iterations: zero, leading zero, sign, over the cap, empty; only
+     * these are NGX_HTTP_ASYNCX_PBKDF2_ITERATIONS (the answer then names
+     * the limit)
+     */
+    REFUSED("pbkdf2_sha256$0$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000,
+            NGX_HTTP_ASYNCX_PBKDF2_ITERATIONS, ITER);
+    REFUSED("pbkdf2_sha256$01000$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000,
+            NGX_HTTP_ASYNCX_PBKDF2_ITERATIONS, ITER);
+    REFUSED("pbkdf2_sha256$-1$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000,
+            NGX_HTTP_ASYNCX_PBKDF2_ITERATIONS, ITER);
+    REFUSED("pbkdf2_sha256$2000001$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 2000000,
+            NGX_HTTP_ASYNCX_PBKDF2_ITERATIONS, ITER);
+    REFUSED("pbkdf2_sha256$$AAAA$AAAAAAAAAAAAAAAAAAAAAA==", 1000000,
+            NGX_HTTP_ASYNCX_PBKDF2_ITERATIONS, ITER);
 
     /* an empty salt; digest encodings; a digest shorter than 16 bytes */
-    REFUSED("pbkdf2_sha256$1000$$AAAAAAAAAAAAAAAAAAAAAA==", 1000000);
-    REFUSED("pbkdf2_sha256$1000$AAAA$AAAA", 1000000);
-    REFUSED("pbkdf2_sha256$1000$AAAA$AAAAAAAAAAAAAAAAAAAAAA", 1000000);
-    REFUSED("pbkdf2_sha256$1000$AAAA$AAAAAAAAAAAAAAAAAAAAA*==", 1000000);
+    REFUSED("pbkdf2_sha256$1000$$AAAAAAAAAAAAAAAAAAAAAA==", 1000000,
+            NGX_DECLINED, SALT);
+    REFUSED("pbkdf2_sha256$1000$AAAA$AAAA", 1000000, NGX_DECLINED, DIGEST);
+    REFUSED("pbkdf2_sha256$1000$AAAA$AAAAAAAAAAAAAAAAAAAAAA", 1000000,
+            NGX_DECLINED, DIGEST);
+    REFUSED("pbkdf2_sha256$1000$AAAA$AAAAAAAAAAAAAAAAAAAAA*==", 1000000,
+            NGX_DECLINED, DIGEST);
 
 #undef REFUSED
 
@@ -218,13 +238,22 @@ test_pbkdf2_parse_refusals(void **state)
     assert_int_equal(ngx_http_asyncx_pbkdf2_parse(long_salt, 173, 1000000,
                                                   &h, &reason),
                      NGX_DECLINED);
+    assert_string_equal(reason, SALT);
     assert_int_equal(ngx_http_asyncx_pbkdf2_parse(long_salt + 1, 172,
                                                   1000000, &h, &reason),
                      NGX_DECLINED);
+    assert_string_equal(reason, ALG);
     long_salt[147] = '$';
     assert_int_equal(ngx_http_asyncx_pbkdf2_parse(long_salt, 147 + 25,
                                                   1000000, &h, &reason),
                      NGX_DECLINED);
+    assert_string_equal(reason, FIELDS);
+
+#undef ALG
+#undef FIELDS
+#undef ITER
+#undef SALT
+#undef DIGEST
 
     /* any salt text is the salt's bytes, "*", "=" and UTF-8 included */
     assert_int_equal(ngx_http_asyncx_pbkdf2_parse(
