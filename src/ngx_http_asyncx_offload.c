@@ -43,6 +43,8 @@ static size_t ngx_http_asyncx_offload_body_max(ngx_http_request_t *r,
     ngx_http_asyncx_offload_ctx_t *ctx);
 static const char *ngx_http_asyncx_offload_body_max_name(
     ngx_http_asyncx_offload_ctx_t *ctx);
+static ngx_int_t ngx_http_asyncx_offload_too_large(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx, size_t max);
 static void ngx_http_asyncx_offload_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_offload_post(ngx_http_request_t *r,
     ngx_http_asyncx_offload_ctx_t *ctx);
@@ -346,12 +348,7 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
     if (r->headers_in.content_length_n > 0
         && (uint64_t) r->headers_in.content_length_n > (uint64_t) max)
     {
-        return ngx_http_asyncx_send_error(r,
-                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                          NGX_LOG_INFO,
-                                          "request body is larger than %uz "
-                                          "bytes%s", max,
-                                   ngx_http_asyncx_offload_body_max_name(ctx));
+        return ngx_http_asyncx_offload_too_large(r, ctx, max);
     }
 
     rc = ngx_http_read_client_request_body(r,
@@ -515,6 +512,30 @@ ngx_http_asyncx_offload_body_max_name(ngx_http_asyncx_offload_ctx_t *ctx)
 }
 
 
+/*
+ * The 413 of a body over the handler's limit: at once when the declared
+ * Content-Length is over it, or once a chunked body is read.  Refused
+ * from the headers, the body has not been read: like nginx's own
+ * client_max_body_size, no "100 Continue" invites the client to send
+ * what is refused (ngx_http_discard_request_body() would send it), and
+ * what the client sends anyway is read and discarded, so the connection
+ * stays usable for the next request.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_offload_too_large(ngx_http_request_t *r,
+    ngx_http_asyncx_offload_ctx_t *ctx, size_t max)
+{
+    r->expect_tested = 1;
+
+    return ngx_http_asyncx_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      NGX_LOG_INFO,
+                                      "request body is larger than %uz "
+                                      "bytes%s", max,
+                                   ngx_http_asyncx_offload_body_max_name(ctx));
+}
+
+
 static void
 ngx_http_asyncx_offload_body_handler(ngx_http_request_t *r)
 {
@@ -532,11 +553,7 @@ ngx_http_asyncx_offload_body_handler(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         ngx_http_finalize_request(r,
-            ngx_http_asyncx_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       NGX_LOG_INFO,
-                                       "request body is larger than %uz "
-                                       "bytes%s", max,
-                                   ngx_http_asyncx_offload_body_max_name(ctx)));
+                                ngx_http_asyncx_offload_too_large(r, ctx, max));
         return;
     }
 

@@ -23,7 +23,7 @@ $ENV{TEST_NGINX_OFFLOAD_WRITE} = $w;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 103;
+plan tests => repeat_each() * 113;
 
 no_shuffle();
 no_long_string();
@@ -98,6 +98,34 @@ __DATA__
 ["{\"error\": \"request body is larger than 16 bytes\", \"status\": 413}\n",
  "{\"error\": \"request body is larger than 16 bytes\", \"status\": 413}\n",
  "{\"content\":\"original\\n\",\"size\":9,\"encoding\":\"utf-8\",\"async\":true}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3b: a declared body over asyncx_file_max_size is 413 before any of it is read: no "100 Continue" invites it, and what the client sends anyway is discarded (the next request on the connection is answered)
+--- config
+    location = /files/write {
+        asyncx_file_root $TEST_NGINX_OFFLOAD_WRITE;
+        asyncx_file_max_size 16;
+        asyncx_file_write;
+    }
+--- pipelined_requests eval
+["POST /files/write?path=expect.txt\n12345678901234567",
+ "POST /files/write?path=expect.txt\nafter"]
+--- more_headers eval
+["Expect: 100-continue", ""]
+--- error_code eval
+[413, 200]
+--- raw_response_headers_unlike eval
+["100 Continue", "100 Continue"]
+--- response_body eval
+["{\"error\": \"request body is larger than 16 bytes\", \"status\": 413}\n",
+ "{\"written\":5,\"path\":\"expect.txt\",\"async\":true}\n"]
+--- grep_error_log eval
+qr/asyncx: .*? \(status \d+\)/
+--- grep_error_log_out eval
+["asyncx: request body is larger than 16 bytes (status 413)\n", ""]
 --- no_error_log
 [error]
 

@@ -54,7 +54,7 @@ _PY_
 
 repeat_each(2);
 
-plan tests => repeat_each() * 137;
+plan tests => repeat_each() * 157;
 
 no_shuffle();
 no_long_string();
@@ -364,6 +364,59 @@ qr/asyncx: .*? \(status \d+\)/
 --- response_body eval
 ["{\"error\": \"password hash: method not allowed, use POST\", \"status\": 405}\n",
  "{\"error\": \"request body is larger than 65536 bytes\", \"status\": 413}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11b: hash: a declared body over 64 KiB is 413 before any of it is read: no "100 Continue" invites it, and what the client sends anyway is discarded (the next request on the connection is answered)
+--- config
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 1000;
+        asyncx_password_hash;
+    }
+--- pipelined_requests eval
+["POST /auth/hash\n{\"password\": \"" . ("x" x 65521) . "\"}",
+ "POST /auth/hash\n{\"password\": \"pw\"}"]
+--- more_headers eval
+["Expect: 100-continue", ""]
+--- error_code eval
+[413, 200]
+--- raw_response_headers_unlike eval
+["100 Continue", "100 Continue"]
+--- response_body eval
+["{\"error\": \"request body is larger than 65536 bytes\", \"status\": 413}\n",
+ qr/^\{"hash":"pbkdf2_sha256\$1000\$[A-Za-z0-9]{22}\$[A-Za-z0-9+\/]{43}=","method":"pbkdf2",/]
+--- grep_error_log eval
+qr/asyncx: .*? \(status \d+\)/
+--- grep_error_log_out eval
+["asyncx: request body is larger than 65536 bytes (status 413)\n", ""]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11c: verify: the same (its next request a malformed hash: that answer is the body's, not the refused one's)
+--- config
+    location = /auth/verify {
+        asyncx_password_verify;
+    }
+--- pipelined_requests eval
+["POST /auth/verify\n{\"password\": \"pw\", \"hash\": \"" . ("x" x 65508) . "\"}",
+ "POST /auth/verify\n{\"password\":\"pw\",\"hash\":\"pbkdf2_sha256\$2\$salt\$AAAA\"}"]
+--- more_headers eval
+["Expect: 100-continue", ""]
+--- error_code eval
+[413, 400]
+--- raw_response_headers_unlike eval
+["100 Continue", "100 Continue"]
+--- response_body eval
+["{\"error\": \"request body is larger than 65536 bytes\", \"status\": 413}\n",
+ "{\"error\": \"password verify: malformed \\\"hash\\\": invalid digest encoding or length\", \"status\": 400}\n"]
+--- grep_error_log eval
+qr/asyncx: .*? \(status \d+\)/
+--- grep_error_log_out eval
+["asyncx: request body is larger than 65536 bytes (status 413)\nasyncx: password verify: malformed \"hash\": invalid digest encoding or length (status 400)\n", ""]
 --- no_error_log
 [error]
 

@@ -6,7 +6,7 @@ use Test::Nginx::Socket;
 
 repeat_each(2);
 
-plan tests => repeat_each() * 49;
+plan tests => repeat_each() * 64;
 
 no_shuffle();
 no_long_string();
@@ -132,3 +132,51 @@ a client request body is buffered to a temporary file
 --- response_body_like: 413 Request Entity Too Large
 --- no_error_log
 asyncx offload: json parse posted
+
+
+
+=== TEST 8: a declared body over asyncx_json_max_size is 413 before any of it is read: no "100 Continue" invites it, and what the client sends anyway is discarded (the next request on the connection is answered)
+--- config
+    location = /parse/json {
+        asyncx_json_max_size 16;
+        asyncx_json_parse;
+    }
+--- pipelined_requests eval
+["POST /parse/json\n[1,2,3,4,5,6,7,8,9]", "POST /parse/json\n[1,2,3]"]
+--- more_headers eval
+["Expect: 100-continue", ""]
+--- error_code eval
+[413, 200]
+--- raw_response_headers_unlike eval
+["100 Continue", "100 Continue"]
+--- response_body eval
+["{\"error\": \"request body is larger than 16 bytes (asyncx_json_max_size)\", \"status\": 413}\n",
+ qr/^\{"parsed_items":3,.*"bytes":7,.*"type":"array","source":"body","async":true\}$/]
+--- grep_error_log eval
+qr/asyncx: .*? \(status \d+\)/
+--- grep_error_log_out eval
+["asyncx: request body is larger than 16 bytes (asyncx_json_max_size) (status 413)\n", ""]
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: ... and a client that waits for "100 Continue" (as curl does) gets the 413 at once, without sending the body
+--- config
+    lingering_timeout 100ms;
+    location = /parse/json {
+        asyncx_json_max_size 16;
+        asyncx_json_parse;
+    }
+--- raw_request eval
+"POST /parse/json HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 2097153\r\n\r\n"
+--- error_code: 413
+--- raw_response_headers_unlike: 100 Continue
+--- response_body
+{"error": "request body is larger than 16 bytes (asyncx_json_max_size)", "status": 413}
+--- grep_error_log eval
+qr/asyncx: .*? \(status \d+\)/
+--- grep_error_log_out
+asyncx: request body is larger than 16 bytes (asyncx_json_max_size) (status 413)
+--- no_error_log
+[error]

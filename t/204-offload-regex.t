@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 
 repeat_each(2);
 
-plan tests => repeat_each() * 74;
+plan tests => repeat_each() * 84;
 
 no_shuffle();
 no_long_string();
@@ -216,6 +216,33 @@ under a 1 ms budget and were answered 200)
  "{\"error\": \"regex match: \\\"texts\\\" must be an array of strings\", \"status\": 400}\n",
  "{\"error\": \"regex match: \\\"limit\\\" must be an integer from 0 to 100\", \"status\": 400}\n",
  "{\"error\": \"regex match: invalid JSON at byte 31\", \"status\": 400}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 9b: a declared body over asyncx_json_max_size is 413 before any of it is read: no "100 Continue" invites it, and what the client sends anyway is discarded (the next request on the connection is answered)
+--- config
+    location = /regex/match {
+        asyncx_json_max_size 64;
+        asyncx_regex_match;
+    }
+--- pipelined_requests eval
+["POST /regex/match\n{\"pattern\": \"a\", \"texts\": [\"" . ("a" x 40) . "\"]}",
+ "POST /regex/match\n{\"pattern\": \"a\", \"texts\": [\"ba\"]}"]
+--- more_headers eval
+["Expect: 100-continue", ""]
+--- error_code eval
+[413, 200]
+--- raw_response_headers_unlike eval
+["100 Continue", "100 Continue"]
+--- response_body eval
+["{\"error\": \"request body is larger than 64 bytes (asyncx_json_max_size)\", \"status\": 413}\n",
+ qr/^\{"pattern":"a","match_count":1,"total":1,"first_matches":\[\{"index":0,"text":"ba","match":"a"\}\],.*"source":"texts","async":true\}$/]
+--- grep_error_log eval
+qr/asyncx: .*? \(status \d+\)/
+--- grep_error_log_out eval
+["asyncx: request body is larger than 64 bytes (asyncx_json_max_size) (status 413)\n", ""]
 --- no_error_log
 [error]
 
