@@ -1114,7 +1114,11 @@ ngx_http_asyncx_ndjson_aggregate_line(ngx_http_asyncx_ndjson_scan_t *s,
 
 /*
  * A line that is not a record: skipped and counted, or the error event
- * that ends the stream (with asyncx_sse_invalid_line error).
+ * that ends the stream (with asyncx_sse_invalid_line error).  Its id
+ * says that the lines before it are done, and an error's id resumes to
+ * 204: what they gave goes out first, as at the end of the file (a
+ * transform's open batch, an aggregate's stage; a search sent its
+ * matches already), with the id a resume before the error expects.
  */
 
 static ngx_int_t
@@ -1128,6 +1132,15 @@ ngx_http_asyncx_ndjson_invalid(ngx_http_asyncx_ndjson_scan_t *s, off_t off,
     if (s->skip_invalid) {
         ngx_http_asyncx_ndjson_take(s, next, 1);
         return NGX_OK;
+    }
+
+    if (s->op != NGX_HTTP_ASYNCX_NDJSON_SEARCH) {
+        /* sent, it changes what a redo of this line does: nothing */
+        rc = ngx_http_asyncx_ndjson_close(s, 1);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     q = ngx_http_asyncx_ndjson_cpy(s->scratch, "{\"type\": \"error\", "
@@ -1220,7 +1233,8 @@ ngx_http_asyncx_ndjson_fail(ngx_http_asyncx_ndjson_scan_t *s,
 /*
  * The event that closes a batch, when one is due: at every batch_size
  * records and at the end of the file (a search's progress, an
- * aggregate's stage, a transform's batch of records).
+ * aggregate's stage, a transform's batch of records), and before an
+ * invalid line's error event (not a search's progress).
  */
 
 static ngx_int_t

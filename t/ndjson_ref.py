@@ -389,6 +389,10 @@ def expected(data, q):
         ev.append((pid("c"), d))
 
     def error(line_no, off, what):
+        # what the lines before it gave goes out first: a transform's
+        # open batch, an aggregate's stage (a search's matches are out)
+        if op != "search":
+            close(True)
         ev.append(((off, records, matches, skipped, "e"),
                    {"type": "error", "message": what, "line": line_no,
                     "offset": off}))

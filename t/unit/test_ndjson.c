@@ -712,6 +712,106 @@ test_scan_windows(void **state)
 }
 
 
+/*
+ * asyncx_sse_invalid_line error: a transform's open batch and an
+ * aggregate's stage of the lines before an invalid line go out before
+ * its error event, and are not sent twice when the output is full
+ * between them (the scan stops, the call after redoes the line).
+ */
+
+static void
+test_scan_invalid_line(void **state)
+{
+    char                            *once, *split;
+    size_t                           n, k, out_size;
+    u_char                          *data;
+    ngx_uint_t                       op;
+    ngx_http_asyncx_ndjson_scan_t    s;
+    ngx_http_asyncx_ndjson_field_t   f[1];
+
+    static const char  text[] = "{\"g\":1}\n{\"g\":2}\n{\"g\":\n{\"g\":4}\n";
+
+    data = (u_char *) text;
+    once = malloc(65536);
+    split = malloc(65536);
+    assert_non_null(once);
+    assert_non_null(split);
+
+    f[0].name.data = (u_char *) "g";
+    f[0].name.len = 1;
+    f[0].alias = f[0].name;
+
+    for (op = NGX_HTTP_ASYNCX_NDJSON_TRANSFORM;
+         op <= NGX_HTTP_ASYNCX_NDJSON_AGGREGATE;
+         op++)
+    {
+        memset(&s, 0, sizeof(s));
+        s.op = op;
+        s.fields = f;
+        s.nfields = 1;
+        s.group_by = f[0].name;
+        s.value = f[0].name;
+        s.batch_size = 4;
+        s.max_line = 100;
+        s.size = sizeof(text) - 1;
+        s.tag = 0xabcdef01;
+
+        s.table = calloc(1, sizeof(ngx_http_asyncx_ndjson_table_t));
+        s.scratch = malloc(ngx_http_asyncx_ndjson_scratch_size(&s));
+        s.batch = malloc(ngx_http_asyncx_ndjson_batch_size(&s));
+        s.out_size = 4096;
+        s.out = malloc(s.out_size);
+
+        n = scan_all(&s, data, s.size, s.size, once, 65536);
+        once[n] = '\0';
+
+        if (op == NGX_HTTP_ASYNCX_NDJSON_TRANSFORM) {
+            assert_string_equal(once,
+                "id: 16-2-0-0-b-abcdef01\n"
+                "data: {\"type\": \"batch\", \"batch_num\": 1, "
+                "\"items_processed\": 2, \"skipped\": 0, \"offset\": 16, "
+                "\"size\": 30, \"count\": 2, \"checksum\": \"d81d3294\", "
+                "\"records\": [{\"g\": 1}, {\"g\": 2}]}\n\n"
+                "id: 16-2-0-0-e-abcdef01\n"
+                "data: {\"type\": \"error\", \"message\": \"line 3 "
+                "(offset 16) is not valid JSON: unexpected end at byte 5\", "
+                "\"line\": 3, \"offset\": 16}\n\n");
+
+        } else {
+            assert_string_equal(once,
+                "id: 16-2-0-0-b-abcdef01\n"
+                "data: {\"type\": \"stage\", \"stage\": 1, "
+                "\"processed\": 2, \"skipped\": 0, \"offset\": 16, "
+                "\"size\": 30, \"groups\": 2, \"partial\": "
+                "{\"records\": 2, \"count\": 2, \"sum\": 3, \"min\": 1, "
+                "\"max\": 2, \"avg\": 1.5}}\n\n"
+                "id: 16-2-0-0-e-abcdef01\n"
+                "data: {\"type\": \"error\", \"message\": \"line 3 "
+                "(offset 16) is not valid JSON: unexpected end at byte 5\", "
+                "\"line\": 3, \"offset\": 16}\n\n");
+        }
+
+        /* an output that holds one event, or both */
+        for (out_size = 250; out_size <= n; out_size++) {
+            memset(s.table, 0, sizeof(ngx_http_asyncx_ndjson_table_t));
+            s.out_size = out_size;
+            k = scan_all(&s, data, s.size, s.size, split, 65536);
+            split[k] = '\0';
+
+            assert_string_equal(split, once);
+        }
+
+        free(s.table);
+        free(s.scratch);
+        free(s.batch);
+        free(s.out);
+    }
+
+    free(once);
+    free(split);
+}
+
+
 int
 main(void)
 {
@@ -726,6 +826,7 @@ main(void)
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_scan_windows),
+        cmocka_unit_test(test_scan_invalid_line),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
