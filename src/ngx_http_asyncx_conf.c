@@ -154,6 +154,44 @@ ngx_http_asyncx_conf_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
+ * A name the answers carry as text (a zone's, a thread pool's: keys of
+ * the status JSON): valid UTF-8 without control characters, or nginx -t
+ * refuses it, quoting it escaped so that the message is UTF-8 itself:
+ * 'invalid zone name "a\xff" in "asyncx_limit_zone", expected UTF-8
+ * text without control characters'.
+ */
+
+ngx_int_t
+ngx_http_asyncx_conf_check_text(ngx_conf_t *cf, const char *what,
+    ngx_str_t *name, ngx_str_t *directive)
+{
+    size_t     len;
+    ngx_str_t  shown;
+
+    len = ngx_http_asyncx_utf8_escape_len(name->data, name->len,
+                                          NGX_HTTP_ASYNCX_UTF8_CONTROLS);
+    if (len == name->len) {
+        return NGX_OK;
+    }
+
+    shown.data = ngx_pnalloc(cf->temp_pool, len);
+    if (shown.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    shown.len = ngx_http_asyncx_utf8_escape(shown.data, name->data, name->len,
+                                            NGX_HTTP_ASYNCX_UTF8_CONTROLS)
+                - shown.data;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid %s \"%V\" in \"%V\", expected UTF-8 text "
+                       "without control characters", what, &shown, directive);
+
+    return NGX_ERROR;
+}
+
+
+/*
  * The content handler of the location being read: one per location, as
  * with proxy_pass.  The directive's handler returns what this returns.
  * *own keeps it in the module's location conf, for the location's

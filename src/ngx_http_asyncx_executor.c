@@ -205,6 +205,13 @@ ngx_http_asyncx_thread_pools(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         name->data = value[i].data + len;
         name->len = value[i].len - len;
+
+        if (ngx_http_asyncx_conf_check_text(cf, "thread pool name", name,
+                                            &cmd->name)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;

@@ -371,6 +371,13 @@ ngx_http_asyncx_limit_zone_name(ngx_http_asyncx_limit_zone_parse_t *ps,
 
     name.len = p - name.data;
 
+    if (ngx_http_asyncx_conf_check_text(ps->cf, "zone name", &name,
+                                        &ps->cmd->name)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     s.data = p + 1;
     s.len = arg->data + arg->len - s.data;
 

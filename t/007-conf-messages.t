@@ -35,6 +35,14 @@ my @cases = (
      "asyncx_thread_pools io=a cpu=$long;\n", 1,
      "invalid thread pool name \"cpu=$long\" in \"asyncx_thread_pools\", "
      . 'expected 1..31 bytes'],
+    ['thread pools: a name that is not UTF-8 text (it is a key of the status JSON)',
+     "asyncx_thread_pools io=p\xff\x01 cpu=c;\n", 1,
+     'invalid thread pool name "p\\xff\\x01" in "asyncx_thread_pools", '
+     . 'expected UTF-8 text without control characters'],
+    ['limit zone: a name that is not UTF-8 text (it is a key of the status JSON)',
+     "asyncx_limit_zone zone=sp\xfe\x7f:64k rate=1r/s;\n", 1,
+     'invalid zone name "sp\\xfe\\x7f" in "asyncx_limit_zone", '
+     . 'expected UTF-8 text without control characters'],
     ['thread pools: an unknown role',
      "asyncx_thread_pools gpu=a;\n", 1,
      'invalid value "gpu=a" in "asyncx_thread_pools", expected io=name '
