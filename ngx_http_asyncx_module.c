@@ -140,7 +140,7 @@ static ngx_command_t  ngx_http_asyncx_commands[] = {
 
     { ngx_string("asyncx_pipeline_error_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_asyncx_conf_set_bounded,
+      ngx_http_asyncx_conf_set_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_asyncx_loc_conf_t, pipeline.error_status),
       &ngx_http_asyncx_error_status_bounds },

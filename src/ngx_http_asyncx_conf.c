@@ -154,6 +154,64 @@ ngx_http_asyncx_conf_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
+ * nginx's own codes, which it never sends as a status line: 494 to 497
+ * become a 400 page, 499 and 444 close the connection unanswered.
+ * NGX_OK for one of them.
+ */
+
+ngx_int_t
+ngx_http_asyncx_conf_nginx_status(ngx_uint_t code)
+{
+    if (code == NGX_HTTP_CLOSE
+        || (code >= NGX_HTTP_REQUEST_HEADER_TOO_LARGE
+            && code <= NGX_HTTP_TO_HTTPS)
+        || code == NGX_HTTP_CLIENT_CLOSED_REQUEST)
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The status of an answer the module writes (a failed pipeline's):
+ * 400..599, not one of nginx's own codes, which would go out as a
+ * status line no client knows.
+ */
+
+char *
+ngx_http_asyncx_conf_set_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    char        *rv;
+    ngx_str_t   *value;
+    ngx_uint_t  *field;
+
+    rv = ngx_http_asyncx_conf_set_bounded(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    field = (ngx_uint_t *) (p + cmd->offset);
+
+    if (ngx_http_asyncx_conf_nginx_status(*field) == NGX_OK) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\", expected "
+                           "400..599 but not nginx's own 444, 494..497, 499",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * A name the answers carry as text (a zone's, a thread pool's: keys of
  * the status JSON): valid UTF-8 without control characters, or nginx -t
  * refuses it, quoting it escaped so that the message is UTF-8 itself:

@@ -44,6 +44,9 @@ char *ngx_http_asyncx_conf_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_asyncx_conf_parse_bounded(ngx_str_t *value,
     ngx_http_asyncx_conf_bounds_t *b, uint64_t *v);
+ngx_int_t ngx_http_asyncx_conf_nginx_status(ngx_uint_t code);
+char *ngx_http_asyncx_conf_set_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_asyncx_conf_check_text(ngx_conf_t *cf, const char *what,
     ngx_str_t *name, ngx_str_t *directive);
 char *ngx_http_asyncx_conf_set_handler(ngx_conf_t *cf,

@@ -909,6 +909,14 @@ ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
     ngx_http_err_page_t       *err_page;
     ngx_http_core_loc_conf_t  *clcf;
 
+    if (ctx->status == NGX_HTTP_CLOSE) {
+        /* as limit_req_status 444: closed unanswered, by nginx */
+        ngx_log_error(ctx->conf->log_level, r->connection->log, 0,
+                      "asyncx: limited by zone \"%V\": %s (status 444, "
+                      "connection closed)", &lz->name, what);
+        return NGX_HTTP_CLOSE;
+    }
+
     /* one token takes 1000 / rate seconds (rate in milli-r/s), rounded up */
     if (ngx_http_asyncx_set_retry_after(r, ctx->retry_after
                            ? ctx->retry_after

@@ -150,6 +150,18 @@ ngx_http_asyncx_limit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
+        /* 444 closes the connection, as with limit_req_status 444 */
+        if (n != NGX_HTTP_CLOSE
+            && ngx_http_asyncx_conf_nginx_status((ngx_uint_t) n) == NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive, "
+                               "expected a status code 400..599 but not "
+                               "nginx's own 494..497, 499",
+                               &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
         *codes[i - 1] = (ngx_uint_t) n;
     }
 

@@ -9,7 +9,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * 74;
+plan tests => repeat_each() * 78;
 
 no_shuffle();
 no_long_string();
@@ -67,6 +67,30 @@ GET /t
 --- error_code: 200
 --- no_error_log
 a number without a unit is seconds
+
+
+
+=== TEST 2d: asyncx_pipeline_error_status 444: nginx's own codes are refused (they would go out as a status line)
+--- config
+    location = /t {
+        asyncx_pipeline_error_status 444;
+        asyncx_pipeline; asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid value "444" in "asyncx_pipeline_error_status", expected 400..599 but not nginx's own 444, 494..497, 499
+
+
+
+=== TEST 2e: asyncx_pipeline_error_status 497 is refused too
+--- config
+    location = /t {
+        asyncx_pipeline_error_status 497;
+        asyncx_pipeline; asyncx_stage s a=/a;
+    }
+--- must_die
+--- error_log
+invalid value "497" in "asyncx_pipeline_error_status", expected 400..599 but not nginx's own 444, 494..497, 499
 
 
 

@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 431);
+plan tests => repeat_each() * (3 * blocks() + 435);
 
 no_shuffle();
 no_long_string();
@@ -856,6 +856,36 @@ invalid value "200" in "asyncx_limit_status" directive, expected a status code 4
 --- must_die
 --- error_log
 invalid value "-1" in "asyncx_limit_status" directive, expected a status code 400..599
+
+
+
+=== TEST 32c: asyncx_limit_status 444 closes the connection unanswered, as limit_req_status 444
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=1r/m burst=1 queue=0;
+--- config
+    location = /t { asyncx_limit api; asyncx_limit_status 444; asyncx_mock_service name=t; }
+--- request eval
+["GET /t", "GET /t"]
+--- error_code eval
+[200, ""]
+--- response_body_like eval
+['^\{"service":"t"', '^$']
+--- grep_error_log eval: qr/limited by zone "api": queue is full \(status 444, connection closed\)/
+--- grep_error_log_out eval
+["", "limited by zone \"api\": queue is full (status 444, connection closed)\n"]
+--- no_error_log
+[alert]
+
+
+
+=== TEST 32d: nginx -t: nginx's own codes other than 444 are refused
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=5r/s;
+--- config
+    location = /t { asyncx_limit api; asyncx_limit_status 429 499; return 200; }
+--- must_die
+--- error_log
+invalid value "499" in "asyncx_limit_status" directive, expected a status code 400..599 but not nginx's own 494..497, 499
 
 
 
