@@ -167,6 +167,11 @@ static ngx_int_t ngx_http_asyncx_cluster_fallback(
 static void ngx_http_asyncx_cluster_failed(ngx_http_asyncx_limit_cluster_t *cl,
     ngx_uint_t count);
 static void ngx_http_asyncx_cluster_worked(ngx_http_asyncx_limit_cluster_t *cl);
+static void ngx_http_asyncx_cluster_own_mode(
+    ngx_http_asyncx_limit_cluster_t *cl);
+static ngx_uint_t ngx_http_asyncx_cluster_mode(
+    ngx_http_asyncx_limit_zone_t *lz);
+static ngx_uint_t ngx_http_asyncx_cluster_live(ngx_http_asyncx_lq_owner_t *ow);
 static void ngx_http_asyncx_cluster_global(ngx_http_asyncx_limit_cluster_t *cl,
     int64_t slots, int64_t tokens);
 static void ngx_http_asyncx_cluster_hold(ngx_http_asyncx_limit_creq_t *cr);
@@ -717,7 +722,12 @@ ngx_http_asyncx_limit_cluster_init_zone(ngx_http_asyncx_limit_zone_t *lz,
 }
 
 
-/* a worker starts: its counts are fresh, its connection is made */
+/*
+ * A worker starts: its counts are fresh, its connection is made.  Its
+ * mode: a zone whose last change was a fallback (a worker that fell back
+ * died or exited since, or still runs) starts in that fallback, until
+ * Redis answers this worker (logged as "reachable again").
+ */
 
 void
 ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
@@ -732,6 +742,12 @@ ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
 
     ngx_http_asyncx_cluster_worker(lz->cluster, cycle->log);
 
+    if (lz->cluster->sh->mode != NGX_HTTP_ASYNCX_CLUSTER_REDIS
+        && lz->cluster->mode == NGX_HTTP_ASYNCX_CLUSTER_REDIS)
+    {
+        lz->cluster->mode = lz->cluster->fallback;
+    }
+
     if (lz->self != NGX_HTTP_ASYNCX_LQ_NOBODY
         && ngx_process == NGX_PROCESS_WORKER)
     {
@@ -739,6 +755,8 @@ ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
         lz->cluster->sh->waiting[lz->self] = 0;
         lz->cluster->sh->held[lz->self] = 0;
     }
+
+    ngx_http_asyncx_cluster_own_mode(lz->cluster);
 
     /* once every zone of the server is ready for its news */
     srv = lz->cluster->server;
@@ -811,6 +829,10 @@ ngx_http_asyncx_limit_cluster_exit_process(ngx_cycle_t *cycle,
     if (cl == NULL || cl->log == NULL) {
         return;
     }
+
+    /* the zone's mode no longer counts this worker's */
+    cl->mode = NGX_HTTP_ASYNCX_CLUSTER_REDIS;
+    ngx_http_asyncx_cluster_own_mode(cl);
 
     srv = cl->server;
     srv->exiting = 1;
@@ -1817,7 +1839,9 @@ ngx_http_asyncx_cluster_failed(ngx_http_asyncx_limit_cluster_t *cl,
 
     /*
      * Each worker has its own connection, so its own mode: it logs its
-     * changes, once each; the status shows the last change of any.
+     * changes, once each, and keeps it in its owner entry; the status
+     * shows a fallback while a live worker is in it (see _cluster_mode).
+     * sh->mode is the last change of any, for a worker that starts.
      */
     if (cl->mode == NGX_HTTP_ASYNCX_CLUSTER_REDIS) {
         cl->mode = cl->fallback;
@@ -1829,6 +1853,8 @@ ngx_http_asyncx_cluster_failed(ngx_http_asyncx_limit_cluster_t *cl,
                       rd->error[0] ? (char *) rd->error : "not connected",
                       &ngx_http_asyncx_cluster_modes[cl->fallback]);
     }
+
+    ngx_http_asyncx_cluster_own_mode(cl);
 }
 
 
@@ -1843,6 +1869,77 @@ ngx_http_asyncx_cluster_worked(ngx_http_asyncx_limit_cluster_t *cl)
                       "zone \"%V\": redis %V reachable again, limiting in "
                       "redis", &cl->lz->name, &cl->server->cmd.name);
     }
+
+    ngx_http_asyncx_cluster_own_mode(cl);
+}
+
+
+/*
+ * This worker's mode in its owner entry, on every answer or failure: an
+ * entry taken over from a dead worker, or kept by a single process over a
+ * reload, is right after the first.  Without an entry (the owner table
+ * full of live workers) the worker's mode is not shown.
+ */
+
+static void
+ngx_http_asyncx_cluster_own_mode(ngx_http_asyncx_limit_cluster_t *cl)
+{
+    if (cl->lz->self != NGX_HTTP_ASYNCX_LQ_NOBODY) {
+        cl->sh->modes[cl->lz->self] = cl->mode;
+    }
+}
+
+
+/*
+ * The zone's mode on this server: a fallback while a live worker is in
+ * it, Redis otherwise.  A worker that exits clears its entry; a worker
+ * killed leaves it, and is passed over once its process is gone, as in
+ * _cluster_sum.  The workers of one zone share its fallback, except for
+ * a moment over a reload that changes it: the first found is shown.
+ */
+
+static ngx_uint_t
+ngx_http_asyncx_cluster_mode(ngx_http_asyncx_limit_zone_t *lz)
+{
+    ngx_uint_t                   i, mode;
+    ngx_http_asyncx_lq_owner_t  *ow;
+
+    ow = lz->sh->lq.owners;
+
+    for (i = 0; i < NGX_HTTP_ASYNCX_LQ_OWNERS; i++) {
+        mode = lz->cluster->sh->modes[i];
+
+        if (mode == NGX_HTTP_ASYNCX_CLUSTER_REDIS
+            || mode > NGX_HTTP_ASYNCX_CLUSTER_FB_LOCAL
+            || !ngx_http_asyncx_cluster_live(&ow[i]))
+        {
+            continue;
+        }
+
+        return mode;
+    }
+
+    return NGX_HTTP_ASYNCX_CLUSTER_REDIS;
+}
+
+
+/* whether an owner entry is a live process's (kill(pid, 0), as the zone
+   asks) */
+
+static ngx_uint_t
+ngx_http_asyncx_cluster_live(ngx_http_asyncx_lq_owner_t *ow)
+{
+    if (ow->pid == 0 || ow->dead) {
+        return 0;
+    }
+
+    if (ow->pid != ngx_pid && kill((ngx_pid_t) ow->pid, 0) == -1
+        && ngx_errno == NGX_ESRCH)
+    {
+        return 0;
+    }
+
+    return 1;
 }
 
 
@@ -2050,13 +2147,7 @@ ngx_http_asyncx_cluster_sum(ngx_atomic_t *a, ngx_http_asyncx_limit_zone_t *lz)
      * ledger.
      */
     for (i = 0; i < NGX_HTTP_ASYNCX_LQ_OWNERS; i++) {
-        if (ow[i].pid == 0 || ow[i].dead || a[i] == 0) {
-            continue;
-        }
-
-        if (ow[i].pid != ngx_pid && kill((ngx_pid_t) ow[i].pid, 0) == -1
-            && ngx_errno == NGX_ESRCH)
-        {
+        if (a[i] == 0 || !ngx_http_asyncx_cluster_live(&ow[i])) {
             continue;
         }
 
@@ -2085,11 +2176,7 @@ ngx_http_asyncx_limit_cluster_json(ngx_http_asyncx_limit_zone_t *lz,
     }
 
     sh = cl->sh;
-    mode = sh->mode;
-
-    if (mode > NGX_HTTP_ASYNCX_CLUSTER_FB_LOCAL) {
-        mode = NGX_HTTP_ASYNCX_CLUSTER_REDIS;
-    }
+    mode = ngx_http_asyncx_cluster_mode(lz);
 
     if (active && mode == NGX_HTTP_ASYNCX_CLUSTER_REDIS) {
         *active = sh->global_slots;

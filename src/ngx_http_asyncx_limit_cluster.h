@@ -41,7 +41,7 @@ typedef struct ngx_http_asyncx_limit_creq_s  ngx_http_asyncx_limit_creq_t;
 /* in the zone's shared memory: this server's numbers, of all workers */
 
 typedef struct {
-    ngx_atomic_t                   mode;
+    ngx_atomic_t                   mode;             /* last change */
     ngx_atomic_t                   admitted;
     ngx_atomic_t                   refused;
     ngx_atomic_t                   timed_out;
@@ -59,6 +59,7 @@ typedef struct {
     /* by owner index: each worker writes its own entry */
     ngx_atomic_t                   waiting[NGX_HTTP_ASYNCX_LQ_OWNERS];
     ngx_atomic_t                   held[NGX_HTTP_ASYNCX_LQ_OWNERS];
+    ngx_atomic_t                   modes[NGX_HTTP_ASYNCX_LQ_OWNERS];
 } ngx_http_asyncx_limit_cluster_sh_t;
 
 
