@@ -10,7 +10,10 @@
 #   - a request held longer than the lease keeps its slot (renewals);
 #   - a client leaving while it waits or while it holds gives back its
 #     place and its lease; kill -9 of the worker holding a slot: the
-#     slot comes back after cluster_lease, by Redis's clock.
+#     slot comes back after cluster_lease, by Redis's clock;
+#   - a worker in fallback killed (kill -9) or gone in a reload: the
+#     zone's mode (status, Prometheus) is redis again once Redis answers
+#     the worker that replaces it, which logs it.
 # Slots are held by the test (t/hold); times are Redis's own (TIME,
 # lease scores) or the module's numbers, never the client's clock.
 
@@ -503,6 +506,61 @@ sub log_count {
     is(code('/z/reload/call'), 200, 'reload: the new worker admits through '
        . 'Redis');
     is($lc->zcard('reload'), 0, 'reload: and releases');
+}
+
+# --- a worker in fallback killed or gone in a reload: the mode ------
+# The zone's mode is its live workers': a worker that fell back and then
+# died (kill -9) or exited (a reload) no longer holds it in its fallback.
+# Redis is paused (SIGSTOP) so that the worker gone cannot reach it again
+# before it goes; the worker that replaces it starts in the fallback
+# announced and logs its way back to Redis once Redis answers.
+
+sub fbref_lines {
+    my ($what) = @_;
+    return log_count($what eq 'down'
+        ? qr/\[error\] .*zone "fbref": redis 127\.0\.0\.1:\d+ unreachable/
+        : qr/\[notice\] .*zone "fbref": redis 127\.0\.0\.1:\d+ reachable again, limiting in redis/);
+}
+
+sub prom_mode {
+    my (undef, $m) = $ngx->get('/asyncx/status?format=prometheus');
+    return ($m // '') =~ /^asyncx_limit_cluster_mode\{zone="fbref",mode="(\w+)"\} 1$/m
+           ? $1 : '';
+}
+
+for my $variant (qw(kill reload)) {
+    is(code('/z/fbref/call'), 200, "$variant-mode: fbref admits in Redis");
+    is(cluster('fbref')->{mode}, 'redis', "$variant-mode: mode redis");
+    my ($down, $up) = (fbref_lines('down'), fbref_lines('up'));
+
+    $redis->pause;
+    is(code('/z/fbref/call'), 503, "$variant-mode: 503, Redis paused");
+    is(fbref_lines('down'), $down + 1, "$variant-mode: the fallback logged");
+    is(cluster('fbref')->{mode}, 'refuse', "$variant-mode: mode refuse");
+
+    my $old = ($ngx->workers)[0];
+    kill($variant eq 'kill' ? 'KILL' : 'HUP',
+         $variant eq 'kill' ? $old : $master);
+    ok(until_true('a new worker', 30, sub {
+        scalar(grep { $_ != $old } $ngx->workers) }),
+       "$variant-mode: a new worker runs");
+    ok(until_true('the old worker gone', 30, sub {
+        !grep { $_ == $old } $ngx->workers }),
+       "$variant-mode: the worker in fallback is gone");
+    is(cluster('fbref')->{mode}, 'refuse', "$variant-mode: mode refuse while "
+       . 'the new worker has no answer of Redis');
+
+    $redis->resume;
+    ok(until_true('mode redis', 30, sub {
+        cluster('fbref')->{mode} eq 'redis' }),
+       "$variant-mode: the status mode is redis again");
+    is(prom_mode(), 'redis', "$variant-mode: so is the Prometheus mode");
+    ok(until_true('the recovery logged', 30, sub {
+        fbref_lines('up') > $up }),
+       "$variant-mode: the recovery is logged");
+    is(fbref_lines('up'), $up + 1, "$variant-mode: ... once");
+    is(code('/z/fbref/call'), 200, "$variant-mode: admitted through Redis");
+    is(cluster('fbref')->{mode}, 'redis', "$variant-mode: still redis");
 }
 
 # --- the metrics -----------------------------------------------------
