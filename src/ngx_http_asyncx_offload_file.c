@@ -28,9 +28,17 @@ static ngx_int_t ngx_http_asyncx_offload_real_root(
     ngx_http_asyncx_offload_ctx_t *ctx, char *buf);
 static ngx_int_t ngx_http_asyncx_offload_read_fd(
     ngx_http_asyncx_offload_ctx_t *ctx, ngx_fd_t fd, size_t size);
-static ngx_int_t ngx_http_asyncx_offload_write_tmp(
-    ngx_http_asyncx_offload_ctx_t *ctx, int dfd, const char *tmp,
+static ngx_int_t ngx_http_asyncx_offload_write_unnamed(
+    ngx_http_asyncx_offload_ctx_t *ctx, int dfd, u_char *base, char *tmp,
     mode_t mode);
+static ngx_int_t ngx_http_asyncx_offload_write_named(
+    ngx_http_asyncx_offload_ctx_t *ctx, int dfd, u_char *base, char *tmp,
+    mode_t mode);
+static ngx_int_t ngx_http_asyncx_offload_write_fd(
+    ngx_http_asyncx_offload_ctx_t *ctx, int fd, mode_t mode);
+static void ngx_http_asyncx_offload_tmp_name(
+    ngx_http_asyncx_offload_ctx_t *ctx, u_char *base, ngx_uint_t i,
+    char *tmp);
 
 
 /* a failed syscall on the client's path, as an HTTP status */
@@ -437,8 +445,15 @@ ngx_http_asyncx_offload_read_fd(ngx_http_asyncx_offload_ctx_t *ctx,
  * target, and the directory is fsync()ed.  Any failure before the rename
  * removes the temp file and leaves the old file untouched.
  *
- * One function: the temp file must be removed on every failure before the
- * rename; one function keeps that one cleanup path.
+ * The temp file is unnamed (O_TMPFILE) while it is written: a worker
+ * killed meanwhile (kill -9, OOM) leaves nothing, as the kernel frees
+ * the file with the process.  It gets its temp name only once written
+ * and synced, right before the rename.  Filesystems without O_TMPFILE
+ * get a named temp file from the start, whose name pattern lets an
+ * operator sweep what a killed worker left.
+ *
+ * The helpers remove their temp file on every failure; after they
+ * succeed, the rename is the one step left that can fail here.
  */
 
 ngx_int_t
@@ -449,13 +464,12 @@ ngx_http_asyncx_offload_file_write_run(void *data)
     int               dfd;
     char              root[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
     char              tmp[NAME_MAX + 1];
-    u_char           *base, *p;
+    u_char           *base;
     mode_t            mode;
     size_t            dir_len, n, root_len;
     cJSON            *json;
     ngx_err_t         err;
     ngx_int_t         rc;
-    ngx_uint_t        i;
     struct stat       st;
 
     if (ngx_http_asyncx_offload_body(ctx) != NGX_OK
@@ -543,35 +557,14 @@ ngx_http_asyncx_offload_file_write_run(void *data)
         return rc;
     }
 
-    /*
-     * A dot file next to the target: unique per process, task and
-     * attempt; O_EXCL never reuses a name some other writer holds.
-     */
+    rc = ngx_http_asyncx_offload_write_unnamed(ctx, dfd, base, tmp, mode);
 
-    rc = NGX_ERROR;
-    err = EEXIST;
-
-    for (i = 0; i < 8 && err == EEXIST; i++) {
-        p = ngx_snprintf((u_char *) tmp, sizeof(tmp) - 1,
-                         ".%*s.asyncx-%P-%xL-%ui.tmp",
-                         ngx_min(ngx_strlen(base), 160), base, ngx_pid,
-                         (uint64_t) (uintptr_t) ctx
-                         ^ ngx_http_asyncx_now_usec(), i);
-        *p = '\0';
-
-        rc = ngx_http_asyncx_offload_write_tmp(ctx, dfd, tmp, mode);
-        err = (rc == NGX_DECLINED) ? EEXIST : 0;
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_asyncx_offload_write_named(ctx, dfd, base, tmp, mode);
     }
 
     if (rc != NGX_OK) {
         (void) close(dfd);
-
-        if (rc == NGX_DECLINED) {
-            return ngx_http_asyncx_offload_fail(ctx,
-                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                            EEXIST, "no free temp file name");
-        }
-
         return NGX_ERROR;
     }
 
@@ -612,28 +605,154 @@ ngx_http_asyncx_offload_file_write_run(void *data)
 }
 
 
-/* NGX_OK: written and synced; NGX_DECLINED: name taken; NGX_ERROR */
+/*
+ * The body in an unnamed file of the directory (O_TMPFILE), synced, then
+ * linked as "tmp".  NGX_OK: "tmp" names it; NGX_DECLINED: the filesystem
+ * has no O_TMPFILE (nothing done); NGX_ERROR: ctx says why, nothing left.
+ */
 
 static ngx_int_t
-ngx_http_asyncx_offload_write_tmp(ngx_http_asyncx_offload_ctx_t *ctx,
-    int dfd, const char *tmp, mode_t mode)
+ngx_http_asyncx_offload_write_unnamed(ngx_http_asyncx_offload_ctx_t *ctx,
+    int dfd, u_char *base, char *tmp, mode_t mode)
 {
-    int         fd;
-    u_char     *p, *last;
-    ssize_t     n;
-    ngx_err_t   err;
+#if (NGX_LINUX && defined O_TMPFILE)
+    int          fd;
+    char         proc[sizeof("/proc/self/fd/") + NGX_INT_T_LEN];
+    ngx_err_t    err;
+    ngx_uint_t   i;
 
-    fd = openat(dfd, tmp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600);
+    fd = openat(dfd, ".", O_TMPFILE|O_WRONLY|O_CLOEXEC, 0600);
 
     if (fd == -1) {
         err = ngx_errno;
 
-        if (err == EEXIST) {
+        /* EISDIR: a kernel before 3.11, which does not know the flag */
+        if (err == EOPNOTSUPP || err == EISDIR || err == EINVAL) {
             return NGX_DECLINED;
         }
 
         return ngx_http_asyncx_offload_errno(ctx, err, "create temp file for");
     }
+
+    if (ngx_http_asyncx_offload_write_fd(ctx, fd, mode) != NGX_OK) {
+        (void) close(fd);
+        return NGX_ERROR;
+    }
+
+    /*
+     * linkat() of /proc/self/fd/N needs no privilege; AT_EMPTY_PATH, for
+     * a worker without /proc, needs CAP_DAC_READ_SEARCH before Linux 6.10
+     */
+
+    *ngx_sprintf((u_char *) proc, "/proc/self/fd/%d", fd) = '\0';
+
+    err = EEXIST;
+
+    for (i = 0; i < 8 && err == EEXIST; i++) {
+        ngx_http_asyncx_offload_tmp_name(ctx, base, i, tmp);
+
+        err = 0;
+
+        if (linkat(AT_FDCWD, proc, dfd, tmp, AT_SYMLINK_FOLLOW) == -1) {
+            err = ngx_errno;
+
+            if (err == ENOENT) {
+                err = 0;
+
+                if (linkat(fd, "", dfd, tmp, AT_EMPTY_PATH) == -1) {
+                    err = ngx_errno;
+                }
+            }
+        }
+    }
+
+    if (err) {
+        (void) close(fd);
+
+        if (err == EEXIST) {
+            return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            EEXIST, "no free temp file name");
+        }
+
+        return ngx_http_asyncx_offload_errno(ctx, err, "link temp file for");
+    }
+
+    if (close(fd) == -1) {
+        err = ngx_errno;
+        (void) unlinkat(dfd, tmp, 0);
+        return ngx_http_asyncx_offload_errno(ctx, err, "close temp file for");
+    }
+
+    return NGX_OK;
+
+#else
+
+    return NGX_DECLINED;
+
+#endif
+}
+
+
+/*
+ * The body in a named temp file "tmp", synced.  NGX_OK: written;
+ * NGX_ERROR: ctx says why, the file is removed.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_offload_write_named(ngx_http_asyncx_offload_ctx_t *ctx,
+    int dfd, u_char *base, char *tmp, mode_t mode)
+{
+    int          fd;
+    ngx_err_t    err;
+    ngx_uint_t   i;
+
+    fd = -1;
+    err = EEXIST;
+
+    for (i = 0; i < 8 && err == EEXIST; i++) {
+        ngx_http_asyncx_offload_tmp_name(ctx, base, i, tmp);
+
+        fd = openat(dfd, tmp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC,
+                    0600);
+        err = (fd == -1) ? ngx_errno : 0;
+    }
+
+    if (fd == -1) {
+        if (err == EEXIST) {
+            return ngx_http_asyncx_offload_fail(ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            EEXIST, "no free temp file name");
+        }
+
+        return ngx_http_asyncx_offload_errno(ctx, err, "create temp file for");
+    }
+
+    if (ngx_http_asyncx_offload_write_fd(ctx, fd, mode) != NGX_OK) {
+        (void) close(fd);
+        (void) unlinkat(dfd, tmp, 0);
+        return NGX_ERROR;
+    }
+
+    if (close(fd) == -1) {
+        err = ngx_errno;
+        (void) unlinkat(dfd, tmp, 0);
+        return ngx_http_asyncx_offload_errno(ctx, err, "close temp file for");
+    }
+
+    return NGX_OK;
+}
+
+
+/* the body into "fd", with "mode", synced: NGX_OK, or NGX_ERROR (ctx) */
+
+static ngx_int_t
+ngx_http_asyncx_offload_write_fd(ngx_http_asyncx_offload_ctx_t *ctx, int fd,
+    mode_t mode)
+{
+    u_char     *p, *last;
+    ssize_t     n;
+    ngx_err_t   err;
 
     p = ctx->body.data;
     last = p + ctx->body.len;
@@ -648,7 +767,7 @@ ngx_http_asyncx_offload_write_tmp(ngx_http_asyncx_offload_ctx_t *ctx,
                 continue;
             }
 
-            goto failed;
+            return ngx_http_asyncx_offload_errno(ctx, err, "write");
         }
 
         p += n;
@@ -656,22 +775,27 @@ ngx_http_asyncx_offload_write_tmp(ngx_http_asyncx_offload_ctx_t *ctx,
 
     /* umask does not apply: the new file keeps the old file's mode */
     if (fchmod(fd, mode) == -1 || fsync(fd) == -1) {
-        err = ngx_errno;
-        goto failed;
-    }
-
-    if (close(fd) == -1) {
-        err = ngx_errno;
-        (void) unlinkat(dfd, tmp, 0);
-        return ngx_http_asyncx_offload_errno(ctx, err, "close temp file for");
+        return ngx_http_asyncx_offload_errno(ctx, ngx_errno, "write");
     }
 
     return NGX_OK;
+}
 
-failed:
 
-    (void) close(fd);
-    (void) unlinkat(dfd, tmp, 0);
+/*
+ * A dot file next to the target, ".<name>.asyncx-<pid>-<id>-<i>.tmp":
+ * unique per process, task and attempt "i"; operators sweep by it.
+ */
 
-    return ngx_http_asyncx_offload_errno(ctx, err, "write");
+static void
+ngx_http_asyncx_offload_tmp_name(ngx_http_asyncx_offload_ctx_t *ctx,
+    u_char *base, ngx_uint_t i, char *tmp)
+{
+    u_char  *p;
+
+    p = ngx_snprintf((u_char *) tmp, NAME_MAX, ".%*s.asyncx-%P-%xL-%ui.tmp",
+                     ngx_min(ngx_strlen(base), 160), base, ngx_pid,
+                     (uint64_t) (uintptr_t) ctx
+                     ^ ngx_http_asyncx_now_usec(), i);
+    *p = '\0';
 }
