@@ -60,7 +60,7 @@ TEST_PACKAGES  := libcmocka-dev perl libtest-base-perl libtext-diff-perl \
                   libwww-perl libhttp-message-perl liburi-perl \
                   libtest-longstring-perl libjson-pp-perl curl jq wrk \
                   chromium stress-ng python3 python3-hypothesis prometheus \
-                  redis-server python3-h2 openssl
+                  redis-server python3-h2 openssl gdb
 
 .PHONY: all deps deps-build deps-test build run test test-fast test-loaded \
         unit test-nginx test-props test-props-asan test-browser style \
