@@ -1298,8 +1298,8 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_asyncx_loc_conf_t *alcf = conf;
 
-    u_char                               *start, *end;
     ngx_str_t                            *value;
+    ngx_http_asyncx_json_info_t           info;
     ngx_http_asyncx_pipeline_conf_t      *pcf;
     ngx_http_asyncx_pipeline_optional_t  *opt;
 
@@ -1323,24 +1323,29 @@ ngx_http_asyncx_call_optional(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_set(&opt->fallback, "null");
 
     if (cf->args->nelts == 3) {
-        if (ngx_http_asyncx_json_check(value[2].data, value[2].len, &start,
-                                       &end)
+        /*
+         * spliced as is into error objects and call documents, so as
+         * deep as a call's answer may be (the answer stays within 1000
+         * levels)
+         */
+        if (ngx_http_asyncx_json_validate(value[2].data, value[2].len,
+                                          NGX_HTTP_ASYNCX_JSON_PIPELINE, &info)
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid fallback \"%*s%s\" of call \"%V\" "
-                               "in \"%V\": not JSON",
+                               "in \"%V\": %s",
                                ngx_http_asyncx_utf8_cut(value[2].data,
                                                         value[2].len, 256),
                                value[2].data,
                                value[2].len > 256 ? "..." : "", &value[1],
-                               &cmd->name);
+                               &cmd->name,
+                               info.reason ? info.reason : "not JSON");
             return NGX_CONF_ERROR;
         }
 
-        /* spliced as is into error objects and call documents */
-        opt->fallback.data = start;
-        opt->fallback.len = end - start;
+        opt->fallback.data = info.start;
+        opt->fallback.len = info.end - info.start;
     }
 
     return NGX_CONF_OK;

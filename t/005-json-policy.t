@@ -73,7 +73,7 @@ sub received {
 repeat_each(1);
 
 # status, body and error log per request; 2 checks per must_die block
-plan tests => repeat_each() * (3 * (@requests + 4 + 2 + 3 + 2 + 4 + 3 + 4) + 2 * 3);
+plan tests => repeat_each() * (3 * (@requests + 4 + 2 + 3 + 2 + 4 + 3 + 4) + 2 * 3 + 4);
 
 no_shuffle();
 no_long_string();
@@ -202,6 +202,52 @@ sub {
 
 
 
+=== TEST 5c: a call's fallback is held to the depth of a call's answer: 992 levels are taken and the answer stays within 1000
+--- config eval
+"location = /p {
+    asyncx_pipeline;
+    asyncx_stage s1 a=/broken;
+    asyncx_stage s2 b=/echo;
+    asyncx_call_optional a '" . ("[" x 992) . ("]" x 992) . "';
+}
+location = /broken { return 500; }
+location = /echo { asyncx_mock_service name=b echo=body; subrequest_output_buffer_size 64k; }"
+--- request
+POST /p
+--- response_body_filters eval
+sub {
+    my ($max, $d, $in, $esc) = (0, 0, 0, 0);
+    for my $c (split //, $_[0]) {
+        if ($in) { if ($esc) { $esc = 0 } elsif ($c eq '\\') { $esc = 1 }
+                   elsif ($c eq '"') { $in = 0 } next }
+        if ($c eq '"') { $in = 1 }
+        elsif ($c eq '[' || $c eq '{') { $max = $d if ++$d > $max }
+        elsif ($c eq ']' || $c eq '}') { $d-- }
+    }
+    # the pipeline's outcome is the answer's last member
+    my @outcomes = $_[0] =~ /"outcome":\s*"(\w+)"/g;
+    "depth_ok=" . ($max <= 1000 ? 1 : 0) . " deep=" . ($max >= 992 ? 1 : 0)
+    . " outcome=" . ($outcomes[-1] // '?') . "\n"
+}
+--- error_code: 200
+--- response_body
+depth_ok=1 deep=1 outcome=ok
+
+
+
+=== TEST 5d: nginx -t: a fallback deeper than a call's answer may be is refused (the answer was 1003 levels deep)
+--- config eval
+"location = /p {
+    asyncx_pipeline;
+    asyncx_stage s1 a=/broken;
+    asyncx_call_optional a '" . ("[" x 993) . ("]" x 993) . "';
+}"
+--- must_die
+--- error_log
+of call "a" in "asyncx_call_optional": nested deeper than the module can wrap it (1000 levels in all)
+
+
+
 === TEST 6: the mock parses bodies under the same policy; what it refuses it echoes as a string, whole and valid UTF-8 (NUL as \u0000, other bytes as \xNN)
 --- config eval: $main::locations
 --- request eval
@@ -230,7 +276,7 @@ sub {
     }
 --- must_die
 --- error_log
-invalid fallback "{"x": "\udc00"}" of call "a" in "asyncx_call_optional": not JSON
+invalid fallback "{"x": "\udc00"}" of call "a" in "asyncx_call_optional": unpaired UTF-16 surrogate in a string
 
 
 
