@@ -20,7 +20,7 @@ use JSON::PP ();
 repeat_each(1);
 
 # per block: two requests, each with its status, body and log checks
-plan tests => repeat_each() * 69;
+plan tests => repeat_each() * 71;
 
 no_shuffle();
 no_long_string();
@@ -340,3 +340,27 @@ __DATA__
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 10: a mock behind auth_request notices its client leaving: the request ends at once and its slot comes back (it held the slot for the whole delay)
+--- http_config
+    asyncx_limit_zone zone=z:1m rate=100r/s burst=100 concurrency=1
+                      queue=0;
+--- config
+    location = /authed {
+        auth_request /auth;
+        asyncx_mock_service name=authed;
+    }
+    location = /auth {
+        asyncx_limit z;
+        asyncx_mock_service name=auth delay=60s max_delay=60s;
+    }
+--- request
+GET /authed
+--- timeout: 0.5
+--- abort
+--- ignore_response
+--- error_log
+client prematurely closed connection
+asyncx mock: "auth" ended before its delay, timer deleted

@@ -371,6 +371,7 @@ ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
     ngx_pool_cleanup_t           *cln;
+    ngx_http_asyncx_ctx_t        *actx;
     ngx_http_asyncx_loc_conf_t   *alcf;
     ngx_http_asyncx_mock_ctx_t   *ctx;
 
@@ -430,8 +431,20 @@ ngx_http_asyncx_mock_body_handler(ngx_http_request_t *r)
     ngx_http_asyncx_gauge_add(NGX_HTTP_ASYNCX_GAUGE_MOCKS, 1);
     ngx_http_asyncx_stat_add(NGX_HTTP_ASYNCX_STAT_PIPELINE_MOCK_TOTAL, 1);
 
-    if (r == r->main) {
-        /* a client that leaves during the delay ends the request */
+    /*
+     * A client that leaves during the delay ends the request: watched
+     * here for the main request, and for a subrequest of another module
+     * (auth_request, SSI), whose main request nginx does not watch (a
+     * subrequest gets the connection's read events while it is the
+     * active one).  The module's own pipelines and limit tests watch
+     * their client themselves.
+     */
+    actx = ngx_http_get_module_ctx(r->main, ngx_http_asyncx_module);
+
+    if (r == r->main
+        || actx == NULL
+        || (actx->pipeline == NULL && actx->limit_test == NULL))
+    {
         ngx_http_asyncx_watch_client(r);
     }
 
