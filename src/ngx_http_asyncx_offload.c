@@ -127,7 +127,13 @@ ngx_http_asyncx_offload_merge_conf(ngx_conf_t *cf,
     ngx_conf_merge_msec_value(conf->regex_time_limit,
                               prev->regex_time_limit, 5000);
 
-    if (conf->pbkdf2_max_iterations < conf->pbkdf2_iterations) {
+    /*
+     * where hashes are made: checked against the default count at a
+     * server level, it refused a verify-only http or server block
+     */
+    if (conf->kind == NGX_HTTP_ASYNCX_OFFLOAD_HASH
+        && conf->pbkdf2_max_iterations < conf->pbkdf2_iterations)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "asyncx_pbkdf2_max_iterations %ui is below "
                            "asyncx_pbkdf2_iterations %ui: hashes made here "

@@ -54,7 +54,7 @@ _PY_
 
 repeat_each(2);
 
-plan tests => repeat_each() * 157;
+plan tests => repeat_each() * 160;
 
 no_shuffle();
 no_long_string();
@@ -463,6 +463,27 @@ invalid value "0" in "asyncx_pbkdf2_iterations", expected 1..2147483647
 --- must_die
 --- error_log
 asyncx_pbkdf2_max_iterations 1000 is below asyncx_pbkdf2_iterations 600000
+
+
+
+=== TEST 14b: a low max at the http level is checked only where hashes are made: a hashing location with fewer iterations and a verify-only location start (a server level was checked against the default count)
+--- http_config
+    asyncx_pbkdf2_max_iterations 1000;
+--- config
+    location = /auth/hash {
+        asyncx_pbkdf2_iterations 500;
+        asyncx_password_hash;
+    }
+    location = /auth/verify {
+        asyncx_password_verify;
+    }
+--- request
+POST /auth/hash
+{"password": "pw"}
+--- response_body_like chomp
+^\{"hash":"pbkdf2_sha256\$500\$
+--- no_error_log
+[emerg]
 
 
 
