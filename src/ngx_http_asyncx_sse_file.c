@@ -300,6 +300,15 @@ ngx_http_asyncx_sse_file_set_source(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /* or every request would be refused as if the client had sent it */
+    if (conf->path->lengths == NULL
+        && ngx_http_asyncx_conf_check_text(cf, "file name", &path,
+                                           &cmd->name)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (root.len == 0
         || ngx_strlen(root.data) != root.len
         || ngx_conf_full_name(cf->cycle, &root, 0) != NGX_OK)

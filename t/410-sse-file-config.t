@@ -75,6 +75,18 @@ invalid value "file=../a.ndjson" in "asyncx_sse_source": a path relative to "roo
 
 
 
+=== TEST 5b: a fixed file name that is not UTF-8 is refused by nginx -t (every request was answered 400, as if the client had sent it)
+--- config eval
+"    location = /s {
+        asyncx_sse_source file=a\xff.ndjson root=html;
+        asyncx_sse search;
+    }"
+--- must_die
+--- error_log
+invalid file name "a\xff.ndjson" in "asyncx_sse_source", expected UTF-8 text without control characters
+
+
+
 === TEST 6: the source given twice
 --- config
     location = /s {
