@@ -118,7 +118,107 @@ ngx_http_asyncx_metrics_format(ngx_http_request_t *r, ngx_str_t *format)
 }
 
 
-/* an Accept media range "text/plain" with "version=0.0.4" */
+/*
+ * One media range of an Accept header, [p, end): NGX_OK for the type
+ * text/plain with a parameter version=0.0.4 (or "0.0.4") and a q that is
+ * not zero (RFC 9110: q=0 is "not acceptable").  Parameters are matched
+ * whole: "version=0.0.40" and "xversion=0.0.4" are not 0.0.4.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_metrics_range(u_char *p, u_char *end)
+{
+    u_char      *name, *value, *last;
+    size_t       nlen, vlen;
+    ngx_uint_t   version, zero;
+
+    static u_char  type[] = "text/plain";
+
+    if ((size_t) (end - p) < sizeof(type) - 1
+        || ngx_strncasecmp(p, type, sizeof(type) - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof(type) - 1;
+    version = 0;
+    zero = 0;
+
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p == end) {
+            break;
+        }
+
+        if (*p != ';') {
+            /* "text/plainx", or garbage after the type */
+            return NGX_DECLINED;
+        }
+
+        p++;
+
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        name = p;
+
+        while (p < end && *p != '=' && *p != ';' && *p != ' ') {
+            p++;
+        }
+
+        nlen = p - name;
+
+        if (p == end || *p != '=') {
+            continue;
+        }
+
+        value = ++p;
+
+        if (p < end && *p == '"') {
+            value = ++p;
+
+            while (p < end && *p != '"') {
+                p++;
+            }
+
+            last = p;
+
+            if (p < end) {
+                p++;
+            }
+
+        } else {
+            while (p < end && *p != ';' && *p != ' ' && *p != '\t') {
+                p++;
+            }
+
+            last = p;
+        }
+
+        vlen = last - value;
+
+        if (nlen == 7 && ngx_strncasecmp(name, (u_char *) "version", 7) == 0) {
+            version = (vlen == 5 && ngx_strncmp(value, "0.0.4", 5) == 0);
+
+        } else if (nlen == 1 && (*name == 'q' || *name == 'Q')) {
+            /* "0", "0.", "0.0" ... "0.000" */
+            zero = (vlen >= 1 && *value == '0');
+
+            for (value++; zero && value < last; value++) {
+                zero = (*value == '.' || *value == '0');
+            }
+        }
+    }
+
+    return (version && !zero) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* an Accept header with an acceptable text/plain; version=0.0.4 */
 
 static ngx_int_t
 ngx_http_asyncx_metrics_accept(ngx_http_request_t *r)
@@ -142,17 +242,12 @@ ngx_http_asyncx_metrics_accept(ngx_http_request_t *r)
 
             range = p;
 
+            /* a "," in a quoted value ends the range: Prometheus sends none */
             while (p < end && *p != ',') {
                 p++;
             }
 
-            if ((size_t) (p - range) >= sizeof("text/plain") - 1
-                && ngx_strncasecmp(range, (u_char *) "text/plain",
-                                   sizeof("text/plain") - 1) == 0
-                && ngx_strlcasestrn(range, p, (u_char *) "version=0.0.4",
-                                    sizeof("version=0.0.4") - 2)
-                   != NULL)
-            {
+            if (ngx_http_asyncx_metrics_range(range, p) == NGX_OK) {
                 return NGX_OK;
             }
         }

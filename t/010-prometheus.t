@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * (3 * blocks() + 19);
+plan tests => repeat_each() * (3 * blocks() + 40);
 
 no_long_string();
 run_tests();
@@ -61,6 +61,36 @@ Accept: text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.8
 Content-Type: application/json
 Vary: Accept
 --- response_body_like: ^\{"module":"ngx_http_asyncx_module",
+--- no_error_log
+[error]
+
+
+
+=== TEST 3b: the Accept range is parsed, not searched: q=0 refuses, parameters match whole, a quoted version counts
+--- config
+    location = /asyncx/status {
+        asyncx_status;
+    }
+--- request eval
+[("GET /asyncx/status") x 8]
+--- more_headers eval
+["Accept: text/plain; version=0.0.4; q=0",
+ "Accept: text/plain;version=0.0.4;q=0.000, application/json",
+ "Accept: text/plain;version=0.0.40",
+ "Accept: text/plain;xversion=0.0.4",
+ "Accept: text/plainx;version=0.0.4",
+ "Accept: text/plain; version=\"0.0.4\"",
+ "Accept: TEXT/PLAIN;Version=0.0.4;q=0.1",
+ "Accept: application/json;q=0.9, text/plain; charset=utf-8; version=0.0.4; q=0.5"]
+--- response_headers_like eval
+["Content-Type: application/json",
+ "Content-Type: application/json",
+ "Content-Type: application/json",
+ "Content-Type: application/json",
+ "Content-Type: application/json",
+ "Content-Type: text/plain; version=0.0.4; charset=utf-8",
+ "Content-Type: text/plain; version=0.0.4; charset=utf-8",
+ "Content-Type: text/plain; version=0.0.4; charset=utf-8"]
 --- no_error_log
 [error]
 
