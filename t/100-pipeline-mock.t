@@ -5,7 +5,7 @@ use Test::Nginx::Socket;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 14);
+plan tests => repeat_each() * (3 * blocks() + 12);
 
 no_long_string();
 run_tests();
@@ -319,6 +319,28 @@ invalid value "delay=fast" in "asyncx_mock_service", expected 0..2147483647 ms
 --- must_die
 --- error_log
 invalid value "fail_status=200" in "asyncx_mock_service", expected 400..599
+
+
+
+=== TEST 20b: a status without a body is refused: the mock always answers JSON (status=205 sent a body)
+--- config
+    location = /svc/a {
+        asyncx_mock_service status=205;
+    }
+--- must_die
+--- error_log
+invalid value "status=205" in "asyncx_mock_service", expected 200..599 (not 204, 205, 304) with a body, not nginx's own 444, 494..497, 499
+
+
+
+=== TEST 20c: json= may not set the members the mock writes itself (the answer had two "service")
+--- config
+    location = /svc/a {
+        asyncx_mock_service 'json={"service": "x", "a": 1}';
+    }
+--- must_die
+--- error_log
+invalid value "json={"service": "x", "a": 1}" in "asyncx_mock_service", the members "service", "delay_ms" and "received" are the mock's own
 
 
 

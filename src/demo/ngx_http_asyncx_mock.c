@@ -224,6 +224,18 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             p = (u_char *) ngx_strchr(value[i].data, '=') + 1;
             n = ngx_atoi(p, value[i].data + value[i].len - p);
 
+            /*
+             * the mock always answers JSON: not a status that has no
+             * body (204, 205, 304), nor one of nginx's own codes
+             */
+            if (n == NGX_HTTP_NO_CONTENT || n == 205 /* Reset Content */
+                || n == NGX_HTTP_NOT_MODIFIED
+                || (n != NGX_ERROR
+                    && ngx_http_asyncx_conf_nginx_status(n) == NGX_OK))
+            {
+                goto invalid_status;
+            }
+
             if (value[i].data[0] == 's') {
                 if (n < 200 || n > 599) {
                     goto invalid_status;
@@ -267,6 +279,20 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                    "invalid value \"%V\" in \"%V\", "
                                    "expected a JSON object", &value[i],
                                    &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            /* the mock writes these itself: an answer would have two */
+            if (cJSON_GetObjectItemCaseSensitive(json, "service")
+                || cJSON_GetObjectItemCaseSensitive(json, "delay_ms")
+                || cJSON_GetObjectItemCaseSensitive(json, "received"))
+            {
+                cJSON_Delete(json);
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid value \"%V\" in \"%V\", "
+                                   "the members \"service\", \"delay_ms\" "
+                                   "and \"received\" are the mock's own",
+                                   &value[i], &cmd->name);
                 return NGX_CONF_ERROR;
             }
 
@@ -337,9 +363,11 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 invalid_status:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\", expected %s",
+                       "invalid value \"%V\" in \"%V\", expected %s "
+                       "with a body, not nginx's own 444, 494..497, 499",
                        &value[i], &cmd->name,
-                       value[i].data[0] == 's' ? "200..599" : "400..599");
+                       value[i].data[0] == 's' ? "200..599 (not 204, 205, 304)"
+                                               : "400..599");
     return NGX_CONF_ERROR;
 }
 
