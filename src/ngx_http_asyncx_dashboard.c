@@ -397,11 +397,14 @@ ngx_http_asyncx_status_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (uri.len == 0 || uri.data[0] != '/' || i < uri.len) {
+    /* "//host/x" is another host's URL (a network-path reference) */
+    if (uri.len == 0 || uri.data[0] != '/' || i < uri.len
+        || (uri.len > 1 && uri.data[1] == '/'))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid value \"%V\" in \"%V\", expected a "
-                           "path starting with \"/\" without quotes, spaces "
-                           "or markup", &uri, &cmd->name);
+                           "path starting with a single \"/\" without "
+                           "quotes, spaces or markup", &uri, &cmd->name);
         return NGX_CONF_ERROR;
     }
 

@@ -153,7 +153,8 @@ my @cases = (
      "server {\n    location = /m {\n"
      . "        asyncx_mock_service status=199;\n    }\n}\n", 3,
      'invalid value "status=199" in "asyncx_mock_service", expected '
-     . '200..599'],
+     . '200..599 (not 204, 205, 304) with a body, not nginx\'s own 444, '
+     . '494..497, 499'],
     ['mock service: a delay past max_delay',
      "server {\n    location = /m {\n"
      . "        asyncx_mock_service delay=2s max_delay=1s;\n    }\n}\n", 3,
@@ -172,7 +173,7 @@ my @cases = (
      "server {\n    location = /d {\n"
      . "        asyncx_status_page live;\n    }\n}\n", 3,
      'invalid value "live" in "asyncx_status_page", expected a path '
-     . 'starting with "/" without quotes, spaces or markup'],
+     . 'starting with a single "/" without quotes, spaces or markup'],
 );
 
 for my $c (@cases) {

@@ -8,7 +8,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * (3 * blocks() + 3);
+plan tests => repeat_each() * (3 * blocks() + 2);
 
 no_long_string();
 run_tests();
@@ -114,7 +114,7 @@ qr{\A<!doctype html>\n(?!.*(?:src=|href=|url\(|\@import|https?:|//[a-z]))(?=.*va
     }
 --- must_die
 --- error_log
-invalid value "/x';alert(1)//" in "asyncx_status_page", expected a path starting with "/" without quotes, spaces or markup
+invalid value "/x';alert(1)//" in "asyncx_status_page", expected a path starting with a single "/" without quotes, spaces or markup
 
 
 
@@ -126,6 +126,17 @@ invalid value "/x';alert(1)//" in "asyncx_status_page", expected a path starting
 --- must_die
 --- error_log
 invalid value "live" in "asyncx_status_page", expected a path
+
+
+
+=== TEST 8b: a stream URI with two leading slashes is another host's URL and is refused
+--- config
+    location = /dash {
+        asyncx_status_page //evil.example/x;
+    }
+--- must_die
+--- error_log
+invalid value "//evil.example/x" in "asyncx_status_page", expected a path starting with a single "/"
 
 
 
