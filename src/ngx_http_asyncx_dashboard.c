@@ -179,6 +179,17 @@ ngx_http_asyncx_status_stream_tick(ngx_event_t *ev)
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
                        "asyncx status stream: worker exits, stream ends");
 
+        /*
+         * A client that reads nothing would keep the old worker for
+         * send_timeout behind its last chunk: a live view loses nothing
+         * when it is closed instead (EventSource reconnects).
+         */
+        if (r->out || c->buffered) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            ngx_http_run_posted_requests(c);
+            return;
+        }
+
         rc = ngx_http_send_special(r, NGX_HTTP_LAST);
         ngx_http_finalize_request(r, rc == NGX_ERROR ? NGX_ERROR : NGX_OK);
         ngx_http_run_posted_requests(c);

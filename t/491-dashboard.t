@@ -50,15 +50,21 @@ sub slurp {
        . '(run make)');
 }
 
+# a second listener with a 4 KB send buffer, for a stream client that
+# reads nothing (TEST_NGINX_PORT + 9)
+my $slow_port = ($ENV{TEST_NGINX_PORT} || 1984) + 9;
+
 my $ngx = Asyncx::OwnNginx->new(offset => 8, name => 'dashboard',
     workers => 1, dirs => ['profile'],
     main => 'thread_pool dash_cpu threads=2;',
-    http => <<'HTTP');
+    http => <<"HTTP");
     asyncx_thread_pools io=dash_cpu cpu=dash_cpu;
     asyncx_limit_zone zone=orders:64k rate=20r/s burst=5 concurrency=2;
 
     server {
-        listen 127.0.0.1:$PORT;
+        listen 127.0.0.1:\$PORT;
+        listen 127.0.0.1:$slow_port sndbuf=4k;
+        send_timeout 300s;
 
         location = /favicon.ico { return 204; }
         location = /asyncx/dashboard {
@@ -159,6 +165,29 @@ waitpid $loader, 0;
 
 # -- the stream ends cleanly when the worker goes away ----------------------
 
+# a client that reads nothing, with a 1 KB receive buffer: the worker's
+# output to it stops once the buffers are full (its socket's Send-Q)
+my $stalled = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$slow_port")
+    or die $!;
+setsockopt($stalled, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 1024);
+print $stalled "GET /asyncx/status/stream HTTP/1.1\r\nHost: localhost\r\n\r\n";
+my $stalled_port = $stalled->sockport;
+
+# blocked: the send queue holds data and stops growing over six ticks of
+# the stream (250 ms each), where a writable socket gains an event a tick
+my ($last_q, $same) = (-1, 0);
+ok(Asyncx::OwnNginx::until_true('the stalled stream to fill its buffers', 90,
+       sub {
+           my $ss = `ss -tnH state established '( sport = :$slow_port and dport = :$stalled_port )'`;
+           my (undef, $sendq) = split ' ', $ss // '';
+           $sendq //= 0;
+           $same = ($sendq > 0 && $sendq == $last_q) ? $same + 1 : 0;
+           $last_q = $sendq;
+           return $same >= 6;
+       }, 0.25),
+   'a stream client that reads nothing blocks the worker\'s output');
+my @old_workers = $ngx->workers;
+
 my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") or die $!;
 print $s "GET /asyncx/status/stream HTTP/1.1\r\nHost: localhost\r\n\r\n";
 my ($got, $t0) = ('', time);
@@ -179,6 +208,13 @@ while (time - $t0 < 10) {
 like($got, qr/\n\n\r\n0\r\n\r\n\z/,
      'on reload the old worker ends the stream with the last chunk');
 close $s;
+
+# the stalled stream is closed at the same tick: the old worker does not
+# wait send_timeout (300 s) behind it
+ok(Asyncx::OwnNginx::until_true('the old worker to exit', 60,
+       sub { !grep { kill 0, $_ } @old_workers }),
+   'on reload the old worker exits although a stream client reads nothing');
+close $stalled;
 
 $ngx->stop;
 my @bad = grep { /\[(error|alert|crit|emerg)\]/ } $ngx->error_log;
