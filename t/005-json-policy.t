@@ -70,6 +70,19 @@ sub received {
     return JSON::PP->new->canonical->ascii->encode($r->{received});
 }
 
+# the deepest nesting of a JSON text, outside strings
+sub nesting {
+    my ($max, $d, $in, $esc) = (0, 0, 0, 0);
+    for my $c (split //, $_[0]) {
+        if ($in) { if ($esc) { $esc = 0 } elsif ($c eq '\\') { $esc = 1 }
+                   elsif ($c eq '"') { $in = 0 } next }
+        if ($c eq '"') { $in = 1 }
+        elsif ($c eq '[' || $c eq '{') { $max = $d if ++$d > $max }
+        elsif ($c eq ']' || $c eq '}') { $d-- }
+    }
+    return $max;
+}
+
 repeat_each(1);
 
 # status, body and error log per request; 2 checks per must_die block
@@ -181,15 +194,8 @@ __DATA__
  "POST /orders/echo\n" . ("[" x 980) . ("]" x 980)]
 --- response_body_filters eval
 sub {
-    # the answer's nesting, outside strings, and the echo call's outcome
-    my ($max, $d, $in, $esc) = (0, 0, 0, 0);
-    for my $c (split //, $_[0]) {
-        if ($in) { if ($esc) { $esc = 0 } elsif ($c eq '\\') { $esc = 1 }
-                   elsif ($c eq '"') { $in = 0 } next }
-        if ($c eq '"') { $in = 1 }
-        elsif ($c eq '[' || $c eq '{') { $max = $d if ++$d > $max }
-        elsif ($c eq ']' || $c eq '}') { $d-- }
-    }
+    # the answer's nesting and the echo call's outcome
+    my $max = main::nesting($_[0]);
     my ($outcome) = $_[0] =~ /"outcome":\s*"(\w+)"/;
     "depth_ok=" . ($max <= 1000 ? 1 : 0) . " outcome=" . ($outcome // '?') . "\n"
 }
@@ -216,14 +222,7 @@ location = /echo { asyncx_mock_service name=b echo=body; subrequest_output_buffe
 POST /p
 --- response_body_filters eval
 sub {
-    my ($max, $d, $in, $esc) = (0, 0, 0, 0);
-    for my $c (split //, $_[0]) {
-        if ($in) { if ($esc) { $esc = 0 } elsif ($c eq '\\') { $esc = 1 }
-                   elsif ($c eq '"') { $in = 0 } next }
-        if ($c eq '"') { $in = 1 }
-        elsif ($c eq '[' || $c eq '{') { $max = $d if ++$d > $max }
-        elsif ($c eq ']' || $c eq '}') { $d-- }
-    }
+    my $max = main::nesting($_[0]);
     # the pipeline's outcome is the answer's last member
     my @outcomes = $_[0] =~ /"outcome":\s*"(\w+)"/g;
     "depth_ok=" . ($max <= 1000 ? 1 : 0) . " deep=" . ($max >= 992 ? 1 : 0)
