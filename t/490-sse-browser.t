@@ -10,11 +10,12 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Asyncx::OwnNginx;
+use Asyncx::Browser;
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
                                   'TEST_NGINX_LOAD_MODULES is not set');
 
-my ($chromium) = grep { -x } ($ENV{CHROMIUM} // (), '/usr/bin/chromium');
+my $chromium = Asyncx::Browser::chromium();
 Asyncx::OwnNginx::skip_all_unless($chromium,
     'chromium is not installed (make deps installs it)');
 
@@ -67,13 +68,8 @@ es.onerror = function () {
 HTML
 close $fh;
 
-# the flags the machine's closed network needs (no background fetches)
-my @flags = qw(--headless --no-sandbox --disable-gpu --disable-quic
-               --no-first-run --disable-background-networking
-               --disable-component-update --disable-sync
-               --virtual-time-budget=20000 --dump-dom);
-
-my $dom = `timeout 90 $chromium @flags --user-data-dir=$dir/profile http://127.0.0.1:$port/sse.html 2>/dev/null`;
+my $dom = Asyncx::Browser::dump_dom("http://127.0.0.1:$port/sse.html",
+                                    "$dir/profile", 20000);
 my ($out) = $dom =~ m{<pre id="out">([^<]*)</pre>};
 
 is($out, 'done parsed=83 bad=0 match=72 progress=10 complete=1 '

@@ -17,11 +17,12 @@ use IO::Socket::INET;
 use File::Path qw(make_path);
 use Time::HiRes qw(time sleep);
 use Asyncx::OwnNginx;
+use Asyncx::Browser;
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
                                   'TEST_NGINX_LOAD_MODULES is not set');
 
-my ($chromium) = grep { -x } ($ENV{CHROMIUM} // (), '/usr/bin/chromium');
+my $chromium = Asyncx::Browser::chromium();
 Asyncx::OwnNginx::skip_all_unless($chromium,
     'chromium is not installed (make deps installs it)');
 
@@ -113,10 +114,7 @@ if ($loader == 0) {
     }
 }
 
-my @flags = qw(--headless --no-sandbox --disable-gpu --disable-quic
-               --no-first-run --disable-background-networking
-               --disable-component-update --disable-sync
-               --virtual-time-budget=30000);
+my @flags = Asyncx::Browser::flags(30000);
 
 # the page closes its stream after 12 updates (3 s), so the browser's
 # virtual time can run out and the DOM is dumped

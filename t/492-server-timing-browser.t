@@ -11,11 +11,12 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Asyncx::OwnNginx;
+use Asyncx::Browser;
 
 Asyncx::OwnNginx::skip_all_unless(Asyncx::OwnNginx::module_so(),
                                   'TEST_NGINX_LOAD_MODULES is not set');
 
-my ($chromium) = grep { -x } ($ENV{CHROMIUM} // (), '/usr/bin/chromium');
+my $chromium = Asyncx::Browser::chromium();
 Asyncx::OwnNginx::skip_all_unless($chromium,
     'chromium is not installed (make deps installs it)');
 
@@ -75,12 +76,8 @@ fetch('/p', { method: 'POST' }).then(function (r) {
 HTML
 close $fh;
 
-my @flags = qw(--headless --no-sandbox --disable-gpu --disable-quic
-               --no-first-run --disable-background-networking
-               --disable-component-update --disable-sync
-               --virtual-time-budget=10000 --dump-dom);
-
-my $dom = `timeout 90 $chromium @flags --user-data-dir=$dir/profile http://127.0.0.1:$port/timing.html 2>/dev/null`;
+my $dom = Asyncx::Browser::dump_dom("http://127.0.0.1:$port/timing.html",
+                                    "$dir/profile", 10000);
 my ($out) = $dom =~ m{<pre id="out">([^<]*)</pre>};
 
 is($out, 'status=200 user||dur ; call-2|가격|dur ; '
