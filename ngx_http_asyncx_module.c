@@ -637,15 +637,18 @@ ngx_http_asyncx_init(ngx_conf_t *cf)
         }
     }
 
-    if (ngx_http_asyncx_limit_init(cf) != NGX_OK) {
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
+
+    /* before the limiter's phase handler: every zone named exists */
+    if (ngx_http_asyncx_limit_check_refs(cf, &amcf->limit) != NGX_OK
+        || ngx_http_asyncx_limit_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     if (ngx_http_asyncx_pipeline_init_filter(cf) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
 
     if (ngx_http_asyncx_pipeline_blocks_check(cf, &amcf->pipeline.blocks)
         != NGX_OK)

@@ -97,24 +97,11 @@ static const char  *ngx_http_asyncx_limit_outcomes[] = {
 ngx_int_t
 ngx_http_asyncx_limit_init(ngx_conf_t *cf)
 {
-    ngx_uint_t                    i;
-    ngx_shm_zone_t              **refs;
     ngx_http_handler_pt          *h;
     ngx_http_core_main_conf_t    *cmcf;
     ngx_http_asyncx_main_conf_t  *amcf;
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_asyncx_module);
-
-    refs = amcf->limit.refs.elts;
-
-    for (i = 0; i < amcf->limit.refs.nelts; i++) {
-        if (ngx_http_asyncx_limit_ref_known(refs[i]) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown asyncx_limit_zone \"%V\"",
-                               &refs[i]->shm.name);
-            return NGX_ERROR;
-        }
-    }
 
     if (amcf->limit.refs.nelts == 0) {
         return NGX_OK;
@@ -910,10 +897,15 @@ ngx_http_asyncx_limit_refuse(ngx_http_request_t *r,
     ngx_http_core_loc_conf_t  *clcf;
 
     if (ctx->status == NGX_HTTP_CLOSE) {
-        /* as limit_req_status 444: closed unanswered, by nginx */
+        /*
+         * as limit_req_status 444: closed unanswered, by nginx; in a
+         * subrequest, the pipeline's and asyncx_limit_test's calls
+         * report it as the call's status and the client is answered
+         */
         ngx_log_error(ctx->conf->log_level, r->connection->log, 0,
-                      "asyncx: limited by zone \"%V\": %s (status 444, "
-                      "connection closed)", &lz->name, what);
+                      "asyncx: limited by zone \"%V\": %s (status 444%s)",
+                      &lz->name, what,
+                      r == r->main ? ", connection closed" : "");
         return NGX_HTTP_CLOSE;
     }
 

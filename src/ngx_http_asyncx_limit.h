@@ -51,6 +51,8 @@ typedef struct {
 void ngx_http_asyncx_limit_init_conf(ngx_http_asyncx_limit_conf_t *conf);
 char *ngx_http_asyncx_limit_merge_conf(ngx_conf_t *cf,
     ngx_http_asyncx_limit_conf_t *prev, ngx_http_asyncx_limit_conf_t *conf);
+ngx_int_t ngx_http_asyncx_limit_check_refs(ngx_conf_t *cf,
+    ngx_http_asyncx_limit_main_conf_t *lmcf);
 ngx_int_t ngx_http_asyncx_limit_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_asyncx_limit_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_asyncx_limit_init_module(ngx_cycle_t *cycle);

@@ -188,18 +188,29 @@ ngx_http_asyncx_limit_ref(ngx_conf_t *cf, ngx_str_t *name)
 
 
 /*
- * NGX_OK when a reference names a zone that asyncx_limit_zone declared:
- * the module's own statistics and metrics zones have its tag and data
- * too ("asyncx_limit asyncx_stats;" crashed every limited request).
+ * Every reference names a zone that asyncx_limit_zone declared: the
+ * module's own statistics and metrics zones have its tag and data too
+ * ("asyncx_limit asyncx_stats;" crashed every limited request).
  */
 
 ngx_int_t
-ngx_http_asyncx_limit_ref_known(ngx_shm_zone_t *shm_zone)
+ngx_http_asyncx_limit_check_refs(ngx_conf_t *cf,
+    ngx_http_asyncx_limit_main_conf_t *lmcf)
 {
-    if (shm_zone->data == NULL
-        || shm_zone->init != ngx_http_asyncx_limit_init_zone)
-    {
-        return NGX_DECLINED;
+    ngx_uint_t        i;
+    ngx_shm_zone_t  **refs;
+
+    refs = lmcf->refs.elts;
+
+    for (i = 0; i < lmcf->refs.nelts; i++) {
+        if (refs[i]->data == NULL
+            || refs[i]->init != ngx_http_asyncx_limit_init_zone)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown asyncx_limit_zone \"%V\"",
+                               &refs[i]->shm.name);
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -375,6 +386,19 @@ ngx_http_asyncx_limit_zone_name(ngx_http_asyncx_limit_zone_parse_t *ps,
                                         &ps->cmd->name)
         != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    /* the module's statistics and metrics zones (same tag, same list) */
+    if ((name.len == sizeof("asyncx_stats") - 1
+         && ngx_strncmp(name.data, "asyncx_stats", name.len) == 0)
+        || (name.len == sizeof("asyncx_metrics") - 1
+            && ngx_strncmp(name.data, "asyncx_metrics", name.len) == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, ps->cf, 0,
+                           "invalid zone name \"%V\" in \"%V\" directive: "
+                           "the module's own zone has that name",
+                           &name, &ps->cmd->name);
         return NGX_ERROR;
     }
 

@@ -557,6 +557,15 @@ ngx_http_asyncx_limit_test_call_done(ngx_http_request_t *sr, void *data,
     tctx = actx->limit_test;
     tctx->pending--;
 
+    /*
+     * A call refused with "asyncx_limit_status 444" is reported as 444:
+     * passed on, NGX_HTTP_CLOSE would close the client's connection and
+     * lose the whole report, as the pipeline's calls would.
+     */
+    if (rc == NGX_HTTP_CLOSE) {
+        return NGX_OK;
+    }
+
     return rc;
 }
 

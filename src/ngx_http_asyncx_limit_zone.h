@@ -196,7 +196,6 @@ struct ngx_http_asyncx_limit_test_conf_s {
 
 
 ngx_shm_zone_t *ngx_http_asyncx_limit_ref(ngx_conf_t *cf, ngx_str_t *name);
-ngx_int_t ngx_http_asyncx_limit_ref_known(ngx_shm_zone_t *shm_zone);
 ngx_int_t ngx_http_asyncx_limit_key_cmp(ngx_http_asyncx_limit_node_t *ln,
     ngx_uint_t hashed, u_char *data, size_t len);
 double ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node,

@@ -228,7 +228,10 @@ sub log_lines {
     return grep { /$re/ } split /\n/, slurp("$dir/logs/error.log") // '';
 }
 
-# runs $code in a child; returns a handle to read what it prints
+# runs $code in a child; returns a handle to read what it prints (and,
+# in list context, the child's pid too).  A server that closes while a
+# body is sent is reported by the child, not a SIGPIPE that kills it
+# silently.
 sub spawn {
     my ($code) = @_;
 
@@ -236,11 +239,12 @@ sub spawn {
     my $child = open($fh, '-|') // die "fork: $!";
 
     if ($child == 0) {
+        $SIG{PIPE} = 'IGNORE';
         $code->();
         POSIX::_exit(0);
     }
 
-    return $fh;
+    return wantarray ? ($fh, $child) : $fh;
 }
 
 
@@ -259,25 +263,32 @@ put_file('hot.txt', $A);
 my $writer_done = "$dir/writer.done";
 unlink $writer_done;
 
-my $writer = spawn(sub {
-    my ($n, $fail) = (0, 0);
+my ($writer, $writer_pid) = spawn(sub {
+    my ($n, $fail, $example) = (0, 0, '');
 
     for (1 .. 10) {
         for my $c ($B, $A) {
-            my ($st) = http('POST', '/files/write?path=hot.txt', $c);
-            $st == 200 ? $n++ : $fail++;
+            my ($st, $h, $body) = http('POST', '/files/write?path=hot.txt',
+                                       $c);
+            if ($st == 200) {
+                $n++;
+            } else {
+                $fail++;
+                $example ||= "$st " . substr($body, 0, 80);
+            }
         }
     }
 
     open my $fh, '>', $writer_done;
-    print "writes=$n failed=$fail\n";
+    print "writes=$n failed=$fail $example\n";
 });
 
 my @readers = map {
     spawn(sub {
         my ($n, $bad, $example) = (0, 0, '');
 
-        while ($n < 10 || !-e $writer_done) {
+        # on until the writer is done, or gone without saying so
+        while ($n < 10 || (!-e $writer_done && kill 0, $writer_pid)) {
             my ($st, $h, $body) = http('GET', '/files/read?path=hot.txt');
             $n++;
 
@@ -297,11 +308,14 @@ my @readers = map {
     })
 } 1 .. 3;
 
+# the writer reaped first: the readers then see it gone even if it died
 my $w = readline $writer;
+close $writer;
 my @r = map { scalar readline $_ } @readers;
-close $_ for $writer, @readers;
+close $_ for @readers;
 
-my ($writes, $wfail) = $w =~ /writes=(\d+) failed=(\d+)/;
+my ($writes, $wfail, $wex) = ($w // '') =~ /writes=(\d+) failed=(\d+) ?(.*)/;
+diag("a write failed: $wex") if $wfail;
 is($writes, 20, "writer replaced the file $writes times");
 is($wfail, 0, 'no write failed');
 

@@ -11,7 +11,7 @@ use JSON::PP ();
 
 repeat_each(1);    # bucket state carries over between repeats
 
-plan tests => repeat_each() * (3 * blocks() + 435);
+plan tests => repeat_each() * (3 * blocks() + 434);
 
 no_shuffle();
 no_long_string();
@@ -875,6 +875,39 @@ invalid value "-1" in "asyncx_limit_status" directive, expected a status code 40
 ["", "limited by zone \"api\": queue is full (status 444, connection closed)\n"]
 --- no_error_log
 [alert]
+
+
+
+=== TEST 32c2: asyncx_limit_test reports calls refused with 444 as 444 (it closed the client's connection and lost the report)
+--- http_config
+    asyncx_limit_zone zone=api:1m rate=1000r/s burst=1000 concurrency=1 queue=0;
+--- config
+    location = /lt { asyncx_limit_test api /ext/call?delay=300ms; }
+    location /ext/ {
+        asyncx_limit api;
+        asyncx_limit_status 444;
+        asyncx_mock_service name=ext max_delay=1s;
+    }
+--- request
+GET /lt?requests=3
+--- response_body_filters eval
+sub { my @st = $_[0] =~ /"status":(\d+)/g; join(",", sort @st) . "\n" }
+--- response_body
+200,444,444
+--- grep_error_log eval: qr/limited by zone "api": queue is full \(status 444[^)]*\)/
+--- grep_error_log_out
+limited by zone "api": queue is full (status 444)
+limited by zone "api": queue is full (status 444)
+
+
+
+=== TEST 32c3: nginx -t: the module's own zone names are not limit zone names
+--- http_config
+    asyncx_limit_zone zone=asyncx_stats:256k rate=1r/s;
+--- config
+--- must_die
+--- error_log
+invalid zone name "asyncx_stats" in "asyncx_limit_zone" directive: the module's own zone has that name
 
 
 
