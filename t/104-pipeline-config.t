@@ -244,7 +244,7 @@ thirteenth session's hostile review)
     }"
 --- must_die
 --- error_log eval
-qr/invalid fallback "\[{256}\.\.\." of call "a" in "asyncx_call_optional": not JSON/
+qr/invalid fallback "\[{256}\.\.\." of call "a" in "asyncx_call_optional": nested deeper than the module can wrap it \(1000 levels in all\)/
 
 
 
