@@ -5,6 +5,7 @@
 #
 #   bench/soak/run.sh                 (after `make build`; 600 s)
 #   DURATION=300 PORT=25500 bench/soak/run.sh
+#   WAIT=30: the thread-pool clients wait 30 s (default 10)
 #
 # Faults: failing / hanging / garbage-answering backends (the mocks'
 # fail_mode=status|slow|text|big through ?fail=), clients aborting
@@ -27,6 +28,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PORT=${PORT:-25500}
 DURATION=${DURATION:-600}
+# how long a client of the thread pools waits (the hash bursts queue
+# 40 hashes at the CPU pool: seconds on a slow machine)
+WAIT=${WAIT:-10}
 PREFIX=$ROOT/build/soak
 NGINX=$(realpath "${NGINX:-/usr/sbin/nginx}")
 SO=$(realpath "${SO:-$ROOT/build/nginx/objs/ngx_http_asyncx_module.so}")
@@ -114,12 +118,12 @@ writes() {   # each file is written whole or not at all: 64 KiB of one digit
 
 for i in 1 2 3 4; do orders & done
 for i in 1 2; do writes "$i" & done
-client read --max-time 10 "$URL/files/read?path=soak-1.txt" &
-client hash --max-time 10 -X POST -d '{"password": "soak"}' "$URL/auth/hash" &
-client json --max-time 10 -X POST "$URL/parse/json" &
-client regex --max-time 10 -X POST -d '{"pattern": "py(th)?on", "count": 100000}' "$URL/regex/match" &
+client read --max-time "$WAIT" "$URL/files/read?path=soak-1.txt" &
+client hash --max-time "$WAIT" -X POST -d '{"password": "soak"}' "$URL/auth/hash" &
+client json --max-time "$WAIT" -X POST "$URL/parse/json" &
+client regex --max-time "$WAIT" -X POST -d '{"pattern": "py(th)?on", "count": 100000}' "$URL/regex/match" &
 client ratelimit --max-time 20 "$URL/rate-limit-test?requests=10" &
-client sse --max-time 10 "$URL/stream/search?keyword=python&data_size=100000" &
+client sse --max-time "$WAIT" "$URL/stream/search?keyword=python&data_size=100000" &
 client sse_abort --max-time 0.05 "$URL/stream/search?keyword=python&data_size=10000000" &
 client order_abort --max-time 0.3 -X POST "$URL/orders/process" &
 client status --max-time 5 "$URL/asyncx/status" &
