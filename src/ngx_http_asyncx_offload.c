@@ -312,7 +312,8 @@ ngx_http_asyncx_offload_handler(ngx_http_request_t *r)
         break;
 
     case NGX_HTTP_ASYNCX_OFFLOAD_JSON:
-        items = 10000;
+        /* the default size obeys the operator's bound too */
+        items = ngx_min(10000, alcf->offload.json_max_items);
 
         rc = ngx_http_asyncx_arg_uint(r, "items", 1,
                                       alcf->offload.json_max_items, &items);

@@ -71,9 +71,12 @@ ngx_http_asyncx_stats_add_pool(ngx_conf_t *cf,
     }
 
     if (smcf->pool_names.nelts == NGX_HTTP_ASYNCX_MAX_POOLS) {
+        /* merge time: the line is the block's end, so name the pool */
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "asyncx supports at most %d thread pools",
-                           NGX_HTTP_ASYNCX_MAX_POOLS);
+                           "thread pool \"%V\" in \"asyncx_thread_pools\" "
+                           "is one too many: locations that run jobs may "
+                           "use at most %d thread pools in all",
+                           name, NGX_HTTP_ASYNCX_MAX_POOLS);
         return NGX_ERROR;
     }
 

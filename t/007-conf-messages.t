@@ -27,6 +27,12 @@ my @cases = (
     ['thread pools: the same role and pool twice',
      "asyncx_thread_pools cpu=a cpu=a;\n", 1,
      'duplicate parameter "cpu=a" in "asyncx_thread_pools"'],
+    ['thread pools: a ninth pool is named (a check at merge time)',
+     "server {\n" . CORE::join('', map {
+         "location = /j$_ { asyncx_thread_pools io=p$_ cpu=p$_; "
+         . "asyncx_json_parse; }\n" } 1 .. 9) . "}\n", undef,
+     'thread pool "p9" in "asyncx_thread_pools" is one too many: '
+     . 'locations that run jobs may use at most 8 thread pools in all'],
     ['thread pools: an empty name',
      "asyncx_thread_pools io=;\n", 1,
      'invalid thread pool name "io=" in "asyncx_thread_pools", '
@@ -158,7 +164,16 @@ my @cases = (
     ['mock service: a delay past max_delay',
      "server {\n    location = /m {\n"
      . "        asyncx_mock_service delay=2s max_delay=1s;\n    }\n}\n", 3,
-     'delay 2000 ms exceeds max_delay 1000 ms in "asyncx_mock_service"'],
+     'invalid value "delay=2s" in "asyncx_mock_service", expected at most '
+     . 'max_delay (1000 ms)'],
+    ['mock service: a parameter given twice',
+     "server {\n    location = /m {\n"
+     . "        asyncx_mock_service delay=100ms delay=700ms;\n    }\n}\n", 3,
+     'duplicate parameter "delay=700ms" in "asyncx_mock_service"'],
+    ['mock service: echo= given twice',
+     "server {\n    location = /m {\n"
+     . "        asyncx_mock_service echo=off max_big=1k echo=body;\n    }\n}\n",
+     3, 'duplicate parameter "echo=body" in "asyncx_mock_service"'],
     ['mock service: json= not an object',
      "server {\n    location = /m {\n"
      . "        asyncx_mock_service json=[1];\n    }\n}\n", 3,

@@ -6,7 +6,7 @@ use Test::Nginx::Socket;
 
 repeat_each(2);
 
-plan tests => repeat_each() * 64;
+plan tests => repeat_each() * 67;
 
 no_shuffle();
 no_long_string();
@@ -98,6 +98,21 @@ POST /parse/json
  "{\"error\": \"json parse: \\\"items\\\" must be an integer from 1 to 500\", \"status\": 400}\n",
  "{\"error\": \"json parse: \\\"items\\\" must be an integer from 1 to 500\", \"status\": 400}\n",
  "{\"error\": \"json parse: method not allowed, use POST\", \"status\": 405}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 5b: without ?items= the generated document obeys asyncx_json_max_items too
+--- config
+    location = /parse/json {
+        asyncx_json_max_items 500;
+        asyncx_json_parse;
+    }
+--- request
+POST /parse/json
+--- response_body_like chomp
+^\{"parsed_items":500,"parse_time":"[^"]+","parse_ms":[\d.]+,"bytes":57112,.*"source":"generated","generate_ms":[\d.]+,"async":true\}$
 --- no_error_log
 [error]
 

@@ -90,6 +90,25 @@ static ngx_str_t  ngx_http_asyncx_mock_fail_modes[] = {
 };
 
 
+/* "delay=1s" and "delay=2s" set the same thing; "echo=" is one key */
+
+static ngx_uint_t
+ngx_http_asyncx_mock_same_key(ngx_str_t *a, ngx_str_t *b)
+{
+    u_char  *ea, *eb;
+
+    ea = ngx_strlchr(a->data, a->data + a->len, '=');
+    eb = ngx_strlchr(b->data, b->data + b->len, '=');
+
+    if (ea == NULL || eb == NULL) {
+        return 0;
+    }
+
+    return ea - a->data == eb - b->data
+           && ngx_strncmp(a->data, b->data, ea - a->data) == 0;
+}
+
+
 /*
  * One function: the directive's parameters read in one loop, as nginx's
  * own directives read theirs; demo code, split when it grows.
@@ -106,8 +125,8 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     size_t                        len;
     uint64_t                      v;
     ngx_int_t                     n;
-    ngx_str_t                    *value, s;
-    ngx_uint_t                    i;
+    ngx_str_t                    *value, *delay, s;
+    ngx_uint_t                    i, j;
     ngx_http_core_loc_conf_t     *clcf;
     ngx_http_asyncx_json_info_t   info;
     ngx_http_asyncx_mock_conf_t  *mcf;
@@ -151,8 +170,19 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_null(&mcf->json);
 
     value = cf->args->elts;
+    delay = NULL;
 
     for (i = 1; i < cf->args->nelts; i++) {
+
+        /* one value each: a second would silently replace the first */
+        for (j = 1; j < i; j++) {
+            if (ngx_http_asyncx_mock_same_key(&value[i], &value[j])) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate parameter \"%V\" in \"%V\"",
+                                   &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+        }
 
         if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
             s.data = value[i].data + 5;
@@ -192,6 +222,7 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             if (value[i].data[0] == 'd') {
                 mcf->delay = (ngx_msec_t) v;
+                delay = &value[i];
 
             } else {
                 mcf->max_delay = (ngx_msec_t) v;
@@ -352,8 +383,9 @@ ngx_http_asyncx_mock_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (mcf->delay > mcf->max_delay) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "delay %M ms exceeds max_delay %M ms in \"%V\"",
-                           mcf->delay, mcf->max_delay, &cmd->name);
+                           "invalid value \"%V\" in \"%V\", expected at "
+                           "most max_delay (%M ms)", delay, &cmd->name,
+                           mcf->max_delay);
         return NGX_CONF_ERROR;
     }
 
