@@ -37,6 +37,8 @@ static void ngx_http_asyncx_pipeline_forget_header(ngx_http_request_t *r,
     ngx_http_headers_in_t *hin, ngx_table_elt_t *h);
 static ngx_int_t ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
+static ngx_uint_t ngx_http_asyncx_pipeline_error_page(ngx_http_request_t *sr,
+    ngx_int_t rc);
 static ngx_int_t ngx_http_asyncx_pipeline_header_filter(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_pipeline_body_filter(ngx_http_request_t *r,
@@ -895,6 +897,20 @@ ngx_http_asyncx_pipeline_call_done(ngx_http_request_t *sr, void *data,
         return NGX_OK;
     }
 
+    if (!output_failed && ngx_http_asyncx_pipeline_error_page(sr, rc)) {
+        /*
+         * nginx calls this before it looks at the location's error_page:
+         * the page it sends next (a static file's "error_page 405 =200
+         * $uri", say) is the call's answer, and this handler runs again
+         * when it is done
+         */
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                       "asyncx pipeline: call \"%V\" answered %i, "
+                       "its error_page follows", &call->conf->name, rc);
+        a->running = 1;
+        return rc;
+    }
+
     status = (rc >= NGX_HTTP_SPECIAL_RESPONSE) ? (ngx_uint_t) rc
                                                : sr->headers_out.status;
 
@@ -1047,6 +1063,45 @@ ngx_http_asyncx_pipeline_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_asyncx_pipeline_next_header_filter(r);
+}
+
+
+/*
+ * Whether nginx's ngx_http_special_response_handler() will answer the
+ * subrequest's rc with its location's error_page (the same tests).
+ */
+
+static ngx_uint_t
+ngx_http_asyncx_pipeline_error_page(ngx_http_request_t *sr, ngx_int_t rc)
+{
+    ngx_uint_t                 i;
+    ngx_http_err_page_t       *err_page;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /* nginx ends the request on these instead of sending a page */
+    if (rc < NGX_HTTP_SPECIAL_RESPONSE || rc == NGX_HTTP_CLOSE
+        || rc == NGX_HTTP_REQUEST_TIME_OUT
+        || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
+        || sr->error_page || sr->uri_changes == 0 || sr->connection->error)
+    {
+        return 0;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
+
+    if (clcf->error_pages == NULL) {
+        return 0;
+    }
+
+    err_page = clcf->error_pages->elts;
+
+    for (i = 0; i < clcf->error_pages->nelts; i++) {
+        if (err_page[i].status == rc) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

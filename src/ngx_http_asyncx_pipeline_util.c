@@ -138,7 +138,8 @@ ngx_http_asyncx_pipeline_hex(u_char ch)
  * segments, which nginx would not normalize for a subrequest, also when
  * percent-encoded ("%2e%2e", "..%2f"): nginx decodes those in a URI it
  * checks at run time (ngx_http_parse_unsafe_uri()), so a fixed URI gets
- * the same policy at nginx -t, and an encoded NUL too.
+ * the same policy at nginx -t, and an encoded NUL too, and a '\\' in
+ * the path, plain or encoded.
  * *path_len is the length before '?'.
  */
 
@@ -180,7 +181,8 @@ ngx_http_asyncx_pipeline_check_uri(u_char *p, size_t len, size_t *path_len)
             ch = ngx_http_asyncx_pipeline_path_char(p, *path_len, &i);
         }
 
-        if (ch == '\0') {
+        /* a separator to some backends, as at run time */
+        if (ch == '\0' || ch == '\\') {
             return NGX_ERROR;
         }
 
@@ -254,7 +256,8 @@ ngx_http_asyncx_pipeline_check_uri_template(u_char *p, size_t len,
             ch = ngx_http_asyncx_pipeline_path_char(p, *path_len, &i);
         }
 
-        if (ch == '\0') {
+        /* a separator to some backends, as at run time */
+        if (ch == '\0' || ch == '\\') {
             return NGX_ERROR;
         }
 

@@ -148,6 +148,18 @@ invalid URI "/svc/a%2Fb?x=$arg_x" of call "a"
 
 
 
+=== TEST 5c5: a backslash in a fixed path (nginx reads "x\\y" as x, one backslash, y): refused as "%5C" is
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/svc/x\\y;
+    }
+--- must_die
+--- error_log
+invalid URI "/svc/x\y" of call "a"
+
+
+
 === TEST 5d: an encoded NUL in a URI with variables
 --- config
     location = /p {

@@ -15,7 +15,7 @@ $ENV{TEST_NGINX_BACKEND_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 5;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 9);
+plan tests => repeat_each() * (3 * blocks() + 10);
 
 no_long_string();
 
@@ -474,3 +474,67 @@ sub {
  "invalid_uri 400 invalid URI \"/backend/user?admin=1\"\n",
  "status 405 service answered 405\n",
  "ok 42\n"]
+
+
+
+=== TEST 18: a call's location answers with its error_page: a static file's "error_page 405 =200 $uri" (nginx's static module refuses POST), and a 404's page elsewhere
+--- config
+    location /static/ {
+        error_page 405 =200 $uri;
+    }
+    location /gone/ {
+        error_page 404 = /fallback;
+    }
+    location = /fallback {
+        internal;
+        return 200 '{"fallback":true}';
+    }
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s f=/static/a.json g=/gone/x.json;
+        asyncx_stage t h=/static/a.json;
+    }
+--- user_files
+>>> static/a.json
+{"file":"a"}
+--- request
+POST /p
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    $J->encode([pl_call($d, "f"), pl_call($d, "g"), pl_call($d, "h"),
+                $d->{failed_calls} // []]) . "\n"
+}
+--- response_body
+[{"file":"a"},{"fallback":true},{"file":"a"},[]]
+--- no_error_log
+[warn]
+
+
+
+=== TEST 19: an error_page that fails too, or sends a redirect, is the call's failure (once: no loop, no hang)
+--- config
+    location /gone/ {
+        error_page 404 /still-gone.json;
+    }
+    location /moved/ {
+        error_page 404 http://example.org/elsewhere;
+    }
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s g=/gone/x.json m=/moved/x.json;
+        asyncx_call_optional g;
+        asyncx_call_optional m;
+    }
+--- request
+POST /p
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    CORE::join(" ", map { my $c = pl_call($d, $_); "$_:$c->{kind}:$c->{status}" } qw(g m)) . "\n"
+}
+--- response_body
+g:status:404 m:status:302
+--- error_log
+call "g" failed: service answered 404 (status), fallback used
+call "m" failed: service answered 302 (status), fallback used

@@ -167,6 +167,14 @@ test_check_uri(void **state)
     assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a%00b"), &path),
                      NGX_ERROR);
 
+    /* a backslash in the path, plain or encoded; the arguments keep it */
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/be/x\\y"),
+                                                        &path), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/be/x%5cy"),
+                                                        &path), NGX_ERROR);
+    assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/be/x?a=\\"),
+                                                        &path), NGX_OK);
+
     /* what decodes to no dot segment stays */
     assert_int_equal(ngx_http_asyncx_pipeline_check_uri(S("/a/%2e%2e%2e/b"),
                                                         &path), NGX_OK);
@@ -254,6 +262,8 @@ test_check_uri_template(void **state)
     assert_int_equal(TPL("/$x/%2e%2E/b"), NGX_ERROR);
     assert_int_equal(TPL("/a/%2e/$x"), NGX_ERROR);
     assert_int_equal(TPL("/$x%00"), NGX_ERROR);
+    assert_int_equal(TPL("/be\\x/$x"), NGX_ERROR);
+    assert_int_equal(TPL("/$x/%5C"), NGX_ERROR);
     assert_int_equal(TPL("/a/%2e$x/b"), NGX_OK);
     assert_int_equal(TPL("/a/%2e%2e%2e/$x"), NGX_OK);
 
