@@ -416,6 +416,11 @@ ngx_http_asyncx_limit_run(ngx_http_request_t *r,
 
             if (rc == NGX_HTTP_ASYNCX_CLUSTER_LOCAL) {
                 rc = ngx_http_asyncx_limit_arrive(ctx, pass);
+
+            } else {
+                /* the status counts this server's decisions in Redis where
+                   it counts the shared-memory limiter's */
+                ngx_http_asyncx_limit_cluster_count(pass, rc);
             }
 
         } else {
@@ -597,7 +602,8 @@ ngx_http_asyncx_limit_arrive(ngx_http_asyncx_limit_ctx_t *ctx,
     switch (rc) {
 
     case NGX_OK:
-        ngx_http_asyncx_limit_count(node, op.env.now);
+        ngx_http_asyncx_limit_count(node->rps_slot, node->rps_count,
+                                    op.env.now);
         pass->rec = rec;
         break;
 
@@ -967,6 +973,10 @@ ngx_http_asyncx_limit_release(ngx_http_asyncx_limit_ctx_t *ctx)
 
         if (pass->cluster) {
             ngx_http_asyncx_limit_cluster_release(pass);
+        }
+
+        if (pass->running) {
+            ngx_http_asyncx_limit_cluster_done(pass);
         }
 
         if (rec == NULL) {

@@ -754,6 +754,7 @@ ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
         /* a dead worker's entry that this new process took over */
         lz->cluster->sh->waiting[lz->self] = 0;
         lz->cluster->sh->held[lz->self] = 0;
+        lz->cluster->sh->running[lz->self] = 0;
     }
 
     ngx_http_asyncx_cluster_own_mode(lz->cluster);
@@ -2120,11 +2121,134 @@ ngx_http_asyncx_limit_cluster_release(ngx_http_asyncx_limit_pass_t *pass)
     }
 
     if (was_waiting) {
+        /* as the shm limiter counts a waiter whose client left */
+        ngx_shmtx_lock(&cl->lz->shpool->mutex);
+        cl->lz->sh->lq.left++;
+        ngx_shmtx_unlock(&cl->lz->shpool->mutex);
+
         /* the request was unparked already: the next of its key asks */
         ngx_http_asyncx_cluster_wake_head(cl->lz, &cr->enc);
     }
 
     ngx_http_asyncx_cluster_free(cr);
+}
+
+
+/*
+ * A decision of the zone that the shm limiter did not make (Redis's, or
+ * cluster_fallback=allow's): counted in the zone's passed, delayed,
+ * rejected, timed_out and current_rps, as the shm limiter counts its
+ * own, so that the status and the metrics read one set of counters in
+ * every mode.  The zone's lock only: the shm limiter's look (reclaiming,
+ * a new configuration's limits) is not needed for a few counters.
+ */
+
+void
+ngx_http_asyncx_limit_cluster_count(ngx_http_asyncx_limit_pass_t *pass,
+    ngx_int_t rc)
+{
+    ngx_http_asyncx_limit_zone_t     *lz;
+    ngx_http_asyncx_limit_shctx_t    *sh;
+    ngx_http_asyncx_limit_cluster_t  *cl;
+
+    lz = pass->zone;
+    sh = lz->sh;
+    cl = lz->cluster;
+
+    switch (rc) {
+    case NGX_OK:
+    case NGX_DONE:
+    case NGX_DECLINED:
+    case NGX_BUSY:
+        break;
+
+    default:
+        /* NGX_AGAIN: not decided yet; a fallback refusal and an error are
+           counted elsewhere (fallback_refused, the 500) */
+        return;
+    }
+
+    ngx_shmtx_lock(&lz->shpool->mutex);
+
+    switch (rc) {
+
+    case NGX_OK:
+        if (pass->waited) {
+            sh->lq.delayed++;
+
+        } else {
+            sh->lq.passed++;
+        }
+
+        ngx_http_asyncx_limit_count(sh->rps_slot, sh->rps_count,
+                                    ngx_current_msec);
+        break;
+
+    case NGX_DONE:
+        sh->lq.dry_run_delayed++;
+        break;
+
+    case NGX_DECLINED:
+        sh->lq.rejected++;
+        break;
+
+    default: /* NGX_BUSY */
+        sh->lq.timed_out++;
+    }
+
+    ngx_shmtx_unlock(&lz->shpool->mutex);
+
+    /* in flight until it ends: concurrent.current, as the shm limiter's
+       slots; a worker without an owner entry is not counted, as held */
+    if (rc == NGX_OK && lz->self != NGX_HTTP_ASYNCX_LQ_NOBODY) {
+        ngx_atomic_fetch_add(&cl->sh->running[lz->self], 1);
+        pass->running = 1;
+    }
+}
+
+
+/* a request counted in running ends (or a later zone refuses it) */
+
+void
+ngx_http_asyncx_limit_cluster_done(ngx_http_asyncx_limit_pass_t *pass)
+{
+    ngx_http_asyncx_limit_zone_t  *lz;
+
+    lz = pass->zone;
+    pass->running = 0;
+
+    (void) ngx_atomic_fetch_add(&lz->cluster->sh->running[lz->self], -1);
+}
+
+
+/*
+ * The limits the zone enforces now, for its status: the fleet's, as
+ * configured, unless the zone is in cluster_fallback=local, which
+ * enforces this server's share, the shm limiter's (the caller's numbers,
+ * as read from the zone, are left as they are).  In "refuse" and "allow"
+ * nothing is enforced here: the configured limits are what the zone is,
+ * and comes back to.
+ */
+
+void
+ngx_http_asyncx_limit_cluster_limits(ngx_http_asyncx_limit_zone_t *lz,
+    uint64_t *rate, uint64_t *burst, uint64_t *concurrency)
+{
+    ngx_http_asyncx_limit_cluster_t  *cl;
+
+    cl = lz->cluster;
+
+    if (cl == NULL) {
+        return;
+    }
+
+    if (ngx_http_asyncx_cluster_mode(lz) == NGX_HTTP_ASYNCX_CLUSTER_FB_LOCAL) {
+        return;
+    }
+
+    *rate = cl->rate;
+    *burst = cl->burst;
+    *concurrency = cl->concurrency;
 }
 
 
@@ -2158,7 +2282,14 @@ ngx_http_asyncx_cluster_sum(ngx_atomic_t *a, ngx_http_asyncx_limit_zone_t *lz)
 }
 
 
-/* "cluster" of the zone's status; *active and *waiting as the fleet's */
+/*
+ * "cluster" of the zone's status; adds to *active this server's requests
+ * let in by Redis (or cluster_fallback=allow) and running, to *waiting
+ * its requests waiting for Redis: the shm limiter's numbers hold the
+ * rest (cluster_fallback=local).  This server's, not the fleet's: summed
+ * over the servers, as Prometheus sums asyncx_limit_in_flight, they are
+ * the fleet's; "global" has what Redis last said of the fleet.
+ */
 
 ngx_int_t
 ngx_http_asyncx_limit_cluster_json(ngx_http_asyncx_limit_zone_t *lz,
@@ -2178,8 +2309,8 @@ ngx_http_asyncx_limit_cluster_json(ngx_http_asyncx_limit_zone_t *lz,
     sh = cl->sh;
     mode = ngx_http_asyncx_cluster_mode(lz);
 
-    if (active && mode == NGX_HTTP_ASYNCX_CLUSTER_REDIS) {
-        *active = sh->global_slots;
+    if (active) {
+        *active += ngx_http_asyncx_cluster_sum(sh->running, lz);
     }
 
     if (waiting) {
@@ -2202,6 +2333,19 @@ ngx_http_asyncx_limit_cluster_json(ngx_http_asyncx_limit_zone_t *lz,
            == NULL
         || cJSON_AddNumberToObject(c, "lease_ms", (double) cl->lease)
            == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    /* this server's share, what cluster_fallback=local enforces (the
+       zone's top-level limits are these only while it does) */
+    o = cJSON_AddObjectToObject(c, "share");
+    if (o == NULL
+        || cJSON_AddNumberToObject(o, "concurrency",
+                                   (double) lz->concurrency) == NULL
+        || cJSON_AddNumberToObject(o, "max_rps", (double) lz->rate / 1000)
+           == NULL
+        || cJSON_AddNumberToObject(o, "burst", (double) lz->burst) == NULL)
     {
         return NGX_ERROR;
     }

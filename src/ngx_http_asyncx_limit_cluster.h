@@ -59,6 +59,8 @@ typedef struct {
     /* by owner index: each worker writes its own entry */
     ngx_atomic_t                   waiting[NGX_HTTP_ASYNCX_LQ_OWNERS];
     ngx_atomic_t                   held[NGX_HTTP_ASYNCX_LQ_OWNERS];
+    /* requests let in by Redis (or cluster_fallback=allow), running */
+    ngx_atomic_t                   running[NGX_HTTP_ASYNCX_LQ_OWNERS];
     ngx_atomic_t                   modes[NGX_HTTP_ASYNCX_LQ_OWNERS];
 } ngx_http_asyncx_limit_cluster_sh_t;
 

@@ -196,6 +196,7 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
     ngx_msec_t                           now;
     ngx_http_asyncx_lq_key_t            *k;
     ngx_http_asyncx_lq_zone_t            z;
+    ngx_http_asyncx_limit_node_t        *node;
     ngx_http_asyncx_limit_op_t           op;
     ngx_http_asyncx_lq_owner_t          *ow;
     ngx_http_asyncx_limit_owner_copy_t   owners[NGX_HTTP_ASYNCX_LQ_OWNERS];
@@ -219,9 +220,14 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
         active += k->active;
         waiting += k->waiting;
         dry_waiting += k->dry_waiting;
-        rps += ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_of(k),
+        node = ngx_http_asyncx_limit_node_of(k);
+        rps += ngx_http_asyncx_limit_rps(node->rps_slot, node->rps_count,
                                          now);
     }
+
+    /* a cluster zone's admissions by Redis have no key node here */
+    rps += ngx_http_asyncx_limit_rps(lz->sh->rps_slot, lz->sh->rps_count,
+                                     now);
 
     for (i = 0; i < lz->sh->lq.owners_n; i++) {
         ow = &lz->sh->lq.owners[i];
@@ -240,7 +246,13 @@ ngx_http_asyncx_limit_zone_json(ngx_http_asyncx_limit_zone_t *lz,
 
     ngx_http_asyncx_limit_unlock(&op);
 
-    /* a cluster zone: the slots the fleet holds, this server's waiters */
+    /*
+     * A cluster zone: the limits it enforces (the fleet's, or this
+     * server's share in cluster_fallback=local), this server's requests
+     * running and waiting in Redis mode too.
+     */
+    ngx_http_asyncx_limit_cluster_limits(lz, &z.rate, &z.burst,
+                                         &z.concurrency);
     (void) ngx_http_asyncx_limit_cluster_json(lz, NULL, &active, &waiting);
 
     root = cJSON_CreateObject();
@@ -574,7 +586,7 @@ static void
 ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
 {
     cJSON                             *root, *results, *o;
-    uint64_t                           now, start;
+    uint64_t                           now, start, rate, burst, concurrency;
     ngx_str_t                         *unit;
     ngx_int_t                          rc;
     ngx_uint_t                         i;
@@ -619,11 +631,15 @@ ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
         return;
     }
 
+    /* the limits the calls met: a cluster zone's are the fleet's */
+    rate = lz->sh->lq.rate;
+    burst = lz->sh->lq.burst;
+    concurrency = lz->sh->lq.concurrency;
+    ngx_http_asyncx_limit_cluster_limits(lz, &rate, &burst, &concurrency);
+
     cJSON_AddNumberToObject(root, "total_requests", (double) tctx->n);
-    cJSON_AddNumberToObject(root, "max_concurrent",
-                            (double) lz->sh->lq.concurrency);
-    cJSON_AddNumberToObject(root, "max_per_second",
-                            (double) lz->sh->lq.rate / 1000);
+    cJSON_AddNumberToObject(root, "max_concurrent", (double) concurrency);
+    cJSON_AddNumberToObject(root, "max_per_second", (double) rate / 1000);
 
     results = cJSON_AddArrayToObject(root, "results");
 
@@ -670,8 +686,8 @@ ngx_http_asyncx_limit_test_done(ngx_http_request_t *r)
 
     /* a hook may describe the run in words */
     if (amcf->limit.describe_test
-        && amcf->limit.describe_test(root, lz->sh->lq.concurrency,
-                                     lz->sh->lq.rate, now - tctx->start_us)
+        && amcf->limit.describe_test(root, concurrency, rate,
+                                     now - tctx->start_us)
            != NGX_OK)
     {
         cJSON_Delete(root);

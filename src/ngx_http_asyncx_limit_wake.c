@@ -190,9 +190,11 @@ ngx_http_asyncx_limit_grant(ngx_http_asyncx_lq_env_t *env,
 {
     ngx_http_asyncx_limit_op_t   *op = env->data;
 
-    ngx_http_asyncx_limit_ctx_t  *ctx;
+    ngx_http_asyncx_limit_ctx_t   *ctx;
+    ngx_http_asyncx_limit_node_t  *node;
 
-    ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_of(k), env->now);
+    node = ngx_http_asyncx_limit_node_of(k);
+    ngx_http_asyncx_limit_count(node->rps_slot, node->rps_count, env->now);
 
     if (rec->owner != env->self) {
         /* a hand-off: its delay is measured from now to the pick-up */
@@ -573,10 +575,11 @@ ngx_http_asyncx_limit_service(ngx_http_asyncx_limit_zone_t *lz,
 }
 
 
-/* an admission, for current_rps: ten slots of 100 ms */
+/* an admission, for current_rps: ten slots of 100 ms (a key node's, or
+   a cluster zone's), under the zone's lock */
 
 void
-ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,
+ngx_http_asyncx_limit_count(uint32_t *slots, uint32_t *counts,
     ngx_msec_t now)
 {
     uint32_t    tick;
@@ -586,17 +589,17 @@ ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,
     tick = (uint32_t) (now / 100);
     slot = tick % NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS;
 
-    if (node->rps_slot[slot] != tick) {
-        node->rps_slot[slot] = tick;
-        node->rps_count[slot] = 0;
+    if (slots[slot] != tick) {
+        slots[slot] = tick;
+        counts[slot] = 0;
     }
 
-    node->rps_count[slot]++;
+    counts[slot]++;
 }
 
 
 double
-ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node, ngx_msec_t now)
+ngx_http_asyncx_limit_rps(uint32_t *slots, uint32_t *counts, ngx_msec_t now)
 {
     uint32_t    tick;
     ngx_uint_t  i, n;
@@ -605,10 +608,8 @@ ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node, ngx_msec_t now)
     tick = (uint32_t) (now / 100);
 
     for (i = 0; i < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS; i++) {
-        if ((uint32_t) (tick - node->rps_slot[i])
-            < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS)
-        {
-            n += node->rps_count[i];
+        if ((uint32_t) (tick - slots[i]) < NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS) {
+            n += counts[i];
         }
     }
 

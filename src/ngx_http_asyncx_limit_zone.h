@@ -58,6 +58,14 @@ typedef struct {
     ngx_uint_t                     gen_applied;  /* the one in force */
     ngx_http_asyncx_lq_zone_t      lq;
     ngx_http_asyncx_limit_cluster_sh_t  *cluster;   /* cluster zones */
+
+    /*
+     * A cluster zone's admissions decided in Redis (or let in by
+     * cluster_fallback=allow), for current_rps: they have no key node
+     * here, whose slots count the shm limiter's own admissions.
+     */
+    uint32_t                       rps_slot[NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS];
+    uint32_t                       rps_count[NGX_HTTP_ASYNCX_LIMIT_RPS_SLOTS];
 } ngx_http_asyncx_limit_shctx_t;
 
 
@@ -126,6 +134,8 @@ typedef struct {
     uint64_t                       wait_start_us;
     unsigned                       done:1;       /* passed this zone */
     unsigned                       waited:1;
+    unsigned                       running:1;    /* counted in the
+                                                    cluster's running */
 } ngx_http_asyncx_limit_pass_t;
 
 
@@ -198,9 +208,9 @@ struct ngx_http_asyncx_limit_test_conf_s {
 ngx_shm_zone_t *ngx_http_asyncx_limit_ref(ngx_conf_t *cf, ngx_str_t *name);
 ngx_int_t ngx_http_asyncx_limit_key_cmp(ngx_http_asyncx_limit_node_t *ln,
     ngx_uint_t hashed, u_char *data, size_t len);
-double ngx_http_asyncx_limit_rps(ngx_http_asyncx_limit_node_t *node,
+double ngx_http_asyncx_limit_rps(uint32_t *slots, uint32_t *counts,
     ngx_msec_t now);
-void ngx_http_asyncx_limit_count(ngx_http_asyncx_limit_node_t *node,
+void ngx_http_asyncx_limit_count(uint32_t *slots, uint32_t *counts,
     ngx_msec_t now);
 
 /* _limit_wake.c */
@@ -228,6 +238,11 @@ void ngx_http_asyncx_limit_cluster_exit_process(ngx_cycle_t *cycle,
 ngx_int_t ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
     ngx_http_asyncx_limit_pass_t *pass);
 void ngx_http_asyncx_limit_cluster_release(ngx_http_asyncx_limit_pass_t *pass);
+void ngx_http_asyncx_limit_cluster_count(ngx_http_asyncx_limit_pass_t *pass,
+    ngx_int_t rc);
+void ngx_http_asyncx_limit_cluster_done(ngx_http_asyncx_limit_pass_t *pass);
+void ngx_http_asyncx_limit_cluster_limits(ngx_http_asyncx_limit_zone_t *lz,
+    uint64_t *rate, uint64_t *burst, uint64_t *concurrency);
 ngx_int_t ngx_http_asyncx_limit_cluster_json(ngx_http_asyncx_limit_zone_t *lz,
     struct cJSON *root, ngx_uint_t *active, ngx_uint_t *waiting);
 

@@ -131,6 +131,9 @@ my %zone = (
     # the slot of a worker killed: back after the lease
     kill    => 'rate=1000r/s burst=1000 concurrency=1 queue=0 '
                . 'cluster_lease=1500ms',
+    # the status (the hostile review's zone): the fleet's limits, this
+    # server's counters; queue=0, so that a fourth is refused (rejected)
+    stat    => 'rate=5r/s burst=5 concurrency=3 queue=0 cluster_servers=3',
     # the waiters of a worker killed: not counted against queue= after
     killq   => 'rate=1000r/s burst=1000 concurrency=1 queue=2 '
                . 'cluster_lease=1500ms cluster_timeout=60s',
@@ -289,7 +292,7 @@ sub log_count {
        'slot: a second request waits (local waiting 1)');
     is($ngx->json('/zs/slot')->{waiting}, 1, 'zone status: waiting 1');
     is($ngx->json('/zs/slot')->{concurrent}{current}, 1,
-       'zone status: concurrent.current is the global slots (1)');
+       'zone status: concurrent.current is this server\'s holder (1)');
     close $w1;
     ok(until_true('the waiter gone', 30, sub {
         (cluster('slot')->{local}{waiting} // 1) == 0 }),
@@ -319,6 +322,83 @@ sub log_count {
     is(scalar(grep { /^\d+ DELAYED/ } do {
         open my $in, '<', $ngx->dir . '/logs/slot.log'; <$in> }), 1,
        'slot: the waiter logged DELAYED');
+}
+
+# --- the status in Redis mode: the fleet's limits, this server's counts -
+# The hostile review's reproduction: rate=5r/s burst=5 concurrency=3
+# cluster_servers=3, three requests running at once.  The limits shown
+# are the ones configured (the fleet's, enforced in Redis), not this
+# server's share for cluster_fallback=local (1.666r/s, burst 2, 1 slot);
+# the counters (admitted, current_rps, concurrent.current, the metrics)
+# are this server's decisions, as in a zone without cluster=.
+
+sub prom_value {
+    my ($name, $zone) = @_;
+    my (undef, $m) = $ngx->get('/asyncx/status?format=prometheus');
+    return ($m // '') =~ /^\Q$name\E\{zone="\Q$zone\E"\} (\S+)$/m ? $1 : 'none';
+}
+
+{
+    my $t0 = time;
+    my @h = map { hold('stat', "st$_") } 1 .. 3;
+    is(scalar(grep { $_->wait_taken(30) } @h), 3,
+       'stat: three requests run at once (concurrency=3 of the fleet)');
+    my $zs = $ngx->json('/zs/stat');
+    my $z = $ngx->json('/asyncx/status')->{limit_zones}{stat} // {};
+    my $took = time - $t0;
+
+    is($z->{cluster}{mode}, 'redis', 'stat: mode redis');
+    is_deeply($zs->{concurrent}, { current => 3, max => 3 },
+              'stat: zone status: concurrent 3 of the configured 3');
+    is($zs->{rate}{max_rps}, 5, 'stat: zone status: max_rps 5 (configured)');
+    is($zs->{waiting}, 0, 'stat: zone status: waiting 0');
+    # admissions of the last second: exact while the three are that recent
+    # (a machine too slow for it still checks they are not over-counted)
+    if ($took < 0.8) {
+        is($zs->{rate}{current_rps}, 3, 'stat: zone status: current_rps 3');
+        is($z->{rate}{current_rps}, 3, 'stat: status: current_rps 3');
+    } else {
+        cmp_ok($zs->{rate}{current_rps}, '<=', 3, "stat: current_rps <= 3 "
+               . "(took ${took}s)");
+        cmp_ok($z->{rate}{current_rps}, '<=', 3, 'stat: ... in the status');
+    }
+    is_deeply($z->{concurrent}, { current => 3, max => 3 },
+              'stat: status: concurrent 3 of 3');
+    is($z->{rate}{max_rps}, 5, 'stat: status: max_rps 5');
+    is($z->{burst}, 5, 'stat: status: burst 5 (configured)');
+    is($z->{queue}, 0, 'stat: status: queue 0');
+    is(join(' ', map { "$_=" . ($z->{$_} // 'none') }
+                 qw(admitted passed delayed rejected timed_out left)),
+       'admitted=3 passed=3 delayed=0 rejected=0 timed_out=0 left=0',
+       'stat: status: the three counted as admitted, passed');
+    is($z->{cluster}{local}{admitted}, 3, 'stat: cluster.local.admitted 3');
+    is($z->{cluster}{local}{held}, 3, 'stat: cluster.local.held 3');
+    is($z->{cluster}{servers}, 3, 'stat: cluster.servers 3');
+    is_deeply($z->{cluster}{share},
+              { concurrency => 1, max_rps => 1.666, burst => 2 },
+              'stat: cluster.share: what cluster_fallback=local would enforce');
+    is(join(' ', map { prom_value("asyncx_limit_$_", 'stat') }
+                 qw(admitted_total passed_total rejected_total in_flight)),
+       '3 3 0 3', 'stat: metrics: admitted 3, passed 3, rejected 0, '
+       . 'in flight 3');
+
+    # a fourth: every slot of the fleet taken, queue=0: refused, counted
+    is(code('/z/stat/call'), 429, 'stat: a fourth is refused (queue=0)');
+    $z = $ngx->json('/asyncx/status')->{limit_zones}{stat} // {};
+    is(join(' ', map { "$_=" . ($z->{$_} // 'none') }
+                 qw(admitted rejected)), 'admitted=3 rejected=1',
+       'stat: status: rejected 1');
+    is($z->{cluster}{local}{refused}, 1, 'stat: cluster.local.refused 1');
+    is(prom_value('asyncx_limit_rejected_total', 'stat'), 1,
+       'stat: metrics: rejected 1');
+
+    is($_->finish, 200, 'stat: a held request ends') for @h;
+    ok(until_true('none in flight', 30, sub {
+        ($ngx->json('/zs/stat')->{concurrent}{current} // -1) == 0 }),
+       'stat: the three ended: concurrent.current 0');
+    is(prom_value('asyncx_limit_in_flight', 'stat'), 0,
+       'stat: metrics: in flight 0');
+    is($ngx->json('/zs/stat')->{concurrent}{max}, 3, 'stat: max still 3');
 }
 
 # --- the answer to a request that left, errors, a flushed script -----
@@ -432,6 +512,12 @@ sub log_count {
     is(code('/z/fbref/call'), 200, 'fallback: fbref 200 with Redis');
     is(code('/z/fballow/call'), 200, 'fallback: fballow 200 with Redis');
     is(code('/z/fblocal/call'), 200, 'fallback: fblocal 200 with Redis');
+    # in Redis mode the limits configured: 2r/m burst=4 for the fleet
+    my $zl = $ngx->json('/asyncx/status')->{limit_zones}{fblocal} // {};
+    is(join(' ', map { $_ // 'none' } $zl->{rate}{max_rps}, $zl->{burst},
+                 $zl->{admitted}),
+       '0.033 4 1', 'fblocal: in Redis, status: max_rps 0.033, burst 4 '
+       . '(the fleet\'s), admitted 1');
 
     $redis->stop;
 
@@ -450,11 +536,26 @@ sub log_count {
        'allow: everything through');
     is(cluster('fballow')->{mode}, 'allow', 'allow: status mode allow');
     is(cluster('fballow')->{local}{fallback_admitted}, 3, 'allow: counted');
+    my $za = $ngx->json('/asyncx/status')->{limit_zones}{fballow} // {};
+    is(join(' ', map { $_ // 'none' } $za->{admitted}, $za->{passed},
+                 $za->{rate}{max_rps}),
+       '4 4 1000', 'allow: status: 1 + 3 admitted, passed; the configured '
+       . 'max_rps 1000');
 
     # 2r/m burst=4 over 2 servers: 1r/m burst=2 here, in shared memory
     is(join(' ', map { code('/z/fblocal/call') } 1 .. 3), '200 200 429',
        'local: this server\'s share (burst 2), then 429');
     is(cluster('fblocal')->{mode}, 'local', 'local: status mode local');
+    # in the local fallback the limits enforced: this server's share
+    # (2r/m / 2 = 16 milli-r/s, raised to the least, 17; burst 4 / 2)
+    $zl = $ngx->json('/asyncx/status')->{limit_zones}{fblocal} // {};
+    is(join(' ', map { $_ // 'none' } $zl->{rate}{max_rps}, $zl->{burst},
+                 $zl->{concurrent}{max}, $zl->{admitted}, $zl->{rejected}),
+       '0.017 2 0 3 1', 'local: status: the share (max_rps 0.017, burst 2), '
+       . 'admitted 1 + 2, rejected 1');
+    my $zsl = $ngx->json('/zs/fblocal') // {};
+    is("$zsl->{rate}{max_rps} $zsl->{concurrent}{max}", '0.017 0',
+       'local: zone status: the share');
 
     for my $z (qw(fbref fballow fblocal)) {
         my $m = { fbref => 'refuse', fballow => 'allow',

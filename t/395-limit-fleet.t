@@ -361,8 +361,11 @@ is(cluster(0, 'count')->{lease_ms}, 10000, 'cluster_lease defaults to 10s');
     my $c = cluster(0, 'slots');
     is($c->{global}{slots_in_use}, 3, 'slots: status: global slots_in_use 3');
     my $zs = zone_status(1, 'slots');
-    is($zs->{concurrent}{current}, 3,
-       'slots: asyncx_limit_zone_status: concurrent.current is global');
+    # this server's request in flight (the fleet's 3 are slots_in_use),
+    # of the fleet's cap
+    is_deeply($zs->{concurrent}, { current => 1, max => 3 },
+              'slots: asyncx_limit_zone_status: concurrent: this server\'s '
+              . '1 of the fleet\'s 3');
     for my $i (0 .. 2) {
         is(metric($i, 'asyncx_limit_cluster_global_slots', zone => 'slots')
            . '/' . metric($i, 'asyncx_limit_cluster_local_held', zone => 'slots'),
