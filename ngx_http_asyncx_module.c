@@ -23,6 +23,7 @@ static void *ngx_http_asyncx_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_asyncx_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_asyncx_content_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_asyncx_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_asyncx_init_module(ngx_cycle_t *cycle);
@@ -564,11 +565,19 @@ ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
          */
         *conf = *prev;
 
-        if (clcf->lmt_excpt && clcf->handler == NULL) {
-            clcf->handler = conf->content_handler;
+        if (clcf->lmt_excpt && clcf->handler == NULL
+            && conf->content_handler != NULL)
+        {
+            clcf->handler = ngx_http_asyncx_content_handler;
         }
 
         return NGX_CONF_OK;
+    }
+
+    if (conf->content_handler != NULL
+        && clcf->handler == conf->content_handler)
+    {
+        clcf->handler = ngx_http_asyncx_content_handler;
     }
 
     if (ngx_http_asyncx_executor_merge_conf(cf, &prev->executor,
@@ -589,6 +598,27 @@ ngx_http_asyncx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Every location served by the module: its answers are made per request
+ * and carry no validator, so nginx's not_modified filter must not turn
+ * them into a 304 (after which a stream's events would still go out on
+ * the connection) or a 412 (after a file was written or a hash made), as
+ * it does not for the proxy module's answers.
+ */
+
+static ngx_int_t
+ngx_http_asyncx_content_handler(ngx_http_request_t *r)
+{
+    ngx_http_asyncx_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
+
+    r->disable_not_modified = 1;
+
+    return alcf->content_handler(r);
 }
 
 

@@ -94,14 +94,6 @@ ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r)
                                           "or GET");
     }
 
-    /*
-     * The answer says what the calls did, which already happened: a
-     * client's If-Match, If-Unmodified-Since or If-None-Match must not
-     * turn it into nginx's 412 or an empty 304 (the answer has no ETag
-     * or Last-Modified to compare, so they always would).
-     */
-    r->disable_not_modified = 1;
-
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_asyncx_module);
 
     actx = ngx_http_asyncx_get_ctx(r);
