@@ -25,6 +25,8 @@ static void ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
     ngx_http_asyncx_pipeline_ctx_t *ctx, size_t *len,
     ngx_http_asyncx_json_info_t *info);
+static ngx_uint_t ngx_http_asyncx_pipeline_body_too_large(
+    ngx_http_request_t *r, size_t len);
 static void ngx_http_asyncx_pipeline_wake(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_timeout(ngx_event_t *ev);
@@ -142,6 +144,19 @@ ngx_http_asyncx_pipeline_handler(ngx_http_request_t *r)
     }
 
     actx->pipeline = ctx;
+
+    /* refused before any of it is read: no "100 Continue" invites it */
+    if (r->headers_in.content_length_n > 0
+        && ngx_http_asyncx_pipeline_body_too_large(r,
+                                   (size_t) r->headers_in.content_length_n))
+    {
+        return ngx_http_asyncx_send_error(r,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          NGX_LOG_INFO,
+                                          "request body of %O bytes does "
+                                          "not fit client_body_buffer_size",
+                                          r->headers_in.content_length_n);
+    }
 
     rc = ngx_http_read_client_request_body(r,
                                         ngx_http_asyncx_pipeline_body_handler);
@@ -303,7 +318,8 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
 
     *len = body.len;
 
-    if (rc == NGX_AGAIN) {
+    if (rc == NGX_AGAIN || ngx_http_asyncx_pipeline_body_too_large(r, body.len))
+    {
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
@@ -330,6 +346,23 @@ ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
     ngx_str_set(&ctx->body, "null");
 
     return NGX_OK;
+}
+
+
+/*
+ * The body must fit client_body_buffer_size, whether or not nginx read
+ * part of it along with the header (then a larger one stays in memory):
+ * the same cap however the client's writes were split.
+ */
+
+static ngx_uint_t
+ngx_http_asyncx_pipeline_body_too_large(ngx_http_request_t *r, size_t len)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    return len > clcf->client_body_buffer_size;
 }
 
 

@@ -8,7 +8,7 @@ require './t/pipeline.pl';
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 5);
+plan tests => repeat_each() * (3 * blocks() + 4);
 
 no_long_string();
 
@@ -372,6 +372,38 @@ PUT /orders/process
 {"error": "request body of 3011 bytes does not fit client_body_buffer_size", "status": 413}
 --- no_error_log
 asyncx pipeline: start
+
+
+
+=== TEST 12c: the cap is client_body_buffer_size however nginx read the body: 1,200 bytes, which nginx keeps in memory (under 1.25 times the buffer, or read along with the header), are refused too
+--- config
+    location = /orders/process {
+        client_body_buffer_size 1k;
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- request eval
+"POST /orders/process\n" . '{"pad": "' . ("x" x 1189) . '"}'
+--- error_code: 413
+--- response_body
+{"error": "request body of 1200 bytes does not fit client_body_buffer_size", "status": 413}
+--- no_error_log
+asyncx pipeline: start
+
+
+
+=== TEST 12d: ... and exactly client_body_buffer_size is accepted
+--- config
+    location = /orders/process {
+        client_body_buffer_size 1k;
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- request eval
+"POST /orders/process\n" . '{"pad": "' . ("x" x 1013) . '"}'
+--- error_code: 200
+--- no_error_log
+[error]
 
 
 
