@@ -126,6 +126,21 @@ http finalize request: -1
 
 
 
+=== TEST 7b: a long invalid delay is quoted in part, and the quote is closed (message and log line)
+--- config
+    location = /slow {
+        asyncx_mock_service;
+    }
+--- request eval
+"GET /slow?delay=" . ("9" x 3000) . "s"
+--- error_code: 400
+--- response_body eval
+"{\"error\": \"invalid delay \\\"" . ("9" x 64) . "\\\"\", \"status\": 400}\n"
+--- error_log eval
+qr/asyncx: invalid delay "9{64}" \(status 400\)/
+
+
+
 === TEST 8: a delay above max_delay is refused
 --- config
     location = /slow {

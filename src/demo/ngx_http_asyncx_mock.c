@@ -20,6 +20,8 @@
 
 #define NGX_HTTP_ASYNCX_MOCK_MAX_DELAY     60000
 #define NGX_HTTP_ASYNCX_MOCK_FAIL_DELAY    10000
+/* the bytes of a client's value that a message quotes */
+#define NGX_HTTP_ASYNCX_MOCK_QUOTE         64
 #define NGX_HTTP_ASYNCX_MOCK_BIG_DEFAULT   65536
 /* what any client may make one answer hold in memory, unless max_big= */
 #define NGX_HTTP_ASYNCX_MOCK_MAX_BIG       (1024 * 1024)
@@ -546,15 +548,26 @@ ngx_http_asyncx_mock_parse_args(ngx_http_request_t *r,
     if (rc == NGX_OK) {
         n = ngx_parse_time(&s, 0);
 
-        if (n == NGX_ERROR) {
-            ctx->error_sent = 1;
-            return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                              NGX_LOG_INFO,
-                                              "invalid delay \"%V\"", &s);
-        }
+        if (n == NGX_ERROR || (ngx_msec_t) n > mcf->max_delay) {
+            /* quoted whole, or cut before a character: the quote ends */
+            if (ngx_http_asyncx_quote(r->pool, s.data,
+                                      ngx_http_asyncx_utf8_cut(s.data, s.len,
+                                          NGX_HTTP_ASYNCX_MOCK_QUOTE),
+                                      0, &s)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
 
-        if ((ngx_msec_t) n > mcf->max_delay) {
             ctx->error_sent = 1;
+
+            if (n == NGX_ERROR) {
+                return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  NGX_LOG_INFO,
+                                                  "invalid delay \"%V\"",
+                                                  &s);
+            }
+
             return ngx_http_asyncx_send_error(r, NGX_HTTP_BAD_REQUEST,
                                               NGX_LOG_INFO,
                                               "delay \"%V\" exceeds the "
