@@ -28,6 +28,7 @@ static ngx_int_t ngx_http_asyncx_pipeline_read_body(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_asyncx_pipeline_body_too_large(
     ngx_http_request_t *r, size_t len);
 static void ngx_http_asyncx_pipeline_wake(ngx_http_request_t *r);
+static void ngx_http_asyncx_pipeline_send_rest(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_timeout(ngx_event_t *ev);
 static void ngx_http_asyncx_pipeline_finish(
@@ -618,11 +619,72 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
         return;
     }
 
-    /*
-     * Otherwise the rest of the answer goes out first; the connection
-     * is closed when the abandoned calls end (keepalive is off).
-     */
     ngx_http_finalize_request(r, rc);
+
+    /*
+     * Otherwise the rest of the answer goes out first, by nginx's writer,
+     * which would then leave the request to the abandoned calls: the
+     * connection, their upstreams and temp files held until the last of
+     * them ends, a client's departure unnoticed.  This writer ends them
+     * as soon as the answer is out (the request is still there: the
+     * calls hold references to it).
+     */
+    if (abandoned && !r->done && !r->connection->error
+        && (r->buffered || r->connection->buffered))
+    {
+        r->write_event_handler = ngx_http_asyncx_pipeline_send_rest;
+    }
+}
+
+
+/* ngx_http_writer() for an answer with abandoned calls behind it */
+
+static void
+ngx_http_asyncx_pipeline_send_rest(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+    wev = c->write;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "client timed out");
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    rc = wev->delayed ? NGX_AGAIN : ngx_http_output_filter(r, NULL);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    if (wev->delayed || r->buffered || c->buffered) {
+
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "asyncx pipeline: answer sent, abandoned calls ended");
+
+    /* all sent: NGX_ERROR terminates the request (cleanups, close) */
+    ngx_http_finalize_request(r, NGX_ERROR);
 }
 
 

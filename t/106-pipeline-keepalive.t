@@ -68,6 +68,20 @@ my $ngx = Asyncx::OwnNginx->new(offset => 6, name => 'keepalive',
             asyncx_stage s fast=/svc/fast;
         }
 
+        # an answer of 8 MB: more than a socket takes in one write
+        location = /abandon-big {
+            asyncx_pipeline;
+            asyncx_call_timeout 100ms;
+            asyncx_stage s big=/svc/big?fail=big&fail_mode=big&big=8000000
+                           slow=/svc/slow;
+            asyncx_call_optional slow;
+        }
+        location = /svc/big {
+            internal;
+            subrequest_output_buffer_size 16m;
+            asyncx_mock_service name=big max_big=16m echo=off;
+        }
+
         location = /svc/fast { internal; asyncx_mock_service echo=off; }
         location = /svc/slow {
             internal;
@@ -226,6 +240,42 @@ sub log_has {
     my ($st2) = $c->post('/plain', 5);
     is($st2, 200, 'late: the next request on the same connection');
     is($c->{connects}, 1, 'late: one connection for both');
+}
+
+# 3b. the same with an answer that takes many writes (8 MB to a client
+# whose receive buffer is 4 KB): once the client has it all, the request
+# ends and the connection closes, the abandoned call with it (it used to
+# wait for the call: 30 s, the connection in CLOSE-WAIT after the
+# client left)
+{
+    use Socket qw(PF_INET SOCK_STREAM SOL_SOCKET SO_RCVBUF
+                  pack_sockaddr_in inet_aton);
+
+    socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!";
+    connect($s, pack_sockaddr_in($port, inet_aton('127.0.0.1')))
+        or die "connect: $!";
+    syswrite($s, "POST /abandon-big HTTP/1.1\r\nHost: localhost\r\n"
+                 . "Content-Length: 0\r\n\r\n");
+
+    my ($raw, $eof, $t0) = ('', 0, time);
+    while (time - $t0 < 15) {
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        next unless select(my $rout = $rin, undef, undef, 0.05);
+        my $n = sysread($s, $raw, 1 << 20, length $raw);
+        if (defined $n && $n == 0) { $eof = 1; last }
+    }
+    my $t = time - $t0;
+    close $s;
+
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    my ($len) = ($head // '') =~ /^Content-Length: (\d+)/mi;
+    ok($len && $len > 8000000 && length($body // '') == $len,
+       'big answer: all of it arrived') or diag($head);
+    ok($eof, 'big answer: then the server closed the connection');
+    note(sprintf "big answer: read and closed in %.2f s", $t);
+    is(mock_active(), 0, 'big answer: the abandoned call ended with it');
 }
 
 # 4. nothing left behind
