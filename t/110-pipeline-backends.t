@@ -538,3 +538,32 @@ g:status:404 m:status:302
 --- error_log
 call "g" failed: service answered 404 (status), fallback used
 call "m" failed: service answered 302 (status), fallback used
+
+
+
+=== TEST 20: failover in a call's location: proxy_intercept_errors and error_page to a named location
+--- config
+    location /failover/ {
+        internal;
+        proxy_intercept_errors on;
+        error_page 404 = @fallback;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT/;
+    }
+    location @fallback {
+        return 200 '{"fallback":"named"}';
+    }
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s a=/failover/no-such-thing u=/failover/user;
+    }
+--- request
+POST /p
+--- response_body_filters eval
+sub {
+    my $d = pl_dec($_[0]);
+    $J->encode([pl_call($d, "a"), pl_call($d, "u")->{user_id}]) . "\n"
+}
+--- response_body
+[{"fallback":"named"},42]
+--- no_error_log
+[warn]
