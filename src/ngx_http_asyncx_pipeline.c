@@ -253,6 +253,11 @@ ngx_http_asyncx_pipeline_body_handler(ngx_http_request_t *r)
 
     rc = ngx_http_asyncx_pipeline_headers(ctx, &bad);
 
+    if (rc != NGX_OK) {
+        /* never started: neither counted nor aborted by the cleanup */
+        ctx->finished = 1;
+    }
+
     if (rc == NGX_DECLINED) {
         /* the client's input made it: no call is issued */
         ngx_http_finalize_request(r,

@@ -261,12 +261,17 @@ is(scalar(@echo), 3, '... no other /echo/ path reached it') or diag(@echo);
 # --- a header value with CR LF is refused, no call is issued ----------------
 
 my $asked = asked('/echo/h');
+my $counts = $ngx->json('/asyncx/status')->{pipelines};
 ($code, $a, $head, $body) = order('/order/12%0d%0aX-Injected:%20yes');
 is($code, 400, 'asyncx_call_set_header evaluated to CR LF: 400');
 is($a && $a->{error},
    'the value of header "X-Order" for the calls has a CR, LF or NUL',
    '... saying which header') or diag($body);
 is(asked('/echo/h'), $asked, '... and no call was issued');
+my $after = $ngx->json('/asyncx/status')->{pipelines};
+is_deeply([map { $after->{$_} - $counts->{$_} } qw(total aborted active)],
+          [0, 0, 0], '... nor counted as a pipeline, nor as a client that '
+          . 'left (it got its 400)');
 
 ($code, $a, $head, $body) = order('/order/12');
 is($code, 200, 'an ordinary value: 200');
