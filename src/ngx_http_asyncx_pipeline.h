@@ -34,6 +34,8 @@ typedef struct {
     ngx_array_t                   *segments;    /* ngx_uint_t: indexes of the
                                                    client's values in the
                                                    path, one segment each */
+    ngx_array_t                   *arg_values;  /* ... in the arguments, one
+                                                   value each */
     ngx_str_t                      fallback;    /* JSON text if optional */
     ngx_uint_t                     stage;
     ngx_http_asyncx_series_t      *metrics;

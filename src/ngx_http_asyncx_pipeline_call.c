@@ -23,6 +23,8 @@ static ngx_int_t ngx_http_asyncx_pipeline_attempt(
 static void ngx_http_asyncx_pipeline_attempt_end(
     ngx_http_asyncx_pipeline_call_t *call, ngx_http_asyncx_call_kind_e kind,
     ngx_uint_t status, ngx_str_t *answer);
+static ngx_uint_t ngx_http_asyncx_pipeline_values_hold(ngx_http_request_t *r,
+    ngx_array_t *values, u_char c);
 static ngx_int_t ngx_http_asyncx_pipeline_eval_uri(
     ngx_http_asyncx_pipeline_ctx_t *ctx, ngx_http_asyncx_pipeline_call_t *call,
     ngx_str_t *uri, ngx_str_t *args);
@@ -419,6 +421,35 @@ ngx_http_asyncx_pipeline_running(ngx_http_asyncx_pipeline_ctx_t *ctx)
 }
 
 
+/* whether one of the variables' values holds the byte c */
+
+static ngx_uint_t
+ngx_http_asyncx_pipeline_values_hold(ngx_http_request_t *r,
+    ngx_array_t *values, u_char c)
+{
+    ngx_uint_t                  i, *index;
+    ngx_http_variable_value_t  *v;
+
+    if (values == NULL) {
+        return 0;
+    }
+
+    index = values->elts;
+
+    for (i = 0; i < values->nelts; i++) {
+        v = ngx_http_get_indexed_variable(r, index[i]);
+
+        if (v && !v->not_found
+            && ngx_strlchr(v->data, v->data + v->len, c) != NULL)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * A call URI with variables, evaluated in the client request.  The path
  * and the arguments are evaluated apart, so a variable in the path
@@ -434,9 +465,8 @@ ngx_http_asyncx_pipeline_eval_uri(ngx_http_asyncx_pipeline_ctx_t *ctx,
 {
     u_char                                *p;
     ngx_str_t                              split, raw;
-    ngx_uint_t                             flags, i, *index;
+    ngx_uint_t                             flags;
     ngx_http_request_t                    *r;
-    ngx_http_variable_value_t             *v;
     ngx_http_asyncx_pipeline_call_conf_t  *ccf;
 
     r = ctx->request;
@@ -462,17 +492,11 @@ ngx_http_asyncx_pipeline_eval_uri(ngx_http_asyncx_pipeline_ctx_t *ctx,
         goto invalid;
     }
 
-    /* each of the client's values fills one segment */
-    index = ccf->segments ? ccf->segments->elts : NULL;
-
-    for (i = 0; index && i < ccf->segments->nelts; i++) {
-        v = ngx_http_get_indexed_variable(r, index[i]);
-
-        if (v && !v->not_found
-            && ngx_strlchr(v->data, v->data + v->len, '/') != NULL)
-        {
-            goto invalid;
-        }
+    /* each of the client's values fills one segment, or one value */
+    if (ngx_http_asyncx_pipeline_values_hold(r, ccf->segments, '/')
+        || ngx_http_asyncx_pipeline_values_hold(r, ccf->arg_values, '&'))
+    {
+        goto invalid;
     }
 
     ngx_str_null(&split);

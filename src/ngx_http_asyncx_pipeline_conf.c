@@ -33,8 +33,8 @@ static ngx_uint_t ngx_http_asyncx_pipeline_path_vars(ngx_str_t *uri,
     size_t path_len);
 static ngx_int_t ngx_http_asyncx_pipeline_decode_path(ngx_conf_t *cf,
     ngx_str_t *uri, size_t path_len, ngx_str_t *path);
-static ngx_int_t ngx_http_asyncx_pipeline_compile_segments(ngx_conf_t *cf,
-    ngx_http_asyncx_pipeline_call_conf_t *call);
+static ngx_int_t ngx_http_asyncx_pipeline_compile_values(ngx_conf_t *cf,
+    ngx_str_t *part, ngx_uint_t in_args, ngx_array_t **values);
 static ngx_int_t ngx_http_asyncx_pipeline_header_name(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *lowcase, ngx_uint_t *hash);
 static char *ngx_http_asyncx_pipeline_merge_headers(ngx_conf_t *cf,
@@ -940,19 +940,31 @@ ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
     }
 
     /* (a fixed path was decoded: a "%24" in it is no variable) */
-    return call->uri_cv ? ngx_http_asyncx_pipeline_compile_segments(cf, call)
-                        : NGX_OK;
+    if (call->uri_cv
+        && ngx_http_asyncx_pipeline_compile_values(cf, &call->uri, 0,
+                                                   &call->segments)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return call->args_cv
+           ? ngx_http_asyncx_pipeline_compile_values(cf, &call->args, 1,
+                                                     &call->arg_values)
+           : NGX_OK;
 }
 
 
 /*
- * The variables of the path whose values the client writes freely
- * ($arg_*, $args, $query_string, $http_*, $cookie_*, $remote_user,
- * $content_type, $request_body): each fills one segment, so a '/' in
- * its value fails the call (a client would reach
- * paths below the one the configuration names, "/users/$arg_id" with
- * "id=42/delete").  $uri, captures and maps may hold several segments:
- * the configuration shapes them.
+ * The variables whose values the client writes freely ($arg_*, $args,
+ * $query_string, $http_*, $cookie_*, $remote_user, $content_type,
+ * $request_body).  In the path each fills one segment, so a '/' in its
+ * value fails the call (a client would reach paths below the one the
+ * configuration names, "/users/$arg_id" with "id=42/delete"); in the
+ * arguments each fills one value, so a '&' fails it ("?id=$http_x_id"
+ * with "42&admin=1"), except $args and $query_string, which are the
+ * client's arguments on purpose.  $uri, captures and maps may hold
+ * more: the configuration shapes them.
  */
 
 static ngx_uint_t
@@ -991,17 +1003,19 @@ ngx_http_asyncx_pipeline_client_variable(ngx_str_t *name)
 }
 
 
+/* the indexes of the client's variables in a call URI's part */
+
 static ngx_int_t
-ngx_http_asyncx_pipeline_compile_segments(ngx_conf_t *cf,
-    ngx_http_asyncx_pipeline_call_conf_t *call)
+ngx_http_asyncx_pipeline_compile_values(ngx_conf_t *cf, ngx_str_t *part,
+    ngx_uint_t in_args, ngx_array_t **values)
 {
     u_char      *p, *last, *start;
     ngx_int_t    index;
     ngx_str_t    name;
     ngx_uint_t  *slot;
 
-    p = call->uri.data;
-    last = p + call->uri.len;
+    p = part->data;
+    last = p + part->len;
 
     while (p < last) {
         if (*p++ != '$' || p == last) {
@@ -1029,7 +1043,16 @@ ngx_http_asyncx_pipeline_compile_segments(ngx_conf_t *cf,
         name.data = start;
         name.len = p - start;
 
-        if (!ngx_http_asyncx_pipeline_client_variable(&name)) {
+        if (!ngx_http_asyncx_pipeline_client_variable(&name)
+            || (in_args
+                && ((name.len == 4
+                     && ngx_strncasecmp(name.data, (u_char *) "args", 4)
+                        == 0)
+                    || (name.len == 12
+                        && ngx_strncasecmp(name.data,
+                                           (u_char *) "query_string", 12)
+                           == 0))))
+        {
             continue;
         }
 
@@ -1038,15 +1061,14 @@ ngx_http_asyncx_pipeline_compile_segments(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        if (call->segments == NULL) {
-            call->segments = ngx_array_create(cf->pool, 2,
-                                              sizeof(ngx_uint_t));
-            if (call->segments == NULL) {
+        if (*values == NULL) {
+            *values = ngx_array_create(cf->pool, 2, sizeof(ngx_uint_t));
+            if (*values == NULL) {
                 return NGX_ERROR;
             }
         }
 
-        slot = ngx_array_push(call->segments);
+        slot = ngx_array_push(*values);
         if (slot == NULL) {
             return NGX_ERROR;
         }

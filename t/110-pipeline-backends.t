@@ -15,7 +15,7 @@ $ENV{TEST_NGINX_BACKEND_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 5;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 10);
+plan tests => repeat_each() * (3 * blocks() + 15);
 
 no_long_string();
 
@@ -567,3 +567,33 @@ sub {
 [{"fallback":"named"},42]
 --- no_error_log
 [warn]
+
+
+
+=== TEST 21: a header's or a cookie's value fills one argument value: a "&" in it fails the call (400) instead of adding arguments; $args passes the client's arguments on purpose
+--- config
+    location = /p {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers?id=$http_x_user_id&c=$cookie_uid;
+    }
+    location = /q {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers?$args;
+    }
+--- request eval
+["POST /p", "POST /p", "POST /p", "POST /q?a=1&b=2"]
+--- more_headers eval
+["X-User-Id: 42\r\nCookie: uid=7", "X-User-Id: 42&admin=1\r\nCookie: uid=7",
+ "X-User-Id: 42\r\nCookie: uid=7%26role=admin; x=1", ""]
+--- error_code eval
+[200, 400, 200, 200]
+--- response_body_filters eval
+sub {
+    my $h = pl_call(pl_dec($_[0]), "h");
+    exists $h->{kind} ? "$h->{kind} $h->{status} $h->{error}\n" : "args $h->{args}\n"
+}
+--- response_body eval
+["args id=42&c=7\n",
+ "invalid_uri 400 invalid URI \"/backend/headers?id=42&admin=1&c=7\"\n",
+ "args id=42&c=7%26role=admin\n",
+ "args a=1&b=2\n"]
