@@ -19,6 +19,7 @@
 #include "ngx_http_asyncx_util.h"
 #include "ngx_http_asyncx_http.h"
 #include "ngx_http_asyncx_limit_zone.h"
+#include "ngx_http_asyncx_pipeline_util.h"
 
 
 static ngx_int_t ngx_http_asyncx_limit_status_handler(ngx_http_request_t *r);
@@ -38,6 +39,7 @@ ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     char                               *rv;
     u_char                             *p;
+    size_t                              path_len;
     ngx_str_t                          *value;
     ngx_http_handler_pt                 handler;
     ngx_http_asyncx_limit_test_conf_t  *tcf;
@@ -67,10 +69,17 @@ ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
     if (cf->args->nelts == 3) {
         tcf->uri = value[2];
 
-        if (tcf->uri.len == 0 || tcf->uri.data[0] != '/') {
+        /* a call target under the pipeline's rules (no dot segment...) */
+        if (ngx_http_asyncx_pipeline_check_uri(tcf->uri.data, tcf->uri.len,
+                                               &path_len)
+            != NGX_OK)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid uri \"%V\", expected a location "
-                               "path starting with \"/\"", &tcf->uri);
+                               "invalid URI \"%V\" in \"%V\", expected a "
+                               "path starting with \"/\", without spaces, "
+                               "control characters, \"#\", \"\\\", "
+                               "\".\" or \"..\" segments", &tcf->uri,
+                               &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -86,7 +95,6 @@ ngx_http_asyncx_limit_zone_status(ngx_conf_t *cf, ngx_command_t *cmd,
 
     /* the content handler finds its zone through the location's conf */
     ((ngx_http_asyncx_loc_conf_t *) conf)->limit.test = tcf;
-    (void) cmd;
 
     return NGX_CONF_OK;
 }

@@ -33,6 +33,18 @@ my @cases = (
          . "asyncx_json_parse; }\n" } 1 .. 9) . "}\n", undef,
      'thread pool "p9" in "asyncx_thread_pools" is one too many: '
      . 'locations that run jobs may use at most 8 thread pools in all'],
+    ['limit test: a URI with a dot segment',
+     "asyncx_limit_zone zone=z:1m rate=1r/s;\nserver {\n"
+     . "    location = /t { asyncx_limit_test z /a/../admin; }\n}\n", 3,
+     'invalid URI "/a/../admin" in "asyncx_limit_test", expected a path '
+     . 'starting with "/", without spaces, control characters, "#", "\\", '
+     . '"." or ".." segments'],
+    ['limit test: a URI that is no path',
+     "asyncx_limit_zone zone=z:1m rate=1r/s;\nserver {\n"
+     . "    location = /t { asyncx_limit_test z s/t; }\n}\n", 3,
+     'invalid URI "s/t" in "asyncx_limit_test", expected a path '
+     . 'starting with "/", without spaces, control characters, "#", "\\", '
+     . '"." or ".." segments'],
     ['thread pools: an empty name',
      "asyncx_thread_pools io=;\n", 1,
      'invalid thread pool name "io=" in "asyncx_thread_pools", '
