@@ -270,8 +270,19 @@ ngx_http_asyncx_send_error_text(ngx_http_request_t *r, ngx_uint_t status,
     last = ngx_http_asyncx_json_escape(last, msg, len);
     last = ngx_sprintf(last, "\", \"status\": %ui}", status);
 
-    if (r == r->main && ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
+    if (r == r->main) {
+        /*
+         * A refusal decided before the body is read (a method, an
+         * argument, a declared size) answers at once: no "100 Continue"
+         * invites a body that nobody reads, as nginx's own 413 does not.
+         */
+        if (r->request_body == NULL) {
+            r->expect_tested = 1;
+        }
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            r->keepalive = 0;
+        }
     }
 
     return ngx_http_asyncx_send_json(r, status, json, last - json);

@@ -392,6 +392,39 @@ asyncx pipeline: start
 
 
 
+=== TEST 12c2: ... refused before the body is read: a client that waits for "100 Continue" gets the 413 at once
+--- config
+    lingering_timeout 100ms;
+    location = /orders/process {
+        client_body_buffer_size 1k;
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- raw_request eval
+"POST /orders/process HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"
+--- error_code: 413
+--- raw_response_headers_unlike: 100 Continue
+--- response_body
+{"error": "request body of 5000 bytes does not fit client_body_buffer_size", "status": 413}
+
+
+
+=== TEST 12c3: ... and so does one refused by its method (405)
+--- config
+    lingering_timeout 100ms;
+    location = /orders/process {
+        asyncx_pipeline;
+        asyncx_stage 1단계 사용자=/svc/user;
+    }
+--- raw_request eval
+"PUT /orders/process HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+--- error_code: 405
+--- raw_response_headers_unlike: 100 Continue
+--- response_body
+{"error": "method not allowed, use POST or GET", "status": 405}
+
+
+
 === TEST 12d: ... and exactly client_body_buffer_size is accepted
 --- config
     location = /orders/process {
