@@ -29,6 +29,7 @@ static ngx_int_t ngx_http_asyncx_pipeline_check_reserved(ngx_conf_t *cf,
 static ngx_int_t ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
     ngx_http_asyncx_pipeline_call_conf_t *call);
 static ngx_uint_t ngx_http_asyncx_pipeline_client_variable(ngx_str_t *name);
+static ngx_uint_t ngx_http_asyncx_pipeline_client_argument(ngx_str_t *name);
 static ngx_uint_t ngx_http_asyncx_pipeline_path_vars(ngx_str_t *uri,
     size_t path_len);
 static ngx_int_t ngx_http_asyncx_pipeline_decode_path(ngx_conf_t *cf,
@@ -962,9 +963,8 @@ ngx_http_asyncx_pipeline_compile_uri(ngx_conf_t *cf,
  * value fails the call (a client would reach paths below the one the
  * configuration names, "/users/$arg_id" with "id=42/delete"); in the
  * arguments each fills one value, so a '&' fails it ("?id=$http_x_id"
- * with "42&admin=1"), except $args and $query_string, which are the
- * client's arguments on purpose.  $uri, captures and maps may hold
- * more: the configuration shapes them.
+ * with "42&admin=1"; see _client_argument()).  In the path $uri,
+ * captures and maps may hold more: the configuration shapes them.
  */
 
 static ngx_uint_t
@@ -1005,6 +1005,47 @@ ngx_http_asyncx_pipeline_client_variable(ngx_str_t *name)
 
 /* the indexes of the client's variables in a call URI's part */
 
+/*
+ * In the arguments, the client's values above except $args and
+ * $query_string (the client's arguments, passed on purpose), and those
+ * that hold a '&' the client wrote although a path may use them whole:
+ * $uri and $document_uri ("%26" decoded), $request_uri, $host.
+ */
+
+static ngx_uint_t
+ngx_http_asyncx_pipeline_client_argument(ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    static ngx_str_t  passed[] = {
+        ngx_string("args"), ngx_string("query_string")
+    };
+
+    static ngx_str_t  more[] = {
+        ngx_string("uri"), ngx_string("document_uri"),
+        ngx_string("request_uri"), ngx_string("host")
+    };
+
+    for (i = 0; i < sizeof(passed) / sizeof(passed[0]); i++) {
+        if (name->len == passed[i].len
+            && ngx_strncasecmp(name->data, passed[i].data, name->len) == 0)
+        {
+            return 0;
+        }
+    }
+
+    for (i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+        if (name->len == more[i].len
+            && ngx_strncasecmp(name->data, more[i].data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return ngx_http_asyncx_pipeline_client_variable(name);
+}
+
+
 static ngx_int_t
 ngx_http_asyncx_pipeline_compile_values(ngx_conf_t *cf, ngx_str_t *part,
     ngx_uint_t in_args, ngx_array_t **values)
@@ -1043,15 +1084,8 @@ ngx_http_asyncx_pipeline_compile_values(ngx_conf_t *cf, ngx_str_t *part,
         name.data = start;
         name.len = p - start;
 
-        if (!ngx_http_asyncx_pipeline_client_variable(&name)
-            || (in_args
-                && ((name.len == 4
-                     && ngx_strncasecmp(name.data, (u_char *) "args", 4)
-                        == 0)
-                    || (name.len == 12
-                        && ngx_strncasecmp(name.data,
-                                           (u_char *) "query_string", 12)
-                           == 0))))
+        if (!(in_args ? ngx_http_asyncx_pipeline_client_argument(&name)
+                      : ngx_http_asyncx_pipeline_client_variable(&name)))
         {
             continue;
         }

@@ -15,7 +15,7 @@ $ENV{TEST_NGINX_BACKEND_PORT} = ($ENV{TEST_NGINX_PORT} || 1984) + 5;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 15);
+plan tests => repeat_each() * (3 * blocks() + 24);
 
 no_long_string();
 
@@ -597,3 +597,34 @@ sub {
  "invalid_uri 400 invalid URI \"/backend/headers?id=42&admin=1&c=7\"\n",
  "args id=42&c=7%26role=admin\n",
  "args a=1&b=2\n"]
+
+
+
+=== TEST 22: ... and so do $request_uri, $uri (a "%26" decoded) and $host in the arguments
+--- config
+    location = /r {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers?r=$request_uri;
+    }
+    location /u/ {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers?u=$uri;
+    }
+    location = /h {
+        asyncx_pipeline;
+        asyncx_stage s h=/backend/headers?h=$host;
+    }
+--- request eval
+["POST /r", "POST /r?x&admin=1", "POST /u/a", "POST /u/a%26admin=1", "POST /h", "POST /h"]
+--- more_headers eval
+["", "", "", "", "Host: shop", "Host: shop&admin=1"]
+--- error_code eval
+[200, 400, 200, 400, 200, 400]
+--- response_body_filters eval
+sub {
+    my $h = pl_call(pl_dec($_[0]), "h");
+    exists $h->{kind} ? "$h->{kind} $h->{status}\n" : "args $h->{args}\n"
+}
+--- response_body eval
+["args r=/r\n", "invalid_uri 400\n", "args u=/u/a\n", "invalid_uri 400\n",
+ "args h=shop\n", "invalid_uri 400\n"]
