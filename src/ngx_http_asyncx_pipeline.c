@@ -29,6 +29,10 @@ static ngx_uint_t ngx_http_asyncx_pipeline_body_too_large(
     ngx_http_request_t *r, size_t len);
 static void ngx_http_asyncx_pipeline_wake(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_send_rest(ngx_http_request_t *r);
+static void ngx_http_asyncx_pipeline_close(ngx_http_request_t *r);
+static void ngx_http_asyncx_pipeline_linger(ngx_connection_t *c);
+static void ngx_http_asyncx_pipeline_linger_handler(ngx_event_t *rev);
+static void ngx_http_asyncx_pipeline_end(ngx_http_request_t *r);
 static void ngx_http_asyncx_pipeline_run(ngx_http_asyncx_pipeline_ctx_t *ctx);
 static void ngx_http_asyncx_pipeline_timeout(ngx_event_t *ev);
 static void ngx_http_asyncx_pipeline_finish(
@@ -619,8 +623,7 @@ ngx_http_asyncx_pipeline_finish(ngx_http_asyncx_pipeline_ctx_t *ctx)
     if (abandoned && rc == NGX_OK && !r->buffered
         && !r->connection->buffered)
     {
-        /* all sent: NGX_ERROR terminates the request (cleanups, close) */
-        ngx_http_finalize_request(r, NGX_ERROR);
+        ngx_http_asyncx_pipeline_close(r);
         return;
     }
 
@@ -686,10 +689,182 @@ ngx_http_asyncx_pipeline_send_rest(ngx_http_request_t *r)
     }
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "asyncx pipeline: answer sent, abandoned calls ended");
+                   "asyncx pipeline: answer sent with abandoned calls");
 
-    /* all sent: NGX_ERROR terminates the request (cleanups, close) */
+    ngx_http_asyncx_pipeline_close(r);
+}
+
+
+/*
+ * The answer is out, abandoned calls still run: the request ends, and
+ * they with it (NGX_ERROR terminates it: the cleanups run, its upstream
+ * connections and timers go).  Over HTTP/1.x the connection is first
+ * closed as nginx's lingering_close closes one: the write side, then
+ * what the client still sends is read and dropped until it closes or
+ * lingering_timeout passes.  A close with a byte of the client unread
+ * (a pipelined request, a CRLF after a body) would send a reset, which
+ * destroys the end of the answer on its way.
+ */
+
+static void
+ngx_http_asyncx_pipeline_close(ngx_http_request_t *r)
+{
+    ngx_connection_t          *c;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (c->error || clcf->lingering_close == NGX_HTTP_LINGERING_OFF
+#if (NGX_HTTP_V2)
+        || r->stream
+#endif
+       )
+    {
+        ngx_http_asyncx_pipeline_end(r);
+        return;
+    }
+
+    r->lingering_time = ngx_time() + (time_t) (clcf->lingering_time / 1000);
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_int_t  rc;
+
+        c->ssl->shutdown_without_free = 1;
+
+        rc = ngx_ssl_shutdown(c);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_asyncx_pipeline_end(r);
+            return;
+        }
+
+        if (rc == NGX_AGAIN) {
+            c->ssl->handler = ngx_http_asyncx_pipeline_linger;
+            return;
+        }
+    }
+#endif
+
+    ngx_http_asyncx_pipeline_linger(c);
+}
+
+
+/* the write side closed, the read side drained (or SSL's close done) */
+
+static void
+ngx_http_asyncx_pipeline_linger(ngx_connection_t *c)
+{
+    ngx_event_t               *rev;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    r = ((ngx_http_request_t *) c->data)->main;
+    rev = c->read;
+
+    if (c->timedout || c->error) {
+        ngx_http_asyncx_pipeline_end(r);
+        return;
+    }
+
+    rev->handler = ngx_http_asyncx_pipeline_linger_handler;
+    c->write->handler = ngx_http_empty_handler;
+
+    if (rev->timer_set) {
+        ngx_del_timer(rev);
+    }
+
+    if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        ngx_connection_error(c, ngx_socket_errno,
+                             ngx_shutdown_socket_n " failed");
+        ngx_http_asyncx_pipeline_end(r);
+        return;
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_asyncx_pipeline_end(r);
+        return;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ngx_add_timer(rev, clcf->lingering_timeout);
+
+    if (rev->ready) {
+        ngx_http_asyncx_pipeline_linger_handler(rev);
+    }
+}
+
+
+/* ngx_http_lingering_close_handler(), then the request's end */
+
+static void
+ngx_http_asyncx_pipeline_linger_handler(ngx_event_t *rev)
+{
+    ssize_t                    n;
+    ngx_msec_t                 timer;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+    u_char                     buffer[NGX_HTTP_LINGERING_BUFFER_SIZE];
+
+    c = rev->data;
+    r = ((ngx_http_request_t *) c->data)->main;
+
+    if (rev->timedout || c->close) {
+        ngx_http_asyncx_pipeline_end(r);
+        return;
+    }
+
+    timer = (ngx_msec_t) r->lingering_time - (ngx_msec_t) ngx_time();
+
+    if ((ngx_msec_int_t) timer <= 0) {
+        ngx_http_asyncx_pipeline_end(r);
+        return;
+    }
+
+    do {
+        n = c->recv(c, buffer, NGX_HTTP_LINGERING_BUFFER_SIZE);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_http_asyncx_pipeline_end(r);
+            return;
+        }
+
+    } while (rev->ready);
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_asyncx_pipeline_end(r);
+        return;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    timer *= 1000;
+
+    if (timer > clcf->lingering_timeout) {
+        timer = clcf->lingering_timeout;
+    }
+
+    ngx_add_timer(rev, timer);
+}
+
+
+/* NGX_ERROR terminates the request: its cleanups run, then it closes */
+
+static void
+ngx_http_asyncx_pipeline_end(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
     ngx_http_finalize_request(r, NGX_ERROR);
+    ngx_http_run_posted_requests(c);
 }
 
 

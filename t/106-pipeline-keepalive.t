@@ -278,6 +278,41 @@ sub log_has {
     is(mock_active(), 0, 'big answer: the abandoned call ended with it');
 }
 
+# 3c. ... and a client that sends more once the answer has begun (a
+# pipelined request, which the answer's "Connection: close" turns down)
+# still gets all of the answer, then the close: the connection is closed
+# as nginx's lingering_close does, not reset over the unread request
+{
+    socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!";
+    connect($s, pack_sockaddr_in($port, inet_aton('127.0.0.1')))
+        or die "connect: $!";
+    syswrite($s, "POST /abandon-big HTTP/1.1\r\nHost: localhost\r\n"
+                 . "Content-Length: 0\r\n\r\n");
+
+    my ($raw, $eof, $reset, $more, $t0) = ('', 0, 0, 0, time);
+    while (time - $t0 < 15) {
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        next unless select(my $rout = $rin, undef, undef, 0.05);
+        my $n = sysread($s, $raw, 1 << 20, length $raw);
+        if (!defined $n) { $reset = 1; last }
+        if ($n == 0) { $eof = 1; last }
+        if (!$more++) {
+            syswrite($s, "GET /plain HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        }
+    }
+    close $s;
+
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    my ($len) = ($head // '') =~ /^Content-Length: (\d+)/mi;
+    ok($len && length($body // '') == $len,
+       'big answer, more sent: all of the answer arrived')
+        or diag(length($body // ''), " of ", $len // '?');
+    ok($eof && !$reset, 'big answer, more sent: closed, not reset');
+    is(mock_active(), 0, 'big answer, more sent: the abandoned call ended');
+}
+
 # 4. nothing left behind
 {
     sleep 0.2;
