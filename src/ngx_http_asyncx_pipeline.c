@@ -787,6 +787,10 @@ ngx_http_asyncx_pipeline_linger(ngx_connection_t *c)
         return;
     }
 
+    /* as nginx's: a worker short of connections, or exiting, ends it */
+    c->close = 0;
+    ngx_reusable_connection(c, 1);
+
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     ngx_add_timer(rev, clcf->lingering_timeout);
 
