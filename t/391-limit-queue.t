@@ -372,6 +372,9 @@ sub read_answer {
     my @before = $ngx->workers;
     kill 'HUP', $master;
     ok(wait_new_workers(@before), 'reload with concurrency=2 queue=50');
+    # an old worker still accepts until it has read its quit signal, and
+    # answers with the old configuration (seen on a loaded machine)
+    ok(wait_workers_gone(@before), '... and the old workers are gone');
     my $z = zone_full();
     is("$z->{concurrent}{max}/$z->{queue}", '2/50',
        'the new limits are in force');
