@@ -221,7 +221,7 @@ ngx_http_asyncx_pipeline_blocks_init_process(
 {
     int          flags;
     size_t       size;
-    u_char      *m;
+    u_char      *m, *p;
     ngx_uint_t   i;
     ngx_pool_t  *block;
 
@@ -250,9 +250,18 @@ ngx_http_asyncx_pipeline_blocks_init_process(
         return;
     }
 
-#ifndef MAP_POPULATE
-    ngx_memzero(m, size);
-#endif
+    /*
+     * One write by the worker itself to each page.  MAP_POPULATE has the
+     * kernel allocate and clear the pages, but on a VM guest the first
+     * access of the process to each page still costs a fault of the
+     * host's (shadow page tables, nested paging), paid in the first
+     * burst's ngx_pcalloc()s: at a fresh worker's first wave of 1,000
+     * orders with keep=1000 this took its p99 over /calib's from +29
+     * to +7 ms (bench/pipeline/run.sh, docs/benchmarks/pipeline.md).
+     */
+    for (p = m; p < m + size; p += ngx_pagesize) {
+        *(volatile u_char *) p = 0;
+    }
 
     blocks->kept_start = m;
     blocks->kept_end = m + size;
