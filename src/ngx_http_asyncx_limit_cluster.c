@@ -1812,7 +1812,8 @@ ngx_http_asyncx_cluster_fallback(ngx_http_asyncx_limit_cluster_t *cl)
         return NGX_OK;
 
     case NGX_HTTP_ASYNCX_CLUSTER_FB_LOCAL:
-        ngx_atomic_fetch_add(&cl->sh->fallback_admitted, 1);
+        /* not counted here: the zone's shared-memory limiter decides,
+           and counts, as for a zone without cluster= */
         return NGX_HTTP_ASYNCX_CLUSTER_LOCAL;
 
     default:

@@ -182,7 +182,7 @@ ngx_http_asyncx_metrics_range(u_char *p, u_char *end)
             value = ++p;
 
             while (p < end && *p != '"') {
-                p++;
+                p += (*p == '\\' && p + 1 < end) ? 2 : 1;
             }
 
             last = p;
@@ -224,6 +224,7 @@ static ngx_int_t
 ngx_http_asyncx_metrics_accept(ngx_http_request_t *r)
 {
     u_char           *p, *end, *range;
+    ngx_uint_t        quoted;
     ngx_table_elt_t  *h;
 
     static ngx_str_t  accept = ngx_string("Accept");
@@ -242,8 +243,18 @@ ngx_http_asyncx_metrics_accept(ngx_http_request_t *r)
 
             range = p;
 
-            /* a "," in a quoted value ends the range: Prometheus sends none */
-            while (p < end && *p != ',') {
+            /* a "," inside a quoted value (RFC 9110 quoted-string, with
+               its "\\" escapes) belongs to the value, not a new range */
+            quoted = 0;
+
+            while (p < end && (quoted || *p != ',')) {
+                if (*p == '"') {
+                    quoted = !quoted;
+
+                } else if (*p == '\\' && quoted && p + 1 < end) {
+                    p++;
+                }
+
                 p++;
             }
 

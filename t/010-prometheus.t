@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 
 repeat_each(1);
 
-plan tests => repeat_each() * (3 * blocks() + 40);
+plan tests => repeat_each() * (3 * blocks() + 49);
 
 no_long_string();
 run_tests();
@@ -66,19 +66,22 @@ Vary: Accept
 
 
 
-=== TEST 3b: the Accept range is parsed, not searched: q=0 refuses, parameters match whole, a quoted version counts
+=== TEST 3b: the Accept range is parsed, not searched: q=0 refuses, parameters match whole, a quoted version counts, a "," in a quoted value stays in its range
 --- config
     location = /asyncx/status {
         asyncx_status;
     }
 --- request eval
-[("GET /asyncx/status") x 8]
+[("GET /asyncx/status") x 11]
 --- more_headers eval
 ["Accept: text/plain; version=0.0.4; q=0",
  "Accept: text/plain;version=0.0.4;q=0.000, application/json",
  "Accept: text/plain;version=0.0.40",
  "Accept: text/plain;xversion=0.0.4",
  "Accept: text/plainx;version=0.0.4",
+ "Accept: text/html;x=\"a,text/plain;version=0.0.4\"",
+ "Accept: text/html;x=\"a\\\",text/plain;version=0.0.4\"",
+ "Accept: text/plain;foo=\"a,b\";version=0.0.4",
  "Accept: text/plain; version=\"0.0.4\"",
  "Accept: TEXT/PLAIN;Version=0.0.4;q=0.1",
  "Accept: application/json;q=0.9, text/plain; charset=utf-8; version=0.0.4; q=0.5"]
@@ -88,6 +91,9 @@ Vary: Accept
  "Content-Type: application/json",
  "Content-Type: application/json",
  "Content-Type: application/json",
+ "Content-Type: application/json",
+ "Content-Type: application/json",
+ "Content-Type: text/plain; version=0.0.4; charset=utf-8",
  "Content-Type: text/plain; version=0.0.4; charset=utf-8",
  "Content-Type: text/plain; version=0.0.4; charset=utf-8",
  "Content-Type: text/plain; version=0.0.4; charset=utf-8"]

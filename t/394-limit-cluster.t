@@ -553,6 +553,9 @@ sub prom_value {
                  $zl->{concurrent}{max}, $zl->{admitted}, $zl->{rejected}),
        '0.017 2 0 3 1', 'local: status: the share (max_rps 0.017, burst 2), '
        . 'admitted 1 + 2, rejected 1');
+    is(cluster('fblocal')->{local}{fallback_admitted}, 0,
+       'local: the shared-memory limiter counts its decisions, the 429 is '
+       . 'not in fallback_admitted');
     my $zsl = $ngx->json('/zs/fblocal') // {};
     is("$zsl->{rate}{max_rps} $zsl->{concurrent}{max}", '0.017 0',
        'local: zone status: the share');
