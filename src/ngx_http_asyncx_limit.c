@@ -280,9 +280,9 @@ ngx_http_asyncx_limit_find(ngx_http_request_t *r)
  * request ends, after every subrequest, while a subrequest's is given
  * back at its last buffer, which can pass before the subrequests it
  * made have run (a proxied SSI include).  Only a place held in shared
- * memory: a dry run's request that would have waited holds none, and a
- * cluster zone's is in Redis.  Only the same key: a zone keyed by $uri
- * still limits each backend URI the calls reach.  1: pass the zone.
+ * memory or granted by Redis: a dry run's request that would have waited
+ * holds none.  Only the same key: a zone keyed by $uri still limits each
+ * backend URI the calls reach.  1: pass the zone.
  */
 
 static ngx_uint_t
@@ -296,10 +296,6 @@ ngx_http_asyncx_limit_held_by_main(ngx_http_request_t *r,
     ngx_http_asyncx_limit_ctx_t   *ctx;
     ngx_http_asyncx_limit_pass_t  *pass;
 
-    if (lz->cluster) {
-        return 0;
-    }
-
     /* subrequests share the main request's pool, and its cleanups */
     ctx = ngx_http_asyncx_limit_find(r->main);
 
@@ -310,13 +306,22 @@ ngx_http_asyncx_limit_held_by_main(ngx_http_request_t *r,
     pass = NULL;
 
     for (i = 0; i < ctx->n; i++) {
-        if (ctx->passes[i].zone == lz && ctx->passes[i].rec != NULL) {
+        if (ctx->passes[i].zone == lz) {
             pass = &ctx->passes[i];
             break;
         }
     }
 
-    if (pass == NULL || pass->node == NULL) {
+    if (pass == NULL) {
+        return 0;
+    }
+
+    /* admitted by Redis; in cluster_fallback=local, as without cluster= */
+    if (pass->admitted) {
+        return ngx_http_asyncx_limit_cluster_held(r, pass);
+    }
+
+    if (pass->rec == NULL || pass->node == NULL) {
         return 0;
     }
 

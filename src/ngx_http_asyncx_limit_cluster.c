@@ -1074,6 +1074,20 @@ ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
         ngx_http_asyncx_cluster_unwait(cr);
         ngx_atomic_fetch_add(&cl->sh->admitted, 1);
 
+        /* its subrequests pass the zone for this key (a call never waits
+           for its own order's slot); not kept if memory fails: they are
+           then counted on their own */
+        if (ctx->request == ctx->request->main) {
+            pass->admitted_key.data = ngx_pnalloc(ctx->request->pool,
+                                                  cr->enc.len + 1);
+            if (pass->admitted_key.data != NULL) {
+                pass->admitted_key.len = cr->enc.len;
+                ngx_memcpy(pass->admitted_key.data, cr->enc.data,
+                           cr->enc.len);
+                pass->admitted = 1;
+            }
+        }
+
         if (cr->rewake) {
             /* Redis said there is room for more: the next here asks now */
             cr->rewake = 0;
@@ -1795,6 +1809,41 @@ ngx_http_asyncx_cluster_message(ngx_http_asyncx_redis_t *rd,
     ngx_http_asyncx_cluster_wake_head(cl->lz, &enc);
 
     (void) rd;
+}
+
+
+/*
+ * A subrequest r meets a cluster zone its main request went through
+ * ("pass" is the main request's): 1 when Redis admitted the main request
+ * for the key r evaluates, so r passes the zone without a token or a
+ * slot, as in a zone without cluster=; 0: r is counted on its own.
+ */
+
+ngx_uint_t
+ngx_http_asyncx_limit_cluster_held(ngx_http_request_t *r,
+    ngx_http_asyncx_limit_pass_t *pass)
+{
+    ngx_str_t  key, enc;
+
+    if (!pass->admitted) {
+        return 0;
+    }
+
+    if (pass->zone->key) {
+        if (ngx_http_complex_value(r, pass->zone->key, &key) != NGX_OK) {
+            return 0;
+        }
+
+    } else {
+        ngx_str_set(&key, "");
+    }
+
+    if (ngx_http_asyncx_cluster_encode(r, &key, &enc) != NGX_OK) {
+        return 0;
+    }
+
+    return enc.len == pass->admitted_key.len
+           && ngx_memcmp(enc.data, pass->admitted_key.data, enc.len) == 0;
 }
 
 

@@ -130,12 +130,17 @@ typedef struct {
     ngx_http_asyncx_limit_node_t  *node;
     ngx_http_asyncx_lq_rec_t      *rec;          /* NULL: none, or gone */
     ngx_http_asyncx_limit_creq_t  *cluster;      /* its state in Redis */
+    ngx_str_t                      admitted_key; /* what Redis admitted
+                                                    (encoded), for the
+                                                    subrequests */
     ngx_msec_t                     wait_start;
     uint64_t                       wait_start_us;
     unsigned                       done:1;       /* passed this zone */
     unsigned                       waited:1;
     unsigned                       running:1;    /* counted in the
                                                     cluster's running */
+    unsigned                       admitted:1;   /* by Redis: the key
+                                                    above is set */
 } ngx_http_asyncx_limit_pass_t;
 
 
@@ -236,6 +241,8 @@ void ngx_http_asyncx_limit_cluster_init_process(ngx_cycle_t *cycle,
 void ngx_http_asyncx_limit_cluster_exit_process(ngx_cycle_t *cycle,
     ngx_http_asyncx_limit_zone_t *lz);
 ngx_int_t ngx_http_asyncx_limit_cluster_pass(ngx_http_asyncx_limit_ctx_t *ctx,
+    ngx_http_asyncx_limit_pass_t *pass);
+ngx_uint_t ngx_http_asyncx_limit_cluster_held(ngx_http_request_t *r,
     ngx_http_asyncx_limit_pass_t *pass);
 void ngx_http_asyncx_limit_cluster_release(ngx_http_asyncx_limit_pass_t *pass);
 void ngx_http_asyncx_limit_cluster_count(ngx_http_asyncx_limit_pass_t *pass,

@@ -137,7 +137,23 @@ my %zone = (
     # the waiters of a worker killed: not counted against queue= after
     killq   => 'rate=1000r/s burst=1000 concurrency=1 queue=2 '
                . 'cluster_lease=1500ms cluster_timeout=60s',
+    # a pipeline's calls into the zone of their order (/sub/*): one slot
+    # and no queue; one token; a key
+    subslot => 'rate=1000r/s burst=1000 concurrency=1 queue=0',
+    subtok  => 'rate=1r/m burst=1 queue=0',
+    subkey  => 'rate=1r/m burst=1 queue=0 key=$arg_k',
 );
+
+# an order limited by a zone, its call going to a location of the same
+# zone (the same key, or with subkey the key the call's URI names)
+my $sub_locations = join '', map { <<"LOC" } qw(subslot subtok subkey);
+        location = /sub/$_ {
+            asyncx_limit $_;
+            asyncx_pipeline;
+            asyncx_pipeline_answer standard;
+            asyncx_stage s1 a=/z/$_/call?k=\$arg_c;
+        }
+LOC
 
 # "orphan" has its own connection (db 1): zones of one connection share
 # the smallest cluster_timeout
@@ -150,7 +166,8 @@ my $http = $lc->http_conf(
     more       => sub { $zone{$_[0]} =~ /cluster_timeout/
                         ? '' : 'cluster_timeout=5s' },
     log_format => q{lim '$status $asyncx_limit_status $asyncx_limit_wait }
-                  . q{$uri'});
+                  . q{$uri'},
+    extra      => $sub_locations);
 
 my $ngx = Asyncx::OwnNginx->new(offset => 4, name => 'limit-cluster',
                                 workers => 1,
@@ -322,6 +339,45 @@ sub log_count {
     is(scalar(grep { /^\d+ DELAYED/ } do {
         open my $in, '<', $ngx->dir . '/logs/slot.log'; <$in> }), 1,
        'slot: the waiter logged DELAYED');
+}
+
+# --- a subrequest passes the zone its main request was admitted to ---
+#
+# Redis admitted the order for the key its call evaluates: the call asks
+# Redis nothing, as in a zone without cluster= (it would wait for, or be
+# refused by, the slot or the token its own order holds); another key is
+# counted on its own.
+
+{
+    my $order = sub {
+        my ($path) = @_;
+        my ($c, $body) = $ngx->parse($ngx->request(
+            "POST $path HTTP/1.0\r\nHost: localhost\r\n"
+            . "Content-Length: 2\r\n\r\n{}", 15));
+        my $j = eval { JSON::PP::decode_json($body) } // {};
+        my $a = $j->{calls}{a} // {};
+        return join ' ', $c, $a->{outcome} // 'none', $a->{status} // 'none';
+    };
+    my $admitted = sub { cluster($_[0])->{local}{admitted} // 'none' };
+
+    is($order->('/sub/subslot'), '200 ok 200', 'subslot: the call passes '
+       . 'the slot its order holds (concurrency=1 queue=0)');
+    is($admitted->('subslot'), 1, 'subslot: Redis admitted the order only');
+    is(cluster('subslot')->{local}{refused}, 0, 'subslot: nothing refused');
+
+    is($order->('/sub/subtok'), '200 ok 200', 'subtok: the call takes no '
+       . 'second token (burst=1)');
+    is($admitted->('subtok'), 1, 'subtok: Redis admitted the order only');
+    is(code('/z/subtok/call'), 429, 'subtok: the order took the only token');
+
+    is($order->('/sub/subkey?k=a&c=a'), '200 ok 200', 'subkey: the call '
+       . 'of the same key passes');
+    is($admitted->('subkey'), 1, 'subkey: ... counted once');
+    is($order->('/sub/subkey?k=b&c=x'), '200 ok 200', 'subkey: a call of '
+       . 'another key is admitted on its own');
+    is($admitted->('subkey'), 3, 'subkey: ... and counted');
+    is($order->('/sub/subkey?k=d&c=x'), '502 status 429', 'subkey: x\'s '
+       . 'token is gone: that call is refused');
 }
 
 # --- the status in Redis mode: the fleet's limits, this server's counts -

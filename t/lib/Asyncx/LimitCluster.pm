@@ -54,7 +54,7 @@ sub new {
 # the http{} block: the zones, each with its cluster= (this Redis, the
 # zone's database), cluster_prefix= (if new() was given one) and what
 # $o{more}->($name) adds; the log format; one server on $PORT with
-# asyncx_status and the zones' locations
+# asyncx_status, the zones' locations and the caller's $o{extra}
 sub http_conf {
     my ($self, %o) = @_;
 
@@ -81,6 +81,9 @@ sub http_conf {
 
         location = /asyncx/status { asyncx_status; }
 HTTP
+
+    # locations of the caller's own, in the same server
+    $http .= $o{extra} if defined $o{extra};
 
     for my $z (sort keys %$zones) {
         $http .= <<"LOC";
